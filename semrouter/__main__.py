@@ -1,0 +1,3 @@
+from semrouter.cli import main
+
+raise SystemExit(main())

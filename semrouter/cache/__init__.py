@@ -1,0 +1,1 @@
+"""Semantic cache: backends behind one interface, lookup and store policies."""

@@ -1,0 +1,222 @@
+"""The router's configuration schema (pydantic v2). Unknown keys are errors, so typos surface.
+
+Cross-references (a category naming a model, the default model) are checked here so that a
+config that validates can always be served.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from semrouter.cache.config import CacheConfig
+from semrouter.signals.config import SignalsConfig
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    """One upstream serving a model (a vLLM replica, say)."""
+
+    address: str = Field(min_length=1, description="host name or IP of the upstream")
+    port: int = Field(ge=1, le=65535)
+    weight: int = Field(default=1, ge=1, le=1000, description="relative share among the model's endpoints")
+
+    @property
+    def hostport(self) -> str:
+        return f"{self.address}:{self.port}"
+
+
+class Pricing(_Strict):
+    prompt_per_1m: float = Field(default=0.0, ge=0, description="price per 1M prompt tokens")
+    completion_per_1m: float = Field(default=0.0, ge=0, description="price per 1M completion tokens")
+
+
+class ReasoningFamily(_Strict):
+    """How a model family switches reasoning on in the request body."""
+
+    type: Literal["chat_template_kwargs", "reasoning_effort"]
+    parameter: str = Field(default="enable_thinking", description="chat_template_kwargs key (type chat_template_kwargs)")
+    effort: Literal["low", "medium", "high"] = "medium"
+
+
+class PIIPolicy(_Strict):
+    """Which detected PII types a model may receive."""
+
+    allow_by_default: bool = True
+    allowed_types: tuple[str, ...] = ()  # used when allow_by_default is false
+
+
+class Model(_Strict):
+    name: str = Field(description="the name clients send in `model` and upstreams answer with")
+    cluster: str | None = Field(default=None, description="Envoy cluster name; default: model name")
+    endpoints: tuple[Endpoint, ...] = Field(min_length=1)
+    pricing: Pricing = Pricing()
+    reasoning_family: ReasoningFamily | None = None
+    pii_policy: PIIPolicy = PIIPolicy()
+    quality: float = Field(default=0.5, ge=0, le=1, description="prior quality used by cost-aware routing")
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("use letters, digits and . _ : / - (must not start with a symbol)")
+        return v
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster or self.name
+
+
+class ModelScore(_Strict):
+    model: str
+    score: float = Field(ge=0, le=1)
+    use_reasoning: bool = False
+
+
+class SystemPrompt(_Strict):
+    text: str = Field(min_length=1)
+    mode: Literal["insert", "replace"] = Field(
+        default="insert", description="insert: prepend before the client's system message; replace: drop it"
+    )
+
+
+class Category(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    model_scores: tuple[ModelScore, ...] = Field(min_length=1)
+    system_prompt: SystemPrompt | None = None
+    examples: tuple[str, ...] = ()  # example utterances for operator-defined categories
+
+    @field_validator("name")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+
+class KeywordRule(_Strict):
+    """Maps a request to a category when its keywords match.
+
+    OR: any keyword matches; AND: all match; NOR: none matches.
+    """
+
+    name: str = Field(min_length=1)
+    category: str
+    operator: Literal["OR", "AND", "NOR"] = "OR"
+    keywords: tuple[str, ...] = Field(min_length=1)
+    regex: bool = Field(default=False, description="treat keywords as regular expressions")
+    case_sensitive: bool = False
+    whole_word: bool = Field(default=True, description="plain keywords match whole words only")
+
+    @model_validator(mode="after")
+    def _compiles(self) -> KeywordRule:
+        if self.regex:
+            for k in self.keywords:
+                try:
+                    re.compile(k)
+                except re.error as e:
+                    raise ValueError(f"keyword {k!r} is not a valid regex: {e}") from e
+        return self
+
+
+class Routing(_Strict):
+    auto_model_names: tuple[str, ...] = Field(
+        default=("auto", "MoM"), min_length=1, description="`model` values that ask the router to decide"
+    )
+    default_model: str = Field(description="used whenever no signal is confident")
+    classifier_threshold: float = Field(
+        default=0.5, ge=0, le=1, description="minimum classifier probability to trust its category"
+    )
+    classify_text: Literal["last_user", "all_user", "conversation"] = Field(
+        default="last_user", description="which messages are classified"
+    )
+    endpoint_selection: Literal["cluster_header", "original_dst", "both"] = Field(
+        default="both", description="which routing headers the router sets for Envoy"
+    )
+    quality_target: float = Field(
+        default=0.5, ge=0, le=1, description="0 = always the cheapest candidate, 1 = always the best"
+    )
+
+
+class Server(_Strict):
+    listen: str = Field(default="127.0.0.1:50051", description="gRPC address for ext_proc, health and admin")
+    max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
+    metrics_listen: str | None = Field(default=None, description="host:port for Prometheus metrics; None = off")
+    grace_seconds: float = Field(default=5.0, ge=0, description="drain time on shutdown")
+
+    @field_validator("listen", "metrics_listen")
+    @classmethod
+    def _hostport(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
+        return v
+
+
+class Logging(_Strict):
+    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Config(_Strict):
+    server: Server = Server()
+    logging: Logging = Logging()
+    routing: Routing
+    models: tuple[Model, ...] = Field(min_length=1)
+    categories: tuple[Category, ...] = ()
+    keyword_rules: tuple[KeywordRule, ...] = ()
+    signals: SignalsConfig = SignalsConfig()
+    cache: CacheConfig = CacheConfig()
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate model name(s) {sorted(dup)}; each name must be unique")
+        known = set(names)
+        if self.routing.default_model not in known:
+            raise ValueError(
+                f"routing.default_model: {self.routing.default_model!r} is not a configured model; "
+                f"use one of {sorted(known)}"
+            )
+        clash = known & set(self.routing.auto_model_names)
+        if clash:
+            raise ValueError(f"routing.auto_model_names: {sorted(clash)} is also a model name; rename one")
+        cats = [c.name for c in self.categories]
+        if len(set(cats)) != len(cats):
+            raise ValueError("categories: duplicate category names")
+        for i, c in enumerate(self.categories):
+            for j, s in enumerate(c.model_scores):
+                if s.model not in known:
+                    raise ValueError(
+                        f"categories[{i}].model_scores[{j}].model: {s.model!r} is not a configured model; "
+                        f"use one of {sorted(known)}"
+                    )
+        for i, r in enumerate(self.keyword_rules):
+            if r.category.lower() not in set(cats):
+                raise ValueError(
+                    f"keyword_rules[{i}].category: {r.category!r} is not a configured category; "
+                    f"use one of {sorted(cats)}"
+                )
+        return self
+
+    def model(self, name: str) -> Model | None:
+        for m in self.models:
+            if m.name == name:
+                return m
+        return None
+
+    def category(self, name: str) -> Category | None:
+        for c in self.categories:
+            if c.name == name:
+                return c
+        return None

@@ -1,0 +1,1 @@
+"""Parsing the client request into typed values."""

@@ -1,0 +1,1 @@
+"""Signals computed per request: keyword rules, ONNX classifiers, safety checks."""

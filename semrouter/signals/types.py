@@ -1,0 +1,52 @@
+"""The shapes every signal produces. The decision engine depends on these only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class PIIEntity:
+    """One piece of personal data found in a text; `start`/`end` are character offsets."""
+
+    type: str  # EMAIL_ADDRESS, PHONE_NUMBER, US_SSN, CREDIT_CARD, IP_ADDRESS, IBAN_CODE, PERSON, STREET_ADDRESS, DATE_OF_BIRTH
+    start: int
+    end: int
+    value: str
+    score: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryVote:
+    """A signal's opinion on the request's category."""
+
+    category: str
+    confidence: float
+    source: str  # e.g. "keyword:math-terms" or "classifier"
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the model-based signals say about one text (None/empty = signal off or failed)."""
+
+    embedding: np.ndarray | None = None  # float32 [dim], L2-normalised
+    category_probs: Mapping[str, float] = field(default_factory=dict)  # sums to 1 over the labels
+    jailbreak: float | None = None  # probability the text is a jailbreak attempt
+    pii: tuple[PIIEntity, ...] = ()
+    complexity: float | None = None  # probability the small model would answer wrongly
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()  # signals that failed (the request is still routed)
+
+
+class Analyzer(Protocol):
+    """Model-based signals. Implementations batch and run off the event loop."""
+
+    async def analyze(self, text: str) -> Analysis: ...
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,168 @@
+"""The decision engine: signals + config → which model serves the request, and why.
+
+Pure: no I/O, no clocks, no randomness. Order of precedence for `auto` requests:
+1. a keyword rule that matches (first in config order) names the category;
+2. otherwise the classifier's top category when its probability ≥ `routing.classifier_threshold`;
+3. otherwise no category: `routing.default_model` (the request always gets an upstream).
+Within a category, candidates are its `model_scores`. Without a complexity score the best-scoring model
+wins. With one, the quality-target knob decides between the cheapest and the best candidate. PII
+policy then skips candidates that may not see what was found; if none may, the request is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from semrouter.config.schema import Category, Config, Model, ModelScore, SystemPrompt
+from semrouter.signals.types import Analysis, CategoryVote, PIIEntity
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The router answers the request itself instead of routing it."""
+
+    status: int
+    code: str  # e.g. "pii_not_allowed", "model_not_found"
+    message: str
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    model: str
+    category: str | None
+    reason: str  # explicit | keyword:<rule> | classifier | default | complexity:<small|large> | pii_reroute
+    confidence: float | None = None
+    use_reasoning: bool = False
+    complexity: float | None = None
+    system_prompt: SystemPrompt | None = None
+    refusal: Refusal | None = None
+    source_model: str | None = None  # what the client asked for (for routing-modification metrics)
+
+
+def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis | None) -> CategoryVote | None:
+    """The category the request belongs to, or None when no signal is confident."""
+    if keyword is not None and cfg.category(keyword.category) is not None:
+        return keyword
+    if analysis is None or not analysis.category_probs:
+        return None
+    label, prob = max(analysis.category_probs.items(), key=lambda kv: kv[1])
+    if prob >= cfg.routing.classifier_threshold and cfg.category(label) is not None:
+        return CategoryVote(category=label, confidence=float(prob), source="classifier")
+    return None
+
+
+def is_auto(cfg: Config, requested: str) -> bool:
+    return requested in cfg.routing.auto_model_names or requested.lower() in {
+        n.lower() for n in cfg.routing.auto_model_names
+    }
+
+
+def _cost(m: Model) -> float:
+    return m.pricing.prompt_per_1m + m.pricing.completion_per_1m
+
+
+def wants_large(complexity: float, quality_target: float) -> bool:
+    """The quality-target knob: 0 → always the cheapest candidate, 1 → always the best."""
+    if quality_target <= 0.0:
+        return False
+    if quality_target >= 1.0:
+        return True
+    return complexity >= 1.0 - quality_target
+
+
+def _order_candidates(cfg: Config, cat: Category, complexity: float | None) -> tuple[list[ModelScore], str]:
+    """Candidates in preference order, and the reason for the first one."""
+    by_score = sorted(cat.model_scores, key=lambda s: (-s.score, _cost(cfg.model(s.model))))  # type: ignore[arg-type]
+    if complexity is None or len(by_score) < 2:
+        return by_score, "category"
+    best = by_score[0]
+    cheapest = min(by_score, key=lambda s: (_cost(cfg.model(s.model)), -s.score))  # type: ignore[arg-type]
+    if cheapest.model == best.model:
+        return by_score, "category"
+    if wants_large(complexity, cfg.routing.quality_target):
+        return by_score, "complexity:large"
+    rest = [s for s in by_score if s.model != cheapest.model]
+    return [cheapest, *rest], "complexity:small"
+
+
+def pii_violations(model: Model, found: Sequence[PIIEntity]) -> set[str]:
+    """Detected PII types that `model` may not receive (empty set = allowed)."""
+    if model.pii_policy.allow_by_default:
+        return set()
+    allowed = set(model.pii_policy.allowed_types)
+    return {e.type for e in found if e.type not in allowed}
+
+
+def decide(
+    cfg: Config,
+    requested_model: str,
+    keyword: CategoryVote | None = None,
+    analysis: Analysis | None = None,
+) -> Decision:
+    """Choose the model for one request. Never raises for a validated config."""
+    pii = analysis.pii if analysis is not None else ()
+    complexity = analysis.complexity if analysis is not None else None
+    if not is_auto(cfg, requested_model):
+        model = cfg.model(requested_model)
+        if model is None:
+            known = ", ".join([*cfg.routing.auto_model_names[:1], *(m.name for m in cfg.models)])
+            return Decision(
+                model=requested_model, category=None, reason="unknown_model", source_model=requested_model,
+                refusal=Refusal(404, "model_not_found",
+                                f"The model '{requested_model}' does not exist; available: {known}"),
+            )
+        bad = pii_violations(model, pii)
+        vote = category_vote(cfg, keyword, analysis)
+        if bad:
+            return Decision(
+                model=model.name, category=vote.category if vote else None, reason="pii_policy",
+                source_model=requested_model,
+                refusal=Refusal(403, "pii_not_allowed",
+                                f"The request contains {', '.join(sorted(bad))}, which model "
+                                f"'{model.name}' may not receive", tuple(sorted(bad))),
+            )
+        return Decision(model=model.name, category=vote.category if vote else None, reason="explicit",
+                        confidence=vote.confidence if vote else None, complexity=complexity,
+                        source_model=requested_model)
+
+    vote = category_vote(cfg, keyword, analysis)
+    cat = cfg.category(vote.category) if vote else None
+    if cat is None:
+        candidates: list[ModelScore] = [ModelScore(model=cfg.routing.default_model, score=1.0)]
+        reason = "default"
+    else:
+        candidates, reason = _order_candidates(cfg, cat, complexity)
+        reason = vote.source.split(":", 1)[0] if reason == "category" else reason  # keyword | classifier
+        if vote.source.startswith("keyword:") and reason == "keyword":
+            reason = vote.source
+        default = cfg.routing.default_model
+        if all(c.model != default for c in candidates):
+            candidates.append(ModelScore(model=default, score=0.0))  # last resort before refusing on PII
+
+    violated: set[str] = set()
+    for i, cand in enumerate(candidates):
+        model = cfg.model(cand.model)
+        assert model is not None  # guaranteed by config validation
+        bad = pii_violations(model, pii)
+        if bad:
+            violated |= bad
+            continue
+        return Decision(
+            model=model.name,
+            category=cat.name if cat else None,
+            reason=reason if i == 0 else "pii_reroute",
+            confidence=vote.confidence if vote else None,
+            use_reasoning=cand.use_reasoning and model.reasoning_family is not None,
+            complexity=complexity,
+            system_prompt=cat.system_prompt if cat else None,
+            source_model=requested_model,
+        )
+    return Decision(
+        model=candidates[0].model, category=cat.name if cat else None, reason="pii_policy",
+        source_model=requested_model,
+        refusal=Refusal(403, "pii_not_allowed",
+                        f"The request contains {', '.join(sorted(violated))}, which no eligible model may receive",
+                        tuple(sorted(violated))),
+    )

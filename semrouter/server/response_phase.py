@@ -1,0 +1,62 @@
+"""Response headers and body: decision headers to the client, health feedback, cache store."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+
+from semrouter.runtime import Runtime
+from semrouter.server import mutations as mut
+from semrouter.server.state import StreamState
+
+log = structlog.get_logger("semrouter.response")
+
+MAX_CAPTURE_BYTES = 8 * 1024 * 1024  # answers larger than this are passed through but not cached
+
+
+def on_response_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+    h = mut.header_map(msg.headers)
+    cap = st.response
+    try:
+        cap.status = int(h.get(":status", "0"))
+    except ValueError:
+        cap.status = 0
+    cap.content_type = h.get("content-type", "")
+    r = st.routed
+    if r is not None:
+        now = time.monotonic()
+        rt.shared.health.record(r.endpoint, ok=cap.status < 500, latency_s=now - r.forwarded_at)
+        if msg.end_of_stream:
+            _finish(rt, st)
+    return mut.continue_response_headers(st.result_headers)
+
+
+def on_response_body(rt: Runtime, st: StreamState, msg: pb.HttpBody) -> pb.ProcessingResponse:
+    cap = st.response
+    if cap.first_byte_at is None:
+        cap.first_byte_at = time.monotonic()
+    if st.routed is not None and st.routed.cache_key is not None and not cap.overflow:
+        cap.size += len(msg.body)
+        if cap.size > MAX_CAPTURE_BYTES:
+            cap.overflow = True
+            cap.chunks.clear()
+        else:
+            cap.chunks.append(msg.body)
+    if msg.end_of_stream:
+        _finish(rt, st)
+    return mut.continue_response_body()
+
+
+def _finish(rt: Runtime, st: StreamState) -> None:
+    """The upstream answer is complete: hand it to the cache (off the response path)."""
+    r, cap = st.routed, st.response
+    if r is None:
+        return
+    if rt.cache is not None and r.cache_key is not None and not cap.overflow and 200 <= cap.status < 300:
+        rt.cache.store_in_background(r.cache_key, r.decision.category, cap.status, cap.content_type,
+                                     b"".join(cap.chunks), r.has_pii)
+    cap.chunks = []
+    log.debug("response_complete", request_id=st.request_id, status=cap.status, model=r.decision.model,
+              total_ms=round((time.monotonic() - st.started_at) * 1000, 3))

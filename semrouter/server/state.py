@@ -1,0 +1,48 @@
+"""Per-stream state: one ext_proc stream is one HTTP request. Nothing here is shared between streams."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from semrouter.decision.engine import Decision
+
+Kind = Literal["chat", "models", "passthrough"]
+
+
+@dataclass(slots=True)
+class Routed:
+    """What the request phase decided, for the response phase."""
+
+    decision: Decision
+    endpoint: str
+    stream: bool
+    cache_key: Any = None  # semrouter.cache CacheKey, or None when the cache is not used
+    has_pii: bool = False
+    forwarded_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class ResponseCapture:
+    status: int = 0
+    content_type: str = ""
+    chunks: list[bytes] = field(default_factory=list)
+    size: int = 0
+    overflow: bool = False
+    first_byte_at: float | None = None
+
+
+@dataclass(slots=True)
+class StreamState:
+    kind: Kind = "passthrough"
+    method: str = ""
+    path: str = ""
+    request_id: str = "-"
+    headers: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.monotonic)
+    body_parts: list[bytes] = field(default_factory=list)
+    body_size: int = 0
+    routed: Routed | None = None
+    response: ResponseCapture = field(default_factory=ResponseCapture)
+    result_headers: dict[str, str] = field(default_factory=dict)  # added to the client's response

@@ -1,0 +1,83 @@
+"""The ext_proc `Process` loop: one gRPC stream per HTTP request, a small state machine per stream.
+
+Phases arrive in order: request_headers → request_body → response_headers → response_body (trailers
+if configured). Every phase gets exactly one answer; an immediate response ends the stream. An
+unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
+client went away) just ends. Nothing outlives the stream except background cache writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import structlog
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
+
+from semrouter.request.errors import error_body
+from semrouter.runtime import RuntimeHolder
+from semrouter.server import mutations as mut
+from semrouter.server.request_phase import on_request_body, on_request_headers
+from semrouter.server.response_phase import on_response_body, on_response_headers
+from semrouter.server.state import StreamState
+
+log = structlog.get_logger("semrouter.stream")
+
+
+class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
+    def __init__(self, holder: RuntimeHolder) -> None:
+        self._holder = holder
+
+    async def Process(  # noqa: N802  (gRPC method name)
+        self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.ProcessingResponse]:
+        rt = self._holder.current  # the whole stream runs on the config it started with
+        st = StreamState()
+        try:
+            async for req in request_iterator:
+                phase = req.WhichOneof("request")
+                try:
+                    resp = await self._handle(rt, st, phase, req)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("phase_failed", phase=phase, request_id=st.request_id, path=st.path)
+                    resp = self._on_error(st, phase)
+                if resp is None:
+                    continue
+                yield resp
+                if resp.HasField("immediate_response"):
+                    return
+        except asyncio.CancelledError:
+            log.info("stream_cancelled", request_id=st.request_id, path=st.path)
+            raise
+
+    async def _handle(self, rt, st: StreamState, phase: str | None, req: pb.ProcessingRequest
+                      ) -> pb.ProcessingResponse | None:
+        if phase == "request_headers":
+            return on_request_headers(rt, st, req.request_headers)
+        if phase == "request_body":
+            if st.kind != "chat":
+                return mut.continue_plain(phase)
+            st.body_parts.append(req.request_body.body)
+            st.body_size += len(req.request_body.body)
+            if not req.request_body.end_of_stream and st.body_size <= rt.config.server.max_body_bytes:
+                return mut.continue_plain(phase)  # only with partial buffering; BUFFERED sends one message
+            return await on_request_body(rt, st)
+        if phase == "response_headers":
+            return on_response_headers(rt, st, req.response_headers)
+        if phase == "response_body":
+            return on_response_body(rt, st, req.response_body)
+        if phase in ("request_trailers", "response_trailers"):
+            return mut.continue_plain(phase)
+        log.warning("unknown_phase", phase=phase)
+        return None
+
+    @staticmethod
+    def _on_error(st: StreamState, phase: str | None) -> pb.ProcessingResponse:
+        if phase in ("request_headers", "request_body") and st.kind == "chat":
+            return mut.immediate(500, error_body("The router failed to process this request", "server_error",
+                                                 "router_error"))
+        return mut.continue_plain(phase or "request_headers")

@@ -1,0 +1,74 @@
+"""Shared fixtures: a real stack (Envoy + router + demo upstreams) on free loopback ports."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semrouter.devstack import ROOT, Stack, free_port
+
+SHIPPED_PORTS = (8801, 9901, 50051, 8001, 8002, 9190)
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Client:
+    """A tiny HTTP client for the Envoy listener (keeps tests free of extra dependencies)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout: float = 30) -> Reply:
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            data = r.read()
+            return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, data)
+        finally:
+            c.close()
+
+    def chat(self, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> Reply:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return self.request("POST", "/v1/chat/completions", body,
+                            {"content-type": "application/json", **(headers or {})})
+
+
+def user(text: str, model: str = "auto", **extra: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def start_stack(tmp: Path, overrides: dict[str, Any] | None = None,
+                envoy_config: Path | None = None) -> tuple[Stack, Client]:
+    ports = {p: free_port() for p in SHIPPED_PORTS}
+    stack = Stack(ports=ports, overrides=overrides or {}, workdir=tmp, log_dir=tmp / "logs",
+                  envoy_config=envoy_config or ROOT / "envoy" / "envoy.yaml")
+    stack.start()
+    return stack, Client(ports[8801])
+
+
+@pytest.fixture(scope="module")
+def keyword_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Client]]:
+    """The shipped configs with model-based signals and the cache off: keyword routing only."""
+    stack, client = start_stack(tmp_path_factory.mktemp("kwstack"),
+                                {"signals.enabled": False, "cache.enabled": False,
+                                 "server.max_body_bytes": 65536})
+    try:
+        yield stack, client
+    finally:
+        stack.stop()

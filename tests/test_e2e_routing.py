@@ -1,0 +1,164 @@
+"""End to end through a real Envoy: routing, pass-through, SSE, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from conftest import Client, user
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def client(keyword_stack) -> Client:
+    return keyword_stack[1]
+
+
+def test_explicit_model_reaches_that_upstream(client: Client) -> None:
+    r = client.chat(user("hello there", model="qwen3-32b"))
+    assert r.status == 200
+    assert r.json()["model"] == "qwen3-32b"
+    assert r.headers["x-demo-model"] == "qwen3-32b"
+    assert r.headers["x-vsr-selected-model"] == "qwen3-32b"
+    assert r.headers["x-semrouter-reason"] == "explicit"
+
+
+def test_auto_keyword_rule_routes_to_rule_model(client: Client) -> None:
+    r = client.chat(user("What is the derivative of sin(x)?"))
+    assert r.status == 200
+    assert r.headers["x-demo-model"] == "qwen3-32b"
+    assert r.headers["x-vsr-selected-category"] == "math"
+    assert r.headers["x-semrouter-reason"] == "keyword:math-terms"
+    # math asks for reasoning on a model with a chat_template_kwargs family, and a system prompt
+    content = r.json()["choices"][0]["message"]["content"]
+    assert '"enable_thinking": true' in content
+    assert "careful mathematician" in content
+    assert r.headers["x-vsr-selected-reasoning"] == "on"
+
+
+def test_mom_alias_is_auto(client: Client) -> None:
+    r = client.chat(user("The plaintiff filed a tort claim", model="MoM"))
+    assert r.status == 200
+    assert r.headers["x-vsr-selected-category"] == "law"
+    assert r.headers["x-demo-model"] == "qwen3-32b"
+
+
+def test_auto_without_confident_signal_gets_default_model(client: Client) -> None:
+    r = client.chat(user("hi, how are you today?"))
+    assert r.status == 200
+    assert r.headers["x-demo-model"] == "llama-3.1-8b"
+    assert r.headers["x-semrouter-reason"] == "default"
+    assert "x-vsr-selected-category" not in r.headers
+
+
+def test_client_cannot_pick_cluster_by_header(client: Client) -> None:
+    r = client.chat(user("hi, how are you today?"), {"x-semrouter-cluster": "qwen3-32b",
+                                                     "x-vsr-destination-endpoint": "127.0.0.1:1"})
+    assert r.status == 200
+    assert r.headers["x-demo-model"] == "llama-3.1-8b"
+
+
+def test_other_body_fields_survive_the_rewrite(client: Client) -> None:
+    r = client.chat(user("hello", temperature=0.25, max_tokens=7, stream=False, user="u-1"))
+    assert r.status == 200
+    assert r.json()["object"] == "chat.completion"
+
+
+def test_sse_stream_passes_through_intact(client: Client) -> None:
+    r = client.chat(user("Please prove that the square root of 2 is irrational", stream=True,
+                         stream_options={"include_usage": True}))
+    assert r.status == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["x-vsr-selected-model"] == "qwen3-32b"
+    events = [e for e in r.body.decode().split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "qwen3-32b" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    assert "square root of 2" in text
+    assert any(c["choices"] and c["choices"][0]["finish_reason"] == "stop" for c in chunks)
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+
+
+def test_models_list_answered_by_router(client: Client) -> None:
+    r = client.request("GET", "/v1/models")
+    assert r.status == 200
+    ids = [m["id"] for m in r.json()["data"]]
+    assert ids == ["auto", "llama-3.1-8b", "qwen3-32b"]
+    assert "x-demo-model" not in r.headers  # no upstream was involved
+
+
+def test_unowned_path_passes_through(client: Client) -> None:
+    r = client.request("GET", "/health")
+    assert r.status == 200
+    assert r.json()["model"] == "llama-3.1-8b"
+
+
+def _assert_openai_error(r, status: int, code: str) -> None:
+    assert r.status == status, r.body
+    err = r.json()["error"]
+    assert err["code"] == code
+    assert isinstance(err["message"], str) and err["message"]
+    assert "type" in err
+
+
+def test_malformed_json_is_400(client: Client) -> None:
+    _assert_openai_error(client.chat(b'{"model": "auto", "messages": ['), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("payload", [
+    {"model": "auto"},
+    {"model": "auto", "messages": []},
+    {"model": "auto", "messages": "hello"},
+    {"model": 7, "messages": [{"role": "user", "content": "x"}]},
+    {"model": "auto", "messages": [{"role": "wizard", "content": "x"}]},
+    {"model": "auto", "messages": [{"role": "user", "content": 42}]},
+    {"model": "auto", "messages": [{"role": "user", "content": "x"}], "stream": "yes"},
+    {"model": "auto", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"},
+    [1, 2, 3],
+])
+def test_wrong_shapes_are_400(client: Client, payload) -> None:
+    _assert_openai_error(client.chat(json.dumps(payload).encode()), 400, "invalid_value")
+
+
+def test_empty_body_is_400(client: Client) -> None:
+    r = client.request("POST", "/v1/chat/completions", b"", {"content-type": "application/json"})
+    _assert_openai_error(r, 400, "missing_body")
+
+
+def test_non_json_content_type_is_415(client: Client) -> None:
+    r = client.request("POST", "/v1/chat/completions", b"model=auto", {"content-type": "text/plain"})
+    _assert_openai_error(r, 415, "unsupported_media_type")
+
+
+def test_body_over_router_limit_is_413(client: Client) -> None:
+    big = user("x" * 70_000)  # the stack runs with server.max_body_bytes = 65536
+    _assert_openai_error(client.chat(big), 413, "request_too_large")
+
+
+def test_body_over_envoy_buffer_is_413(client: Client) -> None:
+    r = client.chat(user("y" * 9_000_000))
+    assert r.status == 413
+
+
+def test_unknown_model_is_404_not_503(client: Client) -> None:
+    _assert_openai_error(client.chat(user("hi", model="gpt-17")), 404, "model_not_found")
+
+
+def test_router_survives_a_cancelled_stream(client: Client) -> None:
+    """Send half a request and hang up; the router must keep serving."""
+    body = json.dumps(user("a request that never finishes")).encode()
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", client.port)) as s:
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                      + f"content-length: {len(body)}\r\n\r\n".encode() + body[: len(body) // 2])
+    # and one that is cancelled while the upstream is still answering
+    with socket.create_connection(("127.0.0.1", client.port)) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                  + b"x-demo-delay-ms: 500\r\n" + f"content-length: {len(body)}\r\n\r\n".encode() + body)
+    r = client.chat(user("still there?"))
+    assert r.status == 200
+    assert r.headers["x-vsr-selected-model"] == "llama-3.1-8b"

@@ -1,0 +1,103 @@
+"""Request parsing and body rewriting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request.errors import RequestError
+from semrouter.request.parse import check_content_type, parse_chat_request
+from semrouter.request.rewrite import rewrite_body
+
+
+def raw(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_parse_valid_request_and_text_selection() -> None:
+    r = parse_chat_request(raw({"model": "auto", "stream": True, "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": [{"type": "text", "text": "second"}, {"type": "image_url", "image_url": {}}]},
+    ]}), 10_000)
+    assert r.stream is True and r.model == "auto"
+    assert r.text_for("last_user") == "second"
+    assert r.text_for("all_user") == "first question\nsecond"
+    assert "assistant: an answer" in r.text_for("conversation")
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (b"\xff\xfe", 400, "invalid_json"),
+    (b"nope", 400, "invalid_json"),
+    (raw({"messages": [{"role": "user", "content": "x"}]}), 400, "invalid_value"),
+    (raw({"model": "a", "messages": [{"role": "assistant"}]}), 400, "invalid_value"),
+    (raw({"model": "a", "messages": [{"role": "user", "content": [1]}]}), 400, "invalid_value"),
+    (raw({"model": "a", "messages": [{"role": "user", "content": "x"}], "n": True}), 400, "invalid_value"),
+    (b"{" + b" " * 200 + b"}", 413, "request_too_large"),
+])
+def test_parse_errors(body: bytes, status: int, code: str) -> None:
+    with pytest.raises(RequestError) as e:
+        parse_chat_request(body, 100)
+    assert (e.value.status, e.value.code) == (status, code)
+    err = json.loads(e.value.body())["error"]
+    assert err["code"] == code and err["message"]
+
+
+def test_assistant_tool_call_without_content_is_fine() -> None:
+    r = parse_chat_request(raw({"model": "a", "messages": [
+        {"role": "user", "content": "x"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function",
+                                                                "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "1", "content": "42"},
+    ]}), 10_000)
+    assert len(r.messages) == 3
+
+
+@pytest.mark.parametrize("ctype, ok", [
+    ("application/json", True), ("application/json; charset=utf-8", True), (None, True),
+    ("application/vnd.api+json", True), ("text/plain", False), ("multipart/form-data; boundary=x", False),
+])
+def test_content_type(ctype, ok: bool) -> None:
+    if ok:
+        check_content_type(ctype)
+    else:
+        with pytest.raises(RequestError) as e:
+            check_content_type(ctype)
+        assert e.value.status == 415
+
+
+def _model(**kw) -> Model:
+    return Model(name="m2", endpoints=({"address": "h", "port": 1},), **kw)
+
+
+def test_rewrite_changes_model_only() -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "héllo"}], "stream": True,
+            "temperature": 0.0, "max_tokens": 5, "tools": [{"type": "function", "function": {"name": "f"}}],
+            "x_custom": {"nested": [1, 2.5, None, True]}}
+    out = json.loads(rewrite_body(body, _model(), None, None))
+    assert out.pop("model") == "m2"
+    body.pop("model")
+    assert out == body  # everything else equal in meaning, `stream` included
+    assert out["temperature"] == 0.0 and isinstance(out["temperature"], float)
+
+
+def test_rewrite_reasoning_families() -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": {"a": 1}}
+    m = _model(reasoning_family={"type": "chat_template_kwargs", "parameter": "enable_thinking"})
+    assert json.loads(rewrite_body(body, m, True, None))["chat_template_kwargs"] == {"a": 1, "enable_thinking": True}
+    assert json.loads(rewrite_body(body, m, False, None))["chat_template_kwargs"]["enable_thinking"] is False
+    e = _model(reasoning_family={"type": "reasoning_effort", "effort": "high"})
+    assert json.loads(rewrite_body(body, e, True, None))["reasoning_effort"] == "high"
+    assert "reasoning_effort" not in json.loads(rewrite_body({**body, "reasoning_effort": "low"}, e, False, None))
+    assert "chat_template_kwargs" not in json.loads(rewrite_body({"model": "a", "messages": []}, _model(), True, None))
+
+
+def test_rewrite_system_prompt_insert_and_replace() -> None:
+    body = {"model": "auto", "messages": [{"role": "system", "content": "old"}, {"role": "user", "content": "q"}]}
+    ins = json.loads(rewrite_body(body, _model(), None, SystemPrompt(text="new", mode="insert")))["messages"]
+    assert [m["content"] for m in ins] == ["new", "old", "q"]
+    rep = json.loads(rewrite_body(body, _model(), None, SystemPrompt(text="new", mode="replace")))["messages"]
+    assert [m["content"] for m in rep] == ["new", "q"]

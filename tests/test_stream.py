@@ -1,0 +1,119 @@
+"""The Process state machine, driven in-process with ext_proc messages (no Envoy)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+
+from semrouter.config import parse_config
+from semrouter.runtime import RuntimeHolder, Shared, build_runtime
+from semrouter.server.mutations import header_map
+from semrouter.server.stream import ExternalProcessor
+
+CFG = {
+    "routing": {"default_model": "small"},
+    "models": [{"name": "small", "endpoints": [{"address": "10.0.0.1", "port": 8001}]},
+               {"name": "big", "endpoints": [{"address": "10.0.0.2", "port": 8002, "weight": 3},
+                                             {"address": "10.0.0.3", "port": 8002, "weight": 1}]}],
+    "categories": [{"name": "math", "model_scores": [{"model": "big", "score": 0.9}]}],
+    "keyword_rules": [{"name": "calc", "category": "math", "keywords": ["integral"]}],
+    "signals": {"enabled": False},
+    "cache": {"enabled": False},
+}
+
+
+def headers_msg(method: str, path: str, eos: bool = False, **extra: str) -> pb.ProcessingRequest:
+    hs = {":method": method, ":path": path, "content-type": "application/json", "x-request-id": "rid-1", **extra}
+    hm = base_pb2.HeaderMap(headers=[base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in hs.items()])
+    return pb.ProcessingRequest(request_headers=pb.HttpHeaders(headers=hm, end_of_stream=eos))
+
+
+def body_msg(body: bytes) -> pb.ProcessingRequest:
+    return pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=True))
+
+
+def resp_headers_msg(status: int) -> pb.ProcessingRequest:
+    hm = base_pb2.HeaderMap(headers=[base_pb2.HeaderValue(key=":status", raw_value=str(status).encode())])
+    return pb.ProcessingRequest(response_headers=pb.HttpHeaders(headers=hm))
+
+
+async def run(msgs: list[pb.ProcessingRequest]) -> list[pb.ProcessingResponse]:
+    rt = await build_runtime(parse_config(CFG), Shared())
+    proc = ExternalProcessor(RuntimeHolder(rt))
+
+    async def it() -> AsyncIterator[pb.ProcessingRequest]:
+        for m in msgs:
+            yield m
+
+    return [r async for r in proc.Process(it(), None)]
+
+
+def set_headers(mutation: pb.HeaderMutation) -> dict[str, str]:
+    return {o.header.key: o.header.raw_value.decode() for o in mutation.set_headers}
+
+
+async def test_full_chat_stream_sets_route_and_result_headers() -> None:
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral please"}]}).encode()
+    out = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(body), resp_headers_msg(200)])
+    assert [r.WhichOneof("response") for r in out] == ["request_headers", "request_body", "response_headers"]
+    # client-supplied routing headers are stripped at the header phase
+    assert "x-semrouter-cluster" in out[0].request_headers.response.header_mutation.remove_headers
+    common = out[1].request_body.response
+    assert common.clear_route_cache is True
+    new_body = common.body_mutation.body
+    assert json.loads(new_body)["model"] == "big"
+    hs = set_headers(common.header_mutation)
+    assert hs["content-length"] == str(len(new_body))
+    assert hs["x-semrouter-cluster"] == "big"
+    assert hs["x-vsr-destination-endpoint"] in ("10.0.0.2:8002", "10.0.0.3:8002")
+    res = set_headers(out[2].response_headers.response.header_mutation)
+    assert res["x-vsr-selected-model"] == "big" and res["x-vsr-selected-category"] == "math"
+
+
+async def test_models_path_is_immediate() -> None:
+    out = await run([headers_msg("GET", "/v1/models", eos=True)])
+    assert len(out) == 1 and out[0].HasField("immediate_response")
+    assert [m["id"] for m in json.loads(out[0].immediate_response.body)["data"]] == ["auto", "small", "big"]
+
+
+async def test_unowned_path_skips_bodies() -> None:
+    out = await run([headers_msg("POST", "/v1/embeddings")])
+    assert out[0].HasField("mode_override")
+    assert out[0].mode_override.request_body_mode == 0  # NONE
+
+
+async def test_bad_body_ends_stream_with_error() -> None:
+    out = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(b"{oops"),
+                     resp_headers_msg(200)])  # nothing after an immediate response is processed
+    assert len(out) == 2
+    imm = out[1].immediate_response
+    assert imm.status.code == 400
+    assert json.loads(imm.body)["error"]["code"] == "invalid_json"
+    assert header_map(base_pb2.HeaderMap(headers=[o.header for o in imm.headers.set_headers]))["content-type"] \
+        == "application/json"
+
+
+async def test_state_does_not_leak_between_streams() -> None:
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "integral"}]}).encode()
+    first = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(body), resp_headers_msg(200)])
+    second = await run([headers_msg("GET", "/other", eos=True), resp_headers_msg(200)])
+    assert set_headers(first[2].response_headers.response.header_mutation)["x-vsr-selected-model"] == "big"
+    assert set_headers(second[1].response_headers.response.header_mutation) == {}
+
+
+async def test_internal_error_becomes_opaque_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    import semrouter.server.stream as stream
+
+    async def boom(rt, st):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(stream, "on_request_body", boom)
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "x"}]}).encode()
+    out = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(body)])
+    imm = out[1].immediate_response
+    assert imm.status.code == 500
+    assert b"secret" not in imm.body and json.loads(imm.body)["error"]["code"] == "router_error"

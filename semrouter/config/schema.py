@@ -149,6 +149,12 @@ class Server(_Strict):
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
     metrics_listen: str | None = Field(default=None, description="host:port for Prometheus metrics; None = off")
     grace_seconds: float = Field(default=5.0, ge=0, description="drain time on shutdown")
+    watch_config_seconds: float = Field(
+        default=2.0, ge=0, description="poll the config file this often and reload on change; 0 = only on SIGHUP"
+    )
+    admin_token: str | None = Field(
+        default=None, description="bearer token for the admin API; required when `listen` is not loopback"
+    )
 
     @field_validator("listen", "metrics_listen")
     @classmethod

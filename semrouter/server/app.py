@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from semrouter.config import ConfigError, load_config
 from semrouter.config.schema import Config
-from semrouter.runtime import Runtime, RuntimeHolder, Shared, build_runtime
+from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.server.stream import ExternalProcessor
 
 log = structlog.get_logger("semrouter.server")
@@ -79,6 +79,25 @@ class RouterServer:
         log.info("router_stopped")
 
 
+async def watch_config(srv: RouterServer, path: Path, every_s: float) -> None:
+    """Reload when the file's mtime or size changes (editors replace files; both are checked)."""
+
+    def stamp() -> tuple[float, int] | None:
+        try:
+            st = path.stat()
+        except OSError:
+            return None
+        return st.st_mtime, st.st_size
+
+    last = stamp()
+    while True:
+        await asyncio.sleep(every_s)
+        now = stamp()
+        if now is not None and now != last:
+            last = now
+            await srv.reload()
+
+
 async def serve(cfg: Config, config_path: Path | None) -> None:
     srv = await RouterServer.create(cfg, config_path)
     await srv.start()
@@ -87,7 +106,12 @@ async def serve(cfg: Config, config_path: Path | None) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(srv.reload()))
+    watcher = None
+    if config_path is not None and cfg.server.watch_config_seconds > 0:
+        watcher = asyncio.create_task(watch_config(srv, config_path, cfg.server.watch_config_seconds))
     try:
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await srv.stop(cfg.server.grace_seconds)

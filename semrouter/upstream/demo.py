@@ -4,6 +4,7 @@ It answers `/v1/chat/completions` (JSON, or SSE `chat.completion.chunk` events e
 when `stream` is true), `/v1/models` and `/health`. Every answer names its model, carries `usage`, and can
 be delayed (`--delay-ms`, or per request with the `x-demo-delay-ms` header). `x-demo-status: 500` makes it
 fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached).
+`POST /_demo/fault {"status": 500}` makes every chat answer fail until `{"status": 0}` (fault drills).
 The reply text is derived from the prompt so tests can tell answers apart.
 """
 
@@ -46,16 +47,22 @@ class DemoUpstream:
         self.delay_ms = delay_ms
         self.port = port
         self.requests_seen = 0
+        self.fault_status = 0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
+        app.router.add_post("/_demo/fault", self.fault)
         return app
 
     async def health(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "model": self.model})
+
+    async def fault(self, request: web.Request) -> web.Response:
+        self.fault_status = int((await request.json()).get("status") or 0)
+        return web.json_response({"fault_status": self.fault_status, "requests_seen": self.requests_seen})
 
     async def models(self, _: web.Request) -> web.Response:
         return web.json_response(
@@ -83,8 +90,8 @@ class DemoUpstream:
             return _error(400, "body is not JSON", "invalid_json")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "'messages' is required", "invalid_value")
-        if request.headers.get("x-demo-status"):
-            code = int(request.headers["x-demo-status"])
+        if request.headers.get("x-demo-status") or self.fault_status:
+            code = int(request.headers.get("x-demo-status") or self.fault_status)
             return _error(code, f"demo upstream failing on purpose with {code}", "demo_failure")
         delay = float(request.headers.get("x-demo-delay-ms", self.delay_ms))
         if delay > 0:

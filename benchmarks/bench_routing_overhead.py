@@ -1,0 +1,121 @@
+"""Router-added latency through Envoy: Envoy→upstream direct vs Envoy→router→upstream.
+
+Starts the shipped stack on free loopback ports twice over the same demo upstreams: once with the
+ext_proc filter removed from envoy.yaml (direct), once as shipped. Prints p50/p99 latency and
+requests/s at each concurrency, and the difference (what the router adds).
+
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode keyword          # keyword rules only
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals          # + ONNX signals (auto)
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit        # semantic-cache hits
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from semrouter.devstack import Stack, free_port  # noqa: E402
+
+PROMPTS = {
+    "keyword": "What is the derivative of x^3 + 2x?",
+    "signals": "Can you explain how photosynthesis turns light into chemical energy in plants?",
+    "cache-hit": "What is the capital city of Australia?",
+}
+
+
+def _direct_envoy(src: Path, dst: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load(src.read_text())
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.ext_proc"]
+    dst.write_text(yaml.safe_dump(cfg))
+    return dst
+
+
+async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: int) -> tuple[list[float], float]:
+    lat: list[float] = []
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    conn = aiohttp.TCPConnector(limit=conc)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        for _ in range(20):  # warm-up
+            async with s.post(url, data=body, headers=headers) as r:
+                await r.read()
+        sem = asyncio.Semaphore(conc)
+
+        async def one() -> None:
+            async with sem:
+                t = time.perf_counter()
+                async with s.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                lat.append(time.perf_counter() - t)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(n)))
+        return lat, n / (time.perf_counter() - t0)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+def run(mode: str, n: int, concurrencies: list[int], overrides: dict) -> list[tuple]:
+    rows = []
+    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPTS[mode]}]}).encode()
+    headers = {"content-type": "application/json", "x-user-id": "bench"}
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        direct_cfg = _direct_envoy(ROOT / "envoy" / "envoy.yaml", tmp / "direct.yaml")
+        for label, envoy_cfg in (("direct", direct_cfg), ("router", ROOT / "envoy" / "envoy.yaml")):
+            stack = Stack(ports=ports, overrides=overrides, workdir=tmp / label, log_dir=tmp / label / "logs",
+                          envoy_config=envoy_cfg)
+            with stack:
+                for c in concurrencies:
+                    lat, rps = asyncio.run(_load(ports[8801], body, headers, n, c))
+                    rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps))
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=list(PROMPTS), default="keyword")
+    ap.add_argument("-n", type=int, default=2000, help="requests per concurrency level")
+    ap.add_argument("--concurrency", default="1,16")
+    a = ap.parse_args()
+    overrides = {"logging.level": "warning"}
+    if a.mode == "keyword":
+        overrides |= {"signals.enabled": False, "cache.enabled": False}
+    elif a.mode == "signals":
+        overrides |= {"cache.enabled": False}
+    rows = run(a.mode, a.n, [int(c) for c in a.concurrency.split(",")], overrides)
+    print(f"\nmode={a.mode}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
+          f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
+    print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s}")
+    for r in rows:
+        print(f"{r[0]:8s} {r[1]:4d} {r[2]:8.2f} {r[3]:8.2f} {r[4]:8.2f} {r[5]:8.0f}")
+    by = {(r[0], r[1]): r for r in rows}
+    print("\nrouter-added latency (router minus direct):")
+    for c in sorted({r[1] for r in rows}):
+        d, r = by[("direct", c)], by[("router", c)]
+        print(f"  concurrency {c:3d}: p50 +{r[2] - d[2]:.2f} ms, p99 +{r[3] - d[3]:.2f} ms, "
+              f"throughput {r[5] / d[5] * 100:.0f}% of direct")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

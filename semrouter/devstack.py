@@ -66,8 +66,10 @@ def render_router_config(path: Path, ports: Mapping[int, int], overrides: Mappin
                          ) -> dict[str, Any]:
     cfg = yaml.safe_load(path.read_text())
     server = cfg.setdefault("server", {})
-    host, _, port = server.get("listen", "127.0.0.1:50051").rpartition(":")
-    server["listen"] = f"{host}:{ports.get(int(port), int(port))}"
+    for key in ("listen", "metrics_listen"):
+        if server.get(key):
+            host, _, port = server[key].rpartition(":")
+            server[key] = f"{host}:{ports.get(int(port), int(port))}"
     for m in cfg.get("models", []):
         for ep in m.get("endpoints", []):
             ep["port"] = ports.get(ep["port"], ep["port"])

@@ -19,6 +19,7 @@ from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
 from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.types import Analyzer
+from semrouter.telemetry.metrics import Metrics
 
 log = structlog.get_logger("semrouter.runtime")
 
@@ -29,7 +30,7 @@ class Shared:
 
     health: EndpointHealth = field(default_factory=EndpointHealth)
     rng: random.Random = field(default_factory=random.Random)
-    metrics: Any = None  # semrouter.telemetry.metrics.Metrics when enabled
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,29 @@ def test_router_survives_a_cancelled_stream(client: Client) -> None:
     r = client.chat(user("still there?"))
     assert r.status == 200
     assert r.headers["x-vsr-selected-model"] == "llama-3.1-8b"
+
+
+def test_metrics_count_routed_requests(keyword_stack) -> None:
+    stack, client = keyword_stack
+    import urllib.request
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port(9190)}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def value(text: str, prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    before = scrape()
+    for _ in range(3):
+        assert client.chat(user("What is the derivative of x^2?", stream=True,
+                                stream_options={"include_usage": True})).status == 200
+    client.chat(b"{broken")
+    after = scrape()
+    assert value(after, 'llm_model_requests_total{model="qwen3-32b"}') - \
+        value(before, 'llm_model_requests_total{model="qwen3-32b"}') == 3
+    assert value(after, 'llm_model_routing_modifications_total{source_model="auto",target_model="qwen3-32b"}') >= 3
+    assert value(after, 'llm_model_completion_tokens_total{model="qwen3-32b"}') > \
+        value(before, 'llm_model_completion_tokens_total{model="qwen3-32b"}')
+    assert value(after, 'llm_model_ttft_seconds_count{model="qwen3-32b"}') >= 3
+    assert value(after, 'llm_request_errors_total{model="unknown",reason="invalid_json"}') >= 1

@@ -15,6 +15,7 @@ from semrouter.config import ConfigError, load_config
 from semrouter.config.schema import Config
 from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.server.stream import ExternalProcessor
+from semrouter.telemetry.metrics import MetricsServer
 
 log = structlog.get_logger("semrouter.server")
 
@@ -36,6 +37,7 @@ class RouterServer:
         self.health = health.aio.HealthServicer()
         self._reload_lock = asyncio.Lock()
         self.port = 0
+        self.metrics_server: MetricsServer | None = None
 
     @classmethod
     async def create(cls, cfg: Config, config_path: Path | None = None) -> RouterServer:
@@ -50,6 +52,9 @@ class RouterServer:
         return self
 
     async def start(self) -> None:
+        listen = self.holder.current.config.server.metrics_listen
+        if listen:
+            self.metrics_server = self.shared.metrics.start_http_server(listen)
         await self.server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("envoy.service.ext_proc.v3.ExternalProcessor", health_pb2.HealthCheckResponse.SERVING)
@@ -66,8 +71,10 @@ class RouterServer:
                 rt = await build_runtime(cfg, self.shared)
             except (ConfigError, OSError, ValueError) as e:
                 log.error("config_reload_rejected", error=str(e))
+                self.shared.metrics.record_config_reload(False)
                 return False, str(e), self.holder.current.version
             old = self.holder.swap(rt)
+            self.shared.metrics.record_config_reload(True)
             log.info("config_reloaded", old_version=old.version, new_version=rt.version)
             asyncio.get_running_loop().call_later(30.0, lambda: asyncio.ensure_future(old.close()))
             return True, "", rt.version
@@ -76,6 +83,8 @@ class RouterServer:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await self.holder.current.close()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         log.info("router_stopped")
 
 

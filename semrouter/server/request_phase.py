@@ -58,6 +58,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     try:
         req = parse_chat_request(body, cfg.server.max_body_bytes)
     except RequestError as e:
+        rt.shared.metrics.record_error(None, e.code)
         return _error_reply(st, e.status, e.body(), e.code)
 
     text = req.text_for(cfg.routing.classify_text)
@@ -66,7 +67,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     vote = category_vote(cfg, keyword, analysis)
     category = vote.category if vote else None
 
+    metrics = rt.shared.metrics
     if jailbreak_blocked(cfg, analysis, category):
+        metrics.record_jailbreak_block(req.model)
         return _jailbreak_reply(rt, st, req, analysis, category)
 
     cache_key = None
@@ -75,12 +78,18 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         if cache_key is not None:
             hit = await rt.cache.lookup(cache_key, category)
             if hit is not None:
+                metrics.record_cache_hit()
                 return _cache_reply(rt, st, req, hit, category)
+            metrics.record_cache_miss()
 
     decision = decide(cfg, req.model, keyword, analysis)
     if decision.refusal is not None:
         r = decision.refusal
         hdrs = {H.PII_VIOLATION: ",".join(r.types)} if r.types else {}
+        if r.types:
+            metrics.record_pii_block(decision.model, r.types)
+        else:
+            metrics.record_error(decision.model, r.code)
         return _error_reply(st, r.status, error_body(r.message, "invalid_request_error", r.code), r.code, hdrs,
                             decision)
     return _forward(rt, st, req, decision, cache_key, analysis)
@@ -89,11 +98,17 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 async def _analyze(rt: Runtime, st: StreamState, text: str) -> Analysis | None:
     if rt.analyzer is None:
         return None
+    metrics = rt.shared.metrics
     try:
-        return await rt.analyzer.analyze(text)
+        analysis = await rt.analyzer.analyze(text)
     except Exception as e:  # a failing model must not fail the request: route on what is left
         log.warning("signals_failed", request_id=st.request_id, error=repr(e))
+        metrics.record_signal_error("analyzer")
         return None
+    metrics.observe_classifier_timings_ms(analysis.timings_ms)
+    for name in analysis.errors:
+        metrics.record_signal_error(name)
+    return analysis
 
 
 def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_key: object,
@@ -112,6 +127,14 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, cache_key=cache_key,
                        has_pii=bool(analysis and analysis.pii))
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
+    m = rt.shared.metrics
+    m.record_request(model.name, d.reason)
+    m.record_routing_modification(req.model, model.name)
+    m.record_category(d.category)
+    if auto and model.reasoning_family is not None:
+        m.record_reasoning(d.category, model.name, d.use_reasoning,
+                           model.reasoning_family.effort if model.reasoning_family.type == "reasoning_effort" else None)
+    m.observe_routing_latency(time.monotonic() - st.started_at)
     _log_decision(st, d, endpoint.hostport, analysis)
     return mut.continue_request_body(new_body, route_headers)
 

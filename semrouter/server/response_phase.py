@@ -7,6 +7,7 @@ import time
 import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
+from semrouter.response.usage import usage_from_body
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
 from semrouter.server.state import StreamState
@@ -37,7 +38,7 @@ def on_response_body(rt: Runtime, st: StreamState, msg: pb.HttpBody) -> pb.Proce
     cap = st.response
     if cap.first_byte_at is None:
         cap.first_byte_at = time.monotonic()
-    if st.routed is not None and st.routed.cache_key is not None and not cap.overflow:
+    if st.routed is not None and not cap.overflow:
         cap.size += len(msg.body)
         if cap.size > MAX_CAPTURE_BYTES:
             cap.overflow = True
@@ -54,9 +55,21 @@ def _finish(rt: Runtime, st: StreamState) -> None:
     r, cap = st.routed, st.response
     if r is None:
         return
+    m, model = rt.shared.metrics, r.decision.model
+    now = time.monotonic()
+    body = b"".join(cap.chunks)
+    if cap.status >= 400:
+        m.record_error(model, f"upstream_{cap.status}")
+    else:
+        if r.stream and cap.first_byte_at is not None:
+            m.observe_ttft(model, cap.first_byte_at - r.forwarded_at)
+        usage = usage_from_body(cap.content_type, body) if not cap.overflow else None
+        m.observe_completion(model, now - r.forwarded_at, usage[1] if usage else None)
+        if usage:
+            m.record_usage(model, *usage)
     if rt.cache is not None and r.cache_key is not None and not cap.overflow and 200 <= cap.status < 300:
         rt.cache.store_in_background(r.cache_key, r.decision.category, cap.status, cap.content_type,
-                                     b"".join(cap.chunks), r.has_pii)
+                                     body, r.has_pii)
     cap.chunks = []
     log.debug("response_complete", request_id=st.request_id, status=cap.status, model=r.decision.model,
               total_ms=round((time.monotonic() - st.started_at) * 1000, 3))

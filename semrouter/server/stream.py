@@ -35,6 +35,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     ) -> AsyncIterator[pb.ProcessingResponse]:
         rt = self._holder.current  # the whole stream runs on the config it started with
         st = StreamState()
+        rt.shared.metrics.stream_opened()
         try:
             async for req in request_iterator:
                 phase = req.WhichOneof("request")
@@ -52,7 +53,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     return
         except asyncio.CancelledError:
             log.info("stream_cancelled", request_id=st.request_id, path=st.path)
+            rt.shared.metrics.record_error(None, "cancellation")
             raise
+        finally:
+            rt.shared.metrics.stream_closed()
 
     async def _handle(self, rt, st: StreamState, phase: str | None, req: pb.ProcessingRequest
                       ) -> pb.ProcessingResponse | None:

@@ -40,3 +40,47 @@ def test_original_dst_variant_routes_by_destination_header(tmp_path: Path) -> No
         assert r.headers["x-demo-model"] == "qwen3-32b"
     finally:
         stack.stop()
+
+
+@pytest.mark.e2e
+def test_failing_endpoint_is_avoided_then_readmitted(tmp_path: Path) -> None:
+    """ORIGINAL_DST: the router stops sending to an endpoint that answers 500 and probes it after cool-down."""
+    import json
+    import time
+    import urllib.request
+
+    import yaml
+
+    from semrouter.devstack import Stack, free_port
+
+    cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
+    cfg["models"][1]["endpoints"] = [{"address": "127.0.0.1", "port": 8002}, {"address": "127.0.0.1", "port": 8003}]
+    cfg["routing"].update(endpoint_selection="original_dst", endpoint_fail_threshold=2, endpoint_cooldown_seconds=1.5)
+    cfg["signals"] = {"enabled": False}
+    cfg["cache"] = {"enabled": False}
+    src = tmp_path / "router.yaml"
+    src.write_text(yaml.safe_dump(cfg))
+    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 8003, 9190)}
+    stack = Stack(router_config=src, envoy_config=ROOT / "envoy" / "envoy-original-dst.yaml", ports=ports,
+                  workdir=tmp_path / "stack", log_dir=tmp_path / "logs")
+    from conftest import Client
+
+    client = Client(ports[8801])
+    bad = str(ports[8003])
+
+    def fault(status: int) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{bad}/_demo/fault", data=json.dumps({"status": status}).encode(),
+                                     headers={"content-type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).read()
+
+    def ports_hit(n: int) -> list[str]:
+        return [client.chat(user("ping", model="qwen3-32b")).headers.get("x-demo-port", "") for _ in range(n)]
+
+    with stack:
+        assert bad in ports_hit(30)  # both endpoints serve at first
+        fault(500)
+        ports_hit(10)  # a few failures eject it
+        assert ports_hit(30).count(bad) == 0
+        fault(0)
+        time.sleep(1.6)  # cool-down over: it is probed again and, now healthy, re-admitted
+        assert bad in ports_hit(60)

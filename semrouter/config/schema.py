@@ -142,6 +142,12 @@ class Routing(_Strict):
     quality_target: float = Field(
         default=0.5, ge=0, le=1, description="0 = always the cheapest candidate, 1 = always the best"
     )
+    endpoint_fail_threshold: int = Field(
+        default=3, ge=1, description="consecutive failed answers (5xx) after which an endpoint is skipped"
+    )
+    endpoint_cooldown_seconds: float = Field(
+        default=10.0, gt=0, description="how long a failing endpoint is skipped before it is tried again"
+    )
 
 
 class Server(_Strict):

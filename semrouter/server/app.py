@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from semrouter.config import ConfigError, load_config
 from semrouter.config.schema import Config
+from semrouter.decision.endpoints import EndpointHealth
 from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.server.stream import ExternalProcessor
 from semrouter.telemetry.metrics import MetricsServer
@@ -41,7 +42,8 @@ class RouterServer:
 
     @classmethod
     async def create(cls, cfg: Config, config_path: Path | None = None) -> RouterServer:
-        shared = Shared()
+        shared = Shared(health=EndpointHealth(fail_threshold=cfg.routing.endpoint_fail_threshold,
+                                              cooldown_s=cfg.routing.endpoint_cooldown_seconds))
         rt = await build_runtime(cfg, shared)
         self = cls(config_path, RuntimeHolder(rt), shared)
         pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(self.holder), self.server)

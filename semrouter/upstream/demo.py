@@ -35,9 +35,10 @@ def _tokens(text: str) -> int:
     return max(1, len(text.split()))
 
 
-def _error(status: int, message: str, code: str) -> web.Response:
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response(
-        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}, status=status
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}},
+        status=status, headers=headers,
     )
 
 
@@ -92,7 +93,8 @@ class DemoUpstream:
             return _error(400, "'messages' is required", "invalid_value")
         if request.headers.get("x-demo-status") or self.fault_status:
             code = int(request.headers.get("x-demo-status") or self.fault_status)
-            return _error(code, f"demo upstream failing on purpose with {code}", "demo_failure")
+            return _error(code, f"demo upstream failing on purpose with {code}", "demo_failure",
+                          {"x-demo-model": self.model, "x-demo-port": str(self.port)})
         delay = float(request.headers.get("x-demo-delay-ms", self.delay_ms))
         if delay > 0:
             await asyncio.sleep(delay / 1000)
@@ -102,7 +104,7 @@ class DemoUpstream:
                  "total_tokens": prompt_tokens + _tokens(text)}
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
-        headers = {"x-demo-model": self.model}
+        headers = {"x-demo-model": self.model, "x-demo-port": str(self.port)}
         if not body.get("stream"):
             return web.json_response({
                 "id": cid, "object": "chat.completion", "created": created, "model": self.model,

@@ -85,3 +85,13 @@ def test_validate_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     bad.write_text(yaml.safe_dump(d))
     assert cli_main(["validate-config", str(bad)]) == 2
     assert "routing.default_model" in capsys.readouterr().err
+
+
+def test_example_config_is_current_and_documents_every_key() -> None:
+    from semrouter.config.example import generate
+
+    expected = generate(str(ROOT / "config" / "semrouter.yaml"))
+    actual = (ROOT / "config" / "semrouter.example.yaml").read_text()
+    assert actual == expected, "regenerate: python -m semrouter.config.example > config/semrouter.example.yaml"
+    for section in ("server:", "routing:", "models:", "categories:", "keyword_rules:", "signals:", "cache:"):
+        assert f"\n{section}" in actual

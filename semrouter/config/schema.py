@@ -25,7 +25,7 @@ class Endpoint(_Strict):
     """One upstream serving a model (a vLLM replica, say)."""
 
     address: str = Field(min_length=1, description="host name or IP of the upstream")
-    port: int = Field(ge=1, le=65535)
+    port: int = Field(ge=1, le=65535, description="TCP port")
     weight: int = Field(default=1, ge=1, le=1000, description="relative share among the model's endpoints")
 
     @property
@@ -41,26 +41,33 @@ class Pricing(_Strict):
 class ReasoningFamily(_Strict):
     """How a model family switches reasoning on in the request body."""
 
-    type: Literal["chat_template_kwargs", "reasoning_effort"]
+    type: Literal["chat_template_kwargs", "reasoning_effort"] = Field(
+        description="chat_template_kwargs: set {parameter: true/false} (Qwen3, DeepSeek on vLLM); "
+        "reasoning_effort: set reasoning_effort (OpenAI-style models)"
+    )
     parameter: str = Field(default="enable_thinking", description="chat_template_kwargs key (type chat_template_kwargs)")
-    effort: Literal["low", "medium", "high"] = "medium"
+    effort: Literal["low", "medium", "high"] = Field(default="medium", description="value for type reasoning_effort")
 
 
 class PIIPolicy(_Strict):
     """Which detected PII types a model may receive."""
 
-    allow_by_default: bool = True
-    allowed_types: tuple[str, ...] = ()  # used when allow_by_default is false
+    allow_by_default: bool = Field(default=True, description="true: any PII may be sent to this model")
+    allowed_types: tuple[str, ...] = Field(
+        default=(), description="when allow_by_default is false, the only PII types this model may receive"
+    )
 
 
 class Model(_Strict):
     name: str = Field(description="the name clients send in `model` and upstreams answer with")
     cluster: str | None = Field(default=None, description="Envoy cluster name; default: model name")
-    endpoints: tuple[Endpoint, ...] = Field(min_length=1)
-    pricing: Pricing = Pricing()
-    reasoning_family: ReasoningFamily | None = None
-    pii_policy: PIIPolicy = PIIPolicy()
-    quality: float = Field(default=0.5, ge=0, le=1, description="prior quality used by cost-aware routing")
+    endpoints: tuple[Endpoint, ...] = Field(min_length=1, description="where the model is served")
+    pricing: Pricing = Field(default=Pricing(), description="cost; the cheapest candidate is preferred when "
+                             "the quality target allows")
+    reasoning_family: ReasoningFamily | None = Field(
+        default=None, description="how to switch reasoning on for this model; null = it has no reasoning mode"
+    )
+    pii_policy: PIIPolicy = Field(default=PIIPolicy(), description="which detected PII this model may receive")
 
     @field_validator("name")
     @classmethod
@@ -75,24 +82,26 @@ class Model(_Strict):
 
 
 class ModelScore(_Strict):
-    model: str
-    score: float = Field(ge=0, le=1)
-    use_reasoning: bool = False
+    model: str = Field(description="a configured model name")
+    score: float = Field(ge=0, le=1, description="how good this model is for the category (higher first)")
+    use_reasoning: bool = Field(default=False, description="switch reasoning on when this model is chosen")
 
 
 class SystemPrompt(_Strict):
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="the system prompt")
     mode: Literal["insert", "replace"] = Field(
         default="insert", description="insert: prepend before the client's system message; replace: drop it"
     )
 
 
 class Category(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
-    model_scores: tuple[ModelScore, ...] = Field(min_length=1)
-    system_prompt: SystemPrompt | None = None
-    examples: tuple[str, ...] = ()  # example utterances for operator-defined categories
+    name: str = Field(min_length=1, description="the label (compared lower-case) reported in x-vsr-selected-category")
+    description: str = Field(default="", description="free text for operators")
+    model_scores: tuple[ModelScore, ...] = Field(min_length=1, description="candidate models, best first by score")
+    system_prompt: SystemPrompt | None = Field(default=None, description="injected for requests of this category")
+    examples: tuple[str, ...] = Field(
+        default=(), description="example utterances; used to classify categories the trained head does not know"
+    )
 
     @field_validator("name")
     @classmethod
@@ -106,10 +115,10 @@ class KeywordRule(_Strict):
     OR: any keyword matches; AND: all match; NOR: none matches.
     """
 
-    name: str = Field(min_length=1)
-    category: str
-    operator: Literal["OR", "AND", "NOR"] = "OR"
-    keywords: tuple[str, ...] = Field(min_length=1)
+    name: str = Field(min_length=1, description="reported as x-semrouter-reason: keyword:<name>")
+    category: str = Field(description="a configured category")
+    operator: Literal["OR", "AND", "NOR"] = Field(default="OR", description="OR: any keyword; AND: all; NOR: none")
+    keywords: tuple[str, ...] = Field(min_length=1, description="plain words/phrases, or regexes with regex: true")
     regex: bool = Field(default=False, description="treat keywords as regular expressions")
     case_sensitive: bool = False
     whole_word: bool = Field(default=True, description="plain keywords match whole words only")
@@ -174,19 +183,19 @@ class Server(_Strict):
 
 
 class Logging(_Strict):
-    format: Literal["json", "console"] = "json"
-    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = Field(default="json", description="json for production, console for dev")
+    level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="minimum level logged")
 
 
 class Config(_Strict):
-    server: Server = Server()
-    logging: Logging = Logging()
-    routing: Routing
-    models: tuple[Model, ...] = Field(min_length=1)
-    categories: tuple[Category, ...] = ()
-    keyword_rules: tuple[KeywordRule, ...] = ()
-    signals: SignalsConfig = SignalsConfig()
-    cache: CacheConfig = CacheConfig()
+    server: Server = Field(default=Server(), description="the router's gRPC server")
+    logging: Logging = Field(default=Logging(), description="structured logs (structlog)")
+    routing: Routing = Field(description="how `auto` requests are decided")
+    models: tuple[Model, ...] = Field(min_length=1, description="the models behind Envoy and their endpoints")
+    categories: tuple[Category, ...] = Field(default=(), description="request categories and their candidate models")
+    keyword_rules: tuple[KeywordRule, ...] = Field(default=(), description="rules checked before the classifier, in order")
+    signals: SignalsConfig = Field(default=SignalsConfig(), description="ONNX signals: encoder, classifiers, PII")
+    cache: CacheConfig = Field(default=CacheConfig(), description="the semantic cache")
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -42,7 +42,7 @@ class Runtime:
     picker: EndpointPicker
     shared: Shared
     analyzer: Analyzer | None = None
-    cache: Any = None  # semrouter.cache.service.SemanticCache when enabled
+    cache: Any = None  # semrouter.cache.semantic.SemanticCache when enabled
 
     async def close(self) -> None:
         if self.cache is not None:
@@ -64,7 +64,7 @@ async def build_runtime(cfg: Config, shared: Shared) -> Runtime:
 
         analyzer = await OnnxAnalyzer.create(cfg.signals, cfg.categories)
     if cfg.cache.enabled:
-        from semrouter.cache.service import SemanticCache
+        from semrouter.cache.semantic import SemanticCache
 
         if analyzer is None:
             raise ValueError("cache.enabled: the semantic cache needs signals.enabled (it uses the encoder)")

@@ -11,9 +11,10 @@ from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.types import Analysis, PIIEntity
 
 
-def cfg(quality_target: float = 0.5, **routing):
+def cfg(quality_target: float = 0.5, classifier_threshold: float = 0.5):
     return parse_config({
-        "routing": {"default_model": "small", "quality_target": quality_target, **routing},
+        "routing": {"default_model": "small", "quality_target": quality_target},
+        "signals": {"enabled": False, "classifier": {"threshold": classifier_threshold}},
         "models": [
             {"name": "small", "endpoints": [{"address": "h", "port": 1}], "pricing": {"prompt_per_1m": 0.1}},
             {"name": "big", "endpoints": [{"address": "h", "port": 2}], "pricing": {"prompt_per_1m": 3.0},

@@ -139,9 +139,6 @@ class Routing(_Strict):
         default=("auto", "MoM"), min_length=1, description="`model` values that ask the router to decide"
     )
     default_model: str = Field(description="used whenever no signal is confident")
-    classifier_threshold: float = Field(
-        default=0.5, ge=0, le=1, description="minimum classifier probability to trust its category"
-    )
     classify_text: Literal["last_user", "all_user", "conversation"] = Field(
         default="last_user", description="which messages are classified"
     )

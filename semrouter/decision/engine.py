@@ -2,7 +2,7 @@
 
 Pure: no I/O, no clocks, no randomness. Order of precedence for `auto` requests:
 1. a keyword rule that matches (first in config order) names the category;
-2. otherwise the classifier's top category when its probability ≥ `routing.classifier_threshold`;
+2. otherwise the classifier's top category when its probability ≥ `signals.classifier.threshold`;
 3. otherwise no category: `routing.default_model` (the request always gets an upstream).
 Within a category, candidates are its `model_scores`. Without a complexity score the best-scoring model
 wins. With one, the quality-target knob decides between the cheapest and the best candidate. PII
@@ -48,7 +48,7 @@ def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis 
     if analysis is None or not analysis.category_probs:
         return None
     label, prob = max(analysis.category_probs.items(), key=lambda kv: kv[1])
-    if prob >= cfg.routing.classifier_threshold and cfg.category(label) is not None:
+    if prob >= cfg.signals.classifier.threshold and cfg.category(label) is not None:
         return CategoryVote(category=label, confidence=float(prob), source="classifier")
     return None
 

@@ -76,7 +76,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     if rt.cache is not None:
         cache_key = rt.cache.key_for(req, st.headers)
         if cache_key is not None:
-            hit = await rt.cache.lookup(cache_key, category)
+            same_text = cfg.routing.classify_text == "last_user" or len(req.messages) == 1
+            emb = analysis.embedding if analysis is not None and same_text else None
+            hit = await rt.cache.lookup(cache_key, category, embedding=emb)
             if hit is not None:
                 metrics.record_cache_hit()
                 return _cache_reply(rt, st, req, hit, category)
@@ -187,7 +189,8 @@ def _jailbreak_reply(rt: Runtime, st: StreamState, req: ChatRequest, analysis: A
 
 
 def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, category: str | None) -> pb.ProcessingResponse:
-    body, ctype = rt.cache.render_hit(hit, req.stream, req.model)
+    include_usage = bool((req.body.get("stream_options") or {}).get("include_usage", False))
+    body, ctype = rt.cache.render_hit(hit, req.stream, req.model, include_usage=include_usage)
     sim = getattr(hit, "similarity", 1.0)
     log.info("cache_hit", request_id=st.request_id, similarity=round(sim, 4), category=category,
              exact=getattr(hit, "exact", False), latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))

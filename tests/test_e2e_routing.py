@@ -188,3 +188,17 @@ def test_metrics_count_routed_requests(keyword_stack) -> None:
         value(before, 'llm_model_completion_tokens_total{model="qwen3-32b"}')
     assert value(after, 'llm_model_ttft_seconds_count{model="qwen3-32b"}') >= 3
     assert value(after, 'llm_request_errors_total{model="unknown",reason="invalid_json"}') >= 1
+
+
+def test_admin_api_on_the_router_port(keyword_stack) -> None:
+    from semrouter.admin.client import call
+
+    stack, _ = keyword_stack
+    target = f"127.0.0.1:{stack.port(50051)}"
+    c = call(target, "classify", text="What is the derivative of x^2?")
+    assert c["category"] == "math" and c["model"] == "qwen3-32b" and c["reason"] == "keyword:math-terms"
+    cfg = call(target, "get_config")
+    assert "default_model: llama-3.1-8b" in cfg["config"] and cfg["version"]
+    assert call(target, "cache_stats")["enabled"] is False
+    r = call(target, "reload_config")
+    assert r["ok"] is True and r["version"] == cfg["version"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from semrouter.config import ConfigError, load_config
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth
 from semrouter.runtime import RuntimeHolder, Shared, build_runtime
+from semrouter.admin.service import add_admin_service, admin_token_for
+from semrouter.server.admin_backend import RouterAdminBackend
 from semrouter.server.stream import ExternalProcessor
 from semrouter.telemetry.metrics import MetricsServer
 
@@ -48,6 +51,8 @@ class RouterServer:
         self = cls(config_path, RuntimeHolder(rt), shared)
         pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(self.holder), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        token = admin_token_for(cfg.server.listen, cfg.server.admin_token, os.environ)
+        add_admin_service(self.server, RouterAdminBackend(self), token)
         self.port = self.server.add_insecure_port(cfg.server.listen)
         if self.port == 0:
             raise OSError(f"server.listen: cannot bind {cfg.server.listen}")

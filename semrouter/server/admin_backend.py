@@ -1,0 +1,87 @@
+"""The router's side of the admin API: classification, cache management, config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import yaml
+
+from semrouter.admin.service import AdminError
+from semrouter.decision.explain import explain
+from semrouter.request.parse import ChatRequest
+
+if TYPE_CHECKING:
+    from semrouter.server.app import RouterServer
+
+
+_SECRET_KEYS = frozenset({"admin_token", "token", "password"})
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: ("***" if k in _SECRET_KEYS and v else _mask(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask(x) for x in node]
+    return node
+
+
+class RouterAdminBackend:
+    """Implements `semrouter.admin.service.AdminBackend` on the live runtime of a RouterServer."""
+
+    def __init__(self, server: RouterServer) -> None:
+        self._server = server
+
+    def _cache(self) -> Any:
+        cache = self._server.holder.current.cache
+        if cache is None:
+            raise AdminError(grpc.StatusCode.FAILED_PRECONDITION, "the semantic cache is disabled (cache.enabled)")
+        return cache
+
+    async def classify(self, text: str) -> dict[str, Any]:
+        if not text.strip():
+            raise ValueError("text is empty")
+        return await explain(self._server.holder.current, text)
+
+    async def cache_stats(self) -> dict[str, Any]:
+        cache = self._server.holder.current.cache
+        if cache is None:
+            return {"enabled": False}
+        return {"enabled": True, **(await cache.stats())}
+
+    async def cache_lookup(self, tenant: str, model: str, text: str) -> dict[str, Any] | None:
+        cache = self._cache()
+        cfg = self._server.holder.current.config
+        req = ChatRequest(body={"model": model or cfg.routing.auto_model_names[0],
+                                "messages": [{"role": "user", "content": text}]},
+                          model=model or cfg.routing.auto_model_names[0],
+                          messages=({"role": "user", "content": text},), stream=False)
+        key = cache.key_for(req, {cfg.cache.tenant_header: tenant} if tenant else {})
+        if key is None:
+            raise ValueError("this request would not use the cache (opt-out rules)")
+        hit = await cache.lookup(key, None)
+        if hit is None:
+            return None
+        entry = await cache.inspect(hit.entry_id)
+        return {"similarity": hit.similarity, "entry_id": hit.entry_id, "entry": entry or {}}
+
+    async def cache_delete(self, entry_id: str, tenant: str, model: str) -> int:
+        if not (entry_id or tenant or model):
+            raise ValueError("name an entry id, a tenant or a model (CacheClear deletes everything)")
+        return int(await self._cache().delete(entry_id=entry_id or None, tenant=tenant or None, model=model or None))
+
+    async def cache_clear(self) -> int:
+        return int(await self._cache().clear())
+
+    async def cache_list(self, tenant: str, model: str, limit: int) -> list[dict[str, Any]]:
+        return list(await self._cache().list_entries(tenant=tenant or None, model=model or None,
+                                                     limit=limit or 100))
+
+    async def get_config(self) -> tuple[str, str, float]:
+        """The active config (all defaults filled in) as YAML, secrets masked."""
+        rt = self._server.holder.current
+        text = yaml.safe_dump(_mask(rt.config.model_dump(mode="json")), sort_keys=False)
+        return text, rt.version, rt.loaded_at
+
+    async def reload_config(self) -> tuple[bool, str, str]:
+        return await self._server.reload()

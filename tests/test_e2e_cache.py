@@ -1,0 +1,181 @@
+"""Semantic cache end to end through Envoy, on Milvus Lite embedded and on a Milvus Lite server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import Client, Reply, start_stack, user
+from semrouter.devstack import ROOT, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(),
+                                                  reason="models/ not built: run `make models`")]
+
+
+def wait_hit(client: Client, payload: dict, headers: dict[str, str], timeout: float = 10.0) -> Reply:
+    """Stores happen off the response path: ask again until the entry is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.chat(payload, headers)
+        if r.headers.get("x-vsr-cache-hit") == "true" or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    tmp = tmp_path_factory.mktemp("cache")
+    stack, c = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
+                                 "cache.lookup_timeout_ms": 2000, "cache.ttl_seconds": 3600})
+    try:
+        yield c
+    finally:
+        stack.stop()
+
+
+def test_repeat_hits_with_identical_content(client: Client) -> None:
+    h = {"x-user-id": "alice"}
+    first = client.chat(user("What is the capital city of Australia?"), h)
+    assert first.status == 200 and "x-vsr-cache-hit" not in first.headers
+    again = wait_hit(client, user("What is the capital city of Australia?"), h)
+    assert again.headers.get("x-vsr-cache-hit") == "true"
+    a, b = first.json(), again.json()
+    assert a["choices"][0]["message"] == b["choices"][0]["message"]
+    assert b["id"] != a["id"]  # fresh id per reply
+    assert b["usage"] == a["usage"]
+    assert "x-demo-model" not in again.headers  # no upstream involved
+
+
+def test_paraphrase_hits_and_near_miss_does_not(client: Client) -> None:
+    h = {"x-user-id": "bob"}
+    client.chat(user("How do I reverse a list in Python?"), h)
+    wait_hit(client, user("How do I reverse a list in Python?"), h)
+    p = client.chat(user("how can I reverse a list in python"), h)
+    assert p.headers.get("x-vsr-cache-hit") == "true"
+    assert float(p.headers["x-vsr-cache-similarity"]) > 0.8
+
+    client.chat(user("Convert 5 miles to kilometers"), h)
+    wait_hit(client, user("Convert 5 miles to kilometers"), h)
+    near = client.chat(user("Convert 8 miles to kilometers"), h)
+    assert "x-vsr-cache-hit" not in near.headers
+    assert "8 miles" in near.json()["choices"][0]["message"]["content"]
+
+
+def test_other_tenant_misses(client: Client) -> None:
+    q = user("Name three noble gases.")
+    client.chat(q, {"x-user-id": "carol"})
+    assert wait_hit(client, q, {"x-user-id": "carol"}).headers.get("x-vsr-cache-hit") == "true"
+    other = client.chat(q, {"x-user-id": "dave"})
+    assert "x-vsr-cache-hit" not in other.headers
+    assert "x-demo-model" in other.headers
+
+
+def test_streaming_answer_is_cached_and_replayed_as_valid_sse(client: Client) -> None:
+    h = {"x-user-id": "erin"}
+    q = user("Write one sentence about autumn leaves.", stream=True, stream_options={"include_usage": True})
+    first = client.chat(q, h)  # the stored entry is assembled from the upstream's SSE chunks
+    assert first.headers["content-type"].startswith("text/event-stream")
+    hit = wait_hit(client, q, h)
+    assert hit.headers.get("x-vsr-cache-hit") == "true"
+    assert hit.headers["content-type"].startswith("text/event-stream")
+    events = [e for e in hit.body.decode().split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    chunks = [json.loads(e.removeprefix("data: ")) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert len({c["id"] for c in chunks}) == 1
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    orig = "".join(json.loads(e[6:])["choices"][0]["delta"].get("content", "")
+                   for e in first.body.decode().split("\n\n") if e.startswith("data: {")
+                   and json.loads(e[6:])["choices"])
+    assert text == orig
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+    # a JSON client asking the same thing gets the same answer as a chat.completion
+    j = client.chat(user("Write one sentence about autumn leaves."), h)
+    assert j.headers.get("x-vsr-cache-hit") == "true"
+    assert j.json()["choices"][0]["message"]["content"] == orig
+
+
+def test_truncated_stream_and_errors_are_not_stored(client: Client) -> None:
+    h = {"x-user-id": "frank"}
+    q = user("Tell me a fact about owls.", stream=True)
+    client.chat(q, {**h, "x-demo-truncate": "1"})
+    client.chat(user("Tell me a fact about bats."), {**h, "x-demo-status": "500"})
+    time.sleep(1.0)
+    assert "x-vsr-cache-hit" not in client.chat(q, h).headers
+    assert "x-vsr-cache-hit" not in client.chat(user("Tell me a fact about bats."), h).headers
+
+
+def test_opt_out_headers(client: Client) -> None:
+    h = {"x-user-id": "gina"}
+    q = user("What is the boiling point of water at sea level?")
+    client.chat(q, {**h, "cache-control": "no-store"})
+    time.sleep(1.0)
+    assert "x-vsr-cache-hit" not in client.chat(q, {**h, "x-semrouter-cache": "bypass"}).headers
+
+
+def test_expired_entry_misses(tmp_path: Path) -> None:
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.ttl_seconds": 2, "cache.lookup_timeout_ms": 2000})
+    try:
+        q, h = user("Who wrote the novel Moby-Dick?"), {"x-user-id": "hank"}
+        c.chat(q, h)
+        assert wait_hit(c, q, h).headers.get("x-vsr-cache-hit") == "true"
+        time.sleep(2.5)
+        late = c.chat(q, h)
+        assert "x-vsr-cache-hit" not in late.headers and "x-demo-model" in late.headers
+    finally:
+        stack.stop()
+
+
+def test_milvus_server_killed_mid_run_requests_still_answered(tmp_path: Path) -> None:
+    """Cache on a `milvus-lite server` over gRPC; the server dies; requests keep being answered."""
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir",
+                               str(tmp_path / "lite"), "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_port(port, server)
+        stack, c = start_stack(tmp_path / "stack", {"cache.milvus.uri": f"http://127.0.0.1:{port}",
+                                                    "cache.lookup_timeout_ms": 300,
+                                                    "cache.milvus.call_timeout_seconds": 2})
+        try:
+            q, h = user("What is the tallest mountain in Africa?"), {"x-user-id": "ivy"}
+            c.chat(q, h)
+            assert wait_hit(c, q, h).headers.get("x-vsr-cache-hit") == "true"
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+            for i in range(5):
+                t = time.monotonic()
+                r = c.chat(user(f"Question number {i} while the cache is down"), h)
+                assert r.status == 200 and "x-demo-model" in r.headers
+                assert time.monotonic() - t < 5
+            r = c.chat(q, h)  # even the cached question is answered (by the upstream now)
+            assert r.status == 200
+        finally:
+            stack.stop()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+def _wait_port(port: int, proc: subprocess.Popen) -> None:
+    import socket
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "milvus-lite server exited"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError("milvus-lite server did not start")

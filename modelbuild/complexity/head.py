@@ -1,0 +1,91 @@
+"""The complexity head: two linear models on the frozen sentence embedding, averaged over joint outcomes.
+
+  A. subject route: softmax regression embedding -> MMLU subject (57), times a table of each subject's
+     joint-outcome frequencies in the training split (smoothed toward the global mix). This learns the
+     "which domains does the small model fail on, and does the large one fix them" prior.
+  B. direct route: softmax regression embedding -> joint outcome (4 classes).
+
+outcomes = (A + B) / 2 is a distribution over (both ok, only small ok, only large ok, both wrong); the
+expected accuracy gain of the large model is gain = P(only large ok) - P(only small ok) in [-1, 1], and the
+exported score is (1 + gain) / 2 in [0, 1] (0.5 = no expected gain). Ranking by the gain, rather than by
+P(small wrong), is what makes the router cheap: many questions the small model fails, the large fails too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from modelbuild.complexity.data import OUTCOME_GAIN
+
+SUBJECT_C = 3.0  # inverse L2 strength of the subject regression
+OUTCOME_C = 0.3  # inverse L2 strength of the outcome regression
+PRIOR_ALPHA = 5.0  # pseudo-counts pulling each subject's outcome table toward the global mix
+BLEND = 0.5  # weight of the subject route
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """All the numbers the ONNX graph needs."""
+
+    subject_w: np.ndarray  # [384, S]
+    subject_b: np.ndarray  # [S]
+    subject_table: np.ndarray  # [S, 4] outcome distribution per subject
+    outcome_w: np.ndarray  # [384, 4]
+    outcome_b: np.ndarray  # [4]
+    subjects: tuple[str, ...]
+    blend: float = BLEND
+
+    def outcomes(self, emb: np.ndarray) -> np.ndarray:
+        ps = _softmax(emb @ self.subject_w + self.subject_b)
+        po = _softmax(emb @ self.outcome_w + self.outcome_b)
+        return self.blend * (ps @ self.subject_table) + (1.0 - self.blend) * po
+
+    def score(self, emb: np.ndarray) -> np.ndarray:
+        return score_from_outcomes(self.outcomes(emb))
+
+
+def score_from_outcomes(p: np.ndarray) -> np.ndarray:
+    return np.clip(0.5 + 0.5 * (p @ OUTCOME_GAIN), 0.0, 1.0)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def subject_table(subject_idx: np.ndarray, outcome: np.ndarray, n_subjects: int, alpha: float = PRIOR_ALPHA) -> np.ndarray:
+    glob = np.bincount(outcome, minlength=4) / max(len(outcome), 1)
+    table = np.zeros((n_subjects, 4))
+    for k in range(n_subjects):
+        cnt = np.bincount(outcome[subject_idx == k], minlength=4)
+        table[k] = (cnt + alpha * glob) / (cnt.sum() + alpha)
+    return table
+
+
+def fit_head(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, seed: int = 0) -> LinearHead:
+    """Fit both routes on (emb [N,384], subject names [N], outcome index [N])."""
+    from sklearn.linear_model import LogisticRegression  # build-time only
+
+    names, subj_idx = np.unique(subjects, return_inverse=True)
+    subj = LogisticRegression(C=SUBJECT_C, max_iter=3000, random_state=seed).fit(emb, subj_idx)
+    outc = LogisticRegression(C=OUTCOME_C, max_iter=3000, random_state=seed).fit(emb, outcome)
+    # LogisticRegression only knows the classes it saw; map its columns back to the full index sets.
+    sw = np.full((emb.shape[1], len(names)), 0.0)
+    sb = np.full(len(names), -30.0)
+    sw[:, subj.classes_] = subj.coef_.T
+    sb[subj.classes_] = subj.intercept_
+    ow = np.zeros((emb.shape[1], 4))
+    ob = np.full(4, -30.0)
+    ow[:, outc.classes_] = outc.coef_.T
+    ob[outc.classes_] = outc.intercept_
+    return LinearHead(
+        subject_w=sw.astype(np.float32),
+        subject_b=sb.astype(np.float32),
+        subject_table=subject_table(subj_idx, outcome, len(names)).astype(np.float32),
+        outcome_w=ow.astype(np.float32),
+        outcome_b=ob.astype(np.float32),
+        subjects=tuple(str(n) for n in names),
+    )

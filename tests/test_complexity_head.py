@@ -1,0 +1,102 @@
+"""The committed complexity head (modelbuild/artifacts/complexity_head.onnx) and its routing curve maths.
+
+The head is fed synthetic unit vectors plus embeddings of a few written prompts (only when the exported
+encoder exists in models/); no training data is needed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from modelbuild.complexity import curves
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAD = ROOT / "modelbuild/artifacts/complexity_head.onnx"
+META = HEAD.with_suffix(".labels.json")
+MODELS = ROOT / "models"
+
+
+@pytest.fixture(scope="module")
+def head() -> ort.InferenceSession:
+    return ort.InferenceSession(str(HEAD), providers=["CPUExecutionProvider"])
+
+
+def _unit(n: int, seed: int = 0) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, 384)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_artifact_small_and_declares_expected_io(head: ort.InferenceSession) -> None:
+    assert HEAD.stat().st_size < 5_000_000
+    assert [i.name for i in head.get_inputs()] == ["embedding"]
+    assert head.get_inputs()[0].shape[1] == 384
+    assert [o.name for o in head.get_outputs()][:1] == ["probs"]
+
+
+def test_probs_in_unit_interval_and_sum_to_one(head: ort.InferenceSession) -> None:
+    probs, outcomes = head.run(["probs", "outcomes"], {"embedding": _unit(64)})
+    assert probs.shape == (64, 2) and outcomes.shape == (64, 4)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(outcomes.sum(1), 1.0, atol=1e-5)
+    # score = (1 + P(only large ok) - P(only small ok)) / 2
+    np.testing.assert_allclose(probs[:, 1], 0.5 + 0.5 * (outcomes[:, 2] - outcomes[:, 1]), atol=1e-5)
+
+
+def test_batch_rows_independent(head: ort.InferenceSession) -> None:
+    x = _unit(8, seed=1)
+    (batched,) = head.run(["probs"], {"embedding": x})
+    single = np.concatenate([head.run(["probs"], {"embedding": x[i : i + 1]})[0] for i in range(8)])
+    np.testing.assert_allclose(batched, single, atol=1e-6)
+
+
+def test_knob_table_is_monotone_and_covers_both_ends() -> None:
+    meta = json.loads(META.read_text())
+    rows = meta["knob_thresholds"]
+    knobs = [r["knob"] for r in rows]
+    thr = [r["threshold"] for r in rows]
+    assert knobs[0] == 0.0 and knobs[-1] == 1.0
+    assert thr[0] > 1.0 and thr[-1] == 0.0  # knob 0: never large; knob 1: always large
+    assert all(a >= b for a, b in zip(thr, thr[1:]))
+    assert all(a <= b for a, b in zip([r["cv_share_large"] for r in rows], [r["cv_share_large"] for r in rows][1:]))
+    assert meta["cv_metrics"]["cpt95"] < 0.5  # beats random routing (about 0.69) by a wide margin in CV
+
+
+@pytest.mark.skipif(not (MODELS / "encoder.onnx").exists(), reason="models/ not built (make models)")
+def test_hard_domain_scores_above_easy_domain(head: ort.InferenceSession) -> None:
+    """Sanity check true of this head: long moral-judgement / legal fact-pattern questions (where the
+    small model loses most against the large one) score above simple general-knowledge questions."""
+    from modelbuild.complexity.embed import embed_texts
+
+    hard = [
+        "For which of these two scenarios does the main character do something clearly morally wrong, "
+        "according to ordinary moral standards? Scenario 1: I took the last cookie from my roommate's "
+        "shelf without asking. Scenario 2: I returned the wallet I found to the lost-and-found desk.",
+        "A tenant signed a five-year lease that prohibited assignment without the landlord's consent. "
+        "Two years later the tenant assigned the lease to a friend, who paid rent for a year and then "
+        "stopped. The landlord sues the original tenant for the unpaid rent. Will the landlord prevail?",
+    ]
+    easy = [
+        "Which planet is known as the Red Planet?",
+        "Which country has the largest population in South America?",
+    ]
+    emb = embed_texts(hard + easy, MODELS / "encoder.onnx", MODELS / "tokenizer.json")
+    (probs,) = head.run(["probs"], {"embedding": emb})
+    assert probs[:2, 1].min() > probs[2:, 1].max()
+
+
+def test_curve_metrics_on_a_toy_case() -> None:
+    small = np.array([True, True, False, False])
+    large = np.array([True, False, True, True])
+    perfect = curves.curve_from_scores(np.array([0.0, -1.0, 1.0, 1.0]), small, large)
+    np.testing.assert_allclose(perfect.accuracy, [0.5, 0.75, 1.0, 1.0, 0.75])
+    assert curves.cpt(perfect, large.mean(), 1.0) == pytest.approx(0.25)  # 0.75 reached at 1 of 4
+    rnd = curves.random_curve(small, large)
+    assert curves.cpt(rnd, large.mean(), 1.0) == pytest.approx(1.0)
+    assert curves.apgr(rnd, small.mean(), large.mean()) == pytest.approx(0.5)
+    assert curves.apgr(perfect, small.mean(), large.mean()) > 0.5

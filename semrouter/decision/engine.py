@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from semrouter.config.schema import Category, Config, Model, ModelScore, SystemPrompt
+from semrouter.signals.pii.policy import violations
 from semrouter.signals.types import Analysis, CategoryVote, PIIEntity
 
 
@@ -89,10 +90,7 @@ def _order_candidates(cfg: Config, cat: Category, complexity: float | None) -> t
 
 def pii_violations(model: Model, found: Sequence[PIIEntity]) -> set[str]:
     """Detected PII types that `model` may not receive (empty set = allowed)."""
-    if model.pii_policy.allow_by_default:
-        return set()
-    allowed = set(model.pii_policy.allowed_types)
-    return {e.type for e in found if e.type not in allowed}
+    return violations(model.pii_policy.allow_by_default, model.pii_policy.allowed_types, found)
 
 
 def decide(

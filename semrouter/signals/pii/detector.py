@@ -1,0 +1,75 @@
+"""PIIDetector: validated patterns for structured types + the learned head for names and addresses.
+
+`detect` is synchronous CPU work (regexes and one small ONNX run, well under a millisecond for
+a chat prompt): call it from the Analyzer's executor thread, not on the event loop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import structlog
+
+from semrouter.signals.pii.config import LEARNED_TYPES, PIIConfig
+from semrouter.signals.pii.head import HEAD_FILE, LABELS_FILE, PIIHead
+from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
+from semrouter.signals.types import PIIEntity
+
+log = structlog.get_logger(__name__)
+
+
+class PIIDetector:
+    """Finds PII in one text. Immutable after construction; safe to share across threads."""
+
+    def __init__(self, cfg: PIIConfig, head: PIIHead | None) -> None:
+        self.cfg = cfg
+        self.head = head
+        self._types = frozenset(cfg.types)
+        self._structured = self._types - LEARNED_TYPES
+        self._learned = self._types & LEARNED_TYPES
+
+    @classmethod
+    def load(cls, model_dir: str | Path, cfg: PIIConfig) -> PIIDetector:
+        """Load the head from `model_dir` (pii_head.onnx + pii_head.labels.json) when it is needed.
+
+        Raises FileNotFoundError when PERSON/STREET_ADDRESS are configured but the head is missing,
+        so a broken model directory is noticed at start-up rather than silently ignored.
+        """
+        model_dir = Path(model_dir)
+        head = None
+        if cfg.enabled and cfg.types and set(cfg.types) & LEARNED_TYPES:
+            missing = [n for n in (HEAD_FILE, LABELS_FILE) if not (model_dir / n).is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"PII head files {missing} not in {model_dir}; run `make models` or drop "
+                    f"{sorted(LEARNED_TYPES)} from signals.pii.types"
+                )
+            head = PIIHead.load(model_dir)
+            log.info("pii_head_loaded", model_dir=str(model_dir), labels=list(head.labels))
+        return cls(cfg, head)
+
+    @property
+    def wants_token_embeddings(self) -> bool:
+        """True when detect() uses token embeddings (skip passing them otherwise)."""
+        return self.cfg.enabled and self.head is not None and bool(self._learned)
+
+    def detect(
+        self,
+        text: str,
+        token_embeddings: np.ndarray | None,
+        offsets: list[tuple[int, int]] | None,
+    ) -> list[PIIEntity]:
+        """Entities sorted by position, non-overlapping (validated structured matches win overlaps).
+
+        `token_embeddings` [T,dim] and `offsets` (char span per token, (0,0) for specials) are the
+        encoder's output for `text` without padding; when either is None only the patterns run.
+        """
+        if not self.cfg.enabled or not text:
+            return []
+        found = detect_patterns(text, self._structured) if self._structured else []
+        if self.wants_token_embeddings and token_embeddings is not None and offsets is not None:
+            assert self.head is not None
+            learned = self.head.entities(text, token_embeddings, offsets, self.cfg.min_score)
+            found.extend(e for e in learned if e.type in self._learned)
+        return resolve_overlaps(found)

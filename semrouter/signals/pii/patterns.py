@@ -1,0 +1,256 @@
+"""Validated patterns for structured PII: e-mail, phone, SSN, card, IP, IBAN, date of birth.
+
+Each finder yields candidate spans that passed a checksum / validity rule and a context check
+that rejects look-alikes (order ids, ISBNs, version strings, tracking numbers, timestamps).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Iterator
+
+from semrouter.signals.pii.validators import (
+    IBAN_LENGTHS,
+    credit_card_ok,
+    iban_ok,
+    ipv4_ok,
+    ipv6_ok,
+    ssn_ok,
+)
+from semrouter.signals.types import PIIEntity
+
+# Words right before a number that make it an identifier of something else, not personal data.
+_NOT_PII_BEFORE = re.compile(
+    r"(?:\b(?:order|orders|invoice|tracking|track|shipment|parcel|package|sku|part|product|item|"
+    r"model|serial|ticket|ref|reference|isbn|issn|doi|version|ver|build|release|firmware|case|"
+    r"confirmation|booking|reservation|po|batch|lot|claim|policy|transaction|txn|barcode|upc|ean|"
+    r"patent|catalog|catalogue|article|container|flight|room|page|pages|issue|pr|commit|bug|"
+    r"error|code)\b\.?"
+    r"(?:\s*(?:no\.?|nr\.?|number|num|#|id|ids|code|numbers))?\s*(?:is|was|:|#|=)?\s*|#\s*)$",
+    re.IGNORECASE,
+)
+# Right before a dotted quad: it is a version, not an address.
+_VERSION_BEFORE = re.compile(
+    r"(?:\bv\.?|\bversion|\bver\.?|\brelease|\bbuild|\bfirmware|\bpatch|\bupgraded?\s+to|"
+    r"\bupdated?\s+to|\bbump(?:ed)?\s+to|[=@~^<>!]|\w-)\s*$",
+    re.IGNORECASE,
+)
+# In the same clause: software talk, unless the clause is also about networks.
+_VERSION_WORDS = re.compile(
+    r"\b(?:upgrad\w*|updat\w*|downgrad\w*|install\w*|releas\w*|ship(?:s|ped)?|changelog|versions?|patch|firmware|"
+    r"build|notes)\b",
+    re.IGNORECASE,
+)
+_NETWORK_WORDS = re.compile(
+    r"\b(?:ip|ips|ipv4|address|host|hosts|server|servers|subnet|gateway|dns|ping|ssh|connect\w*|"
+    r"firewall|router|proxy|port|network|from|requests?|client|vpn|blocked|traffic|logins?)\b",
+    re.IGNORECASE,
+)
+_SSN_CONTEXT = re.compile(r"\b(?:ssn|social\s+security|soc\.?\s*sec|tax\s+id|tin|itin)\b", re.IGNORECASE)
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|call|text|sms|whatsapp|fax|ring|dial|reach\s+me|number)\b",
+    re.IGNORECASE,
+)
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+_PHONE = re.compile(
+    r"(?<![\w+#./-])(?<!\d[ .-])"
+    r"(?:"
+    r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"  # +44 20 7946 0958
+    r"|(?:1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
+    r"|(?:1[.-])?\d{3}([.-])\d{3}\1\d{4}"  # 555-123-4567, 555.123.4567
+    r"|\d{3} \d{3} \d{4}"  # 555 123 4567
+    r"|\(0\d{1,4}\) ?\d{3,4}[ -]?\d{3,4}"  # (030) 1234 5678
+    r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"  # 020 7946 0958, 07700 900123
+    r"|0\d(?:[ .]\d{2}){4}"  # 06 12 34 56 78
+    r"|\d{10,11}"  # bare digits: only with phone context (checked below)
+    r")"
+    r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?"
+    r"(?!\w|[ .-]\d)"
+)
+_SSN = re.compile(r"(?<![\w#/.+-])(?<!\d[ ])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w]|[-./]\d| \d)")
+_CARD = re.compile(
+    r"(?<![\w#/.+-])(?<!\d[ -])"
+    r"(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?"  # 4-4-4-4(-3), also bare 13-19 digits
+    r"|\d{4}([ -]?)\d{6}\2\d{4,5})"  # Amex / Diners 4-6-5
+    r"(?![\w]|[ -]\d)"
+)
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w-]|\.\w|\+)")
+_IPV6 = re.compile(
+    r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:)"
+    r"(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})"
+    r"(?:%[A-Za-z0-9]+)?(?![\w:.]\w?)"
+)
+_IBAN_START = re.compile(r"(?<![\w-])([A-Z]{2})(\d{2})(?=[ -]?[A-Za-z0-9])")
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_DATE = re.compile(
+    r"(?<![\w/.-])(?:"
+    r"(?P<y1>\d{4})(?P<s1>[-/.])(?P<m1>\d{1,2})(?P=s1)(?P<d1>\d{1,2})"
+    r"|(?P<a2>\d{1,2})(?P<s2>[-/.])(?P<b2>\d{1,2})(?P=s2)(?P<y2>\d{4}|\d{2})"
+    rf"|(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(?P<y3>\d{{4}})"
+    rf"|{_MONTH}\s+(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y4>\d{{4}})"
+    r")(?![\w]|[/.:-]\d|T\d)",
+    re.IGNORECASE,
+)
+_BIRTH_BEFORE = re.compile(
+    r"\b(?:born|d\.?o\.?b\.?|date\s+of\s+birth|birth\s*date|birthday|b-?day|birth|"
+    r"geburtsdatum|geboren|n[ée]e?\s+le|date\s+de\s+naissance|fecha\s+de\s+nacimiento|nacid[oa])\b",
+    re.IGNORECASE,
+)
+_CLAUSE_BREAK = re.compile(r"[;!?\n]|\.\s+(?=[A-Z])")
+_BIRTH_AFTER = re.compile(
+    r"\s*(?:[(,-]\s*)?(?:(?:is|was)\s+(?:my|his|her|their)\s+|as\s+(?:my|his|her)\s+)?"
+    r"(?:d\.?o\.?b\b|date\s+of\s+birth|birthday|birth\s*date)",
+    re.IGNORECASE,
+)
+
+
+def _before(text: str, start: int, width: int = 40) -> str:
+    return text[max(0, start - width) : start]
+
+
+def _emails(text: str) -> Iterator[PIIEntity]:
+    for m in _EMAIL.finditer(text):
+        yield PIIEntity("EMAIL_ADDRESS", m.start(), m.end(), m.group(), 1.0)
+
+
+def _phones(text: str) -> Iterator[PIIEntity]:
+    for m in _PHONE.finditer(text):
+        value = m.group()
+        digits = re.sub(r"\D", "", re.split(r"(?i)\s?(?:x|ext)", value)[0])
+        if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
+            continue
+        before = _before(text, m.start())
+        if _NOT_PII_BEFORE.search(before):
+            continue
+        bare = value.isdigit()
+        if bare and not _PHONE_CONTEXT.search(before):
+            continue
+        yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.9 if bare else 1.0)
+
+
+def _ssns(text: str) -> Iterator[PIIEntity]:
+    for m in _SSN.finditer(text):
+        area, sep, group, serial = m.groups()
+        if not ssn_ok(area, group, serial):
+            continue
+        before = _before(text, m.start())
+        if _NOT_PII_BEFORE.search(before):
+            continue
+        if sep != "-" and not _SSN_CONTEXT.search(before):
+            continue  # "123456789" / "123 45 6789" only when the text says it is an SSN
+        yield PIIEntity("US_SSN", m.start(), m.end(), m.group(), 1.0)
+
+
+def _cards(text: str) -> Iterator[PIIEntity]:
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if not credit_card_ok(digits) or _NOT_PII_BEFORE.search(_before(text, m.start())):
+            continue
+        yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 1.0)
+
+
+def _ips(text: str) -> Iterator[PIIEntity]:
+    for m in _IPV4.finditer(text):
+        if not ipv4_ok(m.group()) or _VERSION_BEFORE.search(_before(text, m.start(), 24)):
+            continue
+        clause = _CLAUSE_BREAK.split(_before(text, m.start(), 48))[-1]
+        if _VERSION_WORDS.search(clause) and not _NETWORK_WORDS.search(clause):
+            continue
+        yield PIIEntity("IP_ADDRESS", m.start(), m.end(), m.group(), 1.0)
+    for m in _IPV6.finditer(text):
+        value = m.group()
+        hexdigits = sum(c in "0123456789abcdefABCDEF" for c in value.split("%")[0])
+        if hexdigits >= 3 and ("::" in value or value.count(":") == 7) and ipv6_ok(value):
+            yield PIIEntity("IP_ADDRESS", m.start(), m.end(), value, 1.0)
+
+
+def _ibans(text: str) -> Iterator[PIIEntity]:
+    for m in _IBAN_START.finditer(text):
+        want = IBAN_LENGTHS.get(m.group(1))
+        if want is None:
+            continue
+        chars = [m.group(1), m.group(2)]
+        count, i = 4, m.end()
+        while count < want and i < len(text):
+            ch = text[i]
+            if ch.isascii() and ch.isalnum():
+                chars.append(ch)
+                count += 1
+            elif not (ch in " -" and i + 1 < len(text) and text[i + 1].isalnum() and text[i - 1].isalnum()):
+                break
+            i += 1
+        if count != want or (i < len(text) and text[i].isalnum()):
+            continue
+        if iban_ok("".join(chars)):
+            yield PIIEntity("IBAN_CODE", m.start(), i, text[m.start() : i], 1.0)
+
+
+def _date_ok(m: re.Match[str]) -> bool:
+    g = m.groupdict()
+    if g["y1"]:
+        y, mo, d = int(g["y1"]), int(g["m1"]), int(g["d1"])
+    elif g["y2"]:
+        a, b, y = int(g["a2"]), int(g["b2"]), int(g["y2"])
+        if len(g["y2"]) == 2:
+            y += 1900
+        mo, d = (a, b) if a <= 12 else (b, a)  # US month/day or European day/month
+    else:
+        y, mo, d = int(g["y3"] or g["y4"]), 1, int(g["d3"] or g["d4"])
+    return 1900 <= y <= 2030 and 1 <= mo <= 12 and 1 <= d <= 31
+
+
+def _dobs(text: str) -> Iterator[PIIEntity]:
+    prev_end = 0
+    for m in _DATE.finditer(text):
+        if not _date_ok(m):
+            continue
+        before = text[max(prev_end, m.start() - 60) : m.start()]
+        before = _CLAUSE_BREAK.split(before)[-1]  # the birth word must be in the same clause
+        after = _BIRTH_AFTER.match(text, m.end(), min(len(text), m.end() + 40))
+        if _BIRTH_BEFORE.search(before) or after:
+            yield PIIEntity("DATE_OF_BIRTH", m.start(), m.end(), m.group(), 1.0)
+        # a birth word before (or claimed after) an earlier date does not count for this one
+        prev_end = after.end() if after else m.end()
+
+
+_FINDERS: dict[str, Callable[[str], Iterator[PIIEntity]]] = {
+    "EMAIL_ADDRESS": _emails,
+    "IBAN_CODE": _ibans,
+    "CREDIT_CARD": _cards,
+    "US_SSN": _ssns,
+    "IP_ADDRESS": _ips,
+    "DATE_OF_BIRTH": _dobs,
+    "PHONE_NUMBER": _phones,
+}
+# Earlier wins when two validated matches overlap (after length): checksummed types first.
+_PRIORITY = {t: i for i, t in enumerate(_FINDERS)}
+
+
+def resolve_overlaps(found: list[PIIEntity]) -> list[PIIEntity]:
+    """Keep non-overlapping entities: structured before learned, then longer, then by priority."""
+    def rank(e: PIIEntity) -> tuple[int, int, int, int]:
+        learned = 1 if e.type not in _PRIORITY else 0
+        return (learned, -(e.end - e.start), _PRIORITY.get(e.type, 99), e.start)
+
+    kept: list[PIIEntity] = []
+    for e in sorted(found, key=rank):
+        if all(e.end <= k.start or e.start >= k.end for k in kept):
+            kept.append(e)
+    return sorted(kept, key=lambda e: (e.start, e.end))
+
+
+def detect_patterns(text: str, types: Collection[str] | None = None) -> list[PIIEntity]:
+    """All validated structured PII in `text`, non-overlapping, sorted by position."""
+    found: list[PIIEntity] = []
+    for type_, finder in _FINDERS.items():
+        if types is None or type_ in types:
+            found.extend(finder(text))
+    return resolve_overlaps(found)

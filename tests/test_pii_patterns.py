@@ -1,0 +1,147 @@
+"""Structured PII patterns: validated matches with exact spans, look-alikes rejected."""
+
+from __future__ import annotations
+
+import pytest
+
+from semrouter.signals.pii.patterns import detect_patterns
+from semrouter.signals.pii.validators import credit_card_ok, iban_ok, luhn_ok
+
+
+def found(text: str) -> list[tuple[str, str]]:
+    return [(e.type, e.value) for e in detect_patterns(text)]
+
+
+def spans_ok(text: str) -> None:
+    for e in detect_patterns(text):
+        assert text[e.start : e.end] == e.value
+
+
+@pytest.mark.parametrize(
+    ("text", "type_", "value"),
+    [
+        ("Mail john.smith+work@example.co.uk today.", "EMAIL_ADDRESS", "john.smith+work@example.co.uk"),
+        ("Call me at (555) 123-4567 tomorrow.", "PHONE_NUMBER", "(555) 123-4567"),
+        ("My number is 555-123-4567.", "PHONE_NUMBER", "555-123-4567"),
+        ("Ring +44 20 7946 0958 after six.", "PHONE_NUMBER", "+44 20 7946 0958"),
+        ("Mobile: 07700 900123", "PHONE_NUMBER", "07700 900123"),
+        ("Appelle le 06 12 34 56 78 stp", "PHONE_NUMBER", "06 12 34 56 78"),
+        ("Office +1-415-555-2671 ext. 204, thanks", "PHONE_NUMBER", "+1-415-555-2671 ext. 204"),
+        ("call me on 4155552671", "PHONE_NUMBER", "4155552671"),
+        ("My SSN is 123-45-6789.", "US_SSN", "123-45-6789"),
+        ("social security number 078051121", "US_SSN", "078051121"),
+        ("Visa 4111 1111 1111 1111 exp 12/27", "CREDIT_CARD", "4111 1111 1111 1111"),
+        ("card 5500-0055-5555-5559 please", "CREDIT_CARD", "5500-0055-5555-5559"),
+        ("Amex 3782 822463 10005.", "CREDIT_CARD", "3782 822463 10005"),
+        ("card: 4012888888881881", "CREDIT_CARD", "4012888888881881"),
+        ("Server 192.168.1.10:8080 is down", "IP_ADDRESS", "192.168.1.10"),
+        ("ping 8.8.8.8.", "IP_ADDRESS", "8.8.8.8"),
+        ("from 2001:db8::ff00:42:8329 we saw", "IP_ADDRESS", "2001:db8::ff00:42:8329"),
+        ("link-local fe80::1ff:fe23:4567:890a%eth0 here", "IP_ADDRESS", "fe80::1ff:fe23:4567:890a%eth0"),
+        ("full 2001:0db8:85a3:0000:0000:8a2e:0370:7334 ok", "IP_ADDRESS", "2001:0db8:85a3:0000:0000:8a2e:0370:7334"),
+        ("IBAN DE89 3704 0044 0532 0130 00 please", "IBAN_CODE", "DE89 3704 0044 0532 0130 00"),
+        ("pay GB82WEST12345698765432.", "IBAN_CODE", "GB82WEST12345698765432"),
+        ("FR14 2004 1010 0505 0001 3M02 606 is mine", "IBAN_CODE", "FR14 2004 1010 0505 0001 3M02 606"),
+        ("I was born on March 3rd, 1985 in Ohio.", "DATE_OF_BIRTH", "March 3rd, 1985"),
+        ("DOB: 1990-05-12", "DATE_OF_BIRTH", "1990-05-12"),
+        ("date of birth 12.05.1990, Berlin", "DATE_OF_BIRTH", "12.05.1990"),
+        ("12/05/1990 is my birthday", "DATE_OF_BIRTH", "12/05/1990"),
+        ("Geburtsdatum 3 May 1970", "DATE_OF_BIRTH", "3 May 1970"),
+    ],
+)
+def test_structured_type_found_with_span(text: str, type_: str, value: str) -> None:
+    got = detect_patterns(text)
+    assert [(e.type, e.value) for e in got] == [(type_, value)]
+    e = got[0]
+    assert text[e.start : e.end] == value
+    assert e.start == text.index(value)
+
+
+def test_several_types_in_one_text() -> None:
+    text = "Hi, reach me at ana@example.org or +1 (212) 555-0147; SSN 219-09-9998, card 4111111111111111."
+    assert found(text) == [
+        ("EMAIL_ADDRESS", "ana@example.org"),
+        ("PHONE_NUMBER", "+1 (212) 555-0147"),
+        ("US_SSN", "219-09-9998"),
+        ("CREDIT_CARD", "4111111111111111"),
+    ]
+    spans_ok(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111 1111 1111 1112 declined",  # Luhn fails
+        "card 1234 5678 9012 3456",  # unknown issuer prefix (and Luhn)
+        "IBAN DE89 3704 0044 0532 0130 01",  # mod-97 fails
+        "IBAN DE89 3704 0044 0532 0130",  # wrong length for DE
+        "IBAN XX89 3704 0044 0532 0130 00",  # unknown country
+        "server 256.1.1.1 is down",  # octet out of range
+        "server 10.0.0.01 is down",  # leading zero
+        "ip 2001:db8:::1 bad",  # invalid IPv6
+        "SSN 000-12-3456",  # area 000
+        "SSN 666-12-3456",  # area 666
+        "SSN 123-00-4567",  # group 00
+        "my email is john@localhost",  # no TLD
+        "the date 1990-05-12 is a Saturday",  # date without birth context
+    ],
+)
+def test_invalid_values_rejected(text: str) -> None:
+    assert found(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my order #123-456-7890?",
+        "Order number 4111111111111111 was cancelled.",
+        "order id 303-7486257-0292961 shipped",
+        "ISBN 978-3-16-148410-0 is out of print",
+        "ISBN 9783161484100 and 0-306-40615-2 are the same book",
+        "Upgrade pydantic to version 2.14.3 please",
+        "We run version 1.2.3.4 in production",
+        "pin numpy==1.26.4.1 and v10.0.0.1",
+        "Spotify released Ubuntu 1.2.3.4 on Saturday.",
+        "Product code 555-123-4567 is out of stock.",
+        "SKU 555-12-3456 ships tomorrow.",
+        "Part number 4111 1111 1111 1111 fits the pump.",
+        "UPS tracking 1Z999AA10123456784 says delivered",
+        "USPS tracking 9400 1000 0000 0000 0000 00 is stuck",
+        "FedEx tracking 123456789012 arrives Monday",
+        "The job ran at 2024-01-15T10:30:00Z and took 14 s",
+        "Log line: 2024-01-15 10:30:00 ERROR timeout",
+        "at 10:30:00 we saw MAC 00:1A:2B:3C:4D:5E and std::vector",
+        "Invoice 3970523279 totals 282.01 EUR.",
+        "The EAN barcode 6073428096416 is printed on the box.",
+        "Python 3.11.4 and numpy 2.1.3 disagree.",
+        "I called 3 times.",
+    ],
+)
+def test_lookalikes_not_reported(text: str) -> None:
+    assert found(text) == []
+
+
+def test_birth_context_does_not_leak_to_other_dates() -> None:
+    text = "12/05/1990 is my birthday; the appointment is 03/04/2024"
+    assert found(text) == [("DATE_OF_BIRTH", "12/05/1990")]
+    assert found("born 1990-05-12, joined the company on 2015-03-01") == [("DATE_OF_BIRTH", "1990-05-12")]
+
+
+def test_ip_inside_network_talk_even_with_version_words() -> None:
+    assert found("after the upgrade the server 10.0.0.5 refuses connections") == [("IP_ADDRESS", "10.0.0.5")]
+
+
+def test_ipv4_mapped_ipv6_is_one_entity() -> None:
+    assert found("client ::ffff:192.0.2.128 connected") == [("IP_ADDRESS", "::ffff:192.0.2.128")]
+
+
+def test_types_filter() -> None:
+    text = "mail a@b.io, call 555-123-4567"
+    assert [e.type for e in detect_patterns(text, {"PHONE_NUMBER"})] == ["PHONE_NUMBER"]
+    assert detect_patterns(text, set()) == []
+
+
+def test_validators() -> None:
+    assert luhn_ok("79927398713") and not luhn_ok("79927398710")
+    assert credit_card_ok("378282246310005") and not credit_card_ok("9783161484100")
+    assert iban_ok("GB82WEST12345698765432") and not iban_ok("GB82WEST12345698765433")

@@ -1,11 +1,190 @@
-"""Configuration of the semantic cache."""
+"""Configuration of the semantic cache (the `cache:` section of the router's YAML).
+
+Every field has a default, so `cache: {enabled: true}` is a working cache: Milvus Lite embedded
+in the router process, stored under `data/milvus/cache.db`.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
-class CacheConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+
+class MilvusConfig(_Strict):
+    """Where and how the `milvus` backend stores entries."""
+
+    uri: str = Field(
+        default="data/milvus/cache.db",
+        description="a local path ending in .db = Milvus Lite embedded in the router process; "
+        "http(s)://host:19530 = a Milvus server or cluster",
+    )
+    db_name: str = Field(default="", description="Milvus database (server only); empty = the server's default")
+    token: str = Field(default="", description="API token (`user:password` or a Zilliz API key); server only")
+    user: str = Field(default="", description="user name (server only; alternative to token)")
+    password: str = Field(default="", description="password for `user` (server only)")
+    secure: bool = Field(default=False, description="use TLS (implied by an https:// uri)")
+    server_pem_path: str = Field(default="", description="CA / server certificate for one-way TLS")
+    server_name: str = Field(default="", description="TLS server name override (SNI)")
+    client_pem_path: str = Field(default="", description="client certificate for mutual TLS")
+    client_key_path: str = Field(default="", description="client key for mutual TLS")
+    ca_pem_path: str = Field(default="", description="CA certificate for mutual TLS")
+    collection: str = Field(default="semrouter_cache", description="collection name; created if missing, never dropped")
+    index_type: str = Field(
+        default="HNSW",
+        description="vector index type. Milvus Lite builds HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8 (faiss) and "
+        "FLAT/BRUTE_FORCE; AUTOINDEX = HNSW there",
+    )
+    index_params: dict[str, Any] = Field(
+        default_factory=lambda: {"M": 16, "efConstruction": 200}, description="index build parameters"
+    )
+    search_params: dict[str, Any] = Field(
+        default_factory=lambda: {"ef": 64}, description="search parameters (e.g. ef for HNSW, nprobe for IVF)"
+    )
+    call_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="timeout of one Milvus call off the request path (store, purge, admin)"
+    )
+    max_body_bytes: int = Field(
+        default=60_000, ge=1024, le=65_535,
+        description="larger (compressed) answers are not stored: a Milvus VARCHAR holds at most 65,535 bytes",
+    )
+
+    @property
+    def is_local(self) -> bool:
+        return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+class CacheConfig(_Strict):
+    """The semantic cache: exact + similarity lookup of earlier answers, scoped per tenant."""
+
+    enabled: bool = Field(default=False, description="look up and store answers")
+    backend: Literal["milvus", "memory"] = Field(
+        default="milvus", description="milvus (Lite or server) or memory (in-process, lost on restart)"
+    )
+    milvus: MilvusConfig = Field(default_factory=MilvusConfig, description="settings of the milvus backend")
+    dimension: int = Field(default=384, ge=2, le=32768, description="embedding dimension (all-MiniLM-L6-v2: 384)")
+    similarity_threshold: float = Field(
+        default=0.80, ge=0, le=1,
+        description="minimum cosine similarity for a candidate (the pre-filter before verification). With the "
+        "learned verifier 0.80 (the verifier does the precision work); with verifier: rules "
+        "or off use >= 0.92 (see benchmarks/RESULTS.md)",
+    )
+    category_thresholds: dict[str, float] = Field(
+        default_factory=dict, description="per-category threshold overriding similarity_threshold"
+    )
+    disabled_categories: tuple[str, ...] = Field(
+        default=(), description="categories whose requests never use the cache (neither lookup nor store)"
+    )
+    verifier: Literal["learned", "rules", "both", "off"] = Field(
+        default="learned",
+        description="how a candidate above the threshold is verified before it is served: learned = the ONNX "
+        "pair classifier (verifier_model) must score >= verifier_threshold; rules = reject differing numbers, "
+        "negation, antonyms, names (verify.py); both = learned and rules; off = cosine only. The legacy key "
+        "`verify: false` means off",
+    )
+    verifier_model: str = Field(
+        default="models/cache_verifier.onnx",
+        description="the learned verifier (built by `make models`); missing or unusable = a warning and the rules, "
+        "with the threshold raised to at least fallback_similarity_threshold",
+    )
+    verifier_threshold: float = Field(
+        default=0.80, ge=0, le=1,
+        description="minimum learned score P(same answer) for a hit (0.80 with similarity_threshold 0.80: qqp-dev "
+        "test split precision 88.7% at recall 42.7%; higher = more precise, fewer hits; see benchmarks/RESULTS.md)",
+    )
+    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "specific"], ...] = Field(
+        default=("antonym", "units", "negation"),
+        description="rule families of verify.py that still veto a hit under verifier: learned (both = all of "
+        "them); these three cost few true duplicates and catch near-misses the model rarely saw",
+    )
+    fallback_similarity_threshold: float = Field(
+        default=0.92, ge=0, le=1,
+        description="minimum cosine when the learned verifier is configured but unavailable (rules only)",
+    )
+    verify_vocabulary: str = Field(
+        default="models/tokenizer.json",
+        description="tokenizer.json whose whole words count as common (others are names, e.g. pandas vs polars); "
+        "a missing file leaves the capitalisation/digit rules only",
+    )
+    search_limit: int = Field(default=5, ge=1, le=100, description="candidates fetched per similarity search")
+    ttl_seconds: int = Field(default=3600, ge=1, description="entries older than this are never served")
+    purge_interval_seconds: float = Field(
+        default=60.0, gt=0, description="how often expired entries are deleted and max_entries enforced"
+    )
+    max_entries: int = Field(default=100_000, ge=1, description="entries kept; the oldest are evicted beyond it")
+    eviction: Literal["fifo", "lru"] = Field(default="lru", description="which entries go first when full")
+    lookup_timeout_ms: int = Field(
+        default=50, ge=1, description="a lookup slower than this is abandoned (the request goes upstream)"
+    )
+    tenant_header: str = Field(default="x-user-id", description="request header naming the tenant")
+    tenant_from: Literal["header", "authorization_hash"] = Field(
+        default="header", description="header: the value of tenant_header; authorization_hash: sha256 of the "
+        "Authorization header (each API key is its own tenant)"
+    )
+    allow_anonymous: bool = Field(
+        default=True, description="requests without a tenant share the 'anonymous' tenant; false = not cached"
+    )
+    skip_pii: bool = Field(default=True, description="do not store answers to requests where PII was detected")
+    skip_tools: bool = Field(default=False, description="do not cache requests that offer tools/functions")
+    max_temperature: float = Field(
+        default=1.0, ge=0, le=2,
+        description="requests with a higher temperature (missing = 1.0, the API default) are not cached",
+    )
+    max_pending_stores: int = Field(default=256, ge=1, description="stores queued in the background before dropping")
+    max_prompt_chars: int = Field(default=4000, ge=16, description="longer last messages are not cached")
+    reconnect_initial_seconds: float = Field(default=0.5, gt=0, description="first back-off after a backend error")
+    reconnect_max_seconds: float = Field(default=30.0, gt=0, description="longest back-off between reconnects")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_verify(cls, data: Any) -> Any:
+        """`verify: false` (before `verifier` existed) = verifier off; `verify: true` = the default."""
+        if isinstance(data, dict) and "verify" in data:
+            data = dict(data)
+            legacy = data.pop("verify")
+            if not isinstance(legacy, bool):
+                raise ValueError("verify: must be true or false (deprecated; use verifier)")
+            if not legacy:
+                data.setdefault("verifier", "off")
+        return data
+
+    @property
+    def verify(self) -> bool:
+        """Whether candidates are verified at all (verifier != off)."""
+        return self.verifier != "off"
+
+    @field_validator("tenant_header")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+    @field_validator("category_thresholds")
+    @classmethod
+    def _thresholds(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, t in v.items():
+            if not 0 <= t <= 1:
+                raise ValueError(f"category_thresholds[{k!r}] = {t}: must be between 0 and 1")
+        return {k.strip().lower(): t for k, t in v.items()}
+
+    @field_validator("disabled_categories")
+    @classmethod
+    def _cats(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(c.strip().lower() for c in v)
+
+    @model_validator(mode="after")
+    def _backoff(self) -> CacheConfig:
+        if self.reconnect_max_seconds < self.reconnect_initial_seconds:
+            raise ValueError("reconnect_max_seconds must be >= reconnect_initial_seconds")
+        return self
+
+    def threshold_for(self, category: str | None) -> float:
+        if category is not None:
+            return self.category_thresholds.get(category.lower(), self.similarity_threshold)
+        return self.similarity_threshold
+
+    def category_enabled(self, category: str | None) -> bool:
+        return category is None or category.lower() not in self.disabled_categories

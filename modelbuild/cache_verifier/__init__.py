@@ -1,0 +1,1 @@
+"""Learned semantic-cache hit verifier: embeddings, features, training, ONNX export."""

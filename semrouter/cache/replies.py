@@ -1,0 +1,190 @@
+"""Stored answers in, replayed answers out.
+
+Store side: an upstream answer is either one `chat.completion` JSON object or a full SSE stream
+of `chat.completion.chunk` events; both are reduced to one chat.completion JSON object (content
+and reasoning concatenated, tool-call deltas merged by index, finish_reason, usage when the stream
+carried it). Anything incomplete is refused (returns None): no `data: [DONE]`, a choice without
+finish_reason, an `error` object, unparsable JSON.
+
+Replay side (`render`): a fresh `id` (`chatcmpl-cache-…`) and `created` per reply; `model` is the
+model that produced the stored answer (the requested model when the answer names none). As SSE:
+one role chunk per choice, the content in pieces of at most 64 characters, tool calls in one
+delta, a finish chunk carrying finish_reason, then — when `include_usage` (the default; pass the
+client's `stream_options.include_usage` to follow OpenAI exactly) and the answer had usage — a
+usage chunk with `choices: []`, then `data: [DONE]`. `usage` is the stored answer's usage: the
+tokens of the answer that is served (nothing was generated for this reply).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+SSE = "text/event-stream"
+JSON = "application/json"
+_PIECE = 64
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
+
+
+def completion_from_upstream(content_type: str, body: bytes) -> dict[str, Any] | None:
+    """The answer as one chat.completion object, or None if it is not a complete answer."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == SSE:
+        return assemble_sse(body)
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(obj, dict) or "error" in obj:
+        return None
+    choices = obj.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return None
+    for c in choices:
+        if not isinstance(c, dict) or not isinstance(c.get("message"), dict) or not c.get("finish_reason"):
+            return None
+    return obj
+
+
+def _events(body: bytes) -> tuple[list[dict[str, Any]], bool] | None:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    chunks: list[dict[str, Any]] = []
+    done = False
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        data = "\n".join(line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:"))
+        if not data:
+            continue
+        if done:
+            return None  # events after [DONE]
+        if data.strip() == "[DONE]":
+            done = True
+            continue
+        try:
+            obj = json.loads(data)
+        except json.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or "error" in obj:
+            return None
+        chunks.append(obj)
+    return chunks, done
+
+
+def assemble_sse(body: bytes) -> dict[str, Any] | None:
+    parsed = _events(body)
+    if parsed is None:
+        return None
+    chunks, done = parsed
+    if not done or not chunks:
+        return None
+    choices: dict[int, dict[str, Any]] = {}
+    usage = None
+    for ch in chunks:
+        if isinstance(ch.get("usage"), dict):
+            usage = ch["usage"]
+        for c in ch.get("choices") or ():
+            if not isinstance(c, dict):
+                return None
+            slot = choices.setdefault(int(c.get("index", 0)), {"role": "assistant", "parts": {}, "tools": {},
+                                                                 "finish": None})
+            delta = c.get("delta") or {}
+            if delta.get("role"):
+                slot["role"] = delta["role"]
+            for field in ("content", "reasoning_content", "reasoning", "refusal"):
+                if isinstance(delta.get(field), str):
+                    slot["parts"].setdefault(field, []).append(delta[field])
+            for tc in delta.get("tool_calls") or ():
+                _merge_tool_call(slot["tools"], tc)
+            if c.get("finish_reason"):
+                slot["finish"] = c["finish_reason"]
+    if not choices or any(s["finish"] is None for s in choices.values()):
+        return None
+    first = chunks[0]
+    out: dict[str, Any] = {
+        "id": first.get("id", ""),
+        "object": "chat.completion",
+        "created": first.get("created", int(time.time())),
+        "model": first.get("model", ""),
+        "choices": [_choice(i, choices[i]) for i in sorted(choices)],
+    }
+    if first.get("system_fingerprint"):
+        out["system_fingerprint"] = first["system_fingerprint"]
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def _merge_tool_call(tools: dict[int, dict[str, Any]], tc: dict[str, Any]) -> None:
+    slot = tools.setdefault(int(tc.get("index", len(tools))), {"type": "function", "function": {"arguments": ""}})
+    if tc.get("id"):
+        slot["id"] = tc["id"]
+    if tc.get("type"):
+        slot["type"] = tc["type"]
+    fn = tc.get("function") or {}
+    if fn.get("name"):
+        slot["function"]["name"] = fn["name"]
+    if isinstance(fn.get("arguments"), str):
+        slot["function"]["arguments"] += fn["arguments"]
+
+
+def _choice(index: int, slot: dict[str, Any]) -> dict[str, Any]:
+    msg: dict[str, Any] = {"role": slot["role"], "content": None}
+    for field, parts in slot["parts"].items():
+        msg[field] = "".join(parts)
+    if slot["tools"]:
+        msg["tool_calls"] = [slot["tools"][i] for i in sorted(slot["tools"])]
+    return {"index": index, "message": msg, "finish_reason": slot["finish"]}
+
+
+def _pieces(text: str) -> list[str]:
+    """Pieces of at most _PIECE characters, cut after whitespace where possible; they join to `text`."""
+    out: list[str] = []
+    cur = ""
+    for word in _WORDS.findall(text):
+        if cur and len(cur) + len(word) > _PIECE:
+            out.append(cur)
+            cur = ""
+        cur += word
+        while len(cur) > _PIECE:
+            out.append(cur[:_PIECE])
+            cur = cur[_PIECE:]
+    if cur:
+        out.append(cur)
+    return out
+
+
+def render(stored: bytes, stream: bool, requested_model: str, include_usage: bool = True) -> tuple[bytes, str]:
+    obj = json.loads(stored)
+    reply_id = "chatcmpl-cache-" + uuid.uuid4().hex
+    created = int(time.time())
+    model = obj.get("model") or requested_model
+    if not stream:
+        out = dict(obj, id=reply_id, created=created, model=model, object="chat.completion")
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode(), JSON
+    base: dict[str, Any] = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
+    if obj.get("system_fingerprint"):
+        base["system_fingerprint"] = obj["system_fingerprint"]
+    events: list[dict[str, Any]] = []
+    for c in obj.get("choices", ()):
+        i = c.get("index", 0)
+        msg = c.get("message") or {}
+        events.append({**base, "choices": [{"index": i, "delta": {"role": msg.get("role", "assistant"),
+                                                                   "content": ""}, "finish_reason": None}]})
+        for field in ("reasoning_content", "reasoning", "content", "refusal"):
+            if isinstance(msg.get(field), str):
+                for piece in _pieces(msg[field]):
+                    events.append({**base, "choices": [{"index": i, "delta": {field: piece}, "finish_reason": None}]})
+        if msg.get("tool_calls"):
+            calls = [dict(tc, index=k) for k, tc in enumerate(msg["tool_calls"])]
+            events.append({**base, "choices": [{"index": i, "delta": {"tool_calls": calls}, "finish_reason": None}]})
+        events.append({**base, "choices": [{"index": i, "delta": {}, "finish_reason": c.get("finish_reason")}]})
+    if include_usage and isinstance(obj.get("usage"), dict):
+        events.append({**base, "choices": [], "usage": obj["usage"]})
+    lines = [f"data: {json.dumps(e, ensure_ascii=False, separators=(',', ':'))}\n\n" for e in events]
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode(), SSE

@@ -1,0 +1,443 @@
+"""`SemanticCache`: key, lookup (exact, then vector + verification), background store, maintenance.
+
+Lookup order: category enabled? -> exact match on the normalised prompt hash within the scope (no
+embedding) -> embedding (or the one passed in) -> vector search filtered to the scope and to
+unexpired entries -> per-category threshold (the cosine pre-filter) -> verification of the
+candidates, best first: `verifier: learned` scores each (new prompt, cached prompt) pair with the
+ONNX pair classifier (learned_verify.py) and serves the first with score >= verifier_threshold
+that the `verifier_veto` rule families accept; `rules` applies all of verify.py; `both` needs the
+learned score and all the rules; `off` serves the best candidate. The learned
+verifier needs the cached prompts' vectors: from the backend's optional `vectors(ids)`, else a
+bounded in-process map filled at store time, else the prompts are embedded again (one batch).
+A learned model that is missing or does not fit is replaced by the rules (with a warning) and the
+threshold raised to at least `fallback_similarity_threshold`.
+Everything is bounded by `lookup_timeout_ms` and fails open (None), counting what went wrong.
+
+A maintenance task (every `purge_interval_seconds`) writes LRU hit times, deletes expired
+entries, enforces `max_entries`, and reconnects a failed backend with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import structlog
+
+from semrouter.cache import keys, replies
+from semrouter.cache.backend_memory import MemoryBackend
+from semrouter.cache.config import CacheConfig
+from semrouter.cache.health import Breaker
+from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
+from semrouter.cache.types import (
+    CacheBackend,
+    CacheBackendError,
+    CacheHit,
+    CacheKey,
+    CacheSchemaError,
+    Embedder,
+    Entry,
+)
+from semrouter.cache.verify import RULES, Verifier
+from semrouter.request.parse import ChatRequest
+
+log = structlog.get_logger("semrouter.cache")
+
+VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the learned verifier
+
+
+def make_backend(cfg: CacheConfig) -> CacheBackend:
+    if cfg.backend == "memory":
+        return MemoryBackend(cfg.dimension)
+    from semrouter.cache.backend_milvus import MilvusBackend
+
+    return MilvusBackend(cfg.milvus, cfg.dimension, search_timeout_s=max(cfg.lookup_timeout_ms / 1000, 0.01))
+
+
+async def _no_embedder(texts: Any) -> np.ndarray:
+    raise RuntimeError("this cache was opened without an embedder (management only)")
+
+
+def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | None:
+    """The learned verifier if `cfg.verifier` asks for it and it loads and fits; else None (warned)."""
+    if cfg.verifier not in ("learned", "both"):
+        return None
+    try:
+        learned = LearnedVerifier(cfg.verifier_model, rules)
+    except VerifierModelError as e:
+        log.warning("learned cache verifier unavailable; verifying with rules", error=str(e),
+                    similarity_threshold_at_least=cfg.fallback_similarity_threshold)
+        return None
+    if learned.dimension != cfg.dimension:
+        log.warning("learned cache verifier does not fit the embedding dimension; verifying with rules",
+                    model_dimension=learned.dimension, dimension=cfg.dimension,
+                    similarity_threshold_at_least=cfg.fallback_similarity_threshold)
+        return None
+    return learned
+
+
+class SemanticCache:
+    def __init__(self, cfg: CacheConfig, embed: Embedder, backend: CacheBackend, verifier: Verifier | None = None,
+                 clock: Callable[[], float] = time.time, learned: LearnedVerifier | None = None) -> None:
+        self.cfg = cfg
+        self._embed = embed
+        self._backend = backend
+        self._verifier = verifier or Verifier()
+        self._learned = learned if cfg.verifier in ("learned", "both") else None
+        # learned configured but unavailable -> rules with a raised threshold
+        self._fallback = cfg.verifier in ("learned", "both") and self._learned is None
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._clock = clock
+        self._breaker = Breaker(cfg.reconnect_initial_seconds, cfg.reconnect_max_seconds)
+        self._counters: Counter[str] = Counter()
+        self._pending: set[asyncio.Task[None]] = set()
+        self._hits: dict[str, int] = {}  # entry id -> last hit (ms), flushed by maintenance
+        self._maint: asyncio.Task[None] | None = None
+        self._maint_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
+                     verifier: Verifier | None = None, clock: Callable[[], float] = time.time,
+                     maintenance: bool = True, learned: LearnedVerifier | None = None) -> SemanticCache:
+        """Connect and create the collection. A backend that is down is not fatal (the cache fails
+        open and reconnects in the background); a schema mismatch is (CacheSchemaError).
+        `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed)."""
+        if verifier is None and cfg.verify:
+            verifier = await asyncio.to_thread(Verifier.from_tokenizer, cfg.verify_vocabulary)
+        verifier = verifier or Verifier()
+        if learned is None and embed is not None:
+            learned = await asyncio.to_thread(load_learned, cfg, verifier)
+        self = cls(cfg, embed or _no_embedder, backend or make_backend(cfg), verifier, clock, learned)
+        try:
+            await self._backend.open()
+        except CacheSchemaError:
+            raise
+        except Exception as e:
+            self._counters["backend_errors"] += 1
+            self._breaker.trip(self._clock())
+            log.error("cache backend unavailable at start; serving without cache", backend=self._backend.name,
+                      error=str(e))
+        if maintenance:
+            self._maint = asyncio.create_task(self._maintenance_loop(), name="semrouter-cache-maintenance")
+        return self
+
+    @property
+    def backend(self) -> CacheBackend:
+        return self._backend
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- request path -----------------------------------------------------------------------
+
+    def key_for(self, req: ChatRequest, headers: Mapping[str, str]) -> CacheKey | None:
+        if not self.cfg.enabled:
+            return None
+        key = keys.make_key(self.cfg, req, headers)
+        if key is None:
+            self._counters["not_cacheable"] += 1
+        return key
+
+    async def lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None = None) -> CacheHit | None:
+        """The cached answer for this key, or None. Never raises; bounded by lookup_timeout_ms.
+
+        `embedding`: the prompt's embedding if the caller already has it (L2-normalised)."""
+        self._counters["lookups"] += 1
+        if not self.cfg.category_enabled(category):
+            self._counters["category_disabled"] += 1
+            return None
+        if self._breaker.open:
+            self._counters["skipped_backend_down"] += 1
+            return None
+        try:
+            async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
+                hit = await self._lookup(key, category, embedding)
+        except TimeoutError:
+            self._counters["lookup_timeouts"] += 1
+            self._failed("lookup timed out", None)
+            return None
+        except CacheBackendError as e:
+            self._counters["lookup_errors"] += 1
+            self._failed("cache lookup failed", e)
+            return None
+        except Exception as e:  # an embedder or bug: still fail open
+            self._counters["lookup_errors"] += 1
+            log.warning("cache lookup failed", error=f"{type(e).__name__}: {e}")
+            return None
+        self._counters["hits" if hit else "misses"] += 1
+        if hit is not None:
+            self._hits[hit.entry_id] = self._now_ms()
+        return hit
+
+    def _failed(self, what: str, e: Exception | None) -> None:
+        if self._breaker.failure(self._clock()):
+            log.error("cache backend marked down; reconnecting with back-off", backend=self._backend.name)
+        log.warning(what, backend=self._backend.name, error=str(e) if e else None)
+
+    async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None) -> CacheHit | None:
+        now = self._now_ms()
+        exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
+        self._breaker.success()
+        if exact is not None and exact.expires > now:
+            self._counters["hits_exact"] += 1
+            return CacheHit(exact.id, exact.body, 1.0, True)
+        vec = embedding if embedding is not None else await self._embed_one(key.prompt)
+        found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
+        threshold = self.cfg.threshold_for(category)
+        if self._fallback:
+            threshold = max(threshold, self.cfg.fallback_similarity_threshold)
+        candidates: list[tuple[Entry, float]] = []
+        for entry, score in found:
+            if entry.expires <= now or entry.scope != key.scope:
+                self._counters["rejected_stale"] += 1
+                continue
+            if score < threshold:
+                break
+            candidates.append((entry, score))
+        if not candidates:
+            return None
+        learned = await self._learned_scores(key.prompt, vec, [e for e, _ in candidates])
+        rules = self._rules()
+        for i, (entry, score) in enumerate(candidates):
+            if rules:
+                verdict = self._verifier.check(key.prompt, entry.prompt, rules)
+                if not verdict.ok:
+                    self._counters["rejected_verify"] += 1
+                    log.debug("cache candidate rejected", reason=verdict.reason, similarity=round(score, 4))
+                    continue
+            if learned is not None and learned[i] < self.cfg.verifier_threshold:
+                self._counters["rejected_learned"] += 1
+                log.debug("cache candidate rejected", reason="learned", score=round(float(learned[i]), 4),
+                          similarity=round(score, 4))
+                continue
+            self._counters["hits_semantic"] += 1
+            return CacheHit(entry.id, entry.body, min(score, 1.0), False)
+        return None
+
+    def _rules(self) -> tuple[str, ...]:
+        """The rule families that veto a candidate in the effective verification mode."""
+        if self.cfg.verifier in ("rules", "both") or self._fallback:
+            return RULES
+        if self.cfg.verifier == "learned":
+            return self.cfg.verifier_veto
+        return ()
+
+    async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry]) -> np.ndarray | None:
+        """P(same answer) per candidate with the learned verifier; None when it is not in use."""
+        if self._learned is None:
+            return None
+        vectors = await self._candidate_vectors(entries)
+        return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
+
+    async def _candidate_vectors(self, entries: list[Entry]) -> np.ndarray:
+        """[len(entries), dim]: from the backend (optional `vectors(ids)`), the in-process memo, or
+        embedded again (one batch for all the missing ones)."""
+        out: dict[str, np.ndarray] = {}
+        for e in entries:
+            v = self._vectors.get(e.id)
+            if v is not None:
+                self._vectors.move_to_end(e.id)
+                out[e.id] = v
+        missing = [e for e in entries if e.id not in out]
+        fetch = getattr(self._backend, "vectors", None)
+        if missing and fetch is not None:
+            got = await fetch([e.id for e in missing])
+            for eid, v in got.items():
+                out[eid] = self._remember(eid, np.asarray(v, dtype=np.float32).reshape(-1))
+            missing = [e for e in missing if e.id not in out]
+        if missing:
+            self._counters["verifier_reembedded"] += len(missing)
+            embs = np.asarray(await self._embed([e.prompt for e in missing]), dtype=np.float32)
+            for e, v in zip(missing, embs.reshape(len(missing), -1), strict=True):
+                out[e.id] = self._remember(e.id, v)
+        return np.stack([out[e.id] for e in entries])
+
+    def _remember(self, entry_id: str, vec: np.ndarray) -> np.ndarray:
+        self._vectors[entry_id] = vec
+        self._vectors.move_to_end(entry_id)
+        while len(self._vectors) > VECTOR_MEMO_ENTRIES:
+            self._vectors.popitem(last=False)
+        return vec
+
+    async def _embed_one(self, text: str) -> np.ndarray:
+        try:
+            out = await self._embed([text])
+        except Exception:
+            self._counters["embed_errors"] += 1
+            raise
+        return np.asarray(out, dtype=np.float32).reshape(len(out), -1)[0]
+
+    def store_in_background(self, key: CacheKey, category: str | None, status: int, content_type: str,
+                            body: bytes, has_pii: bool) -> None:
+        """Queue the answer for storage; never raises, never blocks (see module docstring)."""
+        try:
+            reason = self._store_refusal(category, status, has_pii)
+            if reason:
+                self._counters[f"store_skipped_{reason}"] += 1
+                return
+            task = asyncio.get_running_loop().create_task(self._store(key, category, content_type, body))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+        except Exception as e:
+            self._counters["store_errors"] += 1
+            log.warning("cache store not queued", error=f"{type(e).__name__}: {e}")
+
+    def _store_refusal(self, category: str | None, status: int, has_pii: bool) -> str:
+        if not self.cfg.enabled or self._closed:
+            return "disabled"
+        if not 200 <= status < 300:
+            return "status"
+        if has_pii and self.cfg.skip_pii:
+            return "pii"
+        if not self.cfg.category_enabled(category):
+            return "category"
+        if self._breaker.open:
+            return "backend_down"
+        if len(self._pending) >= self.cfg.max_pending_stores:
+            return "queue_full"
+        return ""
+
+    async def _store(self, key: CacheKey, category: str | None, content_type: str, body: bytes) -> None:
+        try:
+            completion = await asyncio.to_thread(replies.completion_from_upstream, content_type, body)
+            if completion is None:
+                self._counters["store_skipped_incomplete"] += 1
+                return
+            stored = json.dumps(completion, ensure_ascii=False, separators=(",", ":")).encode()
+            now = self._now_ms()
+            if await self._backend.find_exact(key.scope, key.prompt_hash, now) is not None:
+                self._counters["store_skipped_duplicate"] += 1
+                return
+            vec = await self._embed_one(key.prompt)
+            entry = Entry(id=uuid.uuid4().hex, tenant=key.tenant, model=key.model, context_hash=key.context_hash,
+                          params_hash=key.params_hash, prompt_hash=key.prompt_hash, prompt=key.prompt,
+                          category=(category or "").lower(), body=stored, created=now,
+                          expires=now + self.cfg.ttl_seconds * 1000)
+            await self._backend.insert(entry, vec)
+            if self._learned is not None:
+                self._remember(entry.id, np.asarray(vec, dtype=np.float32).reshape(-1))
+            self._counters["stores"] += 1
+        except CacheBackendError as e:
+            self._counters["store_errors"] += 1
+            self._failed("cache store failed", e)
+        except Exception as e:
+            self._counters["store_errors"] += 1
+            log.warning("cache store failed", error=f"{type(e).__name__}: {e}")
+
+    async def flush(self) -> None:
+        """Wait for queued stores (tests, shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def render_hit(self, hit: CacheHit, stream: bool, requested_model: str,
+                   include_usage: bool = True) -> tuple[bytes, str]:
+        """(body, content type) replaying the hit; see `replies.render` for the exact shape."""
+        return replies.render(hit.body, stream, requested_model, include_usage)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._maintenance_delay())
+            try:
+                await self.maintain()
+            except Exception as e:  # keep the loop alive whatever happens
+                log.warning("cache maintenance failed", error=f"{type(e).__name__}: {e}")
+
+    def _maintenance_delay(self) -> float:
+        if self._breaker.open:
+            return max(0.05, min(self.cfg.purge_interval_seconds, self._breaker.next_try - self._clock()))
+        return self.cfg.purge_interval_seconds
+
+    async def maintain(self) -> dict[str, int]:
+        """One maintenance pass: reconnect if down, else record hits, purge expired, evict."""
+        async with self._maint_lock:
+            now = self._clock()
+            if self._breaker.open:
+                if not self._breaker.may_reconnect(now):
+                    return {}
+                try:
+                    self._counters["reconnects"] += 1
+                    await self._backend.reconnect()
+                    self._breaker.success()
+                    log.info("cache backend reconnected", backend=self._backend.name)
+                except CacheSchemaError:
+                    raise
+                except Exception as e:
+                    self._breaker.reconnect_failed(self._clock())
+                    log.warning("cache reconnect failed", error=str(e), retry_in_s=round(self._breaker.next_try
+                                                                                         - self._clock(), 2))
+                    return {}
+            try:
+                hits, self._hits = self._hits, {}
+                await self._backend.record_hits(hits)
+                purged = await self._backend.delete_expired(self._now_ms())
+                evicted = await self._backend.evict(self.cfg.max_entries, self.cfg.eviction)
+            except CacheBackendError as e:
+                self._counters["maintenance_errors"] += 1
+                self._failed("cache maintenance failed", e)
+                return {}
+            self._counters["purged_expired"] += purged
+            self._counters["evicted"] += evicted
+            return {"purged": purged, "evicted": evicted}
+
+    # -- management ---------------------------------------------------------------------------
+
+    async def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "enabled": self.cfg.enabled, "backend": self._backend.name, "backend_up": not self._breaker.open,
+            "similarity_threshold": self.cfg.similarity_threshold, "ttl_seconds": self.cfg.ttl_seconds,
+            "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
+            "verifier_threshold": self.cfg.verifier_threshold,
+            "max_entries": self.cfg.max_entries, "eviction": self.cfg.eviction, "pending_stores": len(self._pending),
+            "counters": dict(sorted(self._counters.items())),
+        }
+        try:
+            out["entries"] = await asyncio.wait_for(self._backend.count(), self.cfg.milvus.call_timeout_seconds)
+        except Exception as e:
+            out["entries"] = None
+            out["entries_error"] = f"{type(e).__name__}: {e}"
+        return out
+
+    async def list_entries(self, tenant: str | None = None, model: str | None = None,
+                           limit: int = 50) -> list[dict[str, Any]]:
+        return [e.summary() for e in await self._backend.list(tenant, model, limit)]
+
+    async def inspect(self, entry_id: str) -> dict[str, Any] | None:
+        e = await self._backend.get(entry_id)
+        return e.summary(with_body=True) if e else None
+
+    async def delete(self, entry_id: str | None = None, tenant: str | None = None, model: str | None = None) -> int:
+        if entry_id is None and tenant is None and model is None:
+            raise ValueError("delete needs an entry id, a tenant or a model (use clear() to delete everything)")
+        return await self._backend.delete([entry_id] if entry_id else None, tenant, model)
+
+    async def clear(self) -> int:
+        return await self._backend.clear()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._maint is not None:
+            self._maint.cancel()
+            try:
+                await self._maint
+            except asyncio.CancelledError:
+                pass
+        try:
+            await asyncio.wait_for(self.flush(), timeout=5)
+        except TimeoutError:
+            for t in list(self._pending):
+                t.cancel()
+        if self._hits and not self._breaker.open:
+            try:
+                await self._backend.record_hits(self._hits)
+            except Exception:
+                pass
+        await self._backend.close()

@@ -1,0 +1,283 @@
+"""Hit verification: reject near-misses that cosine similarity alone would serve.
+
+Sentence embeddings put "foods that raise blood pressure" next to "foods that lower blood
+pressure", and "convert 5 miles to km" next to "convert 8 miles to km". After the vector search
+finds a candidate above the threshold, `Verifier.check(query, cached_prompt)` compares the two
+texts with cheap, explainable rules and refuses the hit when any of these differ:
+
+* numbers: the multiset of numbers (digits, number words "five", ordinals "5th"/"fifth");
+* negation: whether the text is negated (not, no, never, n't, without, ...);
+* antonyms: one text has a word whose antonym (built-in list) is in the other instead;
+* conversion target: the unit or language converted to ("5 miles to km" vs "5 km to miles",
+  "how many kg is ..." vs "how many pounds is ...");
+* specific tokens: a content word present in only one text that looks like a name or
+  identifier — contains a digit or symbol (c++, gpt-4, node.js), is capitalised inside the
+  sentence (Paris, Rust), or, when a vocabulary of common words is given, is not in it (pandas
+  vs polars) — while the other text also has a differing content word (a substitution).
+
+It is a pure function of the two strings (no model, microseconds per call).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9+#._'-]*[A-Za-z0-9+#]|[A-Za-z]|\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
+_NUM_WORDS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "thousand": 1000,
+    "million": 1_000_000, "billion": 1_000_000_000, "dozen": 12, "first": 1, "second": 2, "third": 3,
+    "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "twice": 2,
+    "half": 0.5, "once": 1, "single": 1, "double": 2, "triple": 3,
+}
+_NEGATIONS = frozenset({
+    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "unable",
+    "nowhere", "lack", "lacking",
+})
+_ANTONYM_PAIRS = """
+raise lower|increase decrease|increase reduce|rise fall|high low|higher lower|highest lowest|up down|gain lose
+best worst|good bad|better worse|advantage disadvantage|pro con|positive negative|hot cold|warm cool|large small
+big small|largest smallest|biggest smallest|max min|maximum minimum|most least|more less|more fewer|before after
+first last|start stop|begin end|open close|buy sell|import export|input output|add remove|enable disable
+install uninstall|encrypt decrypt|compress decompress|encode decode|upload download|login logout|win lose
+true false|safe dangerous|healthy unhealthy|cheap expensive|fast slow|faster slower|easy hard|easy difficult
+easiest hardest|light heavy|light dark|strong weak|young old|new old|early late|long short|longest shortest
+above below|over under|inside outside|internal external|left right|north south|east west|male female
+men women|man woman|boy girl|husband wife|love hate|like dislike|accept reject|allow deny|include exclude
+legal illegal|possible impossible|agree disagree|asleep awake|sleep wake|day night|summer winter
+morning evening|rich poor|client server|send receive|read write|ascending descending|attract repel
+cause prevent|similar different|same different|upper lower|uppercase lowercase|inhale exhale|arrive depart
+entry exit|add subtract|multiply divide|plus minus|mean median|push pull|import export|success failure
+win loss|profit loss|asset liability|debit credit|synchronous asynchronous|sync async|static dynamic
+public private|absolute relative|inner outer|horizontal vertical|row column|min max|lowest highest
+cheapest most|smallest largest|hottest coldest|warmest coolest|cheapest priciest|vegan carnivore|introvert extravert|introvert extrovert|dog cat|tea coffee
+""".replace("\n", "|")
+_UNITS = frozenset({
+    "km", "kilometer", "kilometre", "mile", "meter", "metre", "cm", "mm", "inch", "foot", "feet", "yard", "kg",
+    "kilogram", "gram", "g", "lb", "pound", "ounce", "oz", "celsius", "fahrenheit", "kelvin", "liter", "litre",
+    "gallon", "ml", "cup", "usd", "eur", "gbp", "jpy", "inr", "dollar", "euro", "yen", "rupee", "byte", "kb",
+    "mb", "gb", "tb", "bit", "hour", "minute", "second", "day", "week", "month", "year", "mph", "kph", "acre",
+    "hectare", "calorie", "joule", "watt", "kwh", "english", "french", "german", "spanish", "italian",
+    "portuguese", "chinese", "japanese", "korean", "russian", "arabic", "hindi", "dutch", "polish", "turkish",
+})
+_COMMON_EXTRA = frozenset({"delete", "deleted", "website", "online", "email", "app", "apps", "smartphone"})
+_TARGET_MARKERS = frozenset({"to", "into", "many", "much", "in"})
+_STOP = frozenset("""
+a an the and or but if of in on at to for from by with about as into like through over after before
+between under again further then once here there when where why how what which who whom whose this that
+these those am is are was were be been being have has had having do does did doing would should could
+can will shall may might must i me my myself we our ours you your yours he him his she her it its they
+them their what's how's who's is it i'm i've you're it's there's whats hows some any each every all both
+few other such only own so than too very just s t d ll m o re ve y get got getting make made one ones
+way ways thing things also really much many please tell know want need use using used best good
+""".split())
+
+
+RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "specific")
+_QUESTION_WORDS = frozenset({"what", "why", "how", "when", "where", "who", "which", "whom", "whose"})
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Graded versions of the rules for one pair (symmetric in the two texts)."""
+
+    jaccard: float  # token-set Jaccard of the stemmed words
+    content_jaccard: float  # the same without stop words, negations and numbers
+    numbers_differ: bool
+    numbers_only_one: int  # numbers (with multiplicity) present in only one text
+    negation_differs: bool
+    antonym: bool
+    units_differ: bool
+    specific: int  # differing name/identifier-like content words (rules' "specific" tokens)
+    capitalised: int  # differing content words capitalised mid-sentence or all-caps
+    rare: int  # differing content words outside the common vocabulary (0 without one)
+    only_content: int  # content words present in only one text
+    substitution: bool  # both texts have a content word the other lacks
+    length_ratio: float  # shorter / longer, in tokens
+    question_word_differs: bool  # the sets of wh-words differ
+    first_question_word_differs: bool
+    rules_ok: bool  # the rule verifier would accept the pair
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    ok: bool
+    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | specific:<token>
+
+
+def _stem(w: str) -> str:
+    w = w.lower().removesuffix("'s").strip("'")
+    if len(w) > 4 and w.endswith("ies"):
+        return w[:-3] + "y"
+    if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def _pairs() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for pair in _ANTONYM_PAIRS.split("|"):
+        words = pair.split()
+        if len(words) == 2:
+            a, b = (_stem(w) for w in words)
+            out.setdefault(a, set()).add(b)
+            out.setdefault(b, set()).add(a)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+_ANTONYMS = _pairs()
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    words: tuple[str, ...]  # stemmed, lower-case, in order
+    raw: tuple[str, ...]  # as written
+    capital: tuple[bool, ...]  # capitalised and not at the start of a sentence
+    numbers: Counter[float]
+    negated: bool
+    targets: frozenset[str]  # units/languages converted to: "... to km", "how many km ..."
+
+
+def _number(tok: str) -> float | None:
+    t = tok.lower()
+    if t[0].isdigit():
+        t = re.sub(r"(st|nd|rd|th)$", "", t).replace(",", "")
+        try:
+            return float(t)
+        except ValueError:
+            return None
+    return _NUM_WORDS.get(t)
+
+
+def _parse(text: str) -> _Parsed:
+    raw: list[str] = []
+    capital: list[bool] = []
+    for m in _TOKEN.finditer(text):
+        tok = m.group()
+        before = text[: m.start()].rstrip()
+        starts_sentence = not before or before[-1] in ".?!:;\"'(\n"
+        raw.append(tok)
+        capital.append(tok[0].isupper() and not starts_sentence)
+    words = tuple(_stem(t) for t in raw)
+    numbers: Counter[float] = Counter(n for n in map(_number, raw) if n is not None)
+    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
+    targets = frozenset(w for prev, w in zip(("",) + words, words, strict=False)
+                        if prev in _TARGET_MARKERS and w in _UNITS)
+    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets)
+
+
+def vocabulary_words(tokenizer_json: str | Path) -> frozenset[str]:
+    """Whole words of a WordPiece `tokenizer.json` (lower-case, alphabetic): the 'common' words."""
+    data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    vocab = (data.get("model") or {}).get("vocab") or {}
+    return frozenset(w for w in vocab if w.isalpha() and w.islower() and len(w) > 1)
+
+
+class Verifier:
+    """Rule-based near-miss rejection. `common_words`: lower-case words that are never 'specific'."""
+
+    def __init__(self, common_words: frozenset[str] | None = None) -> None:
+        self._common = common_words
+
+    @classmethod
+    def from_tokenizer(cls, path: str | Path | None) -> Verifier:
+        """With the encoder's vocabulary when the file exists, else capitalisation/digit rules only."""
+        if path and Path(path).is_file():
+            return cls(vocabulary_words(path))
+        return cls()
+
+    def check(self, query: str, cached: str, rules: Collection[str] = RULES) -> Verdict:
+        """Accept or reject serving `cached`'s answer to `query`; `rules`: which rule families apply."""
+        return self._check(_parse(query), _parse(cached), rules)
+
+    def signals(self, query: str, cached: str) -> Signals:
+        """Graded pair signals (the rules' inputs as numbers) for the learned verifier; symmetric."""
+        return self._signals(_parse(query), _parse(cached))
+
+    def signals_many(self, query: str, cached: Sequence[str]) -> list[Signals]:
+        """`signals(query, c)` for each c, parsing the query once."""
+        a = _parse(query)
+        return [self._signals(a, _parse(c)) for c in cached]
+
+    def _signals(self, a: _Parsed, b: _Parsed) -> Signals:
+        sa, sb = set(a.words), set(b.words)
+        ca, cb = self._content(sa), self._content(sb)
+        only_a, only_b = self._content(sa - sb), self._content(sb - sa)
+        spec = len(set(self._specific(a, only_a))) + len(set(self._specific(b, only_b)))
+        caps = sum(1 for p, only in ((a, only_a), (b, only_b))
+                   for r, w, c in zip(p.raw, p.words, p.capital, strict=True) if w in only and (c or r.isupper()))
+        rare = 0
+        if self._common is not None:
+            rare = sum(1 for p, only in ((a, only_a), (b, only_b)) for r, w in zip(p.raw, p.words, strict=True)
+                       if w in only and r.lower() not in self._common and w not in _COMMON_EXTRA)
+        antonym = any(o in sb and o not in sa for w in sa - sb for o in _ANTONYMS.get(w, ()))
+        qa = [w for w in a.words if w in _QUESTION_WORDS]
+        qb = [w for w in b.words if w in _QUESTION_WORDS]
+        return Signals(
+            jaccard=_jaccard(sa, sb), content_jaccard=_jaccard(ca, cb),
+            numbers_differ=a.numbers != b.numbers,
+            numbers_only_one=sum(((a.numbers - b.numbers) + (b.numbers - a.numbers)).values()),
+            negation_differs=a.negated != b.negated, antonym=antonym,
+            units_differ=bool(a.targets and b.targets and a.targets != b.targets),
+            specific=spec, capitalised=caps, rare=rare, only_content=len(only_a) + len(only_b),
+            substitution=bool(only_a and only_b),
+            length_ratio=min(len(a.words), len(b.words)) / max(len(a.words), len(b.words), 1),
+            question_word_differs=set(qa) != set(qb),
+            first_question_word_differs=(qa[:1] != qb[:1]),
+            rules_ok=self._check(a, b).ok,
+        )
+
+    def _check(self, a: _Parsed, b: _Parsed, rules: Collection[str] = RULES) -> Verdict:
+        if "numbers" in rules and a.numbers != b.numbers:
+            return Verdict(False, "numbers")
+        if "negation" in rules and a.negated != b.negated:
+            return Verdict(False, "negation")
+        sa, sb = set(a.words), set(b.words)
+        if "antonym" in rules:
+            for w in sa - sb:
+                for opposite in _ANTONYMS.get(w, ()):
+                    if opposite in sb and opposite not in sa:
+                        return Verdict(False, f"antonym:{w}/{opposite}")
+        if "units" in rules and a.targets and b.targets and a.targets != b.targets:
+            return Verdict(False, "units")
+        only_a = self._content(sa - sb)
+        only_b = self._content(sb - sa)
+        if "specific" in rules and only_a and only_b:
+            for tok in (*self._specific(a, only_a), *self._specific(b, only_b)):
+                return Verdict(False, f"specific:{tok}")
+        return Verdict(True, "")
+
+    @staticmethod
+    def _content(words: set[str]) -> set[str]:
+        return {w for w in words if w not in _STOP and w not in _NEGATIONS and _number(w) is None}
+
+    def _specific(self, p: _Parsed, only: set[str]) -> list[str]:
+        out = []
+        for i, (r, w) in enumerate(zip(p.raw, p.words, strict=True)):
+            if w not in only:
+                continue
+            if any(c.isdigit() or c in "+#._-" for c in r):
+                out.append(w)
+            elif p.capital[i]:
+                out.append(w)
+            elif r.isupper() and len(r) > 1:
+                out.append(w)
+            elif self._common is not None and r.lower() not in self._common and w not in _COMMON_EXTRA:
+                out.append(w)
+        return out
+
+
+def verify(query: str, cached: str) -> Verdict:
+    """`Verifier().check` without a vocabulary."""
+    return Verifier().check(query, cached)

@@ -1,0 +1,190 @@
+"""The learned cache-hit verifier: the committed ONNX model, its use in lookup, the fallback to rules."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from semrouter.cache import CacheConfig, SemanticCache
+from semrouter.cache.learned_verify import LEX_FEATURES, LearnedVerifier, VerifierModelError, lex_matrix
+from semrouter.cache.testing import HashEmbedder, completion
+from semrouter.cache.verify import Verifier
+from semrouter.request.parse import ChatRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "modelbuild" / "artifacts" / "cache_verifier.onnx"
+ENCODER = ROOT / "models" / "encoder.int8.onnx"
+TOKENIZER = ROOT / "models" / "tokenizer.json"
+H = {"x-user-id": "alice"}
+
+PARAPHRASE = ("How do I bake sourdough bread at home?", "What is the way to make sourdough bread at home?")
+NEAR_MISS = ("How many days are in 3 weeks?", "How many days are in 7 weeks?")
+
+
+def req(text: str) -> ChatRequest:
+    messages = ({"role": "user", "content": text},)
+    return ChatRequest(body={"model": "m1", "messages": list(messages)}, model="m1", messages=messages, stream=False)
+
+
+@pytest.fixture(scope="module")
+def learned() -> LearnedVerifier:
+    return LearnedVerifier(MODEL, Verifier.from_tokenizer(TOKENIZER))
+
+
+@pytest.fixture(scope="module")
+def encode() -> Any:
+    if not ENCODER.is_file() or not TOKENIZER.is_file():
+        pytest.skip("models/ not built (make models)")
+    from modelbuild.cache_verifier.embed import Encoder
+
+    enc = Encoder(ENCODER, TOKENIZER, threads=1)
+    return lambda texts: enc(list(texts))
+
+
+def test_artifact_is_small_and_sidecar_lists_features() -> None:
+    assert MODEL.stat().st_size <= 5_000_000
+    sidecar = json.loads(MODEL.with_name("cache_verifier.labels.json").read_text())
+    assert tuple(sidecar["lex_features"]) == LEX_FEATURES
+    assert sidecar["labels"][1] == "same_answer"
+
+
+def test_outputs_are_probabilities(learned: LearnedVerifier) -> None:
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(7, 384)).astype(np.float32)
+    v = rng.normal(size=(7, 384)).astype(np.float32)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    lex = rng.uniform(size=(7, len(LEX_FEATURES))).astype(np.float32)
+    p = learned.score_arrays(u, v, lex)
+    assert p.shape == (7,) and np.all((p >= 0) & (p <= 1))
+    (probs,) = learned._sess.run(["probs"], {"u": u, "v": v, "lex": lex})
+    assert np.allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert learned.score("q", u[0], [], np.zeros((0, 384), np.float32)).shape == (0,)
+
+
+def test_lexical_features_are_in_range_and_symmetric() -> None:
+    rules = Verifier()
+    x = lex_matrix(rules, NEAR_MISS[0], [NEAR_MISS[1], NEAR_MISS[0]])
+    assert x.shape == (2, len(LEX_FEATURES)) and np.all((x >= 0) & (x <= 1))
+    assert x[0, LEX_FEATURES.index("numbers_differ")] == 1.0 and x[1, LEX_FEATURES.index("jaccard")] == 1.0
+    assert np.array_equal(lex_matrix(rules, NEAR_MISS[1], [NEAR_MISS[0]])[0], x[0])
+
+
+def test_paraphrase_scores_higher_than_number_near_miss(learned: LearnedVerifier, encode: Any) -> None:
+    e = encode([*PARAPHRASE, *NEAR_MISS])
+    para = learned.score(PARAPHRASE[1], e[1], [PARAPHRASE[0]], e[:1])[0]
+    miss = learned.score(NEAR_MISS[1], e[3], [NEAR_MISS[0]], e[2:3])[0]
+    assert para > miss
+    assert miss < CacheConfig().verifier_threshold
+
+
+def test_missing_model_is_an_error() -> None:
+    with pytest.raises(VerifierModelError):
+        LearnedVerifier(ROOT / "no-such-verifier.onnx", Verifier())
+
+
+class FixedScores(LearnedVerifier):
+    """Scores by substring, so lookup behaviour does not depend on the trained weights."""
+
+    def __init__(self, good: str) -> None:
+        self.dimension = 384
+        self.rules = Verifier()
+        self.good = good
+        self.calls: list[tuple[str, int]] = []
+
+    def score(self, query: str, query_vec: np.ndarray, cached: Sequence[str], cached_vecs: np.ndarray) -> np.ndarray:
+        assert cached_vecs.shape == (len(cached), 384)
+        self.calls.append((query, len(cached)))
+        return np.array([0.99 if self.good in query else 0.01] * len(cached), dtype=np.float32)
+
+
+async def _cache(learned: LearnedVerifier | None = None, **over: Any) -> SemanticCache:
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384,
+                                      "similarity_threshold": 0.5, "lookup_timeout_ms": 5000, **over})
+    return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
+
+
+async def _put(cache: SemanticCache, text: str) -> None:
+    key = cache.key_for(req(text), H)
+    assert key is not None
+    cache.store_in_background(key, None, 200, "application/json", completion("answer"), has_pii=False)
+    await cache.flush()
+
+
+async def _get(cache: SemanticCache, text: str):  # type: ignore[no-untyped-def]
+    key = cache.key_for(req(text), H)
+    assert key is not None
+    return await cache.lookup(key, None)
+
+
+async def test_lookup_uses_the_learned_score() -> None:
+    fixed = FixedScores(good="home")
+    cache = await _cache(fixed)
+    await _put(cache, "How do I bake sourdough bread?")
+    assert await _get(cache, "how do i bake sourdough bread at home") is not None
+    assert await _get(cache, "how do i bake sourdough bread quickly") is None
+    stats = await cache.stats()
+    assert stats["counters"]["rejected_learned"] == 1 and stats["counters"]["hits_semantic"] == 1
+    assert stats["verifier"] == "learned" and len(fixed.calls) == 2
+    assert "verifier_reembedded" not in stats["counters"]  # the stored vector was remembered
+    await cache.close()
+
+
+async def test_learned_plus_rules_and_reembedding_of_unknown_entries() -> None:
+    fixed = FixedScores(good="quickly")
+    cache = await _cache(fixed, verifier="both")
+    await _put(cache, "foods that raise blood pressure quickly")
+    cache._vectors.clear()  # as if stored by another replica
+    assert await _get(cache, "foods that lower blood pressure quickly") is None  # learned ok, rules veto
+    stats = await cache.stats()
+    assert stats["counters"]["rejected_verify"] == 1 and stats["counters"]["verifier_reembedded"] == 1
+    await cache.close()
+
+
+async def test_real_model_in_lookup(encode: Any) -> None:
+    async def embed(texts: Sequence[str]) -> np.ndarray:
+        return encode(texts)
+
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "lookup_timeout_ms": 5000,
+                                      "verifier_model": str(MODEL), "verify_vocabulary": str(TOKENIZER)})
+    cache = await SemanticCache.create(cfg, embed, maintenance=False)
+    key = cache.key_for(req(NEAR_MISS[0]), H)
+    assert key is not None
+    cache.store_in_background(key, None, 200, "application/json", completion("21"), has_pii=False)
+    await cache.flush()
+    assert await _get(cache, NEAR_MISS[1]) is None
+    assert (await cache.stats())["verifier"] == "learned"
+    await cache.close()
+
+
+async def test_missing_model_falls_back_to_rules_with_raised_threshold() -> None:
+    cache = await _cache(verifier_model="/nonexistent/cache_verifier.onnx", fallback_similarity_threshold=0.7)
+    assert (await cache.stats())["verifier"].startswith("rules")
+    await _put(cache, "foods that raise blood pressure quickly")
+    assert await _get(cache, "foods that lower blood pressure quickly") is None
+    assert (await cache.stats())["counters"]["rejected_verify"] == 1
+    await _put(cache, "How do I bake sourdough bread at home?")
+    assert await _get(cache, "how can you bake sourdough bread at home") is not None  # cos 1.0 with hash vectors
+    await cache.close()
+
+
+def test_config_legacy_verify_key() -> None:
+    assert CacheConfig().verifier == "learned"
+    assert CacheConfig.model_validate({"verify": False}).verifier == "off"
+    assert CacheConfig.model_validate({"verify": True}).verifier == "learned"
+    assert not CacheConfig.model_validate({"verifier": "off"}).verify
+    with pytest.raises(ValueError):
+        CacheConfig.model_validate({"verifier": "maybe"})
+
+
+def test_rule_families_can_be_selected() -> None:
+    rules = Verifier()
+    assert not rules.check("Convert 5 miles to km", "Convert 8 miles to km").ok
+    assert rules.check("Convert 5 miles to km", "Convert 8 miles to km", ("antonym", "units")).ok
+    assert not rules.check("Convert 5 miles to km", "Convert 5 km to miles", ("antonym", "units")).ok
+    assert rules.check("foods that raise blood pressure", "foods that lower blood pressure", ()).ok

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from semrouter.cache import CacheConfig, SemanticCache
@@ -285,3 +286,13 @@ async def test_slow_backend_fails_open_within_timeout(make: Callable[..., Any]) 
     assert await get(cache, req("anything at all")) is None  # breaker open: no backend call at all
     assert time.perf_counter() - t < 0.01
     assert (await cache.stats())["counters"]["skipped_backend_down"] == 1
+
+
+async def test_backend_returns_stored_vectors_for_the_verifier(make: Callable[..., Any]) -> None:
+    cache = await make()
+    await put(cache, req("how do I sort a dict by value"), "use sorted(d.items(), key=...)")
+    [entry] = await cache.list_entries()
+    got = await cache.backend.vectors([entry["id"], "no-such-id"])
+    assert set(got) == {entry["id"]}
+    expected = HashEmbedder(DIM).vector("how do I sort a dict by value")
+    assert float(np.dot(got[entry["id"]], expected)) == pytest.approx(1.0, abs=1e-4)

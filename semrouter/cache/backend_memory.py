@@ -24,6 +24,7 @@ class _Bucket:
     def __init__(self, dim: int) -> None:
         self.vectors = np.empty((8, dim), dtype=np.float32)
         self.ids: list[str] = []
+        self.pos: dict[str, int] = {}
 
     def add(self, entry_id: str, vector: np.ndarray) -> None:
         n = len(self.ids)
@@ -33,14 +34,19 @@ class _Bucket:
             self.vectors = grown
         self.vectors[n] = vector
         self.ids.append(entry_id)
+        self.pos[entry_id] = n
 
     def remove(self, entry_id: str) -> None:
-        i = self.ids.index(entry_id)
+        i = self.pos.pop(entry_id)
         last = len(self.ids) - 1
         if i != last:
             self.vectors[i] = self.vectors[last]
             self.ids[i] = self.ids[last]
+            self.pos[self.ids[i]] = i
         self.ids.pop()
+
+    def vector(self, entry_id: str) -> np.ndarray:
+        return self.vectors[self.pos[entry_id]].copy()
 
 
 class MemoryBackend:
@@ -92,6 +98,16 @@ class MemoryBackend:
             del self._buckets[e.scope]
         if self._exact.get((e.scope, e.prompt_hash)) == entry_id:
             del self._exact[(e.scope, e.prompt_hash)]
+
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these entries (the learned verifier compares them with the query)."""
+        with self._lock:
+            out = {}
+            for eid in ids:
+                e = self._entries.get(eid)
+                if e is not None:
+                    out[eid] = self._buckets[e.scope].vector(eid)
+            return out
 
     async def find_exact(self, scope: Scope, prompt_hash: str, now: int) -> Entry | None:
         with self._lock:  # a dict lookup: no thread needed

@@ -263,6 +263,14 @@ class MilvusBackend:
 
         await self._call(run)
 
+    async def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these entries (the learned verifier compares them with the query)."""
+        if not ids:
+            return {}
+        rows = await self._call(lambda c: c.query(self._col, ids=list(ids), output_fields=["vector"],
+                                                  timeout=self._timeout))
+        return {r["id"]: np.asarray(r["vector"], dtype=np.float32) for r in rows}
+
     async def count(self) -> int:
         rows = await self._call(lambda c: c.query(self._col, filter="", output_fields=["count(*)"],
                                                   timeout=self._timeout))

@@ -275,14 +275,15 @@ class SemanticCache:
         return np.asarray(out, dtype=np.float32).reshape(len(out), -1)[0]
 
     def store_in_background(self, key: CacheKey, category: str | None, status: int, content_type: str,
-                            body: bytes, has_pii: bool) -> None:
+                            body: bytes, has_pii: bool, embedding: np.ndarray | None = None) -> None:
         """Queue the answer for storage; never raises, never blocks (see module docstring)."""
         try:
             reason = self._store_refusal(category, status, has_pii)
             if reason:
                 self._counters[f"store_skipped_{reason}"] += 1
                 return
-            task = asyncio.get_running_loop().create_task(self._store(key, category, content_type, body))
+            task = asyncio.get_running_loop().create_task(
+                self._store(key, category, content_type, body, embedding))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
         except Exception as e:
@@ -304,7 +305,8 @@ class SemanticCache:
             return "queue_full"
         return ""
 
-    async def _store(self, key: CacheKey, category: str | None, content_type: str, body: bytes) -> None:
+    async def _store(self, key: CacheKey, category: str | None, content_type: str, body: bytes,
+                     embedding: np.ndarray | None = None) -> None:
         try:
             completion = await asyncio.to_thread(replies.completion_from_upstream, content_type, body)
             if completion is None:
@@ -315,7 +317,8 @@ class SemanticCache:
             if await self._backend.find_exact(key.scope, key.prompt_hash, now) is not None:
                 self._counters["store_skipped_duplicate"] += 1
                 return
-            vec = await self._embed_one(key.prompt)
+            vec = (np.asarray(embedding, dtype=np.float32).reshape(-1) if embedding is not None
+                   else await self._embed_one(key.prompt))
             entry = Entry(id=uuid.uuid4().hex, tenant=key.tenant, model=key.model, context_hash=key.context_hash,
                           params_hash=key.params_hash, prompt_hash=key.prompt_hash, prompt=key.prompt,
                           category=(category or "").lower(), body=stored, created=now,

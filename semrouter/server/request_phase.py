@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from semrouter import headers as H
+from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.safety import jailbreak_blocked
 from semrouter.request.errors import RequestError, error_body
@@ -76,9 +78,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     if rt.cache is not None:
         cache_key = rt.cache.key_for(req, st.headers)
         if cache_key is not None:
-            same_text = cfg.routing.classify_text == "last_user" or len(req.messages) == 1
-            emb = analysis.embedding if analysis is not None and same_text else None
-            hit = await rt.cache.lookup(cache_key, category, embedding=emb)
+            hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis))
             if hit is not None:
                 metrics.record_cache_hit()
                 return _cache_reply(rt, st, req, hit, category)
@@ -95,6 +95,12 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         return _error_reply(st, r.status, error_body(r.message, "invalid_request_error", r.code), r.code, hdrs,
                             decision)
     return _forward(rt, st, req, decision, cache_key, analysis)
+
+
+def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:
+    """The analysed text's embedding, when that text is the cache key's prompt (the last user message)."""
+    same_text = cfg.routing.classify_text == "last_user" or len(req.messages) == 1
+    return analysis.embedding if analysis is not None and same_text else None
 
 
 async def _analyze(rt: Runtime, st: StreamState, text: str) -> Analysis | None:
@@ -127,7 +133,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     if cfg.routing.endpoint_selection in ("original_dst", "both"):
         route_headers[H.DESTINATION_ENDPOINT] = endpoint.hostport
     st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, cache_key=cache_key,
-                       has_pii=bool(analysis and analysis.pii))
+                       has_pii=bool(analysis and analysis.pii),
+                       embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
     m = rt.shared.metrics
     m.record_request(model.name, d.reason)

@@ -20,6 +20,7 @@ class Routed:
     stream: bool
     cache_key: Any = None  # semrouter.cache CacheKey, or None when the cache is not used
     has_pii: bool = False
+    embedding: Any = None  # the prompt's embedding, reused when the answer is stored
     forwarded_at: float = field(default_factory=time.monotonic)
 
 

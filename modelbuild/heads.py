@@ -1,0 +1,144 @@
+"""Shared pieces of head training: embeddings from the built ONNX encoder, a small torch classifier,
+temperature calibration and export to a tiny ONNX graph (`embedding` [B,384] -> `probs` [B,K])."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CACHE = ROOT / "build" / "emb-cache"
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def held_out(text: str, percent: int = 20) -> bool:
+    """Deterministic split by a hash of the text: `percent`% of texts are held out."""
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest(), 16) % 100 < percent
+
+
+def embed(texts: Sequence[str], model_dir: Path = ROOT / "models", precision: str = "int8") -> np.ndarray:
+    """Sentence embeddings from the built encoder (the runtime's tokenizer and graph), cached on disk."""
+    import onnxruntime as ort
+
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    enc = model_dir / ("encoder.int8.onnx" if precision == "int8" else "encoder.onnx")
+    h = hashlib.sha256(hashlib.sha256(enc.read_bytes()).digest())
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cpath = CACHE / f"{h.hexdigest()[:24]}.npy"
+    if cpath.is_file():
+        return np.load(cpath)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(enc), so, providers=["CPUExecutionProvider"])
+    tok = TextTokenizer(model_dir / "tokenizer.json", 256)
+    order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
+    out = np.zeros((len(texts), 384), np.float32)
+    for i in range(0, len(texts), 32):
+        idx = order[i : i + 32]
+        tb = tok.encode([texts[j] for j in idx])
+        out[idx] = sess.run(["sentence_embedding"], {"input_ids": tb.input_ids, "attention_mask": tb.attention_mask})[0]
+    np.save(cpath, out)
+    return out
+
+
+def train_classifier(
+    x: np.ndarray, y: np.ndarray, k: int, weights: np.ndarray, hidden: int = 0, epochs: int = 300,
+    weight_decay: float = 1e-4, lr: float = 1e-2, seed: int = 0,
+):  # type: ignore[no-untyped-def]
+    """Full-batch AdamW on a softmax regression (hidden=0) or a one-hidden-layer MLP. Returns the module."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    d = x.shape[1]
+    if hidden:
+        model = torch.nn.Sequential(
+            torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Dropout(0.1), torch.nn.Linear(hidden, k)
+        )
+    else:
+        model = torch.nn.Sequential(torch.nn.Linear(d, k))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y).long(), torch.from_numpy(weights).float()
+    for _ in range(epochs):
+        model.train()
+        opt.zero_grad()
+        loss = (torch.nn.functional.cross_entropy(model(xt * 20.0), yt, reduction="none") * wt).sum() / wt.sum()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model
+
+
+def logits(model, x: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(x) * 20.0).numpy()
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
+    """Temperature minimising the validation negative log-likelihood (grid search, robust and exact enough)."""
+    best_t, best = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20.0), 400)):
+        p = softmax(z / t)
+        nll = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+        if nll < best:
+            best_t, best = float(t), nll
+    return best_t
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of the top-class confidence."""
+    conf, pred = p.max(axis=1), p.argmax(axis=1)
+    total = 0.0
+    for lo in np.linspace(0, 1, bins, endpoint=False):
+        m = (conf > lo) & (conf <= lo + 1.0 / bins)
+        if m.any():
+            total += m.mean() * abs((pred[m] == y[m]).mean() - conf[m].mean())
+    return float(total)
+
+
+def export_head(model, temperature: float, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`embedding` float32 [B,384] -> `probs` float32 [B,K] = softmax(model(20 * embedding) / T)."""
+    import torch
+
+    class Calibrated(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.inner(embedding * 20.0) / temperature, dim=-1)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            Calibrated().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
+            output_names=["probs"], dynamic_axes={"embedding": {0: "batch"}, "probs": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+
+
+def write_labels(path: Path, labels: Sequence[str]) -> None:
+    path.write_text(json.dumps({"labels": list(labels)}, indent=2) + "\n")

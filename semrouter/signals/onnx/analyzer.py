@@ -1,0 +1,276 @@
+"""OnnxAnalyzer: the model-based signals for one request from ONE tokenisation and ONE encoder pass.
+
+Per request: tokenise (head+tail truncation, see tokenize.py), encode (micro-batched with other
+concurrent requests), then the heads on the sentence embedding (category, jailbreak, complexity)
+and PII detection on the token embeddings. A failing head never fails the request: its name goes
+into `Analysis.errors`. All blocking work runs in the analyzer's own single worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from semrouter.config.schema import Category
+from semrouter.signals.config import SignalsConfig
+from semrouter.signals.onnx.batcher import MicroBatcher
+from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
+from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
+from semrouter.signals.onnx.sessions import Encoder, Head, session_options
+from semrouter.signals.onnx.tokenize import TextTokenizer
+from semrouter.signals.types import Analysis, PIIEntity
+
+log = structlog.get_logger(__name__)
+
+CATEGORY_HEAD = "category_head"
+JAILBREAK_HEAD = "jailbreak_head"
+COMPLEXITY_HEAD = "complexity_head"
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    text: str
+    signals: bool  # False: embedding only (semantic cache)
+
+
+class _CategoryModel:
+    """Category probabilities over the configured labels: the trained head or operator prototypes."""
+
+    def __init__(self, head: Head | None, keep: Sequence[str] | None, protos: PrototypeClassifier | None) -> None:
+        self.head, self.protos = head, protos
+        if head is not None:
+            labels = tuple(keep) if keep else head.labels
+            self.labels = labels
+            self._idx = np.array([head.labels.index(x) for x in labels], dtype=np.int64)
+        else:
+            assert protos is not None
+            self.labels = protos.labels
+        self.mode = "head" if head is not None else "prototypes"
+
+    def __call__(self, emb: np.ndarray) -> np.ndarray:
+        if self.head is None:
+            assert self.protos is not None
+            return self.protos.probs(emb)
+        p = self.head(emb)[:, self._idx]
+        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+
+
+class OnnxAnalyzer:
+    """Implements `semrouter.signals.types.Analyzer`. Create with `await OnnxAnalyzer.create(cfg, categories)`."""
+
+    def __init__(
+        self,
+        cfg: SignalsConfig,
+        tokenizer: TextTokenizer,
+        encoder: Encoder,
+        category: _CategoryModel | None,
+        jailbreak: Head | None,
+        complexity: Head | None,
+        pii: Any | None,
+        executor: ThreadPoolExecutor,
+    ) -> None:
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        self.category = category
+        self.jailbreak = jailbreak
+        self.complexity = complexity
+        self.pii = pii
+        self._executor = executor
+        self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
+        self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
+            self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms
+        )
+
+    # ---------------------------------------------------------------- construction
+
+    @classmethod
+    async def create(cls, cfg: SignalsConfig, categories: Sequence[Category] = ()) -> OnnxAnalyzer:
+        """Verify the model directory against its manifest and load every session (off the event loop)."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, cls._load, cfg, tuple(categories), executor
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+
+    @classmethod
+    def _load(cls, cfg: SignalsConfig, categories: tuple[Category, ...], executor: ThreadPoolExecutor) -> OnnxAnalyzer:
+        mdir = Path(cfg.model_dir)
+        manifest = load_manifest(mdir)
+        so = session_options(cfg.intra_op_threads, cfg.graph_optimization)
+        head_so = session_options(1, cfg.graph_optimization)
+        tokenizer = TextTokenizer(mdir / TOKENIZER_FILE, cfg.max_tokens)
+        encoder = Encoder(mdir / ENCODER_FILES[cfg.precision], so)
+        if encoder.dim != manifest.embedding_dim:
+            raise ModelDirError(f"{mdir}: encoder dim {encoder.dim} != manifest {manifest.embedding_dim}")
+
+        def head(name: str, required: bool) -> Head | None:
+            if not manifest.has(f"{name}.onnx"):
+                if required:
+                    raise ModelDirError(f"{mdir}/{name}.onnx is not in the manifest; run `make models`")
+                return None
+            h = Head.load(mdir, name, head_so)
+            return h
+
+        cat_head = head(CATEGORY_HEAD, required=False)
+        names = [c.name for c in categories]
+        category: _CategoryModel | None = None
+        if cat_head is not None and (not names or set(names) <= set(cat_head.labels)):
+            category = _CategoryModel(cat_head, names or None, None)
+        elif names:
+            texts = [example_texts(c) for c in categories]
+            flat = [t for ts in texts for t in ts]
+            emb = cls._encode_plain(tokenizer, encoder, flat)
+            groups, i = [], 0
+            for ts in texts:
+                groups.append(emb[i : i + len(ts)])
+                i += len(ts)
+            protos = PrototypeClassifier.from_examples(names, groups, cfg.classifier.prototype_temperature)
+            category = _CategoryModel(None, None, protos)
+        jailbreak = head(JAILBREAK_HEAD, required=True) if cfg.jailbreak.enabled else None
+        complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
+        pii = None
+        if cfg.pii.enabled:
+            from semrouter.signals.pii.detector import PIIDetector
+
+            pii = PIIDetector.load(mdir, cfg.pii)
+        log.info(
+            "onnx_analyzer_loaded",
+            model_dir=str(mdir),
+            precision=cfg.precision,
+            category=category.mode if category else None,
+            labels=list(category.labels) if category else [],
+            jailbreak=jailbreak is not None,
+            complexity=complexity is not None,
+            pii=pii is not None,
+        )
+        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor)
+
+    @staticmethod
+    def _encode_plain(tokenizer: TextTokenizer, encoder: Encoder, texts: list[str], chunk: int = 32) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), chunk):
+            tb = tokenizer.encode(texts[i : i + chunk])
+            out.append(encoder(tb.input_ids, tb.attention_mask, tokens=False)[0])
+        return np.concatenate(out) if out else np.zeros((0, encoder.dim), np.float32)
+
+    # ---------------------------------------------------------------- the batch (worker thread)
+
+    def _run_batch(self, jobs: list[_Job]) -> list[tuple[np.ndarray, Analysis]]:
+        t0 = time.perf_counter()
+        texts = [j.text for j in jobs]
+        tb = self.tokenizer.encode(texts)
+        t1 = time.perf_counter()
+        sig = [i for i, j in enumerate(jobs) if j.signals]
+        want_tokens = self._want_tokens and bool(sig)
+        emb, tok = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens)
+        t2 = time.perf_counter()
+        if not sig:
+            timings = {"tokenize": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3}
+            return [(emb[i], Analysis(embedding=emb[i], timings_ms=timings)) for i in range(len(jobs))]
+
+        errors: list[str] = []
+        se = emb[sig]
+        cat_p = jb_p = cx_p = None
+        if self.category is not None:
+            try:
+                cat_p = self.category(se)
+            except Exception:  # noqa: BLE001
+                log.exception("category_head_failed")
+                errors.append("category")
+        if self.jailbreak is not None:
+            try:
+                jb_p = self.jailbreak(se)[:, 1]
+            except Exception:  # noqa: BLE001
+                log.exception("jailbreak_head_failed")
+                errors.append("jailbreak")
+        if self.complexity is not None:
+            try:
+                feats = None
+                if self.complexity.wants_features:
+                    from semrouter.signals.features import text_features
+
+                    feats = text_features([texts[i] for i in sig])
+                cx_p = self.complexity(se, feats)[:, 1]
+            except Exception:  # noqa: BLE001
+                log.exception("complexity_head_failed")
+                errors.append("complexity")
+        t3 = time.perf_counter()
+        pii: dict[int, tuple[PIIEntity, ...]] = {}
+        pii_err: set[int] = set()
+        if self.pii is not None:
+            for i in sig:
+                n = tb.lengths[i]
+                try:
+                    found = self.pii.detect(texts[i], tok[i, :n] if tok is not None else None, tb.offsets[i] if tok is not None else None)
+                    pii[i] = tuple(found)
+                except Exception:  # noqa: BLE001
+                    log.exception("pii_failed")
+                    pii_err.add(i)
+        t4 = time.perf_counter()
+        timings = {
+            "tokenize": (t1 - t0) * 1e3,
+            "encode": (t2 - t1) * 1e3,
+            "heads": (t3 - t2) * 1e3,
+            "pii": (t4 - t3) * 1e3,
+            "batch_size": float(len(jobs)),
+        }
+        results: list[tuple[np.ndarray, Analysis]] = []
+        row = {i: k for k, i in enumerate(sig)}
+        for i in range(len(jobs)):
+            if i not in row:
+                results.append((emb[i], Analysis(embedding=emb[i], timings_ms=timings)))
+                continue
+            k = row[i]
+            probs = (
+                {lab: float(p) for lab, p in zip(self.category.labels, cat_p[k], strict=True)}
+                if cat_p is not None and self.category is not None
+                else {}
+            )
+            errs = tuple(errors) + (("pii",) if i in pii_err else ())
+            results.append(
+                (
+                    emb[i],
+                    Analysis(
+                        embedding=emb[i],
+                        category_probs=probs,
+                        jailbreak=float(jb_p[k]) if jb_p is not None else None,
+                        pii=pii.get(i, ()),
+                        complexity=float(cx_p[k]) if cx_p is not None else None,
+                        timings_ms=timings,
+                        errors=errs,
+                    ),
+                )
+            )
+        return results
+
+    # ---------------------------------------------------------------- the Analyzer protocol
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The category labels `category_probs` is over (empty when no classifier is configured)."""
+        return self.category.labels if self.category is not None else ()
+
+    async def analyze(self, text: str) -> Analysis:
+        return (await self.batcher.submit(_Job(text, True)))[1]
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.encoder.dim), np.float32)
+        res = await asyncio.gather(*(self.batcher.submit(_Job(t, False)) for t in texts))
+        return np.stack([r[0] for r in res]).astype(np.float32, copy=False)
+
+    async def close(self) -> None:
+        await self.batcher.close()
+        self._executor.shutdown(wait=True)

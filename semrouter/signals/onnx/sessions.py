@@ -1,0 +1,83 @@
+"""ONNX Runtime sessions: the sentence encoder and the small `embedding -> probs` heads."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session_options(intra_op_threads: int, optimization: str = "all") -> ort.SessionOptions:
+    """CPU options: a fixed small thread pool (no spinning, so idle cores stay free for the event loop)."""
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = intra_op_threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = _OPT_LEVELS[optimization]
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return so
+
+
+def _load(path: Path, so: ort.SessionOptions) -> ort.InferenceSession:
+    return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+
+
+class Encoder:
+    """input_ids/attention_mask [B,T] -> (sentence_embedding [B,D], token_embeddings [B,T,D])."""
+
+    def __init__(self, path: Path, so: ort.SessionOptions) -> None:
+        self.session = _load(path, so)
+        names = {o.name for o in self.session.get_outputs()}
+        missing = {"sentence_embedding", "token_embeddings"} - names
+        if missing:
+            raise ValueError(f"{path}: encoder lacks outputs {sorted(missing)}")
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+        self.runs = 0  # session runs so far (read by tests and metrics)
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, tokens: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        outputs = ["sentence_embedding", "token_embeddings"] if tokens else ["sentence_embedding"]
+        res = self.session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask})
+        self.runs += 1
+        return res[0].astype(np.float32, copy=False), (res[1] if tokens else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A classifier on sentence embeddings: input `embedding` [B,D] (+ optional `features` [B,F]) -> `probs`."""
+
+    name: str
+    session: ort.InferenceSession
+    labels: tuple[str, ...]
+    wants_features: bool
+
+    @classmethod
+    def load(cls, model_dir: Path, name: str, so: ort.SessionOptions) -> Head:
+        sess = _load(model_dir / f"{name}.onnx", so)
+        inputs = {i.name for i in sess.get_inputs()}
+        if "embedding" not in inputs or "probs" not in {o.name for o in sess.get_outputs()}:
+            raise ValueError(f"{name}.onnx must take `embedding` and produce `probs`")
+        lpath = model_dir / f"{name}.labels.json"
+        labels: list[str] = []
+        if lpath.is_file():
+            data = json.loads(lpath.read_text())
+            labels = list(data["labels"] if isinstance(data, dict) else data)
+        return cls(name=name, session=sess, labels=tuple(labels), wants_features="features" in inputs)
+
+    def __call__(self, embedding: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        feeds = {"embedding": embedding.astype(np.float32, copy=False)}
+        if self.wants_features:
+            if features is None:
+                raise ValueError(f"{self.name} needs `features`")
+            feeds["features"] = features.astype(np.float32, copy=False)
+        return np.asarray(self.session.run(["probs"], feeds)[0], dtype=np.float32)

@@ -1,6 +1,6 @@
 """Signals benchmark: category accuracy/F1, jailbreak recall/FPR, latency and throughput (int8 vs fp32).
 
-    .venv/bin/python benchmarks/bench_signals.py [--mmlu /work/shared/data/mmlu-dev.jsonl.gz] [--quick]
+    .venv/bin/python benchmarks/bench_signals.py [--mmlu ../shared/data/mmlu-dev.jsonl.gz] [--quick]
 
 Runs the real OnnxAnalyzer on the built models/ directory. Held-out sets: MMLU stems whose text
 hash puts them in the 20% test split (never trained on) and modelbuild/data/*.eval.jsonl.
@@ -135,7 +135,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mmlu", type=Path, default=Path("/work/shared/data/mmlu-dev.jsonl.gz"))
+    ap.add_argument("--mmlu", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu-dev.jsonl.gz")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", default=None)
     asyncio.run(main_async(ap.parse_args()))

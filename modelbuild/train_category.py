@@ -1,6 +1,6 @@
 """Train the category head on encoder embeddings; write modelbuild/artifacts/category_head.*.
 
-    python -m modelbuild.train_category [--data /work/shared/data/mmlu-dev.jsonl.gz]
+    python -m modelbuild.train_category [--data ../shared/data/mmlu-dev.jsonl.gz]
 
 Data: MMLU question stems (80% train / 20% held out by a hash of the text) plus the natural chat
 requests in modelbuild/data/natural_requests.jsonl (their eval twin is never trained on). A
@@ -27,7 +27,7 @@ LABELS: tuple[str, ...] = (
     "math", "physics", "chemistry", "biology", "health", "computer science", "engineering",
     "economics", "business", "law", "history", "philosophy", "psychology", "other",
 )
-MMLU = Path("/work/shared/data/mmlu-dev.jsonl.gz")
+MMLU = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu-dev.jsonl.gz"
 NATURAL_WEIGHT = 16.0  # a natural request counts this many MMLU stems
 TARGETS = {"mmlu": 0.85, "natural": 0.90}
 

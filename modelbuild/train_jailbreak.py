@@ -26,7 +26,7 @@ from modelbuild.heads import (
 )
 
 LABELS = ("benign", "jailbreak")
-MMLU = Path("/work/shared/data/mmlu-dev.jsonl.gz")
+MMLU = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu-dev.jsonl.gz"
 TARGET_RECALL, TARGET_FPR = 0.90, 0.02
 
 

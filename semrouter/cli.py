@@ -77,14 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_demo_upstream)
 
     for name in _PLUGGED:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+        importlib.import_module(name).add_parser(sub)
     return p
+
+
+class _Stderr:
+    """Whatever sys.stderr is at write time (tests swap it; a bound stream could be closed)."""
+
+    def write(self, s: str) -> int:
+        return sys.stderr.write(s)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "serve":  # tools print results on stdout; their logs go to stderr
+        from semrouter.telemetry.logging import configure_logging
+
+        configure_logging("console", "warning", stream=_Stderr())
     return int(args.func(args) or 0)

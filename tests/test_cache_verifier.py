@@ -135,14 +135,30 @@ async def test_lookup_uses_the_learned_score() -> None:
     await cache.close()
 
 
-async def test_learned_plus_rules_and_reembedding_of_unknown_entries() -> None:
+async def test_learned_plus_rules_and_vectors_of_unknown_entries() -> None:
     fixed = FixedScores(good="quickly")
     cache = await _cache(fixed, verifier="both")
     await _put(cache, "foods that raise blood pressure quickly")
-    cache._vectors.clear()  # as if stored by another replica
+    cache._vectors.clear()  # as if stored by another replica: the backend returns the stored vector
     assert await _get(cache, "foods that lower blood pressure quickly") is None  # learned ok, rules veto
     stats = await cache.stats()
-    assert stats["counters"]["rejected_verify"] == 1 and stats["counters"]["verifier_reembedded"] == 1
+    assert stats["counters"]["rejected_verify"] == 1
+    assert "verifier_reembedded" not in stats["counters"]
+    await cache.close()
+
+
+async def test_entries_without_stored_vectors_are_embedded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    fixed = FixedScores(good="quickly")
+    cache = await _cache(fixed, verifier="both")
+    await _put(cache, "foods that raise blood pressure quickly")
+    cache._vectors.clear()
+
+    async def no_vectors(ids):  # a backend that cannot return vectors
+        return {}
+
+    monkeypatch.setattr(cache.backend, "vectors", no_vectors)
+    assert await _get(cache, "foods that lower blood pressure quickly") is None
+    assert (await cache.stats())["counters"]["verifier_reembedded"] == 1
     await cache.close()
 
 

@@ -93,7 +93,10 @@ def test_quality_target_extremes_and_monotone() -> None:
     hard = Analysis(category_probs={"math": 0.9}, complexity=0.99)
     easy = Analysis(category_probs={"math": 0.9}, complexity=0.01)
     assert decide(cfg(0.0), "auto", None, hard).model == "small"  # 0 = always the cheapest
+    assert decide(cfg(0.0), "auto", None, hard).reason == "cheapest"
     assert decide(cfg(1.0), "auto", None, easy).model == "big"    # 1 = always the best
+    assert decide(cfg(1.0), "auto", None, easy).reason == "classifier"
+    assert decide(cfg(0.0), "auto", None, probs(math=0.9)).model == "small"  # even without a complexity score
     d = decide(cfg(0.5), "auto", None, hard)
     assert (d.model, d.reason, d.complexity) == ("big", "complexity:large", 0.99)
     assert decide(cfg(0.5), "auto", None, easy).reason == "complexity:small"

@@ -65,8 +65,9 @@ def test_jailbreak_is_blocked_json_and_sse(client: Client) -> None:
     assert s.headers["content-type"].startswith("text/event-stream")
     events = [e for e in s.body.decode().split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
-    finishes = [json.loads(e[6:])["choices"][0]["finish_reason"] for e in events[:-1]]
-    assert finishes[-1] == "content_filter"
+    chunks = [json.loads(e[6:]) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "content_filter"
 
 
 def test_question_about_jailbreaks_is_not_blocked(client: Client) -> None:

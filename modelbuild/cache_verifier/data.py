@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-QQP = Path("/work/shared/data/qqp-dev.jsonl.gz")
+QQP = Path(__file__).resolve().parents[3] / "shared" / "data" / "qqp-dev.jsonl.gz"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Train the learned cache-hit verifier and export modelbuild/artifacts/cache_verifier.onnx (+ .labels.json).
 
-Data: /work/shared/data/qqp-dev.jsonl.gz split by sha256 of the pair (data.split_of): 50% train,
+Data: ../shared/data/qqp-dev.jsonl.gz split by sha256 of the pair (data.split_of): 50% train,
 10% validation, 40% test. Trained on train, model/epoch and thresholds chosen on validation; the
 test part is only reported (and by benchmarks/bench_cache_quality.py). Embeddings come from the
 shipped encoder (models/encoder.int8.onnx) and are cached under /tmp (the first run embeds ~73k

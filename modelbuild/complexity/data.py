@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DATA = Path("/work/shared/data/mmlu-dev.jsonl.gz")
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu-dev.jsonl.gz"
 HELDOUT_PERCENT = 25  # measurement only: never used for fitting or tuning
 
 

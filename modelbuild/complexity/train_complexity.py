@@ -2,7 +2,7 @@
 
     .venv/bin/python -m modelbuild.complexity.train_complexity [--encoder models/encoder.onnx]
 
-Reads /work/shared/data/mmlu-dev.jsonl.gz; 25% of rows (by a hash of the text) are held out and never
+Reads ../shared/data/mmlu-dev.jsonl.gz; 25% of rows (by a hash of the text) are held out and never
 touched here (benchmarks/bench_complexity.py measures on them). On the remaining training part it
   0. drops subjects where the large model scores below chance (broken labels; --keep-all keeps them),
   1. computes out-of-fold scores with 5-fold cross-validation (stratified by subject, seed 0): these give

@@ -4,8 +4,9 @@ Pure: no I/O, no clocks, no randomness. Order of precedence for `auto` requests:
 1. a keyword rule that matches (first in config order) names the category;
 2. otherwise the classifier's top category when its probability ≥ `signals.classifier.threshold`;
 3. otherwise no category: `routing.default_model` (the request always gets an upstream).
-Within a category, candidates are its `model_scores`. Without a complexity score the best-scoring model
-wins. With one, the quality-target knob decides between the cheapest and the best candidate. PII
+Within a category, candidates are its `model_scores`. `routing.quality_target` 1 always takes the best-scoring
+candidate and 0 the cheapest; in between, the complexity score decides between the cheapest and the best
+(without a complexity score, the best). PII
 policy then skips candidates that may not see what was found; if none may, the request is refused.
 """
 
@@ -33,7 +34,7 @@ class Refusal:
 class Decision:
     model: str
     category: str | None
-    reason: str  # explicit | keyword:<rule> | classifier | default | complexity:<small|large> | pii_reroute
+    reason: str  # explicit | keyword:<rule> | classifier | default | complexity:<small|large> | cheapest | pii_reroute
     confidence: float | None = None
     use_reasoning: bool = False
     complexity: float | None = None
@@ -76,15 +77,18 @@ def wants_large(complexity: float, quality_target: float) -> bool:
 def _order_candidates(cfg: Config, cat: Category, complexity: float | None) -> tuple[list[ModelScore], str]:
     """Candidates in preference order, and the reason for the first one."""
     by_score = sorted(cat.model_scores, key=lambda s: (-s.score, _cost(cfg.model(s.model))))  # type: ignore[arg-type]
-    if complexity is None or len(by_score) < 2:
-        return by_score, "category"
     best = by_score[0]
     cheapest = min(by_score, key=lambda s: (_cost(cfg.model(s.model)), -s.score))  # type: ignore[arg-type]
-    if cheapest.model == best.model:
-        return by_score, "category"
-    if wants_large(complexity, cfg.routing.quality_target):
-        return by_score, "complexity:large"
+    target = cfg.routing.quality_target
+    if cheapest.model == best.model or target >= 1.0:
+        return by_score, "category"  # the best candidate; complexity does not matter
     rest = [s for s in by_score if s.model != cheapest.model]
+    if target <= 0.0:
+        return [cheapest, *rest], "cheapest"
+    if complexity is None:
+        return by_score, "category"
+    if wants_large(complexity, target):
+        return by_score, "complexity:large"
     return [cheapest, *rest], "complexity:small"
 
 

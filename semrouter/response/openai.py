@@ -62,7 +62,7 @@ def refusal(model: str, message: str, stream: bool) -> tuple[bytes, str]:
     """A content-filter refusal: (body, content-type)."""
     comp = completion(model, message, finish_reason="content_filter")
     if stream:
-        return sse_from_completion(comp, pieces=1), "text/event-stream"
+        return sse_from_completion({**comp, "usage": None}, pieces=1), "text/event-stream"
     return json.dumps(comp).encode(), "application/json"
 
 

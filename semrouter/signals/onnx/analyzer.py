@@ -9,6 +9,7 @@ into `Analysis.errors`. All blocking work runs in the analyzer's own single work
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ import numpy as np
 import structlog
 
 from semrouter.config.schema import Category
+from semrouter.signals.complexity import KnobTable
 from semrouter.signals.config import SignalsConfig
 from semrouter.signals.onnx.batcher import MicroBatcher
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
@@ -76,6 +78,7 @@ class OnnxAnalyzer:
         complexity: Head | None,
         pii: Any | None,
         executor: ThreadPoolExecutor,
+        complexity_table: KnobTable | None = None,
     ) -> None:
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -83,6 +86,7 @@ class OnnxAnalyzer:
         self.category = category
         self.jailbreak = jailbreak
         self.complexity = complexity
+        self.complexity_table = complexity_table  # raw head score → calibrated complexity (see signals/complexity)
         self.pii = pii
         self._executor = executor
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
@@ -155,7 +159,12 @@ class OnnxAnalyzer:
             complexity=complexity is not None,
             pii=pii is not None,
         )
-        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor)
+        table = None
+        if complexity is not None:
+            meta = json.loads((mdir / f"{COMPLEXITY_HEAD}.labels.json").read_text())
+            if isinstance(meta, dict) and meta.get("knob_thresholds"):
+                table = KnobTable.from_rows(meta["knob_thresholds"])
+        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor, table)
 
     @staticmethod
     def _encode_plain(tokenizer: TextTokenizer, encoder: Encoder, texts: list[str], chunk: int = 32) -> np.ndarray:
@@ -203,6 +212,8 @@ class OnnxAnalyzer:
 
                     feats = text_features([texts[i] for i in sig])
                 cx_p = self.complexity(se, feats)[:, 1]
+                if self.complexity_table is not None:
+                    cx_p = np.array([self.complexity_table.complexity(float(x)) for x in cx_p])
             except Exception:  # noqa: BLE001
                 log.exception("complexity_head_failed")
                 errors.append("complexity")

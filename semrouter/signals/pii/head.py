@@ -77,14 +77,45 @@ _VERSIONISH = re.compile(r"\d+\.\d+\.\d+|^(?:v|ver|version|build|release)\b", re
 _ACRONYM = re.compile(r"[A-Z0-9]{2,4}")
 
 
+_STREET_WORDS = frozenset("""street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place pl
+square sq terrace close crescent highway hwy parkway pkwy circle cir trail alley row walk gardens park hill
+strasse straße str rue avenida via calle platz weg allee gasse viale corso plaza""".split())
+_NAME_PARTICLES = frozenset("van von der den de da di del della du la le bin ibn al el st mc mac o".split())
+
+
+SENTENCE_START_MIN_SCORE = 0.9
+
+
 def _address_shaped(value: str) -> bool:
-    """A street address has a house number, at least one more word, and is not a version string."""
-    return any(ch.isdigit() for ch in value) and len(value.split()) >= 2 and not _VERSIONISH.search(value)
+    """A street address has a house number, a street word or a capitalised name, and is not a version.
+
+    ("number 3" or "step 2" are not addresses; "12 baker street" and "42 Elm Grove" are.)
+    """
+    words = re.findall(r"[^\W\d_]+", value)
+    if not any(ch.isdigit() for ch in value) or len(value.split()) < 2 or _VERSIONISH.search(value):
+        return False
+    return (any(w.lower().rstrip(".") in _STREET_WORDS for w in words) or value == value.lower()
+            or any(w[0].isupper() for w in words))
 
 
-def _name_shaped(value: str) -> bool:
-    """A lone short all-caps token ("EAN", "SKU", "IBM") is an acronym, not a name."""
-    return not _ACRONYM.fullmatch(value)
+def _name_shaped(value: str, cased: bool) -> bool:
+    """In a text that uses capitals at all (`cased`), names are capitalised words (particles like "van",
+    "de" aside): this drops "three noble gases" or "pirate". A lone short all-caps token ("EAN", "SKU",
+    "IBM") is an acronym, not a name. All-lower-case texts keep the head's verdict."""
+    if _ACRONYM.fullmatch(value):
+        return False
+    if not cased:
+        return True
+    words = [w for w in re.findall(r"[^\W\d_][^\s]*", value) if w.lower() not in _NAME_PARTICLES]
+    return bool(words) and all(w[0].isupper() for w in words)
+
+
+def _sentence_initial_word(text: str, start: int, end: int) -> bool:
+    """A single word at the start of a sentence ("Pretend ...", "Name ...") is capitalised anyway."""
+    if " " in text[start:end].strip():
+        return False
+    before = text[:start].rstrip()
+    return not before or before[-1] in ".!?:;\n\"'("
 
 
 def decode_bio(
@@ -114,6 +145,7 @@ def decode_bio(
         if any(ch.isalnum() for ch in text[s:e]):
             word_tokens[w].append(t)
 
+    cased = text != text.lower()
     entities: list[PIIEntity] = []
     cur: tuple[str, int, int, list[float]] | None = None  # type, first word, last word, scores
 
@@ -125,7 +157,9 @@ def decode_bio(
         start, end = _trim(text, words[w0][0], words[w1][1], type_)
         if type_ == "PERSON":
             start, end = _trim_name_edges(text, start, end)
-            if not _name_shaped(text[start:end]):
+            if not _name_shaped(text[start:end], cased):
+                return
+            if _sentence_initial_word(text, start, end) and score < SENTENCE_START_MIN_SCORE:
                 return
         if type_ == "STREET_ADDRESS" and not _address_shaped(text[start:end]):
             return

@@ -6,7 +6,13 @@ requests/s at each concurrency, and the difference (what the router adds).
 
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode keyword          # keyword rules only
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals          # + ONNX signals (auto)
-  .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit        # semantic-cache hits
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend memory
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend milvus-lite
+  unshare --net sh -c 'ip link set lo up && .venv/bin/python benchmarks/bench_routing_overhead.py \
+      --mode cache-hit --cache-backend milvus-server'   # a real Milvus 2.3 server (binds all interfaces)
+
+In cache-hit mode the "router" rows are answers served from the semantic cache (the share of hits is
+printed); the "direct" rows are the upstream through Envoy, for reference.
 """
 
 from __future__ import annotations
@@ -45,14 +51,17 @@ def _direct_envoy(src: Path, dst: Path) -> Path:
     return dst
 
 
-async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: int) -> tuple[list[float], float]:
+async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: int
+                ) -> tuple[list[float], float, float]:
     lat: list[float] = []
+    hits = 0
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     conn = aiohttp.TCPConnector(limit=conc)
     async with aiohttp.ClientSession(connector=conn) as s:
-        for _ in range(20):  # warm-up
+        for _ in range(20):  # warm-up (and, in cache-hit mode, the entry gets stored)
             async with s.post(url, data=body, headers=headers) as r:
                 await r.read()
+            await asyncio.sleep(0.05)
         sem = asyncio.Semaphore(conc)
 
         async def one() -> None:
@@ -61,11 +70,14 @@ async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: i
                 async with s.post(url, data=body, headers=headers) as r:
                     await r.read()
                     assert r.status == 200, r.status
+                    hit = r.headers.get("x-vsr-cache-hit") == "true"
                 lat.append(time.perf_counter() - t)
+                nonlocal hits
+                hits += hit
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one() for _ in range(n)))
-        return lat, n / (time.perf_counter() - t0)
+        return lat, n / (time.perf_counter() - t0), hits / n
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -86,8 +98,8 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict) -> list[tu
                           envoy_config=envoy_cfg)
             with stack:
                 for c in concurrencies:
-                    lat, rps = asyncio.run(_load(ports[8801], body, headers, n, c))
-                    rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps))
+                    lat, rps, hit = asyncio.run(_load(ports[8801], body, headers, n, c))
+                    rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps, hit))
     return rows
 
 
@@ -96,18 +108,39 @@ def main() -> int:
     ap.add_argument("--mode", choices=list(PROMPTS), default="keyword")
     ap.add_argument("-n", type=int, default=2000, help="requests per concurrency level")
     ap.add_argument("--concurrency", default="1,16")
+    ap.add_argument("--cache-backend", choices=["memory", "milvus-lite", "milvus-server"], default="milvus-lite")
     a = ap.parse_args()
-    overrides = {"logging.level": "warning"}
+    overrides: dict = {"logging.level": "warning"}
+    server = None
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     if a.mode == "keyword":
         overrides |= {"signals.enabled": False, "cache.enabled": False}
     elif a.mode == "signals":
         overrides |= {"cache.enabled": False}
-    rows = run(a.mode, a.n, [int(c) for c in a.concurrency.split(",")], overrides)
-    print(f"\nmode={a.mode}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
+    elif a.cache_backend == "memory":
+        overrides |= {"cache.backend": "memory"}
+    elif a.cache_backend == "milvus-lite":
+        overrides |= {"cache.milvus.uri": str(tmp / "cache.db")}
+    else:
+        from milvus import default_server  # PyPI milvus==2.3.5, a real standalone server
+
+        default_server.set_base_dir(str(tmp / "milvus-server"))
+        default_server.listen_port = free_port()
+        default_server.show_startup_banner = False
+        default_server.start()
+        server = default_server
+        overrides |= {"cache.milvus.uri": f"http://127.0.0.1:{default_server.listen_port}"}
+    try:
+        rows = run(a.mode, a.n, [int(c) for c in a.concurrency.split(",")], overrides)
+    finally:
+        if server is not None:
+            server.stop()
+    backend = f" cache={a.cache_backend}" if a.mode == "cache-hit" else ""
+    print(f"\nmode={a.mode}{backend}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
           f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
-    print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s}")
+    print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s} {'hits':>5s}")
     for r in rows:
-        print(f"{r[0]:8s} {r[1]:4d} {r[2]:8.2f} {r[3]:8.2f} {r[4]:8.2f} {r[5]:8.0f}")
+        print(f"{r[0]:8s} {r[1]:4d} {r[2]:8.2f} {r[3]:8.2f} {r[4]:8.2f} {r[5]:8.0f} {r[6]:5.0%}")
     by = {(r[0], r[1]): r for r in rows}
     print("\nrouter-added latency (router minus direct):")
     for c in sorted({r[1] for r in rows}):

@@ -1,7 +1,11 @@
-"""`semrouter classify`: run the signals and the decision engine in-process on text.
+"""`semrouter classify`: every signal and the routing decision for a text, nothing sent upstream.
 
-    semrouter classify "How do I integrate x^2?"         # human-readable summary
-    echo '{"text": "..."}' | semrouter classify --jsonl   # one JSON line per input line
+    semrouter classify "How do I integrate x^2?"          # human-readable summary
+    echo '{"text": "..."}' | semrouter classify --jsonl    # one JSON line per input line
+    semrouter classify --router 127.0.0.1:50051 "..."      # ask a running router (admin API)
+
+Without --router it runs in-process: it loads the config and the ONNX models itself (the cache is not
+opened). With --router it calls the router's Classify RPC; PII values are not returned remotely.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ import argparse
 import asyncio
 import json
 import sys
-import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 DEFAULT_CONFIG = "config/semrouter.yaml"
+JSONL_KEYS = ("category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "reason")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -22,6 +27,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("text", nargs="?", metavar="TEXT", help="text to classify (omit with --jsonl)")
     p.add_argument("--jsonl", action="store_true", help='read {"text": ...} lines on stdin, write JSON lines')
     p.add_argument("--config", default=DEFAULT_CONFIG, help=f"config file (default {DEFAULT_CONFIG})")
+    p.add_argument("--router", metavar="HOST:PORT", help="use a running router's admin API instead")
     p.set_defaults(func=run)
 
 
@@ -32,82 +38,70 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(_main(args))
 
 
-def _result(cfg: Any, keywords: Any, text: str, analysis: Any) -> dict[str, Any]:
-    from semrouter.decision.engine import decide
+async def _in_process(config: str) -> AsyncIterator[Callable[[str], Awaitable[dict[str, Any]]]]:
+    from semrouter.config import load_config
+    from semrouter.decision.explain import explain
+    from semrouter.runtime import Shared, build_runtime
 
-    vote = keywords.evaluate(text) if keywords is not None else None
-    decision = decide(cfg, cfg.routing.auto_model_names[0], vote, analysis)
+    cfg = load_config(config)
+    cfg = cfg.model_copy(update={"signals": cfg.signals.model_copy(update={"enabled": True}),
+                                 "cache": cfg.cache.model_copy(update={"enabled": False})})
+    rt = await build_runtime(cfg, Shared())
     try:
-        from semrouter.decision.safety import jailbreak_blocked
+        yield lambda text: explain(rt, text)
+    finally:
+        await rt.close()
 
-        blocked = jailbreak_blocked(cfg, analysis, decision.category)
-    except ImportError:  # pragma: no cover - safety module is optional
-        blocked = False
-    probs = analysis.category_probs
-    top = max(probs, key=probs.__getitem__) if probs else None
-    category = decision.category or top
-    confidence = decision.confidence if decision.category else (probs.get(top) if top else None)
-    return {
-        "category": category,
-        "confidence": None if confidence is None else round(float(confidence), 4),
-        "category_source": (vote.source if vote is not None and decision.category == vote.category else
-                            ("classifier" if decision.category else "none")),
-        "jailbreak": None if analysis.jailbreak is None else round(float(analysis.jailbreak), 4),
-        "blocked": bool(blocked),
-        "pii": [{"type": e.type, "start": e.start, "end": e.end, "value": e.value} for e in analysis.pii],
-        "model": None if decision.refusal is not None else decision.model,
-        "refusal": None if decision.refusal is None else decision.refusal.code,
-        "reason": decision.reason,
-        "complexity": None if analysis.complexity is None else round(float(analysis.complexity), 4),
-        "errors": list(analysis.errors),
-    }
+
+async def _remote(target: str) -> AsyncIterator[Callable[[str], Awaitable[dict[str, Any]]]]:
+    import os
+
+    from semrouter.admin.client import TOKEN_ENV, AdminClient
+
+    async with AdminClient(target, token=os.environ.get(TOKEN_ENV) or None) as client:
+        async def classify(text: str) -> dict[str, Any]:
+            r = await client.classify(text)
+            return {**r, "jailbreak": r.get("jailbreak_score"), "model": r.get("model") or None,
+                    "category": r.get("category") or None}
+
+        yield classify
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from semrouter.config import ConfigError, load_config
-    from semrouter.signals.keywords import KeywordSignal
-    from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+    from semrouter.config import ConfigError
     from semrouter.signals.onnx.manifest import ModelDirError
 
+    source = _remote(args.router) if args.router else _in_process(args.config)
     try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
-        return 2
-    keywords = KeywordSignal(cfg.keyword_rules) if cfg.keyword_rules else None
-    scfg = cfg.signals.model_copy(update={"enabled": True})
-    try:
-        analyzer = await OnnxAnalyzer.create(scfg, cfg.categories)
-    except ModelDirError as e:
+        classify = await source.__anext__()
+    except (ConfigError, ModelDirError) as e:
         print(f"classify: {e}", file=sys.stderr)
         return 2
     try:
         if args.jsonl:
             for line in sys.stdin:
-                if not line.strip():
-                    continue
-                text = str(json.loads(line).get("text", ""))
-                res = _result(cfg, keywords, text, await analyzer.analyze(text))
-                sys.stdout.write(json.dumps(res) + "\n")
+                if line.strip():
+                    r = await classify(str(json.loads(line).get("text", "")))
+                    out = {k: r.get(k) for k in JSONL_KEYS}
+                    out["pii"] = [{k: p.get(k) for k in ("type", "start", "end", "value")} for p in r.get("pii") or []]
+                    sys.stdout.write(json.dumps(out) + "\n")
             return 0
-        await analyzer.analyze(args.text)  # warm-up: first run allocates
-        t = time.perf_counter()
-        analysis = await analyzer.analyze(args.text)
-        ms = (time.perf_counter() - t) * 1e3
-        r = _result(cfg, keywords, args.text, analysis)
-        conf = f" ({r['confidence']:.2f}, {r['category_source']})" if r["confidence"] is not None else ""
-        print(f"category:   {r['category']}{conf}")
-        jb = "n/a" if r["jailbreak"] is None else f"{r['jailbreak']:.3f}"
-        print(f"jailbreak:  {jb}{'  BLOCKED' if r['blocked'] else ''}")
-        found = ", ".join(f"{p['type']}={p['value']!r}" for p in r["pii"]) or "none"
-        print(f"pii:        {found}")
-        cx = "n/a" if r["complexity"] is None else f"{r['complexity']:.3f}"
-        print(f"complexity: {cx}")
-        print(f"model:      {r['model'] or 'refused: ' + str(r['refusal'])} ({r['reason']})")
-        timing = ", ".join(f"{k} {v:.2f}" for k, v in analysis.timings_ms.items() if k != "batch_size")
-        print(f"latency:    {ms:.2f} ms ({timing})")
-        if r["errors"]:
-            print(f"errors:     {', '.join(r['errors'])}")
+        await classify(args.text)  # warm-up: the first run allocates
+        _print(await classify(args.text))
         return 0
     finally:
-        await analyzer.close()
+        await source.aclose()
+
+
+def _print(r: dict[str, Any]) -> None:
+    conf = f" ({r['confidence']:.2f})" if r.get("confidence") is not None else ""
+    print(f"category:   {r.get('category') or 'none'}{conf}")
+    jb = "n/a" if r.get("jailbreak") is None else f"{r['jailbreak']:.3f}"
+    print(f"jailbreak:  {jb}{'  BLOCKED' if r.get('blocked') else ''}")
+    found = ", ".join(f"{p['type']}={p.get('value', '')!r}" for p in r.get("pii") or []) or "none"
+    print(f"pii:        {found}")
+    print(f"complexity: {'n/a' if r.get('complexity') is None else format(r['complexity'], '.3f')}")
+    print(f"model:      {r.get('model') or 'refused'} ({r.get('reason')}, reasoning "
+          f"{'on' if r.get('reasoning') else 'off'})")
+    timing = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("timings_ms") or {}).items() if k != "batch_size")
+    print(f"latency:    {r.get('latency_ms', 0):.2f} ms ({timing})")

@@ -35,6 +35,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     tmp = tmp_path_factory.mktemp("cache")
     stack, c = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
                                  "cache.lookup_timeout_ms": 2000, "cache.ttl_seconds": 3600})
+    c.router_port = stack.port(50051)
     try:
         yield c
     finally:
@@ -179,3 +180,25 @@ def _wait_port(port: int, proc: subprocess.Popen) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError("milvus-lite server did not start")
+
+
+
+def test_cache_cli_through_running_router(client: Client) -> None:
+    """`semrouter cache --router` manages the running router's embedded Milvus Lite through the admin API."""
+    h = {"x-user-id": "jules"}
+    q = user("What is the speed of sound in dry air?")
+    client.chat(q, h)
+    assert wait_hit(client, q, h).headers.get("x-vsr-cache-hit") == "true"
+    target = f"127.0.0.1:{client.router_port}"
+
+    def cli(*args: str) -> dict:
+        r = subprocess.run([sys.executable, "-m", "semrouter", "cache", *args, "--router", target],
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    listed = cli("list", "--tenant", "jules")
+    assert [e["prompt"] for e in listed["entries"]] == ["What is the speed of sound in dry air?"]
+    assert cli("delete", "--tenant", "jules")["deleted"] == 1
+    after = client.chat(q, h)
+    assert "x-vsr-cache-hit" not in after.headers

@@ -7,7 +7,8 @@
     semrouter cache clear   --config FILE --yes
 
 No embedder is loaded: none of these needs one. Milvus Lite (a local .db path) is opened by one
-process at a time; while the router runs, point the CLI at a Milvus server or use the router's admin.
+process at a time; while the router runs, use `--router HOST:PORT` instead of `--config`: stats, list,
+delete and clear then go through the router's admin API.
 Output is JSON on stdout; exit status 1 on errors (message on stderr).
 """
 
@@ -30,7 +31,9 @@ def add_parser(subparsers: Any) -> None:
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
-        c.add_argument("--config", required=True, help="router configuration YAML")
+        where = c.add_mutually_exclusive_group(required=True)
+        where.add_argument("--config", help="router configuration YAML (opens the backend in-process)")
+        where.add_argument("--router", metavar="HOST:PORT", help="a running router's admin API")
         c.set_defaults(func=run)
         return c
 
@@ -61,14 +64,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _remote(args: argparse.Namespace) -> Any:
+    """The same commands through the router's admin API (needed for an embedded Milvus Lite file)."""
+    import os
+
+    from semrouter.admin.client import TOKEN_ENV, AdminClient
+
+    async with AdminClient(args.router, token=os.environ.get(TOKEN_ENV) or None) as c:
+        match args.cache_cmd:
+            case "stats":
+                return await c.cache_stats()
+            case "list":
+                return await c.cache_list(args.tenant or "", args.model or "", args.limit)
+            case "delete":
+                return await c.cache_delete(args.entry_id or "", args.tenant or "", args.model or "")
+            case "clear":
+                return await c.cache_clear()
+    raise ValueError(f"`cache {args.cache_cmd}` is not available through --router; use --config")
+
+
 async def _run(args: argparse.Namespace) -> Any:
     from semrouter.config import load_config
 
-    cfg = load_config(args.config).cache
     if args.cache_cmd == "clear" and not args.yes:
         raise ValueError("refusing to clear without --yes")
     if args.cache_cmd == "delete" and not (args.entry_id or args.tenant or args.model):
         raise ValueError("give --id, --tenant or --model")
+    if args.router:
+        return await _remote(args)
+
+    cfg = load_config(args.config).cache
     cache = await SemanticCache.create(cfg, None, maintenance=False)
     try:
         if not (await cache.stats())["backend_up"]:

@@ -41,7 +41,8 @@ class RouterAdminBackend:
     async def classify(self, text: str) -> dict[str, Any]:
         if not text.strip():
             raise ValueError("text is empty")
-        return await explain(self._server.holder.current, text)
+        result = await explain(self._server.holder.current, text)
+        return {**result, "jailbreak_score": result["jailbreak"]}
 
     async def cache_stats(self) -> dict[str, Any]:
         cache = self._server.holder.current.cache

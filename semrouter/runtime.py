@@ -20,6 +20,7 @@ from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
 from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.types import Analyzer
 from semrouter.telemetry.metrics import Metrics
+from semrouter.telemetry.tracing import Tracer
 
 log = structlog.get_logger("semrouter.runtime")
 
@@ -31,6 +32,7 @@ class Shared:
     health: EndpointHealth = field(default_factory=EndpointHealth)
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics = field(default_factory=Metrics)
+    tracer: Tracer = field(default_factory=Tracer.disabled)
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,35 @@ async def test_internal_error_becomes_opaque_500(monkeypatch: pytest.MonkeyPatch
     imm = out[1].immediate_response
     assert imm.status.code == 500
     assert b"secret" not in imm.body and json.loads(imm.body)["error"]["code"] == "router_error"
+
+
+async def test_stages_are_traced_when_tracing_is_on() -> None:
+    import contextlib
+
+    from semrouter.telemetry.tracing import Tracer
+
+    names: list[str] = []
+
+    class FakeSpan:
+        def __init__(self) -> None:
+            self.attrs: dict = {}
+
+        def set_attribute(self, k, v) -> None:
+            self.attrs[k] = v
+
+    class FakeOtel:
+        @contextlib.contextmanager
+        def start_as_current_span(self, name):
+            names.append(name)
+            yield FakeSpan()
+
+    rt = await build_runtime(parse_config(CFG), Shared(tracer=Tracer(True, FakeOtel())))
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "integral"}]}).encode()
+
+    async def it():
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+
+    [r async for r in proc.Process(it(), None)]
+    assert names == ["semrouter.parse", "semrouter.signals", "semrouter.decide"]

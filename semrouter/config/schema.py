@@ -184,9 +184,16 @@ class Logging(_Strict):
     level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="minimum level logged")
 
 
+class Tracing(_Strict):
+    enabled: bool = Field(default=False, description="OpenTelemetry spans per request stage (needs opentelemetry-sdk)")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/gRPC collector, e.g. http://otel-collector:4317")
+    service_name: str = Field(default="semrouter", description="service.name resource attribute")
+
+
 class Config(_Strict):
     server: Server = Field(default=Server(), description="the router's gRPC server")
     logging: Logging = Field(default=Logging(), description="structured logs (structlog)")
+    tracing: Tracing = Field(default=Tracing(), description="optional OpenTelemetry tracing (off by default)")
     routing: Routing = Field(description="how `auto` requests are decided")
     models: tuple[Model, ...] = Field(min_length=1, description="the models behind Envoy and their endpoints")
     categories: tuple[Category, ...] = Field(default=(), description="request categories and their candidate models")

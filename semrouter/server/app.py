@@ -20,6 +20,7 @@ from semrouter.admin.service import add_admin_service, admin_token_for
 from semrouter.server.admin_backend import RouterAdminBackend
 from semrouter.server.stream import ExternalProcessor
 from semrouter.telemetry.metrics import MetricsServer
+from semrouter.telemetry.tracing import Tracer
 
 log = structlog.get_logger("semrouter.server")
 
@@ -45,8 +46,11 @@ class RouterServer:
 
     @classmethod
     async def create(cls, cfg: Config, config_path: Path | None = None) -> RouterServer:
+        t = cfg.tracing
         shared = Shared(health=EndpointHealth(fail_threshold=cfg.routing.endpoint_fail_threshold,
-                                              cooldown_s=cfg.routing.endpoint_cooldown_seconds))
+                                              cooldown_s=cfg.routing.endpoint_cooldown_seconds),
+                        tracer=Tracer.from_settings(enabled=t.enabled, otlp_endpoint=t.otlp_endpoint,
+                                                    service_name=t.service_name))
         rt = await build_runtime(cfg, shared)
         self = cls(config_path, RuntimeHolder(rt), shared)
         pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(self.holder), self.server)
@@ -92,6 +96,7 @@ class RouterServer:
         await self.holder.current.close()
         if self.metrics_server is not None:
             self.metrics_server.stop()
+        self.shared.tracer.shutdown()
         log.info("router_stopped")
 
 

@@ -57,17 +57,21 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     body = b"".join(st.body_parts)
     st.body_parts.clear()
     cfg = rt.config
+    tracer = rt.shared.tracer
     try:
-        req = parse_chat_request(body, cfg.server.max_body_bytes)
+        with tracer.span("parse", request_id=st.request_id, bytes=len(body)):
+            req = parse_chat_request(body, cfg.server.max_body_bytes)
     except RequestError as e:
         rt.shared.metrics.record_error(None, e.code)
         return _error_reply(st, e.status, e.body(), e.code)
 
     text = req.text_for(cfg.routing.classify_text)
-    keyword = rt.keywords.evaluate(text)
-    analysis = await _analyze(rt, st, text)
-    vote = category_vote(cfg, keyword, analysis)
-    category = vote.category if vote else None
+    with tracer.span("signals", request_id=st.request_id) as span:
+        keyword = rt.keywords.evaluate(text)
+        analysis = await _analyze(rt, st, text)
+        vote = category_vote(cfg, keyword, analysis)
+        category = vote.category if vote else None
+        span.set_attribute("category", category or "")
 
     metrics = rt.shared.metrics
     if jailbreak_blocked(cfg, analysis, category):
@@ -78,13 +82,18 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     if rt.cache is not None:
         cache_key = rt.cache.key_for(req, st.headers)
         if cache_key is not None:
-            hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis))
+            with tracer.span("cache_lookup", request_id=st.request_id) as span:
+                hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis))
+                span.set_attribute("hit", hit is not None)
             if hit is not None:
                 metrics.record_cache_hit()
                 return _cache_reply(rt, st, req, hit, category)
             metrics.record_cache_miss()
 
-    decision = decide(cfg, req.model, keyword, analysis)
+    with tracer.span("decide", request_id=st.request_id) as span:
+        decision = decide(cfg, req.model, keyword, analysis)
+        span.set_attribute("model", decision.model)
+        span.set_attribute("reason", decision.reason)
     if decision.refusal is not None:
         r = decision.refusal
         hdrs = {H.PII_VIOLATION: ",".join(r.types)} if r.types else {}

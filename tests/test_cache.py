@@ -296,3 +296,27 @@ async def test_backend_returns_stored_vectors_for_the_verifier(make: Callable[..
     assert set(got) == {entry["id"]}
     expected = HashEmbedder(DIM).vector("how do I sort a dict by value")
     assert float(np.dot(got[entry["id"]], expected)) == pytest.approx(1.0, abs=1e-4)
+
+
+async def test_embedded_milvus_survives_restart_through_the_mirror(tmp_path: Path) -> None:
+    """Milvus Lite is the durable store; a new router process loads its in-memory copy from it."""
+    cfg = CacheConfig.model_validate({
+        "enabled": True, "backend": "milvus", "dimension": DIM, "similarity_threshold": 0.9, "verifier": "rules",
+        "lookup_timeout_ms": 2000, "milvus": {"uri": str(tmp_path / "m" / "cache.db")},
+    })
+    first = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=Clock(), maintenance=False)
+    assert type(first.backend).__name__ == "MirroredBackend"
+    await put(first, req("what is the tallest tree species"), "coast redwood")
+    await first.close()
+    second = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=Clock(), maintenance=False)
+    try:
+        hit = await get(second, req("what is the tallest tree species"))
+        assert hit is not None and b"coast redwood" in hit.body
+        assert await second.delete(tenant="alice") == 1
+    finally:
+        await second.close()
+    third = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=Clock(), maintenance=False)
+    try:
+        assert await get(third, req("what is the tallest tree species")) is None  # the delete reached the file
+    finally:
+        await third.close()

@@ -168,25 +168,33 @@ class MemoryBackend:
         return await self._run(run)
 
     async def delete_expired(self, now: int) -> int:
-        def run() -> int:
+        return len(await self.delete_expired_ids(now))
+
+    async def delete_expired_ids(self, now: int) -> list[str]:
+        def run() -> list[str]:
             victims = [e.id for e in self._entries.values() if e.expires <= now]
             for eid in victims:
                 self._remove(eid)
-            return len(victims)
+            return victims
 
         return await self._run(run)
 
     async def evict(self, max_entries: int, policy: str) -> int:
-        def run() -> int:
+        return len(await self.evict_ids(max_entries, policy))
+
+    async def evict_ids(self, max_entries: int, policy: str) -> list[str]:
+        """Evict down to `max_entries` and say which entries went."""
+        def run() -> list[str]:
             extra = len(self._entries) - max_entries
             if extra <= 0:
-                return 0
+                return []
             entries = list(self._entries.values())
             if policy == "lru":
                 entries.sort(key=lambda e: (max(e.last_hit, e.created), e.created))
-            for e in entries[:extra]:
-                self._remove(e.id)
-            return extra
+            victims = [e.id for e in entries[:extra]]
+            for eid in victims:
+                self._remove(eid)
+            return victims
 
         return await self._run(run)
 

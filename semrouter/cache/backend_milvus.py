@@ -329,6 +329,11 @@ class MilvusBackend:
     async def delete_expired(self, now: int) -> int:
         return await self._delete_where(f"expires <= {int(now)}")
 
+    async def scan(self) -> list[tuple[Entry, np.ndarray]]:
+        """Every entry with its vector (to load an in-process mirror at start-up)."""
+        rows = await self._call(lambda c: self._ids_where(c, 'id != ""', ["vector", *_ALL]))
+        return [(_row_to_entry(r), np.asarray(r["vector"], dtype=np.float32)) for r in rows]
+
     async def evict(self, max_entries: int, policy: str) -> int:
         def run(c: Any) -> int:
             rows = self._ids_where(c, 'id != ""', ["id", "created", "last_hit"])

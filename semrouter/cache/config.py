@@ -53,6 +53,12 @@ class MilvusConfig(_Strict):
         description="larger (compressed) answers are not stored: a Milvus VARCHAR holds at most 65,535 bytes",
     )
 
+    mirror_local: bool = Field(
+        default=True,
+        description="for an embedded Milvus Lite file: answer reads from an in-process copy loaded at start-up "
+        "(Milvus Lite searches take ~20 ms); writes still go to the file first",
+    )
+
     @property
     def is_local(self) -> bool:
         return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))

@@ -57,7 +57,12 @@ def make_backend(cfg: CacheConfig) -> CacheBackend:
         return MemoryBackend(cfg.dimension)
     from semrouter.cache.backend_milvus import MilvusBackend
 
-    return MilvusBackend(cfg.milvus, cfg.dimension, search_timeout_s=max(cfg.lookup_timeout_ms / 1000, 0.01))
+    primary = MilvusBackend(cfg.milvus, cfg.dimension, search_timeout_s=max(cfg.lookup_timeout_ms / 1000, 0.01))
+    if cfg.milvus.is_local and cfg.milvus.mirror_local:
+        from semrouter.cache.backend_mirror import MirroredBackend
+
+        return MirroredBackend(primary, cfg.dimension)
+    return primary
 
 
 async def _no_embedder(texts: Any) -> np.ndarray:

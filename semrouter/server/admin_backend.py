@@ -48,7 +48,10 @@ class RouterAdminBackend:
         cache = self._server.holder.current.cache
         if cache is None:
             return {"enabled": False}
-        return {"enabled": True, **(await cache.stats())}
+        stats = await cache.stats()
+        counters = stats.get("counters") or {}
+        return {"enabled": True, **stats, "hits": stats.get("hits", counters.get("hits", 0)),
+                "misses": stats.get("misses", counters.get("misses", 0))}
 
     async def cache_lookup(self, tenant: str, model: str, text: str) -> dict[str, Any] | None:
         cache = self._cache()

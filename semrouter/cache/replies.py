@@ -18,15 +18,14 @@ tokens of the answer that is served (nothing was generated for this reply).
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from typing import Any
 
+from semrouter.response.openai import sse_from_completion
+
 SSE = "text/event-stream"
 JSON = "application/json"
-_PIECE = 64
-_WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
 def completion_from_upstream(content_type: str, body: bytes) -> dict[str, Any] | None:
@@ -141,23 +140,6 @@ def _choice(index: int, slot: dict[str, Any]) -> dict[str, Any]:
     return {"index": index, "message": msg, "finish_reason": slot["finish"]}
 
 
-def _pieces(text: str) -> list[str]:
-    """Pieces of at most _PIECE characters, cut after whitespace where possible; they join to `text`."""
-    out: list[str] = []
-    cur = ""
-    for word in _WORDS.findall(text):
-        if cur and len(cur) + len(word) > _PIECE:
-            out.append(cur)
-            cur = ""
-        cur += word
-        while len(cur) > _PIECE:
-            out.append(cur[:_PIECE])
-            cur = cur[_PIECE:]
-    if cur:
-        out.append(cur)
-    return out
-
-
 def render(stored: bytes, stream: bool, requested_model: str, include_usage: bool = True) -> tuple[bytes, str]:
     obj = json.loads(stored)
     reply_id = "chatcmpl-cache-" + uuid.uuid4().hex
@@ -166,25 +148,4 @@ def render(stored: bytes, stream: bool, requested_model: str, include_usage: boo
     if not stream:
         out = dict(obj, id=reply_id, created=created, model=model, object="chat.completion")
         return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode(), JSON
-    base: dict[str, Any] = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
-    if obj.get("system_fingerprint"):
-        base["system_fingerprint"] = obj["system_fingerprint"]
-    events: list[dict[str, Any]] = []
-    for c in obj.get("choices", ()):
-        i = c.get("index", 0)
-        msg = c.get("message") or {}
-        events.append({**base, "choices": [{"index": i, "delta": {"role": msg.get("role", "assistant"),
-                                                                   "content": ""}, "finish_reason": None}]})
-        for field in ("reasoning_content", "reasoning", "content", "refusal"):
-            if isinstance(msg.get(field), str):
-                for piece in _pieces(msg[field]):
-                    events.append({**base, "choices": [{"index": i, "delta": {field: piece}, "finish_reason": None}]})
-        if msg.get("tool_calls"):
-            calls = [dict(tc, index=k) for k, tc in enumerate(msg["tool_calls"])]
-            events.append({**base, "choices": [{"index": i, "delta": {"tool_calls": calls}, "finish_reason": None}]})
-        events.append({**base, "choices": [{"index": i, "delta": {}, "finish_reason": c.get("finish_reason")}]})
-    if include_usage and isinstance(obj.get("usage"), dict):
-        events.append({**base, "choices": [], "usage": obj["usage"]})
-    lines = [f"data: {json.dumps(e, ensure_ascii=False, separators=(',', ':'))}\n\n" for e in events]
-    lines.append("data: [DONE]\n\n")
-    return "".join(lines).encode(), SSE
+    return sse_from_completion(dict(obj, id=reply_id, created=created, model=model), include_usage), SSE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -25,44 +26,61 @@ def completion(model: str, content: str, finish_reason: str = "stop",
     }
 
 
-def _event(obj: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+_PIECE = 64
+_WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
-def sse_from_completion(comp: dict[str, Any], pieces: int = 8) -> bytes:
-    """Replay a chat.completion as a valid SSE stream: role, content deltas, finish, usage, [DONE]."""
-    base = {"id": comp.get("id") or new_id(), "object": "chat.completion.chunk",
-            "created": comp.get("created") or int(time.time()), "model": comp.get("model", "")}
-    out = []
-    choices = comp.get("choices") or [{"index": 0, "message": {"role": "assistant", "content": ""},
-                                       "finish_reason": "stop"}]
-    for ch in choices:
-        idx = ch.get("index", 0)
-        msg = ch.get("message") or {}
-        out.append(_event({**base, "choices": [{"index": idx, "delta": {"role": "assistant", "content": ""},
-                                                "logprobs": None, "finish_reason": None}]}))
-        text = msg.get("content") or ""
-        step = max(1, -(-len(text) // pieces)) if text else 1
-        for i in range(0, len(text), step):
-            out.append(_event({**base, "choices": [{"index": idx, "delta": {"content": text[i:i + step]},
-                                                    "logprobs": None, "finish_reason": None}]}))
+def _pieces(text: str) -> list[str]:
+    """Pieces of at most _PIECE characters, cut after whitespace where possible; they join to `text`."""
+    out: list[str] = []
+    cur = ""
+    for word in _WORDS.findall(text):
+        if cur and len(cur) + len(word) > _PIECE:
+            out.append(cur)
+            cur = ""
+        cur += word
+        while len(cur) > _PIECE:
+            out.append(cur[:_PIECE])
+            cur = cur[_PIECE:]
+    if cur:
+        out.append(cur)
+    return out
+
+
+def sse_from_completion(obj: dict[str, Any], include_usage: bool = True) -> bytes:
+    """Replay a chat.completion as a valid SSE stream of chat.completion.chunk events: per choice a role
+    chunk, the text in pieces of at most 64 characters, tool calls in one delta, a finish chunk; then a
+    usage chunk with `choices: []` (when `include_usage` and the answer has usage) and `data: [DONE]`."""
+    base: dict[str, Any] = {"id": obj.get("id") or new_id(), "object": "chat.completion.chunk",
+                            "created": obj.get("created") or int(time.time()), "model": obj.get("model", "")}
+    if obj.get("system_fingerprint"):
+        base["system_fingerprint"] = obj["system_fingerprint"]
+    events: list[dict[str, Any]] = []
+    for c in obj.get("choices", ()):
+        i = c.get("index", 0)
+        msg = c.get("message") or {}
+        events.append({**base, "choices": [{"index": i, "delta": {"role": msg.get("role", "assistant"),
+                                                                   "content": ""}, "finish_reason": None}]})
+        for field in ("reasoning_content", "reasoning", "content", "refusal"):
+            if isinstance(msg.get(field), str):
+                for piece in _pieces(msg[field]):
+                    events.append({**base, "choices": [{"index": i, "delta": {field: piece}, "finish_reason": None}]})
         if msg.get("tool_calls"):
-            out.append(_event({**base, "choices": [{"index": idx, "delta": {"tool_calls": [
-                {**tc, "index": j} for j, tc in enumerate(msg["tool_calls"])]},
-                "logprobs": None, "finish_reason": None}]}))
-        out.append(_event({**base, "choices": [{"index": idx, "delta": {}, "logprobs": None,
-                                                "finish_reason": ch.get("finish_reason") or "stop"}]}))
-    if comp.get("usage"):
-        out.append(_event({**base, "choices": [], "usage": comp["usage"]}))
-    out.append(b"data: [DONE]\n\n")
-    return b"".join(out)
+            calls = [dict(tc, index=k) for k, tc in enumerate(msg["tool_calls"])]
+            events.append({**base, "choices": [{"index": i, "delta": {"tool_calls": calls}, "finish_reason": None}]})
+        events.append({**base, "choices": [{"index": i, "delta": {}, "finish_reason": c.get("finish_reason")}]})
+    if include_usage and isinstance(obj.get("usage"), dict):
+        events.append({**base, "choices": [], "usage": obj["usage"]})
+    lines = [f"data: {json.dumps(e, ensure_ascii=False, separators=(',', ':'))}\n\n" for e in events]
+    lines.append("data: [DONE]\n\n")
+    return "".join(lines).encode()
 
 
 def refusal(model: str, message: str, stream: bool) -> tuple[bytes, str]:
     """A content-filter refusal: (body, content-type)."""
     comp = completion(model, message, finish_reason="content_filter")
     if stream:
-        return sse_from_completion({**comp, "usage": None}, pieces=1), "text/event-stream"
+        return sse_from_completion(comp, include_usage=False), "text/event-stream"
     return json.dumps(comp).encode(), "application/json"
 
 

@@ -27,6 +27,8 @@ def cfg(quality_target: float = 0.5, classifier_threshold: float = 0.5):
             {"name": "math", "model_scores": [{"model": "big", "score": 0.9, "use_reasoning": True},
                                               {"model": "small", "score": 0.6}]},
             {"name": "history", "model_scores": [{"model": "small", "score": 0.8}]},
+            {"name": "physics", "reasoning_above_complexity": 0.7,
+             "model_scores": [{"model": "big", "score": 0.9}, {"model": "small", "score": 0.5}]},
             {"name": "secret", "model_scores": [{"model": "private", "score": 0.9}]},
         ],
         "keyword_rules": [
@@ -126,3 +128,14 @@ def test_pii_refused_when_no_candidate_may_see_it() -> None:
     })
     d = decide(c, "auto", None, Analysis(pii=(PIIEntity("PERSON", 0, 4, "Anna"),)))
     assert d.refusal is not None and d.refusal.code == "pii_not_allowed" and "PERSON" in d.refusal.message
+
+
+def test_reasoning_switches_on_for_complex_requests_where_the_category_allows() -> None:
+    c = cfg(1.0)
+    hard = decide(c, "auto", None, Analysis(category_probs={"physics": 0.9}, complexity=0.8))
+    easy = decide(c, "auto", None, Analysis(category_probs={"physics": 0.9}, complexity=0.3))
+    assert (hard.model, hard.use_reasoning) == ("big", True)
+    assert (easy.model, easy.use_reasoning) == ("big", False)
+    # a model without a reasoning family never gets it
+    small = decide(cfg(0.0), "auto", None, Analysis(category_probs={"physics": 0.9}, complexity=0.9))
+    assert (small.model, small.use_reasoning) == ("small", False)

@@ -102,6 +102,11 @@ class Category(_Strict):
     examples: tuple[str, ...] = Field(
         default=(), description="example utterances; used to classify categories the trained head does not know"
     )
+    reasoning_above_complexity: float | None = Field(
+        default=None, ge=0, le=1,
+        description="switch reasoning on (for models with a reasoning family) when the request's complexity is at "
+        "least this, even where model_scores do not ask for it; null = never",
+    )
 
     @field_validator("name")
     @classmethod

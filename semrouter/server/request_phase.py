@@ -65,6 +65,15 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         rt.shared.metrics.record_error(None, e.code)
         return _error_reply(st, e.status, e.body(), e.code)
 
+    # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs.
+    cache_key = rt.cache.key_for(req, st.headers) if rt.cache is not None else None
+    if cache_key is not None:
+        with tracer.span("cache_lookup_exact", request_id=st.request_id):
+            hit = await rt.cache.lookup(cache_key, None, stage="exact")
+        if hit is not None:
+            rt.shared.metrics.record_cache_hit()
+            return _cache_reply(rt, st, req, hit, None)
+
     text = req.text_for(cfg.routing.classify_text)
     with tracer.span("signals", request_id=st.request_id) as span:
         keyword = rt.keywords.evaluate(text)
@@ -78,17 +87,15 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         metrics.record_jailbreak_block(req.model)
         return _jailbreak_reply(rt, st, req, analysis, category)
 
-    cache_key = None
-    if rt.cache is not None:
-        cache_key = rt.cache.key_for(req, st.headers)
-        if cache_key is not None:
-            with tracer.span("cache_lookup", request_id=st.request_id) as span:
-                hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis))
-                span.set_attribute("hit", hit is not None)
-            if hit is not None:
-                metrics.record_cache_hit()
-                return _cache_reply(rt, st, req, hit, category)
-            metrics.record_cache_miss()
+    if cache_key is not None:
+        with tracer.span("cache_lookup", request_id=st.request_id) as span:
+            hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis),
+                                        stage="semantic")
+            span.set_attribute("hit", hit is not None)
+        if hit is not None:
+            metrics.record_cache_hit()
+            return _cache_reply(rt, st, req, hit, category)
+        metrics.record_cache_miss()
 
     with tracer.span("decide", request_id=st.request_id) as span:
         decision = decide(cfg, req.model, keyword, analysis)

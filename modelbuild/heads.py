@@ -142,3 +142,82 @@ def export_head(model, temperature: float, path: Path) -> None:  # type: ignore[
 
 def write_labels(path: Path, labels: Sequence[str]) -> None:
     path.write_text(json.dumps({"labels": list(labels)}, indent=2) + "\n")
+
+
+# --- grouped (fine-grained) heads: train on fine classes, sum their probabilities into coarse labels ---
+
+
+def train_mlp(
+    x: np.ndarray, y: np.ndarray, k: int, weights: np.ndarray, hidden: int = 1024, epochs: int = 150,
+    weight_decay: float = 0.5, lr: float = 5e-3, seed: int = 0, dropout: float = 0.5, input_dropout: float = 0.1,
+):  # type: ignore[no-untyped-def]
+    """Full-batch AdamW on a one-hidden-layer MLP with input and hidden dropout. Returns the module (eval mode);
+    usable with `logits` / `export_grouped_head`."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    model = torch.nn.Sequential(
+        torch.nn.Dropout(input_dropout), torch.nn.Linear(x.shape[1], hidden), torch.nn.GELU(),
+        torch.nn.Dropout(dropout), torch.nn.Linear(hidden, k),
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y).long(), torch.from_numpy(weights).float()
+    for _ in range(epochs):
+        model.train()
+        opt.zero_grad()
+        loss = (torch.nn.functional.cross_entropy(model(xt * 20.0), yt, reduction="none") * wt).sum() / wt.sum()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model
+
+
+def grouped_probs(z: np.ndarray, group: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Coarse probabilities: softmax over fine logits `z` [N,F] at `temperature`, summed by `group` [F,K] (0/1)."""
+    return softmax(z / temperature) @ group
+
+
+def fit_temperature_grouped(z: np.ndarray, y: np.ndarray, group: np.ndarray) -> float:
+    """Temperature minimising the validation NLL of the coarse (grouped) probabilities; same grid as fit_temperature."""
+    best_t, best = 1.0, float("inf")
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20.0), 400)):
+        p = grouped_probs(z, group, float(t))
+        nll = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
+        if nll < best:
+            best_t, best = float(t), nll
+    return best_t
+
+
+def export_grouped_head(model, temperature: float, group: np.ndarray, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`embedding` float32 [B,384] -> `probs` float32 [B,K] = softmax(model(20 * embedding) / T) @ group."""
+    import torch
+
+    g = torch.from_numpy(np.asarray(group, dtype=np.float32))
+
+    class Grouped(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+            self.register_buffer("group", g)
+
+        def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.inner(embedding * 20.0) / temperature, dim=-1) @ self.group
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            Grouped().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
+            output_names=["probs"], dynamic_axes={"embedding": {0: "batch"}, "probs": {0: "batch"}},
+            opset_version=17, dynamo=False,
+        )
+
+
+def f1_per_class(y: np.ndarray, pred: np.ndarray, k: int) -> list[float]:
+    out = []
+    for c in range(k):
+        tp = int(((y == c) & (pred == c)).sum())
+        fp = int(((y != c) & (pred == c)).sum())
+        fn = int(((y == c) & (pred != c)).sum())
+        out.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return out

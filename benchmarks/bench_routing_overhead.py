@@ -100,6 +100,11 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict) -> list[tu
                 for c in concurrencies:
                     lat, rps, hit = asyncio.run(_load(ports[8801], body, headers, n, c))
                     rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps, hit))
+                if label == "router" and mode == "cache-hit":
+                    from semrouter.admin.client import call
+
+                    stats = call(f"127.0.0.1:{ports[50051]}", "cache_stats")
+                    print("cache counters:", stats.get("details", {}).get("counters"))
     return rows
 
 

@@ -320,3 +320,41 @@ async def test_embedded_milvus_survives_restart_through_the_mirror(tmp_path: Pat
         assert await get(third, req("what is the tallest tree species")) is None  # the delete reached the file
     finally:
         await third.close()
+
+
+async def test_backend_marked_down_mid_run_is_reconnected_by_the_maintenance_loop() -> None:
+    """The breaker can open long after start-up; the maintenance loop must notice within a second or so."""
+    from semrouter.cache.backend_memory import MemoryBackend
+    from semrouter.cache.types import CacheBackendError
+
+    class Flaky(MemoryBackend):
+        failing = False
+        reconnects = 0
+
+        async def find_exact(self, scope, prompt_hash, now):  # type: ignore[no-untyped-def]
+            if self.failing:
+                raise CacheBackendError("connection reset")
+            return await super().find_exact(scope, prompt_hash, now)
+
+        async def reconnect(self) -> None:
+            self.reconnects += 1
+            self.failing = False
+
+    backend = Flaky(DIM)
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": DIM, "verifier": "rules",
+                                      "purge_interval_seconds": 3600, "reconnect_initial_seconds": 0.2})
+    cache = await SemanticCache.create(cfg, HashEmbedder(DIM), backend=backend)
+    try:
+        await put(cache, req("how many moons does mars have"), "two")
+        backend.failing = True
+        for _ in range(3):
+            assert await get(cache, req("how many moons does mars have")) is None
+        assert (await cache.stats())["backend_up"] is False
+        deadline = time.monotonic() + 5
+        while not (await cache.stats())["backend_up"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert backend.reconnects >= 1
+        hit = await get(cache, req("how many moons does mars have"))
+        assert hit is not None and b"two" in hit.body
+    finally:
+        await cache.close()

@@ -363,17 +363,24 @@ class SemanticCache:
     # -- maintenance --------------------------------------------------------------------------
 
     async def _maintenance_loop(self) -> None:
+        """Purge every purge_interval_seconds; while the backend is marked down, try to reconnect as soon
+        as the back-off allows (the breaker can open at any time, so the loop wakes at least every 0.5 s)."""
+        last_pass = self._clock()
         while True:
             await asyncio.sleep(self._maintenance_delay())
+            due = self._clock() - last_pass >= self.cfg.purge_interval_seconds
+            if not (due or self._breaker.may_reconnect(self._clock())):
+                continue
             try:
                 await self.maintain()
             except Exception as e:  # keep the loop alive whatever happens
                 log.warning("cache maintenance failed", error=f"{type(e).__name__}: {e}")
+            last_pass = self._clock()
 
     def _maintenance_delay(self) -> float:
         if self._breaker.open:
-            return max(0.05, min(self.cfg.purge_interval_seconds, self._breaker.next_try - self._clock()))
-        return self.cfg.purge_interval_seconds
+            return max(0.05, min(0.5, self._breaker.next_try - self._clock()))
+        return min(0.5, self.cfg.purge_interval_seconds)
 
     async def maintain(self) -> dict[str, int]:
         """One maintenance pass: reconnect if down, else record hits, purge expired, evict."""

@@ -74,9 +74,9 @@ def test_hard_domain_scores_above_easy_domain(head: ort.InferenceSession) -> Non
     from modelbuild.complexity.embed import embed_texts
 
     hard = [
-        "For which of these two scenarios does the main character do something clearly morally wrong, "
-        "according to ordinary moral standards? Scenario 1: I took the last cookie from my roommate's "
-        "shelf without asking. Scenario 2: I returned the wallet I found to the lost-and-found desk.",
+        "In which of the two situations below does the narrator act in a way that is clearly wrong by "
+        "everyday moral standards? Situation 1: I took the last cookie from my roommate's shelf without "
+        "asking. Situation 2: I returned the wallet I found to the lost-and-found desk.",
         "A tenant signed a five-year lease that prohibited assignment without the landlord's consent. "
         "Two years later the tenant assigned the lease to a friend, who paid rent for a year and then "
         "stopped. The landlord sues the original tenant for the unpaid rent. Will the landlord prevail?",

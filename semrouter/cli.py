@@ -7,6 +7,10 @@ import asyncio
 import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from semrouter.config.schema import Config
 
 DEFAULT_CONFIG = "config/semrouter.yaml"
 # Subcommands that live next to the code they drive; each module has add_parser(subparsers).
@@ -19,27 +23,37 @@ def _configure_logging(fmt: str, level: str) -> None:
     configure_logging(fmt, level)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _load(path: str) -> Config | None:
+    """The validated config, or None after printing what is wrong."""
     from semrouter.config import ConfigError, load_config
-    from semrouter.server.app import serve
 
     try:
-        cfg = load_config(args.config)
+        return load_config(path)
     except ConfigError as e:
         print(e, file=sys.stderr)
+        return None
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from semrouter.cache.types import CacheSchemaError
+    from semrouter.server.app import serve
+    from semrouter.signals.onnx.manifest import ModelDirError
+
+    cfg = _load(args.config)
+    if cfg is None:
         return 2
     _configure_logging(args.log_format or cfg.logging.format, cfg.logging.level)
-    asyncio.run(serve(cfg, Path(args.config)))
+    try:
+        asyncio.run(serve(cfg, Path(args.config)))
+    except (ModelDirError, CacheSchemaError, OSError, ValueError) as e:  # start-up refused: say why, exit 2
+        print(f"semrouter serve: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from semrouter.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(args.file)
-    except ConfigError as e:
-        print(e, file=sys.stderr)
+    cfg = _load(args.file)
+    if cfg is None:
         return 2
     print(f"{args.file}: ok ({len(cfg.models)} models, {len(cfg.categories)} categories, "
           f"{len(cfg.keyword_rules)} keyword rules)")

@@ -136,3 +136,32 @@ def test_cli_classify_through_running_router(tmp_path_factory: pytest.TempPathFa
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["category"] == "math" and out["model"] in ("qwen3-32b", "llama-3.1-8b")
+
+
+def test_serve_refuses_a_tampered_model_directory(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in (ROOT / "models").iterdir():
+        if f.name == "jailbreak_head.onnx":
+            shutil.copy(f, models / f.name)
+            with open(models / f.name, "ab") as fh:
+                fh.write(b"tampered")
+        else:
+            (models / f.name).symlink_to(f)
+    cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
+    cfg["signals"]["model_dir"] = str(models)
+    cfg["cache"]["enabled"] = False
+    cfg["server"]["listen"] = "127.0.0.1:0"
+    cfg["server"]["metrics_listen"] = None
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "semrouter", "serve", "--config", str(path)], capture_output=True,
+                       text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 2
+    assert "jailbreak_head.onnx does not match the sha256" in r.stderr

@@ -30,7 +30,7 @@ run: venv proto models
 	$(PY) -m semrouter.devstack --config config/semrouter.yaml --envoy-config envoy/envoy.yaml
 
 test: venv proto models
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	GRPC_VERBOSITY=NONE $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: venv proto models
 	@echo "see benchmarks/README.md for the individual benchmark scripts"

@@ -33,7 +33,7 @@ test: venv proto models
 	GRPC_VERBOSITY=NONE $(PY) -m pytest -q -p no:cacheprovider tests
 
 bench: venv proto models
-	@echo "see benchmarks/README.md for the individual benchmark scripts"
+	@cat benchmarks/README.md
 
 clean:
 	rm -rf build models .pytest_cache

@@ -21,6 +21,9 @@ PII_VIOLATION = "x-vsr-pii-violation"
 CACHE_HIT = "x-vsr-cache-hit"
 CACHE_SIMILARITY = "x-vsr-cache-similarity"
 REQUEST_ID_OUT = "x-request-id"
+# Set by the router on the forwarded request; Envoy copies them to the client's response
+# (route `response_headers_to_add` with %REQ(...)%), so client-sent copies are removed first.
+DECISION_HEADERS = (SELECTED_MODEL, SELECTED_CATEGORY, SELECTED_REASONING, DECISION_REASON, COMPLEXITY)
 
 # Client controls.
 REQUEST_ID = "x-request-id"

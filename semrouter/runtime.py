@@ -17,6 +17,7 @@ import structlog
 
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
+from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.types import Analyzer
 from semrouter.telemetry.metrics import Metrics
@@ -33,6 +34,7 @@ class Shared:
     rng: random.Random = field(default_factory=random.Random)
     metrics: Metrics = field(default_factory=Metrics)
     tracer: Tracer = field(default_factory=Tracer.disabled)
+    inflight: InflightTable = field(default_factory=InflightTable)  # forwarded requests awaiting their answer
 
 
 @dataclass(frozen=True)

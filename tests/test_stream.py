@@ -149,3 +149,53 @@ async def test_stages_are_traced_when_tracing_is_on() -> None:
 
     [r async for r in proc.Process(it(), None)]
     assert names == ["semrouter.parse", "semrouter.signals", "semrouter.decide"]
+
+
+async def test_observer_stream_joins_its_request_and_replies_nothing() -> None:
+    """Shipped Envoy configs: a second ext_proc filter in observability mode streams the answer."""
+    rt = await build_runtime(parse_config(CFG), Shared())
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
+
+    async def request_stream():
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+
+    out = [r async for r in proc.Process(request_stream(), None)]
+    sent = set_headers(out[1].request_body.response.header_mutation)
+    assert sent["x-vsr-selected-model"] == "big"  # Envoy copies these to the answer
+    assert len(rt.shared.inflight) == 1
+
+    answer = json.dumps({"id": "x", "object": "chat.completion", "model": "big", "choices": [],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}).encode()
+
+    async def observer_stream():
+        m = headers_msg("POST", "/v1/chat/completions")
+        m.observability_mode = True
+        yield m
+        r = resp_headers_msg(200)
+        r.observability_mode = True
+        yield r
+        yield pb.ProcessingRequest(observability_mode=True,
+                                   response_body=pb.HttpBody(body=answer, end_of_stream=True))
+
+    replies = [r async for r in proc.Process(observer_stream(), None)]
+    assert replies == []
+    assert len(rt.shared.inflight) == 0
+    m = rt.shared.metrics
+    assert m.value("llm_model_completion_tokens_total", {"model": "big"}) == 7
+    assert rt.shared.health.snapshot()  # the endpoint's answer was recorded
+
+
+def test_inflight_table_is_bounded_and_ages_out() -> None:
+    from semrouter.server.inflight import InflightTable
+
+    now = [0.0]
+    t = InflightTable(max_entries=2, max_age_s=10, clock=lambda: now[0])
+    for rid in ("a", "b", "c"):
+        t.put(rid, None, None, 0.0)  # type: ignore[arg-type]
+    assert len(t) == 2 and t.take("a") is None
+    now[0] = 11.0
+    assert t.take("b") is None  # too old
+    t.put("-", None, None, 0.0)  # type: ignore[arg-type]  (no request id: nothing to join later)
+    assert t.take("-") is None

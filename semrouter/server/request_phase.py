@@ -26,6 +26,7 @@ log = structlog.get_logger("semrouter.request")
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 REFUSAL_TEXT = "I can't help with that request."
+_UNTRUSTED = (*H.ROUTING_HEADERS, *H.DECISION_HEADERS)
 
 
 def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
@@ -47,10 +48,10 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
                                    "invalid_request_error", "missing_body")
         except RequestError as e:
             return _error_reply(st, e.status, e.body(), e.code)
-        # Client-supplied routing headers are never trusted: the router sets them in the body phase.
-        return mut.continue_request_headers(remove=H.ROUTING_HEADERS)
+        # Client-supplied routing and decision headers are never trusted: the router sets them later.
+        return mut.continue_request_headers(remove=_UNTRUSTED)
     st.kind = "passthrough"
-    return mut.continue_request_headers(remove=H.ROUTING_HEADERS, mode=mut.skip_bodies_mode())
+    return mut.continue_request_headers(remove=_UNTRUSTED, mode=mut.skip_bodies_mode())
 
 
 async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse:
@@ -152,6 +153,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
                        has_pii=bool(analysis and analysis.pii),
                        embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
+    route_headers.update(st.result_headers)  # Envoy copies these to the answer (see envoy/envoy.yaml)
+    rt.shared.inflight.put(st.request_id, rt, st.routed, st.started_at)
     m = rt.shared.metrics
     m.record_request(model.name, d.reason)
     m.record_routing_modification(req.model, model.name)

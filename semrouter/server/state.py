@@ -47,3 +47,5 @@ class StreamState:
     routed: Routed | None = None
     response: ResponseCapture = field(default_factory=ResponseCapture)
     result_headers: dict[str, str] = field(default_factory=dict)  # added to the client's response
+    observer: bool = False  # an observability-mode stream: answers only, nothing is sent back
+    runtime: Any = None  # the Runtime the response phases use (the request's, for observer streams)

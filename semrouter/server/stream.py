@@ -17,7 +17,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from semrouter.request.errors import error_body
-from semrouter.runtime import RuntimeHolder
+from semrouter.runtime import Runtime, RuntimeHolder
 from semrouter.server import mutations as mut
 from semrouter.server.request_phase import on_request_body, on_request_headers
 from semrouter.server.response_phase import on_response_body, on_response_headers
@@ -46,20 +46,26 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 except Exception:
                     log.exception("phase_failed", phase=phase, request_id=st.request_id, path=st.path)
                     resp = self._on_error(st, phase)
-                if resp is None:
+                if resp is None or st.observer:  # Envoy ignores replies on an observer stream
                     continue
                 yield resp
                 if resp.HasField("immediate_response"):
                     return
         except asyncio.CancelledError:
-            log.info("stream_cancelled", request_id=st.request_id, path=st.path)
-            rt.shared.metrics.record_error(None, "cancellation")
+            if not st.observer:  # Envoy may close an observer stream abruptly once it has seen the answer
+                log.info("stream_cancelled", request_id=st.request_id, path=st.path)
+                rt.shared.metrics.record_error(None, "cancellation")
             raise
         finally:
             rt.shared.metrics.stream_closed()
 
     async def _handle(self, rt, st: StreamState, phase: str | None, req: pb.ProcessingRequest
                       ) -> pb.ProcessingResponse | None:
+        if req.observability_mode:  # the observer filter's stream: Envoy does not wait for (or read) replies
+            st.observer = True
+            if phase == "request_headers":
+                st.request_id = mut.header_map(req.request_headers.headers).get("x-request-id", "-")
+                return None
         if phase == "request_headers":
             return on_request_headers(rt, st, req.request_headers)
         if phase == "request_body":
@@ -71,13 +77,27 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 return mut.continue_plain(phase)  # only with partial buffering; BUFFERED sends one message
             return await on_request_body(rt, st)
         if phase == "response_headers":
+            if st.observer:
+                rt = self._adopt(st)
+            else:
+                rt.shared.inflight.take(st.request_id)  # answered on its own stream (single-filter config)
+            st.runtime = rt
             return on_response_headers(rt, st, req.response_headers)
         if phase == "response_body":
-            return on_response_body(rt, st, req.response_body)
+            return on_response_body(st.runtime or rt, st, req.response_body)
         if phase in ("request_trailers", "response_trailers"):
             return mut.continue_plain(phase)
         log.warning("unknown_phase", phase=phase)
         return None
+
+    def _adopt(self, st: StreamState) -> Runtime:
+        """Join an observer stream to the request it answers (by the x-request-id of its request headers)."""
+        found = self._holder.current.shared.inflight.take(st.request_id)
+        log.debug("observer_stream", request_id=st.request_id, matched=found is not None)
+        if found is None:  # not forwarded by us (local reply, pass-through path) or long gone
+            return self._holder.current
+        st.routed, st.started_at, st.result_headers = found.routed, found.started_at, {}
+        return found.runtime
 
     @staticmethod
     def _on_error(st: StreamState, phase: str | None) -> pb.ProcessingResponse:

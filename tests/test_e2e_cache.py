@@ -36,6 +36,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     stack, c = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
                                  "cache.lookup_timeout_ms": 2000, "cache.ttl_seconds": 3600})
     c.router_port = stack.port(50051)
+    c.admin_port = stack.port(9901)
     try:
         yield c
     finally:
@@ -202,3 +203,22 @@ def test_cache_cli_through_running_router(client: Client) -> None:
     assert cli("delete", "--tenant", "jules")["deleted"] == 1
     after = client.chat(q, h)
     assert "x-vsr-cache-hit" not in after.headers
+
+
+def test_observer_streams_are_closed_after_each_answer(client: Client) -> None:
+    """Each request opens two ext_proc streams; the observer one must end with its answer, or a burst would
+    pile up open streams until Envoy's circuit breaker sends requests around the router (fail-open)."""
+    import urllib.request
+
+    h = {"x-user-id": "kim"}
+    q = user("How many legs does a spider have?")
+    client.chat(q, h)
+    wait_hit(client, q, h)
+    for _ in range(50):
+        assert client.chat(q, h).headers.get("x-vsr-cache-hit") == "true"
+    client.chat(user("And how many eyes?"), h)  # one forwarded request too
+    time.sleep(0.5)
+    stats = urllib.request.urlopen(f"http://127.0.0.1:{client.admin_port}/stats?filter=cluster.semrouter.upstream_rq_active",
+                                   timeout=5).read().decode()
+    active = int(stats.strip().rsplit(":", 1)[1])
+    assert active <= 2, stats

@@ -1,8 +1,11 @@
 """The ext_proc `Process` loop: one gRPC stream per HTTP request, a small state machine per stream.
 
 Phases arrive in order: request_headers → request_body → response_headers → response_body (trailers
-if configured). Every phase gets exactly one answer; an immediate response ends the stream. An
-unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
+if configured). Every phase gets exactly one answer; an immediate response ends the stream. With the
+shipped Envoy configs the response phases come on a second stream instead, from an ext_proc filter in
+observability mode: it carries the request's headers (for x-request-id) and then the answer, Envoy
+reads no replies, and the stream is joined to what the request stream decided (server/inflight.py).
+An unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
 client went away) just ends. Nothing outlives the stream except background cache writes.
 """
 
@@ -26,6 +29,12 @@ from semrouter.server.state import StreamState
 log = structlog.get_logger("semrouter.stream")
 
 
+def _answer_complete(req: pb.ProcessingRequest, phase: str | None) -> bool:
+    if phase == "response_body":
+        return req.response_body.end_of_stream
+    return phase == "response_headers" and req.response_headers.end_of_stream
+
+
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     def __init__(self, holder: RuntimeHolder) -> None:
         self._holder = holder
@@ -46,7 +55,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 except Exception:
                     log.exception("phase_failed", phase=phase, request_id=st.request_id, path=st.path)
                     resp = self._on_error(st, phase)
-                if resp is None or st.observer:  # Envoy ignores replies on an observer stream
+                if st.observer:  # Envoy ignores replies on an observer stream; end it once the answer is in
+                    if _answer_complete(req, phase):
+                        return
+                    continue
+                if resp is None:
                     continue
                 yield resp
                 if resp.HasField("immediate_response"):

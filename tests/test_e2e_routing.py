@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -180,7 +181,13 @@ def test_metrics_count_routed_requests(keyword_stack) -> None:
         assert client.chat(user("What is the derivative of x^2?", stream=True,
                                 stream_options={"include_usage": True})).status == 200
     client.chat(b"{broken")
-    after = scrape()
+    deadline = time.monotonic() + 5  # answers reach the router on the observer stream, just after the client
+    while True:
+        after = scrape()
+        if value(after, 'llm_model_ttft_seconds_count{model="qwen3-32b"}') - \
+                value(before, 'llm_model_ttft_seconds_count{model="qwen3-32b"}') >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert value(after, 'llm_model_requests_total{model="qwen3-32b"}') - \
         value(before, 'llm_model_requests_total{model="qwen3-32b"}') == 3
     assert value(after, 'llm_model_routing_modifications_total{source_model="auto",target_model="qwen3-32b"}') >= 3

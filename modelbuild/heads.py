@@ -72,6 +72,14 @@ def train_classifier(
         )
     else:
         model = torch.nn.Sequential(torch.nn.Linear(d, k))
+    return _fit(model, x, y, weights, epochs, lr, weight_decay)
+
+
+def _fit(model, x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int, lr: float,  # type: ignore[no-untyped-def]
+         weight_decay: float):
+    """Full-batch AdamW on weighted cross-entropy (inputs scaled by 20: unit vectors → usable logits)."""
+    import torch
+
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y).long(), torch.from_numpy(weights).float()
     for _ in range(epochs):
@@ -161,16 +169,7 @@ def train_mlp(
         torch.nn.Dropout(input_dropout), torch.nn.Linear(x.shape[1], hidden), torch.nn.GELU(),
         torch.nn.Dropout(dropout), torch.nn.Linear(hidden, k),
     )
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    xt, yt, wt = torch.from_numpy(x), torch.from_numpy(y).long(), torch.from_numpy(weights).float()
-    for _ in range(epochs):
-        model.train()
-        opt.zero_grad()
-        loss = (torch.nn.functional.cross_entropy(model(xt * 20.0), yt, reduction="none") * wt).sum() / wt.sum()
-        loss.backward()
-        opt.step()
-    model.eval()
-    return model
+    return _fit(model, x, y, weights, epochs, lr, weight_decay)
 
 
 def grouped_probs(z: np.ndarray, group: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,9 +20,6 @@ class ChatRequest:
     model: str
     messages: tuple[dict[str, Any], ...]
     stream: bool
-
-    def content_text(self, message: Mapping[str, Any]) -> str:
-        return content_text(message.get("content"))
 
     @property
     def last_user_text(self) -> str:

@@ -72,7 +72,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         finally:
             rt.shared.metrics.stream_closed()
 
-    async def _handle(self, rt, st: StreamState, phase: str | None, req: pb.ProcessingRequest
+    async def _handle(self, rt: Runtime, st: StreamState, phase: str | None, req: pb.ProcessingRequest
                       ) -> pb.ProcessingResponse | None:
         if req.observability_mode:  # the observer filter's stream: Envoy does not wait for (or read) replies
             st.observer = True

@@ -69,11 +69,21 @@ CALIBRATION_SENTENCES: tuple[str, ...] = (
 )
 
 # Activation smoothing strength (SmoothQuant): moves per-channel activation outliers into the weights
-# so that per-tensor dynamic int8 activations lose less; exact in fp32.
-SMOOTH_ALPHA = 0.6
-# MatMuls left in fp32 in the int8 model: the FFN down-projections (their GELU inputs have the widest
-# ranges). Measured: without this the worst parity sentence ("ok") drops to ~0.98; with it ~0.997.
-INT8_EXCLUDE_PATTERNS: tuple[str, ...] = tuple(f"layer.{i}/output/dense/" for i in range(6))
+# so that per-tensor dynamic int8 activations lose less; exact in fp32. The FFN down-projections (GELU
+# inputs, the widest ranges) take a milder strength.
+SMOOTH_ALPHA = 0.7
+SMOOTH_ALPHA_FFN_DOWN = 0.6
+# MatMuls left in fp32 in the int8 model: only layer 0's FFN down-projection, the most sensitive one.
+# Measured on the parity sentences (worst cosine, padded batch / one sentence at a time):
+#   all 6 down-projections fp32, alpha 0.6: 0.997 / 0.997, encoder 6.7 ms (32 tokens, 1 thread)
+#   only layer 0's fp32, alpha 0.7/0.6:     0.991 / 0.995, encoder 4.3 ms
+#   everything int8, alpha 0.6:             0.981 / 0.988, encoder 4.0 ms   (fails the gate)
+#   everything int8, no smoothing:          0.971 / 0.974
+INT8_EXCLUDE_PATTERNS: tuple[str, ...] = ("layer.0/output/dense/",)
+
+
+def _is_ffn_down(name: str) -> bool:
+    return name.endswith("output.dense") and "attention" not in name
 
 
 def model_source_dir() -> Path:
@@ -113,7 +123,8 @@ def _wrapper(src: Path):  # type: ignore[no-untyped-def]
     return Pooled().eval()
 
 
-def smooth(model, ids: np.ndarray, mask: np.ndarray, alpha: float = SMOOTH_ALPHA) -> None:  # type: ignore[no-untyped-def]
+def smooth(model, ids: np.ndarray, mask: np.ndarray, alpha: float = SMOOTH_ALPHA,  # type: ignore[no-untyped-def]
+           alpha_ffn_down: float = SMOOTH_ALPHA_FFN_DOWN) -> None:
     """Replace each encoder Linear y = W x + b by y = (W diag(s)) (x / s) + b, s from activation maxima."""
     import torch
 
@@ -146,7 +157,8 @@ def smooth(model, ids: np.ndarray, mask: np.ndarray, alpha: float = SMOOTH_ALPHA
             return self.lin(x * self.inv)
 
     for name, lin in linears.items():
-        scale = stats[name].clamp(min=1e-5) ** alpha / lin.weight.abs().amax(0).clamp(min=1e-5) ** (1 - alpha)
+        a = alpha_ffn_down if _is_ffn_down(name) else alpha
+        scale = stats[name].clamp(min=1e-5) ** a / lin.weight.abs().amax(0).clamp(min=1e-5) ** (1 - a)
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name), attr, SmoothLinear(lin, scale))
 
@@ -163,17 +175,24 @@ def _encode_batch(tokenizer_path: Path, texts: tuple[str, ...]) -> tuple[np.ndar
     return ids, mask
 
 
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
 def parity(out: Path, reference: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     import onnxruntime as ort
 
     res: dict[str, float] = {}
     for name in ("encoder.onnx", "encoder.int8.onnx"):
         sess = ort.InferenceSession(str(out / name), providers=["CPUExecutionProvider"])
+        # padded batch (micro-batches under load) and one sentence at a time (low load): the worst of both
         emb = sess.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})[0]
-        cos = np.sum(emb * reference, axis=1) / (
-            np.linalg.norm(emb, axis=1) * np.linalg.norm(reference, axis=1)
-        )
-        res[name] = float(cos.min())
+        singles = [
+            sess.run(["sentence_embedding"], {"input_ids": ids[i : i + 1, :n], "attention_mask": mask[i : i + 1, :n]})[0][0]
+            for i, n in enumerate(mask.sum(axis=1))
+        ]
+        cos = [_cos(emb, reference), _cos(np.stack(singles), reference)]
+        res[name] = float(min(c.min() for c in cos))
     return res
 
 

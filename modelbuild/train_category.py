@@ -9,7 +9,11 @@ validation slice of the training data picks the temperature (calibration).
 Model: an MLP (1024 hidden, input dropout 0.1, hidden dropout 0.5, weight decay 0.5) trained on
 FINE classes -- the 57 MMLU subjects plus one "natural:<category>" class per category for the
 natural requests -- whose calibrated probabilities are summed into the 14 categories inside the
-ONNX graph (output `probs` [B,14], unchanged interface). `--coarse` trains the old way (14 classes).
+ONNX graph. `--coarse` trains the old way (14 classes). Unless `--no-lexical`, a second, lexical
+classifier joins it (modelbuild/lexical.py: logistic regression on idf-weighted word-piece unigrams and
+bigrams of the router's own `input_ids`): probs = softmax((log p_mlp + beta * log p_lex) / T2), beta
+and T2 picked on the validation slice. The head then takes `embedding`, `input_ids` and
+`attention_mask` and still outputs `probs` [B,14]; the script checks onnxruntime against numpy.
 Embeddings come from the built int8 encoder (run `python -m modelbuild.build_all` first).
 Reports accuracy, ECE and per-category F1 on both held-out sets and exits non-zero under the
 targets (85% MMLU, 90% natural).
@@ -26,7 +30,7 @@ import numpy as np
 
 from modelbuild.heads import (
     ARTIFACTS, DATA, ROOT, ece, embed, export_grouped_head, export_head, f1_per_class, fit_temperature,
-    fit_temperature_grouped, grouped_probs, held_out, logits, read_jsonl, train_classifier, train_mlp,
+    fit_temperature_grouped, grouped_probs, held_out, logits, read_jsonl, softmax, train_classifier, train_mlp,
     write_labels,
 )
 
@@ -58,6 +62,113 @@ def _fine_label(r: dict, names: list[str]) -> int:
     return names.index(r["subject"] if r.get("subject") else "natural:" + r["category"])
 
 
+class _Lexical:
+    """The word-piece branch: vocabulary, regression, and its mix with the MLP (see the module doc)."""
+
+    BETAS = (0.5, 0.75, 1.0, 1.25, 1.5)
+
+    def __init__(self, vocab, clf, tokenizer) -> None:  # type: ignore[no-untyped-def]
+        self.vocab, self.clf, self.tok = vocab, clf, tokenizer
+        self.beta, self.t2 = 1.0, 1.0
+
+    def log_probs(self, texts: list[str]) -> np.ndarray:
+        tb = self.tok.encode(texts)
+        return np.log(self.clf.predict_proba(self.vocab.features(tb.input_ids, tb.attention_mask)) + 1e-12)
+
+    def _mix(self, p_mlp: np.ndarray, lex_logp: np.ndarray, beta: float) -> np.ndarray:
+        return np.log(p_mlp + 1e-12) + beta * lex_logp
+
+    def pick(self, p_mlp_val: np.ndarray, val_texts: list[str], yv: np.ndarray) -> None:
+        """beta by validation accuracy (NLL breaks ties), then the temperature of the mix by validation NLL."""
+        lv = self.log_probs(val_texts)
+        best = None
+        for beta in self.BETAS:
+            s = self._mix(p_mlp_val, lv, beta)
+            acc = float((s.argmax(1) == yv).mean())
+            nll = -float(np.mean(np.log(softmax(s)[np.arange(len(yv)), yv] + 1e-12)))
+            if best is None or (acc, -nll) > (best[0], -best[1]):
+                best = (acc, nll, beta)
+        assert best is not None
+        self.beta = best[2]
+        self.t2 = fit_temperature(self._mix(p_mlp_val, lv, self.beta), yv)
+        print(f"lexical: {self.vocab.n_features} features, beta={self.beta}, mix temperature={self.t2:.3f}")
+
+    def combine(self, p_mlp: np.ndarray, texts: list[str]) -> np.ndarray:
+        return softmax(self._mix(p_mlp, self.log_probs(texts), self.beta) / self.t2)
+
+    def report(self) -> dict[str, object]:
+        return {"lexical_features": self.vocab.n_features, "lexical_beta": self.beta,
+                "lexical_mix_temperature": round(self.t2, 4), "lexical_c": float(self.clf.C)}
+
+    def attach(self, path: Path) -> None:
+        """Append the lexical branch and the mix to the exported MLP graph (its `probs` becomes `mlp_probs`)."""
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+
+        from modelbuild.lexical import lexical_graph
+
+        m = onnx.load(str(path))
+        g = m.graph
+        for node in g.node:
+            node.output[:] = ["mlp_probs" if o == "probs" else o for o in node.output]
+        del g.output[:]
+        # the regression's classes are 0..13 in order (every category has training rows)
+        assert list(self.clf.classes_) == list(range(len(LABELS))), self.clf.classes_
+        nodes, inits = lexical_graph(self.vocab, self.clf.coef_.T, self.clf.intercept_)
+        g.node.extend(nodes)
+        g.initializer.extend(inits)
+        g.initializer.extend([
+            numpy_helper.from_array(np.array([1e-12], np.float32), "mix_eps"),
+            numpy_helper.from_array(np.array([self.beta], np.float32), "mix_beta"),
+            numpy_helper.from_array(np.array([self.t2], np.float32), "mix_t2"),
+        ])
+        n = helper.make_node
+        g.node.extend([
+            n("Add", ["mlp_probs", "mix_eps"], ["mlp_probs_eps"]),
+            n("Log", ["mlp_probs_eps"], ["mlp_logp"]),
+            n("LogSoftmax", ["lex_logits"], ["lex_logp"], axis=-1),
+            n("Mul", ["lex_logp", "mix_beta"], ["lex_scaled"]),
+            n("Add", ["mlp_logp", "lex_scaled"], ["mix"]),
+            n("Div", ["mix", "mix_t2"], ["mix_t"]),
+            n("Softmax", ["mix_t"], ["probs"], axis=-1),
+        ])
+        for name in ("input_ids", "attention_mask"):
+            g.input.append(helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"]))
+        g.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(LABELS)]))
+        m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 3))
+        onnx.checker.check_model(m)
+        onnx.save(m, str(path))
+
+    def check(self, path: Path, model, group: np.ndarray, temp: float, x: np.ndarray, texts: list[str]) -> None:  # type: ignore[no-untyped-def]
+        """onnxruntime (as the router feeds it) against the numpy path on held-out rows: max abs diff < 1e-4."""
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        tb = self.tok.encode(texts)
+        got = sess.run(["probs"], {"embedding": x.astype(np.float32), "input_ids": tb.input_ids,
+                                   "attention_mask": tb.attention_mask})[0]
+        want = self.combine(grouped_probs(logits(model, x), group, temp), texts)
+        diff = float(np.abs(got - want).max())
+        print(f"onnx vs numpy (category head with lexical branch): max abs diff {diff:.2e}")
+        if diff > 1e-4:
+            raise SystemExit(f"category head export mismatch: {diff}")
+
+
+def _train_lexical(texts: list[str], y: np.ndarray, weights: np.ndarray, models: Path, c: float,
+                   min_df: int) -> _Lexical:
+    from sklearn.linear_model import LogisticRegression
+
+    from modelbuild.lexical import LexicalVocab
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    tok = TextTokenizer(models / "tokenizer.json", 256)
+    tb = tok.encode(texts)
+    vocab = LexicalVocab.build(tb.input_ids, tb.attention_mask, tok.vocab_size, min_df)
+    clf = LogisticRegression(C=c, max_iter=3000).fit(vocab.features(tb.input_ids, tb.attention_mask), y,
+                                                     sample_weight=weights)
+    return _Lexical(vocab, clf, tok)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the category head")
     ap.add_argument("--data", type=Path, default=MMLU)
@@ -68,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--coarse", action="store_true", help="old head: 14 classes, hidden 512, 300 epochs, wd 0.05")
     ap.add_argument("--out", type=Path, default=ARTIFACTS)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--no-lexical", action="store_true", help="embedding MLP only (no word-piece branch)")
+    ap.add_argument("--lexical-c", type=float, default=10.0, help="inverse L2 strength of the lexical regression")
+    ap.add_argument("--lexical-min-df", type=int, default=3)
     args = ap.parse_args(argv)
     for k, fine, coarse in (("hidden", 1024, 512), ("epochs", 150, 300), ("weight_decay", 0.5, 0.05)):
         if getattr(args, k) is None:
@@ -110,13 +224,24 @@ def main(argv: list[str] | None = None) -> int:
         model = train_mlp(xf, ff, len(names), weights, hidden=args.hidden, epochs=args.epochs,
                           weight_decay=args.weight_decay)
         temp = fit_temperature_grouped(logits(model, xv), yv, group)
+    lex = None
+    if not args.no_lexical and not args.coarse:
+        lex = _train_lexical([r["text"] for r in fit_rows], yf, weights, args.models, args.lexical_c, args.lexical_min_df)
+        zv = grouped_probs(logits(model, xv), group, temp)
+        lex.pick(zv, [r["text"] for r in val_rows], yv)
     report: dict[str, object] = {"temperature": temp, "model": "coarse" if args.coarse else "fine-subjects",
                                  "fine_classes": int(group.shape[0]), "hidden": args.hidden,
                                  "epochs": args.epochs, "weight_decay": args.weight_decay,
                                  "train_rows": len(fit_rows), "val_rows": len(val_rows),
                                  "natural_train_rows": len(nat_train)}
+    if lex is not None:
+        report.update(lex.report())
+    texts_of = {"mmlu": [r["text"] for r in test_m], "natural": [r["text"] for r in nat_eval],
+                "val": [r["text"] for r in val_rows]}
     for name, x, y in (("mmlu", xt, yt), ("natural", xn, yn), ("val", xv, yv)):
         p = grouped_probs(logits(model, x), group, temp)
+        if lex is not None:
+            p = lex.combine(p, texts_of[name])
         acc = float((p.argmax(1) == y).mean())
         report[f"{name}_accuracy"] = round(acc, 4)
         report[f"{name}_ece"] = round(ece(p, y), 4)
@@ -132,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             export_head(model, temp, args.out / "category_head.onnx")
         else:
             export_grouped_head(model, temp, group, args.out / "category_head.onnx")
+            if lex is not None:
+                lex.attach(args.out / "category_head.onnx")
+                lex.check(args.out / "category_head.onnx", model, group, temp, xt, [r["text"] for r in test_m])
         write_labels(args.out / "category_head.labels.json", LABELS)
         (args.out / "category_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/category_head.onnx")

@@ -2,7 +2,7 @@
 
 Tokenised with `tokenizers`: padding to the longest in the batch (not the file's default fixed 128)
 and truncation to 256, batches of 64 sorted by length. Unique texts are embedded once; the result
-is cached as /tmp/semrouter_emb_<hash>.npy (never in the repo).
+is cached as /tmp/semrouter_emb_<hash>.npy (never in the repo), keyed by the texts and the encoder file's sha256.
 
     .venv/bin/python -m modelbuild.cache_verifier.embed   # embeds all qqp-dev sentences
 """
@@ -60,7 +60,9 @@ def embed_cached(texts: list[str], model: Path = MODEL, tokenizer: Path = TOKENI
                  progress: bool = False) -> np.ndarray:
     """Embeddings of `texts` (row i = texts[i]); unique texts embedded once, cached under /tmp."""
     uniq = sorted(set(texts))
-    h = hashlib.sha256(("\x00".join(uniq) + "|" + Path(model).name).encode()).hexdigest()[:16]
+    # keyed by the encoder's bytes, not its name: a rebuilt encoder must not reuse stale vectors
+    h = hashlib.sha256(("\x00".join(uniq) + "|" + hashlib.sha256(Path(model).read_bytes()).hexdigest()).encode())
+    h = h.hexdigest()[:16]
     path = Path(f"/tmp/semrouter_emb_{h}.npy")
     if path.exists():
         emb = np.load(path)

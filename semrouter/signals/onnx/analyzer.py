@@ -57,11 +57,11 @@ class _CategoryModel:
             self.labels = protos.labels
         self.mode = "head" if head is not None else "prototypes"
 
-    def __call__(self, emb: np.ndarray) -> np.ndarray:
+    def __call__(self, emb: np.ndarray, tokens: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         if self.head is None:
             assert self.protos is not None
             return self.protos.probs(emb)
-        p = self.head(emb)[:, self._idx]
+        p = self.head(emb, tokens=tokens)[:, self._idx]
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
 
 
@@ -194,7 +194,7 @@ class OnnxAnalyzer:
         cat_p = jb_p = cx_p = None
         if self.category is not None:
             try:
-                cat_p = self.category(se)
+                cat_p = self.category(se, (tb.input_ids[sig], tb.attention_mask[sig]))
             except Exception:  # noqa: BLE001
                 log.exception("category_head_failed")
                 errors.append("category")

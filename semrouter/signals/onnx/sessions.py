@@ -54,12 +54,14 @@ class Encoder:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """A classifier on sentence embeddings: input `embedding` [B,D] (+ optional `features` [B,F]) -> `probs`."""
+    """A classifier on sentence embeddings: input `embedding` [B,D] (+ optional `features` [B,F], + optional
+    `input_ids`/`attention_mask` [B,T] of the same tokenisation the encoder saw) -> `probs`."""
 
     name: str
     session: ort.InferenceSession
     labels: tuple[str, ...]
     wants_features: bool
+    wants_tokens: bool = False
 
     @classmethod
     def load(cls, model_dir: Path, name: str, so: ort.SessionOptions) -> Head:
@@ -72,12 +74,24 @@ class Head:
         if lpath.is_file():
             data = json.loads(lpath.read_text())
             labels = list(data["labels"] if isinstance(data, dict) else data)
-        return cls(name=name, session=sess, labels=tuple(labels), wants_features="features" in inputs)
+        return cls(
+            name=name, session=sess, labels=tuple(labels), wants_features="features" in inputs,
+            wants_tokens={"input_ids", "attention_mask"} <= inputs,
+        )
 
-    def __call__(self, embedding: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self,
+        embedding: np.ndarray,
+        features: np.ndarray | None = None,
+        tokens: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
         feeds = {"embedding": embedding.astype(np.float32, copy=False)}
         if self.wants_features:
             if features is None:
                 raise ValueError(f"{self.name} needs `features`")
             feeds["features"] = features.astype(np.float32, copy=False)
+        if self.wants_tokens:
+            if tokens is None:
+                raise ValueError(f"{self.name} needs `input_ids` and `attention_mask`")
+            feeds["input_ids"], feeds["attention_mask"] = tokens
         return np.asarray(self.session.run(["probs"], feeds)[0], dtype=np.float32)

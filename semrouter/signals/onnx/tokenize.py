@@ -45,6 +45,7 @@ class TextTokenizer:
         self.cls_id = self._require("[CLS]")
         self.sep_id = self._require("[SEP]")
         self.pad_id = self._tok.token_to_id("[PAD]") or 0
+        self.vocab_size = int(self._tok.get_vocab_size(with_added_tokens=True))
 
     def _require(self, token: str) -> int:
         tid = self._tok.token_to_id(token)

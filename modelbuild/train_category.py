@@ -12,7 +12,7 @@ natural requests -- whose calibrated probabilities are summed into the 14 catego
 ONNX graph. `--coarse` trains the old way (14 classes). Unless `--no-lexical`, a second, lexical
 classifier joins it (modelbuild/lexical.py: logistic regression on idf-weighted word-piece unigrams and
 bigrams of the router's own `input_ids`): probs = softmax((log p_mlp + beta * log p_lex) / T2), beta
-and T2 picked on the validation slice. The head then takes `embedding`, `input_ids` and
+and T2 picked on the validation slice (`--refit` then refits both on training + validation rows). The head then takes `embedding`, `input_ids` and
 `attention_mask` and still outputs `probs` [B,14]; the script checks onnxruntime against numpy.
 Embeddings come from the built int8 encoder (run `python -m modelbuild.build_all` first).
 Reports accuracy, ECE and per-category F1 on both held-out sets and exits non-zero under the
@@ -182,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-lexical", action="store_true", help="embedding MLP only (no word-piece branch)")
     ap.add_argument("--lexical-c", type=float, default=10.0, help="inverse L2 strength of the lexical regression")
     ap.add_argument("--lexical-min-df", type=int, default=3)
+    ap.add_argument("--refit", action="store_true",
+                    help="once temperature and mix are chosen, refit both models on fit + val rows "
+                         "(measured: 84.7%% MMLU / 90.3%% natural vs 84.9%% / 91.6%% without; not the default)")
     args = ap.parse_args(argv)
     for k, fine, coarse in (("hidden", 1024, 512), ("epochs", 150, 300), ("weight_decay", 0.5, 0.05)):
         if getattr(args, k) is None:
@@ -229,19 +232,40 @@ def main(argv: list[str] | None = None) -> int:
         lex = _train_lexical([r["text"] for r in fit_rows], yf, weights, args.models, args.lexical_c, args.lexical_min_df)
         zv = grouped_probs(logits(model, xv), group, temp)
         lex.pick(zv, [r["text"] for r in val_rows], yv)
+    # validation numbers come from the models that picked the settings (before the refit sees val)
+    p_val = grouped_probs(logits(model, xv), group, temp)
+    if lex is not None:
+        p_val = lex.combine(p_val, [r["text"] for r in val_rows])
+    if args.refit and not args.coarse:
+        # settings fixed (temperature, beta, mix temperature): refit both models on fit + validation rows
+        rows = fit_rows + val_rows
+        fa = np.array([_fine_label(r, names) for r in rows], dtype=np.int64)
+        counts = np.maximum(np.bincount(fa, minlength=len(names)).astype(np.float64), 1.0)
+        wa = ((counts.sum() / (len(names) * counts)) ** 0.5)[fa]
+        wa = wa * np.array([NATURAL_WEIGHT if r["text"] in nat_set else 1.0 for r in rows])
+        model = train_mlp(np.concatenate([xf, xv]), fa, len(names), wa, hidden=args.hidden, epochs=args.epochs,
+                          weight_decay=args.weight_decay)
+        if lex is not None:
+            refit = _train_lexical([r["text"] for r in rows], np.concatenate([yf, yv]), wa, args.models,
+                                   args.lexical_c, args.lexical_min_df)
+            refit.beta, refit.t2 = lex.beta, lex.t2
+            lex = refit
     report: dict[str, object] = {"temperature": temp, "model": "coarse" if args.coarse else "fine-subjects",
                                  "fine_classes": int(group.shape[0]), "hidden": args.hidden,
                                  "epochs": args.epochs, "weight_decay": args.weight_decay,
                                  "train_rows": len(fit_rows), "val_rows": len(val_rows),
-                                 "natural_train_rows": len(nat_train)}
+                                 "natural_train_rows": len(nat_train), "refit_on_val": bool(args.refit and not args.coarse)}
     if lex is not None:
         report.update(lex.report())
     texts_of = {"mmlu": [r["text"] for r in test_m], "natural": [r["text"] for r in nat_eval],
                 "val": [r["text"] for r in val_rows]}
     for name, x, y in (("mmlu", xt, yt), ("natural", xn, yn), ("val", xv, yv)):
-        p = grouped_probs(logits(model, x), group, temp)
-        if lex is not None:
-            p = lex.combine(p, texts_of[name])
+        if name == "val":
+            p = p_val
+        else:
+            p = grouped_probs(logits(model, x), group, temp)
+            if lex is not None:
+                p = lex.combine(p, texts_of[name])
         acc = float((p.argmax(1) == y).mean())
         report[f"{name}_accuracy"] = round(acc, 4)
         report[f"{name}_ece"] = round(ece(p, y), 4)

@@ -191,16 +191,17 @@ class OnnxAnalyzer:
 
         errors: list[str] = []
         se = emb[sig]
+        toks = (tb.input_ids[sig], tb.attention_mask[sig])  # for heads with a word-piece branch
         cat_p = jb_p = cx_p = None
         if self.category is not None:
             try:
-                cat_p = self.category(se, (tb.input_ids[sig], tb.attention_mask[sig]))
+                cat_p = self.category(se, toks)
             except Exception:  # noqa: BLE001
                 log.exception("category_head_failed")
                 errors.append("category")
         if self.jailbreak is not None:
             try:
-                jb_p = self.jailbreak(se)[:, 1]
+                jb_p = self.jailbreak(se, tokens=toks)[:, 1]
             except Exception:  # noqa: BLE001
                 log.exception("jailbreak_head_failed")
                 errors.append("jailbreak")
@@ -211,7 +212,7 @@ class OnnxAnalyzer:
                     from semrouter.signals.features import text_features
 
                     feats = text_features([texts[i] for i in sig])
-                cx_p = self.complexity(se, feats)[:, 1]
+                cx_p = self.complexity(se, feats, toks)[:, 1]
                 if self.complexity_table is not None:
                     cx_p = np.array([self.complexity_table.complexity(float(x)) for x in cx_p])
             except Exception:  # noqa: BLE001

@@ -6,6 +6,8 @@ requests/s at each concurrency, and the difference (what the router adds).
 
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode keyword          # keyword rules only
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals          # + ONNX signals (auto)
+  .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals \
+      --set signals.intra_op_threads=2 --set signals.spin_wait=true              # any config override
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend memory
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend milvus-lite
   unshare --net sh -c 'ip link set lo up && .venv/bin/python benchmarks/bench_routing_overhead.py \
@@ -114,8 +116,15 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=2000, help="requests per concurrency level")
     ap.add_argument("--concurrency", default="1,16")
     ap.add_argument("--cache-backend", choices=["memory", "milvus-lite", "milvus-server"], default="milvus-lite")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for the router, e.g. signals.intra_op_threads=2 (repeatable)")
     a = ap.parse_args()
     overrides: dict = {"logging.level": "warning"}
+    import yaml
+
+    for kv in a.set:
+        key, _, value = kv.partition("=")
+        overrides[key] = yaml.safe_load(value)
     server = None
     tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     if a.mode == "keyword":

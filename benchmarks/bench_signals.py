@@ -51,6 +51,16 @@ def _f1(y: list[str], p: list[str]) -> dict[str, float]:
     return res
 
 
+# (result key, batch wait ms, other SignalsConfig fields): the shipped default first
+LATENCY_SETUPS: tuple[tuple[str, float, dict], ...] = (
+    ("wait2", 2.0, {}),
+    ("wait0", 0.0, {}),
+    ("wait0-2threads-spin", 0.0, {"intra_op_threads": 2, "spin_wait": True}),
+)
+LATENCY_LABELS = {"wait2": "2 ms, 1 thread (default)", "wait0": "0 ms, 1 thread",
+                  "wait0-2threads-spin": "0 ms, 2 threads + spin_wait"}
+
+
 async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str, int]], quick: bool) -> dict:
     base = dict(model_dir=str(ROOT / "models"), precision=prec)
     a = await OnnxAnalyzer.create(SignalsConfig(**base), _cats())
@@ -70,8 +80,8 @@ async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str,
     finally:
         await a.close()
     n = 60 if quick else 300
-    for wait in (2.0, 0.0):
-        a = await OnnxAnalyzer.create(SignalsConfig(**base, batch_max_wait_ms=wait), _cats())
+    for key, wait, extra in LATENCY_SETUPS:
+        a = await OnnxAnalyzer.create(SignalsConfig(**base, batch_max_wait_ms=wait, **extra), _cats())
         try:
             for _ in range(20):
                 await a.analyze(REQUEST)
@@ -80,8 +90,8 @@ async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str,
                 t = time.perf_counter()
                 await a.analyze(REQUEST)
                 lat.append((time.perf_counter() - t) * 1e3)
-            res[f"lat_wait{wait:g}"] = (statistics.median(lat), float(np.percentile(lat, 99)))
-            if wait == 2.0:
+            res[key] = (statistics.median(lat), float(np.percentile(lat, 99)))
+            if key == "wait2":
                 rounds = 10 if quick else 40
                 texts = [f"{REQUEST} (variant {i})" for i in range(16)]
                 t = time.perf_counter()
@@ -108,7 +118,7 @@ async def main_async(args: argparse.Namespace) -> None:
     print("| set | n | int8 | fp32 | int8 - fp32 |\n|---|---:|---:|---:|---:|")
     for s in sets:
         i, f = r["int8"]["sets"][s], r["fp32"]["sets"][s]
-        print(f"| {s} | {i['n']} | {i['acc']:.3f} | {f['acc']:.3f} | {i['acc'] - f['acc']:+.3f} |")
+        print(f"| {s} | {i['n']} | {i['acc']:.4f} | {f['acc']:.4f} | {i['acc'] - f['acc']:+.4f} |")
     print("\n## Per-category F1 (int8 / fp32)\n")
     print("| category | " + " | ".join(sets) + " |\n|---|" + "---:|" * len(sets))
     for c in LABELS:
@@ -120,11 +130,11 @@ async def main_async(args: argparse.Namespace) -> None:
         j = r[p]["jb"]
         print(f"| {p} | {j['thr']:.2f} | {j['recall']:.3f} | {j['fpr']:.3f} | {j['pos']} | {j['neg']} |")
     print(f"\n## Latency, all signals, one request ({r['int8']['tokens']} tokens), sequential\n")
-    print("| precision | batch wait | p50 ms | p99 ms |\n|---|---:|---:|---:|")
+    print("| precision | batch wait, threads | p50 ms | p99 ms |\n|---|---|---:|---:|")
     for p in ("int8", "fp32"):
-        for w in ("2", "0"):
-            p50, p99 = r[p][f"lat_wait{w}"]
-            print(f"| {p} | {w} ms | {p50:.2f} | {p99:.2f} |")
+        for key, label in LATENCY_LABELS.items():
+            p50, p99 = r[p][key]
+            print(f"| {p} | {label} | {p50:.2f} | {p99:.2f} |")
     print("\n## Throughput, 16 concurrent requests (micro-batched)\n")
     print("| precision | requests/s |\n|---|---:|")
     for p in ("int8", "fp32"):

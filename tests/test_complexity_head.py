@@ -31,15 +31,26 @@ def _unit(n: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _feeds(emb: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The head's inputs: the embedding plus the word pieces of `texts` (default: short varied prompts)."""
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    tok = TextTokenizer(ROOT / "models" / "tokenizer.json", 256)
+    words = ["calculate", "which", "not", "the", "court", "energy", "moral", "explain", "integral", "why"]
+    texts = texts or [" ".join(words[(i + j) % len(words)] for j in range(i % 7 + 1)) for i in range(len(emb))]
+    tb = tok.encode(texts)
+    return {"embedding": emb, "input_ids": tb.input_ids, "attention_mask": tb.attention_mask}
+
+
 def test_artifact_small_and_declares_expected_io(head: ort.InferenceSession) -> None:
     assert HEAD.stat().st_size < 5_000_000
-    assert [i.name for i in head.get_inputs()] == ["embedding"]
+    assert [i.name for i in head.get_inputs()] == ["embedding", "input_ids", "attention_mask"]
     assert head.get_inputs()[0].shape[1] == 384
     assert [o.name for o in head.get_outputs()][:1] == ["probs"]
 
 
 def test_probs_in_unit_interval_and_sum_to_one(head: ort.InferenceSession) -> None:
-    probs, outcomes = head.run(["probs", "outcomes"], {"embedding": _unit(64)})
+    probs, outcomes = head.run(["probs", "outcomes"], _feeds(_unit(64)))
     assert probs.shape == (64, 2) and outcomes.shape == (64, 4)
     assert ((probs >= 0) & (probs <= 1)).all()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
@@ -50,9 +61,18 @@ def test_probs_in_unit_interval_and_sum_to_one(head: ort.InferenceSession) -> No
 
 def test_batch_rows_independent(head: ort.InferenceSession) -> None:
     x = _unit(8, seed=1)
-    (batched,) = head.run(["probs"], {"embedding": x})
-    single = np.concatenate([head.run(["probs"], {"embedding": x[i : i + 1]})[0] for i in range(8)])
+    texts = ["why is the sky blue", "not the court", "calculate the integral of x", "ok", "which moral", "explain",
+             "energy energy energy", "the the"]
+    (batched,) = head.run(["probs"], _feeds(x, texts))  # padded to the longest text
+    single = np.concatenate([head.run(["probs"], _feeds(x[i : i + 1], texts[i : i + 1]))[0] for i in range(8)])
     np.testing.assert_allclose(batched, single, atol=1e-6)
+
+
+def test_word_pieces_move_the_score(head: ort.InferenceSession) -> None:
+    """Same embedding, different prompts: the word-piece route alone changes the score."""
+    x = np.repeat(_unit(1, seed=2), 2, axis=0)
+    (probs,) = head.run(["probs"], _feeds(x, ["hi", "Calculate the net present value of the following cash flows"]))
+    assert abs(float(probs[0, 1] - probs[1, 1])) > 1e-3
 
 
 def test_knob_table_is_monotone_and_covers_both_ends() -> None:
@@ -86,7 +106,7 @@ def test_hard_domain_scores_above_easy_domain(head: ort.InferenceSession) -> Non
         "Which country has the largest population in South America?",
     ]
     emb = embed_texts(hard + easy, MODELS / "encoder.onnx", MODELS / "tokenizer.json")
-    (probs,) = head.run(["probs"], {"embedding": emb})
+    (probs,) = head.run(["probs"], _feeds(emb, hard + easy))
     assert probs[:2, 1].min() > probs[2:, 1].max()
 
 

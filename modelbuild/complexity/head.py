@@ -3,7 +3,10 @@
   A. subject route: softmax regression embedding -> MMLU subject (57), times a table of each subject's
      joint-outcome frequencies in the training split (smoothed toward the global mix). This learns the
      "which domains does the small model fail on, and does the large one fix them" prior.
-  B. direct route: softmax regression embedding -> joint outcome (4 classes).
+  B. direct route: softmax regression embedding -> joint outcome (4 classes), averaged with a softmax
+     regression on the prompt's word pieces -> joint outcome (modelbuild/lexical.py: idf-weighted
+     unigrams + bigrams of the router's own `input_ids`; question forms and wording that the sentence
+     embedding averages away).
 
 outcomes = (A + B) / 2 is a distribution over (both ok, only small ok, only large ok, both wrong); the
 expected accuracy gain of the large model is gain = P(only large ok) - P(only small ok) in [-1, 1], and the
@@ -18,11 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from modelbuild.complexity.data import OUTCOME_GAIN
+from modelbuild.lexical import LexicalVocab
+
+Tokens = tuple[np.ndarray, np.ndarray]  # input_ids, attention_mask [N,T] from the runtime tokenizer
 
 SUBJECT_C = 3.0  # inverse L2 strength of the subject regression
 OUTCOME_C = 0.3  # inverse L2 strength of the outcome regression
 PRIOR_ALPHA = 5.0  # pseudo-counts pulling each subject's outcome table toward the global mix
 BLEND = 0.5  # weight of the subject route
+LEXICAL_C = 1.0  # inverse L2 strength of the word-piece outcome regression
+LEXICAL_WEIGHT = 0.5  # its share of the direct route
+LEXICAL_MIN_DF = 3  # word pieces / bigrams in fewer training prompts are ignored
+# 5-fold CV on the training part (the held-out part untouched): CPT(95%) 49.9% -> 47.1% and APGR
+# 0.638 -> 0.653 when the word-piece regression joins the direct route (C 0.3: 48.6%, C 3: 47.9%).
 
 
 @dataclass(frozen=True)
@@ -36,14 +47,25 @@ class LinearHead:
     outcome_b: np.ndarray  # [4]
     subjects: tuple[str, ...]
     blend: float = BLEND
+    lexical: LexicalVocab | None = None  # word-piece outcome regression (None: embedding only)
+    lex_w: np.ndarray | None = None  # [F, 4], row 0 zero
+    lex_b: np.ndarray | None = None  # [4]
+    lex_weight: float = LEXICAL_WEIGHT
 
-    def outcomes(self, emb: np.ndarray) -> np.ndarray:
+    def outcomes(self, emb: np.ndarray, tokens: Tokens | None = None) -> np.ndarray:
         ps = _softmax(emb @ self.subject_w + self.subject_b)
         po = _softmax(emb @ self.outcome_w + self.outcome_b)
+        if self.lexical is not None:
+            if tokens is None:
+                raise ValueError("this head has a word-piece route: pass tokens=(input_ids, attention_mask)")
+            assert self.lex_w is not None and self.lex_b is not None
+            x = self.lexical.features(*tokens)
+            pl = _softmax(np.asarray(x @ self.lex_w) + self.lex_b)
+            po = (1.0 - self.lex_weight) * po + self.lex_weight * pl
         return self.blend * (ps @ self.subject_table) + (1.0 - self.blend) * po
 
-    def score(self, emb: np.ndarray) -> np.ndarray:
-        return score_from_outcomes(self.outcomes(emb))
+    def score(self, emb: np.ndarray, tokens: Tokens | None = None) -> np.ndarray:
+        return score_from_outcomes(self.outcomes(emb, tokens))
 
 
 def score_from_outcomes(p: np.ndarray) -> np.ndarray:
@@ -65,8 +87,12 @@ def subject_table(subject_idx: np.ndarray, outcome: np.ndarray, n_subjects: int,
     return table
 
 
-def fit_head(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, seed: int = 0) -> LinearHead:
-    """Fit both routes on (emb [N,384], subject names [N], outcome index [N])."""
+def fit_head(
+    emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, seed: int = 0, tokens: Tokens | None = None,
+    vocab_size: int = 30522,
+) -> LinearHead:
+    """Fit both routes on (emb [N,384], subject names [N], outcome index [N]); with `tokens` the direct
+    route also gets the word-piece regression."""
     from sklearn.linear_model import LogisticRegression  # build-time only
 
     names, subj_idx = np.unique(subjects, return_inverse=True)
@@ -88,4 +114,18 @@ def fit_head(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, seed: i
         outcome_w=ow.astype(np.float32),
         outcome_b=ob.astype(np.float32),
         subjects=tuple(str(n) for n in names),
+        **(_fit_lexical(tokens, outcome, vocab_size, seed) if tokens is not None else {}),
     )
+
+
+def _fit_lexical(tokens: Tokens, outcome: np.ndarray, vocab_size: int, seed: int) -> dict:
+    from sklearn.linear_model import LogisticRegression  # build-time only
+
+    vocab = LexicalVocab.build(tokens[0], tokens[1], vocab_size, LEXICAL_MIN_DF)
+    clf = LogisticRegression(C=LEXICAL_C, max_iter=3000, random_state=seed).fit(vocab.features(*tokens), outcome)
+    w = np.zeros((vocab.n_features, 4))
+    b = np.full(4, -30.0)
+    w[:, clf.classes_] = clf.coef_.T
+    b[clf.classes_] = clf.intercept_
+    w[0] = 0.0
+    return {"lexical": vocab, "lex_w": w.astype(np.float32), "lex_b": b.astype(np.float32)}

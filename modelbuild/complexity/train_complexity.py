@@ -30,18 +30,21 @@ import numpy as np  # noqa: E402
 from modelbuild.complexity import curves, data  # noqa: E402
 from modelbuild.complexity.embed import cached_embeddings  # noqa: E402
 from modelbuild.complexity.export import to_onnx  # noqa: E402
-from modelbuild.complexity.head import fit_head  # noqa: E402
+from modelbuild.complexity.head import Tokens, fit_head  # noqa: E402
 
 CHANCE = 0.25  # 4-choice questions: a subject where the large model scores below chance has broken labels
 KNOBS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
-def oof_scores(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, folds: int = 5) -> np.ndarray:
+def oof_scores(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, tokens: Tokens | None = None,
+               vocab_size: int = 30522, folds: int = 5) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     out = np.zeros(len(outcome))
     for a, b in StratifiedKFold(folds, shuffle=True, random_state=0).split(emb, subjects):
-        out[b] = fit_head(emb[a], subjects[a], outcome[a]).score(emb[b])
+        ta = (tokens[0][a], tokens[1][a]) if tokens is not None else None
+        tb = (tokens[0][b], tokens[1][b]) if tokens is not None else None
+        out[b] = fit_head(emb[a], subjects[a], outcome[a], tokens=ta, vocab_size=vocab_size).score(emb[b], tb)
     return out
 
 
@@ -84,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", type=Path, default=Path("models/encoder.onnx"))
     ap.add_argument("--tokenizer", type=Path, default=Path("models/tokenizer.json"))
     ap.add_argument("--keep-all", action="store_true", help="do not exclude below-chance subjects")
+    ap.add_argument("--no-lexical", action="store_true", help="embedding-only head (no word-piece route)")
     ap.add_argument("--out", type=Path, default=Path("modelbuild/artifacts/complexity_head.onnx"))
     args = ap.parse_args(argv)
     np.random.seed(0)
@@ -98,29 +102,47 @@ def main(argv: list[str] | None = None) -> int:
     emb = emb[keep]
     small_ok, large_ok, subjects = ds.small_ok[train][keep], ds.large_ok[train][keep], ds.subject[train][keep]
     outcome = data.outcomes(small_ok, large_ok)
+    tokens: Tokens | None = None
+    vocab_size = 30522
+    if not args.no_lexical:
+        from semrouter.signals.onnx.tokenize import TextTokenizer
+
+        tok = TextTokenizer(args.tokenizer, 256)  # the runtime's tokenisation (SignalsConfig.max_tokens default)
+        vocab_size = tok.vocab_size
+        texts = [t for t, k in zip(np.array(ds.texts, dtype=object)[train], keep, strict=True) if k]
+        tb = tok.encode(list(texts))
+        tokens = (tb.input_ids, tb.attention_mask)
     print(f"training part: {len(outcome)} rows, small acc {small_ok.mean():.3f}, large acc {large_ok.mean():.3f}")
 
-    oof = oof_scores(emb, subjects, outcome)
+    oof = oof_scores(emb, subjects, outcome, tokens, vocab_size)
     cv = curves.summary(curves.curve_from_scores(oof, small_ok, large_ok), small_ok, large_ok)
     print("5-fold CV: " + ", ".join(f"{k}={v:.3f}" for k, v in cv.items()))
     table = knob_table(oof, small_ok, large_ok)
     for r in table:
         print(f"  knob {r['knob']:.2f} -> large if score >= {r['threshold']:.4f} (CV share to large {r['cv_share_large']:.3f})")
 
-    head = fit_head(emb, subjects, outcome)
+    head = fit_head(emb, subjects, outcome, tokens=tokens, vocab_size=vocab_size)
     to_onnx(head, args.out)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
-    probs, outs = sess.run(["probs", "outcomes"], {"embedding": emb[:256]})
-    diff = max(float(np.abs(probs[:, 1] - head.score(emb[:256])).max()), float(np.abs(outs - head.outcomes(emb[:256])).max()))
+    feeds = {"embedding": emb[:256]}
+    t256 = None
+    if tokens is not None:
+        t256 = (tokens[0][:256], tokens[1][:256])
+        feeds |= {"input_ids": t256[0], "attention_mask": t256[1]}
+    probs, outs = sess.run(["probs", "outcomes"], feeds)
+    diff = max(float(np.abs(probs[:, 1] - head.score(emb[:256], t256)).max()),
+               float(np.abs(outs - head.outcomes(emb[:256], t256)).max()))
     print(f"onnx vs numpy max abs diff {diff:.2e}; {args.out} {args.out.stat().st_size / 1e3:.0f} kB")
     meta = {
         "labels": ["small_model_ok", "needs_large_model"],
         "score": "probs[:,1] = (1 + expected accuracy gain of the large model over the small one) / 2; "
         "0.5 = no expected gain. outcomes = P(both ok, only small ok, only large ok, both wrong).",
         "outcome_labels": list(data.OUTCOME_NAMES),
-        "inputs": {"embedding": [None, int(emb.shape[1])]},
+        "inputs": {"embedding": [None, int(emb.shape[1])],
+                   **({"input_ids": [None, None], "attention_mask": [None, None]} if tokens is not None else {})},
+        "lexical_features": head.lexical.n_features if head.lexical is not None else 0,
         "encoder": args.encoder.name,
         "train_rows": int(len(outcome)),
         "excluded_subjects": excluded,

@@ -64,6 +64,11 @@ class SignalsConfig(_Cfg):
         default=256, ge=16, le=512, description="longer prompts keep their first and last tokens (head+tail)"
     )
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads per encoder run")
+    spin_wait: bool = Field(
+        default=False,
+        description="let the encoder's worker threads spin between tasks (with intra_op_threads >= 2: much lower "
+        "latency, at the price of CPU burnt while they wait; see benchmarks/RESULTS.md)",
+    )
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         default="all", description="ONNX Runtime graph optimisation level"
     )

@@ -112,7 +112,7 @@ class OnnxAnalyzer:
     def _load(cls, cfg: SignalsConfig, categories: tuple[Category, ...], executor: ThreadPoolExecutor) -> OnnxAnalyzer:
         mdir = Path(cfg.model_dir)
         manifest = load_manifest(mdir)
-        so = session_options(cfg.intra_op_threads, cfg.graph_optimization)
+        so = session_options(cfg.intra_op_threads, cfg.graph_optimization, cfg.spin_wait)
         head_so = session_options(1, cfg.graph_optimization)
         tokenizer = TextTokenizer(mdir / TOKENIZER_FILE, cfg.max_tokens)
         encoder = Encoder(mdir / ENCODER_FILES[cfg.precision], so)

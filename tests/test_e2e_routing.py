@@ -209,3 +209,30 @@ def test_admin_api_on_the_router_port(keyword_stack) -> None:
     assert call(target, "cache_stats")["enabled"] is False
     r = call(target, "reload_config")
     assert r["ok"] is True and r["version"] == cfg["version"]
+
+
+def _router_streams(stack) -> int:  # type: ignore[no-untyped-def]
+    """ext_proc streams Envoy has opened to the router so far (each stream is one upstream request)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{stack.port(9901)}/stats?filter=^cluster.semrouter.upstream_rq_total$"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return int(text.strip().rsplit(":", 1)[1])
+
+
+def test_observer_stream_only_for_paths_the_router_owns(keyword_stack) -> None:  # type: ignore[no-untyped-def]
+    """Chat answers stream to the router (decision + observer: two streams per request); answers on paths it
+    does not own skip the observer (ExtProcPerRoute disabled on the fallback route): one stream each."""
+    stack, client = keyword_stack
+    before = _router_streams(stack)
+    for _ in range(5):
+        r = client.request("POST", "/v1/embeddings", json.dumps({"model": "x", "input": "hi"}).encode(),
+                           {"content-type": "application/json"})
+        assert r.status < 500
+    time.sleep(0.3)
+    assert _router_streams(stack) - before == 5
+    before = _router_streams(stack)
+    for _ in range(5):
+        assert client.chat(user("hello there", model="qwen3-32b")).status == 200
+    time.sleep(0.3)
+    assert _router_streams(stack) - before == 10

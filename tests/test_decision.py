@@ -81,8 +81,14 @@ def test_classifier_vote_above_threshold() -> None:
 def test_low_confidence_falls_back_to_default_never_fails() -> None:
     d = decide(cfg(classifier_threshold=0.8), "auto", None, probs(math=0.6, history=0.4))
     assert (d.model, d.category, d.reason, d.refusal) == ("small", None, "default", None)
+    # the classifier's best guess is still reported (x-vsr-selected-category), just not routed on
+    assert (d.category_guess, d.reported_category) == ("math", "math")
     assert decide(cfg(), "auto", None, None).model == "small"
-    assert decide(cfg(), "auto", None, probs(poetry=0.99)).model == "small"  # label not configured
+    assert decide(cfg(), "auto", None, None).reported_category is None  # no classifier ran: nothing to report
+    d = decide(cfg(), "auto", None, probs(poetry=0.99))
+    assert d.model == "small" and d.reported_category is None  # label not configured
+    confident = decide(cfg(), "auto", None, probs(math=0.9, history=0.1))
+    assert confident.category == "math" and confident.category_guess is None
 
 
 def test_explicit_and_unknown_models() -> None:
@@ -139,3 +145,12 @@ def test_reasoning_switches_on_for_complex_requests_where_the_category_allows() 
     # a model without a reasoning family never gets it
     small = decide(cfg(0.0), "auto", None, Analysis(category_probs={"physics": 0.9}, complexity=0.9))
     assert (small.model, small.use_reasoning) == ("small", False)
+
+
+def test_low_confidence_guess_is_reported_in_headers_with_the_default_reason() -> None:
+    from semrouter.server.request_phase import _decision_headers
+
+    d = decide(cfg(classifier_threshold=0.8), "auto", None, probs(math=0.6, history=0.4))
+    h = _decision_headers(d, has_reasoning=False)
+    assert h["x-vsr-selected-category"] == "math"
+    assert h["x-semrouter-reason"] == "default" and h["x-vsr-selected-model"] == "small"

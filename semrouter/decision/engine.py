@@ -41,6 +41,13 @@ class Decision:
     system_prompt: SystemPrompt | None = None
     refusal: Refusal | None = None
     source_model: str | None = None  # what the client asked for (for routing-modification metrics)
+    # The classifier's top label when it was not confident enough to route on: reported in
+    # x-vsr-selected-category (with x-semrouter-reason telling that the default model was used), never routed on.
+    category_guess: str | None = None
+
+    @property
+    def reported_category(self) -> str | None:
+        return self.category or self.category_guess
 
 
 def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis | None) -> CategoryVote | None:
@@ -53,6 +60,14 @@ def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis 
     if prob >= cfg.signals.classifier.threshold and cfg.category(label) is not None:
         return CategoryVote(category=label, confidence=float(prob), source="classifier")
     return None
+
+
+def category_guess(cfg: Config, analysis: Analysis | None) -> str | None:
+    """The classifier's top configured label, whatever its confidence (None when it did not run)."""
+    if analysis is None or not analysis.category_probs:
+        return None
+    label = max(analysis.category_probs.items(), key=lambda kv: kv[1])[0]
+    return label if cfg.category(label) is not None else None
 
 
 def is_auto(cfg: Config, requested: str) -> bool:
@@ -137,6 +152,7 @@ def decide(
 
     vote = category_vote(cfg, keyword, analysis)
     cat = cfg.category(vote.category) if vote else None
+    guess = category_guess(cfg, analysis) if cat is None else None
     if cat is None:
         candidates: list[ModelScore] = [ModelScore(model=cfg.routing.default_model, score=1.0)]
         reason = "default"
@@ -166,10 +182,11 @@ def decide(
             complexity=complexity,
             system_prompt=cat.system_prompt if cat else None,
             source_model=requested_model,
+            category_guess=guess,
         )
     return Decision(
         model=candidates[0].model, category=cat.name if cat else None, reason="pii_policy",
-        source_model=requested_model,
+        source_model=requested_model, category_guess=guess,
         refusal=Refusal(403, "pii_not_allowed",
                         f"The request contains {', '.join(sorted(violated))}, which no eligible model may receive",
                         tuple(sorted(violated))),

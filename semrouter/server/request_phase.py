@@ -170,8 +170,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
 def _decision_headers(d: Decision, has_reasoning: bool) -> dict[str, str]:
     out = {H.SELECTED_MODEL: d.model, H.DECISION_REASON: d.reason,
            H.SELECTED_REASONING: "on" if d.use_reasoning else "off"}
-    if d.category:
-        out[H.SELECTED_CATEGORY] = d.category
+    if d.reported_category:
+        out[H.SELECTED_CATEGORY] = d.reported_category
     if d.complexity is not None:
         out[H.COMPLEXITY] = f"{d.complexity:.3f}"
     return out
@@ -184,6 +184,7 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
         requested_model=d.source_model,
         model=d.model,
         category=d.category,
+        category_guess=d.category_guess,
         confidence=None if d.confidence is None else round(d.confidence, 4),
         complexity=None if d.complexity is None else round(d.complexity, 4),
         reasoning=d.use_reasoning,

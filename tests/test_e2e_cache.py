@@ -222,3 +222,30 @@ def test_observer_streams_are_closed_after_each_answer(client: Client) -> None:
                                    timeout=5).read().decode()
     active = int(stats.strip().rsplit(":", 1)[1])
     assert active <= 2, stats
+
+
+def test_cache_hits_open_no_observer_stream(client: Client) -> None:
+    """A hit is answered on the decision stream alone: envoy.yaml skips the observer for answers carrying
+    x-vsr-cache-hit, so each hit costs the router one ext_proc stream; a forwarded request costs two."""
+    import urllib.request
+
+    def streams() -> int:
+        url = f"http://127.0.0.1:{client.admin_port}/stats?filter=^cluster.semrouter.upstream_rq_total$"
+        return int(urllib.request.urlopen(url, timeout=5).read().decode().strip().rsplit(":", 1)[1])
+
+    h = {"x-user-id": "lee"}
+    q = user("What is the boiling point of ethanol at sea level?")
+    client.chat(q, h)
+    wait_hit(client, q, h)
+    time.sleep(0.3)
+    before = streams()
+    for _ in range(10):
+        r = client.chat(q, h)
+        assert r.headers.get("x-vsr-cache-hit") == "true" and r.headers.get("x-request-id")
+    time.sleep(0.3)
+    assert streams() - before == 10
+    before = streams()
+    miss = client.chat(user("What is the melting point of ethanol?"), h)
+    assert miss.status == 200 and miss.headers.get("x-vsr-cache-hit") != "true"
+    time.sleep(0.3)
+    assert streams() - before == 2

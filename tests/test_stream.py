@@ -151,8 +151,10 @@ async def test_stages_are_traced_when_tracing_is_on() -> None:
     assert names == ["semrouter.parse", "semrouter.signals", "semrouter.decide"]
 
 
-async def test_observer_stream_joins_its_request_and_replies_nothing() -> None:
-    """Shipped Envoy configs: a second ext_proc filter in observability mode streams the answer."""
+@pytest.mark.parametrize("request_phase", [False, True], ids=["answer-only (shipped)", "with request headers"])
+async def test_observer_stream_joins_its_request_and_replies_nothing(request_phase: bool) -> None:
+    """Shipped Envoy configs: a second ext_proc filter in observability mode streams the answer; it is joined
+    by the x-request-id Envoy puts on the answer (or, with request headers SEND, on the request headers)."""
     rt = await build_runtime(parse_config(CFG), Shared())
     proc = ExternalProcessor(RuntimeHolder(rt))
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
@@ -170,10 +172,13 @@ async def test_observer_stream_joins_its_request_and_replies_nothing() -> None:
                          "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}).encode()
 
     async def observer_stream():
-        m = headers_msg("POST", "/v1/chat/completions")
-        m.observability_mode = True
-        yield m
+        if request_phase:
+            m = headers_msg("POST", "/v1/chat/completions")
+            m.observability_mode = True
+            yield m
         r = resp_headers_msg(200)
+        if not request_phase:  # the answer carries the request's id (vhost response_headers_to_add)
+            r.response_headers.headers.headers.append(base_pb2.HeaderValue(key="x-request-id", raw_value=b"rid-1"))
         r.observability_mode = True
         yield r
         yield pb.ProcessingRequest(observability_mode=True,

@@ -3,8 +3,9 @@
 Phases arrive in order: request_headers → request_body → response_headers → response_body (trailers
 if configured). Every phase gets exactly one answer; an immediate response ends the stream. With the
 shipped Envoy configs the response phases come on a second stream instead, from an ext_proc filter in
-observability mode: it carries the request's headers (for x-request-id) and then the answer, Envoy
-reads no replies, and the stream is joined to what the request stream decided (server/inflight.py).
+observability mode: it carries the answer (whose headers Envoy gives the request's x-request-id; older
+configs sent the request headers first), Envoy reads no replies, and the stream is joined to what the
+request stream decided (server/inflight.py). Cache hits never open that stream (envoy.yaml skips it).
 An unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
 client went away) just ends. Nothing outlives the stream except background cache writes.
 """
@@ -91,6 +92,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             return await on_request_body(rt, st)
         if phase == "response_headers":
             if st.observer:
+                if st.request_id == "-":  # observer without a request phase: Envoy copies the id onto the answer
+                    st.request_id = mut.header_map(req.response_headers.headers).get("x-request-id", "-")
                 rt = self._adopt(st)
             else:
                 rt.shared.inflight.take(st.request_id)  # answered on its own stream (single-filter config)
@@ -104,7 +107,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         return None
 
     def _adopt(self, st: StreamState) -> Runtime:
-        """Join an observer stream to the request it answers (by the x-request-id of its request headers)."""
+        """Join an observer stream to the request it answers (by x-request-id: from its request headers, or from
+        the answer's headers when the observer filter skips the request phase, as the shipped envoy.yaml does)."""
         found = self._holder.current.shared.inflight.take(st.request_id)
         log.debug("observer_stream", request_id=st.request_id, matched=found is not None)
         if found is None:  # not forwarded by us (local reply, pass-through path) or long gone

@@ -107,13 +107,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 def fit_temperature(z: np.ndarray, y: np.ndarray) -> float:
     """Temperature minimising the validation negative log-likelihood (grid search, robust and exact enough)."""
-    best_t, best = 1.0, float("inf")
-    for t in np.exp(np.linspace(np.log(0.05), np.log(20.0), 400)):
-        p = softmax(z / t)
-        nll = -np.mean(np.log(p[np.arange(len(y)), y] + 1e-12))
-        if nll < best:
-            best_t, best = float(t), nll
-    return best_t
+    return fit_temperature_grouped(z, y, np.eye(z.shape[1], dtype=np.float32))
 
 
 def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -139,10 +133,17 @@ def export_head(model, temperature: float, path: Path) -> None:  # type: ignore[
         def forward(self, embedding: torch.Tensor) -> torch.Tensor:
             return torch.softmax(self.inner(embedding * 20.0) / temperature, dim=-1)
 
+    _export_embedding_module(Calibrated(), path)
+
+
+def _export_embedding_module(module, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """ONNX graph `embedding` float32 [B,384] -> `probs` (dynamic batch), opset 17."""
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(
-            Calibrated().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
+            module.eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
             output_names=["probs"], dynamic_axes={"embedding": {0: "batch"}, "probs": {0: "batch"}},
             opset_version=17, dynamo=False,
         )
@@ -203,13 +204,7 @@ def export_grouped_head(model, temperature: float, group: np.ndarray, path: Path
         def forward(self, embedding: torch.Tensor) -> torch.Tensor:
             return torch.softmax(self.inner(embedding * 20.0) / temperature, dim=-1) @ self.group
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(
-            Grouped().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
-            output_names=["probs"], dynamic_axes={"embedding": {0: "batch"}, "probs": {0: "batch"}},
-            opset_version=17, dynamo=False,
-        )
+    _export_embedding_module(Grouped(), path)
 
 
 def f1_per_class(y: np.ndarray, pred: np.ndarray, k: int) -> list[float]:

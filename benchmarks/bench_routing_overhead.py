@@ -34,6 +34,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import loadgen  # noqa: E402  (benchmarks/loadgen.py)
 from semrouter.devstack import Stack, free_port  # noqa: E402
 
 PROMPTS = {
@@ -53,8 +54,15 @@ def _direct_envoy(src: Path, dst: Path) -> Path:
     return dst
 
 
-async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: int
+async def _load(port: int, body: bytes, headers: dict[str, str], n: int, conc: int, client: str = "lean"
                 ) -> tuple[list[float], float, float]:
+    if client == "lean":
+        for _ in range(20):  # warm-up (and, in cache-hit mode, the entry gets stored)
+            await loadgen.run(port, "/v1/chat/completions", body, headers, 1, 1)
+            await asyncio.sleep(0.05)
+        res = await loadgen.run(port, "/v1/chat/completions", body, headers, n, conc)
+        assert set(res.statuses) == {200}, res.statuses
+        return res.latencies, res.rps, res.header_true / n
     lat: list[float] = []
     hits = 0
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -87,7 +95,7 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
-def run(mode: str, n: int, concurrencies: list[int], overrides: dict) -> list[tuple]:
+def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: str = "lean") -> list[tuple]:
     rows = []
     ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPTS[mode]}]}).encode()
@@ -100,7 +108,7 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict) -> list[tu
                           envoy_config=envoy_cfg)
             with stack:
                 for c in concurrencies:
-                    lat, rps, hit = asyncio.run(_load(ports[8801], body, headers, n, c))
+                    lat, rps, hit = asyncio.run(_load(ports[8801], body, headers, n, c, client))
                     rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps, hit))
                 if label == "router" and mode == "cache-hit":
                     from semrouter.admin.client import call
@@ -116,6 +124,9 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=2000, help="requests per concurrency level")
     ap.add_argument("--concurrency", default="1,16")
     ap.add_argument("--cache-backend", choices=["memory", "milvus-lite", "milvus-server"], default="milvus-lite")
+    ap.add_argument("--client", choices=["lean", "aiohttp"], default="lean",
+                    help="load generator: benchmarks/loadgen.py (default; little CPU of its own) or aiohttp "
+                         "(what the numbers before the third session used)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override for the router, e.g. signals.intra_op_threads=2 (repeatable)")
     a = ap.parse_args()
@@ -145,12 +156,12 @@ def main() -> int:
         server = default_server
         overrides |= {"cache.milvus.uri": f"http://127.0.0.1:{default_server.listen_port}"}
     try:
-        rows = run(a.mode, a.n, [int(c) for c in a.concurrency.split(",")], overrides)
+        rows = run(a.mode, a.n, [int(c) for c in a.concurrency.split(",")], overrides, a.client)
     finally:
         if server is not None:
             server.stop()
     backend = f" cache={a.cache_backend}" if a.mode == "cache-hit" else ""
-    print(f"\nmode={a.mode}{backend}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
+    print(f"\nmode={a.mode}{backend}  client={a.client}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
           f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
     print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s} {'hits':>5s}")
     for r in rows:

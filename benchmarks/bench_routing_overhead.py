@@ -34,8 +34,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import loadgen  # noqa: E402  (benchmarks/loadgen.py)
-from semrouter.devstack import Stack, free_port  # noqa: E402
+import loadgen
+
+from semrouter.devstack import Stack, free_port
 
 PROMPTS = {
     "keyword": "What is the derivative of x^3 + 2x?",
@@ -147,7 +148,9 @@ def main() -> int:
     elif a.cache_backend == "milvus-lite":
         overrides |= {"cache.milvus.uri": str(tmp / "cache.db")}
     else:
-        from milvus import default_server  # PyPI milvus==2.3.5, a real standalone server
+        from milvus import (
+            default_server,  # PyPI milvus==2.3.5, a real standalone server
+        )
 
         default_server.set_base_dir(str(tmp / "milvus-server"))
         default_server.listen_port = free_port()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,31 @@ import pytest
 from semrouter.devstack import ROOT, Stack, free_port
 
 SHIPPED_PORTS = (8801, 9901, 50051, 8001, 8002, 9190)
+
+
+def eventually(pred: Callable[[], bool], timeout: float = 10.0, every: float = 0.05) -> bool:
+    """Poll `pred` until it holds or `timeout` passes. For effects that land just after the client has its
+    answer (observer streams, background stores) instead of a fixed sleep that a busy CI machine outlasts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if pred():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every)
+
+
+def settled(read: Callable[[], int], quiet: float = 0.25, timeout: float = 10.0) -> int:
+    """A counter's value once it has stopped moving for `quiet` seconds (Envoy's stream counters move a
+    little after the client has its answer: the observer stream opens at the answer)."""
+    deadline = time.monotonic() + timeout
+    prev = read()
+    while True:
+        time.sleep(quiet)
+        cur = read()
+        if cur == prev or time.monotonic() > deadline:
+            return cur
+        prev = cur
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, Reply, start_stack, user
+from conftest import Client, Reply, eventually, settled, start_stack, user
 from semrouter.devstack import ROOT, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(),
@@ -217,11 +217,12 @@ def test_observer_streams_are_closed_after_each_answer(client: Client) -> None:
     for _ in range(50):
         assert client.chat(q, h).headers.get("x-vsr-cache-hit") == "true"
     client.chat(user("And how many eyes?"), h)  # one forwarded request too
-    time.sleep(0.5)
-    stats = urllib.request.urlopen(f"http://127.0.0.1:{client.admin_port}/stats?filter=cluster.semrouter.upstream_rq_active",
-                                   timeout=5).read().decode()
-    active = int(stats.strip().rsplit(":", 1)[1])
-    assert active <= 2, stats
+
+    def active() -> int:
+        url = f"http://127.0.0.1:{client.admin_port}/stats?filter=cluster.semrouter.upstream_rq_active"
+        return int(urllib.request.urlopen(url, timeout=5).read().decode().strip().rsplit(":", 1)[1])
+
+    assert eventually(lambda: active() <= 2, timeout=5), active()
 
 
 def test_cache_hits_open_no_observer_stream(client: Client) -> None:
@@ -237,15 +238,12 @@ def test_cache_hits_open_no_observer_stream(client: Client) -> None:
     q = user("What is the boiling point of ethanol at sea level?")
     client.chat(q, h)
     wait_hit(client, q, h)
-    time.sleep(0.3)
-    before = streams()
+    before = settled(streams)
     for _ in range(10):
         r = client.chat(q, h)
         assert r.headers.get("x-vsr-cache-hit") == "true" and r.headers.get("x-request-id")
-    time.sleep(0.3)
-    assert streams() - before == 10
-    before = streams()
+    assert settled(streams) - before == 10
+    before = settled(streams)
     miss = client.chat(user("What is the melting point of ethanol?"), h)
     assert miss.status == 200 and miss.headers.get("x-vsr-cache-hit") != "true"
-    time.sleep(0.3)
-    assert streams() - before == 2
+    assert settled(streams) - before == 2

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, user
+from conftest import Client, settled, user
 
 pytestmark = pytest.mark.e2e
 
@@ -224,15 +224,16 @@ def test_observer_stream_only_for_paths_the_router_owns(keyword_stack) -> None: 
     """Chat answers stream to the router (decision + observer: two streams per request); answers on paths it
     does not own skip the observer (ExtProcPerRoute disabled on the fallback route): one stream each."""
     stack, client = keyword_stack
-    before = _router_streams(stack)
+    def streams() -> int:
+        return _router_streams(stack)
+
+    before = settled(streams)
     for _ in range(5):
         r = client.request("POST", "/v1/embeddings", json.dumps({"model": "x", "input": "hi"}).encode(),
                            {"content-type": "application/json"})
         assert r.status < 500
-    time.sleep(0.3)
-    assert _router_streams(stack) - before == 5
-    before = _router_streams(stack)
+    assert settled(streams) - before == 5
+    before = settled(streams)
     for _ in range(5):
         assert client.chat(user("hello there", model="qwen3-32b")).status == 200
-    time.sleep(0.3)
-    assert _router_streams(stack) - before == 10
+    assert settled(streams) - before == 10

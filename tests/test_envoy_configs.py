@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_stack, user
+from conftest import eventually, start_stack, user
 from semrouter.devstack import ROOT, envoy_binary
 
 CONFIGS = sorted([*ROOT.glob("envoy/*.yaml"), *ROOT.glob("deploy/**/envoy*.yaml")])
@@ -87,7 +87,9 @@ def test_failing_endpoint_is_avoided_then_readmitted(tmp_path: Path) -> None:
             if failed >= 2:
                 break
         assert failed >= 2
-        time.sleep(0.3)  # answers reach the router on the observer stream, just after the client has them
+        # answers reach the router on the observer stream, just after the client has them: once it has
+        # seen the failures, the endpoint is skipped for the cool-down
+        assert eventually(lambda: ports_hit(10).count(bad) == 0, timeout=3)
         assert ports_hit(30).count(bad) == 0
         fault(0)
         time.sleep(4.1)  # cool-down over: it is probed again and, now healthy, re-admitted

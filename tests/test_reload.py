@@ -9,18 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import eventually as _wait_for
 from conftest import start_stack, user
 
 pytestmark = pytest.mark.e2e
-
-
-def _wait_for(pred, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_reload_on_file_change_and_sighup(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -50,7 +51,9 @@ def _direct_envoy(src: Path, dst: Path) -> Path:
 
     cfg = yaml.safe_load(src.read_text())
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
-    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.ext_proc"]
+    # both ext_proc filters: the decision one and the observer (otherwise "direct" would still stream every
+    # answer to the router, and its CPU would slow the baseline; numbers before the third session did)
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if not f["name"].startswith("envoy.filters.http.ext_proc")]
     dst.write_text(yaml.safe_dump(cfg))
     return dst
 
@@ -96,6 +99,13 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: str = "lean") -> list[tuple]:
     rows = []
     ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
@@ -108,9 +118,15 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: st
             stack = Stack(ports=ports, overrides=overrides, workdir=tmp / label, log_dir=tmp / label / "logs",
                           envoy_config=envoy_cfg)
             with stack:
+                pids = {"router": stack.procs["router"].pid if "router" in stack.procs else None,
+                        "envoy": stack.procs["envoy"].pid}
                 for c in concurrencies:
+                    before = {k: _cpu_seconds(p) for k, p in pids.items() if p}
                     lat, rps, hit = asyncio.run(_load(ports[8801], body, headers, n, c, client))
-                    rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps, hit))
+                    # CPU per request (includes the 20 warm-up requests, <1% of n)
+                    cpu = {k: (_cpu_seconds(p) - before[k]) / n * 1000 for k, p in pids.items() if p}
+                    rows.append((label, c, _pct(lat, 0.5), _pct(lat, 0.99), statistics.mean(lat) * 1000, rps, hit,
+                                 cpu.get("router", 0.0), cpu["envoy"]))
                 if label == "router" and mode == "cache-hit":
                     from semrouter.admin.client import call
 
@@ -165,10 +181,11 @@ def main() -> int:
             server.stop()
     backend = f" cache={a.cache_backend}" if a.mode == "cache-hit" else ""
     print(f"\nmode={a.mode}{backend}  client={a.client}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
-          f"{__import__('os').cpu_count()} cores, python {platform.python_version()}")
-    print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s} {'hits':>5s}")
+          f"{os.cpu_count()} cores, python {platform.python_version()}")
+    print(f"{'path':8s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'mean ms':>8s} {'req/s':>8s} {'hits':>5s} "
+          f"{'router CPU ms/req':>18s} {'envoy CPU ms/req':>17s}")
     for r in rows:
-        print(f"{r[0]:8s} {r[1]:4d} {r[2]:8.2f} {r[3]:8.2f} {r[4]:8.2f} {r[5]:8.0f} {r[6]:5.0%}")
+        print(f"{r[0]:8s} {r[1]:4d} {r[2]:8.2f} {r[3]:8.2f} {r[4]:8.2f} {r[5]:8.0f} {r[6]:5.0%} {r[7]:18.3f} {r[8]:17.3f}")
     by = {(r[0], r[1]): r for r in rows}
     print("\nrouter-added latency (router minus direct):")
     for c in sorted({r[1] for r in rows}):

@@ -7,7 +7,7 @@ requests/s at each concurrency, and the difference (what the router adds).
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode keyword          # keyword rules only
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals          # + ONNX signals (auto)
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode signals \
-      --set signals.intra_op_threads=2 --set signals.spin_wait=true              # any config override
+      --set signals.intra_op_threads=2 --set signals.spin_wait=run               # any config override
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend memory
   .venv/bin/python benchmarks/bench_routing_overhead.py --mode cache-hit --cache-backend milvus-lite
   unshare --net sh -c 'ip link set lo up && .venv/bin/python benchmarks/bench_routing_overhead.py \

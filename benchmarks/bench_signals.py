@@ -55,10 +55,12 @@ def _f1(y: list[str], p: list[str]) -> dict[str, float]:
 LATENCY_SETUPS: tuple[tuple[str, float, dict], ...] = (
     ("wait2", 2.0, {}),
     ("wait0", 0.0, {}),
-    ("wait0-2threads-spin", 0.0, {"intra_op_threads": 2, "spin_wait": True}),
+    ("wait0-2threads-spin", 0.0, {"intra_op_threads": 2, "spin_wait": "always"}),
+    ("wait0-2threads-spinrun", 0.0, {"intra_op_threads": 2, "spin_wait": "run"}),
 )
 LATENCY_LABELS = {"wait2": "2 ms, 1 thread (default)", "wait0": "0 ms, 1 thread",
-                  "wait0-2threads-spin": "0 ms, 2 threads + spin_wait"}
+                  "wait0-2threads-spin": "0 ms, 2 threads + spin_wait: always",
+                  "wait0-2threads-spinrun": "0 ms, 2 threads + spin_wait: run"}
 
 
 async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str, int]], quick: bool) -> dict:

@@ -95,3 +95,23 @@ def test_example_config_is_current_and_documents_every_key() -> None:
     assert actual == expected, "regenerate: python -m semrouter.config.example > config/semrouter.example.yaml"
     for section in ("server:", "routing:", "models:", "categories:", "keyword_rules:", "signals:", "cache:"):
         assert f"\n{section}" in actual
+
+
+def test_spin_wait_modes_reach_onnxruntime() -> None:
+    """`spin_wait` accepts the old booleans; `run` spins only inside a run (force_spinning_stop), `off` never."""
+    from semrouter.signals.config import SignalsConfig
+    from semrouter.signals.onnx.sessions import session_options
+
+    assert SignalsConfig(spin_wait=True).spin_wait == "always"
+    assert SignalsConfig(spin_wait=False).spin_wait == "off"
+    with pytest.raises(ValueError, match="spin_wait"):
+        SignalsConfig(spin_wait="sometimes")
+    entry = "session.intra_op.allow_spinning"
+    assert session_options(2, spin="off").get_session_config_entry(entry) == "0"
+    run = session_options(2, spin="run")
+    assert run.get_session_config_entry(entry) == "1"
+    assert run.get_session_config_entry("session.force_spinning_stop") == "1"
+    always = session_options(2, spin="always")
+    assert always.get_session_config_entry(entry) == "1"
+    with pytest.raises(Exception):  # noqa: B017, PT011 - onnxruntime raises a plain Fail for a missing entry
+        always.get_session_config_entry("session.force_spinning_stop")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from semrouter.signals.pii.config import PIIConfig
 
@@ -64,11 +64,18 @@ class SignalsConfig(_Cfg):
         default=256, ge=16, le=512, description="longer prompts keep their first and last tokens (head+tail)"
     )
     intra_op_threads: int = Field(default=1, ge=1, le=64, description="ONNX Runtime threads per encoder run")
-    spin_wait: bool = Field(
-        default=False,
-        description="let the encoder's worker threads spin between tasks (with intra_op_threads >= 2: much lower "
-        "latency, at the price of CPU burnt while they wait; see benchmarks/RESULTS.md)",
+    spin_wait: Literal["off", "run", "always"] = Field(
+        default="off",
+        description="with intra_op_threads >= 2, let the encoder's worker threads busy-wait for their share of each "
+        "operator instead of sleeping: `run` only while an encoder run is in progress (they sleep between runs), "
+        "`always` also between runs (burns a core while idle); true/false mean always/off. See benchmarks/RESULTS.md",
     )
+
+    @field_validator("spin_wait", mode="before")
+    @classmethod
+    def _spin_bool(cls, v: object) -> object:
+        return {True: "always", False: "off"}.get(v, v) if isinstance(v, bool) else v
+
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         default="all", description="ONNX Runtime graph optimisation level"
     )

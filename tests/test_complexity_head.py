@@ -55,8 +55,11 @@ def test_probs_in_unit_interval_and_sum_to_one(head: ort.InferenceSession) -> No
     assert ((probs >= 0) & (probs <= 1)).all()
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
     np.testing.assert_allclose(outcomes.sum(1), 1.0, atol=1e-5)
-    # score = (1 + P(only large ok) - P(only small ok)) / 2
-    np.testing.assert_allclose(probs[:, 1], 0.5 + 0.5 * (outcomes[:, 2] - outcomes[:, 1]), atol=1e-5)
+    # score = 0.5 + 0.5 * outcomes @ weights, with the weights the training script recorded; a gain-like score:
+    # "only large ok" counts for the large model, "only small ok" against it
+    w = np.array(json.loads(META.read_text())["score_weights"], dtype=np.float64)
+    assert w[2] > 0 > w[1]
+    np.testing.assert_allclose(probs[:, 1], 0.5 + 0.5 * (outcomes @ w), atol=1e-5)
 
 
 def test_batch_rows_independent(head: ort.InferenceSession) -> None:

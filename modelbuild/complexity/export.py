@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from modelbuild.complexity.data import OUTCOME_GAIN
 from modelbuild.complexity.head import LinearHead
 
 OPSET = 17
@@ -23,7 +22,7 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     dim = head.subject_w.shape[0]
-    score_col = 0.5 + 0.5 * OUTCOME_GAIN  # outcomes sum to 1, so probs = outcomes @ Q exactly
+    score_col = 0.5 + 0.5 * np.asarray(head.score_weights)  # outcomes sum to 1, so probs = outcomes @ Q exactly
     q = np.stack([1.0 - score_col, score_col], axis=1).astype(np.float32)
     inits = [
         numpy_helper.from_array(head.subject_w, "subject_w"),

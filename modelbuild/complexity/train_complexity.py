@@ -30,21 +30,22 @@ import numpy as np  # noqa: E402
 from modelbuild.complexity import curves, data  # noqa: E402
 from modelbuild.complexity.embed import cached_embeddings  # noqa: E402
 from modelbuild.complexity.export import to_onnx  # noqa: E402
-from modelbuild.complexity.head import Tokens, fit_head  # noqa: E402
+from modelbuild.complexity.head import EXPECTED_GAIN, SCORE_WEIGHTS, Tokens, fit_head  # noqa: E402
 
 CHANCE = 0.25  # 4-choice questions: a subject where the large model scores below chance has broken labels
 KNOBS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def oof_scores(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, tokens: Tokens | None = None,
-               vocab_size: int = 30522, folds: int = 5) -> np.ndarray:
+               vocab_size: int = 30522, folds: int = 5, score_weights: tuple[float, ...] = SCORE_WEIGHTS) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     out = np.zeros(len(outcome))
     for a, b in StratifiedKFold(folds, shuffle=True, random_state=0).split(emb, subjects):
         ta = (tokens[0][a], tokens[1][a]) if tokens is not None else None
         tb = (tokens[0][b], tokens[1][b]) if tokens is not None else None
-        out[b] = fit_head(emb[a], subjects[a], outcome[a], tokens=ta, vocab_size=vocab_size).score(emb[b], tb)
+        out[b] = fit_head(emb[a], subjects[a], outcome[a], tokens=ta, vocab_size=vocab_size,
+                          score_weights=score_weights).score(emb[b], tb)
     return out
 
 
@@ -89,7 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-all", action="store_true", help="do not exclude below-chance subjects")
     ap.add_argument("--no-lexical", action="store_true", help="embedding-only head (no word-piece route)")
     ap.add_argument("--out", type=Path, default=Path("modelbuild/artifacts/complexity_head.onnx"))
+    ap.add_argument("--score-weights", type=float, nargs=4, default=list(SCORE_WEIGHTS),
+                    metavar=("BOTH_OK", "ONLY_SMALL_OK", "ONLY_LARGE_OK", "BOTH_WRONG"),
+                    help="score = 0.5 + 0.5 * outcomes @ weights (default 0 -0.6 1 -0.2, see head.py; "
+                         "the plain expected accuracy gain is 0 -1 1 0)")
     args = ap.parse_args(argv)
+    weights = tuple(args.score_weights)
     np.random.seed(0)
 
     ds = data.load(args.data)
@@ -114,14 +120,14 @@ def main(argv: list[str] | None = None) -> int:
         tokens = (tb.input_ids, tb.attention_mask)
     print(f"training part: {len(outcome)} rows, small acc {small_ok.mean():.3f}, large acc {large_ok.mean():.3f}")
 
-    oof = oof_scores(emb, subjects, outcome, tokens, vocab_size)
+    oof = oof_scores(emb, subjects, outcome, tokens, vocab_size, score_weights=weights)
     cv = curves.summary(curves.curve_from_scores(oof, small_ok, large_ok), small_ok, large_ok)
     print("5-fold CV: " + ", ".join(f"{k}={v:.3f}" for k, v in cv.items()))
     table = knob_table(oof, small_ok, large_ok)
     for r in table:
         print(f"  knob {r['knob']:.2f} -> large if score >= {r['threshold']:.4f} (CV share to large {r['cv_share_large']:.3f})")
 
-    head = fit_head(emb, subjects, outcome, tokens=tokens, vocab_size=vocab_size)
+    head = fit_head(emb, subjects, outcome, tokens=tokens, vocab_size=vocab_size, score_weights=weights)
     to_onnx(head, args.out)
     import onnxruntime as ort
 
@@ -137,9 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"onnx vs numpy max abs diff {diff:.2e}; {args.out} {args.out.stat().st_size / 1e3:.0f} kB")
     meta = {
         "labels": ["small_model_ok", "needs_large_model"],
-        "score": "probs[:,1] = (1 + expected accuracy gain of the large model over the small one) / 2; "
-        "0.5 = no expected gain. outcomes = P(both ok, only small ok, only large ok, both wrong).",
+        "score": ("probs[:,1] = (1 + expected accuracy gain of the large model over the small one) / 2; "
+                  "0.5 = no expected gain." if weights == EXPECTED_GAIN else
+                  f"probs[:,1] = 0.5 + 0.5 * outcomes @ {list(weights)} (the expected gain, also charging for "
+                  "questions both models get wrong).")
+        + " outcomes = P(both ok, only small ok, only large ok, both wrong).",
         "outcome_labels": list(data.OUTCOME_NAMES),
+        "score_weights": list(weights),
         "inputs": {"embedding": [None, int(emb.shape[1])],
                    **({"input_ids": [None, None], "attention_mask": [None, None]} if tokens is not None else {})},
         "lexical_features": head.lexical.n_features if head.lexical is not None else 0,

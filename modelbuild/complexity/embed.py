@@ -58,17 +58,22 @@ def embed_texts(texts: list[str], encoder: Path, tokenizer_json: Path, batch: in
 
 
 def cached_embeddings(
-    texts: list[str], encoder: Path, tokenizer_json: Path, cache_dir: Path = Path("build/complexity")
+    texts: list[str], encoder: Path, tokenizer_json: Path, cache_dir: Path = Path("build/complexity"),
+    batch: int = 32,
 ) -> np.ndarray:
+    """`batch=1` embeds each text alone, as the router does a request (the int8 encoder quantises activations
+    per batch, so batched embeddings differ slightly from the router's)."""
     key = hashlib.sha256()
     key.update(_sha256(encoder).encode())
     key.update(_sha256(tokenizer_json).encode())
+    if batch != 32:
+        key.update(f"batch={batch}".encode())
     for t in texts:
         key.update(t.encode("utf-8") + b"\0")
     path = cache_dir / f"emb-{encoder.stem}-{key.hexdigest()[:16]}.npy"
     if path.exists():
         return np.load(path)
-    emb = embed_texts(texts, encoder, tokenizer_json)
+    emb = embed_texts(texts, encoder, tokenizer_json, batch=batch)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, emb)
     return emb

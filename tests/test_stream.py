@@ -192,6 +192,48 @@ async def test_observer_stream_joins_its_request_and_replies_nothing(request_pha
     assert rt.shared.health.snapshot()  # the endpoint's answer was recorded
 
 
+@pytest.mark.parametrize("sent", ["all", "short"])
+async def test_observer_ends_once_content_length_bytes_are_in(sent: str) -> None:
+    """Envoy streams a JSON answer as its bytes, then an empty end-of-stream message. With content-length on
+    the answer the observer finishes (metrics, cache) at the last byte and ends the stream without waiting for
+    that message; an answer cut short of its content-length is never treated as complete."""
+    rt = await build_runtime(parse_config(CFG), Shared())
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
+
+    async def request_stream():
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+
+    [r async for r in proc.Process(request_stream(), None)]
+    answer = json.dumps({"id": "x", "object": "chat.completion", "model": "big", "choices": [],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}).encode()
+    consumed = []
+
+    async def observer_stream():
+        r = resp_headers_msg(200)
+        for k, v in (("x-request-id", b"rid-1"), ("content-length", str(len(answer)).encode())):
+            r.response_headers.headers.headers.append(base_pb2.HeaderValue(key=k, raw_value=v))
+        r.observability_mode = True
+        for m in (r,
+                  pb.ProcessingRequest(observability_mode=True, response_body=pb.HttpBody(body=answer[:10])),
+                  pb.ProcessingRequest(observability_mode=True,
+                                       response_body=pb.HttpBody(body=answer[10:] if sent == "all" else b"")),
+                  pb.ProcessingRequest(observability_mode=True, response_body=pb.HttpBody(end_of_stream=False))):
+            consumed.append(m)
+            yield m
+
+    replies = [r async for r in proc.Process(observer_stream(), None)]
+    assert replies == []
+    tokens = rt.shared.metrics.value("llm_model_completion_tokens_total", {"model": "big"})
+    if sent == "all":
+        assert len(consumed) == 3  # ended at the last byte; the trailing message was never read
+        assert tokens == 7
+    else:
+        assert len(consumed) == 4  # still waiting for the rest (the iterator ran out: the stream ended)
+        assert not tokens  # never finished: no usage recorded, nothing stored
+
+
 def test_inflight_table_is_bounded_and_ages_out() -> None:
     from semrouter.server.inflight import InflightTable
 

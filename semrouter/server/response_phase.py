@@ -25,6 +25,8 @@ def on_response_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb
     except ValueError:
         cap.status = 0
     cap.content_type = h.get("content-type", "")
+    if h.get("content-length", "").isdigit():
+        cap.expected_size = int(h["content-length"])
     r = st.routed
     if r is not None:
         now = time.monotonic()
@@ -38,21 +40,26 @@ def on_response_body(rt: Runtime, st: StreamState, msg: pb.HttpBody) -> pb.Proce
     cap = st.response
     if cap.first_byte_at is None:
         cap.first_byte_at = time.monotonic()
+    cap.size += len(msg.body)
     if st.routed is not None and not cap.overflow:
-        cap.size += len(msg.body)
         if cap.size > MAX_CAPTURE_BYTES:
             cap.overflow = True
             cap.chunks.clear()
         else:
             cap.chunks.append(msg.body)
-    if msg.end_of_stream:
+    # Envoy sends a JSON answer as its bytes and then an empty end-of-stream message: once content-length bytes
+    # are in, the answer is complete (an observer stream can end here, one message earlier).
+    if msg.end_of_stream or (cap.expected_size is not None and cap.size >= cap.expected_size):
         _finish(rt, st)
     return mut.continue_response_body()
 
 
 def _finish(rt: Runtime, st: StreamState) -> None:
-    """The upstream answer is complete: hand it to the cache (off the response path)."""
+    """The upstream answer is complete: hand it to the cache (off the response path). Runs once per answer."""
     r, cap = st.routed, st.response
+    if cap.finished:
+        return
+    cap.finished = True
     if r is None:
         return
     m, model = rt.shared.metrics, r.decision.model

@@ -32,6 +32,8 @@ class ResponseCapture:
     size: int = 0
     overflow: bool = False
     first_byte_at: float | None = None
+    expected_size: int | None = None  # the answer's content-length, when it has one
+    finished: bool = False  # the whole answer is in and has been handed on (metrics, cache)
 
 
 @dataclass(slots=True)

@@ -30,7 +30,9 @@ from semrouter.server.state import StreamState
 log = structlog.get_logger("semrouter.stream")
 
 
-def _answer_complete(req: pb.ProcessingRequest, phase: str | None) -> bool:
+def _answer_complete(st: StreamState, req: pb.ProcessingRequest, phase: str | None) -> bool:
+    if st.response.finished:  # e.g. all content-length bytes are in: no need to wait for the end-of-stream message
+        return True
     if phase == "response_body":
         return req.response_body.end_of_stream
     return phase == "response_headers" and req.response_headers.end_of_stream
@@ -57,7 +59,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     log.exception("phase_failed", phase=phase, request_id=st.request_id, path=st.path)
                     resp = self._on_error(st, phase)
                 if st.observer:  # Envoy ignores replies on an observer stream; end it once the answer is in
-                    if _answer_complete(req, phase):
+                    if _answer_complete(st, req, phase):
                         return
                     continue
                 if resp is None:

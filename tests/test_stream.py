@@ -56,6 +56,17 @@ def set_headers(mutation: pb.HeaderMutation) -> dict[str, str]:
     return {o.header.key: o.header.raw_value.decode() for o in mutation.set_headers}
 
 
+async def route_chat(proc: ExternalProcessor, content: str) -> list[pb.ProcessingResponse]:
+    """One `auto` chat request (headers + body) through a decision stream; the replies."""
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": content}]}).encode()
+
+    async def it() -> AsyncIterator[pb.ProcessingRequest]:
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+
+    return [r async for r in proc.Process(it(), None)]
+
+
 async def test_full_chat_stream_sets_route_and_result_headers() -> None:
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral please"}]}).encode()
     out = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(body), resp_headers_msg(200)])
@@ -141,13 +152,7 @@ async def test_stages_are_traced_when_tracing_is_on() -> None:
 
     rt = await build_runtime(parse_config(CFG), Shared(tracer=Tracer(True, FakeOtel())))
     proc = ExternalProcessor(RuntimeHolder(rt))
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "integral"}]}).encode()
-
-    async def it():
-        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
-            yield m
-
-    [r async for r in proc.Process(it(), None)]
+    await route_chat(proc, "integral")
     assert names == ["semrouter.parse", "semrouter.signals", "semrouter.decide"]
 
 
@@ -157,13 +162,7 @@ async def test_observer_stream_joins_its_request_and_replies_nothing(request_pha
     by the x-request-id Envoy puts on the answer (or, with request headers SEND, on the request headers)."""
     rt = await build_runtime(parse_config(CFG), Shared())
     proc = ExternalProcessor(RuntimeHolder(rt))
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
-
-    async def request_stream():
-        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
-            yield m
-
-    out = [r async for r in proc.Process(request_stream(), None)]
+    out = await route_chat(proc, "an integral")
     sent = set_headers(out[1].request_body.response.header_mutation)
     assert sent["x-vsr-selected-model"] == "big"  # Envoy copies these to the answer
     assert len(rt.shared.inflight) == 1
@@ -199,13 +198,7 @@ async def test_observer_ends_once_content_length_bytes_are_in(sent: str) -> None
     that message; an answer cut short of its content-length is never treated as complete."""
     rt = await build_runtime(parse_config(CFG), Shared())
     proc = ExternalProcessor(RuntimeHolder(rt))
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
-
-    async def request_stream():
-        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
-            yield m
-
-    [r async for r in proc.Process(request_stream(), None)]
+    await route_chat(proc, "an integral")
     answer = json.dumps({"id": "x", "object": "chat.completion", "model": "big", "choices": [],
                          "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}).encode()
     consumed = []

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -179,6 +180,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     backend = f" cache={a.cache_backend}" if a.mode == "cache-hit" else ""
     print(f"\nmode={a.mode}{backend}  client={a.client}  n={a.n}  machine: {platform.machine()}, {platform.system()}, "
           f"{os.cpu_count()} cores, python {platform.python_version()}")

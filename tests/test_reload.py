@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import eventually as _wait_for
-from conftest import start_stack, user
+from conftest import eventually, start_stack, user
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +24,7 @@ def test_reload_on_file_change_and_sighup(tmp_path: Path) -> None:
         # 1. a valid change on disk is picked up by the watcher
         cfg["keyword_rules"].append({"name": "pirates", "category": "math", "keywords": ["pirates"]})
         path.write_text(yaml.safe_dump(cfg))
-        assert _wait_for(lambda: client.chat(user("tell me about pirates")).headers.get("x-demo-model") == "qwen3-32b")
+        assert eventually(lambda: client.chat(user("tell me about pirates")).headers.get("x-demo-model") == "qwen3-32b")
 
         # 2. an invalid file is rejected; the old config keeps serving
         path.write_text(path.read_text().replace("default_model: llama-3.1-8b", "default_model: ghost"))
@@ -41,7 +39,7 @@ def test_reload_on_file_change_and_sighup(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump(cfg))
         time.sleep(0.5)  # the watcher reloads this one (it turns itself off only after restart)
         stack.procs["router"].send_signal(signal.SIGHUP)
-        assert _wait_for(lambda: client.chat(user("buccaneers ahoy")).headers.get("x-demo-model") == "qwen3-32b")
+        assert eventually(lambda: client.chat(user("buccaneers ahoy")).headers.get("x-demo-model") == "qwen3-32b")
         assert client.chat(user("tell me about pirates")).headers["x-demo-model"] == "llama-3.1-8b"
     finally:
         stack.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +18,8 @@ _OPT_LEVELS = {
 }
 
 
-def session_options(intra_op_threads: int, optimization: str = "all", spin: str = "off") -> ort.SessionOptions:
+def session_options(intra_op_threads: int, optimization: str = "all",
+                    spin: Literal["off", "run", "always"] = "off") -> ort.SessionOptions:
     """CPU options: a fixed small thread pool; by default no spinning, so idle cores stay free for the event
     loop and Envoy. `spin` ("run" or "always") lets the pool's threads busy-wait for work: a worker that is
     already awake takes its share of each operator at once; with "run" they stop spinning when a run ends

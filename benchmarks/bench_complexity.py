@@ -55,18 +55,23 @@ def acc_at(curve: curves.Curve, share: float) -> float:
     return float(np.interp(share, curve.share_large, curve.accuracy))
 
 
-def feeds(sess: ort.InferenceSession, emb: np.ndarray, texts: list[str], tok: TextTokenizer) -> dict[str, np.ndarray]:
-    """The head's inputs as the router builds them (word pieces only when the head has that route)."""
+def feeds(sess: ort.InferenceSession, emb: np.ndarray, texts: list[str], tok: TextTokenizer,
+          layer_means: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The head's inputs as the router builds them (word pieces / layer means only when the head reads them)."""
     out = {"embedding": np.ascontiguousarray(emb, dtype=np.float32)}
-    if "input_ids" in {i.name for i in sess.get_inputs()}:
+    names = {i.name for i in sess.get_inputs()}
+    if "input_ids" in names:
         tb = tok.encode(texts)
         out |= {"input_ids": tb.input_ids, "attention_mask": tb.attention_mask}
+    if "layer_means" in names:
+        assert layer_means is not None
+        out["layer_means"] = np.ascontiguousarray(layer_means, dtype=np.float32)
     return out
 
 
 def latency_us(sess: ort.InferenceSession, emb: np.ndarray, texts: list[str], tok: TextTokenizer, batch: int,
-               reps: int = 300) -> float:
-    f = feeds(sess, emb[:batch], texts[:batch], tok)
+               layer_means: np.ndarray | None, reps: int = 300) -> float:
+    f = feeds(sess, emb[:batch], texts[:batch], tok, layer_means[:batch] if layer_means is not None else None)
     for _ in range(20):
         sess.run(["probs"], f)
     t0 = time.perf_counter()
@@ -117,13 +122,16 @@ def main() -> int:
     sess = head_session(args.head)
     held_texts = [t for t, h in zip(ds.texts, held_all) if h]
     tok = TextTokenizer(args.models / "tokenizer.json", 256)
+    wants_layers = "layer_means" in {i.name for i in sess.get_inputs()}
     scores_by_encoder: dict[str, np.ndarray] = {}  # over all held-out rows
     for enc in ("encoder.onnx", "encoder.int8.onnx"):
         path = args.models / enc
         if path.exists():
             # one text per encoder run, as the router embeds a request (batched int8 embeddings differ slightly)
             emb = cached_embeddings(held_texts, path, args.models / "tokenizer.json", batch=1)
-            scores_by_encoder[enc] = sess.run(["probs"], feeds(sess, emb, held_texts, tok))[0][:, 1]
+            layers = (cached_embeddings(held_texts, path, args.models / "tokenizer.json", batch=1, output="layer_means")
+                      if wants_layers else None)
+            scores_by_encoder[enc] = sess.run(["probs"], feeds(sess, emb, held_texts, tok, layers))[0][:, 1]
 
     # (title, rows of the held-out part, subjects left out of the baselines' training statistics)
     subsets: list[tuple[str, np.ndarray, list[str]]] = [("all held-out rows", np.ones(held_all.sum(), bool), [])]
@@ -152,11 +160,13 @@ def main() -> int:
             print_knobs(meta["knob_thresholds"], score[sub], s_ok, l_ok, enc)
 
     emb = cached_embeddings(held_texts, args.models / "encoder.onnx", args.models / "tokenizer.json")
+    layers = (cached_embeddings(held_texts, args.models / "encoder.onnx", args.models / "tokenizer.json",
+                                output="layer_means") if wants_layers else None)
     print("\nadded latency beyond the shared encoder pass (1 thread)\n")
     print("| what | µs per request |")
     print("|---|---|")
     for b in (1, 16):
-        print(f"| complexity head, batch {b} | {latency_us(sess, emb, held_texts, tok, b):.1f} |")
+        print(f"| complexity head, batch {b} | {latency_us(sess, emb, held_texts, tok, b, layers):.1f} |")
     t0 = time.perf_counter()
     for t in held_texts:
         text_features([t])

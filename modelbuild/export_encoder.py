@@ -5,7 +5,10 @@
 Outputs `encoder.onnx` (fp32), `encoder.int8.onnx` (dynamic int8), `tokenizer.json` and
 `encoder.parity.json` (cosine of each ONNX variant vs PyTorch fp32 on fixed sentences).
 Inputs: `input_ids`, `attention_mask` (int64, [B,T]); outputs: `sentence_embedding` [B,384]
-(L2-normalised mean of the token states) and `token_embeddings` [B,T,384] (last hidden state).
+(L2-normalised mean of the token states), `token_embeddings` [B,T,384] (last hidden state) and
+`layer_means` [B,7,384] (the masked mean of every hidden state: the embedding layer's output and each of
+the 6 layers', not normalised; the complexity head reads the lower layers, which keep more of the wording).
+ONNX Runtime computes only the outputs a caller asks for.
 Exits non-zero when parity is below the threshold.
 """
 
@@ -112,13 +115,14 @@ def _wrapper(src: Path):  # type: ignore[no-untyped-def]
             self.bert = bert
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):  # type: ignore[no-untyped-def]
-            tok = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            tok = out.last_hidden_state
             m = attention_mask.unsqueeze(-1).to(tok.dtype)
-            summed = (tok * m).sum(dim=1)
             count = m.sum(dim=1).clamp(min=1e-9)
-            mean = summed / count
+            layer_means = torch.stack([(h * m).sum(dim=1) / count for h in out.hidden_states], dim=1)
+            mean = layer_means[:, -1]
             norm = mean.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)
-            return mean / norm, tok
+            return mean / norm, tok, layer_means
 
     return Pooled().eval()
 
@@ -224,12 +228,13 @@ def export(out: Path) -> dict[str, float]:
             (torch.from_numpy(ids[:2]), torch.from_numpy(mask[:2])),
             str(tmp),
             input_names=["input_ids", "attention_mask"],
-            output_names=["sentence_embedding", "token_embeddings"],
+            output_names=["sentence_embedding", "token_embeddings", "layer_means"],
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "seq"},
                 "attention_mask": {0: "batch", 1: "seq"},
                 "sentence_embedding": {0: "batch"},
                 "token_embeddings": {0: "batch", 1: "seq"},
+                "layer_means": {0: "batch"},
             },
             opset_version=OPSET,
             do_constant_folding=True,

@@ -31,21 +31,31 @@ def _unit(n: int, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def _feeds(emb: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
-    """The head's inputs: the embedding plus the word pieces of `texts` (default: short varied prompts)."""
+def _layers(n: int, seed: int = 0) -> np.ndarray:
+    """Stand-in per-layer means [n,7,384] (not unit length, like the encoder's)."""
+    return (3.0 * np.random.default_rng(seed + 100).standard_normal((n, 7, 384))).astype(np.float32)
+
+
+def _feeds(emb: np.ndarray, texts: list[str] | None = None, layers: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The head's inputs: the embedding plus the word pieces of `texts` (default: short varied prompts) and
+    the encoder's per-layer means (default: random stand-ins)."""
     from semrouter.signals.onnx.tokenize import TextTokenizer
 
     tok = TextTokenizer(ROOT / "models" / "tokenizer.json", 256)
     words = ["calculate", "which", "not", "the", "court", "energy", "moral", "explain", "integral", "why"]
     texts = texts or [" ".join(words[(i + j) % len(words)] for j in range(i % 7 + 1)) for i in range(len(emb))]
     tb = tok.encode(texts)
-    return {"embedding": emb, "input_ids": tb.input_ids, "attention_mask": tb.attention_mask}
+    return {"embedding": emb, "layer_means": _layers(len(emb)) if layers is None else layers,
+            "input_ids": tb.input_ids, "attention_mask": tb.attention_mask}
 
 
 def test_artifact_small_and_declares_expected_io(head: ort.InferenceSession) -> None:
     assert HEAD.stat().st_size < 5_000_000
-    assert [i.name for i in head.get_inputs()] == ["embedding", "input_ids", "attention_mask"]
+    assert [i.name for i in head.get_inputs()] == ["embedding", "layer_means", "input_ids", "attention_mask"]
     assert head.get_inputs()[0].shape[1] == 384
+    assert head.get_inputs()[1].shape[2] == 384
+    meta = json.loads(META.read_text())
+    assert meta["outcome_layers"] and max(meta["outcome_layers"]) < 7 and meta["inputs"]["layer_means"][1:] == [7, 384]
     assert [o.name for o in head.get_outputs()][:1] == ["probs"]
 
 
@@ -63,18 +73,34 @@ def test_probs_in_unit_interval_and_sum_to_one(head: ort.InferenceSession) -> No
 
 
 def test_batch_rows_independent(head: ort.InferenceSession) -> None:
-    x = _unit(8, seed=1)
+    x, lm = _unit(8, seed=1), _layers(8, seed=1)
     texts = ["why is the sky blue", "not the court", "calculate the integral of x", "ok", "which moral", "explain",
              "energy energy energy", "the the"]
-    (batched,) = head.run(["probs"], _feeds(x, texts))  # padded to the longest text
-    single = np.concatenate([head.run(["probs"], _feeds(x[i : i + 1], texts[i : i + 1]))[0] for i in range(8)])
+    (batched,) = head.run(["probs"], _feeds(x, texts, lm))  # padded to the longest text
+    single = np.concatenate(
+        [head.run(["probs"], _feeds(x[i : i + 1], texts[i : i + 1], lm[i : i + 1]))[0] for i in range(8)]
+    )
     np.testing.assert_allclose(batched, single, atol=1e-6)
+
+
+def test_layer_means_move_the_score_and_only_their_direction_counts(head: ort.InferenceSession) -> None:
+    """Same embedding and prompt, different lower-layer states: the outcome route reads them; each layer mean
+    is L2-normalised inside the graph, so scaling them changes nothing."""
+    x = np.repeat(_unit(1, seed=3), 2, axis=0)
+    lm = _layers(2, seed=3)
+    texts = ["which moral", "which moral"]
+    (probs,) = head.run(["probs"], _feeds(x, texts, lm))
+    assert abs(float(probs[0, 1] - probs[1, 1])) > 1e-3
+    scale = np.array([0.5, 4.0], dtype=np.float32)[:, None, None] * np.linspace(1, 2, 7, dtype=np.float32)[None, :, None]
+    (scaled,) = head.run(["probs"], _feeds(x, texts, lm * scale))
+    np.testing.assert_allclose(scaled, probs, atol=1e-6)
 
 
 def test_word_pieces_move_the_score(head: ort.InferenceSession) -> None:
     """Same embedding, different prompts: the word-piece route alone changes the score."""
     x = np.repeat(_unit(1, seed=2), 2, axis=0)
-    (probs,) = head.run(["probs"], _feeds(x, ["hi", "Calculate the net present value of the following cash flows"]))
+    lm = np.repeat(_layers(1, seed=2), 2, axis=0)
+    (probs,) = head.run(["probs"], _feeds(x, ["hi", "Calculate the net present value of the following cash flows"], lm))
     assert abs(float(probs[0, 1] - probs[1, 1])) > 1e-3
 
 
@@ -109,7 +135,8 @@ def test_hard_domain_scores_above_easy_domain(head: ort.InferenceSession) -> Non
         "Which country has the largest population in South America?",
     ]
     emb = embed_texts(hard + easy, MODELS / "encoder.onnx", MODELS / "tokenizer.json")
-    (probs,) = head.run(["probs"], _feeds(emb, hard + easy))
+    lm = embed_texts(hard + easy, MODELS / "encoder.onnx", MODELS / "tokenizer.json", output="layer_means")
+    (probs,) = head.run(["probs"], _feeds(emb, hard + easy, lm))
     assert probs[:2, 1].min() > probs[2:, 1].max()
 
 

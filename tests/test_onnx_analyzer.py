@@ -125,3 +125,55 @@ async def test_failing_head_does_not_fail_request(analyzer: OnnxAnalyzer) -> Non
     a = await analyzer.analyze("What is the capital of France?")
     assert "jailbreak" in a.errors and a.jailbreak is None
     assert a.category_probs and a.embedding is not None
+
+
+async def test_complexity_reads_layer_means_of_the_same_encoder_run(analyzer: OnnxAnalyzer) -> None:
+    """The complexity head's outcome route reads the encoder's per-layer means; the analyzer asks the one
+    encoder run for them and feeds the rows of the requests that want signals."""
+    assert analyzer.complexity is not None and analyzer.complexity.wants_layers
+    text = "Which statement about the Sixth Amendment is correct?"
+    got = await analyzer.analyze(text)  # alone: the int8 encoder quantises activations per batch
+    tb = analyzer.tokenizer.encode([text])
+    enc = analyzer.encoder(tb.input_ids, tb.attention_mask, layers=True)
+    assert enc.layer_means is not None and enc.layer_means.shape == (1, 7, 384) and enc.tokens is None
+    last = enc.layer_means[0, -1] / np.linalg.norm(enc.layer_means[0, -1])
+    np.testing.assert_allclose(last, enc.embedding[0], atol=1e-5)  # the sentence embedding is the last layer's mean
+    raw = analyzer.complexity(enc.embedding, None, (tb.input_ids, tb.attention_mask), enc.layer_means)[0, 1]
+    assert analyzer.complexity_table is not None
+    assert got.complexity == pytest.approx(analyzer.complexity_table.complexity(float(raw)), abs=1e-4)
+    flat = np.repeat(enc.layer_means[:, -1:], 7, axis=1)  # other lower-layer states: another score
+    other = analyzer.complexity(enc.embedding, None, (tb.input_ids, tb.attention_mask), flat)[0, 1]
+    assert abs(float(other - raw)) > 1e-3
+    with pytest.raises(ValueError, match="layer_means"):
+        analyzer.complexity(enc.embedding, None, (tb.input_ids, tb.attention_mask))
+
+
+async def test_complexity_head_needs_an_encoder_with_layer_means(models: Path, tmp_path: Path) -> None:
+    """A model directory from before `layer_means` (an encoder without that output) is refused with the fix."""
+    import json
+    import shutil
+
+    import onnx
+
+    from semrouter.signals.onnx.manifest import ModelDirError
+
+    d = tmp_path / "m"
+    d.mkdir()
+    for p in models.iterdir():
+        if p.name not in ("manifest.json", "encoder.int8.onnx"):
+            (d / p.name).symlink_to(p.resolve())
+    m = onnx.load(str(models / "encoder.int8.onnx"))
+    keep = [o for o in m.graph.output if o.name != "layer_means"]
+    del m.graph.output[:]
+    m.graph.output.extend(keep)
+    onnx.save(m, str(d / "encoder.int8.onnx"))
+    import hashlib
+
+    raw = json.loads((models / "manifest.json").read_text())
+    raw["files"]["encoder.int8.onnx"] = hashlib.sha256((d / "encoder.int8.onnx").read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ModelDirError, match="layer_means.*make models"):
+        await OnnxAnalyzer.create(SignalsConfig(model_dir=str(d)), ())
+    a = await OnnxAnalyzer.create(SignalsConfig(model_dir=str(d), complexity=False), ())  # without the head: fine
+    await a.close()
+    shutil.rmtree(d)

@@ -41,39 +41,44 @@ def load_tokenizer(tokenizer_json: Path, max_tokens: int = MAX_TOKENS):  # -> to
     return tok
 
 
-def embed_texts(texts: list[str], encoder: Path, tokenizer_json: Path, batch: int = 32, threads: int = 1) -> np.ndarray:
-    """[N,384] float32 L2-normalised sentence embeddings (batches sorted by length for speed)."""
+def embed_texts(texts: list[str], encoder: Path, tokenizer_json: Path, batch: int = 32, threads: int = 1,
+                output: str = "sentence_embedding") -> np.ndarray:
+    """[N,384] float32 L2-normalised sentence embeddings (batches sorted by length for speed); or, with
+    `output="layer_means"`, the encoder's per-layer means [N,7,384]."""
     sess = make_session(encoder, threads)
     tok = load_tokenizer(tokenizer_json)
-    out = np.zeros((len(texts), 384), dtype=np.float32)
+    shape = next(o.shape for o in sess.get_outputs() if o.name == output)[1:]
+    out = np.zeros((len(texts), *shape), dtype=np.float32)
     order = np.argsort([len(t) for t in texts], kind="stable")
     for i in range(0, len(texts), batch):
         idx = order[i : i + batch]
         enc = tok.encode_batch([texts[j] for j in idx])
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        (emb,) = sess.run(["sentence_embedding"], {"input_ids": ids, "attention_mask": mask})
+        (emb,) = sess.run([output], {"input_ids": ids, "attention_mask": mask})
         out[idx] = emb
     return out
 
 
 def cached_embeddings(
     texts: list[str], encoder: Path, tokenizer_json: Path, cache_dir: Path = Path("build/complexity"),
-    batch: int = 32,
+    batch: int = 32, output: str = "sentence_embedding",
 ) -> np.ndarray:
     """`batch=1` embeds each text alone, as the router does a request (the int8 encoder quantises activations
-    per batch, so batched embeddings differ slightly from the router's)."""
+    per batch, so batched embeddings differ slightly from the router's). `output` as in `embed_texts`."""
     key = hashlib.sha256()
     key.update(_sha256(encoder).encode())
     key.update(_sha256(tokenizer_json).encode())
     if batch != 32:
         key.update(f"batch={batch}".encode())
+    if output != "sentence_embedding":
+        key.update(f"output={output}".encode())
     for t in texts:
         key.update(t.encode("utf-8") + b"\0")
     path = cache_dir / f"emb-{encoder.stem}-{key.hexdigest()[:16]}.npy"
     if path.exists():
         return np.load(path)
-    emb = embed_texts(texts, encoder, tokenizer_json, batch=batch)
+    emb = embed_texts(texts, encoder, tokenizer_json, batch=batch, output=output)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, emb)
     return emb

@@ -1,7 +1,8 @@
 """Write a LinearHead as a tiny ONNX graph (onnx.helper; no torch needed).
 
 Input  `embedding` float32 [B,384] (L2-normalised sentence embedding); with a word-piece route also
-       `input_ids`, `attention_mask` int64 [B,T] (the runtime tokenizer's, as the encoder got them).
+       `input_ids`, `attention_mask` int64 [B,T] (the runtime tokenizer's, as the encoder got them); when a
+       route reads lower layers also `layer_means` float32 [B,7,384] (the encoder's output of that name).
 Outputs `probs` float32 [B,2] = (1 - score, score), score = (1 + expected gain of the large model) / 2,
         `outcomes` float32 [B,4] = P(both ok, only small ok, only large ok, both wrong).
 """
@@ -21,7 +22,7 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    dim = head.subject_w.shape[0]
+    dim = head.subject_w.shape[0] - 384 * len(head.subject_layers)
     score_col = 0.5 + 0.5 * np.asarray(head.score_weights)  # outcomes sum to 1, so probs = outcomes @ Q exactly
     q = np.stack([1.0 - score_col, score_col], axis=1).astype(np.float32)
     inits = [
@@ -35,11 +36,16 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     ]
     inputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", dim])]
     opsets = [helper.make_opsetid("", OPSET)]
-    nodes = [
-        helper.make_node("Gemm", ["embedding", "subject_w", "subject_b"], ["subject_logits"]),
+    nodes: list = []
+    if head.wants_layers:
+        inputs.append(helper.make_tensor_value_info("layer_means", TensorProto.FLOAT, ["batch", "layers", dim]))
+    x_subject = _route_input(head.subject_layers, "subject", dim, nodes, inits)
+    x_outcome = _route_input(head.outcome_layers, "outcome", dim, nodes, inits)
+    nodes += [
+        helper.make_node("Gemm", [x_subject, "subject_w", "subject_b"], ["subject_logits"]),
         helper.make_node("Softmax", ["subject_logits"], ["subject_probs"], axis=1),
         helper.make_node("MatMul", ["subject_probs", "subject_table"], ["via_subject"]),
-        helper.make_node("Gemm", ["embedding", "outcome_w", "outcome_b"], ["outcome_logits"]),
+        helper.make_node("Gemm", [x_outcome, "outcome_w", "outcome_b"], ["outcome_logits"]),
         helper.make_node("Softmax", ["outcome_logits"], ["emb_direct_probs" if head.lexical is not None else "direct_probs"], axis=1),
     ]
     if head.lexical is not None:
@@ -81,3 +87,26 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+
+
+def _route_input(layers: tuple[int, ...], route: str, dim: int, nodes: list, inits: list) -> str:
+    """Nodes computing `route_input` (head.py): embedding ++ each picked layer mean, L2-normalised."""
+    from onnx import helper, numpy_helper
+
+    if not layers:
+        return "embedding"
+    p = f"{route}_layers_"
+    inits += [
+        numpy_helper.from_array(np.array(layers, dtype=np.int64), p + "idx"),
+        numpy_helper.from_array(np.array(1e-12, dtype=np.float32), p + "eps"),
+        numpy_helper.from_array(np.array([0, len(layers) * dim], dtype=np.int64), p + "shape"),
+    ]
+    nodes += [
+        helper.make_node("Gather", ["layer_means", p + "idx"], [p + "picked"], axis=1),
+        helper.make_node("ReduceL2", [p + "picked"], [p + "norm"], axes=[2], keepdims=1),
+        helper.make_node("Max", [p + "norm", p + "eps"], [p + "norm_safe"]),
+        helper.make_node("Div", [p + "picked", p + "norm_safe"], [p + "unit"]),
+        helper.make_node("Reshape", [p + "unit", p + "shape"], [p + "flat"]),
+        helper.make_node("Concat", ["embedding", p + "flat"], [p + "input"], axis=1),
+    ]
+    return p + "input"

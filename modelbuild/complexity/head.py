@@ -8,6 +8,11 @@
      unigrams + bigrams of the router's own `input_ids`; question forms and wording that the sentence
      embedding averages away).
 
+Both regressions may also read lower encoder layers: `layers` picks rows of the encoder's `layer_means`
+output (masked mean of the embedding layer's and each transformer layer's states, same encoder run), each
+L2-normalised and appended to the sentence embedding. The sentence embedding is trained for topical
+similarity; the lower layers keep more of the question's form, which is what the difficulty depends on.
+
 outcomes = (A + B) / 2 is a distribution over (both ok, only small ok, only large ok, both wrong); the
 expected accuracy gain of the large model is P(only large ok) - P(only small ok) in [-1, 1]. The exported
 score is 0.5 + 0.5 * outcomes @ SCORE_WEIGHTS in [0, 1]: a gain that also charges for questions both models
@@ -33,6 +38,14 @@ BLEND = 0.5  # weight of the subject route
 LEXICAL_C = 1.0  # inverse L2 strength of the word-piece outcome regression
 LEXICAL_WEIGHT = 0.5  # its share of the direct route
 LEXICAL_MIN_DF = 3  # word pieces / bigrams in fewer training prompts are ignored
+# Rows of the encoder's layer_means appended to each route's input (0 = the embedding layer's output, 1-5 the
+# first five transformer layers; the sixth is the sentence embedding itself). Fourth session, repeated 5-fold CV
+# on the training part, paired against the same head without them: the outcome route reading all lower layers
+# gave CPT(95%) -1.3 points on fold seeds 0-9 and -1.9 +- 0.3 on fresh seeds 10-19 (APGR +0.012). Not taken:
+# the subject route reading them too (a further -0.4 on seeds 10-19, within noise, for 57 x 6 x 384 more
+# weights), max-pooled or [CLS] last-layer states instead (+0.5 / +0.3, worse).
+OUTCOME_LAYERS: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
+SUBJECT_LAYERS: tuple[int, ...] = ()
 # 5-fold CV on the training part (the held-out part untouched): CPT(95%) 49.9% -> 47.1% and APGR
 # 0.638 -> 0.653 when the word-piece regression joins the direct route (C 0.3: 48.6%, C 3: 47.9%).
 # Score = 0.5 + 0.5 * outcomes @ SCORE_WEIGHTS over (both ok, only small ok, only large ok, both wrong).
@@ -60,10 +73,18 @@ class LinearHead:
     lex_b: np.ndarray | None = None  # [4]
     lex_weight: float = LEXICAL_WEIGHT
     score_weights: tuple[float, ...] = SCORE_WEIGHTS  # per outcome; score = 0.5 + 0.5 * outcomes @ weights
+    subject_layers: tuple[int, ...] = ()  # rows of layer_means appended to the subject route's input
+    outcome_layers: tuple[int, ...] = ()  # ... and to the outcome route's
 
-    def outcomes(self, emb: np.ndarray, tokens: Tokens | None = None) -> np.ndarray:
-        ps = _softmax(emb @ self.subject_w + self.subject_b)
-        po = _softmax(emb @ self.outcome_w + self.outcome_b)
+    @property
+    def wants_layers(self) -> bool:
+        return bool(self.subject_layers or self.outcome_layers)
+
+    def outcomes(self, emb: np.ndarray, tokens: Tokens | None = None, layer_means: np.ndarray | None = None) -> np.ndarray:
+        if self.wants_layers and layer_means is None:
+            raise ValueError("this head reads lower encoder layers: pass layer_means=[N,L,D]")
+        ps = _softmax(route_input(emb, layer_means, self.subject_layers) @ self.subject_w + self.subject_b)
+        po = _softmax(route_input(emb, layer_means, self.outcome_layers) @ self.outcome_w + self.outcome_b)
         if self.lexical is not None:
             if tokens is None:
                 raise ValueError("this head has a word-piece route: pass tokens=(input_ids, attention_mask)")
@@ -73,8 +94,18 @@ class LinearHead:
             po = (1.0 - self.lex_weight) * po + self.lex_weight * pl
         return self.blend * (ps @ self.subject_table) + (1.0 - self.blend) * po
 
-    def score(self, emb: np.ndarray, tokens: Tokens | None = None) -> np.ndarray:
-        return score_from_outcomes(self.outcomes(emb, tokens), self.score_weights)
+    def score(self, emb: np.ndarray, tokens: Tokens | None = None, layer_means: np.ndarray | None = None) -> np.ndarray:
+        return score_from_outcomes(self.outcomes(emb, tokens, layer_means), self.score_weights)
+
+
+def route_input(emb: np.ndarray, layer_means: np.ndarray | None, layers: tuple[int, ...]) -> np.ndarray:
+    """[N, D * (1 + len(layers))]: the sentence embedding, then each picked layer mean L2-normalised."""
+    if not layers:
+        return emb
+    assert layer_means is not None
+    picked = layer_means[:, list(layers), :]
+    picked = picked / np.maximum(np.linalg.norm(picked, axis=2, keepdims=True), 1e-12)
+    return np.concatenate([emb, picked.reshape(len(emb), -1)], axis=1).astype(np.float32, copy=False)
 
 
 def score_from_outcomes(p: np.ndarray, weights: tuple[float, ...] = SCORE_WEIGHTS) -> np.ndarray:
@@ -98,21 +129,27 @@ def subject_table(subject_idx: np.ndarray, outcome: np.ndarray, n_subjects: int,
 
 def fit_head(
     emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, seed: int = 0, tokens: Tokens | None = None,
-    vocab_size: int = 30522, score_weights: tuple[float, ...] = SCORE_WEIGHTS,
+    vocab_size: int = 30522, score_weights: tuple[float, ...] = SCORE_WEIGHTS, layer_means: np.ndarray | None = None,
+    subject_layers: tuple[int, ...] = SUBJECT_LAYERS, outcome_layers: tuple[int, ...] = OUTCOME_LAYERS,
 ) -> LinearHead:
     """Fit both routes on (emb [N,384], subject names [N], outcome index [N]); with `tokens` the direct
-    route also gets the word-piece regression."""
+    route also gets the word-piece regression; with `layer_means` [N,L,384] the routes also read the
+    picked lower layers (without it, neither does)."""
     from sklearn.linear_model import LogisticRegression  # build-time only
 
+    if layer_means is None:
+        subject_layers = outcome_layers = ()
+    xs = route_input(emb, layer_means, subject_layers)
+    xo = route_input(emb, layer_means, outcome_layers)
     names, subj_idx = np.unique(subjects, return_inverse=True)
-    subj = LogisticRegression(C=SUBJECT_C, max_iter=3000, random_state=seed).fit(emb, subj_idx)
-    outc = LogisticRegression(C=OUTCOME_C, max_iter=3000, random_state=seed).fit(emb, outcome)
+    subj = LogisticRegression(C=SUBJECT_C, max_iter=3000, random_state=seed).fit(xs, subj_idx)
+    outc = LogisticRegression(C=OUTCOME_C, max_iter=3000, random_state=seed).fit(xo, outcome)
     # LogisticRegression only knows the classes it saw; map its columns back to the full index sets.
-    sw = np.full((emb.shape[1], len(names)), 0.0)
+    sw = np.full((xs.shape[1], len(names)), 0.0)
     sb = np.full(len(names), -30.0)
     sw[:, subj.classes_] = subj.coef_.T
     sb[subj.classes_] = subj.intercept_
-    ow = np.zeros((emb.shape[1], 4))
+    ow = np.zeros((xo.shape[1], 4))
     ob = np.full(4, -30.0)
     ow[:, outc.classes_] = outc.coef_.T
     ob[outc.classes_] = outc.intercept_
@@ -124,6 +161,8 @@ def fit_head(
         outcome_b=ob.astype(np.float32),
         subjects=tuple(str(n) for n in names),
         score_weights=tuple(float(v) for v in score_weights),
+        subject_layers=tuple(subject_layers),
+        outcome_layers=tuple(outcome_layers),
         **(_fit_lexical(tokens, outcome, vocab_size, seed) if tokens is not None else {}),
     )
 

@@ -37,15 +37,18 @@ KNOBS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
 
 def oof_scores(emb: np.ndarray, subjects: np.ndarray, outcome: np.ndarray, tokens: Tokens | None = None,
-               vocab_size: int = 30522, folds: int = 5, score_weights: tuple[float, ...] = SCORE_WEIGHTS) -> np.ndarray:
+               vocab_size: int = 30522, folds: int = 5, score_weights: tuple[float, ...] = SCORE_WEIGHTS,
+               layer_means: np.ndarray | None = None) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     out = np.zeros(len(outcome))
     for a, b in StratifiedKFold(folds, shuffle=True, random_state=0).split(emb, subjects):
         ta = (tokens[0][a], tokens[1][a]) if tokens is not None else None
         tb = (tokens[0][b], tokens[1][b]) if tokens is not None else None
+        la = layer_means[a] if layer_means is not None else None
+        lb = layer_means[b] if layer_means is not None else None
         out[b] = fit_head(emb[a], subjects[a], outcome[a], tokens=ta, vocab_size=vocab_size,
-                          score_weights=score_weights).score(emb[b], tb)
+                          score_weights=score_weights, layer_means=la).score(emb[b], tb, lb)
     return out
 
 
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenizer", type=Path, default=Path("models/tokenizer.json"))
     ap.add_argument("--keep-all", action="store_true", help="do not exclude below-chance subjects")
     ap.add_argument("--no-lexical", action="store_true", help="embedding-only head (no word-piece route)")
+    ap.add_argument("--no-layers", action="store_true",
+                    help="the routes read the sentence embedding only (not the lower layers' means)")
     ap.add_argument("--out", type=Path, default=Path("modelbuild/artifacts/complexity_head.onnx"))
     ap.add_argument("--score-weights", type=float, nargs=4, default=list(SCORE_WEIGHTS),
                     metavar=("BOTH_OK", "ONLY_SMALL_OK", "ONLY_LARGE_OK", "BOTH_WRONG"),
@@ -106,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"excluding subject {name!r}: large-model accuracy below chance in the training part (broken labels?)")
     keep = ~np.isin(ds.subject[train], excluded)
     emb = emb[keep]
+    layer_means = None
+    if not args.no_layers:
+        layer_means = cached_embeddings(ds.texts, args.encoder, args.tokenizer, output="layer_means")[train][keep]
     small_ok, large_ok, subjects = ds.small_ok[train][keep], ds.large_ok[train][keep], ds.subject[train][keep]
     outcome = data.outcomes(small_ok, large_ok)
     tokens: Tokens | None = None
@@ -120,26 +128,30 @@ def main(argv: list[str] | None = None) -> int:
         tokens = (tb.input_ids, tb.attention_mask)
     print(f"training part: {len(outcome)} rows, small acc {small_ok.mean():.3f}, large acc {large_ok.mean():.3f}")
 
-    oof = oof_scores(emb, subjects, outcome, tokens, vocab_size, score_weights=weights)
+    oof = oof_scores(emb, subjects, outcome, tokens, vocab_size, score_weights=weights, layer_means=layer_means)
     cv = curves.summary(curves.curve_from_scores(oof, small_ok, large_ok), small_ok, large_ok)
     print("5-fold CV: " + ", ".join(f"{k}={v:.3f}" for k, v in cv.items()))
     table = knob_table(oof, small_ok, large_ok)
     for r in table:
         print(f"  knob {r['knob']:.2f} -> large if score >= {r['threshold']:.4f} (CV share to large {r['cv_share_large']:.3f})")
 
-    head = fit_head(emb, subjects, outcome, tokens=tokens, vocab_size=vocab_size, score_weights=weights)
+    head = fit_head(emb, subjects, outcome, tokens=tokens, vocab_size=vocab_size, score_weights=weights,
+                    layer_means=layer_means)
     to_onnx(head, args.out)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
     feeds = {"embedding": emb[:256]}
     t256 = None
+    l256 = layer_means[:256] if layer_means is not None and head.wants_layers else None
     if tokens is not None:
         t256 = (tokens[0][:256], tokens[1][:256])
         feeds |= {"input_ids": t256[0], "attention_mask": t256[1]}
+    if l256 is not None:
+        feeds["layer_means"] = l256
     probs, outs = sess.run(["probs", "outcomes"], feeds)
-    diff = max(float(np.abs(probs[:, 1] - head.score(emb[:256], t256)).max()),
-               float(np.abs(outs - head.outcomes(emb[:256], t256)).max()))
+    diff = max(float(np.abs(probs[:, 1] - head.score(emb[:256], t256, l256)).max()),
+               float(np.abs(outs - head.outcomes(emb[:256], t256, l256)).max()))
     print(f"onnx vs numpy max abs diff {diff:.2e}; {args.out} {args.out.stat().st_size / 1e3:.0f} kB")
     meta = {
         "labels": ["small_model_ok", "needs_large_model"],
@@ -151,7 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         "outcome_labels": list(data.OUTCOME_NAMES),
         "score_weights": list(weights),
         "inputs": {"embedding": [None, int(emb.shape[1])],
-                   **({"input_ids": [None, None], "attention_mask": [None, None]} if tokens is not None else {})},
+                   **({"input_ids": [None, None], "attention_mask": [None, None]} if tokens is not None else {}),
+                   **({"layer_means": [None, 7, int(emb.shape[1])]} if head.wants_layers else {})},
+        "subject_layers": list(head.subject_layers),
+        "outcome_layers": list(head.outcome_layers),
         "lexical_features": head.lexical.n_features if head.lexical is not None else 0,
         "encoder": args.encoder.name,
         "train_rows": int(len(outcome)),

@@ -90,6 +90,7 @@ class OnnxAnalyzer:
         self.pii = pii
         self._executor = executor
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
+        self._want_layers = bool(complexity is not None and complexity.wants_layers)
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms
         )
@@ -144,6 +145,8 @@ class OnnxAnalyzer:
             category = _CategoryModel(None, None, protos)
         jailbreak = head(JAILBREAK_HEAD, required=True) if cfg.jailbreak.enabled else None
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
+        if complexity is not None and complexity.wants_layers and not encoder.has_layer_means:
+            raise ModelDirError(f"{mdir}: {COMPLEXITY_HEAD} needs the encoder's `layer_means` output; run `make models`")
         pii = None
         if cfg.pii.enabled:
             from semrouter.signals.pii.detector import PIIDetector
@@ -171,7 +174,7 @@ class OnnxAnalyzer:
         out = []
         for i in range(0, len(texts), chunk):
             tb = tokenizer.encode(texts[i : i + chunk])
-            out.append(encoder(tb.input_ids, tb.attention_mask, tokens=False)[0])
+            out.append(encoder(tb.input_ids, tb.attention_mask).embedding)
         return np.concatenate(out) if out else np.zeros((0, encoder.dim), np.float32)
 
     # ---------------------------------------------------------------- the batch (worker thread)
@@ -183,7 +186,9 @@ class OnnxAnalyzer:
         t1 = time.perf_counter()
         sig = [i for i, j in enumerate(jobs) if j.signals]
         want_tokens = self._want_tokens and bool(sig)
-        emb, tok = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens)
+        enc = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens,
+                           layers=self._want_layers and bool(sig))
+        emb, tok = enc.embedding, enc.tokens
         t2 = time.perf_counter()
         if not sig:
             timings = {"tokenize": (t1 - t0) * 1e3, "encode": (t2 - t1) * 1e3}
@@ -212,7 +217,8 @@ class OnnxAnalyzer:
                     from semrouter.signals.features import text_features
 
                     feats = text_features([texts[i] for i in sig])
-                cx_p = self.complexity(se, feats, toks)[:, 1]
+                layers = enc.layer_means[sig] if enc.layer_means is not None else None
+                cx_p = self.complexity(se, feats, toks, layers)[:, 1]
                 if self.complexity_table is not None:
                     cx_p = np.array([self.complexity_table.complexity(float(x)) for x in cx_p])
             except Exception:  # noqa: BLE001

@@ -40,8 +40,18 @@ def _load(path: Path, so: ort.SessionOptions) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
 
 
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One encoder run: the outputs the caller asked for (None where it did not)."""
+
+    embedding: np.ndarray  # [B,D] L2-normalised sentence embedding
+    tokens: np.ndarray | None = None  # [B,T,D] last hidden state
+    layer_means: np.ndarray | None = None  # [B,L,D] masked mean of each hidden state (embeddings, then layers)
+
+
 class Encoder:
-    """input_ids/attention_mask [B,T] -> (sentence_embedding [B,D], token_embeddings [B,T,D])."""
+    """input_ids/attention_mask [B,T] -> `Encoded` (sentence embedding, and on request the token states and
+    the per-layer means). ONNX Runtime runs only what the requested outputs need."""
 
     def __init__(self, path: Path, so: ort.SessionOptions) -> None:
         self.session = _load(path, so)
@@ -49,26 +59,35 @@ class Encoder:
         missing = {"sentence_embedding", "token_embeddings"} - names
         if missing:
             raise ValueError(f"{path}: encoder lacks outputs {sorted(missing)}")
+        self.has_layer_means = "layer_means" in names  # older model dirs lack it: re-run `make models`
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.runs = 0  # session runs so far (read by tests and metrics)
 
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, tokens: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        outputs = ["sentence_embedding", "token_embeddings"] if tokens else ["sentence_embedding"]
-        res = self.session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask})
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, tokens: bool = False,
+                 layers: bool = False) -> Encoded:
+        outputs = ["sentence_embedding"] + (["token_embeddings"] if tokens else []) + (["layer_means"] if layers else [])
+        res = dict(zip(outputs, self.session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask}),
+                       strict=True))
         self.runs += 1
-        return res[0].astype(np.float32, copy=False), (res[1] if tokens else None)
+        return Encoded(
+            embedding=res["sentence_embedding"].astype(np.float32, copy=False),
+            tokens=res.get("token_embeddings"),
+            layer_means=res.get("layer_means"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
     """A classifier on sentence embeddings: input `embedding` [B,D] (+ optional `features` [B,F], + optional
-    `input_ids`/`attention_mask` [B,T] of the same tokenisation the encoder saw) -> `probs`."""
+    `input_ids`/`attention_mask` [B,T] of the same tokenisation the encoder saw, + optional `layer_means`
+    [B,L,D] from the same encoder run) -> `probs`."""
 
     name: str
     session: ort.InferenceSession
     labels: tuple[str, ...]
     wants_features: bool
     wants_tokens: bool = False
+    wants_layers: bool = False
 
     @classmethod
     def load(cls, model_dir: Path, name: str, so: ort.SessionOptions) -> Head:
@@ -83,7 +102,7 @@ class Head:
             labels = list(data["labels"] if isinstance(data, dict) else data)
         return cls(
             name=name, session=sess, labels=tuple(labels), wants_features="features" in inputs,
-            wants_tokens={"input_ids", "attention_mask"} <= inputs,
+            wants_tokens={"input_ids", "attention_mask"} <= inputs, wants_layers="layer_means" in inputs,
         )
 
     def __call__(
@@ -91,6 +110,7 @@ class Head:
         embedding: np.ndarray,
         features: np.ndarray | None = None,
         tokens: tuple[np.ndarray, np.ndarray] | None = None,
+        layer_means: np.ndarray | None = None,
     ) -> np.ndarray:
         feeds = {"embedding": embedding.astype(np.float32, copy=False)}
         if self.wants_features:
@@ -101,4 +121,8 @@ class Head:
             if tokens is None:
                 raise ValueError(f"{self.name} needs `input_ids` and `attention_mask`")
             feeds["input_ids"], feeds["attention_mask"] = tokens
+        if self.wants_layers:
+            if layer_means is None:
+                raise ValueError(f"{self.name} needs `layer_means` from the encoder")
+            feeds["layer_means"] = layer_means.astype(np.float32, copy=False)
         return np.asarray(self.session.run(["probs"], feeds)[0], dtype=np.float32)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from semrouter.config.schema import Category, ModelScore
 from semrouter.signals.config import SignalsConfig
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+from semrouter.signals.onnx.manifest import ModelDirError
 from semrouter.signals.onnx.tokenize import TextTokenizer
 from tests.onnx_models import ensure_models
 
@@ -150,13 +155,6 @@ async def test_complexity_reads_layer_means_of_the_same_encoder_run(analyzer: On
 
 async def test_complexity_head_needs_an_encoder_with_layer_means(models: Path, tmp_path: Path) -> None:
     """A model directory from before `layer_means` (an encoder without that output) is refused with the fix."""
-    import json
-    import shutil
-
-    import onnx
-
-    from semrouter.signals.onnx.manifest import ModelDirError
-
     d = tmp_path / "m"
     d.mkdir()
     for p in models.iterdir():
@@ -167,8 +165,6 @@ async def test_complexity_head_needs_an_encoder_with_layer_means(models: Path, t
     del m.graph.output[:]
     m.graph.output.extend(keep)
     onnx.save(m, str(d / "encoder.int8.onnx"))
-    import hashlib
-
     raw = json.loads((models / "manifest.json").read_text())
     raw["files"]["encoder.int8.onnx"] = hashlib.sha256((d / "encoder.int8.onnx").read_bytes()).hexdigest()
     (d / "manifest.json").write_text(json.dumps(raw))

@@ -10,10 +10,14 @@ Outputs `probs` float32 [B,2] = (1 - score, score), score = (1 + expected gain o
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from modelbuild.complexity.head import LinearHead
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 
@@ -22,7 +26,7 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    dim = head.subject_w.shape[0] - 384 * len(head.subject_layers)
+    dim = head.subject_w.shape[0] // (1 + len(head.subject_layers))  # the embedding's width
     score_col = 0.5 + 0.5 * np.asarray(head.score_weights)  # outcomes sum to 1, so probs = outcomes @ Q exactly
     q = np.stack([1.0 - score_col, score_col], axis=1).astype(np.float32)
     inits = [
@@ -36,7 +40,7 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     ]
     inputs = [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", dim])]
     opsets = [helper.make_opsetid("", OPSET)]
-    nodes: list = []
+    nodes: list[onnx.NodeProto] = []
     if head.wants_layers:
         inputs.append(helper.make_tensor_value_info("layer_means", TensorProto.FLOAT, ["batch", "layers", dim]))
     x_subject = _route_input(head.subject_layers, "subject", dim, nodes, inits)
@@ -89,7 +93,8 @@ def to_onnx(head: LinearHead, path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def _route_input(layers: tuple[int, ...], route: str, dim: int, nodes: list, inits: list) -> str:
+def _route_input(layers: tuple[int, ...], route: str, dim: int, nodes: list[onnx.NodeProto],
+                 inits: list[onnx.TensorProto]) -> str:
     """Nodes computing `route_input` (head.py): embedding ++ each picked layer mean, L2-normalised."""
     from onnx import helper, numpy_helper
 

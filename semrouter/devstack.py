@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib.util
 import json
 import os
@@ -102,16 +101,43 @@ def render_router_config(path: Path, ports: Mapping[int, int], overrides: Mappin
     return cfg
 
 
-def _die_with_parent() -> None:
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+# Started in front of each child: asks the kernel to SIGTERM it when this process dies (PR_SET_PDEATHSIG, kept
+# across exec), then execs the child. Not a `preexec_fn`: that runs Python in the forked copy of a process with
+# other threads (gRPC, ONNX Runtime, asyncio executors in the test run), where loading libc can abort the child
+# before exec (seen as router or Envoy "killed by SIGABRT" with an empty log, a few times in 10 test runs).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGTERM)\n"  # PR_SET_PDEATHSIG
+    "if os.getppid() != int(sys.argv[1]):\n"  # the parent died before prctl: do not start an orphan
+    "    sys.exit(1)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
 
 
-def _wait_tcp(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float) -> None:
+def _dying_with_parent(argv: list[str]) -> list[str]:
+    """`argv` run so that it dies with this process (Linux; elsewhere it just runs)."""
+    if not sys.platform.startswith("linux"):
+        return argv
+    return [sys.executable, "-S", "-c", _DIE_WITH_PARENT, str(os.getpid()), *argv]
+
+
+def _exit_text(proc: subprocess.Popen[bytes], log: Path | None) -> tuple[str, str]:
+    """How a process ended (its exit code or signal), and the tail of its log when it has one."""
+    rc = proc.returncode
+    how = f"was killed by {signal.Signals(-rc).name}" if rc is not None and rc < 0 else f"exited with code {rc}"
+    tail = ""
+    if log is not None and log.is_file():
+        lines = log.read_text(errors="replace").strip().splitlines()[-5:]
+        tail = "; log tail: " + " | ".join(lines) if lines else f"; {log} is empty"
+    return how, tail
+
+
+def _wait_tcp(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} before it was ready")
+            how, tail = _exit_text(proc, log)
+            raise RuntimeError(f"{what} {how} before it was ready{tail}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
             return
         time.sleep(0.05)
@@ -154,8 +180,13 @@ class Stack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT if out else None, cwd=ROOT,
-                             env=env, preexec_fn=_die_with_parent)
+        if out is not None:
+            # into the log file: a Python stack on a fatal signal, and gRPC's own errors (the test run silences
+            # them for its own output), so that a process dying at start-up says why
+            env.setdefault("PYTHONFAULTHANDLER", "1")
+            env["GRPC_VERBOSITY"] = self.env.get("GRPC_VERBOSITY", "ERROR")
+        p = subprocess.Popen(_dying_with_parent(argv), stdout=out, stderr=subprocess.STDOUT if out else None,
+                             cwd=ROOT, env=env)
         self.procs[name] = p
         return p
 
@@ -179,7 +210,7 @@ class Stack:
                             _wait_tcp(ep["port"], p, f"demo upstream {m['name']}", 30)
             router_port = int(rcfg["server"]["listen"].rpartition(":")[2])
             p = self._spawn("router", [py, "-m", "semrouter", "serve", "--config", str(rpath)])
-            _wait_tcp(router_port, p, "router", timeout)
+            _wait_tcp(router_port, p, "router", timeout, self.log_dir / "router.log" if self.log_dir else None)
             admin_port = ecfg["admin"]["address"]["socket_address"]["port_value"]
             p = self._spawn("envoy", [str(envoy_binary()), "-c", str(epath), "--use-dynamic-base-id",
                                       "--log-level", "warn", "--concurrency", "2"])

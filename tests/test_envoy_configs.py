@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import eventually, start_stack, user
-from semrouter.devstack import ROOT, envoy_binary
+from semrouter.devstack import ROOT, _wait_tcp, envoy_binary
 
 CONFIGS = sorted([*ROOT.glob("envoy/*.yaml"), *ROOT.glob("deploy/**/envoy*.yaml")])
 
@@ -94,3 +97,53 @@ def test_failing_endpoint_is_avoided_then_readmitted(tmp_path: Path) -> None:
         fault(0)
         time.sleep(4.1)  # cool-down over: it is probed again and, now healthy, re-admitted
         assert bad in ports_hit(60)
+
+
+def test_a_process_that_dies_before_it_listens_is_reported_with_how_and_its_log(tmp_path: Path) -> None:
+    """The stack's start-up wait says whether a process exited or was killed, and shows its log's tail."""
+    log = tmp_path / "p.log"
+    with open(log, "wb") as out:
+        p = subprocess.Popen([sys.executable, "-c", "import os, signal; print('starting', flush=True); "
+                              "os.kill(os.getpid(), signal.SIGTERM)"], stdout=out, stderr=subprocess.STDOUT)
+        p.wait(timeout=30)
+    with pytest.raises(RuntimeError, match=r"router was killed by SIGTERM before it was ready; log tail: starting"):
+        _wait_tcp(1, p, "router", 5, log)
+    q = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    q.wait(timeout=30)
+    with pytest.raises(RuntimeError, match=r"exited with code 3 before"):
+        _wait_tcp(1, q, "router", 5)
+
+
+def test_stack_children_die_with_their_parent(tmp_path: Path) -> None:
+    """A process the stack starts gets SIGTERM when the process that started it dies (no orphans)."""
+    parent = (
+        "import subprocess, sys\n"
+        "from semrouter.devstack import _dying_with_parent\n"
+        "p = subprocess.Popen(_dying_with_parent(['/bin/sleep', '60']))\n"
+        "print(p.pid, flush=True)\n"
+        "sys.stdin.readline()\n"  # exit when the test says so
+    )
+    proc = subprocess.Popen([sys.executable, "-c", parent], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    child = 0
+    try:
+        child = int(proc.stdout.readline())  # type: ignore[union-attr]
+
+        def alive() -> bool:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return False
+            with open(f"/proc/{child}/stat") as f:  # a zombie waiting for init to reap it counts as gone
+                return f.read().split(")")[-1].split()[0] != "Z"
+
+        assert eventually(lambda: alive() and "sleep" in open(f"/proc/{child}/cmdline").read(), timeout=10)
+        proc.communicate("\n", timeout=10)
+        assert eventually(lambda: not alive(), timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, 9)

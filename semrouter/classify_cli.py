@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 DEFAULT_CONFIG = "config/semrouter.yaml"
-JSONL_KEYS = ("category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "reason")
+JSONL_KEYS = ("category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong",
+              "reason")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -100,7 +101,8 @@ def _print(r: dict[str, Any]) -> None:
     print(f"jailbreak:  {jb}{'  BLOCKED' if r.get('blocked') else ''}")
     found = ", ".join(f"{p['type']}={p.get('value', '')!r}" for p in r.get("pii") or []) or "none"
     print(f"pii:        {found}")
-    print(f"complexity: {'n/a' if r.get('complexity') is None else format(r['complexity'], '.3f')}")
+    wrong = "" if r.get("small_model_wrong") is None else f" (small model wrong: {r['small_model_wrong']:.2f})"
+    print(f"complexity: {'n/a' if r.get('complexity') is None else format(r['complexity'], '.3f')}{wrong}")
     print(f"model:      {r.get('model') or 'refused'} ({r.get('reason')}, reasoning "
           f"{'on' if r.get('reasoning') else 'off'})")
     timing = ", ".join(f"{k} {v:.2f}" for k, v in (r.get("timings_ms") or {}).items() if k != "batch_size")

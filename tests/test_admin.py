@@ -53,7 +53,7 @@ class FakeBackend:
             "category": "math", "confidence": 0.9, "category_probs": {"math": 0.9, "other": 0.1},
             "jailbreak_score": 0.01, "blocked": False,
             "pii": [PIIEntity("EMAIL_ADDRESS", 5, 16, "a@b.example", 0.99), {"type": "US_SSN", "start": 20, "end": 31}],
-            "complexity": 0.7, "model": "big", "reason": "category:math", "reasoning": True,
+            "complexity": 0.7, "small_model_wrong": 0.4, "model": "big", "reason": "category:math", "reasoning": True,
             "timings_ms": {"category": 4.5},
         }
 
@@ -122,6 +122,7 @@ async def test_classify(admin: Any) -> None:
     assert r["confidence"] == pytest.approx(0.9)
     assert r["category_probs"] == {"math": pytest.approx(0.9), "other": pytest.approx(0.1)}
     assert r["reasoning"] is True and r["blocked"] is False
+    assert r["complexity"] == pytest.approx(0.7) and r["small_model_wrong"] == pytest.approx(0.4)
     assert [p["type"] for p in r["pii"]] == ["EMAIL_ADDRESS", "US_SSN"]
     assert r["pii"][0] == {"type": "EMAIL_ADDRESS", "start": 5, "end": 16, "score": pytest.approx(0.99)}
     assert "value" not in r["pii"][0]  # the PII text itself never leaves the router

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, start_stack, user
+from conftest import Client, eventually, start_stack, user
 from semrouter.devstack import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(),
@@ -16,14 +16,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "manife
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+def logs_and_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Client]]:
     # quality_target 1.0: always the best candidate, so category routing is tested on its own here
-    stack, c = start_stack(tmp_path_factory.mktemp("signals"), {"cache.enabled": False,
-                                                                 "routing.quality_target": 1.0})
+    tmp = tmp_path_factory.mktemp("signals")
+    stack, c = start_stack(tmp, {"cache.enabled": False, "routing.quality_target": 1.0, "logging.format": "json"})
     try:
-        yield c
+        yield tmp / "logs", c
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def client(logs_and_client: tuple[Path, Client]) -> Client:
+    return logs_and_client[1]
 
 
 def test_math_question_routes_to_math_model(client: Client) -> None:
@@ -47,9 +52,25 @@ def test_history_question_routes_by_category_without_reasoning(client: Client) -
     assert "enable_thinking" not in r.json()["choices"][0]["message"]["content"]
 
 
-def test_complexity_header_is_reported(client: Client) -> None:
-    r = client.chat(user("Prove that there are infinitely many primes of the form 4k+3."))
-    assert 0.0 <= float(r.headers["x-semrouter-complexity"]) <= 1.0
+def test_complexity_header_and_routing_decision_event(logs_and_client: tuple[Path, Client]) -> None:
+    logs, client = logs_and_client
+    r = client.chat(user("Prove that there are infinitely many primes of the form 4k+3."), {"x-request-id": "cx-1"})
+    assert r.status == 200
+    complexity = float(r.headers["x-semrouter-complexity"])
+    assert 0.0 <= complexity <= 1.0
+
+    found: list[dict] = []
+
+    def logged() -> bool:
+        found[:] = [json.loads(line) for line in (logs / "router.log").read_text().splitlines()
+                    if line.startswith("{") and '"cx-1"' in line and '"routing_decision"' in line]
+        return bool(found)
+
+    assert eventually(logged), "no routing_decision event for the request in the router log"
+    ev = found[0]
+    assert ev["reason"] == r.headers["x-semrouter-reason"] and ev["model"] == r.headers["x-vsr-selected-model"]
+    assert ev["complexity"] == pytest.approx(complexity, abs=1e-3)
+    assert 0.0 <= ev["small_model_wrong"] <= 1.0
 
 
 def test_jailbreak_is_blocked_json_and_sse(client: Client) -> None:
@@ -115,7 +136,8 @@ def test_cli_classify_jsonl(tmp_path: Path) -> None:
     out = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
     assert len(out) == 3
     for o in out:
-        assert {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity"} <= set(o)
+        assert {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong"} <= set(o)
+        assert 0.0 <= o["small_model_wrong"] <= 1.0
     assert out[0]["category"] == "math"
     assert out[1]["blocked"] is True
     assert any(p["type"] == "PHONE_NUMBER" for p in out[2]["pii"])

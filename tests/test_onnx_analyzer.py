@@ -146,6 +146,10 @@ async def test_complexity_reads_layer_means_of_the_same_encoder_run(analyzer: On
     raw = analyzer.complexity(enc.embedding, None, (tb.input_ids, tb.attention_mask), enc.layer_means)[0, 1]
     assert analyzer.complexity_table is not None
     assert got.complexity == pytest.approx(analyzer.complexity_table.complexity(float(raw)), abs=1e-4)
+    (outcomes,) = analyzer.complexity.run(("outcomes",), enc.embedding, None, (tb.input_ids, tb.attention_mask),
+                                          enc.layer_means)  # P(both ok, only small ok, only large ok, both wrong)
+    assert got.small_model_wrong == pytest.approx(float(outcomes[0, 2] + outcomes[0, 3]), abs=1e-4)
+    assert 0.0 < got.small_model_wrong < 1.0
     flat = np.repeat(enc.layer_means[:, -1:], 7, axis=1)  # other lower-layer states: another score
     other = analyzer.complexity(enc.embedding, None, (tb.input_ids, tb.attention_mask), flat)[0, 1]
     assert abs(float(other - raw)) > 1e-3

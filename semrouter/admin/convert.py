@@ -49,6 +49,7 @@ def classify_response(d: Mapping[str, Any], latency_ms: float) -> Any:
         blocked=bool(d.get("blocked", False)),
         block_reason=str(d.get("block_reason") or ""),
         complexity=float(d.get("complexity") or 0.0),
+        small_model_wrong=float(d.get("small_model_wrong") or 0.0),
         model=str(d.get("model") or ""),
         reason=str(d.get("reason") or ""),
         reasoning=bool(d.get("reasoning", False)),

@@ -33,6 +33,7 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
         "pii": [{"type": e.type, "start": e.start, "end": e.end, "value": e.value, "score": e.score}
                 for e in (analysis.pii if analysis else ())],
         "complexity": analysis.complexity if analysis else None,
+        "small_model_wrong": analysis.small_model_wrong if analysis else None,
         "model": None if blocked or d.refusal else d.model,
         "reason": "jailbreak" if blocked else d.reason,
         "reasoning": d.use_reasoning,

@@ -187,6 +187,8 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
         category_guess=d.category_guess,
         confidence=None if d.confidence is None else round(d.confidence, 4),
         complexity=None if d.complexity is None else round(d.complexity, 4),
+        small_model_wrong=None if analysis is None or analysis.small_model_wrong is None
+        else round(analysis.small_model_wrong, 4),
         reasoning=d.use_reasoning,
         reason=d.reason,
         endpoint=endpoint,

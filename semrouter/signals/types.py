@@ -37,7 +37,10 @@ class Analysis:
     category_probs: Mapping[str, float] = field(default_factory=dict)  # sums to 1 over the labels
     jailbreak: float | None = None  # probability the text is a jailbreak attempt
     pii: tuple[PIIEntity, ...] = ()
-    complexity: float | None = None  # probability the small model would answer wrongly
+    # Routing complexity 0..1 (signals/complexity.py): the head's expected gain of the large model, calibrated so
+    # that `routing.quality_target` q sends the request to the large model when complexity >= 1 - q.
+    complexity: float | None = None
+    small_model_wrong: float | None = None  # the same head's estimate that the small model answers wrongly
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     errors: tuple[str, ...] = ()  # signals that failed (the request is still routed)
 

@@ -197,7 +197,7 @@ class OnnxAnalyzer:
         errors: list[str] = []
         se = emb[sig]
         toks = (tb.input_ids[sig], tb.attention_mask[sig])  # for heads with a word-piece branch
-        cat_p = jb_p = cx_p = None
+        cat_p = jb_p = cx_p = cx_wrong = None
         if self.category is not None:
             try:
                 cat_p = self.category(se, toks)
@@ -218,12 +218,19 @@ class OnnxAnalyzer:
 
                     feats = text_features([texts[i] for i in sig])
                 layers = enc.layer_means[sig] if enc.layer_means is not None else None
-                cx_p = self.complexity(se, feats, toks, layers)[:, 1]
+                if "outcomes" in self.complexity.output_names:
+                    # P(both ok, only small ok, only large ok, both wrong): the small model is wrong in the last two
+                    probs, outcomes = self.complexity.run(("probs", "outcomes"), se, feats, toks, layers)
+                    cx_wrong = np.clip(outcomes[:, 2] + outcomes[:, 3], 0.0, 1.0)
+                else:
+                    probs = self.complexity(se, feats, toks, layers)
+                cx_p = probs[:, 1]
                 if self.complexity_table is not None:
                     cx_p = np.array([self.complexity_table.complexity(float(x)) for x in cx_p])
             except Exception:  # noqa: BLE001
                 log.exception("complexity_head_failed")
                 errors.append("complexity")
+                cx_p = cx_wrong = None
         t3 = time.perf_counter()
         pii: dict[int, tuple[PIIEntity, ...]] = {}
         pii_err: set[int] = set()
@@ -266,6 +273,7 @@ class OnnxAnalyzer:
                         jailbreak=float(jb_p[k]) if jb_p is not None else None,
                         pii=pii.get(i, ()),
                         complexity=float(cx_p[k]) if cx_p is not None else None,
+                        small_model_wrong=float(cx_wrong[k]) if cx_wrong is not None else None,
                         timings_ms=timings,
                         errors=errs,
                     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -88,6 +89,7 @@ class Head:
     wants_features: bool
     wants_tokens: bool = False
     wants_layers: bool = False
+    output_names: tuple[str, ...] = ("probs",)
 
     @classmethod
     def load(cls, model_dir: Path, name: str, so: ort.SessionOptions) -> Head:
@@ -103,6 +105,7 @@ class Head:
         return cls(
             name=name, session=sess, labels=tuple(labels), wants_features="features" in inputs,
             wants_tokens={"input_ids", "attention_mask"} <= inputs, wants_layers="layer_means" in inputs,
+            output_names=tuple(o.name for o in sess.get_outputs()),
         )
 
     def __call__(
@@ -112,6 +115,17 @@ class Head:
         tokens: tuple[np.ndarray, np.ndarray] | None = None,
         layer_means: np.ndarray | None = None,
     ) -> np.ndarray:
+        return self.run(("probs",), embedding, features, tokens, layer_means)[0]
+
+    def run(
+        self,
+        outputs: Sequence[str],
+        embedding: np.ndarray,
+        features: np.ndarray | None = None,
+        tokens: tuple[np.ndarray, np.ndarray] | None = None,
+        layer_means: np.ndarray | None = None,
+    ) -> list[np.ndarray]:
+        """The named outputs (float32) of one run; `__call__` is `run(("probs",), ...)[0]`."""
         feeds = {"embedding": embedding.astype(np.float32, copy=False)}
         if self.wants_features:
             if features is None:
@@ -125,4 +139,4 @@ class Head:
             if layer_means is None:
                 raise ValueError(f"{self.name} needs `layer_means` from the encoder")
             feeds["layer_means"] = layer_means.astype(np.float32, copy=False)
-        return np.asarray(self.session.run(["probs"], feeds)[0], dtype=np.float32)
+        return [np.asarray(o, dtype=np.float32) for o in self.session.run(list(outputs), feeds)]

@@ -85,7 +85,7 @@ async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str,
     for key, wait, extra in LATENCY_SETUPS:
         a = await OnnxAnalyzer.create(SignalsConfig(**base, batch_max_wait_ms=wait, **extra), _cats())
         try:
-            for _ in range(20):
+            for _ in range(100):  # rows are measured one after another: compare close rows with an interleaved A/B
                 await a.analyze(REQUEST)
             lat = []
             for _ in range(n):

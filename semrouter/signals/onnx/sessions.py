@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -52,7 +52,7 @@ class Encoded:
 
 class Encoder:
     """input_ids/attention_mask [B,T] -> `Encoded` (sentence embedding, and on request the token states and
-    the per-layer means). ONNX Runtime runs only what the requested outputs need."""
+    the per-layer means). ONNX Runtime runs the whole graph either way; asking for less saves the copies."""
 
     def __init__(self, path: Path, so: ort.SessionOptions) -> None:
         self.session = _load(path, so)

@@ -8,9 +8,9 @@
      unigrams + bigrams of the router's own `input_ids`; question forms and wording that the sentence
      embedding averages away).
 
-Both regressions may also read lower encoder layers: `layers` picks rows of the encoder's `layer_means`
-output (masked mean of the embedding layer's and each transformer layer's states, same encoder run), each
-L2-normalised and appended to the sentence embedding. The sentence embedding is trained for topical
+Both regressions may also read lower encoder layers: `subject_layers` / `outcome_layers` pick rows of the
+encoder's `layer_means` output (masked mean of the embedding layer's and each transformer layer's states, same
+encoder run), each L2-normalised and appended to the sentence embedding. The sentence embedding is trained for topical
 similarity; the lower layers keep more of the question's form, which is what the difficulty depends on.
 
 outcomes = (A + B) / 2 is a distribution over (both ok, only small ok, only large ok, both wrong); the

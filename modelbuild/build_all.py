@@ -136,7 +136,8 @@ def build(out: Path, force: bool = False) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "format": 1,
         "embedding_dim": EMBEDDING_DIM,
-        "encoder": {"inputs": ["input_ids", "attention_mask"], "outputs": ["sentence_embedding", "token_embeddings", "layer_means"]},
+        "encoder": {"inputs": ["input_ids", "attention_mask"],
+                    "outputs": ["sentence_embedding", "token_embeddings", "layer_means"]},
         "files": {n: _sha256(out / n) for n in names},
         "heads": heads,
         "versions": versions,

@@ -91,7 +91,8 @@ def test_layer_means_move_the_score_and_only_their_direction_counts(head: ort.In
     texts = ["which moral", "which moral"]
     (probs,) = head.run(["probs"], _feeds(x, texts, lm))
     assert abs(float(probs[0, 1] - probs[1, 1])) > 1e-3
-    scale = np.array([0.5, 4.0], dtype=np.float32)[:, None, None] * np.linspace(1, 2, 7, dtype=np.float32)[None, :, None]
+    per_row = np.array([0.5, 4.0], dtype=np.float32)[:, None, None]
+    scale = per_row * np.linspace(1, 2, 7, dtype=np.float32)[None, :, None]
     (scaled,) = head.run(["probs"], _feeds(x, texts, lm * scale))
     np.testing.assert_allclose(scaled, probs, atol=1e-6)
 

@@ -136,7 +136,8 @@ def test_cli_classify_jsonl(tmp_path: Path) -> None:
     out = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
     assert len(out) == 3
     for o in out:
-        assert {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong"} <= set(o)
+        keys = {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong"}
+        assert keys <= set(o)
         assert 0.0 <= o["small_model_wrong"] <= 1.0
     assert out[0]["category"] == "math"
     assert out[1]["blocked"] is True

@@ -24,7 +24,8 @@ def test_classify_jsonl(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     out = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert len(out) == 3
     for r in out:
-        assert {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong"} <= set(r)
+        keys = {"category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong"}
+        assert keys <= set(r)
         assert 0.0 <= r["complexity"] <= 1.0 and 0.0 <= r["small_model_wrong"] <= 1.0
     assert out[0]["jailbreak"] >= 0.5 and out[0]["blocked"] is True
     assert out[1]["category"] == "law" and out[1]["blocked"] is False and out[1]["model"]

@@ -80,7 +80,8 @@ class LinearHead:
     def wants_layers(self) -> bool:
         return bool(self.subject_layers or self.outcome_layers)
 
-    def outcomes(self, emb: np.ndarray, tokens: Tokens | None = None, layer_means: np.ndarray | None = None) -> np.ndarray:
+    def outcomes(self, emb: np.ndarray, tokens: Tokens | None = None,
+                 layer_means: np.ndarray | None = None) -> np.ndarray:
         if self.wants_layers and layer_means is None:
             raise ValueError("this head reads lower encoder layers: pass layer_means=[N,L,D]")
         ps = _softmax(route_input(emb, layer_means, self.subject_layers) @ self.subject_w + self.subject_b)

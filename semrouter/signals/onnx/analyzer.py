@@ -146,7 +146,8 @@ class OnnxAnalyzer:
         jailbreak = head(JAILBREAK_HEAD, required=True) if cfg.jailbreak.enabled else None
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
         if complexity is not None and complexity.wants_layers and not encoder.has_layer_means:
-            raise ModelDirError(f"{mdir}: {COMPLEXITY_HEAD} needs the encoder's `layer_means` output; run `make models`")
+            raise ModelDirError(
+                f"{mdir}: {COMPLEXITY_HEAD} needs the encoder's `layer_means` output; run `make models`")
         pii = None
         if cfg.pii.enabled:
             from semrouter.signals.pii.detector import PIIDetector

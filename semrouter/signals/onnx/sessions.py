@@ -66,7 +66,8 @@ class Encoder:
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray, tokens: bool = False,
                  layers: bool = False) -> Encoded:
-        outputs = ["sentence_embedding"] + (["token_embeddings"] if tokens else []) + (["layer_means"] if layers else [])
+        outputs = ["sentence_embedding"]
+        outputs += (["token_embeddings"] if tokens else []) + (["layer_means"] if layers else [])
         res = dict(zip(outputs, self.session.run(outputs, {"input_ids": input_ids, "attention_mask": attention_mask}),
                        strict=True))
         self.runs += 1

@@ -1,15 +1,24 @@
 """The runtime objects built from one config, swapped atomically on reload.
 
-A `Runtime` is immutable: a stream takes `holder.current` once when it starts and keeps it to the end,
+A `Runtime` is immutable: a stream takes `holder.acquire()` once when it starts and releases it at its end,
 so in-flight requests finish on the config they started with. State that must survive a reload
 (endpoint health, metrics) lives in `Shared` and is handed to every new Runtime.
+
+A reload reuses the heavy parts of the current runtime when their config did not change: the ONNX
+analyzer (same `signals`, `categories` and model-directory manifest) and, with it, the semantic cache
+(same `cache`). A reload that changes neither costs no memory; one that does builds the new part while
+the old one serves, and the old part is closed as soon as the last stream using it ends (`retire`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
 import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +57,13 @@ class Runtime:
     analyzer: Analyzer | None = None
     cache: Any = None  # semrouter.cache.semantic.SemanticCache when enabled
 
-    async def close(self) -> None:
-        if self.cache is not None:
+    models_digest: str = ""  # sha256 of the model directory's manifest.json the analyzer was loaded from
+
+    async def close(self, keep: Sequence[Runtime] = ()) -> None:
+        """Close the analyzer and cache, except those a runtime in `keep` (still in use) shares."""
+        if self.cache is not None and all(k.cache is not self.cache for k in keep):
             await self.cache.close()
-        if self.analyzer is not None:
+        if self.analyzer is not None and all(k.analyzer is not self.analyzer for k in keep):
             await self.analyzer.close()
 
 
@@ -59,15 +71,38 @@ def config_version(cfg: Config) -> str:
     return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:12]
 
 
-async def build_runtime(cfg: Config, shared: Shared) -> Runtime:
-    """Build everything a config asks for. Raises if a required part cannot be built."""
-    analyzer: Analyzer | None = None
-    cache = None
-    if cfg.signals.enabled:
+def models_digest(cfg: Config) -> str:
+    """sha256 of `signals.model_dir`/manifest.json ("" when unreadable: the build then reports why)."""
+    try:
+        return hashlib.sha256((Path(cfg.signals.model_dir) / "manifest.json").read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _reusable(old: Runtime | None, cfg: Config, digest: str) -> tuple[Analyzer | None, Any]:
+    """(analyzer, cache) of `old` that a runtime for `cfg` can share unchanged, else None for each."""
+    if old is None or old.analyzer is None or not cfg.signals.enabled or not digest:
+        return None, None
+    same_signals = (old.config.signals == cfg.signals and old.config.categories == cfg.categories
+                    and old.models_digest == digest)
+    if not same_signals:
+        return None, None
+    cache = old.cache if old.cache is not None and cfg.cache.enabled and old.config.cache == cfg.cache else None
+    return old.analyzer, cache
+
+
+async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = None) -> Runtime:
+    """Build everything a config asks for, sharing the parts of `reuse` whose config is unchanged.
+    Raises if a required part cannot be built (nothing built for it is left open)."""
+    digest = models_digest(cfg) if cfg.signals.enabled else ""
+    analyzer, cache = _reusable(reuse, cfg, digest)
+    built_analyzer = False
+    if cfg.signals.enabled and analyzer is None:
         from semrouter.signals.onnx.analyzer import OnnxAnalyzer
 
         analyzer = await OnnxAnalyzer.create(cfg.signals, cfg.categories)
-    if cfg.cache.enabled:
+        built_analyzer = True
+    if cfg.cache.enabled and cache is None:
         from semrouter.cache.semantic import SemanticCache
 
         if analyzer is None:
@@ -75,7 +110,8 @@ async def build_runtime(cfg: Config, shared: Shared) -> Runtime:
         try:
             cache = await SemanticCache.create(cfg.cache, analyzer.embed)
         except BaseException:
-            await analyzer.close()
+            if built_analyzer:
+                await analyzer.close()
             raise
     return Runtime(
         config=cfg,
@@ -86,15 +122,63 @@ async def build_runtime(cfg: Config, shared: Shared) -> Runtime:
         shared=shared,
         analyzer=analyzer,
         cache=cache,
+        models_digest=digest,
     )
 
 
 class RuntimeHolder:
-    """Holds the current Runtime; `swap` replaces it in one assignment."""
+    """Holds the current Runtime; `swap` replaces it in one assignment.
+
+    Streams `acquire` the current runtime and `release` it when they end, so a replaced runtime can be
+    closed as soon as its last stream is done (`retire`) instead of after a fixed delay."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.current = runtime
+        self._users: Counter[int] = Counter()  # id(runtime) -> open streams using it
+        self._idle: dict[int, asyncio.Event] = {}
+        self._retiring: list[Runtime] = []  # replaced runtimes whose streams are still finishing
+
+    def acquire(self) -> Runtime:
+        rt = self.current
+        self._users[id(rt)] += 1
+        return rt
+
+    def release(self, rt: Runtime) -> None:
+        key = id(rt)
+        self._users[key] -= 1
+        if self._users[key] <= 0:
+            del self._users[key]
+            ev = self._idle.get(key)
+            if ev is not None:
+                ev.set()
+
+    def users(self, rt: Runtime) -> int:
+        return self._users.get(id(rt), 0)
 
     def swap(self, runtime: Runtime) -> Runtime:
         old, self.current = self.current, runtime
         return old
+
+    async def retire(self, old: Runtime, max_wait_s: float) -> None:
+        """Close what `old` does not share with the current runtime once no stream uses it (at most
+        `max_wait_s` seconds later: a stream still open then finishes on closed parts, which fail open)."""
+        key = id(old)
+        self._retiring.append(old)
+        if self.users(old):
+            ev = self._idle.setdefault(key, asyncio.Event())
+            try:
+                await asyncio.wait_for(ev.wait(), max_wait_s)
+            except TimeoutError:
+                log.warning("runtime_retired_with_open_streams", streams=self.users(old), version=old.version)
+            finally:
+                self._idle.pop(key, None)
+        if all(r is not old for r in self._retiring):  # closed by close_all meanwhile
+            return
+        self._retiring = [r for r in self._retiring if r is not old]
+        await old.close(keep=[self.current, *self._retiring])
+
+    async def close_all(self) -> None:
+        """Shutdown: close every runtime still open (retiring ones first, then the current one)."""
+        while self._retiring:
+            await self._retiring.pop().close(keep=[self.current, *self._retiring])
+        await self.current.close()

@@ -53,8 +53,13 @@ def load_config(path: str | Path) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    return config_from_text(text, str(p))
+
+
+def config_from_text(text: str, source: str = "<config>") -> Config:
+    """A validated Config from YAML text (`source` names it in errors). Raises ConfigError."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML: {e}") from None
-    return parse_config(data, str(p))
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    return parse_config(data, source)

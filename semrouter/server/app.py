@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import signal
 from pathlib import Path
@@ -12,14 +13,16 @@ import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from semrouter.config import ConfigError, load_config
+from semrouter.config import ConfigError
+from semrouter.config.load import config_from_text
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth
 from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.admin.service import add_admin_service, admin_token_for
 from semrouter.server.admin_backend import RouterAdminBackend
 from semrouter.server.stream import ExternalProcessor
-from semrouter.telemetry.metrics import MetricsServer
+from semrouter.server.inflight import InflightTable
+from semrouter.telemetry.metrics import Metrics, MetricsServer
 from semrouter.telemetry.tracing import Tracer
 
 log = structlog.get_logger("semrouter.server")
@@ -29,6 +32,7 @@ _GRPC_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
 ]
+RETIRE_MAX_WAIT_S = 30.0  # a replaced runtime is closed when its last stream ends, or after this long
 
 
 class RouterServer:
@@ -41,18 +45,33 @@ class RouterServer:
         self.server = grpc.aio.server(options=_GRPC_OPTIONS)
         self.health = health.aio.HealthServicer()
         self._reload_lock = asyncio.Lock()
+        self._serving_digest = ""  # sha256 of the config file bytes now serving ("" = not from the file)
+        self._invalid_digest, self._invalid_reason = "", ""  # the last file that failed validation
+        self._background: set[asyncio.Task[None]] = set()
         self.port = 0
         self.metrics_server: MetricsServer | None = None
 
     @classmethod
     async def create(cls, cfg: Config, config_path: Path | None = None) -> RouterServer:
         t = cfg.tracing
+        metrics = Metrics()
         shared = Shared(health=EndpointHealth(fail_threshold=cfg.routing.endpoint_fail_threshold,
                                               cooldown_s=cfg.routing.endpoint_cooldown_seconds),
+                        metrics=metrics,
                         tracer=Tracer.from_settings(enabled=t.enabled, otlp_endpoint=t.otlp_endpoint,
-                                                    service_name=t.service_name))
+                                                    service_name=t.service_name),
+                        inflight=InflightTable(cfg.server.max_inflight, cfg.server.inflight_max_age_seconds,
+                                               on_drop=metrics.record_inflight_drop))
         rt = await build_runtime(cfg, shared)
         self = cls(config_path, RuntimeHolder(rt), shared)
+        holder = self.holder
+        metrics.watch(lambda: len(shared.inflight),
+                      lambda: holder.current.cache.state() if holder.current.cache is not None else {})
+        if config_path is not None:
+            try:
+                self._serving_digest = hashlib.sha256(config_path.read_bytes()).hexdigest()
+            except OSError:
+                pass
         pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(self.holder), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         token = admin_token_for(cfg.server.listen, cfg.server.admin_token, os.environ)
@@ -72,28 +91,68 @@ class RouterServer:
         log.info("router_started", listen=self.holder.current.config.server.listen, port=self.port,
                  config_version=self.holder.current.version)
 
-    async def reload(self) -> tuple[bool, str, str]:
-        """Validate and build the new config, then swap. On any error the old runtime keeps serving."""
+    async def reload(self, *, force: bool = False) -> tuple[bool, str, str]:
+        """Validate and build the config file, then swap; returns (applied, message, serving version).
+
+        One change reloads once: the file's bytes are hashed, and bytes that are already serving (or were
+        already rejected as invalid) are not loaded again, so SIGHUP, the file watcher and the admin RPC may all
+        fire for one edit. `force` rebuilds anyway. A build failure (e.g. a missing `model_dir`) is retried on
+        the next request, since the cause may be outside the file. Any failure is a logged, counted rejection;
+        the old runtime keeps serving. Never raises (except cancellation)."""
         async with self._reload_lock:
+            version = self.holder.current.version
             if self.config_path is None:
-                return False, "no config file to reload from", self.holder.current.version
+                return False, "no config file to reload from", version
             try:
-                cfg = load_config(self.config_path)
-                rt = await build_runtime(cfg, self.shared)
-            except (ConfigError, OSError, ValueError) as e:
-                log.error("config_reload_rejected", error=str(e))
-                self.shared.metrics.record_config_reload(False)
-                return False, str(e), self.holder.current.version
+                raw = await asyncio.to_thread(self.config_path.read_bytes)
+            except OSError as e:
+                return self._rejected(f"{self.config_path}: cannot read: {e.strerror}", "read")
+            digest = hashlib.sha256(raw).hexdigest()
+            if not force and digest == self._serving_digest:
+                log.info("config_reload_skipped", reason="unchanged", config_version=version)
+                return True, "unchanged", version
+            if not force and digest == self._invalid_digest:
+                log.info("config_reload_skipped", reason="already rejected", config_version=version)
+                return False, self._invalid_reason, version
+            try:
+                cfg = config_from_text(raw.decode("utf-8", "replace"), str(self.config_path))
+            except ConfigError as e:
+                self._invalid_digest, self._invalid_reason = digest, str(e)
+                return self._rejected(str(e), "invalid")
+            try:
+                rt = await build_runtime(cfg, self.shared, reuse=self.holder.current)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # any part that cannot be built: reject, keep serving
+                return self._rejected(f"{type(e).__name__}: {e}", "build")
             old = self.holder.swap(rt)
+            self._serving_digest, self._invalid_digest = digest, ""
             self.shared.metrics.record_config_reload(True)
-            log.info("config_reloaded", old_version=old.version, new_version=rt.version)
-            asyncio.get_running_loop().call_later(30.0, lambda: asyncio.ensure_future(old.close()))
+            log.info("config_reloaded", old_version=old.version, new_version=rt.version,
+                     reused_signals=rt.analyzer is not None and rt.analyzer is old.analyzer,
+                     reused_cache=rt.cache is not None and rt.cache is old.cache)
+            task = asyncio.create_task(self.holder.retire(old, RETIRE_MAX_WAIT_S), name="semrouter-retire")
+            self._background.add(task)
+            task.add_done_callback(self._retired)
             return True, "", rt.version
+
+    def _rejected(self, reason: str, stage: str) -> tuple[bool, str, str]:
+        log.error("config_reload_rejected", stage=stage, error=reason)
+        self.shared.metrics.record_config_reload(False)
+        return False, reason, self.holder.current.version
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("runtime_close_failed", error=repr(task.exception()))
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        await self.holder.current.close()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.holder.close_all()
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.shared.tracer.shutdown()
@@ -101,7 +160,8 @@ class RouterServer:
 
 
 async def watch_config(srv: RouterServer, path: Path, every_s: float) -> None:
-    """Reload when the file's mtime or size changes (editors replace files; both are checked)."""
+    """Reload when the file's mtime or size changes (editors replace files; both are checked). Runs until
+    cancelled: a failed reload (or anything else) is logged and the next change is still picked up."""
 
     def stamp() -> tuple[float, int] | None:
         try:
@@ -114,9 +174,22 @@ async def watch_config(srv: RouterServer, path: Path, every_s: float) -> None:
     while True:
         await asyncio.sleep(every_s)
         now = stamp()
-        if now is not None and now != last:
-            last = now
+        if now is None or now == last:
+            continue
+        last = now
+        try:
             await srv.reload()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # reload() reports its own failures; this keeps the watcher alive regardless
+            log.error("config_watch_failed", error=repr(e))
+
+
+async def _reload_on_signal(srv: RouterServer) -> None:
+    try:
+        await srv.reload()
+    except Exception as e:  # never "Task exception was never retrieved"
+        log.error("config_reload_failed", error=repr(e))
 
 
 async def serve(cfg: Config, config_path: Path | None) -> None:
@@ -126,7 +199,14 @@ async def serve(cfg: Config, config_path: Path | None) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(srv.reload()))
+    sighup: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = asyncio.create_task(_reload_on_signal(srv), name="semrouter-sighup-reload")
+        sighup.add(task)
+        task.add_done_callback(sighup.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
     watcher = None
     if config_path is not None and cfg.server.watch_config_seconds > 0:
         watcher = asyncio.create_task(watch_config(srv, config_path, cfg.server.watch_config_seconds))

@@ -6,6 +6,12 @@ to the router without Envoy waiting for replies. That observer stream finds what
 decided here, by `x-request-id` (the observer also receives the request headers, without Envoy waiting).
 Entries are taken once, and the table is bounded in size and age, so a request whose answer never
 comes (client gone, upstream reset) costs nothing for long.
+
+Bound: at most `max_entries` requests (`server.max_inflight`, default 50,000; a few KB each, the
+prompt's embedding included), none older than `max_age_s` (`server.inflight_max_age_seconds`, 900 s).
+Beyond either, the oldest entry is dropped: its answer is still delivered to the client, but the router
+does not see it (no cache store, no endpoint-health or token metrics for it). Size and drops are
+exported (`semrouter_inflight_requests`, `semrouter_inflight_dropped_total{reason}`).
 """
 
 from __future__ import annotations
@@ -28,11 +34,22 @@ class Inflight:
 
 class InflightTable:
     def __init__(self, max_entries: int = 50_000, max_age_s: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_drop: Callable[[str], None] | None = None) -> None:
+        """`on_drop(reason)` is called for each entry dropped unanswered: reason "capacity" or "expired"."""
         self._items: OrderedDict[str, tuple[float, Inflight]] = OrderedDict()
         self._max = max_entries
         self._max_age = max_age_s
         self._clock = clock
+        self._on_drop = on_drop
+
+    @property
+    def max_entries(self) -> int:
+        return self._max
+
+    def _dropped(self, reason: str) -> None:
+        if self._on_drop is not None:
+            self._on_drop(reason)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -48,9 +65,13 @@ class InflightTable:
             if len(self._items) <= self._max and now - t <= self._max_age:
                 break
             del self._items[oldest_id]
+            self._dropped("capacity" if now - t <= self._max_age else "expired")
 
     def take(self, request_id: str) -> Inflight | None:
         item = self._items.pop(request_id, None)
-        if item is None or self._clock() - item[0] > self._max_age:
+        if item is None:
+            return None
+        if self._clock() - item[0] > self._max_age:
+            self._dropped("expired")
             return None
         return item[1]

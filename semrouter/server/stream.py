@@ -45,7 +45,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     async def Process(  # noqa: N802  (gRPC method name)
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
-        rt = self._holder.current  # the whole stream runs on the config it started with
+        rt = self._holder.acquire()  # the whole stream runs on the config it started with
         st = StreamState()
         rt.shared.metrics.stream_opened()
         try:
@@ -74,6 +74,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             raise
         finally:
             rt.shared.metrics.stream_closed()
+            self._holder.release(rt)
 
     async def _handle(self, rt: Runtime, st: StreamState, phase: str | None, req: pb.ProcessingRequest
                       ) -> pb.ProcessingResponse | None:

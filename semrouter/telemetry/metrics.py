@@ -11,7 +11,7 @@ several routers in one process never share counters.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from threading import Thread
@@ -134,6 +134,20 @@ class Metrics:
             "semrouter_active_streams", "ext_proc streams currently open", registry=r)
         self.config_reloads = Counter(
             "semrouter_config_reloads_total", "Config reload attempts by result", ["result"], registry=r)
+        self.inflight = Gauge(
+            "semrouter_inflight_requests", "Forwarded requests waiting for their answer on the observer stream",
+            registry=r)
+        self.inflight_dropped = Counter(
+            "semrouter_inflight_dropped_total", "Forwarded requests dropped from the in-flight table unanswered",
+            ["reason"], registry=r)
+        self.cache_backend_up = Gauge(
+            "semrouter_cache_backend_up", "1 while the cache backend is usable, 0 while it is marked down", registry=r)
+        self.cache_mirror_entries = Gauge(
+            "semrouter_cache_mirror_entries", "Entries in the in-process copy of an embedded Milvus Lite cache",
+            registry=r)
+        self.cache_mirror_bytes = Gauge(
+            "semrouter_cache_mirror_bytes", "Estimated bytes of the in-process copy (bounded by mirror_max_bytes)",
+            registry=r)
         self.signal_errors = Counter(
             "semrouter_signal_errors_total", "Signal evaluations that failed (routing fell back)",
             ["signal"], registry=r)
@@ -257,6 +271,17 @@ class Metrics:
 
     def stream_closed(self) -> None:
         self.active_streams.dec()
+
+    def record_inflight_drop(self, reason: str) -> None:
+        self.inflight_dropped.labels(reason).inc()
+
+    def watch(self, inflight: Callable[[], int], cache_state: Callable[[], Mapping[str, float]]) -> None:
+        """Gauges read at scrape time: the in-flight table's size, and the current cache's state
+        (`cache_state()` -> {"backend_up", "mirror_entries", "mirror_bytes"}; missing keys read 0)."""
+        self.inflight.set_function(lambda: float(inflight()))
+        self.cache_backend_up.set_function(lambda: float(cache_state().get("backend_up", 0)))
+        self.cache_mirror_entries.set_function(lambda: float(cache_state().get("mirror_entries", 0)))
+        self.cache_mirror_bytes.set_function(lambda: float(cache_state().get("mirror_bytes", 0)))
 
     def record_config_reload(self, ok: bool) -> None:
         self.config_reloads.labels("success" if ok else "error").inc()

@@ -1,0 +1,145 @@
+"""Reload inside one router process: one change reloads once, every failure is a counted rejection, the
+watcher survives, unchanged heavy parts are shared and replaced ones are closed when their streams end."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from semrouter.config import load_config
+from semrouter.devstack import ROOT
+from semrouter.server.app import RouterServer, watch_config
+
+MODELS = ROOT / "models"
+
+
+def write_config(path: Path, **sections: Any) -> None:
+    cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
+    cfg["server"] = {"listen": "127.0.0.1:0", "metrics_listen": None, "watch_config_seconds": 0}
+    cfg["signals"] = {"enabled": False}
+    cfg["cache"] = {"enabled": False}
+    for key, value in sections.items():
+        cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+
+
+def reloads(srv: RouterServer, result: str) -> float:
+    return srv.shared.metrics.value("semrouter_config_reloads_total", {"result": result}) or 0.0
+
+
+def add_rule(path: Path, word: str) -> None:
+    cfg = yaml.safe_load(path.read_text())
+    cfg["keyword_rules"] = [*cfg.get("keyword_rules", []), {"name": word, "category": "math", "keywords": [word]}]
+    path.write_text(yaml.safe_dump(cfg))
+
+
+async def started(path: Path) -> RouterServer:
+    return await RouterServer.create(load_config(path), path)
+
+
+async def test_one_change_reloads_once_whoever_asks(tmp_path: Path) -> None:
+    path = tmp_path / "semrouter.yaml"
+    write_config(path)
+    srv = await started(path)
+    watcher = asyncio.create_task(watch_config(srv, path, 0.02))
+    await asyncio.sleep(0.05)  # the watcher has read the file's first stamp
+    try:
+        add_rule(path, "pirates")
+        # SIGHUP, the admin RPC and the watcher all fire for this one edit
+        results = await asyncio.gather(srv.reload(), srv.reload())
+        await asyncio.sleep(0.2)  # the watcher has seen the change by now
+        assert reloads(srv, "success") == 1
+        assert sorted(r[1] for r in results) == ["", "unchanged"]
+        assert [r.name for r in srv.holder.current.config.keyword_rules][-1] == "pirates"
+        assert (await srv.reload(force=True))[0] and reloads(srv, "success") == 2  # force rebuilds
+    finally:
+        watcher.cancel()
+        await srv.stop(0)
+
+
+async def test_missing_model_dir_is_a_counted_rejection_and_the_watcher_survives(tmp_path: Path) -> None:
+    path = tmp_path / "semrouter.yaml"
+    write_config(path)
+    srv = await started(path)
+    before = srv.holder.current
+    watcher = asyncio.create_task(watch_config(srv, path, 0.02))
+    await asyncio.sleep(0.05)  # the watcher has read the file's first stamp
+    try:
+        write_config(path, signals={"enabled": True, "model_dir": str(tmp_path / "no-such-dir")})
+        for _ in range(100):
+            if reloads(srv, "error"):
+                break
+            await asyncio.sleep(0.02)
+        assert reloads(srv, "error") == 1 and reloads(srv, "success") == 0
+        assert srv.holder.current is before
+        ok, why, _ = await srv.reload()  # SIGHUP after the bad edit: a build failure is tried again
+        assert not ok and "manifest.json" in why and reloads(srv, "error") == 2
+        assert not watcher.done()
+        # an invalid file (schema) is rejected once, and a second signal for the same bytes is not re-counted
+        path.write_text(path.read_text().replace("default_model: llama-3.1-8b", "default_model: ghost"))
+        for _ in range(100):
+            if reloads(srv, "error") == 3:
+                break
+            await asyncio.sleep(0.02)
+        ok, why, _ = await srv.reload()
+        assert not ok and "routing.default_model" in why and reloads(srv, "error") == 3
+        # the watcher still applies the next good change
+        write_config(path)
+        add_rule(path, "buccaneers")
+        for _ in range(100):
+            if reloads(srv, "success"):
+                break
+            await asyncio.sleep(0.02)
+        assert reloads(srv, "success") == 1 and not watcher.done()
+        assert srv.holder.current.config.keyword_rules[-1].name == "buccaneers"
+    finally:
+        watcher.cancel()
+        await srv.stop(0)
+
+
+async def test_unreadable_file_is_a_rejection_not_an_exception(tmp_path: Path) -> None:
+    path = tmp_path / "semrouter.yaml"
+    write_config(path)
+    srv = await started(path)
+    try:
+        path.unlink()
+        ok, why, version = await srv.reload()
+        assert not ok and "cannot read" in why and version == srv.holder.current.version
+        assert reloads(srv, "error") == 1
+    finally:
+        await srv.stop(0)
+
+
+@pytest.mark.skipif(not (MODELS / "manifest.json").exists(), reason="models not built (make models)")
+async def test_reload_shares_unchanged_signals_and_closes_replaced_ones_when_streams_end(tmp_path: Path) -> None:
+    path = tmp_path / "semrouter.yaml"
+    signals = {"enabled": True, "model_dir": str(MODELS), "pii": {"enabled": False}}
+    write_config(path, signals=signals)
+    srv = await started(path)
+    try:
+        first = srv.holder.current
+        add_rule(path, "pirates")  # routing only: the analyzer is shared, nothing is loaded again
+        assert (await srv.reload())[0]
+        second = srv.holder.current
+        assert second is not first and second.analyzer is first.analyzer
+        await asyncio.sleep(0.05)
+        assert (await second.analyzer.analyze("hello")).embedding is not None  # not closed by first's retirement
+
+        in_use = srv.holder.acquire()  # a stream that started on `second`
+        write_config(path, signals={**signals, "max_tokens": 128})  # signals changed: a new analyzer
+        assert (await srv.reload())[0]
+        third = srv.holder.current
+        assert third.analyzer is not second.analyzer
+        await asyncio.sleep(0.1)
+        assert (await second.analyzer.analyze("still serving")).embedding is not None  # its stream is open
+        srv.holder.release(in_use)
+        await asyncio.sleep(0.1)
+        with pytest.raises(Exception):  # closed as soon as the last stream ended
+            await asyncio.wait_for(second.analyzer.analyze("closed"), 2)
+        assert (await third.analyzer.analyze("new")).embedding is not None
+    finally:
+        await srv.stop(0)

@@ -119,15 +119,11 @@ async def test_dead_server_fails_open_fast_and_store_does_not_raise() -> None:
         cache.store_in_background(key, None, 200, "application/json", completion("x"), False)
         await cache.flush()
         assert (await cache.stats())["counters"]["store_skipped_backend_down"] == 1
-        # reconnect attempts back off: the second attempt waits longer than the first
-        cache._breaker.next_try = 0  # noqa: SLF001 - allow an attempt now
-        await cache.maintain()
-        first_wait = cache._breaker.next_try - time.time()  # noqa: SLF001
-        cache._breaker.next_try = 0  # noqa: SLF001
-        await cache.maintain()
-        second_wait = cache._breaker.next_try - time.time()  # noqa: SLF001
-        assert (await cache.stats())["counters"]["reconnects"] == 2
-        assert second_wait > first_wait * 1.5
+        # while down, the cache probes (a TCP connect) instead of reconnecting: no full reconnect is tried
+        for _ in range(3):
+            await cache.maintain()
+        counters = (await cache.stats())["counters"]
+        assert counters["probes_failed"] == 3 and counters.get("reconnects", 0) == 0
     finally:
         await cache.close()
 
@@ -190,3 +186,38 @@ async def test_inner_real_milvus_server(tmp_path: Path) -> None:
         await roundtrip(f"http://127.0.0.1:{default_server.listen_port}")
     finally:
         await asyncio.to_thread(default_server.stop)
+
+
+def test_breaker_reconnects_at_once_when_the_probe_answers_again_and_backs_off_otherwise() -> None:
+    from semrouter.cache.health import Breaker
+
+    b = Breaker(initial_s=0.5, max_s=30)
+    b.trip(100.0)
+    assert not b.may_reconnect(100.0) and b.may_reconnect(100.5)  # first try after the initial back-off
+    b.probed(False, 101.0)
+    assert not b.may_reconnect(200.0)  # no answer: never a full reconnect
+    b.probed(True, 200.0)
+    assert b.may_reconnect(200.0)  # it answers again: reconnect now, whatever the back-off
+    b.reconnect_failed(200.0)  # answers TCP but the reconnect fails: back off 0.5, 1, 2, ... 30
+    assert not b.may_reconnect(200.4) and b.may_reconnect(200.5)
+    b.reconnect_failed(200.5)
+    assert not b.may_reconnect(201.4) and b.may_reconnect(201.5)
+    for _ in range(10):
+        b.reconnect_failed(300.0)
+    assert b.next_try == 330.0
+    b.success()
+    assert not b.open and not b.probe_down
+
+
+async def test_probe_answers_for_a_listening_server_and_not_for_a_closed_port() -> None:
+    from semrouter.cache.backend_milvus import MilvusBackend
+    from semrouter.cache.config import MilvusConfig
+
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        up = MilvusBackend(MilvusConfig(uri=f"http://127.0.0.1:{srv.getsockname()[1]}"), DIM, 1.0)
+        assert await up.probe()
+    down = MilvusBackend(MilvusConfig(uri=f"http://127.0.0.1:{free_port()}"), DIM, 1.0)
+    assert not await down.probe()
+    assert await MilvusBackend(MilvusConfig(uri="/tmp/x.db"), DIM, 1.0).probe()  # embedded: nothing to probe

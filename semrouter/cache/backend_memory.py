@@ -49,6 +49,16 @@ class _Bucket:
         return self.vectors[self.pos[entry_id]].copy()
 
 
+ENTRY_OVERHEAD_BYTES = 1200  # Python objects around one entry (Entry, ids, hashes, index maps); measured, see
+#                              benchmarks/bench_cache_memory.py
+
+
+def entry_bytes(entry: Entry, dim: int) -> int:
+    """Estimated resident bytes of one entry in this backend: its body and prompt, its vector (with the
+    bucket's growth slack, up to 2x) and the Python objects around it."""
+    return len(entry.body) + len(entry.prompt.encode("utf-8", "replace")) + 2 * 4 * dim + ENTRY_OVERHEAD_BYTES
+
+
 class MemoryBackend:
     name = "memory"
 
@@ -58,6 +68,12 @@ class MemoryBackend:
         self._entries: dict[str, Entry] = {}  # insertion order = fifo order
         self._buckets: dict[Scope, _Bucket] = {}
         self._exact: dict[tuple[Scope, str], str] = {}
+        self._bytes = 0  # sum of entry_bytes over the entries held
+
+    @property
+    def bytes_used(self) -> int:
+        """Estimated bytes the entries take (see `entry_bytes`)."""
+        return self._bytes
 
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.to_thread(self._locked, fn, *args)
@@ -85,6 +101,7 @@ class MemoryBackend:
         if entry.id in self._entries:
             self._remove(entry.id)
         self._entries[entry.id] = entry
+        self._bytes += entry_bytes(entry, self._dim)
         self._buckets.setdefault(entry.scope, _Bucket(self._dim)).add(entry.id, v)
         self._exact[(entry.scope, entry.prompt_hash)] = entry.id
 
@@ -92,6 +109,7 @@ class MemoryBackend:
         e = self._entries.pop(entry_id, None)
         if e is None:
             return
+        self._bytes -= entry_bytes(e, self._dim)
         bucket = self._buckets[e.scope]
         bucket.remove(entry_id)
         if not bucket.ids:
@@ -182,16 +200,23 @@ class MemoryBackend:
     async def evict(self, max_entries: int, policy: str) -> int:
         return len(await self.evict_ids(max_entries, policy))
 
-    async def evict_ids(self, max_entries: int, policy: str) -> list[str]:
-        """Evict down to `max_entries` and say which entries went."""
+    async def evict_ids(self, max_entries: int, policy: str, max_bytes: int | None = None) -> list[str]:
+        """Evict down to `max_entries` entries and, when given, `max_bytes` (estimated); say which went."""
         def run() -> list[str]:
             extra = len(self._entries) - max_entries
-            if extra <= 0:
+            over = self._bytes - max_bytes if max_bytes is not None else 0
+            if extra <= 0 and over <= 0:
                 return []
             entries = list(self._entries.values())
             if policy == "lru":
                 entries.sort(key=lambda e: (max(e.last_hit, e.created), e.created))
-            victims = [e.id for e in entries[:extra]]
+            victims = []
+            for e in entries:
+                if extra <= 0 and over <= 0:
+                    break
+                victims.append(e.id)
+                extra -= 1
+                over -= entry_bytes(e, self._dim)
             for eid in victims:
                 self._remove(eid)
             return victims
@@ -204,6 +229,7 @@ class MemoryBackend:
             self._entries.clear()
             self._buckets.clear()
             self._exact.clear()
+            self._bytes = 0
             return n
 
         return await self._run(run)

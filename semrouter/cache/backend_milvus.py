@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 import structlog
@@ -132,7 +133,10 @@ class MilvusBackend:
         from pymilvus import MilvusClient  # imported lazily: the memory backend does not need it
 
         c = self._cfg
-        kwargs: dict[str, Any] = {"uri": c.uri, "timeout": self._timeout}
+        # dedicated: pymilvus (>= 2.6) otherwise shares one gRPC channel per address process-wide and keeps it
+        # when a client closes, so a reconnect would reuse a channel stuck in gRPC's own reconnect back-off
+        # (seconds after the server is back); a dedicated one is closed with its client and made afresh.
+        kwargs: dict[str, Any] = {"uri": c.uri, "timeout": self._timeout, "dedicated": True}
         if c.is_local:
             Path(c.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         else:
@@ -150,6 +154,28 @@ class MilvusBackend:
         except Exception as e:
             raise CacheBackendError(f"cannot connect to Milvus at {self._cfg.uri}: {type(e).__name__}: {e}") from e
         await self._call(self._ensure_collection)
+
+    async def probe(self) -> bool:
+        """Whether the server accepts a connection (a TCP or unix-socket connect, no RPC): the cheap check
+        that gates a full reconnect while the cache is marked down. Embedded Milvus Lite: always True."""
+        c = self._cfg
+        if c.is_local:
+            return True
+        try:
+            if c.uri.startswith("unix:"):
+                _, writer = await asyncio.open_unix_connection(c.uri.removeprefix("unix:").removeprefix("//"))
+            else:
+                u = urlsplit(c.uri)
+                port = u.port or (443 if u.scheme == "https" else 19530)
+                _, writer = await asyncio.open_connection(u.hostname or "localhost", port)
+        except OSError:
+            return False
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+        return True
 
     async def reconnect(self) -> None:
         old, self._client = self._client, None

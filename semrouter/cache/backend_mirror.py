@@ -8,6 +8,12 @@ start-up, and every write goes to Milvus Lite first, then to the copy. A restart
 
 Used automatically for local (embedded) URIs; a Milvus server or cluster, which other replicas write to
 as well, is always searched directly.
+
+Memory is bounded: `cache.milvus.mirror_max_bytes` caps the copy's estimated size (`entry_bytes`:
+body, prompt, vector, object overhead). Since the copy answers every read, an entry it drops is gone
+from the cache: a store that takes it over the bound evicts (by `cache.eviction`) down to 90% of it,
+from the copy and from the file alike, so the file stays the size of the copy. `stats()` gives the
+copy's entries and bytes (exported as metrics).
 """
 
 from __future__ import annotations
@@ -24,19 +30,46 @@ from semrouter.cache.types import Entry, Scope
 log = structlog.get_logger("semrouter.cache")
 
 
+EVICT_TO = 0.9  # a store over the byte bound evicts down to this fraction of it (one sort per ~10% of churn)
+
+
 class MirroredBackend:
     name = "milvus"
 
-    def __init__(self, primary: MilvusBackend, dim: int) -> None:
+    def __init__(self, primary: MilvusBackend, dim: int, max_bytes: int | None = None,
+                 policy: str = "lru") -> None:
         self._primary = primary
         self._index = MemoryBackend(dim)
+        self._max_bytes = max_bytes
+        self._policy = policy
+        self.evicted = 0  # entries dropped to keep within max_bytes
 
     async def open(self) -> None:
         await self._primary.open()
         rows = await self._primary.scan()
         for entry, vec in rows:
             await self._index.insert(entry, vec)
-        log.info("cache mirror loaded", entries=len(rows))
+        log.info("cache mirror loaded", entries=len(rows), bytes=self._index.bytes_used)
+        await self._bound()
+
+    def stats(self) -> dict[str, int]:
+        """{"entries", "bytes", "max_bytes" (0 = unbounded), "evicted"} of the in-process copy."""
+        return {"entries": len(self._index._entries), "bytes": self._index.bytes_used,  # noqa: SLF001
+                "max_bytes": self._max_bytes or 0, "evicted": self.evicted}
+
+    async def _bound(self) -> None:
+        if self._max_bytes is None or self._index.bytes_used <= self._max_bytes:
+            return
+        gone = await self._index.evict_ids(len(self._index._entries), self._policy,  # noqa: SLF001
+                                           max_bytes=int(self._max_bytes * EVICT_TO))
+        if gone:
+            self.evicted += len(gone)
+            await self._primary.delete(gone, None, None)
+            log.info("cache mirror over its byte bound; evicted", evicted=len(gone), bytes=self._index.bytes_used,
+                     max_bytes=self._max_bytes)
+
+    async def probe(self) -> bool:
+        return await self._primary.probe()
 
     async def reconnect(self) -> None:
         await self._primary.reconnect()
@@ -47,6 +80,7 @@ class MirroredBackend:
     async def insert(self, entry: Entry, vector: np.ndarray) -> None:
         await self._primary.insert(entry, vector)  # durable first: a failed write is not served
         await self._index.insert(entry, vector)
+        await self._bound()
 
     async def find_exact(self, scope: Scope, prompt_hash: str, now: int) -> Entry | None:
         return await self._index.find_exact(scope, prompt_hash, now)

@@ -58,6 +58,12 @@ class MilvusConfig(_Strict):
         description="for an embedded Milvus Lite file: answer reads from an in-process copy loaded at start-up "
         "(Milvus Lite searches take ~20 ms); writes still go to the file first",
     )
+    mirror_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1024 * 1024,
+        description="most bytes the in-process copy may take (estimated: body, prompt, vector, ~1.2 KB objects); "
+        "a store over it evicts (by `eviction`) down to 90% of it, from the copy and the file. 256 MiB suits a "
+        "sidecar (~50k entries of 3 KB answers); the limit applies to the copy, not to Milvus Lite's own memory",
+    )
 
     @property
     def is_local(self) -> bool:

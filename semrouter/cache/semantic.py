@@ -61,7 +61,7 @@ def make_backend(cfg: CacheConfig) -> CacheBackend:
     if cfg.milvus.is_local and cfg.milvus.mirror_local:
         from semrouter.cache.backend_mirror import MirroredBackend
 
-        return MirroredBackend(primary, cfg.dimension)
+        return MirroredBackend(primary, cfg.dimension, cfg.milvus.mirror_max_bytes, cfg.eviction)
     return primary
 
 
@@ -363,13 +363,14 @@ class SemanticCache:
     # -- maintenance --------------------------------------------------------------------------
 
     async def _maintenance_loop(self) -> None:
-        """Purge every purge_interval_seconds; while the backend is marked down, try to reconnect as soon
-        as the back-off allows (the breaker can open at any time, so the loop wakes at least every 0.5 s)."""
+        """Purge every purge_interval_seconds; while the backend is marked down, probe it every
+        `Breaker.probe_s` and reconnect once it answers (the breaker can open at any time, so the loop
+        wakes at least every 0.5 s)."""
         last_pass = self._clock()
         while True:
             await asyncio.sleep(self._maintenance_delay())
             due = self._clock() - last_pass >= self.cfg.purge_interval_seconds
-            if not (due or self._breaker.may_reconnect(self._clock())):
+            if not (due or self._breaker.open):
                 continue
             try:
                 await self.maintain()
@@ -379,15 +380,29 @@ class SemanticCache:
 
     def _maintenance_delay(self) -> float:
         if self._breaker.open:
-            return max(0.05, min(0.5, self._breaker.next_try - self._clock()))
+            return self._breaker.probe_s
         return min(0.5, self.cfg.purge_interval_seconds)
 
+    async def _probe(self) -> bool:
+        """Whether the backend answers a cheap check (backends without `probe` always 'answer')."""
+        probe = getattr(self._backend, "probe", None)
+        if probe is None:
+            return True
+        try:
+            async with asyncio.timeout(max(self._breaker.probe_s, 0.05)):
+                return bool(await probe())
+        except Exception:  # noqa: BLE001 - a probe that fails in any way means "not answering"
+            return False
+
     async def maintain(self) -> dict[str, int]:
-        """One maintenance pass: reconnect if down, else record hits, purge expired, evict."""
+        """One maintenance pass: probe and reconnect if down, else record hits, purge expired, evict."""
         async with self._maint_lock:
             now = self._clock()
             if self._breaker.open:
-                if not self._breaker.may_reconnect(now):
+                up = await self._probe()
+                self._counters["probes" if up else "probes_failed"] += 1
+                self._breaker.probed(up, self._clock())
+                if not self._breaker.may_reconnect(self._clock()):
                     return {}
                 try:
                     self._counters["reconnects"] += 1
@@ -401,6 +416,7 @@ class SemanticCache:
                     log.warning("cache reconnect failed", error=str(e), retry_in_s=round(self._breaker.next_try
                                                                                          - self._clock(), 2))
                     return {}
+                return {"reconnected": 1}  # the purge comes at its usual time; serving again matters now
             try:
                 hits, self._hits = self._hits, {}
                 await self._backend.record_hits(hits)
@@ -416,6 +432,16 @@ class SemanticCache:
 
     # -- management ---------------------------------------------------------------------------
 
+    def state(self) -> dict[str, float]:
+        """Cheap, synchronous gauges (metrics): backend_up (1/0) and, for a mirrored Milvus Lite file, the
+        in-process copy's mirror_entries and mirror_bytes."""
+        out = {"backend_up": 0.0 if self._breaker.open else 1.0}
+        mirror = getattr(self._backend, "stats", None)
+        if mirror is not None:
+            m = mirror()
+            out["mirror_entries"], out["mirror_bytes"] = float(m["entries"]), float(m["bytes"])
+        return out
+
     async def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "enabled": self.cfg.enabled, "backend": self._backend.name, "backend_up": not self._breaker.open,
@@ -425,6 +451,9 @@ class SemanticCache:
             "max_entries": self.cfg.max_entries, "eviction": self.cfg.eviction, "pending_stores": len(self._pending),
             "counters": dict(sorted(self._counters.items())),
         }
+        mirror = getattr(self._backend, "stats", None)
+        if mirror is not None:
+            out["mirror"] = mirror()
         try:
             out["entries"] = await asyncio.wait_for(self._backend.count(), self.cfg.milvus.call_timeout_seconds)
         except Exception as e:

@@ -159,6 +159,11 @@ class Routing(_Strict):
     endpoint_cooldown_seconds: float = Field(
         default=10.0, gt=0, description="how long a failing endpoint is skipped before it is tried again"
     )
+    explicit_model_signals: Literal["needed", "all"] = Field(
+        default="needed", description="signals run for a request that names its model: needed = only what its "
+        "policies use (jailbreak; PII when its pii_policy or the cache needs it; category for per-category "
+        "overrides), all = every signal, as for auto (semrouter/decision/needs.py)"
+    )
 
 
 class Server(_Strict):
@@ -171,6 +176,13 @@ class Server(_Strict):
     )
     admin_token: str | None = Field(
         default=None, description="bearer token for the admin API; required when `listen` is not loopback"
+    )
+    max_inflight: int = Field(
+        default=50_000, ge=1, description="forwarded requests whose answer the router waits to observe (a few KB "
+        "each); beyond it the oldest is dropped: still answered, but not cached or counted (server/inflight.py)"
+    )
+    inflight_max_age_seconds: float = Field(
+        default=900.0, gt=0, description="a forwarded request whose answer has not come by then is dropped likewise"
     )
 
     @field_validator("listen", "metrics_listen")

@@ -3,7 +3,8 @@
 It answers `/v1/chat/completions` (JSON, or SSE `chat.completion.chunk` events ending in `data: [DONE]`
 when `stream` is true), `/v1/models` and `/health`. Every answer names its model, carries `usage`, and can
 be delayed (`--delay-ms`, or per request with the `x-demo-delay-ms` header). `x-demo-status: 500` makes it
-fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached).
+fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached);
+`x-demo-reset: 1` resets the connection: before any byte of a JSON answer, after the first event of a stream.
 `POST /_demo/fault {"status": 500}` makes every chat answer fail until `{"status": 0}` (fault drills).
 The reply text is derived from the prompt so tests can tell answers apart.
 """
@@ -98,6 +99,9 @@ class DemoUpstream:
         delay = float(request.headers.get("x-demo-delay-ms", self.delay_ms))
         if delay > 0:
             await asyncio.sleep(delay / 1000)
+        if request.headers.get("x-demo-reset") and not body.get("stream"):
+            _reset(request)
+            return web.Response(status=500)  # never sent: the connection is gone
         text = self._answer(body, str(request.url.port or self.port))
         prompt_tokens = sum(_tokens(json.dumps(m.get("content", ""))) for m in body["messages"])
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": _tokens(text),
@@ -130,6 +134,9 @@ class DemoUpstream:
             return f"data: {json.dumps(obj)}\n\n".encode()
 
         await resp.write(chunk({"role": "assistant", "content": ""}, None))
+        if request.headers.get("x-demo-reset"):
+            _reset(request)
+            return resp
         words = text.split(" ")
         for i in range(0, len(words), _CHUNK_WORDS):
             piece = " ".join(words[i:i + _CHUNK_WORDS]) + (" " if i + _CHUNK_WORDS < len(words) else "")
@@ -143,6 +150,13 @@ class DemoUpstream:
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+
+def _reset(request: web.Request) -> None:
+    """Abort the connection (TCP RST where the platform sends one), as a crashing upstream would."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 async def serve(model: str, port: int, host: str = "127.0.0.1", delay_ms: float = 0.0) -> None:

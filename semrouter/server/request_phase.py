@@ -11,6 +11,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from semrouter import headers as H
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
+from semrouter.decision.needs import signals_needed
 from semrouter.decision.safety import jailbreak_blocked
 from semrouter.request.errors import RequestError, error_body
 from semrouter.request.parse import ChatRequest, check_content_type, parse_chat_request
@@ -78,7 +79,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     text = req.text_for(cfg.routing.classify_text)
     with tracer.span("signals", request_id=st.request_id) as span:
         keyword = rt.keywords.evaluate(text)
-        analysis = await _analyze(rt, st, text)
+        want = signals_needed(cfg, req.model)
+        # nothing to score and no cache to embed for: no encoder pass at all
+        analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
         vote = category_vote(cfg, keyword, analysis)
         category = vote.category if vote else None
         span.set_attribute("category", category or "")
@@ -120,12 +123,13 @@ def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) 
     return analysis.embedding if analysis is not None and same_text else None
 
 
-async def _analyze(rt: Runtime, st: StreamState, text: str) -> Analysis | None:
+async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]) -> Analysis | None:
+    """The signals in `want` (see decision/needs.py); None when the analyzer is off or failed."""
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics
     try:
-        analysis = await rt.analyzer.analyze(text)
+        analysis = await rt.analyzer.analyze(text, want)
     except Exception as e:  # a failing model must not fail the request: route on what is left
         log.warning("signals_failed", request_id=st.request_id, error=repr(e))
         metrics.record_signal_error("analyzer")

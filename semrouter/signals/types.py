@@ -48,7 +48,9 @@ class Analysis:
 class Analyzer(Protocol):
     """Model-based signals. Implementations batch and run off the event loop."""
 
-    async def analyze(self, text: str) -> Analysis: ...
+    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
+        """All signals (`want` None) or only the named ones ("category", "jailbreak", "complexity", "pii")."""
+        ...
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -37,10 +37,14 @@ JAILBREAK_HEAD = "jailbreak_head"
 COMPLEXITY_HEAD = "complexity_head"
 
 
+SIGNALS = frozenset({"category", "jailbreak", "complexity", "pii"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Job:
     text: str
     signals: bool  # False: embedding only (semantic cache)
+    want: frozenset[str] = SIGNALS  # which of SIGNALS this request needs (the rest are not reported)
 
 
 class _CategoryModel:
@@ -186,9 +190,11 @@ class OnnxAnalyzer:
         tb = self.tokenizer.encode(texts)
         t1 = time.perf_counter()
         sig = [i for i, j in enumerate(jobs) if j.signals]
-        want_tokens = self._want_tokens and bool(sig)
+        # a head runs when any request in the batch wants it; only those that want it get its result
+        wanted = frozenset().union(*(jobs[i].want for i in sig)) if sig else frozenset()
+        want_tokens = self._want_tokens and "pii" in wanted
         enc = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens,
-                           layers=self._want_layers and bool(sig))
+                           layers=self._want_layers and "complexity" in wanted)
         emb, tok = enc.embedding, enc.tokens
         t2 = time.perf_counter()
         if not sig:
@@ -199,19 +205,19 @@ class OnnxAnalyzer:
         se = emb[sig]
         toks = (tb.input_ids[sig], tb.attention_mask[sig])  # for heads with a word-piece branch
         cat_p = jb_p = cx_p = cx_wrong = None
-        if self.category is not None:
+        if self.category is not None and "category" in wanted:
             try:
                 cat_p = self.category(se, toks)
             except Exception:  # noqa: BLE001
                 log.exception("category_head_failed")
                 errors.append("category")
-        if self.jailbreak is not None:
+        if self.jailbreak is not None and "jailbreak" in wanted:
             try:
                 jb_p = self.jailbreak(se, tokens=toks)[:, 1]
             except Exception:  # noqa: BLE001
                 log.exception("jailbreak_head_failed")
                 errors.append("jailbreak")
-        if self.complexity is not None:
+        if self.complexity is not None and "complexity" in wanted:
             try:
                 feats = None
                 if self.complexity.wants_features:
@@ -237,6 +243,8 @@ class OnnxAnalyzer:
         pii_err: set[int] = set()
         if self.pii is not None:
             for i in sig:
+                if "pii" not in jobs[i].want:
+                    continue
                 n = tb.lengths[i]
                 try:
                     found = self.pii.detect(texts[i], tok[i, :n] if tok is not None else None, tb.offsets[i] if tok is not None else None)
@@ -258,10 +266,10 @@ class OnnxAnalyzer:
             if i not in row:
                 results.append((emb[i], Analysis(embedding=emb[i], timings_ms=timings)))
                 continue
-            k = row[i]
+            k, want = row[i], jobs[i].want
             probs = (
                 {lab: float(p) for lab, p in zip(self.category.labels, cat_p[k], strict=True)}
-                if cat_p is not None and self.category is not None
+                if cat_p is not None and self.category is not None and "category" in want
                 else {}
             )
             errs = tuple(errors) + (("pii",) if i in pii_err else ())
@@ -271,10 +279,11 @@ class OnnxAnalyzer:
                     Analysis(
                         embedding=emb[i],
                         category_probs=probs,
-                        jailbreak=float(jb_p[k]) if jb_p is not None else None,
+                        jailbreak=float(jb_p[k]) if jb_p is not None and "jailbreak" in want else None,
                         pii=pii.get(i, ()),
-                        complexity=float(cx_p[k]) if cx_p is not None else None,
-                        small_model_wrong=float(cx_wrong[k]) if cx_wrong is not None else None,
+                        complexity=float(cx_p[k]) if cx_p is not None and "complexity" in want else None,
+                        small_model_wrong=(float(cx_wrong[k]) if cx_wrong is not None and "complexity" in want
+                                           else None),
                         timings_ms=timings,
                         errors=errs,
                     ),
@@ -289,8 +298,9 @@ class OnnxAnalyzer:
         """The category labels `category_probs` is over (empty when no classifier is configured)."""
         return self.category.labels if self.category is not None else ()
 
-    async def analyze(self, text: str) -> Analysis:
-        return (await self.batcher.submit(_Job(text, True)))[1]
+    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
+        """All signals, or only those in `want` (a subset of SIGNALS; the others are left empty/None)."""
+        return (await self.batcher.submit(_Job(text, True, SIGNALS if want is None else want & SIGNALS)))[1]
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -1,0 +1,43 @@
+"""Which model-based signals one request needs (pure): all of them for `auto`, fewer for a named model.
+
+A request that names its model (`"model": "llama-3.1-8b"`) is not routed, so the category and complexity
+heads decide nothing for it. It still needs:
+
+- `jailbreak` when `signals.jailbreak` is enabled and blocks (the guard applies to every request);
+- `pii` when PII detection is enabled and either that model's `pii_policy` restricts types (the request may
+  have to be refused) or the cache is on with `skip_pii` (answers to prompts with PII are not stored);
+- `category` when something reads the category of a named-model request: per-category jailbreak
+  overrides, or per-category cache thresholds / disabled categories;
+- never `complexity`.
+
+`routing.explicit_model_signals: all` runs every signal for named models too (the answer headers then report
+category and complexity as before). Unknown model names get every signal (they are refused anyway,
+after the jailbreak guard).
+"""
+
+from __future__ import annotations
+
+from semrouter.config.schema import Config
+from semrouter.decision.engine import is_auto
+
+ALL = frozenset({"category", "jailbreak", "complexity", "pii"})
+
+
+def signals_needed(cfg: Config, requested_model: str) -> frozenset[str]:
+    """The subset of ALL that a request for `requested_model` needs under `cfg`."""
+    if is_auto(cfg, requested_model) or cfg.routing.explicit_model_signals == "all":
+        return ALL
+    model = cfg.model(requested_model)
+    if model is None:
+        return ALL
+    s = cfg.signals
+    need: set[str] = set()
+    if s.jailbreak.enabled and s.jailbreak.block:
+        need.add("jailbreak")
+        if s.jailbreak.category_overrides:
+            need.add("category")
+    if s.pii.enabled and (not model.pii_policy.allow_by_default or (cfg.cache.enabled and cfg.cache.skip_pii)):
+        need.add("pii")
+    if cfg.cache.enabled and (cfg.cache.category_thresholds or cfg.cache.disabled_categories):
+        need.add("category")
+    return frozenset(need)

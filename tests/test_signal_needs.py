@@ -35,6 +35,9 @@ def test_shipped_config() -> None:
     assert signals_needed(c, "llama-3.1-8b") == {"jailbreak", "pii"}
     assert signals_needed(c, "qwen3-32b") == {"jailbreak", "pii"}  # its pii_policy restricts types too
     assert signals_needed(c, "no-such-model") == ALL
+    # a request that opts out of the cache (or cannot be cached) does not need PII for the cache's sake
+    assert signals_needed(c, "llama-3.1-8b", cacheable=False) == {"jailbreak"}
+    assert signals_needed(c, "qwen3-32b", cacheable=False) == {"jailbreak", "pii"}
 
 
 def test_what_each_policy_pulls_in() -> None:

@@ -5,7 +5,8 @@ heads decide nothing for it. It still needs:
 
 - `jailbreak` when `signals.jailbreak` is enabled and blocks (the guard applies to every request);
 - `pii` when PII detection is enabled and either that model's `pii_policy` restricts types (the request may
-  have to be refused) or the cache is on with `skip_pii` (answers to prompts with PII are not stored);
+  have to be refused) or its answer may be cached with `cache.skip_pii` on (answers to prompts with PII are
+  not stored; a request that opts out of the cache or is not cacheable does not need it for that);
 - `category` when something reads the category of a named-model request: per-category jailbreak
   overrides, or per-category cache thresholds / disabled categories;
 - never `complexity`.
@@ -23,8 +24,9 @@ from semrouter.decision.engine import is_auto
 ALL = frozenset({"category", "jailbreak", "complexity", "pii"})
 
 
-def signals_needed(cfg: Config, requested_model: str) -> frozenset[str]:
-    """The subset of ALL that a request for `requested_model` needs under `cfg`."""
+def signals_needed(cfg: Config, requested_model: str, cacheable: bool = True) -> frozenset[str]:
+    """The subset of ALL that a request for `requested_model` needs under `cfg`; `cacheable`: whether its
+    answer may be stored in the cache (it has a cache key)."""
     if is_auto(cfg, requested_model) or cfg.routing.explicit_model_signals == "all":
         return ALL
     model = cfg.model(requested_model)
@@ -36,8 +38,9 @@ def signals_needed(cfg: Config, requested_model: str) -> frozenset[str]:
         need.add("jailbreak")
         if s.jailbreak.category_overrides:
             need.add("category")
-    if s.pii.enabled and (not model.pii_policy.allow_by_default or (cfg.cache.enabled and cfg.cache.skip_pii)):
+    cached = cacheable and cfg.cache.enabled
+    if s.pii.enabled and (not model.pii_policy.allow_by_default or (cached and cfg.cache.skip_pii)):
         need.add("pii")
-    if cfg.cache.enabled and (cfg.cache.category_thresholds or cfg.cache.disabled_categories):
+    if cached and (cfg.cache.category_thresholds or cfg.cache.disabled_categories):
         need.add("category")
     return frozenset(need)

@@ -79,7 +79,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     text = req.text_for(cfg.routing.classify_text)
     with tracer.span("signals", request_id=st.request_id) as span:
         keyword = rt.keywords.evaluate(text)
-        want = signals_needed(cfg, req.model)
+        want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
         vote = category_vote(cfg, keyword, analysis)

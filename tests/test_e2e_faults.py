@@ -181,3 +181,51 @@ def test_two_replicas_share_one_milvus_server_and_keep_tenants_apart(tmp_path: P
             b_stack.stop()
     finally:
         a_stack.stop()
+
+
+def test_router_killed_and_restarted_under_traffic(tmp_path: Path) -> None:
+    """Documented outcome (README, Errors): while the router is down Envoy routes to the default model
+    (`failure_mode_allow`); no request is stuck or lost, and routing resumes when the router is back."""
+    stack, c = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False})
+    results: list[tuple[int, str, float]] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            t = time.monotonic()
+            try:
+                r = c.request("POST", "/v1/chat/completions",
+                              b'{"model":"auto","messages":[{"role":"user","content":"What is the derivative of x^2?"}]}',
+                              {"content-type": "application/json"}, timeout=15)
+                results.append((r.status, r.headers.get("x-demo-model", ""), time.monotonic() - t))
+            except OSError as e:  # a connection error would be a lost request: recorded, asserted below
+                results.append((0, type(e).__name__, time.monotonic() - t))
+            time.sleep(0.01)
+
+    worker = threading.Thread(target=traffic, daemon=True)
+    try:
+        worker.start()
+        assert until(lambda: len(results) >= 5, 10) is not None
+        router = stack.procs["router"]
+        argv = list(router.args)  # type: ignore[arg-type]
+        router.kill()
+        router.wait(timeout=10)
+        down_from = len(results)
+        assert until(lambda: len(results) >= down_from + 10, 20) is not None  # answered while it is down
+        down = results[down_from:]
+        # the same command line (the devstack's die-with-parent shim included); stack.stop() ends it by PID
+        stack.procs["router"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        routed = user("What is the derivative of x^2?")
+        assert until(lambda: c.chat(routed).headers.get("x-semrouter-reason", "").startswith("keyword"), 60,
+                     every=0.2) is not None, "routing did not resume after the router restarted"
+        stop.set()
+        worker.join(timeout=30)
+        assert not worker.is_alive()
+        assert {s for s, _, _ in results} == {200}, sorted({(s, m) for s, m, _ in results})
+        assert max(t for _, _, t in results) < 10  # nothing stuck (Envoy's message_timeout is 5 s)
+        assert {m for _, m, _ in down} == {"llama-3.1-8b"}  # the default model while the router is down
+    finally:
+        stop.set()
+        if worker.is_alive():
+            worker.join(timeout=30)
+        stack.stop()

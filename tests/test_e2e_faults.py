@@ -1,10 +1,12 @@
 """Faults through a real Envoy + router: upstream failures are passed through and never cached; a Milvus
 server killed and restarted under traffic (answers throughout, hits again within 2 s of it answering); two
-router replicas sharing one Milvus server serve each other's entries and never each other's tenants."""
+router replicas sharing one Milvus server serve each other's entries and never each other's tenants; the
+router killed and restarted under traffic (Envoy routes to the default model meanwhile)."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -194,9 +196,8 @@ def test_router_killed_and_restarted_under_traffic(tmp_path: Path) -> None:
         while not stop.is_set():
             t = time.monotonic()
             try:
-                r = c.request("POST", "/v1/chat/completions",
-                              b'{"model":"auto","messages":[{"role":"user","content":"What is the derivative of x^2?"}]}',
-                              {"content-type": "application/json"}, timeout=15)
+                body = json.dumps(user("What is the derivative of x^2?")).encode()
+                r = c.request("POST", "/v1/chat/completions", body, {"content-type": "application/json"}, timeout=15)
                 results.append((r.status, r.headers.get("x-demo-model", ""), time.monotonic() - t))
             except OSError as e:  # a connection error would be a lost request: recorded, asserted below
                 results.append((0, type(e).__name__, time.monotonic() - t))

@@ -352,6 +352,11 @@ class MilvusBackend:
             parts.append("id in [" + ", ".join(_lit(i) for i in ids) + "]")
         return await self._delete_where(" and ".join(parts) or 'id != ""')
 
+    async def delete_ids(self, ids: Sequence[str]) -> None:
+        """Delete these primary keys (known to exist: the mirror's evictions) without querying for them first."""
+        if ids:
+            await self._call(lambda c: self._delete_ids(c, list(ids)))
+
     async def delete_expired(self, now: int) -> int:
         return await self._delete_where(f"expires <= {int(now)}")
 

@@ -64,7 +64,7 @@ class MirroredBackend:
                                            max_bytes=int(self._max_bytes * EVICT_TO))
         if gone:
             self.evicted += len(gone)
-            await self._primary.delete(gone, None, None)
+            await self._primary.delete_ids(gone)
             log.info("cache mirror over its byte bound; evicted", evicted=len(gone), bytes=self._index.bytes_used,
                      max_bytes=self._max_bytes)
 
@@ -112,13 +112,13 @@ class MirroredBackend:
     async def delete_expired(self, now: int) -> int:
         gone = await self._index.delete_expired_ids(now)
         if gone:
-            await self._primary.delete(gone, None, None)
+            await self._primary.delete_ids(gone)
         return len(gone)
 
     async def evict(self, max_entries: int, policy: str) -> int:
         gone = await self._index.evict_ids(max_entries, policy)
         if gone:
-            await self._primary.delete(gone, None, None)
+            await self._primary.delete_ids(gone)
         return len(gone)
 
     async def clear(self) -> int:

@@ -18,6 +18,7 @@ copy's entries and bytes (exported as metrics).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,8 +61,8 @@ class MirroredBackend:
     async def _bound(self) -> None:
         if self._max_bytes is None or self._index.bytes_used <= self._max_bytes:
             return
-        gone = await self._index.evict_ids(len(self._index._entries), self._policy,  # noqa: SLF001
-                                           max_bytes=int(self._max_bytes * EVICT_TO))
+        # no entry-count bound here (max_entries is the maintenance pass's job): only bytes
+        gone = await self._index.evict_ids(sys.maxsize, self._policy, max_bytes=int(self._max_bytes * EVICT_TO))
         if gone:
             self.evicted += len(gone)
             await self._primary.delete_ids(gone)

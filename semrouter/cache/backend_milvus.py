@@ -16,7 +16,8 @@ Collection schema (created if missing, never dropped; a mismatch raises `CacheSc
 
 Every search and exact query filters on tenant, model, context_hash, params_hash and
 `expires > now` inside Milvus, so a neighbour from another scope is never returned. Every
-pymilvus call is blocking; all run on this backend's own small thread pool with a gRPC deadline.
+pymilvus call is blocking; all run on this backend's own thread pool (`client_threads`) over one
+dedicated gRPC connection, with a gRPC deadline.
 
 Milvus Lite (a local `*.db` path) runs in the router process as a pure-Python gRPC server on a
 loopback port: flat vectors until a segment is sealed, then the configured faiss index per
@@ -108,7 +109,7 @@ class MilvusBackend:
         self._search_timeout = search_timeout_s
         self._timeout = cfg.call_timeout_seconds
         self._col = cfg.collection
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus-cache")
+        self._pool = ThreadPoolExecutor(max_workers=cfg.client_threads, thread_name_prefix="milvus-cache")
         self._client: Any = None
 
     # -- plumbing -----------------------------------------------------------------------------

@@ -51,6 +51,8 @@ def test_defaults_and_normalisation() -> None:
     (lambda d: d["models"].append(copy.deepcopy(d["models"][0])), "duplicate model name"),
     (lambda d: d["server"].__setitem__("listen", "nowhere") if "server" in d else d.update(server={"listen": "nowhere"}),
      "server.listen: expected host:port"),
+    (lambda d: d.setdefault("server", {}).update(listen="127.0.0.1:7000", admin_listen="0.0.0.0:7000"),
+     "server.admin_listen '0.0.0.0:7000' uses the ext_proc port"),
     (lambda d: d["routing"].update(auto_model_names=["small"]), "is also a model name"),
     (lambda d: d.pop("routing"), "routing: required key is missing"),
 ])

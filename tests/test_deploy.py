@@ -184,11 +184,15 @@ def test_compose_ports_match_configs() -> None:
     admin_port = envoy["admin"]["address"]["socket_address"]["port_value"]
     assert ep[admin_port].startswith("127.0.0.1")  # Envoy admin never on all interfaces
     rp = _published(svc["semrouter"])
-    assert _port(router.server.listen) in rp and rp[_port(router.server.listen)].startswith("127.0.0.1")
+    assert _port(router.server.listen) not in rp  # ext_proc: for the envoy container only
+    assert router.server.admin_listen is not None and _port(router.server.admin_listen) != _port(router.server.listen)
+    assert rp[_port(router.server.admin_listen)].startswith("127.0.0.1")  # admin API: host loopback only
     assert router.server.metrics_listen is not None and _port(router.server.metrics_listen) in rp
     # the router binds all interfaces (envoy is another container) → the admin API needs a token
-    assert _host(router.server.listen) == "0.0.0.0"
+    assert _host(router.server.listen) == "0.0.0.0" and _host(router.server.admin_listen) == "0.0.0.0"
     assert "SEMROUTER_ADMIN_TOKEN" in svc["semrouter"]["environment"]
+    # Envoy never routes to the admin port: no cluster of its config points there
+    assert all(p != _port(router.server.admin_listen) for c in _clusters(envoy).values() for _, p in _endpoints(c))
 
 
 def test_compose_envoy_mirrors_lead_and_targets_services() -> None:
@@ -408,6 +412,8 @@ def test_k8s_manifests() -> None:
     ext = _clusters(envoy)["semrouter"]
     assert _endpoints(ext) == [("127.0.0.1", _port(router.server.listen))]
     assert _host(router.server.listen) == "127.0.0.1"
+    assert router.server.admin_listen is not None and _host(router.server.admin_listen) == "127.0.0.1"
+    assert all(p != _port(router.server.admin_listen) for c in _clusters(envoy).values() for _, p in _endpoints(c))
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         cmd = containers["semrouter"][probe]["exec"]["command"]
         assert cmd[cmd.index("--addr") + 1] == router.server.listen

@@ -35,7 +35,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     tmp = tmp_path_factory.mktemp("cache")
     stack, c = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
                                  "cache.lookup_timeout_ms": 2000, "cache.ttl_seconds": 3600})
-    c.router_port = stack.port(50051)
+    c.router_port = stack.port(50052)  # the admin API's own port
     c.admin_port = stack.port(9901)
     try:
         yield c

@@ -160,11 +160,11 @@ def test_cli_classify_through_running_router(tmp_path_factory: pytest.TempPathFa
 
     from semrouter.devstack import Stack, free_port
 
-    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
     tmp = tmp_path_factory.mktemp("cli-remote")
     with Stack(ports=ports, overrides={"cache.enabled": False}, workdir=tmp, log_dir=tmp / "logs"):
         r = subprocess.run([sys.executable, "-m", "semrouter", "classify", "--jsonl", "--router",
-                            f"127.0.0.1:{ports[50051]}"], input=json.dumps({"text": "What is the integral of 1/x?"}),
+                            f"127.0.0.1:{ports[50052]}"], input=json.dumps({"text": "What is the integral of 1/x?"}),
                            capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -196,7 +196,7 @@ ADMIN_TOKEN_ENV = "SEMROUTER_ADMIN_TOKEN"
 
 
 def admin_token_for(listen: str, configured: str | None = None, env: Mapping[str, str] | None = None) -> str | None:
-    """The token to pass to `add_admin_service` for a router listening on `listen`.
+    """The token to pass to `add_admin_service` for an admin API listening on `listen` (server.admin_listen).
 
     `configured` (server.admin_token) wins, then SEMROUTER_ADMIN_TOKEN in `env` (pass
     os.environ; keeps the secret out of config files, as deploy/docker-compose.yml does).
@@ -209,7 +209,7 @@ def admin_token_for(listen: str, configured: str | None = None, env: Mapping[str
     if is_loopback(listen):
         return None
     raise ValueError(
-        f"server.listen {listen!r} is not loopback: set server.admin_token or {ADMIN_TOKEN_ENV} to a "
+        f"server.admin_listen {listen!r} is not loopback: set server.admin_token or {ADMIN_TOKEN_ENV} to a "
         "secret token for the admin API (clients send 'authorization: Bearer <token>')"
     )
 

@@ -166,8 +166,16 @@ class Routing(_Strict):
     )
 
 
+def _port_of(hostport: str) -> int:
+    return int(hostport.rpartition(":")[2])
+
+
 class Server(_Strict):
-    listen: str = Field(default="127.0.0.1:50051", description="gRPC address for ext_proc, health and admin")
+    listen: str = Field(default="127.0.0.1:50051", description="gRPC address for ext_proc and health (Envoy's side)")
+    admin_listen: str | None = Field(
+        default="127.0.0.1:50052",
+        description="gRPC address for the admin API, a port of its own that Envoy never routes to; None = off",
+    )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
     metrics_listen: str | None = Field(default=None, description="host:port for Prometheus metrics; None = off")
     grace_seconds: float = Field(default=5.0, ge=0, description="drain time on shutdown")
@@ -175,7 +183,7 @@ class Server(_Strict):
         default=2.0, ge=0, description="poll the config file this often and reload on change; 0 = only on SIGHUP"
     )
     admin_token: str | None = Field(
-        default=None, description="bearer token for the admin API; required when `listen` is not loopback"
+        default=None, description="bearer token for the admin API; required when `admin_listen` is not loopback"
     )
     max_inflight: int = Field(
         default=50_000, ge=1, description="forwarded requests whose answer the router waits to observe (a few KB "
@@ -185,7 +193,7 @@ class Server(_Strict):
         default=900.0, gt=0, description="a forwarded request whose answer has not come by then is dropped likewise"
     )
 
-    @field_validator("listen", "metrics_listen")
+    @field_validator("listen", "metrics_listen", "admin_listen")
     @classmethod
     def _hostport(cls, v: str | None) -> str | None:
         if v is None:
@@ -194,6 +202,13 @@ class Server(_Strict):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
         return v
+
+    @model_validator(mode="after")
+    def _admin_apart(self) -> Server:
+        if self.admin_listen is not None and _port_of(self.admin_listen) == _port_of(self.listen) != 0:
+            raise ValueError(f"server.admin_listen {self.admin_listen!r} uses the ext_proc port of server.listen "
+                             f"{self.listen!r}; give the admin API a port of its own (e.g. 127.0.0.1:50052)")
+        return self
 
 
 class Logging(_Strict):

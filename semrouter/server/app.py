@@ -1,4 +1,5 @@
-"""The router process: a grpc.aio server with ext_proc and health on one port, reload and shutdown."""
+"""The router process: ext_proc and health on one gRPC port (Envoy's), the admin API on another, reload and
+shutdown. The admin API never shares the ext_proc port, so no route in Envoy's data plane can reach it."""
 
 from __future__ import annotations
 
@@ -43,12 +44,14 @@ class RouterServer:
         self.holder = holder
         self.shared = shared
         self.server = grpc.aio.server(options=_GRPC_OPTIONS)
+        self.admin_server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self._reload_lock = asyncio.Lock()
         self._serving_digest = ""  # sha256 of the config file bytes now serving ("" = not from the file)
         self._invalid_digest, self._invalid_reason = "", ""  # the last file that failed validation
         self._background: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.admin_port = 0
         self.metrics_server: MetricsServer | None = None
 
     @classmethod
@@ -74,11 +77,16 @@ class RouterServer:
                 pass
         pb_grpc.add_ExternalProcessorServicer_to_server(ExternalProcessor(self.holder), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        token = admin_token_for(cfg.server.listen, cfg.server.admin_token, os.environ)
-        add_admin_service(self.server, RouterAdminBackend(self), token)
         self.port = self.server.add_insecure_port(cfg.server.listen)
         if self.port == 0:
             raise OSError(f"server.listen: cannot bind {cfg.server.listen}")
+        if cfg.server.admin_listen is not None:
+            token = admin_token_for(cfg.server.admin_listen, cfg.server.admin_token, os.environ)
+            self.admin_server = grpc.aio.server(options=_GRPC_OPTIONS)
+            add_admin_service(self.admin_server, RouterAdminBackend(self), token)
+            self.admin_port = self.admin_server.add_insecure_port(cfg.server.admin_listen)
+            if self.admin_port == 0:
+                raise OSError(f"server.admin_listen: cannot bind {cfg.server.admin_listen}")
         return self
 
     async def start(self) -> None:
@@ -86,9 +94,12 @@ class RouterServer:
         if listen:
             self.metrics_server = self.shared.metrics.start_http_server(listen)
         await self.server.start()
+        if self.admin_server is not None:
+            await self.admin_server.start()
         await self.health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self.health.set("envoy.service.ext_proc.v3.ExternalProcessor", health_pb2.HealthCheckResponse.SERVING)
         log.info("router_started", listen=self.holder.current.config.server.listen, port=self.port,
+                 admin_listen=self.holder.current.config.server.admin_listen, admin_port=self.admin_port,
                  config_version=self.holder.current.version)
 
     async def reload(self, *, force: bool = False) -> tuple[bool, str, str]:
@@ -148,6 +159,8 @@ class RouterServer:
 
     async def stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
+        if self.admin_server is not None:
+            await self.admin_server.stop(0)
         await self.server.stop(grace)
         for task in list(self._background):
             task.cancel()

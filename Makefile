@@ -27,7 +27,7 @@ models: venv
 	HF_HUB_OFFLINE=1 $(PY) -m modelbuild.build_all --out models
 
 run: venv proto models
-	$(PY) -m semrouter.devstack --config config/semrouter.yaml --envoy-config envoy/envoy.yaml
+	$(PY) -m semrouter.devstack --config config/semrouter.yaml --envoy-config envoy/envoy.yaml $(if $(FAILURE_MODE),--failure-mode $(FAILURE_MODE))
 
 test: venv proto models
 	GRPC_VERBOSITY=NONE $(PY) -m pytest -q -p no:cacheprovider tests

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -68,24 +69,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _remap_ports_in(pattern: str, ports: Mapping[int, int]) -> str:
+    """Shipped port numbers inside a regex (the ORIGINAL_DST allow-list) → the ports in use."""
+    return re.sub(r"(?<![0-9])[0-9]{2,5}(?![0-9])", lambda m: str(ports.get(int(m.group()), m.group())), pattern)
+
+
 def _remap(node: Any, ports: Mapping[int, int]) -> Any:
     if isinstance(node, dict):
-        return {k: (ports.get(v, v) if k == "port_value" and isinstance(v, int) else _remap(v, ports))
-                for k, v in node.items()}
+        out = {}
+        for k, v in node.items():
+            if k == "port_value" and isinstance(v, int):
+                out[k] = ports.get(v, v)
+            elif k == "regex" and isinstance(v, str):
+                out[k] = _remap_ports_in(v, ports)
+            else:
+                out[k] = _remap(v, ports)
+        return out
     if isinstance(node, list):
         return [_remap(x, ports) for x in node]
     return node
 
 
-def render_envoy(path: Path, ports: Mapping[int, int]) -> dict[str, Any]:
-    return _remap(yaml.safe_load(path.read_text()), ports)
+FailureMode = Literal["open", "closed"]
+
+
+def render_envoy(path: Path, ports: Mapping[int, int], failure_mode: FailureMode | None = None) -> dict[str, Any]:
+    """A shipped Envoy config on the ports in use. `failure_mode` "closed" switches the decision ext_proc filter to
+    fail-closed (`failure_mode_allow: false`: router down → 503 in OpenAI's shape); None keeps the file's."""
+    cfg = _remap(yaml.safe_load(path.read_text()), ports)
+    if failure_mode is not None:
+        for listener in cfg["static_resources"]["listeners"]:
+            for chain in listener["filter_chains"]:
+                for f in chain["filters"]:
+                    for hf in f.get("typed_config", {}).get("http_filters", []):
+                        if hf["name"] == "envoy.filters.http.ext_proc":
+                            hf["typed_config"]["failure_mode_allow"] = failure_mode == "open"
+    return cfg
 
 
 def render_router_config(path: Path, ports: Mapping[int, int], overrides: Mapping[str, Any] | None = None
                          ) -> dict[str, Any]:
     cfg = yaml.safe_load(path.read_text())
     server = cfg.setdefault("server", {})
-    for key in ("listen", "metrics_listen"):
+    for key in ("listen", "admin_listen", "metrics_listen"):
         if server.get(key):
             host, _, port = server[key].rpartition(":")
             server[key] = f"{host}:{ports.get(int(port), int(port))}"
@@ -170,6 +196,7 @@ class Stack:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     start_upstreams: bool = True
     env: dict[str, str] = field(default_factory=dict)
+    failure_mode: FailureMode | None = None  # None: as the Envoy config says (the shipped ones: open)
 
     def port(self, shipped: int) -> int:
         return self.ports.get(shipped, shipped)
@@ -196,7 +223,7 @@ class Stack:
         rcfg = render_router_config(self.router_config, self.ports, self.overrides)
         rpath = wd / "semrouter.yaml"
         rpath.write_text(yaml.safe_dump(rcfg, sort_keys=False))
-        ecfg = render_envoy(self.envoy_config, self.ports)
+        ecfg = render_envoy(self.envoy_config, self.ports, self.failure_mode)
         epath = wd / "envoy.yaml"
         epath.write_text(json.dumps(ecfg))
         py = sys.executable
@@ -245,8 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "semrouter.yaml")
     ap.add_argument("--envoy-config", type=Path, default=ROOT / "envoy" / "envoy.yaml")
+    ap.add_argument("--failure-mode", choices=["open", "closed"], default=None,
+                    help="router down or slow: open = Envoy routes to the default model unchecked (the shipped "
+                         "configs), closed = 503 (docs/SECURITY.md)")
     args = ap.parse_args(argv)
-    stack = Stack(router_config=args.config, envoy_config=args.envoy_config, workdir=ROOT / "build" / "stack")
+    stack = Stack(router_config=args.config, envoy_config=args.envoy_config, workdir=ROOT / "build" / "stack",
+                  failure_mode=args.failure_mode)
     stop = False
 
     def _on_signal(*_: object) -> None:
@@ -257,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         stack.start()
-        print("\nsemrouter stack is up: Envoy on http://127.0.0.1:8801 (admin :9901), router gRPC on "
-              "127.0.0.1:50051. Ctrl-C stops everything.\n", flush=True)
+        print("\nsemrouter stack is up: Envoy on http://127.0.0.1:8801 (admin :9901), router ext_proc on "
+              "127.0.0.1:50051, admin API on 127.0.0.1:50052. Ctrl-C stops everything.\n", flush=True)
         while not stop:
             for name, p in stack.procs.items():
                 if p.poll() is not None:

@@ -2,6 +2,10 @@
 
 Names under x-vsr-* follow vLLM Semantic Router so existing dashboards, tests and Envoy
 configs keep working; x-semrouter-* are our own additions.
+
+Trust: the router's namespace (ROUTER_PREFIXES, plus x-selected-model) is written only by the router. Every
+shipped Envoy config removes client-sent copies before route selection (HCM early header mutation), except
+the client controls in CLIENT_CONTROLS; tests/test_envoy_configs.py checks each config against this module.
 """
 
 # Request side: set by the router for Envoy's routing (client-supplied copies are removed).
@@ -17,10 +21,15 @@ SELECTED_REASONING = "x-vsr-selected-reasoning"
 DECISION_REASON = "x-semrouter-reason"
 COMPLEXITY = "x-semrouter-complexity"
 JAILBREAK_BLOCKED = "x-vsr-jailbreak-blocked"
+JAILBREAK_SCORE = "x-vsr-jailbreak-score"
 PII_VIOLATION = "x-vsr-pii-violation"
 CACHE_HIT = "x-vsr-cache-hit"
 CACHE_SIMILARITY = "x-vsr-cache-similarity"
 REQUEST_ID_OUT = "x-request-id"
+# Router-minted, unguessable, single-use: set on the forwarded request, copied onto the answer by Envoy
+# (`%REQ(...)%`), and the only key the observer stream joins an answer to its request by (never x-request-id,
+# which a client may choose).
+JOIN = "x-semrouter-join"
 # Set by the router on the forwarded request; Envoy copies them to the client's response
 # (route `response_headers_to_add` with %REQ(...)%), so client-sent copies are removed first.
 DECISION_HEADERS = (SELECTED_MODEL, SELECTED_CATEGORY, SELECTED_REASONING, DECISION_REASON, COMPLEXITY)
@@ -31,6 +40,13 @@ USER_ID = "x-user-id"
 AUTHORIZATION = "authorization"
 CACHE_CONTROL = "cache-control"
 CACHE_BYPASS = "x-semrouter-cache"  # value "bypass" skips lookup and store
+
+# The router's namespace: Envoy strips every client-sent header with these prefixes (and x-selected-model)
+# before route selection, except CLIENT_CONTROLS.
+ROUTER_PREFIXES = ("x-semrouter-", "x-vsr-")
+CLIENT_CONTROLS = frozenset({CACHE_BYPASS})
+ROUTER_SET = (*ROUTING_HEADERS, *DECISION_HEADERS, JOIN, JAILBREAK_BLOCKED, JAILBREAK_SCORE, PII_VIOLATION,
+              CACHE_HIT, CACHE_SIMILARITY)
 
 # Never logged verbatim.
 SENSITIVE = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})

@@ -14,7 +14,7 @@ import pytest
 
 from semrouter.devstack import ROOT, Stack, free_port
 
-SHIPPED_PORTS = (8801, 9901, 50051, 8001, 8002, 9190)
+SHIPPED_PORTS = (8801, 9901, 50051, 50052, 8001, 8002, 9190)
 
 
 def eventually(pred: Callable[[], bool], timeout: float = 10.0, every: float = 0.05) -> bool:

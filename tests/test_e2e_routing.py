@@ -197,11 +197,14 @@ def test_metrics_count_routed_requests(keyword_stack) -> None:
     assert value(after, 'llm_request_errors_total{model="unknown",reason="invalid_json"}') >= 1
 
 
-def test_admin_api_on_the_router_port(keyword_stack) -> None:
-    from semrouter.admin.client import call
+def test_admin_api_on_its_own_port(keyword_stack) -> None:
+    from semrouter.admin.client import AdminCallError, call
 
     stack, _ = keyword_stack
-    target = f"127.0.0.1:{stack.port(50051)}"
+    with pytest.raises(AdminCallError) as e:  # not on the ext_proc port Envoy talks to
+        call(f"127.0.0.1:{stack.port(50051)}", "cache_stats")
+    assert "UNIMPLEMENTED" in str(e.value)
+    target = f"127.0.0.1:{stack.port(50052)}"
     c = call(target, "classify", text="What is the derivative of x^2?")
     assert c["category"] == "math" and c["model"] == "qwen3-32b" and c["reason"] == "keyword:math-terms"
     cfg = call(target, "get_config")

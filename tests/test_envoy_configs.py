@@ -63,8 +63,13 @@ def test_failing_endpoint_is_avoided_then_readmitted(tmp_path: Path) -> None:
     cfg["cache"] = {"enabled": False}
     src = tmp_path / "router.yaml"
     src.write_text(yaml.safe_dump(cfg))
-    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 8003, 9190)}
-    stack = Stack(router_config=src, envoy_config=ROOT / "envoy" / "envoy-original-dst.yaml", ports=ports,
+    # the endpoint added to the router config goes on Envoy's ORIGINAL_DST allow-list too (docs/SECURITY.md)
+    shipped = (ROOT / "envoy" / "envoy-original-dst.yaml").read_text()
+    assert "(8001|8002)" in shipped
+    envoy_cfg = tmp_path / "envoy-original-dst.yaml"
+    envoy_cfg.write_text(shipped.replace("(8001|8002)", "(8001|8002|8003)"))
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 8003, 9190)}
+    stack = Stack(router_config=src, envoy_config=envoy_cfg, ports=ports,
                   workdir=tmp_path / "stack", log_dir=tmp_path / "logs")
     from conftest import Client
 

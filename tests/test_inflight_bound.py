@@ -32,8 +32,8 @@ def test_drops_are_counted_by_reason_and_the_size_is_exported() -> None:
 
 async def test_router_builds_the_table_from_config_and_exports_it(tmp_path: Path) -> None:
     cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
-    cfg["server"] = {"listen": "127.0.0.1:0", "metrics_listen": None, "max_inflight": 7,
-                     "inflight_max_age_seconds": 30}
+    cfg["server"] = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+                     "max_inflight": 7, "inflight_max_age_seconds": 30}
     cfg["signals"], cfg["cache"] = {"enabled": False}, {"enabled": False}
     path = tmp_path / "semrouter.yaml"
     path.write_text(yaml.safe_dump(cfg))

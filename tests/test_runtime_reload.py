@@ -19,7 +19,8 @@ MODELS = ROOT / "models"
 
 def write_config(path: Path, **sections: Any) -> None:
     cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
-    cfg["server"] = {"listen": "127.0.0.1:0", "metrics_listen": None, "watch_config_seconds": 0}
+    cfg["server"] = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+                     "watch_config_seconds": 0}
     cfg["signals"] = {"enabled": False}
     cfg["cache"] = {"enabled": False}
     for key, value in sections.items():

@@ -173,11 +173,14 @@ async def test_observer_stream_joins_its_request_and_replies_nothing(request_pha
     async def observer_stream():
         if request_phase:
             m = headers_msg("POST", "/v1/chat/completions")
+            m.request_headers.headers.headers.append(
+                base_pb2.HeaderValue(key="x-semrouter-join", raw_value=sent["x-semrouter-join"].encode()))
             m.observability_mode = True
             yield m
         r = resp_headers_msg(200)
-        if not request_phase:  # the answer carries the request's id (vhost response_headers_to_add)
-            r.response_headers.headers.headers.append(base_pb2.HeaderValue(key="x-request-id", raw_value=b"rid-1"))
+        if not request_phase:  # the answer carries the request's join nonce and id (vhost response_headers_to_add)
+            for k, v in (("x-semrouter-join", sent["x-semrouter-join"]), ("x-request-id", "rid-1")):
+                r.response_headers.headers.headers.append(base_pb2.HeaderValue(key=k, raw_value=v.encode()))
         r.observability_mode = True
         yield r
         yield pb.ProcessingRequest(observability_mode=True,
@@ -198,14 +201,16 @@ async def test_observer_ends_once_content_length_bytes_are_in(sent: str) -> None
     that message; an answer cut short of its content-length is never treated as complete."""
     rt = await build_runtime(parse_config(CFG), Shared())
     proc = ExternalProcessor(RuntimeHolder(rt))
-    await route_chat(proc, "an integral")
+    out = await route_chat(proc, "an integral")
+    join = set_headers(out[1].request_body.response.header_mutation)["x-semrouter-join"].encode()
     answer = json.dumps({"id": "x", "object": "chat.completion", "model": "big", "choices": [],
                          "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}).encode()
     consumed = []
 
     async def observer_stream():
         r = resp_headers_msg(200)
-        for k, v in (("x-request-id", b"rid-1"), ("content-length", str(len(answer)).encode())):
+        for k, v in (("x-semrouter-join", join), ("x-request-id", b"rid-1"),
+                     ("content-length", str(len(answer)).encode())):
             r.response_headers.headers.headers.append(base_pb2.HeaderValue(key=k, raw_value=v))
         r.observability_mode = True
         for m in (r,
@@ -237,5 +242,24 @@ def test_inflight_table_is_bounded_and_ages_out() -> None:
     assert len(t) == 2 and t.take("a") is None
     now[0] = 11.0
     assert t.take("b") is None  # too old
-    t.put("-", None, None, 0.0)  # type: ignore[arg-type]  (no request id: nothing to join later)
-    assert t.take("-") is None
+    t.put("", None, None, 0.0)  # type: ignore[arg-type]  (no join key: nothing to join later)
+    assert t.take("") is None
+
+
+def test_inflight_join_needs_the_nonce_and_the_request_id_it_was_made_for() -> None:
+    """Issue 12: the join key is router-minted and single-use; a key is never overwritten by a later put, and an
+    answer whose x-request-id is not its request's is not joined."""
+    from semrouter.server.inflight import InflightTable, new_join_key
+
+    t = InflightTable()
+    keys = {new_join_key() for _ in range(1000)}
+    assert len(keys) == 1000 and all(len(k) >= 22 for k in keys)
+    k = new_join_key()
+    t.put(k, "rt-a", None, 0.0, request_id="same")  # type: ignore[arg-type]
+    t.put(k, "rt-b", None, 0.0, request_id="same")  # type: ignore[arg-type]
+    assert t.take("same") is None  # the client-visible id is not a key
+    found = t.take(k, "same")
+    assert found is not None and found.runtime == "rt-a"
+    assert t.take(k, "same") is None  # once
+    t.put(k, "rt-a", None, 0.0, request_id="victim")  # type: ignore[arg-type]
+    assert t.take(k, "attacker") is None and len(t) == 0

@@ -3,9 +3,12 @@
 With the shipped Envoy configs the router does not process response phases on the request's own
 ext_proc stream: a second ext_proc filter in observability mode ("send and go") streams every answer
 to the router without Envoy waiting for replies. That observer stream finds what the request stream
-decided here, by `x-request-id` (the observer also receives the request headers, without Envoy waiting).
-Entries are taken once, and the table is bounded in size and age, so a request whose answer never
-comes (client gone, upstream reset) costs nothing for long.
+decided here, by the router-minted join nonce (headers.JOIN) that Envoy copies from the forwarded request onto
+its answer. Never by `x-request-id`: Envoy keeps a client-sent id, so two clients sending the same id would
+get each other's answers (issue 12). A client cannot send the nonce (Envoy strips the router's header
+namespace before anything else runs), and a join also checks that the answer carries the x-request-id its
+request had. Entries are taken once, and the table is bounded in size and age, so a request whose answer
+never comes (client gone, upstream reset) costs nothing for long.
 
 Bound: at most `max_entries` requests (`server.max_inflight`, default 50,000; a few KB each, the
 prompt's embedding included), none older than `max_age_s` (`server.inflight_max_age_seconds`, 900 s).
@@ -16,6 +19,7 @@ exported (`semrouter_inflight_requests`, `semrouter_inflight_dropped_total{reaso
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -30,6 +34,12 @@ class Inflight:
     runtime: Any  # semrouter.runtime.Runtime the request was decided with
     routed: Routed
     started_at: float
+    request_id: str = "-"
+
+
+def new_join_key() -> str:
+    """An unguessable single-use join nonce: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
 
 
 class InflightTable:
@@ -54,12 +64,12 @@ class InflightTable:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, request_id: str, runtime: Any, routed: Routed, started_at: float) -> None:
-        if not request_id or request_id == "-":
+    def put(self, join: str, runtime: Any, routed: Routed, started_at: float, request_id: str = "-") -> None:
+        """Remember what `join` (a `new_join_key()`) decided. A key already present is never overwritten."""
+        if not join or join in self._items:
             return
         now = self._clock()
-        self._items[request_id] = (now, Inflight(runtime, routed, started_at))
-        self._items.move_to_end(request_id)
+        self._items[join] = (now, Inflight(runtime, routed, started_at, request_id))
         while self._items:
             oldest_id, (t, _) = next(iter(self._items.items()))
             if len(self._items) <= self._max and now - t <= self._max_age:
@@ -67,11 +77,16 @@ class InflightTable:
             del self._items[oldest_id]
             self._dropped("capacity" if now - t <= self._max_age else "expired")
 
-    def take(self, request_id: str) -> Inflight | None:
-        item = self._items.pop(request_id, None)
+    def take(self, join: str, request_id: str | None = None) -> Inflight | None:
+        """The entry for `join`, once. With `request_id`, an entry recorded for another x-request-id is dropped
+        and None returned (an answer that is not the one its request expects is never joined; not counted as a
+        drop: only a forged answer can do that)."""
+        item = self._items.pop(join, None) if join else None
         if item is None:
             return None
         if self._clock() - item[0] > self._max_age:
             self._dropped("expired")
+            return None
+        if request_id is not None and item[1].request_id != request_id:
             return None
         return item[1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -14,11 +15,13 @@ from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import signals_needed
 from semrouter.decision.safety import jailbreak_blocked
 from semrouter.request.errors import RequestError, error_body
+from semrouter.request.paths import canonical_path, query_of
 from semrouter.request.parse import ChatRequest, check_content_type, parse_chat_request
 from semrouter.request.rewrite import rewrite_body
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
+from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.types import Analysis
 
@@ -27,19 +30,24 @@ log = structlog.get_logger("semrouter.request")
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
 REFUSAL_TEXT = "I can't help with that request."
-_UNTRUSTED = (*H.ROUTING_HEADERS, *H.DECISION_HEADERS)
+_UNTRUSTED = H.ROUTER_SET
 
 
 def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
     h = mut.header_map(msg.headers)
     st.headers = h
     st.method = h.get(":method", "").upper()
-    st.path = h.get(":path", "").split("?", 1)[0]
+    raw_path = h.get(":path", "")
+    st.path = canonical_path(raw_path)
     st.request_id = h.get(H.REQUEST_ID, "-")
     if st.method == "GET" and st.path == MODELS_PATH:
         st.kind = "models"
         names = [rt.config.routing.auto_model_names[0], *(m.name for m in rt.config.models)]
         return mut.immediate(200, openai.models_list(names))
+    if st.path == CHAT_PATH and st.method != "POST":
+        return _error_reply(st, 405, error_body(f"Method {st.method or '?'} is not allowed on {CHAT_PATH}; use POST",
+                                                "invalid_request_error", "method_not_allowed"),
+                            "method_not_allowed", {"allow": "POST"})
     if st.method == "POST" and st.path == CHAT_PATH:
         st.kind = "chat"
         try:
@@ -49,8 +57,11 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
                                    "invalid_request_error", "missing_body")
         except RequestError as e:
             return _error_reply(st, e.status, e.body(), e.code)
-        # Client-supplied routing and decision headers are never trusted: the router sets them later.
-        return mut.continue_request_headers(remove=_UNTRUSTED)
+        # Client-supplied routing and decision headers are never trusted: the router sets them later (Envoy has
+        # removed them already; this is the second line). A path variant goes upstream in its one spelling.
+        canonical = CHAT_PATH + query_of(raw_path)
+        return mut.continue_request_headers({":path": canonical} if raw_path != canonical else None,
+                                            remove=_UNTRUSTED)
     st.kind = "passthrough"
     return mut.continue_request_headers(remove=_UNTRUSTED, mode=mut.skip_bodies_mode())
 
@@ -158,7 +169,9 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
                        embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
     route_headers.update(st.result_headers)  # Envoy copies these to the answer (see envoy/envoy.yaml)
-    rt.shared.inflight.put(st.request_id, rt, st.routed, st.started_at)
+    st.join = new_join_key()  # the observer joins the answer by this, never by the client-choosable x-request-id
+    route_headers[H.JOIN] = st.join
+    rt.shared.inflight.put(st.join, rt, st.routed, st.started_at, st.request_id)
     m = rt.shared.metrics
     m.record_request(model.name, d.reason)
     m.record_routing_modification(req.model, model.name)
@@ -217,8 +230,20 @@ def _jailbreak_reply(rt: Runtime, st: StreamState, req: ChatRequest, analysis: A
     score = analysis.jailbreak if analysis and analysis.jailbreak is not None else 0.0
     log.info("jailbreak_blocked", request_id=st.request_id, score=round(score, 4), category=category,
              latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
-    return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", "x-vsr-jailbreak-score": f"{score:.3f}",
+    return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", H.JAILBREAK_SCORE: f"{score:.3f}",
                                      H.DECISION_REASON: "jailbreak"}, content_type=ctype)
+
+
+def _answered_by(body: bytes, content_type: str, requested: str) -> str:
+    """The model a replayed answer names (its `model` field, as the client reads it in the body)."""
+    if content_type.startswith("text/event-stream"):  # first `data: {...}` line
+        line = body.split(b"\n", 1)[0]
+        body = line[len(b"data: "):] if line.startswith(b"data: ") else b"{}"
+    try:
+        model = json.loads(body).get("model")
+    except (ValueError, AttributeError):
+        model = None
+    return model if isinstance(model, str) and model else requested
 
 
 def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, category: str | None) -> pb.ProcessingResponse:
@@ -227,7 +252,8 @@ def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, ca
     sim = getattr(hit, "similarity", 1.0)
     log.info("cache_hit", request_id=st.request_id, similarity=round(sim, 4), category=category,
              exact=getattr(hit, "exact", False), latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
-    hdrs = {H.CACHE_HIT: "true", H.CACHE_SIMILARITY: f"{sim:.4f}", H.DECISION_REASON: "cache_hit"}
+    hdrs = {H.CACHE_HIT: "true", H.CACHE_SIMILARITY: f"{sim:.4f}", H.DECISION_REASON: "cache_hit",
+            H.SELECTED_MODEL: _answered_by(body, ctype, req.model)}
     if category:
         hdrs[H.SELECTED_CATEGORY] = category
     return mut.immediate(200, body, hdrs, content_type=ctype)

@@ -42,6 +42,7 @@ class StreamState:
     method: str = ""
     path: str = ""
     request_id: str = "-"
+    join: str = ""  # the router-minted join nonce of a forwarded request (headers.JOIN)
     headers: dict[str, str] = field(default_factory=dict)
     started_at: float = field(default_factory=time.monotonic)
     body_parts: list[bytes] = field(default_factory=list)

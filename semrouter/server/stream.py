@@ -3,9 +3,9 @@
 Phases arrive in order: request_headers → request_body → response_headers → response_body (trailers
 if configured). Every phase gets exactly one answer; an immediate response ends the stream. With the
 shipped Envoy configs the response phases come on a second stream instead, from an ext_proc filter in
-observability mode: it carries the answer (whose headers Envoy gives the request's x-request-id; older
-configs sent the request headers first), Envoy reads no replies, and the stream is joined to what the
-request stream decided (server/inflight.py). Cache hits never open that stream (envoy.yaml skips it).
+observability mode: it carries the answer (whose headers Envoy gives the router-minted join nonce and the
+request's x-request-id; older configs sent the request headers first), Envoy reads no replies, and the stream
+is joined to what the request stream decided (server/inflight.py). Cache hits never open that stream (envoy.yaml skips it).
 An unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
 client went away) just ends. Nothing outlives the stream except background cache writes.
 """
@@ -20,6 +20,7 @@ import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
+from semrouter import headers as H
 from semrouter.request.errors import error_body
 from semrouter.runtime import Runtime, RuntimeHolder
 from semrouter.server import mutations as mut
@@ -81,7 +82,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         if req.observability_mode:  # the observer filter's stream: Envoy does not wait for (or read) replies
             st.observer = True
             if phase == "request_headers":
-                st.request_id = mut.header_map(req.request_headers.headers).get("x-request-id", "-")
+                h = mut.header_map(req.request_headers.headers)
+                st.request_id, st.join = h.get(H.REQUEST_ID, "-"), h.get(H.JOIN, "")
                 return None
         if phase == "request_headers":
             return on_request_headers(rt, st, req.request_headers)
@@ -95,11 +97,12 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             return await on_request_body(rt, st)
         if phase == "response_headers":
             if st.observer:
-                if st.request_id == "-":  # observer without a request phase: Envoy copies the id onto the answer
-                    st.request_id = mut.header_map(req.response_headers.headers).get("x-request-id", "-")
+                if not st.join:  # observer without a request phase: Envoy copies both onto the answer
+                    h = mut.header_map(req.response_headers.headers)
+                    st.request_id, st.join = h.get(H.REQUEST_ID, "-"), h.get(H.JOIN, "")
                 rt = self._adopt(st)
             else:
-                rt.shared.inflight.take(st.request_id)  # answered on its own stream (single-filter config)
+                rt.shared.inflight.take(st.join)  # answered on its own stream (single-filter config)
             st.runtime = rt
             return on_response_headers(rt, st, req.response_headers)
         if phase == "response_body":
@@ -110,9 +113,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         return None
 
     def _adopt(self, st: StreamState) -> Runtime:
-        """Join an observer stream to the request it answers (by x-request-id: from its request headers, or from
-        the answer's headers when the observer filter skips the request phase, as the shipped envoy.yaml does)."""
-        found = self._holder.current.shared.inflight.take(st.request_id)
+        """Join an observer stream to the request it answers: by the router-minted nonce (from its request headers,
+        or from the answer's headers when the observer filter skips the request phase, as the shipped envoy.yaml
+        does), and only when the answer carries the x-request-id that request had."""
+        found = self._holder.current.shared.inflight.take(st.join, st.request_id)
         log.debug("observer_stream", request_id=st.request_id, matched=found is not None)
         if found is None:  # not forwarded by us (local reply, pass-through path) or long gone
             return self._holder.current

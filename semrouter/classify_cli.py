@@ -2,7 +2,7 @@
 
     semrouter classify "How do I integrate x^2?"          # human-readable summary
     echo '{"text": "..."}' | semrouter classify --jsonl    # one JSON line per input line
-    semrouter classify --router 127.0.0.1:50051 "..."      # ask a running router (admin API)
+    semrouter classify --router 127.0.0.1:50052 "..."      # ask a running router (admin API port)
 
 Without --router it runs in-process: it loads the config and the ONNX models itself (the cache is not
 opened). With --router it calls the router's Classify RPC; PII values are not returned remotely.

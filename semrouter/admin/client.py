@@ -1,6 +1,6 @@
 """Client for a running router's admin API (used by the CLI).
 
-    async with AdminClient("127.0.0.1:50051", token=os.environ.get("SEMROUTER_ADMIN_TOKEN")) as c:
+    async with AdminClient("127.0.0.1:50052", token=os.environ.get("SEMROUTER_ADMIN_TOKEN")) as c:
         print(await c.classify("integrate x^2"))
 
 Every method returns a JSON-ready dict. gRPC failures raise `AdminCallError` whose message
@@ -93,7 +93,7 @@ METHODS = (
 
 
 def call(target: str, method: str, token: str | None = None, timeout: float = 10.0, **kwargs: Any) -> dict[str, Any]:
-    """Synchronous one-shot call for CLI commands: `call("127.0.0.1:50051", "cache_stats")`."""
+    """Synchronous one-shot call for CLI commands: `call("127.0.0.1:50052", "cache_stats")`."""
     if method not in METHODS:
         raise ValueError(f"unknown admin method {method!r}; one of {', '.join(METHODS)}")
 

@@ -96,10 +96,13 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
             assert set(policy["retry_on"].split(",")) <= safe, f"{name}: retries after the upstream saw the call"
     ext_proc = next(f["typed_config"] for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     assert ext_proc["status_on_error"] == {"code": "ServiceUnavailable"}, name
-    (mapper,) = hcm["local_reply_config"]["mappers"]
-    assert mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"] == 503
-    body = json.loads(mapper["body_format_override"]["text_format_source"]["inline_string"])
-    assert set(body["error"]) == {"message", "type", "param", "code"}
+    shaped = set()
+    for mapper in hcm["local_reply_config"]["mappers"]:
+        shaped.add(mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"])
+        assert mapper["body_format_override"]["content_type"] == "application/json"
+        body = json.loads(mapper["body_format_override"]["text_format_source"]["inline_string"])
+        assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert shaped == {503, 504}, name
 
 
 def test_original_dst_allow_list_is_the_router_config() -> None:
@@ -145,7 +148,7 @@ def _seen(r: Reply) -> dict[str, str]:
 
 def test_client_routing_and_decision_headers_never_reach_the_upstream(full) -> None:  # type: ignore[no-untyped-def]
     stack, client = full
-    echo = {"x-demo-echo": "headers", "x-envoy-retry-on": "5xx", **FORGED}
+    echo = {**FORGED, "x-demo-echo": "headers", "x-envoy-retry-on": "5xx"}
     r = client.request("POST", "/v1/chat/completions?via=query", json.dumps(user("hello", model="llama-3.1-8b"))
                        .encode(), {"content-type": "application/json", **echo})
     assert r.status == 200
@@ -298,7 +301,7 @@ def test_fail_open_routes_to_the_default_model_with_client_headers_stripped(tmp_
         assert client.chat(user("What is the derivative of x^3?")).headers["x-demo-model"] == "qwen3-32b"
         _kill_router(stack)
         large = _upstream_requests(stack, "qwen3-32b")
-        hdrs = {"content-type": "application/json", H.CLUSTER: "qwen3-32b", "x-demo-echo": "headers", **FORGED}
+        hdrs = {"content-type": "application/json", **FORGED, H.CLUSTER: "qwen3-32b", "x-demo-echo": "headers"}
         r = client.request("POST", "/v1/chat/completions", json.dumps(user("What is the derivative of x^3?"))
                            .encode(), hdrs)
         assert r.status == 200 and r.headers["x-demo-model"] == "llama-3.1-8b"
@@ -321,7 +324,14 @@ def test_fail_closed_answers_503_in_openai_shape(tmp_path: Path) -> None:
     client = Client(ports[8801])
     try:
         assert client.chat(user("hello")).status == 200
-        _kill_router(stack)
+        stack.procs["router"].send_signal(signal.SIGSTOP)  # too slow: no answer within message_timeout (5 s)
+        try:
+            r = client.chat(user("hello"), {H.CLUSTER: "qwen3-32b"})
+        finally:
+            stack.procs["router"].send_signal(signal.SIGCONT)
+        assert r.status == 504 and r.headers["content-type"] == "application/json"
+        assert r.json()["error"]["code"] == "timeout" and "x-demo-model" not in r.headers
+        _kill_router(stack)  # down
         r = client.chat(user("hello"), {H.CLUSTER: "qwen3-32b"})
         assert r.status == 503 and r.headers["content-type"] == "application/json"
         err = r.json()["error"]

@@ -282,8 +282,8 @@ def test_a_reset_post_reaches_the_upstream_once(full) -> None:  # type: ignore[n
     before = _requests_seen(stack, 8002)
     r = client.chat(user("reset me", model="qwen3-32b"), {"x-demo-reset": "1", "x-envoy-max-retries": "5",
                                                           "x-envoy-retry-on": "reset,5xx"})
-    assert r.status == 503 and r.json()["error"]["code"] == "service_unavailable"
     assert _requests_seen(stack, 8002) - before == 1
+    assert r.status == 503 and r.json()["error"]["code"] == "service_unavailable"
 
 
 def _kill_router(stack: Stack) -> None:

@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--fault-at", type=float, default=5.0)
     ap.add_argument("--heal-at", type=float, default=20.0)
     a = ap.parse_args()
-    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 8003, 9190)}
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 8003, 9190)}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
@@ -86,7 +86,11 @@ def main() -> int:
         cfg["cache"] = {"enabled": False}
         src = tmp / "router.yaml"
         src.write_text(yaml.safe_dump(cfg))
-        stack = Stack(router_config=src, envoy_config=ROOT / "envoy" / "envoy-original-dst.yaml", ports=ports,
+        # the added endpoint goes on Envoy's ORIGINAL_DST allow-list too (docs/SECURITY.md)
+        envoy_cfg = tmp / "envoy-original-dst.yaml"
+        envoy_cfg.write_text((ROOT / "envoy" / "envoy-original-dst.yaml").read_text()
+                             .replace("(8001|8002)", "(8001|8002|8003)"))
+        stack = Stack(router_config=src, envoy_config=envoy_cfg, ports=ports,
                       workdir=tmp / "stack", log_dir=tmp / "logs")
         with stack:
             per_sec = asyncio.run(drive(ports[8801], ports[8003], a.rate, a.duration, a.fault_at, a.heal_at))

@@ -109,7 +109,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: str = "lean") -> list[tuple]:
     rows = []
-    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPTS[mode]}]}).encode()
     headers = {"content-type": "application/json", "x-user-id": "bench"}
     with tempfile.TemporaryDirectory() as td:
@@ -131,7 +131,7 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: st
                 if label == "router" and mode == "cache-hit":
                     from semrouter.admin.client import call
 
-                    stats = call(f"127.0.0.1:{ports[50051]}", "cache_stats")
+                    stats = call(f"127.0.0.1:{ports[50052]}", "cache_stats")
                     print("cache counters:", stats.get("details", {}).get("counters"))
     return rows
 

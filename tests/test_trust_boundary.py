@@ -122,6 +122,19 @@ def test_original_dst_allow_list_is_the_router_config() -> None:
         assert not re.fullmatch(regex, str(never)), never
 
 
+def test_canonical_path_folds_what_a_proxy_may_leave() -> None:
+    """The router's own folding, for a router behind a proxy that does not normalise (Envoy's shipped configs do)."""
+    from semrouter.request.paths import canonical_path, query_of
+
+    for raw in ("/v1/chat/completions", "/V1/Chat/Completions/", "//v1//chat/completions", "/v1/./chat/completions",
+                "/v1/x/../chat/completions", "/v1/%63hat/completions", "/v1%2Fchat%2Fcompletions",
+                "/v1\\chat\\completions", "/v1/chat/completions?stream=1", "/../v1/chat/completions"):
+        assert canonical_path(raw) == "/v1/chat/completions", raw
+    for other in ("/v1/chat/completions/x", "/v1/chat/completion", "/v2/chat/completions", "/", ""):
+        assert canonical_path(other) != "/v1/chat/completions", other
+    assert query_of("/p?a=1&b=2") == "?a=1&b=2" and query_of("/p") == ""
+
+
 # ---------------------------------------------------------------- through a real Envoy
 
 

@@ -174,7 +174,8 @@ class Server(_Strict):
     listen: str = Field(default="127.0.0.1:50051", description="gRPC address for ext_proc and health (Envoy's side)")
     admin_listen: str | None = Field(
         default="127.0.0.1:50052",
-        description="gRPC address for the admin API, a port of its own that Envoy never routes to; None = off",
+        description="gRPC address for the admin API, a port of its own that Envoy never routes to (read at "
+        "start-up); None = off",
     )
     max_body_bytes: int = Field(default=1_000_000, ge=1024, description="larger request bodies get 413")
     metrics_listen: str | None = Field(default=None, description="host:port for Prometheus metrics; None = off")

@@ -234,13 +234,10 @@ def _jailbreak_reply(rt: Runtime, st: StreamState, req: ChatRequest, analysis: A
                                      H.DECISION_REASON: "jailbreak"}, content_type=ctype)
 
 
-def _answered_by(body: bytes, content_type: str, requested: str) -> str:
-    """The model a replayed answer names (its `model` field, as the client reads it in the body)."""
-    if content_type.startswith("text/event-stream"):  # first `data: {...}` line
-        line = body.split(b"\n", 1)[0]
-        body = line[len(b"data: "):] if line.startswith(b"data: ") else b"{}"
+def _answered_by(stored: bytes, requested: str) -> str:
+    """The model a cached answer names (the stored chat.completion's `model`, which the replay also carries)."""
     try:
-        model = json.loads(body).get("model")
+        model = json.loads(stored).get("model")
     except (ValueError, AttributeError):
         model = None
     return model if isinstance(model, str) and model else requested
@@ -253,7 +250,7 @@ def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, ca
     log.info("cache_hit", request_id=st.request_id, similarity=round(sim, 4), category=category,
              exact=getattr(hit, "exact", False), latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
     hdrs = {H.CACHE_HIT: "true", H.CACHE_SIMILARITY: f"{sim:.4f}", H.DECISION_REASON: "cache_hit",
-            H.SELECTED_MODEL: _answered_by(body, ctype, req.model)}
+            H.SELECTED_MODEL: _answered_by(getattr(hit, "body", b""), req.model)}
     if category:
         hdrs[H.SELECTED_CATEGORY] = category
     return mut.immediate(200, body, hdrs, content_type=ctype)

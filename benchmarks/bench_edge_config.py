@@ -29,7 +29,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import loadgen  # noqa: E402
 from bench_routing_overhead import _cpu_seconds, _pct  # noqa: E402
 
-from semrouter.devstack import Stack, _dying_with_parent, _wait_envoy_ready, envoy_binary, free_port, render_envoy  # noqa: E402
+from semrouter.devstack import (  # noqa: E402
+    Stack, _dying_with_parent, _wait_envoy_ready, envoy_binary, free_port, render_envoy,
+)
 
 HARDENING_KEYS = ("early_header_mutation_extensions", "normalize_path", "merge_slashes",
                   "path_with_escaped_slashes_action", "local_reply_config")
@@ -86,7 +88,8 @@ def main() -> int:
                             cpu = (_cpu_seconds(pid) - cpu0) / (a.n + 20) * 1000
                             rows.setdefault((label, c), []).append((_pct(lat, 0.5), _pct(lat, 0.99), rps, cpu))
                             print(f"round {r} {label:10s} c={c:<3d} p50 {_pct(lat, 0.5):6.2f} ms  p99 "
-                                  f"{_pct(lat, 0.99):6.2f} ms  {rps:7.0f} req/s  envoy {cpu:.3f} ms CPU/req", flush=True)
+                                  f"{_pct(lat, 0.99):6.2f} ms  {rps:7.0f} req/s  envoy {cpu:.3f} ms CPU/req",
+                                  flush=True)
             finally:
                 b.terminate()
                 b.wait(timeout=10)

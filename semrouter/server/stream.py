@@ -5,7 +5,8 @@ if configured). Every phase gets exactly one answer; an immediate response ends 
 shipped Envoy configs the response phases come on a second stream instead, from an ext_proc filter in
 observability mode: it carries the answer (whose headers Envoy gives the router-minted join nonce and the
 request's x-request-id; older configs sent the request headers first), Envoy reads no replies, and the stream
-is joined to what the request stream decided (server/inflight.py). Cache hits never open that stream (envoy.yaml skips it).
+is joined to what the request stream decided (server/inflight.py). Cache hits never open that stream
+(envoy.yaml skips it).
 An unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
 client went away) just ends. Nothing outlives the stream except background cache writes.
 """

@@ -60,7 +60,7 @@ def main() -> int:
         tmp = Path(td)
         try:
             for name, over in variants.items():
-                ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+                ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
                 envoy = _direct_envoy(ROOT / "envoy" / "envoy.yaml", tmp / "direct.yaml") if name == "direct" \
                     else ROOT / "envoy" / "envoy.yaml"
                 stacks[name] = Stack(ports=ports, overrides={"logging.level": "warning",

@@ -157,7 +157,7 @@ def main() -> int:
         for kv in a.set:
             k, _, v = kv.partition("=")
             over[k] = yaml.safe_load(v)
-        ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+        ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
         with Stack(ports=ports, overrides=over, workdir=Path(td) / "stack", log_dir=Path(td) / "logs") as st:
             pids = {name: p.pid for name, p in st.procs.items()}
             asyncio.run(drive(st.port(8801), schedule(100, seed=99), 4))  # warm-up, other prompts

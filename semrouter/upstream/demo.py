@@ -6,7 +6,6 @@ be delayed (`--delay-ms`, or per request with the `x-demo-delay-ms` header). `x-
 fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached);
 `x-demo-reset: 1` resets the connection: before any byte of a JSON answer, after the first event of a stream.
 `POST /_demo/fault {"status": 500}` makes every chat answer fail until `{"status": 0}` (fault drills).
-`x-demo-reset: 1` drops the connection after reading the whole request (the call "ran" once; retry tests), and
 `x-demo-echo: headers` returns, in the `x-demo-seen` answer header (JSON), every header it received under the
 router's and Envoy's namespaces (x-vsr-*, x-semrouter-*, x-selected-model, x-envoy-*; trust-boundary tests).
 The reply text is derived from the prompt so tests can tell answers apart.
@@ -96,9 +95,6 @@ class DemoUpstream:
             return _error(400, "body is not JSON", "invalid_json")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return _error(400, "'messages' is required", "invalid_value")
-        if request.headers.get("x-demo-reset") and request.transport is not None:
-            request.transport.abort()  # the whole request was read: a reset after the upstream saw the call
-            raise asyncio.CancelledError
         if request.headers.get("x-demo-status") or self.fault_status:
             code = int(request.headers.get("x-demo-status") or self.fault_status)
             return _error(code, f"demo upstream failing on purpose with {code}", "demo_failure",

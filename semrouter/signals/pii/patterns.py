@@ -235,14 +235,26 @@ _PRIORITY = {t: i for i, t in enumerate(_FINDERS)}
 
 
 def resolve_overlaps(found: list[PIIEntity]) -> list[PIIEntity]:
-    """Keep non-overlapping entities: structured before learned, then longer, then by priority."""
+    """Keep non-overlapping entities: structured before learned, then longer, then by priority.
+
+    O(n log n + total span length): claimed characters are marked in a bytearray, so each candidate is
+    checked against everything kept so far in time proportional to its own length (entities are short),
+    never against the list of kept entities (which was quadratic on large pastes).
+    """
+    if len(found) < 2:
+        return list(found)
+
     def rank(e: PIIEntity) -> tuple[int, int, int, int]:
         learned = 1 if e.type not in _PRIORITY else 0
         return (learned, -(e.end - e.start), _PRIORITY.get(e.type, 99), e.start)
 
+    base = min(e.start for e in found)
+    claimed = bytearray(max(e.end for e in found) - base)
     kept: list[PIIEntity] = []
     for e in sorted(found, key=rank):
-        if all(e.end <= k.start or e.start >= k.end for k in kept):
+        s, t = e.start - base, e.end - base
+        if claimed.find(1, s, t) == -1:
+            claimed[s:t] = b"\x01" * (t - s)
             kept.append(e)
     return sorted(kept, key=lambda e: (e.start, e.end))
 

@@ -80,17 +80,17 @@ def test_capitalised_non_names_not_tagged(detector: PIIDetector, embedder, text:
 
 @needs_encoder
 def test_structured_and_learned_together(detector: PIIDetector, embedder) -> None:  # type: ignore[no-untyped-def]
-    text = "Contact card: Anna Kowalski, anna.k@example.com, +1 (212) 555-0147, born on 4 July 1988."
+    text = "Contact card: Anna Kowalski, anna.k@mailbox.org, +1 (212) 555-0147, born on 4 July 1988."
     got = run(detector, embedder, text)
     assert ("PERSON", "Anna Kowalski") in got
-    assert ("EMAIL_ADDRESS", "anna.k@example.com") in got
+    assert ("EMAIL_ADDRESS", "anna.k@mailbox.org") in got
     assert ("PHONE_NUMBER", "+1 (212) 555-0147") in got
     assert ("DATE_OF_BIRTH", "4 July 1988") in got
 
 
 @needs_encoder
 def test_types_and_enabled_respected(embedder) -> None:  # type: ignore[no-untyped-def]
-    text = "Email John Smith at john@example.com"
+    text = "Email John Smith at john@mailbox.org"
     emb, offsets = embedder.embed(text)
     only_email = PIIDetector.load(ARTIFACTS, PIIConfig(types=("EMAIL_ADDRESS",)))
     assert only_email.head is None  # the head is not even loaded
@@ -100,8 +100,8 @@ def test_types_and_enabled_respected(embedder) -> None:  # type: ignore[no-untyp
 
 
 def test_patterns_only_without_embeddings(detector: PIIDetector) -> None:
-    got = detector.detect("I am John Smith, mail john@example.com", None, None)
-    assert [(e.type, e.value) for e in got] == [("EMAIL_ADDRESS", "john@example.com")]
+    got = detector.detect("I am John Smith, mail john@mailbox.org", None, None)
+    assert [(e.type, e.value) for e in got] == [("EMAIL_ADDRESS", "john@mailbox.org")]
 
 
 def test_missing_head_is_a_clear_error(tmp_path: Path) -> None:

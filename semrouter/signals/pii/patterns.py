@@ -9,26 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterator
 
+from semrouter.signals.pii import context as ctx
 from semrouter.signals.pii.validators import (
     IBAN_LENGTHS,
     credit_card_ok,
     iban_ok,
     ipv4_ok,
+    luhn_ok,
     ipv6_ok,
     ssn_ok,
 )
 from semrouter.signals.types import PIIEntity
 
-# Words right before a number that make it an identifier of something else, not personal data.
-_NOT_PII_BEFORE = re.compile(
-    r"(?:\b(?:order|orders|invoice|tracking|track|shipment|parcel|package|sku|part|product|item|"
-    r"model|serial|ticket|ref|reference|isbn|issn|doi|version|ver|build|release|firmware|case|"
-    r"confirmation|booking|reservation|po|batch|lot|claim|policy|transaction|txn|barcode|upc|ean|"
-    r"patent|catalog|catalogue|article|container|flight|room|page|pages|issue|pr|commit|bug|"
-    r"error|code)\b\.?"
-    r"(?:\s*(?:no\.?|nr\.?|number|num|#|id|ids|code|numbers))?\s*(?:is|was|:|#|=)?\s*|#\s*)$",
-    re.IGNORECASE,
-)
 # Right before a dotted quad: it is a version, not an address.
 _VERSION_BEFORE = re.compile(
     r"(?:\bv\.?|\bversion|\bver\.?|\brelease|\bbuild|\bfirmware|\bpatch|\bupgraded?\s+to|"
@@ -61,7 +53,7 @@ _PHONE = re.compile(
     r"(?:"
     r"\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}"  # +44 20 7946 0958
     r"|(?:1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
-    r"|(?:1[.-])?\d{3}([.-])\d{3}\1\d{4}"  # 555-123-4567, 555.123.4567
+    r"|(?:00?1[.-])?\d{3}([.-])\d{3}\1\d{4}"  # 555-123-4567, 555.123.4567, 001-555-123-4567
     r"|\d{3} \d{3} \d{4}"  # 555 123 4567
     r"|\(0\d{1,4}\) ?\d{3,4}[ -]?\d{3,4}"  # (030) 1234 5678
     r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"  # 020 7946 0958, 07700 900123
@@ -71,6 +63,22 @@ _PHONE = re.compile(
     r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,5})?"
     r"(?!\w|[ .-]\d)"
 )
+# Any grouping of 6-15 digits (national formats we have no rule for): only next to a phone word.
+_LOOSE_PHONE = re.compile(
+    r"(?<![\w+#./:-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?(?:\d{6,15}|\d{2,5}(?:[ .-]\(?\d{1,5}\)?){0,5})"
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w]|[.-]\d)"
+)
+_LOOSE_PHONE_BEFORE = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|ring|dial|landline|office|"
+    r"reach\s+(?:me|us|him|her|them)|contact\s+(?:me|us|him|her))\b[^.!?\n\d]{0,24}$",
+    re.IGNORECASE,
+)
+_PHONE_WORD_AFTER = re.compile(r"\s*[(,]?\s*(?:office|fax|mobile|cell|home|work|phone|tel)\b", re.IGNORECASE)
+_CARD_CONTEXT = re.compile(
+    r"\b(?:card|credit|debit|visa|master\s*card|amex|american\s+express|discover|maestro|jcb|cc)\b[^.!?\n]{0,24}$",
+    re.IGNORECASE,
+)
+_LOOSE_CARD = re.compile(r"(?<![\w#/.+-])\d(?:[ -]?\d){11,18}(?![\w]|[ -]\d)")
 _SSN = re.compile(r"(?<![\w#/.+-])(?<!\d[ ])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w]|[-./]\d| \d)")
 _CARD = re.compile(
     r"(?<![\w#/.+-])(?<!\d[ -])"
@@ -116,33 +124,55 @@ def _before(text: str, start: int, width: int = 40) -> str:
     return text[max(0, start - width) : start]
 
 
+def _numeric_not_pii(text: str, start: int, end: int) -> bool:
+    """Digits that identify a thing, are a calculation, a coordinate or a lottery draw."""
+    return (ctx.identifier_of_thing(text, start) or ctx.arithmetic(text, start, end)
+            or ctx.coordinates(text, start, end) or ctx.lottery(text, start, end))
+
+
+def _card_not_pii(text: str, start: int, end: int) -> bool:
+    """A card-shaped number that identifies a thing or is a calculation."""
+    return ctx.identifier_of_thing(text, start) or ctx.arithmetic(text, start, end)
+
+
 def _emails(text: str) -> Iterator[PIIEntity]:
     for m in _EMAIL.finditer(text):
-        yield PIIEntity("EMAIL_ADDRESS", m.start(), m.end(), m.group(), 1.0)
+        if not ctx.reserved_mail_domain(m.group()):
+            yield PIIEntity("EMAIL_ADDRESS", m.start(), m.end(), m.group(), 1.0)
 
 
 def _phones(text: str) -> Iterator[PIIEntity]:
     for m in _PHONE.finditer(text):
         value = m.group()
         digits = re.sub(r"\D", "", re.split(r"(?i)\s?(?:x|ext)", value)[0])
-        if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
+        if not 7 <= len(digits) <= 15 or ctx.placeholder_digits(digits):
             continue
         before = _before(text, m.start())
-        if _NOT_PII_BEFORE.search(before):
+        if _numeric_not_pii(text, m.start(), m.end()):
             continue
         bare = value.isdigit()
-        if bare and not _PHONE_CONTEXT.search(before):
-            continue
+        if (bare or ctx.code_line(text, m.start(), m.end())) and not _PHONE_CONTEXT.search(before):
+            continue  # bare digits, or any number inside a shell command: only when the text says "phone"
         yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.9 if bare else 1.0)
+    for m in _LOOSE_PHONE.finditer(text):
+        value = m.group()
+        digits = re.sub(r"\D", "", re.split(r"(?i)\s?(?:x|ext)", value)[0])
+        if not 6 <= len(digits) <= 15 or ctx.placeholder_digits(digits):
+            continue
+        if not (_LOOSE_PHONE_BEFORE.search(_before(text, m.start()))
+                or _PHONE_WORD_AFTER.match(text, m.end(), min(len(text), m.end() + 16))):
+            continue
+        if not _numeric_not_pii(text, m.start(), m.end()):
+            yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.8)
 
 
 def _ssns(text: str) -> Iterator[PIIEntity]:
     for m in _SSN.finditer(text):
         area, sep, group, serial = m.groups()
-        if not ssn_ok(area, group, serial):
+        if not ssn_ok(area, group, serial) or ctx.placeholder_digits(area + group + serial):
             continue
         before = _before(text, m.start())
-        if _NOT_PII_BEFORE.search(before):
+        if _numeric_not_pii(text, m.start(), m.end()):
             continue
         if sep != "-" and not _SSN_CONTEXT.search(before):
             continue  # "123456789" / "123 45 6789" only when the text says it is an SSN
@@ -152,23 +182,34 @@ def _ssns(text: str) -> Iterator[PIIEntity]:
 def _cards(text: str) -> Iterator[PIIEntity]:
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if not credit_card_ok(digits) or _NOT_PII_BEFORE.search(_before(text, m.start())):
+        if not credit_card_ok(digits) or ctx.test_card(digits) or _card_not_pii(text, m.start(), m.end()):
             continue
         yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 1.0)
+    # After a card word, any Luhn-valid 12-19 digits (issuers we have no prefix rule for, old JCB, Maestro).
+    for m in _LOOSE_CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if not _CARD_CONTEXT.search(_before(text, m.start())) or not luhn_ok(digits) or ctx.test_card(digits):
+            continue
+        if not ctx.placeholder_digits(digits) and not _card_not_pii(text, m.start(), m.end()):
+            yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 0.9)
 
 
 def _ips(text: str) -> Iterator[PIIEntity]:
     for m in _IPV4.finditer(text):
-        if not ipv4_ok(m.group()) or _VERSION_BEFORE.search(_before(text, m.start(), 24)):
+        value = m.group()
+        if not ipv4_ok(value) or not ctx.personal_ip(value) or _VERSION_BEFORE.search(_before(text, m.start(), 24)):
+            continue
+        if ctx.identifier_of_thing(text, m.start()):
             continue
         clause = _CLAUSE_BREAK.split(_before(text, m.start(), 48))[-1]
-        if _VERSION_WORDS.search(clause) and not _NETWORK_WORDS.search(clause):
+        versionish = _VERSION_WORDS.search(clause) or ctx.small_dotted_quad(value)
+        if versionish and not _NETWORK_WORDS.search(clause):
             continue
         yield PIIEntity("IP_ADDRESS", m.start(), m.end(), m.group(), 1.0)
     for m in _IPV6.finditer(text):
         value = m.group()
         hexdigits = sum(c in "0123456789abcdefABCDEF" for c in value.split("%")[0])
-        if hexdigits >= 3 and ("::" in value or value.count(":") == 7) and ipv6_ok(value):
+        if hexdigits >= 3 and ("::" in value or value.count(":") == 7) and ipv6_ok(value) and ctx.personal_ip(value):
             yield PIIEntity("IP_ADDRESS", m.start(), m.end(), value, 1.0)
 
 

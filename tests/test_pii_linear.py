@@ -8,8 +8,8 @@ from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
 from semrouter.signals.types import PIIEntity
 
 # One line of contact details: every structured finder fires on it, and phone / SSN / card shapes overlap.
-_LINE = ("Contact: Jane Roe, jane.roe@example.org, +1 (212) 555-0147 or 212-555-0199, SSN 219-09-9998, "
-         "card 4929 1234 5678 9012, IBAN DE89 3704 0044 0532 0130 00, ip 10.1.2.3, born 1990-05-12.\n")
+_LINE = ("Contact: Jane Roe, jane.roe@mailbox.org, +1 (212) 555-0147 or 212-555-0199, SSN 536-22-1847, "
+         "card 4539 0721 8836 4013, IBAN DE89 3704 0044 0532 0130 00, ip 84.17.45.200, born 1990-05-12.\n")
 
 
 def _paste(size: int) -> str:
@@ -27,9 +27,10 @@ def test_four_megabyte_contact_paste_is_processed_within_budget() -> None:
     big, n_big = _seconds(_paste(4_000_000))
     assert n_big > 7 * n_small  # every line's entities were found, not skipped
     # The quadratic overlap resolution took ~58 s per MB here; linear code takes a few seconds for 4 MB on
-    # a shared 2-core machine. 8x the text may cost at most ~12x the time (quadratic would be 64x).
-    assert big < 30.0, f"4 MB took {big:.1f} s"
-    assert big < 12 * small + 1.0, f"0.5 MB {small:.2f} s, 4 MB {big:.2f} s: not linear"
+    # a quiet 2-core machine. 8x the text may cost at most 16x the time (quadratic would be 64x; the slack
+    # is for a loaded machine).
+    assert big < 60.0, f"4 MB took {big:.1f} s"
+    assert big < 16 * small + 2.0, f"0.5 MB {small:.2f} s, 4 MB {big:.2f} s: not linear"
 
 
 def test_overlap_resolution_is_linear_in_candidates() -> None:

@@ -16,22 +16,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from bisect import bisect_left, bisect_right
 
 _WINDOW = 48
 
-# Words right before a number that make it an identifier of something else, not personal data.
-NOT_PII_BEFORE = re.compile(
-    r"(?:\b(?:order|orders|invoice|tracking|track|shipment|parcel|package|sku|part|product|item|"
-    r"model|serial|ticket|ref|reference|isbn|issn|doi|version|ver|build|release|firmware|case|"
-    r"confirmation|booking|reservation|po|batch|lot|claim|policy|transaction|txn|barcode|upc|ean|"
-    r"patent|catalog|catalogue|article|container|flight|room|page|pages|issue|pr|commit|bug|"
-    r"error|code|section|sections|sec|clause|chapter|paragraph|para|appendix|annex|figure|fig|table|"
-    r"step|rule|requirement|exhibit|schedule|regulation|statute|rfc|iso|iec|ieee|usc|cfr|verse|"
-    r"equation|eq|theorem|lemma|listing|port|pid|uid|gid|hash|sha|checksum)\b\.?"
-    r"(?:\s*(?:no\.?|nr\.?|number|num|#|id|ids|code|numbers))?\s*(?:is|was|:|#|=)?\s*"
-    r"|§+\s*|\b(?:order|invoice|ticket|issue|pr|case|item|ref|po|bug)\s*#\s*)$",
-    re.IGNORECASE,
-)
+# Words right before a number that make it an identifier of something else, not personal data
+# ("order no. 555-123-4567", "section 4.3.2.1", "ISBN: ...", "§ 2.1.3.4").
+THINGS: frozenset[str] = frozenset("""
+order orders invoice tracking track shipment parcel package sku part product item model serial ticket ref
+reference isbn issn doi version ver build release firmware case confirmation booking reservation po batch lot
+claim policy transaction txn barcode upc ean patent catalog catalogue article container flight room page pages
+issue pr commit bug error code section sections sec clause chapter paragraph para appendix annex figure fig
+table step rule requirement exhibit schedule regulation statute rfc iso iec ieee usc cfr verse equation eq
+theorem lemma listing port pid uid gid hash sha checksum
+""".split())
+_NUMBER_WORDS = frozenset("no nr number num # id ids code numbers".split())
+_LINK_WORDS = frozenset("is was : # =".split())
+_TOKENS = re.compile(r"§+|#|[:=]|[^\s:=#§]+")
 
 # "what is" / "calculate" right before the digits; operator words anywhere close.
 _ARITH_LEAD = re.compile(
@@ -96,58 +97,98 @@ def after(text: str, end: int, width: int = _WINDOW) -> str:
     return text[end : end + width].partition("\n")[0]
 
 
-_CLAUSE_END = re.compile(r"[;!?]|\.\s")
-
-
-def clause_before(text: str, start: int, width: int = _WINDOW) -> str:
-    """`before`, cut further at the last sentence or clause end: words of another clause do not count."""
-    b = before(text, start, width)
-    ends = [m.end() for m in _CLAUSE_END.finditer(b)]
-    return b[ends[-1] :] if ends else b
-
-
-def clause_after(text: str, end: int, width: int = 24) -> str:
-    """`after`, cut at the next sentence or clause end."""
-    a = after(text, end, width)
-    m = _CLAUSE_END.search(a)
-    return a[: m.start()] if m else a
-
-
+_CLAUSE_END = re.compile(r"[;!?\n]|\.\s")
 _CODE_LINE = re.compile(r"&&|\|\||\s\|\s|\$\(|\s--?[A-Za-z][\w-]*|==|\bprintf\b|\becho\b|\bsudo\b|`")
 
 
-def code_line(text: str, start: int, end: int) -> bool:
-    """True when the line around the candidate reads as a shell command or code (flags, pipes, printf)."""
-    return _CODE_LINE.search(before(text, start, 120) + " " + after(text, end, 120)) is not None
+class TextContext:
+    """One text and the positions of the words the rules look for, found once per text.
 
+    Each rule asks "is such a word within this window of the candidate?" with a binary search over the
+    positions, so a text with N candidates costs O(len(text) + N log N) whatever it contains.
+    """
 
-def identifier_of_thing(text: str, start: int) -> bool:
-    """True when the words right before say the number identifies an object, a version or a section."""
-    return NOT_PII_BEFORE.search(before(text, start)) is not None
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts: dict[int, list[int]] = {}
+        self._clause_starts: list[int] | None = None
+        self._clause_ends: list[int] | None = None
 
+    def _positions(self, rx: re.Pattern[str]) -> list[int]:
+        got = self._starts.get(id(rx))
+        if got is None:
+            got = self._starts[id(rx)] = [m.start() for m in rx.finditer(self.text)]
+        return got
 
-def arithmetic(text: str, start: int, end: int) -> bool:
-    """True when the digits are a calculation: an operator touches them, or the clause asks to compute."""
-    b = before(text, start, 32)
-    return (
-        _OPERATOR_AFTER.match(text, end, min(len(text), end + 12)) is not None
-        or _OPERATOR_BEFORE.search(b) is not None
-        or _ARITH_LEAD.search(b) is not None
-        or _ARITH_WORDS.search(b + " " + after(text, end, 24)) is not None
-    )
+    def near(self, rx: re.Pattern[str], lo: int, hi: int) -> bool:
+        """True when a match of `rx` starts in [lo, hi)."""
+        pos = self._positions(rx)
+        i = bisect_left(pos, max(0, lo))
+        return i < len(pos) and pos[i] < hi
 
+    def clause(self, start: int, end: int, back: int, fwd: int) -> tuple[int, int]:
+        """[lo, hi): at most `back` characters before `start` and `fwd` after `end`, inside one clause."""
+        if self._clause_ends is None:
+            ms = list(_CLAUSE_END.finditer(self.text))
+            self._clause_ends, self._clause_starts = [m.end() for m in ms], [m.start() for m in ms]
+        assert self._clause_starts is not None
+        i = bisect_right(self._clause_ends, start) - 1
+        lo = max(start - back, self._clause_ends[i] if i >= 0 else 0)
+        j = bisect_left(self._clause_starts, end)
+        hi = min(end + fwd, self._clause_starts[j] if j < len(self._clause_starts) else len(self.text))
+        return lo, hi
 
-def coordinates(text: str, start: int, end: int) -> bool:
-    """True for a latitude/longitude: a decimal pair around the candidate, or geo words next to it."""
-    lo, hi = max(0, start - 24), min(len(text), end + 24)
-    if _COORD_PAIR.search(text, lo, hi):
-        return True
-    return _COORD_WORDS.search(clause_before(text, start, 32) + " " + clause_after(text, end, 16)) is not None
+    def line(self, start: int, end: int, back: int, fwd: int) -> tuple[int, int]:
+        """[lo, hi): at most `back` / `fwd` characters around the candidate, inside its line."""
+        t = self.text
+        lo = max(start - back, t.rfind("\n", max(0, start - back), start) + 1)
+        nl = t.find("\n", end, end + fwd)
+        return lo, (nl if nl >= 0 else min(len(t), end + fwd))
 
+    def code_line(self, start: int, end: int) -> bool:
+        """True when the line around the candidate reads as a shell command or code (flags, pipes, printf)."""
+        return self.near(_CODE_LINE, *self.line(start, end, 80, 80))
 
-def lottery(text: str, start: int, end: int) -> bool:
-    """True when the numbers are a lottery or game draw (said in the words around them)."""
-    return _LOTTERY_WORDS.search(clause_before(text, start, 60) + " " + clause_after(text, end, 24)) is not None
+    def identifier_of_thing(self, start: int) -> bool:
+        """True when the words right before say the number identifies an object, a version or a section.
+
+        Reads at most the last four tokens before `start`: "<thing> [no.|number|#|id] [is|:|#|=]" or "§".
+        """
+        toks = _TOKENS.findall(before(self.text, start, 40))[-4:]
+        if toks and toks[-1].startswith("§"):
+            return True
+        if toks and toks[-1] in _LINK_WORDS:
+            toks.pop()
+        if toks and toks[-1].lower().rstrip(".") in _NUMBER_WORDS and len(toks) > 1:
+            toks.pop()
+        if not toks:
+            return False
+        word = toks[-1].lower()
+        return word.rstrip(".") in THINGS and word.count(".") <= 1
+
+    def arithmetic(self, start: int, end: int) -> bool:
+        """True when the digits are a calculation: an operator touches them, or the clause asks to compute."""
+        t = self.text
+        b = before(t, start, 32)
+        return (
+            _OPERATOR_AFTER.match(t, end, min(len(t), end + 12)) is not None
+            or _OPERATOR_BEFORE.search(b) is not None
+            or _ARITH_LEAD.search(b) is not None
+            or self.near(_ARITH_WORDS, *self.line(start, end, 32, 24))
+        )
+
+    def coordinates(self, start: int, end: int) -> bool:
+        """True for a latitude/longitude: a decimal pair around the candidate, or geo words next to it."""
+        return self.near(_COORD_PAIR, start - 24, end + 1) or self.near(_COORD_WORDS, *self.clause(start, end, 32, 16))
+
+    def lottery(self, start: int, end: int) -> bool:
+        """True when the numbers are a lottery or game draw (said in the words around them)."""
+        return self.near(_LOTTERY_WORDS, *self.clause(start, end, 60, 24))
+
+    def numeric_not_pii(self, start: int, end: int) -> bool:
+        """Digits that identify a thing, are a calculation, a coordinate or a lottery draw."""
+        return (self.identifier_of_thing(start) or self.arithmetic(start, end)
+                or self.coordinates(start, end) or self.lottery(start, end))
 
 
 def test_card(digits: str) -> bool:

@@ -124,34 +124,30 @@ def _before(text: str, start: int, width: int = 40) -> str:
     return text[max(0, start - width) : start]
 
 
-def _numeric_not_pii(text: str, start: int, end: int) -> bool:
-    """Digits that identify a thing, are a calculation, a coordinate or a lottery draw."""
-    return (ctx.identifier_of_thing(text, start) or ctx.arithmetic(text, start, end)
-            or ctx.coordinates(text, start, end) or ctx.lottery(text, start, end))
-
-
-def _card_not_pii(text: str, start: int, end: int) -> bool:
+def _card_not_pii(tc: ctx.TextContext, start: int, end: int) -> bool:
     """A card-shaped number that identifies a thing or is a calculation."""
-    return ctx.identifier_of_thing(text, start) or ctx.arithmetic(text, start, end)
+    return tc.identifier_of_thing(start) or tc.arithmetic(start, end)
 
 
-def _emails(text: str) -> Iterator[PIIEntity]:
+def _emails(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     for m in _EMAIL.finditer(text):
         if not ctx.reserved_mail_domain(m.group()):
             yield PIIEntity("EMAIL_ADDRESS", m.start(), m.end(), m.group(), 1.0)
 
 
-def _phones(text: str) -> Iterator[PIIEntity]:
+def _phones(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     for m in _PHONE.finditer(text):
         value = m.group()
         digits = re.sub(r"\D", "", re.split(r"(?i)\s?(?:x|ext)", value)[0])
         if not 7 <= len(digits) <= 15 or ctx.placeholder_digits(digits):
             continue
         before = _before(text, m.start())
-        if _numeric_not_pii(text, m.start(), m.end()):
+        if tc.numeric_not_pii(m.start(), m.end()):
             continue
         bare = value.isdigit()
-        if (bare or ctx.code_line(text, m.start(), m.end())) and not _PHONE_CONTEXT.search(before):
+        if not _PHONE_CONTEXT.search(before) and (bare or tc.code_line(m.start(), m.end())):
             continue  # bare digits, or any number inside a shell command: only when the text says "phone"
         yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.9 if bare else 1.0)
     for m in _LOOSE_PHONE.finditer(text):
@@ -162,44 +158,51 @@ def _phones(text: str) -> Iterator[PIIEntity]:
         if not (_LOOSE_PHONE_BEFORE.search(_before(text, m.start()))
                 or _PHONE_WORD_AFTER.match(text, m.end(), min(len(text), m.end() + 16))):
             continue
-        if not _numeric_not_pii(text, m.start(), m.end()):
+        if not tc.numeric_not_pii(m.start(), m.end()):
             yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.8)
 
 
-def _ssns(text: str) -> Iterator[PIIEntity]:
+def _ssns(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     for m in _SSN.finditer(text):
         area, sep, group, serial = m.groups()
         if not ssn_ok(area, group, serial) or ctx.placeholder_digits(area + group + serial):
             continue
         before = _before(text, m.start())
-        if _numeric_not_pii(text, m.start(), m.end()):
+        if tc.numeric_not_pii(m.start(), m.end()):
             continue
         if sep != "-" and not _SSN_CONTEXT.search(before):
             continue  # "123456789" / "123 45 6789" only when the text says it is an SSN
         yield PIIEntity("US_SSN", m.start(), m.end(), m.group(), 1.0)
 
 
-def _cards(text: str) -> Iterator[PIIEntity]:
+def _cards(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
+    strict: set[int] = set()
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if not credit_card_ok(digits) or ctx.test_card(digits) or _card_not_pii(text, m.start(), m.end()):
+        if not credit_card_ok(digits) or ctx.test_card(digits) or _card_not_pii(tc, m.start(), m.end()):
             continue
+        strict.add(m.start())
         yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 1.0)
     # After a card word, any Luhn-valid 12-19 digits (issuers we have no prefix rule for, old JCB, Maestro).
     for m in _LOOSE_CARD.finditer(text):
+        if m.start() in strict:
+            continue
         digits = re.sub(r"\D", "", m.group())
         if not _CARD_CONTEXT.search(_before(text, m.start())) or not luhn_ok(digits) or ctx.test_card(digits):
             continue
-        if not ctx.placeholder_digits(digits) and not _card_not_pii(text, m.start(), m.end()):
+        if not ctx.placeholder_digits(digits) and not _card_not_pii(tc, m.start(), m.end()):
             yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 0.9)
 
 
-def _ips(text: str) -> Iterator[PIIEntity]:
+def _ips(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     for m in _IPV4.finditer(text):
         value = m.group()
         if not ipv4_ok(value) or not ctx.personal_ip(value) or _VERSION_BEFORE.search(_before(text, m.start(), 24)):
             continue
-        if ctx.identifier_of_thing(text, m.start()):
+        if tc.identifier_of_thing(m.start()):
             continue
         clause = _CLAUSE_BREAK.split(_before(text, m.start(), 48))[-1]
         versionish = _VERSION_WORDS.search(clause) or ctx.small_dotted_quad(value)
@@ -213,7 +216,8 @@ def _ips(text: str) -> Iterator[PIIEntity]:
             yield PIIEntity("IP_ADDRESS", m.start(), m.end(), value, 1.0)
 
 
-def _ibans(text: str) -> Iterator[PIIEntity]:
+def _ibans(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     for m in _IBAN_START.finditer(text):
         want = IBAN_LENGTHS.get(m.group(1))
         if want is None:
@@ -248,7 +252,8 @@ def _date_ok(m: re.Match[str]) -> bool:
     return 1900 <= y <= 2030 and 1 <= mo <= 12 and 1 <= d <= 31
 
 
-def _dobs(text: str) -> Iterator[PIIEntity]:
+def _dobs(tc: ctx.TextContext) -> Iterator[PIIEntity]:
+    text = tc.text
     prev_end = 0
     for m in _DATE.finditer(text):
         if not _date_ok(m):
@@ -262,7 +267,7 @@ def _dobs(text: str) -> Iterator[PIIEntity]:
         prev_end = after.end() if after else m.end()
 
 
-_FINDERS: dict[str, Callable[[str], Iterator[PIIEntity]]] = {
+_FINDERS: dict[str, Callable[[ctx.TextContext], Iterator[PIIEntity]]] = {
     "EMAIL_ADDRESS": _emails,
     "IBAN_CODE": _ibans,
     "CREDIT_CARD": _cards,
@@ -303,7 +308,8 @@ def resolve_overlaps(found: list[PIIEntity]) -> list[PIIEntity]:
 def detect_patterns(text: str, types: Collection[str] | None = None) -> list[PIIEntity]:
     """All validated structured PII in `text`, non-overlapping, sorted by position."""
     found: list[PIIEntity] = []
+    tc = ctx.TextContext(text)
     for type_, finder in _FINDERS.items():
         if types is None or type_ in types:
-            found.extend(finder(text))
+            found.extend(finder(tc))
     return resolve_overlaps(found)

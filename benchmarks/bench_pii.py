@@ -1,120 +1,140 @@
-"""PII detection quality and latency on held-out synthetic data.
+"""PII detection quality per source and per type on public data, plus detect() latency.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--n 1000] [--fp32]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--fp32] [--limit N] [--no-head]
 
-Held-out set: modelbuild/pii/datagen.py TEST templates (none used in training), held-out part of
-the hand-written name lists, a different seed. Recall/precision per type (exact span, and
-"overlap" = any overlap with a gold span of that type); false positives on look-alike sentences
-(order ids, ISBNs, versions, tracking numbers, product codes, timestamps); detect() latency with
-the encoder output given (what the router pays on top of its one encoder pass).
+Data (../shared/data, read here, never copied into the repo):
+- `pii-dev.jsonl.gz`: presidio-research generated texts with typed spans, two origins
+  (`presidio/generated_large`, `presidio/synth_dataset_v2`). Nothing of it is used to train the PERSON
+  head (modelbuild/pii/datagen.py writes its own texts); pattern rules were tuned on `generated_large`
+  only, so `synth_dataset_v2` is the held-out origin for them.
+- `pii-clean-dev.jsonl.gz`: shell commands and tldr examples without personal data: any entity is a false
+  positive (per origin: nl2bash, tldr).
+- `jailbreak-dev.jsonl.gz` rows labelled `benign`: ordinary chat prompts (code, shell, role-play,
+  tool-use, arena); "flagged" = at least one entity. Some of these prompts do name people (a letter to a
+  named person); the table also says which types did the flagging.
+
+Recall is "overlap": a gold span counts when a prediction of the same type overlaps it (exact-span recall is
+printed beside it). Only the types the router detects are scored; gold spans of other types (LOCATION,
+ORGANIZATION, ...) are ignored.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import statistics
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faker import Faker  # noqa: E402
-
-from modelbuild.pii.datagen import make_examples, lookalike_texts  # noqa: E402
-from semrouter.signals.pii import ALL_TYPES, PIIConfig, PIIDetector, detect_patterns  # noqa: E402
+from semrouter.signals.pii import ALL_TYPES, PIIConfig, PIIDetector  # noqa: E402
 from semrouter.signals.pii.encode import TokenEmbedder  # noqa: E402
+from semrouter.signals.types import PIIEntity  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+STRUCTURED = [t for t in ALL_TYPES if t not in ("PERSON", "STREET_ADDRESS")]
 
 
-def pct(a: int, b: int) -> str:
+def pct(a: float, b: float) -> str:
     return f"{100 * a / b:.1f}%" if b else "n/a"
+
+
+def rows(name: str, limit: int | None = None) -> list[dict]:
+    with gzip.open(DATA / name, "rt") as f:
+        out = [json.loads(line) for line in f]
+    return out[:limit] if limit else out
+
+
+class Runner:
+    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None) -> None:
+        self.detector, self.embedder = detector, embedder
+        self.ms: list[float] = []
+
+    def __call__(self, text: str) -> list[PIIEntity]:
+        emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+        t0 = time.perf_counter()
+        out = self.detector.detect(text, emb, offs)
+        self.ms.append((time.perf_counter() - t0) * 1000)
+        return out
+
+
+def recall_tables(run: Runner, data: list[dict]) -> None:
+    by_origin: dict[str, list[dict]] = defaultdict(list)
+    for r in data:
+        by_origin[r["origin"]].append(r)
+    for origin, rs in sorted(by_origin.items()):
+        gold, exact, overlap, pred, pred_ok = Counter(), Counter(), Counter(), Counter(), Counter()
+        for r in rs:
+            found = run(r["text"])
+            spans = [(e["start"], e["end"], e["type"]) for e in r["entities"]]
+            for s, e, t in spans:
+                if t not in ALL_TYPES:
+                    continue
+                gold[t] += 1
+                exact[t] += any((p.start, p.end, p.type) == (s, e, t) for p in found)
+                overlap[t] += any(p.type == t and p.start < e and s < p.end for p in found)
+            for p in found:
+                pred[p.type] += 1
+                pred_ok[p.type] += any(t == p.type and p.start < e and s < p.end for s, e, t in spans)
+        print(f"\n### pii-dev, origin `{origin}` ({len(rs)} texts)\n")
+        print("| type | gold spans | recall (overlap) | recall (exact) | precision (overlap) |")
+        print("|---|---:|---:|---:|---:|")
+        for t in ALL_TYPES:
+            print(f"| {t} | {gold[t]} | {pct(overlap[t], gold[t])} | {pct(exact[t], gold[t])} "
+                  f"| {pct(pred_ok[t], pred[t])} |")
+        g = sum(gold[t] for t in STRUCTURED)
+        print(f"| structured, all | {g} | {pct(sum(overlap[t] for t in STRUCTURED), g)} "
+              f"| {pct(sum(exact[t] for t in STRUCTURED), g)} "
+              f"| {pct(sum(pred_ok[t] for t in STRUCTURED), sum(pred[t] for t in STRUCTURED))} |")
+
+
+def flagged_table(run: Runner, title: str, data: list[dict]) -> None:
+    by_origin: dict[str, list[dict]] = defaultdict(list)
+    for r in data:
+        by_origin[r["origin"]].append(r)
+    print(f"\n### {title}: texts with any entity (false positives)\n")
+    print("| origin | texts | flagged | flagged without PERSON | types that flagged |")
+    print("|---|---:|---:|---:|---|")
+    for origin, rs in sorted(by_origin.items()):
+        n_any = n_structured = 0
+        types: Counter[str] = Counter()
+        for r in rs:
+            found = run(r["text"])
+            n_any += bool(found)
+            n_structured += any(p.type != "PERSON" for p in found)
+            types.update({p.type for p in found})
+        print(f"| {origin} | {len(rs)} | {pct(n_any, len(rs))} | {pct(n_structured, len(rs))} "
+              f"| {', '.join(f'{t} {c}' for t, c in types.most_common())} |")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1000, help="held-out sentences")
-    ap.add_argument("--lookalikes", type=int, default=1000)
     ap.add_argument("--models", default=str(ROOT / "models"))
-    ap.add_argument("--head-dir", default=str(ROOT / "modelbuild" / "artifacts"))
     ap.add_argument("--fp32", action="store_true", help="use encoder.onnx instead of encoder.int8.onnx")
+    ap.add_argument("--limit", type=int, default=None, help="first N rows of each file (quick look)")
+    ap.add_argument("--no-head", action="store_true", help="patterns only (no PERSON / STREET_ADDRESS)")
     args = ap.parse_args()
 
-    embedder = TokenEmbedder.load(args.models, int8=not args.fp32, threads=1)
-    detector = PIIDetector.load(args.head_dir, PIIConfig())
-    examples = make_examples(args.n, heldout=True, seed=7)
+    cfg = PIIConfig() if not args.no_head else PIIConfig(types=tuple(STRUCTURED))
+    detector = PIIDetector.load(args.models, cfg)
+    embedder = None if args.no_head else TokenEmbedder.load(args.models, int8=not args.fp32, threads=1)
+    run = Runner(detector, embedder)
+    print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
-    gold_n, tp_exact, tp_overlap, pred_n, pred_ok = Counter(), Counter(), Counter(), Counter(), Counter()
-    detect_ms: list[float] = []
-    for ex in examples:
-        emb, offsets = embedder.embed(ex.text)
-        t0 = time.perf_counter()
-        pred = detector.detect(ex.text, emb, offsets)
-        detect_ms.append((time.perf_counter() - t0) * 1000)
-        for s, e, t in ex.spans:
-            gold_n[t] += 1
-            tp_exact[t] += any((p.start, p.end, p.type) == (s, e, t) for p in pred)
-            tp_overlap[t] += any(p.type == t and p.start < e and s < p.end for p in pred)
-        for p in pred:
-            pred_n[p.type] += 1
-            pred_ok[p.type] += any((p.start, p.end) == (s, e) and p.type == t for s, e, t in ex.spans)
+    recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))
+    flagged_table(run, "pii-clean-dev (shell and CLI examples, no personal data)",
+                  rows("pii-clean-dev.jsonl.gz", args.limit))
+    benign = [r for r in rows("jailbreak-dev.jsonl.gz") if r["label"] == "benign"]
+    flagged_table(run, "jailbreak-dev `benign` (ordinary chat prompts)", benign[: args.limit] if args.limit else benign)
 
-    enc = "fp32" if args.fp32 else "int8"
-    print(f"\n### Held-out synthetic set: {args.n} sentences, encoder {enc}\n")
-    print("| type | gold | recall (exact) | recall (overlap) | precision (exact) |")
-    print("|---|---:|---:|---:|---:|")
-    for t in ALL_TYPES:
-        print(f"| {t} | {gold_n[t]} | {pct(tp_exact[t], gold_n[t])} | {pct(tp_overlap[t], gold_n[t])} "
-              f"| {pct(pred_ok[t], pred_n[t])} |")
-
-    fp_by_type: Counter[str] = Counter()
-    texts_with_fp = 0
-    looks = lookalike_texts(args.lookalikes)
-    for text in looks:
-        emb, offsets = embedder.embed(text)
-        pred = detector.detect(text, emb, offsets)
-        texts_with_fp += bool(pred)
-        for p in pred:
-            fp_by_type[p.type] += 1
-    structured_fp = sum(v for k, v in fp_by_type.items() if k not in ("PERSON", "STREET_ADDRESS"))
-    print(f"\n### Look-alikes: {len(looks)} sentences (order ids, ISBN/EAN, versions, tracking, product codes, timestamps)\n")
-    print(f"- sentences with any entity: {texts_with_fp} ({pct(texts_with_fp, len(looks))})")
-    print(f"- structured false positives: {structured_fp}; learned false positives: "
-          f"{fp_by_type['PERSON']} PERSON, {fp_by_type['STREET_ADDRESS']} STREET_ADDRESS")
-
-    # Phone formats we did not write: Faker's own en_US / en_GB / de_DE / fr_FR numbers.
-    print("\n### Phone formats from Faker (not our generator), patterns only\n")
-    print("| locale | found |")
-    print("|---|---:|")
-    for loc in ("en_US", "en_GB", "de_DE", "fr_FR"):
-        f = Faker(loc)
-        f.seed_instance(5)
-        hits = 0
-        for _ in range(300):
-            phone = f.phone_number()
-            got = detect_patterns(f"Please call me at {phone} tomorrow.", {"PHONE_NUMBER"})
-            hits += any(e.value == phone for e in got)
-        print(f"| {loc} | {pct(hits, 300)} |")
-
-    texts = [ex.text for ex in examples[:300]]
-    pattern_ms = []
-    for text in texts:
-        t0 = time.perf_counter()
-        detect_patterns(text)
-        pattern_ms.append((time.perf_counter() - t0) * 1000)
-    embed_ms = []
-    for text in texts[:200]:
-        t0 = time.perf_counter()
-        embedder.embed(text)
-        embed_ms.append((time.perf_counter() - t0) * 1000)
-    q = lambda xs, p: statistics.quantiles(xs, n=100)[p - 1]  # noqa: E731
-    print("\n### Latency per text (1 thread)\n")
-    print("| step | p50 ms | p95 ms |")
-    print("|---|---:|---:|")
-    print(f"| detect() with token embeddings (patterns + head) | {q(detect_ms, 50):.3f} | {q(detect_ms, 95):.3f} |")
-    print(f"| detect_patterns() only | {q(pattern_ms, 50):.3f} | {q(pattern_ms, 95):.3f} |")
-    print(f"| for reference: encoder {enc} pass (not part of detect) | {q(embed_ms, 50):.2f} | {q(embed_ms, 95):.2f} |")
+    q = statistics.quantiles(run.ms, n=100)
+    print(f"\n### detect() latency, encoder output given, 1 thread, {len(run.ms)} texts\n")
+    print(f"p50 {q[49]:.3f} ms, p95 {q[94]:.3f} ms, p99 {q[98]:.3f} ms, max {max(run.ms):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def test_question_about_jailbreaks_is_not_blocked(client: Client) -> None:
 
 def test_pii_reroutes_away_from_restricted_model(client: Client) -> None:
     # qwen3-32b may only see e-mail addresses; an SSN sends the math question to the next candidate
-    r = client.chat(user("My SSN is 123-45-6789. Solve for x: 3x + 7 = 22."))
+    r = client.chat(user("My SSN is 536-22-1847. Solve for x: 3x + 7 = 22."))
     assert r.status == 200
     assert r.headers["x-vsr-selected-category"] == "math"
     assert r.headers["x-semrouter-reason"] == "pii_reroute"
@@ -110,10 +110,30 @@ def test_pii_reroutes_away_from_restricted_model(client: Client) -> None:
 
 
 def test_pii_blocks_explicit_restricted_model(client: Client) -> None:
-    r = client.chat(user("My card is 4111 1111 1111 1111, what's my balance?", model="qwen3-32b"))
+    r = client.chat(user("My card is 4539 0721 8836 4013, what's my balance?", model="qwen3-32b"))
     assert r.status == 403
     assert r.json()["error"]["code"] == "pii_not_allowed"
     assert "CREDIT_CARD" in r.headers["x-vsr-pii-violation"]
+
+
+@pytest.mark.parametrize("text", [
+    "After upgrading to 10.2.3.4 our service crashes at start-up; what changed in that release?",
+    "Section 4.3.2.1 of the spec says the field is optional: is 100-20-5 = 75 right?",
+    "Pay with the test card 4242 4242 4242 4242 in the sandbox; the server runs on 192.168.1.20.",
+])
+def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: str) -> None:
+    # qwen3-32b allows only e-mail addresses: a false positive here would be a 403
+    r = client.chat(user(text, model="qwen3-32b"))
+    assert r.status == 200, r.body[:200]
+    assert "x-vsr-pii-violation" not in r.headers
+    assert r.headers["x-demo-model"] == "qwen3-32b"
+
+
+def test_phone_number_in_running_text_is_refused_for_a_strict_model(client: Client) -> None:
+    r = client.chat(user("Hi, it's Marta; please ring me on 0699 868 88 55 after work about the flat.", model="qwen3-32b"))
+    assert r.status == 403
+    assert "PHONE_NUMBER" in r.headers["x-vsr-pii-violation"]
+    assert "x-demo-model" not in r.headers
 
 
 def test_explicit_model_still_gets_pii_checks_but_no_rewrite_of_reasoning(client: Client) -> None:

@@ -107,7 +107,7 @@ def test_patterns_only_without_embeddings(detector: PIIDetector) -> None:
 def test_missing_head_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="pii_head"):
         PIIDetector.load(tmp_path, PIIConfig())
-    assert PIIDetector.load(tmp_path, PIIConfig(types=("US_SSN",))).detect("SSN 123-45-6789", None, None)
+    assert PIIDetector.load(tmp_path, PIIConfig(types=("US_SSN",))).detect("SSN 536-22-1847", None, None)
 
 
 def test_shape_mismatch_rejected(detector: PIIDetector) -> None:
@@ -128,3 +128,48 @@ def test_decode_merges_word_pieces_and_trims_punctuation() -> None:
     got = [(e.type, e.value) for e in decode_bio(text, probs, offsets, labels, 0.5)]
     assert got == [("PERSON", "Okonkwo"), ("STREET_ADDRESS", "12 Elm St.")]
     assert decode_bio(text, probs, offsets, labels, 0.99) == []  # below min_score
+
+
+@needs_encoder
+@pytest.mark.parametrize(
+    "text",
+    [
+        # capitalised imperatives opening a sentence
+        "Listen on a specific address and port.",
+        "Remove specific files interactively. Mix two audio streams together.",
+        "Summarize this article in three bullet points.",
+        "Lint using the specified configuration file.",
+        # titles of fictional works and personas
+        "What is the main theme of the novel Frankenstein?",
+        "Write an essay on 'Harry Potter and the Goblet of Fire' for my class.",
+        "You are Galadriel, the wise elf; greet the travellers.",
+        "Role-play as Sherlock Holmes and solve this riddle.",
+        # shell and code lines
+        "find . -name '*.x' -print0 | xargs -0 grep fred",
+        "cat /etc/passwd | sed 's/:.*//' | sort -u",
+        # maths with a number and a word (not a street address)
+        "Find the area of a circle with radius 5.",
+        "A cask holds 49 litres of wine and water; how much water must be added?",
+    ],
+)
+def test_learned_lookalikes_not_tagged(detector: PIIDetector, embedder, text: str) -> None:  # type: ignore[no-untyped-def]
+    assert [t for t in run(detector, embedder, text) if t[0] in ("PERSON", "STREET_ADDRESS")] == []
+
+
+def test_span_rules_without_the_model() -> None:
+    from semrouter.signals.pii.context import TextContext
+    from semrouter.signals.pii.spans import address_ok, leading_imperative, name_words_ok, persona_or_fiction
+
+    assert name_words_ok("Jean-Luc O'Neil") and name_words_ok("J. R. Smith") and name_words_ok("maria garcia")
+    assert not name_words_ok("-s") and not name_words_ok("/etc/passwd") and not name_words_ok("*.x")
+    assert not name_words_ok("לי")  # an uncased script: the head was not trained on it
+    text = "Tell Hans Müller the news."
+    assert text[leading_imperative(text, 0, 16) : 16] == "Hans Müller"
+    assert leading_imperative("I met Tell Ana", 6, 14) == 6  # mid-sentence: left alone
+    assert persona_or_fiction("You are Galadriel of the woods", 8, 17)
+    assert not persona_or_fiction("Please email Anna about it", 13, 17)
+    ok = "Ship it to 12 Baker Street and 49 litres of water"
+    tc = TextContext(ok)
+    assert address_ok(tc, 11, 26) and not address_ok(tc, 31, 40)
+    tc = TextContext("find / -perm 777")
+    assert not address_ok(tc, 7, 16)

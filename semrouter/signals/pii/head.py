@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from semrouter.signals.pii.context import TextContext
+from semrouter.signals.pii.spans import address_ok, leading_imperative, person_ok
 from semrouter.signals.types import PIIEntity
 
 HEAD_FILE = "pii_head.onnx"
@@ -146,6 +148,7 @@ def decode_bio(
             word_tokens[w].append(t)
 
     cased = text != text.lower()
+    tc = TextContext(text)
     entities: list[PIIEntity] = []
     cur: tuple[str, int, int, list[float]] | None = None  # type, first word, last word, scores
 
@@ -156,12 +159,12 @@ def decode_bio(
         score = float(np.mean(scores))
         start, end = _trim(text, words[w0][0], words[w1][1], type_)
         if type_ == "PERSON":
-            start, end = _trim_name_edges(text, start, end)
-            if not _name_shaped(text[start:end], cased):
+            start, end = _trim_name_edges(text, leading_imperative(text, start, end), end)
+            if not _name_shaped(text[start:end], cased) or not person_ok(tc, start, end):
                 return
             if _sentence_initial_word(text, start, end) and score < SENTENCE_START_MIN_SCORE:
                 return
-        if type_ == "STREET_ADDRESS" and not _address_shaped(text[start:end]):
+        if type_ == "STREET_ADDRESS" and not (_address_shaped(text[start:end]) and address_ok(tc, start, end)):
             return
         if score >= min_score and end > start:
             entities.append(PIIEntity(type_, start, end, text[start:end], round(score, 4)))

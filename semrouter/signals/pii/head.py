@@ -86,6 +86,9 @@ _NAME_PARTICLES = frozenset("van von der den de da di del della du la le bin ibn
 
 
 SENTENCE_START_MIN_SCORE = 0.9
+# In an all-lower-case text every word looks alike to the head: only its surest names count (on the
+# public sets: -3 points PERSON recall, benign chat prompts flagged 7.6% -> 5.8%).
+UNCASED_MIN_SCORE = 0.95
 
 
 def _address_shaped(value: str) -> bool:
@@ -116,8 +119,8 @@ def _sentence_initial_word(text: str, start: int, end: int) -> bool:
     """A single word at the start of a sentence ("Pretend ...", "Name ...") is capitalised anyway."""
     if " " in text[start:end].strip():
         return False
-    before = text[:start].rstrip()
-    return not before or before[-1] in ".!?:;\n\"'("
+    before = text[max(0, start - 16) : start].rstrip()
+    return (not before and start < 16) or (bool(before) and before[-1] in ".!?:;\n\"'(")
 
 
 def decode_bio(
@@ -163,6 +166,8 @@ def decode_bio(
             if not _name_shaped(text[start:end], cased) or not person_ok(tc, start, end):
                 return
             if _sentence_initial_word(text, start, end) and score < SENTENCE_START_MIN_SCORE:
+                return
+            if not cased and score < UNCASED_MIN_SCORE:
                 return
         if type_ == "STREET_ADDRESS" and not (_address_shaped(text[start:end]) and address_ok(tc, start, end)):
             return

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from semrouter.signals.pii import ALL_TYPES, PIIConfig, PIIDetector  # noqa: E402
+from semrouter.signals.pii import ALL_TYPES, PIIConfig, PIIDetector, detect_patterns  # noqa: E402
 from semrouter.signals.pii.encode import TokenEmbedder  # noqa: E402
 from semrouter.signals.types import PIIEntity  # noqa: E402
 
@@ -112,6 +112,47 @@ def flagged_table(run: Runner, title: str, data: list[dict]) -> None:
               f"| {', '.join(f'{t} {c}' for t, c in types.most_common())} |")
 
 
+# Running-text frames for phone numbers (written here; the numbers come from Faker's locales, not from us).
+PHONE_FRAMES = (
+    "Please call me at {} tomorrow.",
+    "You can reach me on {} after six.",
+    "My mobile is {}, text me when you land.",
+    "Hi, it's Sam - ring {} if the parcel is late.",
+    "Contact: {} (office)",
+    "Is {} the right number for the landlord?",
+)
+
+
+def phone_table(detect_phone) -> None:  # type: ignore[no-untyped-def]
+    """Share of Faker phone numbers (8 locales x 6 frames x 50) found by our patterns and by `phonenumbers`."""
+    from faker import Faker
+
+    try:
+        import phonenumbers
+    except ImportError:
+        phonenumbers = None
+    print("\n### Phone numbers in running text (Faker numbers, frames written here)\n")
+    print("| locale | n | patterns | phonenumbers (region of the locale) | phonenumbers (region US) |")
+    print("|---|---:|---:|---:|---:|")
+    for loc in ("en_US", "en_GB", "de_DE", "fr_FR", "it_IT", "es_ES", "nl_NL", "en_AU"):
+        f = Faker(loc)
+        f.seed_instance(11)
+        n = ours = lib_loc = lib_us = 0
+        region = loc.split("_")[1].replace("GB", "GB")
+        for i in range(300):
+            phone = f.phone_number()
+            text = PHONE_FRAMES[i % len(PHONE_FRAMES)].format(phone)
+            s = text.index(phone)
+            e = s + len(phone)
+            n += 1
+            ours += any(p.start < e and s < p.end for p in detect_phone(text))
+            if phonenumbers is not None:
+                lib_loc += any(m.start < e and s < m.end for m in phonenumbers.PhoneNumberMatcher(text, region))
+                lib_us += any(m.start < e and s < m.end for m in phonenumbers.PhoneNumberMatcher(text, "US"))
+        lib = (pct(lib_loc, n), pct(lib_us, n)) if phonenumbers is not None else ("not installed", "not installed")
+        print(f"| {loc} | {n} | {pct(ours, n)} | {lib[0]} | {lib[1]} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(ROOT / "models"))
@@ -131,6 +172,8 @@ def main() -> None:
                   rows("pii-clean-dev.jsonl.gz", args.limit))
     benign = [r for r in rows("jailbreak-dev.jsonl.gz") if r["label"] == "benign"]
     flagged_table(run, "jailbreak-dev `benign` (ordinary chat prompts)", benign[: args.limit] if args.limit else benign)
+
+    phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})])
 
     q = statistics.quantiles(run.ms, n=100)
     print(f"\n### detect() latency, encoder output given, 1 thread, {len(run.ms)} texts\n")

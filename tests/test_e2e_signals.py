@@ -119,14 +119,15 @@ def test_pii_blocks_explicit_restricted_model(client: Client) -> None:
 @pytest.mark.parametrize("text", [
     "After upgrading to 10.2.3.4 our service crashes at start-up; what changed in that release?",
     "Section 4.3.2.1 of the spec says the field is optional: is 100-20-5 = 75 right?",
-    "Pay with the test card 4242 4242 4242 4242 in the sandbox; the server runs on 192.168.1.20.",
+    "Our checkout rejects the test card 4242 4242 4242 4242. Which error code should I look up?",
+    "Our staging server 192.168.1.20 returns 502 since Monday; what should I check first?",
 ])
 def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: str) -> None:
     # qwen3-32b allows only e-mail addresses: a false positive here would be a 403
     r = client.chat(user(text, model="qwen3-32b"))
     assert r.status == 200, r.body[:200]
     assert "x-vsr-pii-violation" not in r.headers
-    assert r.headers["x-demo-model"] == "qwen3-32b"
+    assert r.headers.get("x-demo-model") == "qwen3-32b", dict(r.headers)
 
 
 def test_phone_number_in_running_text_is_refused_for_a_strict_model(client: Client) -> None:

@@ -131,7 +131,8 @@ def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: 
 
 
 def test_phone_number_in_running_text_is_refused_for_a_strict_model(client: Client) -> None:
-    r = client.chat(user("Hi, it's Marta; please ring me on 0699 868 88 55 after work about the flat.", model="qwen3-32b"))
+    text = "Hi, it's Marta; please ring me on 0699 868 88 55 after work about the flat."
+    r = client.chat(user(text, model="qwen3-32b"))
     assert r.status == 403
     assert "PHONE_NUMBER" in r.headers["x-vsr-pii-violation"]
     assert "x-demo-model" not in r.headers

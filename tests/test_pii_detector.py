@@ -152,7 +152,9 @@ def test_decode_merges_word_pieces_and_trims_punctuation() -> None:
         "A cask holds 49 litres of wine and water; how much water must be added?",
     ],
 )
-def test_learned_lookalikes_not_tagged(detector: PIIDetector, embedder, text: str) -> None:  # type: ignore[no-untyped-def]
+def test_learned_lookalikes_not_tagged(  # type: ignore[no-untyped-def]
+    detector: PIIDetector, embedder, text: str
+) -> None:
     assert [t for t in run(detector, embedder, text) if t[0] in ("PERSON", "STREET_ADDRESS")] == []
 
 

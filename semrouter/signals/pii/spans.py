@@ -50,7 +50,9 @@ view visit wait walk watch wrap write zip
 """.split())
 
 _PERSONA_BEFORE = re.compile(
-    r"(?:\b(?:you\s+are|you're|imagine\s+you(?:'re|\s+are))\b[^.!?\n]{0,40}|\b(?:role|perspective|voice|shoes|persona)\s+of|\bact\s+as|\bacting\s+as|\brole-?\s*play(?:ing)?\s+as|\bpretend\s+(?:to\s+be|you(?:'re|\s+are))|"
+    r"(?:\b(?:you\s+are|you're|imagine\s+you(?:'re|\s+are))\b[^.!?\n]{0,40}|"
+    r"\b(?:role|perspective|voice|shoes|persona)\s+of|"
+    r"\bact\s+as|\bacting\s+as|\brole-?\s*play(?:ing)?\s+as|\bpretend\s+(?:to\s+be|you(?:'re|\s+are))|"
     r"\bplay(?:ing)?\s+(?:the\s+role\s+of|as)|\bimpersonat\w*|\bin\s+the\s+(?:role|voice|style)\s+of|\bcharacter|"
     r"\bnovel|\bbook|\bfilm|\bmovie|\bseries|\bsaga|\bstory|\bpoem|\bplay|\bmusical|\bopera|\bsitcom|\bshow|\bgame|"
     r"\bepisode|\bcomic|\bmanga|\banime|\bfictional|\bfictitious|\bprotagonist|\bvillain|\bhero(?:ine)?|\bknights?)"

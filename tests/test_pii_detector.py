@@ -144,6 +144,7 @@ def test_decode_merges_word_pieces_and_trims_punctuation() -> None:
         "Write an essay on 'Harry Potter and the Goblet of Fire' for my class.",
         "You are Galadriel, the wise elf; greet the travellers.",
         "Role-play as Sherlock Holmes and solve this riddle.",
+        "We read Percy Jackson and the Lightning Thief in class.",
         # shell and code lines
         "find . -name '*.x' -print0 | xargs -0 grep fred",
         "cat /etc/passwd | sed 's/:.*//' | sort -u",

@@ -59,6 +59,9 @@ _PERSONA_BEFORE = re.compile(
     r"\W{0,3}(?:(?:the|a|an|of|named|called)\s+)*['\"“‘*_]?$",
     re.IGNORECASE,
 )
+# "Harry Potter and the Goblet of Fire", "Percy Jackson and the Olympians": a title, not a person.
+_TITLE_AFTER = re.compile(r"\s+(?:and|of|in)\s+the\s+[A-Z]")
+_TITLE_BEFORE = re.compile(r"\b(?:and|of|in)\s+the\s+(?:[A-Z][\w'’-]*\s+){0,3}$")
 _QUOTES = {"'": "'", '"': '"', "“": "”", "‘": "’", "*": "*", "_": "_", "«": "»"}
 _STREET_WORDS = frozenset("""street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place pl
 square sq terrace close crescent highway hwy parkway pkwy circle cir trail alley row walk gardens park hill
@@ -102,7 +105,8 @@ def leading_imperative(text: str, start: int, end: int) -> int:
 
 def persona_or_fiction(text: str, start: int, end: int) -> bool:
     """A persona the assistant is asked to play, or a name inside/next to the title of a work."""
-    if _PERSONA_BEFORE.search(text[max(0, start - 48) : start]):
+    before = text[max(0, start - 48) : start]
+    if _PERSONA_BEFORE.search(before) or _TITLE_AFTER.match(text, end, end + 24) or _TITLE_BEFORE.search(before):
         return True
     # inside a quoted or emphasised title that holds more than the name: 'The Lord of the Rings', *Hamlet*
     for open_, close in _QUOTES.items():

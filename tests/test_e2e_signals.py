@@ -105,7 +105,7 @@ def test_pii_reroutes_away_from_restricted_model(client: Client) -> None:
     assert r.headers["x-vsr-selected-category"] == "math"
     assert r.headers["x-semrouter-reason"] == "pii_reroute"
     assert r.headers["x-demo-model"] == "llama-3.1-8b"
-    ok = client.chat(user("Email me at jane.doe@example.com: solve for x, 3x + 7 = 22."))
+    ok = client.chat(user("Email me at jane.doe@mailbox.org: solve for x, 3x + 7 = 22."))
     assert ok.headers["x-demo-model"] == "qwen3-32b"  # e-mail is allowed there
 
 

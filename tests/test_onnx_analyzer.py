@@ -68,8 +68,8 @@ async def test_jailbreak_high_and_hard_negative_low(analyzer: OnnxAnalyzer) -> N
 
 
 async def test_pii_and_complexity_are_filled(analyzer: OnnxAnalyzer) -> None:
-    a = await analyzer.analyze("Email me at jane.doe@example.com about the integral of x^2 from 0 to 3.")
-    assert any(e.type == "EMAIL_ADDRESS" and e.value == "jane.doe@example.com" for e in a.pii)
+    a = await analyzer.analyze("Email me at jane.doe@mailbox.org about the integral of x^2 from 0 to 3.")
+    assert any(e.type == "EMAIL_ADDRESS" and e.value == "jane.doe@mailbox.org" for e in a.pii)
     assert a.complexity is not None and 0.0 <= a.complexity <= 1.0
 
 

@@ -92,11 +92,6 @@ def before(text: str, start: int, width: int = _WINDOW) -> str:
     return text[max(0, start - width) : start].rpartition("\n")[2]
 
 
-def after(text: str, end: int, width: int = _WINDOW) -> str:
-    """Up to `width` characters after `end`, cut at the next line break."""
-    return text[end : end + width].partition("\n")[0]
-
-
 _CLAUSE_END = re.compile(r"[;!?\n]|\.\s")
 _CODE_LINE = re.compile(r"&&|\|\||\s\|\s|\$\(|\s--?[A-Za-z][\w-]*|==|\bprintf\b|\becho\b|\bsudo\b|`")
 

@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from semrouter.signals.pii import PIIConfig, PIIDetector
-from semrouter.signals.pii.patterns import resolve_overlaps
+from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
 from semrouter.signals.types import PIIEntity
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "modelbuild" / "artifacts"
@@ -64,3 +65,15 @@ def test_overlap_resolution_prefers_structured_then_longer() -> None:
     ]
     assert [e.value for e in resolve_overlaps(found)] == ["b", "d"]
 
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["7", "12 ", "123-", "1.2.3.4.", "a@b.", "ab:", "call 12 34 56 78 91 ", "DE89 ", "born 12/05/1990 "],
+)
+def test_hostile_shapes_do_not_backtrack(unit: str) -> None:
+    # 1 MB of one repeated shape that every finder half-matches: bounded work per position, no blow-up
+    text = unit * (1_000_000 // len(unit))
+    t0 = time.perf_counter()
+    detect_patterns(text)
+    assert time.perf_counter() - t0 < 15.0

@@ -1,101 +1,351 @@
-"""Train the jailbreak head; write modelbuild/artifacts/jailbreak_head.* (labels: benign, jailbreak).
+"""Train the safety head (jailbreak, injection, harmful); write modelbuild/artifacts/jailbreak_head.*
 
-    python -m modelbuild.train_jailbreak
+    python -m modelbuild.train_jailbreak [--models models] [--no-write]
 
-Positives: modelbuild/data/jailbreak.jsonl label 1 (DAN/personas, "ignore previous instructions",
-developer/god modes, fiction and hypothetical wrappers, prompt leaking, obfuscation). Negatives: its
-label-0 rows (hard negatives: questions about jailbreaks, role-play, "ignore my typo"), the natural
-chat requests and a sample of MMLU training stems. The threshold is picked on out-of-fold training
-predictions (5 folds) as the lowest that keeps the benign false-positive rate at or under
-`--fpr` and is recorded in `jailbreak_head.metrics.json`. The held-out eval
-(modelbuild/data/jailbreak.eval.jsonl + natural_requests.eval.jsonl as benign) is reported with it.
+The head scores every view of a prompt (its sentence embedding, overlapping token windows, and the
+overflow rows of long prompts: semrouter/signals/onnx/safety.py) and the router keeps the maximum per
+label. It is trained as a multiple-instance model: a prompt's logit per label is the max over its views,
+so a benign prompt pushes ALL its views down and an attack needs only one view to fire.
+
+Data (targets per label; `-` = not trained on that label):
+- ../shared/data/jailbreak-dev.jsonl.gz: jailbreak -> jailbreak; injection -> injection; harmful ->
+  harmful (jailbreak 0, injection 0); benign and benign_lookalike -> all 0; harmful is `-` for jailbreak
+  and injection rows (they usually carry a harmful goal).
+- team-written: modelbuild/data/jailbreak.jsonl (1 = jailbreak), injection.jsonl, natural_requests.jsonl,
+  an MMLU sample (benign).
+- out-of-distribution negatives: sentences in 7 non-English languages (paraphrase-dev, sts), and
+  random gibberish generated here (seeded).
+
+Held-out evaluation (the numbers in metrics.json and benchmarks/RESULTS.md): every dev origin is put in
+one of 5 folds by a hash of its family (BIPIA clean and attacked contexts of one domain together, each
+XSTest safe type with its contrast type), fixed before any result was seen; each fold is scored by a head
+trained on the other four, so every dev row is scored by a head that never saw its origin. Eval-only
+sets, never trained on: jailbreak.eval.jsonl, injection.eval.jsonl, natural_requests.eval.jsonl, sts sentences in ja/ru/zh,
+Japanese MMLU questions, gibberish from another seed. Thresholds: per label the lowest value whose
+held-out benign false-positive rate is <= --fpr (so the thresholds, one number each, are tuned on the
+pooled held-out benign scores; recall on attacks is not). The shipped head is trained on everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
+import string
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from modelbuild.heads import (
-    ARTIFACTS, DATA, ROOT, embed, export_head, held_out, logits, read_jsonl, softmax, train_classifier, write_labels,
-)
+from modelbuild.heads import ARTIFACTS, DATA, ROOT, held_out, read_jsonl
 
-LABELS = ("benign", "jailbreak")
-MMLU = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu-dev.jsonl.gz"
-TARGET_RECALL, TARGET_FPR = 0.90, 0.02
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+LABELS = ("jailbreak", "injection", "harmful")
+WINDOWS = ((32, 16), (128, 64))
+MAX_CHUNKS = 16
+FOLDS = 5
+CACHE = ROOT / "build" / "safety-cache"
+TRAIN_LANGS = ("de", "es", "fr", "it", "nl", "pl", "pt")
+EVAL_LANGS = ("ja", "ru", "zh")
 
 
-def _train(x: np.ndarray, y: np.ndarray, epochs: int, hidden: int = 0):  # type: ignore[no-untyped-def]
-    pos = max(1, int(y.sum()))
-    w = np.where(y == 1, (len(y) - pos) / pos, 1.0)  # balance the classes
-    return train_classifier(x, y, 2, w, hidden=hidden, epochs=epochs, weight_decay=1e-2, lr=1e-2)
+# ---------------------------------------------------------------- data
+
+
+def gibberish(n: int, seed: int) -> list[str]:
+    """Random letter/digit strings, 1-6 'words' (a few random letters and a number, keyboard mashing)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = []
+        for _ in range(rng.randint(1, 6)):
+            pool = rng.choice((string.ascii_lowercase, string.ascii_letters + string.digits, string.digits,
+                               "asdfghjkl", "qwertyuiop"))
+            words.append("".join(rng.choice(pool) for _ in range(rng.randint(1, 12))))
+        out.append(" ".join(words))
+    return out
+
+
+def family(origin: str) -> str:
+    """Origins that must be held out together: BIPIA domain (clean + attacked), XSTest type + its contrast."""
+    parts = origin.split("/")
+    if parts[0] == "bipia":
+        return "/".join(parts[:2])
+    if parts[0] == "xstest":
+        return "xstest/" + parts[1].removeprefix("contrast_")
+    if origin.startswith("jbb/DSN"):
+        return "jbb/DSN"
+    return origin
+
+
+def fold_of(origin: str) -> int:
+    return hashlib.sha256(family(origin).encode()).digest()[0] % FOLDS
+
+
+def targets(label: str) -> tuple[list[float], list[float]]:
+    """(y, mask) over LABELS for a dev label."""
+    y = [float(label == x) for x in LABELS]
+    m = [1.0, 1.0, 0.0 if label in ("jailbreak", "injection") else 1.0]
+    return y, m
+
+
+def load(mmlu_sample: int) -> tuple[list[dict], list[dict]]:
+    """(train-or-fold rows, eval-only rows); each row: text, label, origin, fold (-1: always trained on)."""
+    rows = [{**r, "fold": fold_of(r["origin"])} for r in read_jsonl(SHARED / "jailbreak-dev.jsonl.gz")]
+    own = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team/jailbreak",
+            "fold": -1} for r in read_jsonl(DATA / "jailbreak.jsonl")]
+    own += [{"text": r["text"], "label": r["label"], "origin": "team/injection", "fold": -1}
+            for r in read_jsonl(DATA / "injection.jsonl")]
+    own += [{"text": r["text"], "label": "benign", "origin": "team/natural", "fold": -1}
+            for r in read_jsonl(DATA / "natural_requests.jsonl")]
+    stems = [r["text"] for r in read_jsonl(SHARED / "mmlu-dev.jsonl.gz") if not held_out(r["text"], 20)]
+    own += [{"text": t, "label": "benign", "origin": "mmlu", "fold": -1}
+            for t in random.Random(0).sample(stems, min(mmlu_sample, len(stems)))]
+    sts = [r for r in read_jsonl(SHARED / "paraphrase-dev.jsonl.gz") if r.get("kind") == "sts"]
+    by_lang: dict[str, list[str]] = defaultdict(list)
+    for r in sts:
+        by_lang[r.get("lang", "")].append(r["a"])
+    for lang in TRAIN_LANGS:
+        pick = random.Random(lang).sample(sorted(set(by_lang[lang])), 80)
+        own += [{"text": t, "label": "benign", "origin": f"sts/{lang}", "fold": -1} for t in pick]
+    own += [{"text": t, "label": "benign", "origin": "gibberish", "fold": -1} for t in gibberish(300, 0)]
+
+    ev = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team-eval/jailbreak"}
+          for r in read_jsonl(DATA / "jailbreak.eval.jsonl")]
+    ev += [{"text": r["text"], "label": "benign", "origin": "team-eval/natural"}
+           for r in read_jsonl(DATA / "natural_requests.eval.jsonl")]
+    for lang in EVAL_LANGS:
+        pick = random.Random(lang).sample(sorted(set(by_lang[lang])), 150)
+        ev += [{"text": t, "label": "benign", "origin": f"eval/sts-{lang}"} for t in pick]
+    jm = [r["text"] for r in read_jsonl(SHARED / "multilingual-dev.jsonl.gz")]
+    ev += [{"text": t, "label": "benign", "origin": "eval/jmmlu"} for t in random.Random(1).sample(jm, 200)]
+    ev += [{"text": t, "label": "benign", "origin": "eval/gibberish"} for t in gibberish(200, 1)]
+    ev += [{"text": t, "label": "benign", "origin": "eval/short"} for t in
+           ("hi", "ok", "yes", "no", "thanks", "what?", "help", "test", "hello there", "go on", "why", "sure",
+            "lol", "k", "continue", "stop", "again", "more", "?", "!!")]
+    ev += [{"text": r["text"], "label": r["label"], "origin": "team-eval/injection"}
+           for r in read_jsonl(DATA / "injection.eval.jsonl")]
+    return rows + own, ev
+
+
+# ---------------------------------------------------------------- features
+
+
+def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
+    """Every text's views float16 [W_i,384] through the runtime's own SafetyViews (cached on disk)."""
+    import onnxruntime as ort
+
+    from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    enc = model_dir / "encoder.int8.onnx"
+    h = hashlib.sha256(hashlib.sha256(enc.read_bytes()).digest())
+    h.update(json.dumps([WINDOWS, MAX_CHUNKS]).encode())
+    for t in texts:
+        h.update(t.encode("utf-8") + b"\0")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cpath = CACHE / f"{h.hexdigest()[:24]}.npz"
+    if cpath.is_file():
+        z = np.load(cpath)
+        return np.split(z["rows"], z["offsets"][1:-1])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(enc), so, providers=["CPUExecutionProvider"])
+    tok = TextTokenizer(model_dir / "tokenizer.json", 256)
+
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return sess.run(["token_embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
+
+    sv = SafetyViews(tok, encode, [WindowSpec(s, t) for s, t in WINDOWS], MAX_CHUNKS)
+    out: list[np.ndarray | None] = [None] * len(texts)
+    order = np.argsort([len(t) for t in texts])
+    for i in range(0, len(texts), 8):
+        idx = order[i : i + 8]
+        batch = [texts[j] for j in idx]
+        tb = tok.encode(batch)
+        rows, _ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
+        for j, r in zip(idx, rows, strict=True):
+            out[j] = r.astype(np.float16)
+    done = [o for o in out if o is not None]
+    offsets = np.cumsum([0] + [len(o) for o in done])
+    np.savez(cpath, rows=np.concatenate(done), offsets=offsets)
+    return done
+
+
+# ---------------------------------------------------------------- the model
+
+
+def train(bags: list[np.ndarray], y: np.ndarray, m: np.ndarray, w: np.ndarray, epochs: int, hidden: int,
+          seed: int = 0):  # type: ignore[no-untyped-def]
+    """Multiple-instance MLP: per view logits [3], a bag's logit = max over its views; masked weighted BCE."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    x = torch.from_numpy(np.concatenate(bags).astype(np.float32))
+    idx = torch.from_numpy(np.repeat(np.arange(len(bags)), [len(b) for b in bags]))
+    yt, mt = torch.from_numpy(y).float(), torch.from_numpy(m).float()
+    pos = (yt * mt).sum(0).clamp(min=1)
+    neg = ((1 - yt) * mt).sum(0).clamp(min=1)
+    cw = torch.where(yt > 0, neg / pos, torch.ones_like(yt)) * mt * torch.from_numpy(w).float()[:, None]
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.GELU(), torch.nn.Dropout(0.2),
+                                torch.nn.Linear(hidden, len(LABELS)))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-2)
+    for _ in range(epochs):
+        model.train()
+        opt.zero_grad()
+        z = model(x * 10.0)
+        bag = torch.full((len(bags), len(LABELS)), -1e4).scatter_reduce(
+            0, idx[:, None].expand(-1, len(LABELS)), z, reduce="amax", include_self=True)
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(bag, yt, reduction="none") * cw).sum() / cw.sum()
+        loss.backward()
+        opt.step()
+    model.eval()
+    return model
+
+
+def score(model, bags: list[np.ndarray]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """float [N,3]: per bag the max over its views of sigmoid(logits)."""
+    import torch
+
+    with torch.no_grad():
+        x = torch.from_numpy(np.concatenate(bags).astype(np.float32))
+        p = torch.sigmoid(model(x * 10.0)).numpy()
+    cuts = np.cumsum([0] + [len(b) for b in bags])
+    return np.stack([p[a:b].max(axis=0) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+
+
+def export(model, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`embedding` float32 [R,384] (one row per view) -> `probs` float32 [R,3] = sigmoid(logits)."""
+    import torch
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid(self.inner(embedding * 10.0))
+
+    with torch.no_grad():
+        torch.onnx.export(Head().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
+                          output_names=["probs"], dynamic_axes={"embedding": {0: "rows"}, "probs": {0: "rows"}},
+                          opset_version=17, dynamo=False)
+
+
+# ---------------------------------------------------------------- report
+
+
+def pick_thresholds(p: np.ndarray, fpr: float) -> dict[str, float]:
+    """Thresholds over the benign scores `p` [N,3]: jailbreak and injection at the same benign quantile, the
+    lowest such that at most `fpr` of benign prompts reach either (what a refusal needs); harmful at `fpr`."""
+    def at(col: np.ndarray, q: float) -> float:
+        return float(min(0.999, np.quantile(col, q) + 1e-4))
+
+    best = {lab: 0.999 for lab in LABELS}
+    for q in np.linspace(0.9, 0.9999, 400):
+        thr = {"jailbreak": at(p[:, 0], q), "injection": at(p[:, 1], q)}
+        either = (p[:, 0] >= thr["jailbreak"]) | (p[:, 1] >= thr["injection"])
+        if either.mean() <= fpr:
+            best.update(thr)
+            break
+    best["harmful"] = at(p[:, 2], 1.0 - fpr)
+    return best
+
+
+def table(rows: list[dict], p: np.ndarray, thr: dict[str, float]) -> tuple[list[str], dict]:
+    """Per origin: n, label, share flagged as jailbreak / injection / either (the refusal rate) / harmful."""
+    lines = [f"{'origin':38s} {'label':17s} {'n':>5s} {'jailbrk':>8s} {'inject':>8s} {'either':>8s} {'harmful':>8s}"]
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        groups[(r["label"], r["origin"])].append(i)
+    summary: dict = {}
+    flag = {lab: p[:, k] >= thr[lab] for k, lab in enumerate(LABELS)}
+    either = flag["jailbreak"] | flag["injection"]
+    for (lab, origin), idx in sorted(groups.items()):
+        ix = np.array(idx)
+        rates = [float(flag["jailbreak"][ix].mean()), float(flag["injection"][ix].mean()),
+                 float(either[ix].mean()), float(flag["harmful"][ix].mean())]
+        lines.append(f"{origin:38s} {lab:17s} {len(ix):5d} " + " ".join(f"{100 * v:7.1f}%" for v in rates))
+        summary[origin] = {"label": lab, "n": len(ix), "jailbreak": round(rates[0], 4),
+                           "injection": round(rates[1], 4), "either": round(rates[2], 4), "harmful": round(rates[3], 4)}
+    for lab in ("jailbreak", "injection", "harmful", "benign_lookalike", "benign"):
+        ix = np.array([i for i, r in enumerate(rows) if r["label"] == lab])
+        if len(ix):
+            rate = flag[lab][ix].mean() if lab in LABELS else either[ix].mean()
+            what = "recall" if lab in LABELS else "refused (jailbreak or injection)"
+            lines.append(f"ALL {lab:18s} n={len(ix):5d} {what}: {100 * rate:.1f}%")
+            summary[f"ALL/{lab}"] = round(float(rate), 4)
+    return lines, summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="train the jailbreak head")
+    ap = argparse.ArgumentParser(description="train the safety head")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
-    ap.add_argument("--mmlu", type=Path, default=MMLU)
-    ap.add_argument("--mmlu-sample", type=int, default=1500)
-    ap.add_argument("--epochs", type=int, default=300)
-    ap.add_argument("--hidden", type=int, default=256, help="MLP hidden units (0 = logistic regression)")
-    ap.add_argument("--fpr", type=float, default=0.01, help="target benign FPR on out-of-fold predictions")
+    ap.add_argument("--mmlu-sample", type=int, default=800)
+    ap.add_argument("--epochs", type=int, default=80)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--fpr", type=float, default=0.01,
+                    help="held-out benign share refused (jailbreak or injection) the thresholds allow")
     ap.add_argument("--out", type=Path, default=ARTIFACTS)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--reuse-oof", action="store_true", help="take the held-out scores of the last run (build/)")
     args = ap.parse_args(argv)
 
-    rows = [(r["text"], int(r["label"])) for r in read_jsonl(DATA / "jailbreak.jsonl")]
-    rows += [(r["text"], 0) for r in read_jsonl(DATA / "natural_requests.jsonl")]
-    if args.mmlu.is_file():
-        stems = [r["text"] for r in read_jsonl(args.mmlu) if not held_out(r["text"], 20)]
-        rows += [(t, 0) for t in random.Random(0).sample(stems, min(args.mmlu_sample, len(stems)))]
-    ev = [(r["text"], int(r["label"])) for r in read_jsonl(DATA / "jailbreak.eval.jsonl")]
-    ev += [(r["text"], 0) for r in read_jsonl(DATA / "natural_requests.eval.jsonl")]
-    assert not {t for t, _ in rows} & {t for t, _ in ev}, "eval leaks into train"
+    rows, ev = load(args.mmlu_sample)
+    late = [r for r in ev if r["origin"] == "team-eval/injection"]  # added after the first runs: own cache entry
+    ev = [r for r in ev if r["origin"] != "team-eval/injection"] + late
+    bags = views([r["text"] for r in rows] + [r["text"] for r in ev[: len(ev) - len(late)]], args.models)
+    bags += views([r["text"] for r in late], args.models)
+    tr_bags, ev_bags = bags[: len(rows)], bags[len(rows) :]
+    ym = [targets(r["label"]) for r in rows]
+    y = np.array([a for a, _ in ym], np.float32)
+    m = np.array([b for _, b in ym], np.float32)
+    size = defaultdict(int)
+    for r in rows:
+        size[r["origin"]] += 1
+    w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
+    w *= len(w) / w.sum()
+    fold = np.array([r["fold"] for r in rows])
 
-    x = embed([t for t, _ in rows] + [t for t, _ in ev], args.models)
-    xtr, xev = x[: len(rows)], x[len(rows) :]
-    y = np.array([lab for _, lab in rows], dtype=np.int64)
-    yev = np.array([lab for _, lab in ev], dtype=np.int64)
+    oof = np.zeros((len(rows), len(LABELS)))
+    saved = CACHE / "oof.npz"
+    if args.reuse_oof and saved.is_file() and len(np.load(saved)["oof"]) == len(rows):
+        oof = np.load(saved)["oof"]  # the folds of an earlier run with the same data (build/ cache)
+    for k in ([] if args.reuse_oof and oof.any() else range(FOLDS)):
+        tr = np.where(fold != k)[0]
+        te = np.where(fold == k)[0]
+        model = train([tr_bags[i] for i in tr], y[tr], m[tr], w[tr], args.epochs, args.hidden)
+        oof[te] = score(model, [tr_bags[i] for i in te])
+        print(f"fold {k}: held out {sorted({rows[i]['origin'] for i in te})}", flush=True)
+    dev = np.where(fold >= 0)[0]
+    benign = [i for i in dev if rows[i]["label"] == "benign"]
+    thr = pick_thresholds(oof[benign], args.fpr)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(saved, oof=oof, labels=np.array([r["label"] for r in rows]),
+             origins=np.array([r["origin"] for r in rows]), fold=fold)
+    lines, summary = table([rows[i] for i in dev], oof[dev], thr)
+    print(f"\nheld-out origins (5 folds by origin family), thresholds {thr}")
+    print("\n".join(lines))
 
-    folds = np.arange(len(rows)) % 5
-    random.Random(1).shuffle(folds)  # type: ignore[arg-type]
-    oof = np.zeros(len(rows))
-    for k in range(5):
-        m = _train(xtr[folds != k], y[folds != k], args.epochs, args.hidden)
-        oof[folds == k] = softmax(logits(m, xtr[folds == k]))[:, 1]
-    benign = np.sort(oof[y == 0])
-    allowed = int(np.floor(args.fpr * len(benign)))
-    threshold = float(min(0.99, benign[len(benign) - allowed - 1] + 1e-4))
-    model = _train(xtr, y, args.epochs, args.hidden)
-    pev = softmax(logits(model, xev))[:, 1]
-    recall = float((pev[yev == 1] >= threshold).mean())
-    fpr = float((pev[yev == 0] >= threshold).mean())
-    oof_recall = float((oof[y == 1] >= threshold).mean())
-    report = {
-        "threshold": round(threshold, 4), "eval_recall": round(recall, 4), "eval_fpr": round(fpr, 4),
-        "eval_pos": int(yev.sum()), "eval_neg": int((yev == 0).sum()), "oof_recall": round(oof_recall, 4),
-        "train_pos": int(y.sum()), "train_neg": int((y == 0).sum()),
-    }
-    print(json.dumps(report))
-    fp = [ev[i][0] for i in np.where((yev == 0) & (pev >= threshold))[0]]
-    fn = [ev[i][0] for i in np.where((yev == 1) & (pev < threshold))[0]]
-    print(f"false positives: {len(fp)}  missed: {len(fn)}")
-    for t in fp:
-        print("  FP:", t[:90])
-    for t in fn:
-        print("  FN:", t[:90])
+    model = train(tr_bags, y, m, w, args.epochs, args.hidden)
+    pev = score(model, ev_bags)
+    ev_lines, ev_summary = table(ev, pev, thr)
+    print("\neval-only sets (never trained on), shipped head")
+    print("\n".join(ev_lines))
+    report = {"thresholds": {k: round(v, 4) for k, v in thr.items()}, "windows": WINDOWS, "max_chunks": MAX_CHUNKS,
+              "held_out_by_origin": summary, "eval_only": ev_summary, "train_rows": len(rows)}
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
-        export_head(model, 1.0, args.out / "jailbreak_head.onnx")
-        write_labels(args.out / "jailbreak_head.labels.json", LABELS)
+        export(model, args.out / "jailbreak_head.onnx")
+        meta = {"labels": list(LABELS), "output": "sigmoid", "windows": [list(x) for x in WINDOWS],
+                "max_chunks": MAX_CHUNKS, "thresholds": report["thresholds"]}
+        (args.out / "jailbreak_head.labels.json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "jailbreak_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/jailbreak_head.onnx")
-    return 0 if recall >= TARGET_RECALL and fpr <= TARGET_FPR else 2
+    return 0
 
 
 if __name__ == "__main__":

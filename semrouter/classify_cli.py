@@ -98,7 +98,10 @@ def _print(r: dict[str, Any]) -> None:
     conf = f" ({r['confidence']:.2f})" if r.get("confidence") is not None else ""
     print(f"category:   {r.get('category') or 'none'}{conf}")
     jb = "n/a" if r.get("jailbreak") is None else f"{r['jailbreak']:.3f}"
-    print(f"jailbreak:  {jb}{'  BLOCKED' if r.get('blocked') else ''}")
+    kind = f" [{r['jailbreak_type']}]" if r.get("jailbreak_type") else ""
+    print(f"jailbreak:  {jb}{kind}{'  BLOCKED' if r.get('blocked') else ''}")
+    if r.get("safety"):
+        print("safety:     " + ", ".join(f"{k}={v:.3f}" for k, v in r["safety"].items()))
     found = ", ".join(f"{p['type']}={p.get('value', '')!r}" for p in r.get("pii") or []) or "none"
     print(f"pii:        {found}")
     wrong = "" if r.get("small_model_wrong") is None else f" (small model wrong: {r['small_model_wrong']:.2f})"

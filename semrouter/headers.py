@@ -21,6 +21,7 @@ SELECTED_REASONING = "x-vsr-selected-reasoning"
 DECISION_REASON = "x-semrouter-reason"
 COMPLEXITY = "x-semrouter-complexity"
 JAILBREAK_BLOCKED = "x-vsr-jailbreak-blocked"
+JAILBREAK_TYPE = "x-vsr-jailbreak-type"  # jailbreak | injection (| harmful when an operator blocks it)
 JAILBREAK_SCORE = "x-vsr-jailbreak-score"
 PII_VIOLATION = "x-vsr-pii-violation"
 CACHE_HIT = "x-vsr-cache-hit"

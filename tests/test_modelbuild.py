@@ -36,7 +36,7 @@ def test_manifest_records_parity_and_heads(models: Path) -> None:
     assert parity["encoder.int8.onnx"] >= 0.99
     assert m.embedding_dim == 384
     assert len(m.heads["category_head"]) == 14 and "law" in m.heads["category_head"]
-    assert m.heads["jailbreak_head"] == ["benign", "jailbreak"]
+    assert m.heads["jailbreak_head"] == ["jailbreak", "injection", "harmful"]
     assert m.raw["build_key"] and m.raw["versions"]["onnxruntime"]
 
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from semrouter.decision.engine import category_vote, decide
-from semrouter.decision.safety import jailbreak_blocked
+from semrouter.decision.safety import safety_verdict
 from semrouter.runtime import Runtime
 
 
@@ -18,7 +18,8 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
     analysis = await rt.analyzer.analyze(text) if rt.analyzer is not None else None
     vote = category_vote(cfg, keyword, analysis)
     category = vote.category if vote else None
-    blocked = jailbreak_blocked(cfg, analysis, category)
+    verdict = safety_verdict(cfg, analysis, category)
+    blocked = verdict.blocked_by is not None
     d = decide(cfg, cfg.routing.auto_model_names[0], keyword, analysis)
     probs = dict(analysis.category_probs) if analysis else {}
     top = max(probs.items(), key=lambda kv: kv[1]) if probs else (None, None)
@@ -28,6 +29,8 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
         "category_probs": probs,
         "category_source": vote.source if vote else None,
         "jailbreak": analysis.jailbreak if analysis else None,
+        "safety": dict(analysis.safety) if analysis else {},
+        "jailbreak_type": verdict.blocked_by or (verdict.reported[0][0] if verdict.reported else None),
         "blocked": blocked or d.refusal is not None,
         "block_reason": "jailbreak" if blocked else (d.refusal.code if d.refusal else ""),
         "pii": [{"type": e.type, "start": e.start, "end": e.end, "value": e.value, "score": e.score}

@@ -13,7 +13,7 @@ from semrouter import headers as H
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import signals_needed
-from semrouter.decision.safety import jailbreak_blocked
+from semrouter.decision.safety import SafetyVerdict, safety_verdict
 from semrouter.request.errors import RequestError, error_body
 from semrouter.request.paths import canonical_path, query_of
 from semrouter.request.parse import ChatRequest, check_content_type, parse_chat_request
@@ -98,9 +98,15 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         span.set_attribute("category", category or "")
 
     metrics = rt.shared.metrics
-    if jailbreak_blocked(cfg, analysis, category):
+    verdict = safety_verdict(cfg, analysis, category)
+    if analysis is not None and analysis.safety_coverage < 1.0:  # longer than signals.jailbreak.max_chunks covers
+        log.warning("safety_partial_coverage", request_id=st.request_id, coverage=round(analysis.safety_coverage, 3))
+    if verdict.blocked_by is not None:
         metrics.record_jailbreak_block(req.model)
-        return _jailbreak_reply(rt, st, req, analysis, category)
+        return _jailbreak_reply(st, req, verdict, category)
+    if verdict.reported:
+        log.info("safety_reported", request_id=st.request_id, category=category,
+                 labels={lab: round(s, 4) for lab, s in verdict.reported})
 
     if cache_key is not None:
         with tracer.span("cache_lookup", request_id=st.request_id) as span:
@@ -224,14 +230,14 @@ def _error_reply(st: StreamState, status: int, body: bytes, code: str, extra: di
     return mut.immediate(status, body, hdrs)
 
 
-def _jailbreak_reply(rt: Runtime, st: StreamState, req: ChatRequest, analysis: Analysis | None,
+def _jailbreak_reply(st: StreamState, req: ChatRequest, verdict: SafetyVerdict,
                      category: str | None) -> pb.ProcessingResponse:
     body, ctype = openai.refusal(req.model, REFUSAL_TEXT, req.stream)
-    score = analysis.jailbreak if analysis and analysis.jailbreak is not None else 0.0
-    log.info("jailbreak_blocked", request_id=st.request_id, score=round(score, 4), category=category,
-             latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
-    return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", H.JAILBREAK_SCORE: f"{score:.3f}",
-                                     H.DECISION_REASON: "jailbreak"}, content_type=ctype)
+    log.info("jailbreak_blocked", request_id=st.request_id, type=verdict.blocked_by, score=round(verdict.score, 4),
+             category=category, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
+    return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", H.JAILBREAK_TYPE: verdict.blocked_by or "",
+                                     H.JAILBREAK_SCORE: f"{verdict.score:.3f}", H.DECISION_REASON: "jailbreak"},
+                         content_type=ctype)
 
 
 def _answered_by(stored: bytes, requested: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,42 +10,116 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from semrouter.signals.pii.config import PIIConfig
 
 
+# The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
+JAILBREAK_THRESHOLD = 0.9973
+INJECTION_THRESHOLD = 0.9843
+HARMFUL_THRESHOLD = 0.9539
+_DEFAULTS = {"jailbreak": JAILBREAK_THRESHOLD, "injection": INJECTION_THRESHOLD, "harmful": HARMFUL_THRESHOLD}
+_DEFAULT_ACTIONS: dict[str, Literal["block", "report"]] = {"jailbreak": "block", "injection": "block",
+                                                           "harmful": "report"}
+
+
 class _Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SafetyAction = Literal["block", "report"]
+SAFETY_LABELS = ("jailbreak", "injection", "harmful")
+
+
+class LabelPolicy(_Cfg):
+    """Threshold and action of one safety label (jailbreak, injection or harmful)."""
+
+    threshold: float | None = Field(
+        default=None, ge=0, le=1,
+        description="score at or above which the prompt counts as this label; None = inherit (global setting)",
+    )
+    action: SafetyAction | None = Field(
+        default=None, description="block: refuse the request; report: forward it and only report/log; None = inherit",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPolicy:
+    """The threshold and action that apply to one label for one request."""
+
+    threshold: float
+    action: SafetyAction
+
+
 class JailbreakOverride(_Cfg):
-    """Per-category jailbreak setting (category = the request's routed category)."""
+    """Per-category safety setting (category = the request's routed category); unset fields inherit."""
 
     enabled: bool = Field(default=True, description="off: requests of this category are not checked")
     threshold: float | None = Field(
-        default=None, ge=0, le=1, description="probability at or above which it counts as a jailbreak; None = global"
+        default=None, ge=0, le=1, description="shorthand for jailbreak.threshold of this category"
     )
+    jailbreak: LabelPolicy = Field(default_factory=LabelPolicy)
+    injection: LabelPolicy = Field(default_factory=LabelPolicy)
+    harmful: LabelPolicy = Field(default_factory=LabelPolicy)
 
 
 class JailbreakConfig(_Cfg):
-    enabled: bool = Field(default=True, description="score every request with the jailbreak head")
-    threshold: float = Field(
-        default=0.42,
-        ge=0,
-        le=1,
-        description="probability at or above which a request counts as a jailbreak (0.42: recall 92%, FPR 1.1% on the held-out set)",
+    """The safety head's labels: `jailbreak` (the user attacks the model's rules), `injection` (an instruction
+    aimed at the assistant inside pasted content: email, table, code, notes), `harmful` (a plain harmful
+    request; reported only unless an operator says otherwise). Default thresholds are the shipped head's
+    operating points (modelbuild/artifacts/jailbreak_head.labels.json: held-out benign FPR <= 0.5% per label;
+    benchmarks/RESULTS.md has the per-origin table)."""
+
+    enabled: bool = Field(default=True, description="score every request with the safety head")
+    threshold: float | None = Field(
+        default=None, ge=0, le=1, description="shorthand for jailbreak.threshold (kept for older configs)"
     )
-    block: bool = Field(default=True, description="refuse detected jailbreaks (false: only report/log them)")
+    block: bool = Field(default=True, description="false: every label only reports, whatever its action says")
+    jailbreak: LabelPolicy = Field(
+        default_factory=LabelPolicy,
+        description=f"unset fields: threshold {JAILBREAK_THRESHOLD}, action block")
+    injection: LabelPolicy = Field(
+        default_factory=LabelPolicy,
+        description=f"unset fields: threshold {INJECTION_THRESHOLD}, action block")
+    harmful: LabelPolicy = Field(
+        default_factory=LabelPolicy,
+        description=f"unset fields: threshold {HARMFUL_THRESHOLD}, action report (plain harmful requests are not "
+        "jailbreaks; block them only on purpose)")
+    max_chunks: int = Field(
+        default=16, ge=0, le=256,
+        description="prompts longer than max_tokens: extra encoder rows (of max_tokens each) that score the middle "
+        "part head+tail truncation drops; beyond them the rest is unscored (logged as coverage < 1)",
+    )
     category_overrides: dict[str, JailbreakOverride] = Field(
-        default_factory=dict, description="per-category enable/threshold, keyed by category name"
+        default_factory=dict, description="per-category enable/threshold/action, keyed by category name"
     )
 
-    def threshold_for(self, category: str | None) -> float | None:
-        """The threshold that applies to a request of `category`, or None when it is not checked."""
+    def policy_for(self, category: str | None) -> dict[str, ResolvedPolicy]:
+        """Per label the threshold and action for a request of `category`; empty when it is not checked."""
         if not self.enabled:
-            return None
+            return {}
         o = self.category_overrides.get(category.lower()) if category else None
-        if o is None:
-            return self.threshold
-        if not o.enabled:
-            return None
-        return self.threshold if o.threshold is None else o.threshold
+        if o is not None and not o.enabled:
+            return {}
+        out: dict[str, ResolvedPolicy] = {}
+        for label in SAFETY_LABELS:
+            base: LabelPolicy = getattr(self, label)
+            thr = base.threshold
+            act = base.action
+            if label == "jailbreak" and self.threshold is not None:
+                thr = self.threshold
+            if o is not None:
+                over: LabelPolicy = getattr(o, label)
+                if label == "jailbreak" and o.threshold is not None:
+                    thr = o.threshold
+                thr = over.threshold if over.threshold is not None else thr
+                act = over.action or act
+            if not self.block:
+                act = "report"
+            out[label] = ResolvedPolicy(threshold=_DEFAULTS[label] if thr is None else thr,
+                                        action=act or _DEFAULT_ACTIONS[label])
+        return out
+
+    def threshold_for(self, category: str | None) -> float | None:
+        """The jailbreak label's threshold for `category`, or None when it is not checked."""
+        p = self.policy_for(category).get("jailbreak")
+        return p.threshold if p else None
 
 
 class ClassifierConfig(_Cfg):

@@ -35,7 +35,10 @@ class Analysis:
 
     embedding: np.ndarray | None = None  # float32 [dim], L2-normalised
     category_probs: Mapping[str, float] = field(default_factory=dict)  # sums to 1 over the labels
-    jailbreak: float | None = None  # probability the text is a jailbreak attempt
+    jailbreak: float | None = None  # the safety head's `jailbreak` score (max over the prompt's windows), 0..1
+    # Every safety label's score 0..1 (jailbreak, injection, harmful; max over windows: signals/onnx/safety.py)
+    safety: Mapping[str, float] = field(default_factory=dict)
+    safety_coverage: float = 1.0  # share of the prompt's tokens the safety scores saw (< 1: a very long prompt)
     pii: tuple[PIIEntity, ...] = ()
     # Routing complexity 0..1 (signals/complexity.py): the head's expected gain of the large model, calibrated so
     # that `routing.quality_target` q sends the request to the large model when complexity >= 1 - q.

@@ -26,6 +26,7 @@ from semrouter.signals.config import SignalsConfig
 from semrouter.signals.onnx.batcher import MicroBatcher
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
+from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
 from semrouter.signals.onnx.tokenize import TextTokenizer
 from semrouter.signals.types import Analysis, PIIEntity
@@ -78,7 +79,7 @@ class OnnxAnalyzer:
         tokenizer: TextTokenizer,
         encoder: Encoder,
         category: _CategoryModel | None,
-        jailbreak: Head | None,
+        jailbreak: SafetyScorer | None,
         complexity: Head | None,
         pii: Any | None,
         executor: ThreadPoolExecutor,
@@ -147,7 +148,11 @@ class OnnxAnalyzer:
                 i += len(ts)
             protos = PrototypeClassifier.from_examples(names, groups, cfg.classifier.prototype_temperature)
             category = _CategoryModel(None, None, protos)
-        jailbreak = head(JAILBREAK_HEAD, required=True) if cfg.jailbreak.enabled else None
+        jailbreak = None
+        if cfg.jailbreak.enabled:
+            jb_head = head(JAILBREAK_HEAD, required=True)
+            jailbreak = SafetyScorer.load(jb_head, mdir / f"{JAILBREAK_HEAD}.labels.json", tokenizer, encoder,
+                                          cfg.jailbreak.max_chunks)
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
         if complexity is not None and complexity.wants_layers and not encoder.has_layer_means:
             raise ModelDirError(
@@ -192,7 +197,8 @@ class OnnxAnalyzer:
         sig = [i for i, j in enumerate(jobs) if j.signals]
         # a head runs when any request in the batch wants it; only those that want it get its result
         wanted = frozenset().union(*(jobs[i].want for i in sig)) if sig else frozenset()
-        want_tokens = self._want_tokens and "pii" in wanted
+        # token states: for the PII head, and for the safety head (its windows are means of token states)
+        want_tokens = (self._want_tokens and "pii" in wanted) or (self.jailbreak is not None and "jailbreak" in wanted)
         enc = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens,
                            layers=self._want_layers and "complexity" in wanted)
         emb, tok = enc.embedding, enc.tokens
@@ -204,7 +210,8 @@ class OnnxAnalyzer:
         errors: list[str] = []
         se = emb[sig]
         toks = (tb.input_ids[sig], tb.attention_mask[sig])  # for heads with a word-piece branch
-        cat_p = jb_p = cx_p = cx_wrong = None
+        cat_p = cx_p = cx_wrong = None
+        safety: dict[int, SafetyScores] | None = None  # by job index
         if self.category is not None and "category" in wanted:
             try:
                 cat_p = self.category(se, toks)
@@ -213,7 +220,11 @@ class OnnxAnalyzer:
                 errors.append("category")
         if self.jailbreak is not None and "jailbreak" in wanted:
             try:
-                jb_p = self.jailbreak(se, tokens=toks)[:, 1]
+                assert tok is not None
+                jb_rows = [i for i in sig if "jailbreak" in jobs[i].want]  # only they pay for overflow rows
+                scored = self.jailbreak([texts[i] for i in jb_rows], tok[jb_rows], [tb.lengths[i] for i in jb_rows],
+                                        [tb.truncated[i] for i in jb_rows])
+                safety = dict(zip(jb_rows, scored, strict=True))
             except Exception:  # noqa: BLE001
                 log.exception("jailbreak_head_failed")
                 errors.append("jailbreak")
@@ -267,6 +278,7 @@ class OnnxAnalyzer:
                 results.append((emb[i], Analysis(embedding=emb[i], timings_ms=timings)))
                 continue
             k, want = row[i], jobs[i].want
+            jb_ok = "jailbreak" in want
             probs = (
                 {lab: float(p) for lab, p in zip(self.category.labels, cat_p[k], strict=True)}
                 if cat_p is not None and self.category is not None and "category" in want
@@ -279,7 +291,9 @@ class OnnxAnalyzer:
                     Analysis(
                         embedding=emb[i],
                         category_probs=probs,
-                        jailbreak=float(jb_p[k]) if jb_p is not None and "jailbreak" in want else None,
+                        jailbreak=safety[i].scores.get("jailbreak") if safety is not None and jb_ok else None,
+                        safety=safety[i].scores if safety is not None and jb_ok else {},
+                        safety_coverage=safety[i].coverage if safety is not None and jb_ok else 1.0,
                         pii=pii.get(i, ()),
                         complexity=float(cx_p[k]) if cx_p is not None and "complexity" in want else None,
                         small_model_wrong=(float(cx_wrong[k]) if cx_wrong is not None and "complexity" in want

@@ -53,6 +53,10 @@ class TextTokenizer:
             raise ValueError(f"tokenizer has no {token} token")
         return tid
 
+    def content_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Every word piece of each text, untruncated and without [CLS]/[SEP]."""
+        return [list(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]
+
     def encode(self, texts: Sequence[str]) -> TokenBatch:
         """Tokenise a batch; rows are padded to the longest kept length."""
         encs = self._tok.encode_batch(list(texts), add_special_tokens=False)

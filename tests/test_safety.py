@@ -1,0 +1,106 @@
+"""Safety scoring pieces without models: windows over token states, overflow rows, per-label policy, verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from semrouter.config.schema import Config
+from semrouter.decision.safety import safety_verdict
+from semrouter.signals.config import JailbreakConfig
+from semrouter.signals.onnx.safety import WindowSpec, overflow_rows, window_rows
+from semrouter.signals.types import Analysis
+
+
+def test_windows_cover_a_late_sentence_on_its_own() -> None:
+    # 60 content tokens: the last 20 carry a different direction; a 16-token window sees only them
+    d = 8
+    states = np.zeros((62, d), np.float32)
+    states[1:41, 0] = 1.0
+    states[41:61, 1] = 1.0
+    rows = window_rows(states, 62, (WindowSpec(16, 8),))
+    assert rows.shape[1] == d
+    assert np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    assert rows[0, 1] < 0.6  # the whole-prompt mean is dominated by the first 40 tokens
+    assert rows[1:, 1].max() == pytest.approx(1.0)  # one window holds only the late sentence
+    # the last window ends exactly at the last content token
+    assert np.allclose(rows[-1], np.eye(d)[1])
+
+
+def test_short_rows_get_only_their_mean() -> None:
+    states = np.random.default_rng(0).normal(size=(12, 4)).astype(np.float32)
+    assert window_rows(states, 10, (WindowSpec(32, 16),)).shape == (1, 4)
+
+
+@pytest.mark.parametrize("n", [255, 300, 1000, 5000])
+def test_overflow_rows_cover_every_dropped_token(n: int) -> None:
+    ids = list(range(1000, 1000 + n))
+    rows, unseen = overflow_rows(ids, max_tokens=256, max_chunks=64)
+    kept = set(ids[:127]) | set(ids[n - 127 :]) if n > 254 else set(ids)
+    for r in rows:
+        assert r[0] == 101 and r[-1] == 102 and len(r) <= 256
+        kept |= set(r[1:-1])
+    assert kept == set(ids) and unseen == 0
+
+
+def test_overflow_rows_cap_reports_unseen_tokens() -> None:
+    ids = list(range(20_000))
+    rows, unseen = overflow_rows(ids, max_tokens=256, max_chunks=4)
+    assert len(rows) == 4
+    seen = set(ids[:127]) | set(ids[-127:])
+    for r in rows:
+        seen |= set(r[1:-1])
+    assert unseen == len(ids) - len(seen)
+
+
+def _cfg(jb: dict) -> Config:
+    return Config.model_validate({
+        "models": [{"name": "m", "endpoints": [{"address": "127.0.0.1", "port": 9}]}],
+        "routing": {"default_model": "m"},
+        "signals": {"jailbreak": jb},
+    })
+
+
+def test_labels_have_their_own_threshold_and_action_per_category() -> None:
+    jb = JailbreakConfig.model_validate({
+        "jailbreak": {"threshold": 0.6}, "injection": {"threshold": 0.7, "action": "report"},
+        "category_overrides": {"coding": {"injection": {"action": "block", "threshold": 0.9}},
+                               "law": {"enabled": False}, "math": {"threshold": 0.3}},
+    })
+    base = jb.policy_for(None)
+    assert (base["jailbreak"].threshold, base["jailbreak"].action) == (0.6, "block")
+    assert (base["injection"].threshold, base["injection"].action) == (0.7, "report")
+    assert base["harmful"].action == "report"  # never blocks unless an operator says so
+    coding = jb.policy_for("Coding")
+    assert (coding["injection"].threshold, coding["injection"].action) == (0.9, "block")
+    assert coding["jailbreak"].threshold == 0.6
+    assert jb.policy_for("law") == {}
+    assert jb.policy_for("math")["jailbreak"].threshold == 0.3  # the older per-category shorthand
+    assert JailbreakConfig(block=False).policy_for(None)["jailbreak"].action == "report"
+    assert JailbreakConfig(threshold=0.2).threshold_for(None) == 0.2
+
+
+def test_bad_action_names_the_key() -> None:
+    with pytest.raises(ValidationError) as e:
+        JailbreakConfig.model_validate({"injection": {"action": "drop"}})
+    assert "injection" in str(e.value) and "action" in str(e.value)
+
+
+def test_verdict_blocks_on_the_highest_blocking_label_and_reports_the_rest() -> None:
+    cfg = _cfg({"jailbreak": {"threshold": 0.5}, "injection": {"threshold": 0.5},
+                "harmful": {"threshold": 0.5}})
+    a = Analysis(safety={"jailbreak": 0.55, "injection": 0.93, "harmful": 0.8})
+    v = safety_verdict(cfg, a, None)
+    assert v.blocked_by == "injection" and v.score == pytest.approx(0.93)
+    assert v.reported == (("harmful", 0.8),)
+    assert safety_verdict(cfg, Analysis(safety={"jailbreak": 0.1, "injection": 0.2, "harmful": 0.9}),
+                          None).blocked_by is None
+    report_only = _cfg({"category_overrides": {"coding": {"jailbreak": {"action": "report"},
+                                                          "injection": {"action": "report"}}}})
+    v = safety_verdict(report_only, Analysis(safety={"jailbreak": 0.999, "injection": 0.0, "harmful": 0.0}), "coding")
+    assert v.blocked_by is None and v.reported == (("jailbreak", 0.999),)
+    assert safety_verdict(report_only, Analysis(safety={"jailbreak": 0.999}), "math").blocked_by == "jailbreak"
+    # an analysis with only the older single score still works
+    assert safety_verdict(cfg, Analysis(jailbreak=0.9), None).blocked_by == "jailbreak"
+    assert safety_verdict(cfg, None, None).blocked_by is None

@@ -73,7 +73,7 @@ async def _precision(prec: str, sets: dict[str, list[dict]], jb: list[tuple[str,
             pred = [max(x.category_probs, key=x.category_probs.__getitem__) for x in an]
             y = [r["category"] for r in rows]
             res["sets"][name] = {"acc": float(np.mean([p == t for p, t in zip(pred, y)])), "f1": _f1(y, pred), "n": len(y)}
-        thr = SignalsConfig().jailbreak.threshold
+        thr = SignalsConfig().jailbreak.threshold_for(None)
         an = await _analyze_all(a, [t for t, _ in jb])
         s = np.array([x.jailbreak for x in an])
         lab = np.array([l for _, l in jb])

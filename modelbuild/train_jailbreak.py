@@ -45,6 +45,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ("jailbreak", "injection", "harmful")
 WINDOWS = ((32, 16), (128, 64))
 MAX_CHUNKS = 16
+POSITIONAL = True  # the head also reads each view's position features (safety.position_features)
 FOLDS = 5
 CACHE = ROOT / "build" / "safety-cache"
 TRAIN_LANGS = ("de", "es", "fr", "it", "nl", "pl", "pt")
@@ -165,13 +166,31 @@ def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
         idx = order[i : i + 8]
         batch = [texts[j] for j in idx]
         tb = tok.encode(batch)
-        rows, _ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
+        rows, _, _ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
         for j, r in zip(idx, rows, strict=True):
             out[j] = r.astype(np.float16)
     done = [o for o in out if o is not None]
     offsets = np.cumsum([0] + [len(o) for o in done])
     np.savez(cpath, rows=np.concatenate(done), offsets=offsets)
     return done
+
+
+def positions(texts: list[str], model_dir: Path) -> list[np.ndarray]:
+    """Every text's views' position features [W_i,4] (tokenizer only; same order as `views`)."""
+    from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    tok = TextTokenizer(model_dir / "tokenizer.json", 256)
+    sv = SafetyViews(tok, None, [WindowSpec(s, t) for s, t in WINDOWS], MAX_CHUNKS)
+    tb = tok.encode(texts)
+    totals = [len(x) for x in tok.content_ids(texts)]
+    return sv.positions(tb.lengths, totals)
+
+
+def with_positions(bags: list[np.ndarray], texts: list[str], model_dir: Path) -> list[np.ndarray]:
+    pos = positions(texts, model_dir)
+    assert all(len(b) == len(p) for b, p in zip(bags, pos, strict=True)), "views and positions disagree"
+    return [np.concatenate([b.astype(np.float32), p], axis=1) for b, p in zip(bags, pos, strict=True)]
 
 
 # ---------------------------------------------------------------- the model
@@ -218,7 +237,7 @@ def score(model, bags: list[np.ndarray]) -> np.ndarray:  # type: ignore[no-untyp
 
 
 def export(model, path: Path) -> None:  # type: ignore[no-untyped-def]
-    """`embedding` float32 [R,384] (one row per view) -> `probs` float32 [R,3] = sigmoid(logits)."""
+    """`embedding` float32 [R,384(+4 position features)] (one row per view) -> `probs` [R,3] = sigmoid(logits)."""
     import torch
 
     class Head(torch.nn.Module):
@@ -229,8 +248,9 @@ def export(model, path: Path) -> None:  # type: ignore[no-untyped-def]
         def forward(self, embedding: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.inner(embedding * 10.0))
 
+    dim = model[0].in_features
     with torch.no_grad():
-        torch.onnx.export(Head().eval(), (torch.zeros(2, 384),), str(path), input_names=["embedding"],
+        torch.onnx.export(Head().eval(), (torch.zeros(2, dim),), str(path), input_names=["embedding"],
                           output_names=["probs"], dynamic_axes={"embedding": {0: "rows"}, "probs": {0: "rows"}},
                           opset_version=17, dynamo=False)
 
@@ -299,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     ev = [r for r in ev if r["origin"] != "team-eval/injection"] + late
     bags = views([r["text"] for r in rows] + [r["text"] for r in ev[: len(ev) - len(late)]], args.models)
     bags += views([r["text"] for r in late], args.models)
+    if POSITIONAL:
+        bags = with_positions(bags, [r["text"] for r in rows + ev], args.models)
     tr_bags, ev_bags = bags[: len(rows)], bags[len(rows) :]
     ym = [targets(r["label"]) for r in rows]
     y = np.array([a for a, _ in ym], np.float32)
@@ -341,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         export(model, args.out / "jailbreak_head.onnx")
         meta = {"labels": list(LABELS), "output": "sigmoid", "windows": [list(x) for x in WINDOWS],
-                "max_chunks": MAX_CHUNKS, "thresholds": report["thresholds"]}
+                "max_chunks": MAX_CHUNKS, "position_features": POSITIONAL, "thresholds": report["thresholds"]}
         (args.out / "jailbreak_head.labels.json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "jailbreak_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/jailbreak_head.onnx")

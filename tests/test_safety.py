@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from semrouter.config.schema import Config
+from semrouter.devstack import ROOT
 from semrouter.decision.safety import safety_verdict
 from semrouter.signals.config import JailbreakConfig
 from semrouter.signals.onnx.safety import WindowSpec, overflow_rows, window_rows
@@ -104,3 +105,27 @@ def test_verdict_blocks_on_the_highest_blocking_label_and_reports_the_rest() -> 
     # an analysis with only the older single score still works
     assert safety_verdict(cfg, Analysis(jailbreak=0.9), None).blocked_by == "jailbreak"
     assert safety_verdict(cfg, None, None).blocked_by is None
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "tokenizer.json").exists(), reason="models/ not built")
+def test_views_and_their_positions_line_up_for_short_and_long_prompts() -> None:
+    from semrouter.signals.onnx.safety import SafetyViews
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+
+    tok = TextTokenizer(ROOT / "models" / "tokenizer.json", 256)
+    rng = np.random.default_rng(1)
+
+    def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return rng.normal(size=(*ids.shape, 8)).astype(np.float32)
+
+    sv = SafetyViews(tok, encode, (WindowSpec(32, 16), WindowSpec(128, 64)), max_chunks=16)
+    texts = ["hello", "word " * 60, "row of a long table | " * 400]
+    tb = tok.encode(texts)
+    views, coverage, pos = sv.rows(texts, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
+    assert [len(v) for v in views] == [len(p) for p in pos]
+    assert len(views[0]) == 1 and len(views[2]) > len(views[1]) > 1
+    assert coverage == [1.0, 1.0, 1.0]
+    whole = pos[2][0]
+    assert whole[0] == pytest.approx(1.0) and whole[1] == 0.0 and whole[2] == 0.0  # the first view: all of it
+    assert (pos[2][1:, 0] < 0.2).all()  # windows of a long paste are small parts of it
+    assert pos[2][:, 1].max() > 0.4 and pos[2][:, 2].max() > 0.4  # ... with text before and after them

@@ -11,9 +11,9 @@ from semrouter.signals.pii.config import PIIConfig
 
 
 # The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
-JAILBREAK_THRESHOLD = 0.9973
-INJECTION_THRESHOLD = 0.9843
-HARMFUL_THRESHOLD = 0.9539
+JAILBREAK_THRESHOLD = 0.999
+INJECTION_THRESHOLD = 0.9953
+HARMFUL_THRESHOLD = 0.8733
 _DEFAULTS = {"jailbreak": JAILBREAK_THRESHOLD, "injection": INJECTION_THRESHOLD, "harmful": HARMFUL_THRESHOLD}
 _DEFAULT_ACTIONS: dict[str, Literal["block", "report"]] = {"jailbreak": "block", "injection": "block",
                                                            "harmful": "report"}
@@ -63,7 +63,7 @@ class JailbreakConfig(_Cfg):
     """The safety head's labels: `jailbreak` (the user attacks the model's rules), `injection` (an instruction
     aimed at the assistant inside pasted content: email, table, code, notes), `harmful` (a plain harmful
     request; reported only unless an operator says otherwise). Default thresholds are the shipped head's
-    operating points (modelbuild/artifacts/jailbreak_head.labels.json: held-out benign FPR <= 0.5% per label;
+    operating points (modelbuild/artifacts/jailbreak_head.labels.json: at most 1% of held-out benign prompts refused;
     benchmarks/RESULTS.md has the per-origin table)."""
 
     enabled: bool = Field(default=True, description="score every request with the safety head")

@@ -53,23 +53,42 @@ def read_head_meta(path: Path) -> tuple[tuple[str, ...], tuple[WindowSpec, ...]]
     return labels, tuple(WindowSpec(int(s), int(t)) for s, t in data["windows"])
 
 
+def window_spans(n: int, specs: Sequence[WindowSpec] = DEFAULT_WINDOWS) -> list[tuple[int, int]]:
+    """The views of a row with `n` content tokens, as content-token spans [start, end): first the whole row
+    (0, n), then each spec's windows in order (a spec whose size is >= n adds none)."""
+    spans = [(0, max(n, 0))]
+    for spec in specs:
+        if n <= spec.size:
+            continue
+        starts = list(range(0, n - spec.size + 1, spec.stride))
+        if starts[-1] != n - spec.size:
+            starts.append(n - spec.size)  # the last window ends at the last content token
+        spans.extend((a, a + spec.size) for a in starts)
+    return spans
+
+
+def position_features(spans: Sequence[tuple[int, int, int]], total: int) -> np.ndarray:
+    """float32 [W,4] per view (start, end, tokens): its share of the prompt's tokens, the share before it, after it, and
+    log(1 + prompt tokens) / log(4096). An instruction that is a small part in the middle of a long prompt
+    (pasted content) reads differently from one that IS the prompt."""
+    t = float(max(total, 1))
+    f = np.array([(k / t, a / t, (total - b) / t, np.log1p(total) / np.log(4096.0)) for a, b, k in spans],
+                 dtype=np.float32)
+    return np.clip(f, 0.0, 1.0)
+
+
 def window_rows(states: np.ndarray, length: int, specs: Sequence[WindowSpec] = DEFAULT_WINDOWS) -> np.ndarray:
     """Views of ONE encoder row: `states` float [T,D] token states, `length` real tokens ([CLS] and [SEP]
     included). Returns float32 [W,D], L2-normalised: row 0 is the mean over all `length` tokens (for the
     main row: the sentence embedding, up to int8 noise), then each window's mean over content tokens."""
     x = states[:length].astype(np.float32, copy=False)
     rows = [x.mean(axis=0)]
-    n = length - 2  # content tokens, between [CLS] and [SEP]
-    if n > 0:
-        csum = np.concatenate([np.zeros((1, x.shape[1]), np.float32), np.cumsum(x[1 : 1 + n], axis=0)])
-        for spec in specs:
-            if n <= spec.size:
-                continue
-            starts = list(range(0, n - spec.size + 1, spec.stride))
-            if starts[-1] != n - spec.size:
-                starts.append(n - spec.size)  # the last window ends at the last content token
-            s = np.array(starts)
-            rows.extend((csum[s + spec.size] - csum[s]) / spec.size)
+    spans = window_spans(length - 2, specs)[1:]  # content tokens sit between [CLS] and [SEP]
+    if spans:
+        csum = np.concatenate([np.zeros((1, x.shape[1]), np.float32), np.cumsum(x[1 : length - 1], axis=0)])
+        a = np.array([sp[0] for sp in spans])
+        b = np.array([sp[1] for sp in spans])
+        rows.extend((csum[b] - csum[a]) / (b - a)[:, None])
     out = np.stack(rows)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
@@ -82,21 +101,50 @@ def overflow_rows(ids: Sequence[int], max_tokens: int, max_chunks: int, overlap:
     `overlap` tokens inside the kept head and step by (max_tokens-2-overlap), so an instruction that
     straddles a boundary is whole in one of them; at most `max_chunks` rows (the rest is reported unseen).
     """
+    starts, unseen = overflow_starts(len(ids), max_tokens, max_chunks, overlap)
     budget = max_tokens - 2
-    if len(ids) <= budget:
+    hi = min(len(ids), len(ids) - (budget - (budget + 1) // 2) + overlap)
+    return [[cls_id, *ids[a : min(a + budget, hi)], sep_id] for a in starts], unseen
+
+
+def overflow_starts(n: int, max_tokens: int, max_chunks: int, overlap: int = 32) -> tuple[list[int], int]:
+    """(start of each overflow row in content tokens, tokens left unseen) for a prompt of `n` content tokens."""
+    budget = max_tokens - 2
+    if n <= budget:
         return [], 0
     head = (budget + 1) // 2
     tail = budget - head
-    lo, hi = max(0, head - overlap), min(len(ids), len(ids) - tail + overlap)
+    lo, hi = max(0, head - overlap), min(n, n - tail + overlap)
     step = max(1, budget - overlap)
-    rows: list[list[int]] = []
+    starts: list[int] = []
     pos = lo
-    while pos < hi - overlap and len(rows) < max_chunks:
-        end = min(pos + budget, hi)
-        rows.append([cls_id, *ids[pos:end], sep_id])
+    while pos < hi - overlap and len(starts) < max_chunks:
+        starts.append(pos)
         pos += step
-    seen_to = min(hi, pos - step + budget) if rows else lo
-    return rows, max(0, (len(ids) - tail) - max(seen_to, head))
+    seen_to = min(hi, starts[-1] + budget) if starts else lo
+    return starts, max(0, (n - tail) - max(seen_to, head))
+
+
+def view_spans(n: int, main_len: int, max_tokens: int, max_chunks: int,
+               specs: Sequence[WindowSpec]) -> list[tuple[int, int, int]]:
+    """Every view of a prompt of `n` content tokens as (start, end, tokens) in its content tokens, in the order
+    SafetyViews builds them: the main row (`main_len` tokens with specials; head+tail when truncated: a window
+    across the cut starts in the head and ends in the tail), then each overflow row's views."""
+    budget = max_tokens - 2
+    head = (budget + 1) // 2
+    shift = max(0, n - budget)
+
+    def main_pos(p: int, end: bool) -> int:  # a position in the truncated main row -> in the prompt
+        return p if (p <= head if end else p < head) else p + shift
+
+    spans = [(main_pos(a, False), main_pos(b, True), b - a) for a, b in window_spans(main_len - 2, specs)]
+    if shift:
+        spans[0] = (0, n, n)  # the main row's mean stands for the whole prompt
+        hi = min(n, n - (budget - head) + 32)
+        for a in overflow_starts(n, max_tokens, max_chunks)[0]:
+            length = min(a + budget, hi) - a
+            spans.extend((a + x, a + y, y - x) for x, y in window_spans(length, specs))
+    return spans
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -129,20 +177,30 @@ class SafetyViews:
         self.tokenizer, self.encode = tokenizer, encode
         self.specs, self.max_chunks = tuple(specs), max_chunks
 
+    def positions(self, lengths: Sequence[int], totals: Sequence[int]) -> list[np.ndarray]:
+        """Per text the position features [W_i,4] of its views (`position_features`), from the main row's
+        `lengths` and the prompts' content-token counts `totals` alone (no encoder run)."""
+        return [position_features(view_spans(n, m, self.tokenizer.max_tokens, self.max_chunks, self.specs), n)
+                for m, n in zip(lengths, totals, strict=True)]
+
     def rows(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
-             truncated: Sequence[bool]) -> tuple[list[np.ndarray], list[float]]:
-        """Per text: its views float32 [W_i,D] and the share of its tokens they cover (0..1).
-        `states` [B,T,D] and `lengths` come from the main (head+tail) encoder run of `texts`."""
+             truncated: Sequence[bool]) -> tuple[list[np.ndarray], list[float], list[np.ndarray]]:
+        """Per text: its views float32 [W_i,D], the share of its tokens they cover (0..1) and the views'
+        position features [W_i,4]. `states` [B,T,D] and `lengths` come from the main (head+tail) encoder run."""
         views = [window_rows(states[i], lengths[i], self.specs) for i in range(len(texts))]
         coverage = [1.0] * len(texts)
+        totals = [n - 2 for n in lengths]
         long = [i for i, cut in enumerate(truncated) if cut]
+        long_ids = self.tokenizer.content_ids([texts[i] for i in long]) if long else []
+        for i, ids in zip(long, long_ids, strict=True):
+            totals[i] = len(ids)
         if not long or self.max_chunks <= 0:
             for i in long:
-                coverage[i] = (lengths[i] - 2) / max(1, len(self.tokenizer.content_ids([texts[i]])[0]))
-            return views, coverage
+                coverage[i] = (lengths[i] - 2) / max(1, totals[i])
+            return views, coverage, self.positions(lengths, totals)
         extra: list[list[int]] = []
         owner: list[int] = []
-        for i, ids in zip(long, self.tokenizer.content_ids([texts[i] for i in long]), strict=True):
+        for i, ids in zip(long, long_ids, strict=True):
             rows, unseen = overflow_rows(ids, self.tokenizer.max_tokens, self.max_chunks,
                                          cls_id=self.tokenizer.cls_id, sep_id=self.tokenizer.sep_id)
             extra += rows
@@ -157,7 +215,7 @@ class SafetyViews:
                 more.setdefault(i, []).append(window_rows(st[r], int(lens[r]), self.specs))
             for i, parts in more.items():
                 views[i] = np.concatenate([views[i], *parts])
-        return views, coverage
+        return views, coverage, self.positions(lengths, totals)
 
 
 class SafetyScorer:
@@ -165,24 +223,29 @@ class SafetyScorer:
 
     `head` is the loaded `jailbreak_head` (embedding [R,D] -> probs [R,len(labels)], sigmoid per label)."""
 
-    def __init__(self, head, labels: Sequence[str], views: SafetyViews) -> None:  # type: ignore[no-untyped-def]
-        self.head, self.labels, self.views = head, tuple(labels), views
+    def __init__(self, head, labels: Sequence[str], views: SafetyViews,  # type: ignore[no-untyped-def]
+                 positional: bool = False) -> None:
+        self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
 
     @classmethod
     def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int) -> SafetyScorer:  # type: ignore[no-untyped-def]
         """`encoder` is the analyzer's Encoder (its token states feed the overflow rows' views)."""
         labels, specs = read_head_meta(labels_path)
+        positional = bool(json.loads(labels_path.read_text()).get("position_features"))
 
         def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return encoder(ids, mask, tokens=True).tokens
 
-        return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks))
+        return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks), positional)
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
                  truncated: Sequence[bool]) -> list[SafetyScores]:
         """One SafetyScores per text; `states` [B,T,D], `lengths`, `truncated` from the shared encoder run."""
-        views, coverage = self.views.rows(texts, states, lengths, truncated)
-        probs = self.head(np.concatenate(views))
+        views, coverage, pos = self.views.rows(texts, states, lengths, truncated)
+        x = np.concatenate(views)
+        if self.positional:
+            x = np.concatenate([x, np.concatenate(pos)], axis=1)
+        probs = self.head(x)
         out, at = [], 0
         for v, cov in zip(views, coverage, strict=True):
             top = probs[at : at + len(v)].max(axis=0)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from semrouter.request.errors import RequestError
+from semrouter.request.validate import check_chat_fields, load_json_object
 
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 ClassifyText = Literal["last_user", "all_user", "conversation"]
 
 
@@ -63,56 +62,9 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def parse_chat_request(raw: bytes, max_bytes: int) -> ChatRequest:
-    if len(raw) > max_bytes:
-        raise RequestError(
-            413,
-            f"Request body is {len(raw)} bytes; the limit is {max_bytes} bytes",
-            "invalid_request_error",
-            "request_too_large",
-        )
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RequestError(400, f"Request body is not valid JSON: {e}", "invalid_request_error", "invalid_json") from None
-    if not isinstance(body, dict):
-        raise _bad("Request body must be a JSON object", None)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' must be a non-empty string", "model")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' must be a non-empty array", "messages")
-    for i, m in enumerate(messages):
-        _check_message(i, m)
-    stream = body.get("stream", False)
-    if stream is not None and not isinstance(stream, bool):
-        raise _bad("'stream' must be a boolean", "stream")
-    for key, kind, name in (("temperature", (int, float), "a number"), ("n", int, "an integer"),
-                            ("max_tokens", int, "an integer"), ("top_p", (int, float), "a number")):
-        v = body.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
-            raise _bad(f"'{key}' must be {name}", key)
-    return ChatRequest(body=body, model=model.strip(), messages=tuple(messages), stream=bool(stream))
-
-
-def _check_message(i: int, m: Any) -> None:
-    if not isinstance(m, dict):
-        raise _bad(f"messages[{i}] must be an object", f"messages[{i}]")
-    role = m.get("role")
-    if not isinstance(role, str) or role not in _ROLES:
-        raise _bad(f"messages[{i}].role must be one of {sorted(_ROLES)}", f"messages[{i}].role")
-    content = m.get("content")
-    if content is None:
-        if role == "assistant" and (m.get("tool_calls") or m.get("function_call")):
-            return
-        raise _bad(f"messages[{i}].content is required", f"messages[{i}].content")
-    if isinstance(content, list):
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise _bad(f"messages[{i}].content[{j}] must be an object with a 'type'", f"messages[{i}].content")
-    elif not isinstance(content, str):
-        raise _bad(f"messages[{i}].content must be a string or an array of parts", f"messages[{i}].content")
-
-
-def _bad(message: str, param: str | None) -> RequestError:
-    return RequestError(400, message, "invalid_request_error", "invalid_value", param)
+    """Raw body → `ChatRequest`. Errors (`RequestError`): 413 over `max_bytes`, 400 `invalid_json`, 400
+    `invalid_value` naming the field (semrouter/request/validate.py)."""
+    body = load_json_object(raw, max_bytes)
+    check_chat_fields(body)
+    return ChatRequest(body=body, model=body["model"].strip(), messages=tuple(body["messages"]),
+                       stream=bool(body.get("stream")))

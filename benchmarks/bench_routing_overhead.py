@@ -111,7 +111,7 @@ def run(mode: str, n: int, concurrencies: list[int], overrides: dict, client: st
     rows = []
     ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": PROMPTS[mode]}]}).encode()
-    headers = {"content-type": "application/json", "x-user-id": "bench"}
+    headers = {"content-type": "application/json", "authorization": "Bearer bench"}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         direct_cfg = _direct_envoy(ROOT / "envoy" / "envoy.yaml", tmp / "direct.yaml")

@@ -47,7 +47,9 @@ async def make(kind: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
 
     async def factory(clock: Clock | None = None, **over: Any) -> SemanticCache:
         cfg = CacheConfig.model_validate({
+            # x-user-id stands for a proxy-set identity here (trusted_header); credential tenants have their own test
             "enabled": True, "backend": kind, "dimension": DIM, "similarity_threshold": 0.9, "verifier": "rules",
+            "tenant_from": "trusted_header",
             "lookup_timeout_ms": 2000, "milvus": {"uri": str(tmp_path / "milvus" / "cache.db")}, **over,
         })
         cache = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=clock or Clock(), maintenance=False)
@@ -256,7 +258,7 @@ async def test_management_list_inspect_delete_clear(make: Callable[..., Any]) ->
     await put(cache, req("third question here", model="m2"), "3")
     rows = await cache.list_entries()
     assert len(rows) == 3 and all("body" not in r for r in rows)
-    assert {r["tenant"] for r in await cache.list_entries(tenant="bob")} == {"bob"}
+    assert {r["tenant"] for r in await cache.list_entries(tenant="t:bob")} == {"t:bob"}
     one = rows[0]["id"]
     detail = await cache.inspect(one)
     assert detail is not None and "choices" in detail["body"]
@@ -302,7 +304,7 @@ async def test_embedded_milvus_survives_restart_through_the_mirror(tmp_path: Pat
     """Milvus Lite is the durable store; a new router process loads its in-memory copy from it."""
     cfg = CacheConfig.model_validate({
         "enabled": True, "backend": "milvus", "dimension": DIM, "similarity_threshold": 0.9, "verifier": "rules",
-        "lookup_timeout_ms": 2000, "milvus": {"uri": str(tmp_path / "m" / "cache.db")},
+        "lookup_timeout_ms": 2000, "milvus": {"uri": str(tmp_path / "m" / "cache.db")}, "tenant_from": "trusted_header",
     })
     first = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=Clock(), maintenance=False)
     assert type(first.backend).__name__ == "MirroredBackend"
@@ -312,7 +314,7 @@ async def test_embedded_milvus_survives_restart_through_the_mirror(tmp_path: Pat
     try:
         hit = await get(second, req("what is the tallest tree species"))
         assert hit is not None and b"coast redwood" in hit.body
-        assert await second.delete(tenant="alice") == 1
+        assert await second.delete(tenant="t:alice") == 1
     finally:
         await second.close()
     third = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=Clock(), maintenance=False)

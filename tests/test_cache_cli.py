@@ -37,8 +37,8 @@ async def seed(config: Path) -> None:
     try:
         for tenant, text in (("alice", "first question"), ("bob", "second question"), ("bob", "third one")):
             msgs = ({"role": "user", "content": text},)
-            key = cache.key_for(ChatRequest({"model": "m1", "messages": list(msgs)}, "m1", msgs, False),
-                                {"x-user-id": tenant})
+            key = cache.key_for(ChatRequest({"model": "m1", "messages": list(msgs)}, "m1", msgs, False), {},
+                                tenant=tenant)
             cache.store_in_background(key, None, 200, "application/json", completion(f"re: {text}"), False)
         await cache.flush()
     finally:

@@ -33,6 +33,7 @@ def req(text: str, model: str = "m1") -> ChatRequest:
 
 def cfg(uri: str, **over: Any) -> CacheConfig:
     return CacheConfig.model_validate({"enabled": True, "backend": "milvus", "dimension": DIM,
+                                       "tenant_from": "trusted_header",  # x-user-id as a proxy-set identity
                                        "similarity_threshold": 0.9, "lookup_timeout_ms": 3000,
                                        "milvus": {"uri": uri, "call_timeout_seconds": 10, **over.pop("milvus", {})},
                                        **over})
@@ -78,7 +79,7 @@ async def roundtrip(uri: str) -> None:
         assert para is not None and not para.exact and para.similarity > 0.9
         assert await cache.lookup(cache.key_for(req("Name a prime number"), H), None) is None  # bob's
         assert await cache.lookup(cache.key_for(req("How do I bake sourdough bread at home?", "m2"), H), None) is None
-        assert {e["tenant"] for e in await cache.list_entries(tenant="bob")} == {"bob"}
+        assert {e["tenant"] for e in await cache.list_entries(tenant="t:bob")} == {"t:bob"}
         clock.now += 61
         assert await cache.lookup(cache.key_for(req("How do I bake sourdough bread at home?"), H), None) is None
         assert (await cache.maintain())["purged"] == 2

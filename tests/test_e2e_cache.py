@@ -44,7 +44,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
 
 
 def test_repeat_hits_with_identical_content(client: Client) -> None:
-    h = {"x-user-id": "alice"}
+    h = {"authorization": "Bearer alice"}
     first = client.chat(user("What is the capital city of Australia?"), h)
     assert first.status == 200 and "x-vsr-cache-hit" not in first.headers
     again = wait_hit(client, user("What is the capital city of Australia?"), h)
@@ -57,7 +57,7 @@ def test_repeat_hits_with_identical_content(client: Client) -> None:
 
 
 def test_paraphrase_hits_and_near_miss_does_not(client: Client) -> None:
-    h = {"x-user-id": "bob"}
+    h = {"authorization": "Bearer bob"}
     client.chat(user("How do I reverse a list in Python?"), h)
     wait_hit(client, user("How do I reverse a list in Python?"), h)
     p = client.chat(user("how can I reverse a list in python"), h)
@@ -73,15 +73,15 @@ def test_paraphrase_hits_and_near_miss_does_not(client: Client) -> None:
 
 def test_other_tenant_misses(client: Client) -> None:
     q = user("Name three noble gases.")
-    client.chat(q, {"x-user-id": "carol"})
-    assert wait_hit(client, q, {"x-user-id": "carol"}).headers.get("x-vsr-cache-hit") == "true"
-    other = client.chat(q, {"x-user-id": "dave"})
+    client.chat(q, {"authorization": "Bearer carol"})
+    assert wait_hit(client, q, {"authorization": "Bearer carol"}).headers.get("x-vsr-cache-hit") == "true"
+    other = client.chat(q, {"authorization": "Bearer dave"})
     assert "x-vsr-cache-hit" not in other.headers
     assert "x-demo-model" in other.headers
 
 
 def test_streaming_answer_is_cached_and_replayed_as_valid_sse(client: Client) -> None:
-    h = {"x-user-id": "erin"}
+    h = {"authorization": "Bearer erin"}
     q = user("Write one sentence about autumn leaves.", stream=True, stream_options={"include_usage": True})
     first = client.chat(q, h)  # the stored entry is assembled from the upstream's SSE chunks
     assert first.headers["content-type"].startswith("text/event-stream")
@@ -106,7 +106,7 @@ def test_streaming_answer_is_cached_and_replayed_as_valid_sse(client: Client) ->
 
 
 def test_truncated_stream_and_errors_are_not_stored(client: Client) -> None:
-    h = {"x-user-id": "frank"}
+    h = {"authorization": "Bearer frank"}
     q = user("Tell me a fact about owls.", stream=True)
     client.chat(q, {**h, "x-demo-truncate": "1"})
     client.chat(user("Tell me a fact about bats."), {**h, "x-demo-status": "500"})
@@ -116,7 +116,7 @@ def test_truncated_stream_and_errors_are_not_stored(client: Client) -> None:
 
 
 def test_opt_out_headers(client: Client) -> None:
-    h = {"x-user-id": "gina"}
+    h = {"authorization": "Bearer gina"}
     q = user("What is the boiling point of water at sea level?")
     client.chat(q, {**h, "cache-control": "no-store"})
     time.sleep(1.0)
@@ -127,7 +127,7 @@ def test_expired_entry_misses(tmp_path: Path) -> None:
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
                                       "cache.ttl_seconds": 2, "cache.lookup_timeout_ms": 2000})
     try:
-        q, h = user("Who wrote the novel Moby-Dick?"), {"x-user-id": "hank"}
+        q, h = user("Who wrote the novel Moby-Dick?"), {"authorization": "Bearer hank"}
         c.chat(q, h)
         assert wait_hit(c, q, h).headers.get("x-vsr-cache-hit") == "true"
         time.sleep(2.5)
@@ -149,7 +149,7 @@ def test_milvus_server_killed_mid_run_requests_still_answered(tmp_path: Path) ->
                                                     "cache.lookup_timeout_ms": 300,
                                                     "cache.milvus.call_timeout_seconds": 2})
         try:
-            q, h = user("What is the tallest mountain in Africa?"), {"x-user-id": "ivy"}
+            q, h = user("What is the tallest mountain in Africa?"), {"authorization": "Bearer ivy"}
             c.chat(q, h)
             assert wait_hit(c, q, h).headers.get("x-vsr-cache-hit") == "true"
             os.killpg(server.pid, signal.SIGKILL)
@@ -186,7 +186,7 @@ def _wait_port(port: int, proc: subprocess.Popen) -> None:
 
 def test_cache_cli_through_running_router(client: Client) -> None:
     """`semrouter cache --router` manages the running router's embedded Milvus Lite through the admin API."""
-    h = {"x-user-id": "jules"}
+    h = {"authorization": "Bearer jules"}
     q = user("What is the speed of sound in dry air?")
     client.chat(q, h)
     assert wait_hit(client, q, h).headers.get("x-vsr-cache-hit") == "true"
@@ -210,7 +210,7 @@ def test_observer_streams_are_closed_after_each_answer(client: Client) -> None:
     pile up open streams until Envoy's circuit breaker sends requests around the router (fail-open)."""
     import urllib.request
 
-    h = {"x-user-id": "kim"}
+    h = {"authorization": "Bearer kim"}
     q = user("How many legs does a spider have?")
     client.chat(q, h)
     wait_hit(client, q, h)
@@ -234,7 +234,7 @@ def test_cache_hits_open_no_observer_stream(client: Client) -> None:
         url = f"http://127.0.0.1:{client.admin_port}/stats?filter=^cluster.semrouter.upstream_rq_total$"
         return int(urllib.request.urlopen(url, timeout=5).read().decode().strip().rsplit(":", 1)[1])
 
-    h = {"x-user-id": "lee"}
+    h = {"authorization": "Bearer lee"}
     q = user("What is the boiling point of ethanol at sea level?")
     client.chat(q, h)
     wait_hit(client, q, h)

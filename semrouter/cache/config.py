@@ -137,10 +137,24 @@ class CacheConfig(_Strict):
     lookup_timeout_ms: int = Field(
         default=50, ge=1, description="a lookup slower than this is abandoned (the request goes upstream)"
     )
-    tenant_header: str = Field(default="x-user-id", description="request header naming the tenant")
-    tenant_from: Literal["header", "authorization_hash"] = Field(
-        default="header", description="header: the value of tenant_header; authorization_hash: sha256 of the "
-        "Authorization header (each API key is its own tenant)"
+    tenant_from: Literal["credential", "trusted_header"] = Field(
+        default="credential", description="where the tenant comes from (docs/SECURITY.md, Tenants). credential: a "
+        "keyed hash of the first credential_headers value (each API key is its own tenant; client-sent tenant "
+        "headers are ignored); trusted_header: the value of tenant_header, ONLY when Envoy sets it from an "
+        "authenticated identity (e.g. jwt_authn claim_to_headers) and overwrites client copies"
+    )
+    credential_headers: tuple[str, ...] = Field(
+        default=("authorization", "x-api-key"), min_length=1,
+        description="credential headers, in order (tenant_from: credential)",
+    )
+    tenant_header: str = Field(
+        default="x-user-id", min_length=1,
+        description="the header Envoy sets from an authenticated identity (tenant_from: trusted_header only)",
+    )
+    tenant_key_env: str = Field(
+        default="SEMROUTER_TENANT_KEY",
+        description="environment variable holding the key of the credential hash; unset = unkeyed (labels "
+        "guessable offline for weak credentials; the router warns at start-up)",
     )
     allow_anonymous: bool = Field(
         default=True, description="requests without a tenant share the 'anonymous' tenant; false = not cached"
@@ -174,10 +188,29 @@ class CacheConfig(_Strict):
         """Whether candidates are verified at all (verifier != off)."""
         return self.verifier != "off"
 
+    @field_validator("tenant_from", mode="before")
+    @classmethod
+    def _tenant_from(cls, v: Any) -> Any:
+        if v == "authorization_hash":  # the old name of credential
+            return "credential"
+        if v == "header":
+            raise ValueError("'header' trusted whatever tenant header a client sent and is gone; use 'credential' "
+                             "(the default: a hash of the API key), or 'trusted_header' when Envoy sets "
+                             "tenant_header from an authenticated identity (docs/SECURITY.md, Tenants)")
+        return v
+
     @field_validator("tenant_header")
     @classmethod
     def _lower(cls, v: str) -> str:
         return v.strip().lower()
+
+    @field_validator("credential_headers")
+    @classmethod
+    def _lower_all(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(h.strip().lower() for h in v)
+        if not all(out):
+            raise ValueError("header names must not be empty")
+        return out
 
     @field_validator("category_thresholds")
     @classmethod

@@ -11,10 +11,9 @@ Rules (a request gets no key, i.e. neither lookup nor store, when any of these h
 
 Scope (all four must be equal for an answer to be shared; they are filters inside the search):
 
-* tenant: the `tenant_header` value (default `x-user-id`) or, with `tenant_from:
-  authorization_hash`, sha256 of the `authorization` header, so each API key is its own tenant.
-  A request with neither gets the tenant `anonymous`: every unidentified client shares it.
-  Values outside [A-Za-z0-9._:@/-] or longer than 128 characters are replaced by `h:` + their hash.
+* tenant: the label semrouter/request/tenant.py resolves (by default a keyed hash of the credential
+  header; a client-sent tenant header counts only with `tenant_from: trusted_header`). A request with
+  no tenant gets `anonymous` (every unidentified client shares it), or no key with `allow_anonymous: false`.
 * model: the `model` the client asked for (an `auto` request is cached under `auto`).
 * context_hash: sha256 of the canonical JSON of every message before the last one (system prompt
   and earlier turns, including tool calls), so the same question in another conversation misses.
@@ -41,10 +40,10 @@ from typing import Any
 
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.types import CacheKey
-from semrouter.headers import AUTHORIZATION, CACHE_BYPASS, CACHE_CONTROL
+from semrouter.headers import CACHE_BYPASS, CACHE_CONTROL
 from semrouter.request.parse import ChatRequest, content_text
+from semrouter.request.tenant import ANONYMOUS, Tenancy  # noqa: F401 (ANONYMOUS re-exported)
 
-ANONYMOUS = "anonymous"
 _SAFE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
 _WS = re.compile(r"\s+")
 _NOT_PARAMS = frozenset(
@@ -84,23 +83,24 @@ def bypass_requested(headers: Mapping[str, str]) -> bool:
     return headers.get(CACHE_BYPASS, "").strip().lower() == "bypass"
 
 
+def tenancy(cfg: CacheConfig) -> Tenancy:
+    """The tenant resolver `cfg` describes (reads the hash key from the environment)."""
+    return Tenancy.create(cfg.tenant_from, cfg.credential_headers, cfg.tenant_header, cfg.allow_anonymous,
+                          cfg.tenant_key_env)
+
+
 def tenant_of(cfg: CacheConfig, headers: Mapping[str, str]) -> str | None:
-    if cfg.tenant_from == "authorization_hash":
-        auth = headers.get(AUTHORIZATION, "").strip()
-        raw = "k:" + sha256(auth)[:32] if auth else ""
-    else:
-        raw = headers.get(cfg.tenant_header, "").strip()
-    if not raw:
-        return ANONYMOUS if cfg.allow_anonymous else None
-    return safe_label(raw)
+    return tenancy(cfg).tenant(headers)
 
 
 def answer_params(body: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in _NOT_PARAMS and v is not None}
 
 
-def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str]) -> CacheKey | None:
-    """The request's cache key, or None when it must not use the cache (see module docstring)."""
+def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
+             tenant: str | None = None) -> CacheKey | None:
+    """The request's cache key, or None when it must not use the cache (see module docstring). `tenant`: the
+    resolved tenant label (default: resolved from `headers` by `tenant_of`)."""
     if bypass_requested(headers) or not req.messages:
         return None
     last = req.messages[-1]
@@ -120,7 +120,8 @@ def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str]) -> 
         return None
     if cfg.skip_tools and (body.get("tools") or body.get("functions")):
         return None
-    tenant = tenant_of(cfg, headers)
+    if tenant is None:
+        tenant = tenant_of(cfg, headers)
     if tenant is None:
         return None
     context = [_message_identity(m) for m in req.messages[:-1]]

@@ -106,6 +106,7 @@ class SemanticCache:
         self._maint: asyncio.Task[None] | None = None
         self._maint_lock = asyncio.Lock()
         self._closed = False
+        self._tenancy = keys.tenancy(cfg)
 
     @classmethod
     async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
@@ -142,10 +143,13 @@ class SemanticCache:
 
     # -- request path -----------------------------------------------------------------------
 
-    def key_for(self, req: ChatRequest, headers: Mapping[str, str]) -> CacheKey | None:
+    def key_for(self, req: ChatRequest, headers: Mapping[str, str], tenant: str | None = None) -> CacheKey | None:
+        """The request's key (None: not cacheable). `tenant`: a tenant label as stored (admin lookups);
+        by default it is resolved from `headers` (semrouter/request/tenant.py)."""
         if not self.cfg.enabled:
             return None
-        key = keys.make_key(self.cfg, req, headers)
+        label = keys.safe_label(tenant) if tenant else self._tenancy.tenant(headers)
+        key = keys.make_key(self.cfg, req, headers, label)
         if key is None:
             self._counters["not_cacheable"] += 1
         return key

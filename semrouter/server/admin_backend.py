@@ -60,7 +60,7 @@ class RouterAdminBackend:
                                 "messages": [{"role": "user", "content": text}]},
                           model=model or cfg.routing.auto_model_names[0],
                           messages=({"role": "user", "content": text},), stream=False)
-        key = cache.key_for(req, {cfg.cache.tenant_header: tenant} if tenant else {})
+        key = cache.key_for(req, {}, tenant=tenant or None)  # a label as `cache list` shows it
         if key is None:
             raise ValueError("this request would not use the cache (opt-out rules)")
         hit = await cache.lookup(key, None)

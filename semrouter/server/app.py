@@ -101,6 +101,10 @@ class RouterServer:
         log.info("router_started", listen=self.holder.current.config.server.listen, port=self.port,
                  admin_listen=self.holder.current.config.server.admin_listen, admin_port=self.admin_port,
                  config_version=self.holder.current.version)
+        c = self.holder.current.config.cache
+        if c.enabled and c.tenant_from == "credential" and not os.environ.get(c.tenant_key_env):
+            log.warning("tenant_hash_unkeyed", hint=f"set {c.tenant_key_env} to a random secret so that cache tenant "
+                        "labels cannot be guessed from weak credentials (docs/SECURITY.md, Tenants)")
 
     async def reload(self, *, force: bool = False) -> tuple[bool, str, str]:
         """Validate and build the config file, then swap; returns (applied, message, serving version).

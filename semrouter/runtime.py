@@ -120,6 +120,9 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
             if built_analyzer:
                 await analyzer.close()
             raise
+    # after everything built: a failed reload leaves the serving config's label values
+    shared.metrics.set_vocabulary(models=[*(m.name for m in cfg.models), *cfg.routing.auto_model_names],
+                                  categories=[c.name for c in cfg.categories])
     return Runtime(
         config=cfg,
         version=config_version(cfg),

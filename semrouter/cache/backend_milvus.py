@@ -205,12 +205,17 @@ class MilvusBackend:
                     schema.add_field(name, DataType.VARCHAR, max_length=size, is_partition_key=name == "tenant")
             for name in _INTS:
                 schema.add_field(name, DataType.INT64)
-            client.create_collection(self._col, schema=schema, index_params=self._index_params(client),
+            # Milvus Lite: the index is made below without pymilvus' wait, which asks the server for a timestamp
+            # (AllocTimestamp) that Lite does not implement: its in-process gRPC server printed a traceback
+            client.create_collection(self._col, schema=schema,
+                                     index_params=None if self._cfg.is_local else self._index_params(client),
                                      consistency_level="Session", timeout=self._timeout)
             log.info("cache collection created", collection=self._col, uri=self._cfg.uri if self._cfg.is_local
                      else "(server)", index=self._cfg.index_type, dim=self._dim)
         if not client.list_indexes(self._col, field_name="vector"):
-            client.create_index(self._col, self._index_params(client), timeout=self._timeout)
+            # Lite builds the index in the call; `sync` would only poll for it (through AllocTimestamp)
+            client.create_index(self._col, self._index_params(client), timeout=self._timeout,
+                                sync=not self._cfg.is_local)
         client.load_collection(self._col, timeout=self._timeout)
 
     def _index_params(self, client: Any) -> Any:

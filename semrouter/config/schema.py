@@ -193,6 +193,18 @@ class Server(_Strict):
     inflight_max_age_seconds: float = Field(
         default=900.0, gt=0, description="a forwarded request whose answer has not come by then is dropped likewise"
     )
+    analysis_head_chars: int = Field(
+        default=8000, ge=1, description="the signals read at most this many characters from the start of a "
+        "prompt (plus analysis_tail_chars from its end); the middle of a longer prompt is not analysed"
+    )
+    analysis_tail_chars: int = Field(
+        default=2000, ge=0, description="characters from the end of a prompt longer than the two windows"
+    )
+    analysis_budget_ms: float = Field(
+        default=1000.0, gt=0, description="longest a request waits for the ONNX signals (queue + run); past it "
+        "the request is routed without them (keyword rules, else the default model), counted in "
+        "semrouter_analysis_budget_exceeded_total"
+    )
 
     @field_validator("listen", "metrics_listen", "admin_listen")
     @classmethod

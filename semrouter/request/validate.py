@@ -81,7 +81,8 @@ def load_json_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
         raise _invalid_json(f"nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(body, dict):
         raise invalid_value("Request body must be a JSON object", None)
-    _check_tree(body, surrogates=_SURROGATE_ESCAPE.search(raw) is not None)
+    escaped = (b"\\ud" in raw or b"\\uD" in raw) and _SURROGATE_ESCAPE.search(raw) is not None
+    _check_tree(body, surrogates=escaped)
     return body
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -15,15 +16,17 @@ from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import signals_needed
 from semrouter.decision.safety import SafetyVerdict, safety_verdict
 from semrouter.request.errors import RequestError, error_body
+from semrouter.request.parse import ChatRequest, check_content_type, content_text, parse_chat_request
 from semrouter.request.paths import canonical_path, query_of
-from semrouter.request.parse import ChatRequest, check_content_type, parse_chat_request
 from semrouter.request.rewrite import rewrite_body
+from semrouter.request.window import analysis_window
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.types import Analysis
+from semrouter.telemetry.logging import hide_in_logs
 
 log = structlog.get_logger("semrouter.request")
 
@@ -40,6 +43,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     raw_path = h.get(":path", "")
     st.path = canonical_path(raw_path)
     st.request_id = h.get(H.REQUEST_ID, "-")
+    hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
     if st.method == "GET" and st.path == MODELS_PATH:
         st.kind = "models"
         names = [rt.config.routing.auto_model_names[0], *(m.name for m in rt.config.models)]
@@ -77,6 +81,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     except RequestError as e:
         rt.shared.metrics.record_error(None, e.code)
         return _error_reply(st, e.status, e.body(), e.code)
+    hide_in_logs(_message_texts(req))
 
     # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs.
     cache_key = rt.cache.key_for(req, st.headers) if rt.cache is not None else None
@@ -87,7 +92,12 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             rt.shared.metrics.record_cache_hit()
             return _cache_reply(rt, st, req, hit, None)
 
-    text = req.text_for(cfg.routing.classify_text)
+    window = analysis_window(req.text_for(cfg.routing.classify_text), cfg.server.analysis_head_chars,
+                             cfg.server.analysis_tail_chars)
+    text = window.text
+    if window.skipped_chars:  # the signals (and so the prompt embedding) saw part of it: no semantic cache
+        rt.shared.metrics.record_analysis_truncated()
+        cache_key = None
     with tracer.span("signals", request_id=st.request_id) as span:
         keyword = rt.keywords.evaluate(text)
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
@@ -134,6 +144,11 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     return _forward(rt, st, req, decision, cache_key, analysis)
 
 
+def _message_texts(req: ChatRequest) -> list[str]:
+    """Every message's text, to be kept out of the logs."""
+    return [content_text(m.get("content")) for m in req.messages]
+
+
 def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:
     """The analysed text's embedding, when that text is the cache key's prompt (the last user message)."""
     same_text = cfg.routing.classify_text == "last_user" or len(req.messages) == 1
@@ -145,10 +160,16 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics
+    budget_s = rt.config.server.analysis_budget_ms / 1000
     try:
-        analysis = await rt.analyzer.analyze(text, want)
+        analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want), budget_s)
+    except TimeoutError:  # defined overrun: route without the signals, as for a failing model
+        log.warning("signals_over_budget", request_id=st.request_id, budget_ms=rt.config.server.analysis_budget_ms,
+                    chars=len(text))
+        metrics.record_analysis_budget_exceeded()
+        return None
     except Exception as e:  # a failing model must not fail the request: route on what is left
-        log.warning("signals_failed", request_id=st.request_id, error=repr(e))
+        log.warning("signals_failed", request_id=st.request_id, error=type(e).__name__)
         metrics.record_signal_error("analyzer")
         return None
     metrics.observe_classifier_timings_ms(analysis.timings_ms)

@@ -1,24 +1,39 @@
 """Structured logging with structlog: JSON lines in production, coloured console in development.
 
-Sensitive header values (authorization, cookie, x-api-key, proxy-authorization) are replaced
-by "[REDACTED]" wherever they appear in an event: as a key of the event dict or of a nested
-mapping (e.g. `headers={...}`), as a (name, value) pair, or as an Envoy-style
-{"key": name, "value": ...} header entry.
+What never reaches a log line (issue 12 item 6):
+
+* sensitive header values (authorization, cookie, x-api-key, proxy-authorization) are replaced by
+  "[REDACTED]" wherever they appear in an event: as a key of the event dict or of a nested mapping
+  (e.g. `headers={...}`), as a (name, value) pair, or as an Envoy-style {"key": name, "value": ...} entry;
+* tracebacks carry no local variables (structlog's default for dict and rich tracebacks shows them, which
+  printed bearer tokens and prompt prefixes): frames, source lines and the exception message only;
+* the current request's secrets and prompt text, registered with `hide_in_logs` on the request path, are
+  replaced by "[REDACTED]" in every string of every event logged while that request is handled, exception
+  messages included (also their first and last 40 characters, raw and repr-escaped, for truncated copies);
+  so is anything shaped like `Bearer <token>`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import Any, Literal, TextIO
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from semrouter.headers import SENSITIVE
 
 REDACTED = "[REDACTED]"
 _MAX_DEPTH = 6
+_MIN_NEEDLE = 8  # shorter values would redact ordinary words
+_EDGE = 40  # a copy cut to this many characters (a repr, a log preview) is still caught
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+# This request's secrets and prompt text (per asyncio task: one gRPC stream), longest first.
+_HIDDEN: ContextVar[tuple[str, ...]] = ContextVar("semrouter_hidden_in_logs", default=())
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -41,6 +56,54 @@ def _redact(value: Any, depth: int = 0) -> Any:
         items = [_redact(v, depth + 1) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def hide_in_logs(values: Iterable[str]) -> None:
+    """Register values (credential header values, prompt text) that no log line of the current asyncio task
+    may contain, from now until the task ends (an ext_proc stream is one task)."""
+    needles = set(_HIDDEN.get())
+    for v in values:
+        if v[:1].isspace() or v[-1:].isspace():
+            v = v.strip()
+        if len(v) < _MIN_NEEDLE:
+            continue
+        needles.add(v)
+        if len(v) > _EDGE:  # repr-escaped edges from the edges only: a 4 MB prompt costs no 4 MB repr
+            head, tail = repr(v[: 2 * _EDGE])[1:-1], repr(v[-2 * _EDGE:])[1:-1]
+            needles.update((v[:_EDGE], v[-_EDGE:], head[:_EDGE], tail[-_EDGE:]))
+        scheme, _, token = v.partition(" ")
+        if scheme.lower() in ("bearer", "basic") and len(token.strip()) >= _MIN_NEEDLE:
+            needles.add(token.strip())
+    _HIDDEN.set(tuple(sorted(needles, key=len, reverse=True)))
+
+
+def _scrub(text: str, needles: tuple[str, ...]) -> str:
+    for n in needles:
+        if n in text:
+            text = text.replace(n, REDACTED)
+    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+
+
+def _scrub_all(value: Any, needles: tuple[str, ...], depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return _scrub(value, needles)
+    if depth > _MAX_DEPTH:
+        return value
+    if isinstance(value, Mapping):
+        return {k: _scrub_all(v, needles, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_all(v, needles, depth + 1) for v in value]
+    return value
+
+
+def scrub_hidden(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: removes the current request's registered values (and bearer tokens) from every
+    string in the event, the rendered exception included. Runs after the exception is rendered."""
+    needles = _HIDDEN.get()
+    for k, v in list(event_dict.items()):
+        if isinstance(v, (str, Mapping, list, tuple)):
+            event_dict[k] = _scrub_all(v, needles)
+    return event_dict
 
 
 def redact_sensitive(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -69,19 +132,25 @@ def configure_logging(
     if lvl is None:
         raise ValueError(f"logging level must be one of {sorted(_LEVELS)}, got {level!r}")
     out = stream if stream is not None else sys.stderr
+    # Tracebacks are rendered here, without local variables, so that scrub_hidden sees their text.
+    exceptions: Any = (
+        structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        if format == "json" else structlog.processors.format_exc_info
+    )
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if format == "json"
-        else structlog.dev.ConsoleRenderer(colors=out.isatty() if hasattr(out, "isatty") else False)
+        else structlog.dev.ConsoleRenderer(colors=out.isatty() if hasattr(out, "isatty") else False,
+                                           exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_sensitive,
+        exceptions,
+        scrub_hidden,
     ]
-    if format == "json":
-        shared.append(structlog.processors.dict_tracebacks)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

@@ -10,6 +10,7 @@ several routers in one process never share counters.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -39,19 +40,36 @@ def normalize_error_reason(reason: str) -> str:
     r = _REASON_ALIASES.get(r, r)
     if r.startswith("upstream_") and r[9:].isdigit() and len(r) == 12:
         return f"upstream_{r[9]}xx"
-    return r
+    return r if _REASON.match(r) else "other"
+
+
+_REASON = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
 def _label(v: str | None) -> str:
     return v if v else UNKNOWN
 
 
+def _closed(v: str | None, known: frozenset[str] | None) -> str:
+    """`v` when it is a known name (any value while no vocabulary is set), else `unknown`."""
+    if not v:
+        return UNKNOWN
+    return v if known is None or v in known else UNKNOWN
+
+
 class Metrics:
-    """Every metric the router exports. Methods are cheap and thread-safe (prometheus_client)."""
+    """Every metric the router exports. Methods are cheap and thread-safe (prometheus_client).
+
+    Label values are closed sets, so no client can mint series: model labels are the configured model names
+    and `auto` aliases, category labels the configured categories (`set_vocabulary`, called for each config
+    the router loads), anything else `unknown`; error reasons are code-defined identifiers (`other`
+    otherwise). Before `set_vocabulary` any model/category value is kept (tests, tools)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._models: frozenset[str] | None = None
+        self._categories: frozenset[str] | None = None
 
         # -- routing (vSR names) --
         self.model_requests = Counter(
@@ -151,27 +169,45 @@ class Metrics:
         self.signal_errors = Counter(
             "semrouter_signal_errors_total", "Signal evaluations that failed (routing fell back)",
             ["signal"], registry=r)
+        self.analysis_truncated = Counter(
+            "semrouter_analysis_truncated_total",
+            "Prompts longer than the analysis windows (only their head and tail reached the signals)", registry=r)
+        self.analysis_budget_exceeded = Counter(
+            "semrouter_analysis_budget_exceeded_total",
+            "Requests routed without the ONNX signals because they waited longer than server.analysis_budget_ms",
+            registry=r)
+
+    def set_vocabulary(self, models: Iterable[str], categories: Iterable[str]) -> None:
+        """The label values allowed from now on (each replaced whole, so readers see one set or the other)."""
+        self._models = frozenset(models)
+        self._categories = frozenset(categories)
+
+    def _m(self, model: str | None) -> str:
+        return _closed(model, self._models)
+
+    def _c(self, category: str | None) -> str:
+        return _closed(category, self._categories)
 
     # ---------------------------------------------------------------- routing
     def record_request(self, model: str, reason: str) -> None:
         """One routed request: the chosen model and the decision reason (x-semrouter-reason)."""
-        self.model_requests.labels(_label(model)).inc()
-        self.routing_reasons.labels(_label(reason), _label(model)).inc()
+        self.model_requests.labels(self._m(model)).inc()
+        self.routing_reasons.labels(_label(reason), self._m(model)).inc()
 
     def record_routing_modification(self, source_model: str, target_model: str) -> None:
         """Counted only when the model actually changed (e.g. `auto` → `qwen3-8b`)."""
         if source_model != target_model:
-            self.routing_modifications.labels(_label(source_model), _label(target_model)).inc()
+            self.routing_modifications.labels(self._m(source_model), self._m(target_model)).inc()
 
     def observe_routing_latency(self, seconds: float) -> None:
         self.routing_latency.observe(max(0.0, seconds))
 
     def record_category(self, category: str | None) -> None:
-        self.category_classifications.labels(_label(category)).inc()
+        self.category_classifications.labels(self._c(category)).inc()
 
     def record_reasoning(self, category: str | None, model: str, enabled: bool, effort: str | None = None) -> None:
         self.reasoning_decisions.labels(
-            _label(category), _label(model), "true" if enabled else "false", effort or "none").inc()
+            self._c(category), self._m(model), "true" if enabled else "false", effort or "none").inc()
 
     def observe_classifier(self, classifier: str, seconds: float) -> None:
         """Latency of one signal, e.g. classifier in {embedding, category, jailbreak, pii, complexity, keyword}."""
@@ -193,6 +229,12 @@ class Metrics:
 
     def record_signal_error(self, signal: str) -> None:
         self.signal_errors.labels(_label(signal)).inc()
+
+    def record_analysis_truncated(self) -> None:
+        self.analysis_truncated.inc()
+
+    def record_analysis_budget_exceeded(self) -> None:
+        self.analysis_budget_exceeded.inc()
 
     # ---------------------------------------------------------------- cache
     def record_cache_hit(self) -> None:
@@ -226,31 +268,31 @@ class Metrics:
     # ---------------------------------------------------------------- safety
     def record_jailbreak_block(self, model: str | None = None) -> None:
         self.jailbreak_blocks.inc()
-        self.request_errors.labels(_label(model), "jailbreak_block").inc()
+        self.request_errors.labels(self._m(model), "jailbreak_block").inc()
 
     def record_pii_block(self, model: str | None, pii_types: Iterable[str]) -> None:
         """A request refused because `model` may not receive these PII types."""
         types = sorted(set(pii_types)) or [UNKNOWN]
         for t in types:
             self.pii_blocks.labels(t).inc()
-            self.pii_violations.labels(_label(model), t).inc()
-        self.request_errors.labels(_label(model), "pii_policy_denied").inc()
+            self.pii_violations.labels(self._m(model), t).inc()
+        self.request_errors.labels(self._m(model), "pii_policy_denied").inc()
 
     # ---------------------------------------------------------------- upstream
     def observe_ttft(self, model: str, seconds: float) -> None:
         if seconds > 0:
-            self.ttft.labels(_label(model)).observe(seconds)
+            self.ttft.labels(self._m(model)).observe(seconds)
 
     def observe_completion(self, model: str, seconds: float, completion_tokens: int | None = None) -> None:
         """Whole-response latency; with a token count also time-per-output-token."""
-        self.completion_latency.labels(_label(model)).observe(max(0.0, seconds))
+        self.completion_latency.labels(self._m(model)).observe(max(0.0, seconds))
         if completion_tokens and completion_tokens > 0 and seconds > 0:
-            self.tpot.labels(_label(model)).observe(seconds / completion_tokens)
+            self.tpot.labels(self._m(model)).observe(seconds / completion_tokens)
 
     def record_usage(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
         """Token counts from the response's `usage` object (negative values are ignored)."""
         p, c = max(0, int(prompt_tokens)), max(0, int(completion_tokens))
-        m = _label(model)
+        m = self._m(model)
         self.prompt_tokens.labels(m).inc(p)
         self.completion_tokens.labels(m).inc(c)
         self.tokens.labels(m).inc(p + c)
@@ -259,11 +301,11 @@ class Metrics:
 
     def record_cost(self, model: str, amount: float, currency: str = "USD") -> None:
         if amount > 0:
-            self.cost.labels(_label(model), currency or "USD").inc(amount)
+            self.cost.labels(self._m(model), currency or "USD").inc(amount)
 
     def record_error(self, model: str | None, reason: str) -> None:
         """reason e.g. parse_error, body_too_large, upstream_503, timeout, cancellation, internal."""
-        self.request_errors.labels(_label(model), normalize_error_reason(reason)).inc()
+        self.request_errors.labels(self._m(model), normalize_error_reason(reason)).inc()
 
     # ---------------------------------------------------------------- process
     def stream_opened(self) -> None:

@@ -30,7 +30,7 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
         if m.get("role") == "user":
             c = m.get("content")
             if isinstance(c, list):
-                return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+                return " ".join(p["text"] for p in c if isinstance(p, dict) and isinstance(p.get("text"), str))
             return str(c or "")
     return ""
 

@@ -275,3 +275,56 @@ def test_tracing_enabled_without_otel_says_how_to_install() -> None:
             Tracer.from_settings(enabled=True)
     else:
         assert Tracer.from_settings(enabled=True).enabled
+
+
+# ------------------------------------------------------------------ issue 12: no locals, no request secrets, closed labels
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_tracebacks_carry_no_locals_and_no_request_secrets(fmt: str) -> None:
+    import asyncio
+
+    from semrouter.telemetry.logging import hide_in_logs
+
+    buf = io.StringIO()
+    configure_logging(fmt, "info", stream=buf)  # type: ignore[arg-type]
+    prompt = "the quokka ledger of 1987 " * 20
+
+    async def request() -> None:
+        hide_in_logs(["Bearer sk-live-123456789", prompt])
+        local_secret = "local-only-value-42"  # noqa: F841 (a local a traceback with locals would print)
+        try:
+            raise ValueError(f"cannot handle {prompt[:80]!r} for sk-live-123456789")
+        except ValueError:
+            structlog.get_logger("t").exception("phase_failed", note=prompt)
+
+    asyncio.run(request())
+    structlog.get_logger("t").info("later", text="sk-live-123456789")  # another task: not registered there
+    out = buf.getvalue()
+    assert "phase_failed" in out and "ValueError" in out and "test_metrics.py" in out
+    assert "local-only-value-42" not in out
+    assert "quokka" not in out
+    assert out.count("sk-live-123456789") == 1  # only the event outside the request's task
+
+
+def test_bearer_tokens_are_scrubbed_anywhere() -> None:
+    buf = io.StringIO()
+    configure_logging("json", "info", stream=buf)
+    structlog.get_logger("t").warning("upstream said", detail="got header Authorization: Bearer abc.def-ghi")
+    assert "abc.def-ghi" not in buf.getvalue() and "Bearer [REDACTED]" in buf.getvalue()
+
+
+def test_unknown_models_and_categories_mint_no_series() -> None:
+    m = Metrics()
+    m.set_vocabulary(models=["small", "auto"], categories=["math"])
+    for junk in ("junk-1", "junk-2", "x" * 300):
+        m.record_error(junk, "model_not_found")
+        m.record_jailbreak_block(junk)
+        m.record_routing_modification(junk, "small")
+        m.record_category(junk)
+        m.record_usage(junk, 1, 1)
+    m.record_error("small", "weird reason with spaces")
+    text = m.render().decode()
+    assert "junk" not in text and "x" * 50 not in text
+    assert m.value("llm_request_errors_total", {"model": "unknown", "reason": "model_not_found"}) == 3
+    assert m.value("llm_request_errors_total", {"model": "small", "reason": "other"}) == 1
+    assert m.value("llm_category_classifications_count", {"category": "unknown"}) == 3

@@ -9,8 +9,8 @@ What never reaches a log line (issue 12 item 6):
   printed bearer tokens and prompt prefixes): frames, source lines and the exception message only;
 * the current request's secrets and prompt text, registered with `hide_in_logs` on the request path, are
   replaced by "[REDACTED]" in every string of every event logged while that request is handled, exception
-  messages included (also their first and last 40 characters, raw and repr-escaped, for truncated copies);
-  so is anything shaped like `Bearer <token>`.
+  messages included, and so is any copy cut short (a run of at least 40 characters that starts or ends like a
+  registered value, raw or repr-escaped); so is anything shaped like `Bearer <token>`.
 """
 
 from __future__ import annotations
@@ -60,27 +60,46 @@ def _redact(value: Any, depth: int = 0) -> Any:
 
 def hide_in_logs(values: Iterable[str]) -> None:
     """Register values (credential header values, prompt text) that no log line of the current asyncio task
-    may contain, from now until the task ends (an ext_proc stream is one task)."""
-    needles = set(_HIDDEN.get())
+    may contain, from now until the task ends (an ext_proc stream is one task). A copy cut short (a preview,
+    a repr in an exception message) is caught too: any run of text that starts like a value, or ends like it,
+    for at least 40 characters (8 for short values)."""
+    hidden = set(_HIDDEN.get())
     for v in values:
         if v[:1].isspace() or v[-1:].isspace():
             v = v.strip()
         if len(v) < _MIN_NEEDLE:
             continue
-        needles.add(v)
-        if len(v) > _EDGE:  # repr-escaped edges from the edges only: a 4 MB prompt costs no 4 MB repr
-            head, tail = repr(v[: 2 * _EDGE])[1:-1], repr(v[-2 * _EDGE:])[1:-1]
-            needles.update((v[:_EDGE], v[-_EDGE:], head[:_EDGE], tail[-_EDGE:]))
+        hidden.add(v)
+        if len(v) > _EDGE:  # its repr-escaped form, from the first 4 KB only: a 4 MB prompt costs no 4 MB repr
+            esc = repr(v[:4096])[1:-1]
+            if esc != v[:4096]:
+                hidden.add(esc)
         scheme, _, token = v.partition(" ")
         if scheme.lower() in ("bearer", "basic") and len(token.strip()) >= _MIN_NEEDLE:
-            needles.add(token.strip())
-    _HIDDEN.set(tuple(sorted(needles, key=len, reverse=True)))
+            hidden.add(token.strip())
+    _HIDDEN.set(tuple(sorted(hidden, key=len, reverse=True)))
 
 
-def _scrub(text: str, needles: tuple[str, ...]) -> str:
-    for n in needles:
-        if n in text:
-            text = text.replace(n, REDACTED)
+def _common_prefix(text: str, at: int, value: str) -> int:
+    """How many characters of `value` appear in `text` from position `at` on."""
+    n, step = 0, 256
+    limit = min(len(value), len(text) - at)
+    while n + step <= limit and text[at + n: at + n + step] == value[n: n + step]:
+        n += step
+    while n < limit and text[at + n] == value[n]:
+        n += 1
+    return n
+
+
+def _scrub(text: str, hidden: tuple[str, ...]) -> str:
+    for v in hidden:
+        head, tail = v[:_EDGE], v[-_EDGE:]
+        at = text.find(head)
+        while at >= 0:  # a copy of v, or of its beginning
+            text = text[:at] + REDACTED + text[at + _common_prefix(text, at, v):]
+            at = text.find(head, at + len(REDACTED))
+        if len(v) > _EDGE and tail in text:  # a copy of its end
+            text = text.replace(tail, REDACTED)
     return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 

@@ -1,0 +1,80 @@
+"""What reaches the signals (request/window.py) and the analyzer's time budget (server/request_phase.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from semrouter.config import parse_config
+from semrouter.request.window import analysis_window
+from semrouter.runtime import RuntimeHolder, Shared, build_runtime
+from semrouter.server.stream import ExternalProcessor
+from semrouter.signals.types import Analysis
+from tests.test_stream import CFG, body_msg, headers_msg, set_headers
+
+
+def test_short_text_is_analysed_whole() -> None:
+    w = analysis_window("abc", 2, 1)
+    assert (w.text, w.skipped_chars) == ("abc", 0)
+
+
+def test_long_text_keeps_head_and_tail() -> None:
+    text = "H" * 10 + "M" * 1000 + "T" * 5
+    w = analysis_window(text, 10, 5)
+    assert w.text == "H" * 10 + "\n" + "T" * 5 and w.skipped_chars == 1000
+    assert analysis_window(text, 10, 0).text == "H" * 10
+
+
+class _Recorder:
+    """An analyzer that remembers what it was given and answers after `delay_s`, saying `math` confidently."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s, self.seen = delay_s, []  # type: ignore[var-annotated]
+
+    async def analyze(self, text: str) -> Analysis:
+        self.seen.append(text)
+        await asyncio.sleep(self.delay_s)
+        return Analysis(category_probs={"math": 0.99})
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.zeros((len(texts), 4), np.float32)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _route(analyzer: _Recorder, content: str, **server: Any) -> tuple[dict[str, str], Shared]:
+    cfg = parse_config({**CFG, "server": server})
+    shared = Shared()
+    rt = dataclasses.replace(await build_runtime(cfg, shared), analyzer=analyzer)
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": content}]}).encode()
+
+    async def it() -> AsyncIterator[Any]:
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+    out = [r async for r in proc.Process(it(), None)]
+    return set_headers(out[-1].request_body.response.header_mutation), shared
+
+
+async def test_signals_see_only_the_windows_and_truncation_is_counted() -> None:
+    a = _Recorder()
+    text = "start " + "x" * 50_000 + " the end"
+    hs, shared = await _route(a, text, analysis_head_chars=100, analysis_tail_chars=20)
+    assert a.seen == [text[:100] + "\n" + text[-20:]]
+    assert hs["x-vsr-selected-model"] == "big"  # routed on the (windowed) signals
+    assert shared.metrics.value("semrouter_analysis_truncated_total") == 1
+
+
+async def test_budget_overrun_routes_without_signals_and_is_counted() -> None:
+    hs, shared = await _route(_Recorder(delay_s=2.0), "hello there", analysis_budget_ms=50)
+    assert hs["x-vsr-selected-model"] == "small" and hs["x-semrouter-reason"] == "default"
+    assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 1
+    hs, shared = await _route(_Recorder(delay_s=0.0), "hello there", analysis_budget_ms=1000)
+    assert hs["x-vsr-selected-model"] == "big"
+    assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 0

@@ -50,4 +50,5 @@ ROUTER_SET = (*ROUTING_HEADERS, *DECISION_HEADERS, JOIN, JAILBREAK_BLOCKED, JAIL
               CACHE_HIT, CACHE_SIMILARITY)
 
 # Never logged verbatim.
-SENSITIVE = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})
+SENSITIVE = frozenset({"authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-goog-api-key",
+                       "proxy-authorization", "x-auth-token"})

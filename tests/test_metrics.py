@@ -313,6 +313,20 @@ def test_bearer_tokens_are_scrubbed_anywhere() -> None:
     assert "abc.def-ghi" not in buf.getvalue() and "Bearer [REDACTED]" in buf.getvalue()
 
 
+def test_cookie_values_are_hidden_one_by_one() -> None:
+    import asyncio
+
+    from semrouter.telemetry.logging import hide_in_logs
+    buf = io.StringIO()
+    configure_logging("json", "info", stream=buf)
+
+    async def request() -> None:
+        hide_in_logs(["theme=dark; session=s3ss10n-v4lue-xyz"])
+        structlog.get_logger("t").error("failed", detail="lookup of s3ss10n-v4lue-xyz failed")
+    asyncio.run(request())
+    assert "s3ss10n-v4lue-xyz" not in buf.getvalue() and "lookup of" in buf.getvalue()
+
+
 def test_unknown_models_and_categories_mint_no_series() -> None:
     m = Metrics()
     m.set_vocabulary(models=["small", "auto"], categories=["math"])

@@ -2,7 +2,7 @@
 
 What never reaches a log line (issue 12 item 6):
 
-* sensitive header values (authorization, cookie, x-api-key, proxy-authorization) are replaced by
+* sensitive header values (`semrouter.headers.SENSITIVE`: authorization, cookie, x-api-key, ...) are replaced by
   "[REDACTED]" wherever they appear in an event: as a key of the event dict or of a nested mapping
   (e.g. `headers={...}`), as a (name, value) pair, or as an Envoy-style {"key": name, "value": ...} entry;
 * tracebacks carry no local variables (structlog's default for dict and rich tracebacks shows them, which
@@ -31,6 +31,7 @@ REDACTED = "[REDACTED]"
 _MAX_DEPTH = 6
 _MIN_NEEDLE = 8  # shorter values would redact ordinary words
 _EDGE = 40  # a copy cut to this many characters (a repr, a log preview) is still caught
+_PAIRS = re.compile(r"[;,&]\s*")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 # This request's secrets and prompt text (per asyncio task: one gRPC stream), longest first.
 _HIDDEN: ContextVar[tuple[str, ...]] = ContextVar("semrouter_hidden_in_logs", default=())
@@ -77,6 +78,11 @@ def hide_in_logs(values: Iterable[str]) -> None:
         scheme, _, token = v.partition(" ")
         if scheme.lower() in ("bearer", "basic") and len(token.strip()) >= _MIN_NEEDLE:
             hidden.add(token.strip())
+        if "=" in v and len(v) <= 8192:  # cookie-style "a=secret; b=..." values: each secret on its own
+            for piece in _PAIRS.split(v):
+                secret = piece.partition("=")[2].strip()
+                if len(secret) >= _MIN_NEEDLE:
+                    hidden.add(secret)
     _HIDDEN.set(tuple(sorted(hidden, key=len, reverse=True)))
 
 

@@ -198,9 +198,13 @@ def test_cache_cli_through_running_router(client: Client) -> None:
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)
 
-    listed = cli("list", "--tenant", "jules")
+    from semrouter.cache.config import CacheConfig
+    from semrouter.cache.keys import tenancy
+    label = tenancy(CacheConfig()).tenant(h)  # the label of jules' credential (the router has this environment)
+    assert label is not None and label.startswith("c:")
+    listed = cli("list", "--tenant", label)
     assert [e["prompt"] for e in listed["entries"]] == ["What is the speed of sound in dry air?"]
-    assert cli("delete", "--tenant", "jules")["deleted"] == 1
+    assert cli("delete", "--tenant", label)["deleted"] == 1
     after = client.chat(q, h)
     assert "x-vsr-cache-hit" not in after.headers
 

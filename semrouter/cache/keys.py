@@ -44,6 +44,7 @@ from semrouter.headers import CACHE_BYPASS, CACHE_CONTROL
 from semrouter.request.parse import ChatRequest, content_text
 from semrouter.request.tenant import ANONYMOUS, Tenancy  # noqa: F401 (ANONYMOUS re-exported)
 
+_RESOLVE: Any = object()  # make_key's default: resolve the tenant from the headers
 _SAFE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
 _WS = re.compile(r"\s+")
 _NOT_PARAMS = frozenset(
@@ -98,9 +99,9 @@ def answer_params(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
-             tenant: str | None = None) -> CacheKey | None:
+             tenant: str | None = _RESOLVE) -> CacheKey | None:
     """The request's cache key, or None when it must not use the cache (see module docstring). `tenant`: the
-    resolved tenant label (default: resolved from `headers` by `tenant_of`)."""
+    resolved tenant label, None for none (default: resolved from `headers` by `tenant_of`)."""
     if bypass_requested(headers) or not req.messages:
         return None
     last = req.messages[-1]
@@ -120,7 +121,7 @@ def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
         return None
     if cfg.skip_tools and (body.get("tools") or body.get("functions")):
         return None
-    if tenant is None:
+    if tenant is _RESOLVE:
         tenant = tenant_of(cfg, headers)
     if tenant is None:
         return None

@@ -277,7 +277,7 @@ def test_tracing_enabled_without_otel_says_how_to_install() -> None:
         assert Tracer.from_settings(enabled=True).enabled
 
 
-# ------------------------------------------------------------------ issue 12: no locals, no request secrets, closed labels
+# ------------------------------------------------ issue 12: no locals, no request secrets, closed labels
 
 @pytest.mark.parametrize("fmt", ["json", "console"])
 def test_tracebacks_carry_no_locals_and_no_request_secrets(fmt: str) -> None:

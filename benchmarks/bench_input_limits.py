@@ -29,7 +29,7 @@ from conftest import SHIPPED_PORTS, Client, user  # noqa: E402
 
 from semrouter.devstack import Stack, free_port  # noqa: E402
 
-LINE = "Contact Jane Roe at jane.roe@example.com or +1 (555) 123-4567, 42 Main Street, Springfield IL 62704. "
+LINE = "Contact Jane Roe at jane.roe@mailbox.org or +1 (555) 123-4567, 42 Main Street, Springfield IL 62704. "
 
 
 def big_body(size: int = 4_000_000) -> bytes:

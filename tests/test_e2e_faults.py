@@ -107,7 +107,7 @@ def server_cache(uri: str) -> dict[str, object]:
 def test_upstream_500_reset_and_truncated_stream_pass_through_and_are_never_cached(tmp_path: Path) -> None:
     stack, c = start_stack(tmp_path, {"cache.backend": "memory", "cache.lookup_timeout_ms": 2000})
     try:
-        h = {"x-user-id": "faults"}
+        h = {"authorization": "Bearer faults"}
         q500, qreset, qsse_reset, qtrunc = (user("Tell me a fact about owls."), user("Tell me a fact about bats."),
                                             user("Tell me a fact about moles.", stream=True),
                                             user("Tell me a fact about voles.", stream=True))
@@ -142,12 +142,12 @@ def test_milvus_server_killed_and_restarted_under_traffic(tmp_path: Path, lite: 
         while not stop.is_set():
             i += 1
             statuses.append(c.chat(user(f"Give me fun fact number {i % 7} about the sea."),
-                                   {"x-user-id": "load"}).status)
+                                   {"authorization": "Bearer load"}).status)
             time.sleep(0.02)
 
     worker = threading.Thread(target=traffic, daemon=True)
     try:
-        h = {"x-user-id": "ivy"}
+        h = {"authorization": "Bearer ivy"}
         q = user("What is the tallest mountain in Africa?")
         c.chat(q, h)
         assert until(lambda: is_hit(c.chat(q, h)), 10) is not None
@@ -180,21 +180,21 @@ def test_two_replicas_share_one_milvus_server_and_keep_tenants_apart(tmp_path: P
         b_stack, b = start_stack(tmp_path / "b", server_cache(shared_milvus_uri))
         try:
             q = user("How many moons does Mars have?")
-            first = a.chat(q, {"x-user-id": "alice"})
+            first = a.chat(q, {"authorization": "Bearer alice"})
             assert first.status == 200 and HIT not in first.headers
             # replica b serves what replica a stored, for the same tenant
-            assert until(lambda: is_hit(b.chat(q, {"x-user-id": "alice"})), 10) is not None
-            served = b.chat(q, {"x-user-id": "alice"})
+            assert until(lambda: is_hit(b.chat(q, {"authorization": "Bearer alice"})), 10) is not None
+            served = b.chat(q, {"authorization": "Bearer alice"})
             assert served.json()["choices"][0]["message"] == first.json()["choices"][0]["message"]
             # ...and never to another tenant, on either replica (each asks once: its miss stores its own entry)
             for client, tenant in ((a, "mallory"), (b, "trudy")):
-                other = client.chat(q, {"x-user-id": tenant})
+                other = client.chat(q, {"authorization": f"Bearer {tenant}"})
                 assert other.status == 200 and HIT not in other.headers and "x-demo-model" in other.headers
             # b's own store reaches a
             q2 = user("What is the chemical symbol for gold?")
-            b.chat(q2, {"x-user-id": "bob"})
-            assert until(lambda: is_hit(a.chat(q2, {"x-user-id": "bob"})), 10) is not None
-            assert HIT not in a.chat(q2, {"x-user-id": "alice"}).headers
+            b.chat(q2, {"authorization": "Bearer bob"})
+            assert until(lambda: is_hit(a.chat(q2, {"authorization": "Bearer bob"})), 10) is not None
+            assert HIT not in a.chat(q2, {"authorization": "Bearer alice"}).headers
         finally:
             b_stack.stop()
     finally:

@@ -167,7 +167,7 @@ def test_tenant_header_cannot_reach_another_tenants_answers(client: Client) -> N
 # -- item 5: a 4 MB PII-dense prompt costs other requests < 50 ms --
 
 def test_four_megabyte_pii_paste_does_not_stall_other_requests(client: Client, stack: Stack) -> None:
-    line = "Contact Jane Roe at jane.roe@example.com or +1 (555) 123-4567, 42 Main Street, Springfield IL 62704. "
+    line = "Contact Jane Roe at jane.roe@mailbox.org or +1 (555) 123-4567, 42 Main Street, Springfield IL 62704. "
     big = json.dumps(user(line * (4_000_000 // len(line)))).encode()
     assert len(big) > 3_900_000
 

@@ -36,7 +36,7 @@ class _Recorder:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s, self.seen = delay_s, []  # type: ignore[var-annotated]
 
-    async def analyze(self, text: str) -> Analysis:
+    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
         self.seen.append(text)
         await asyncio.sleep(self.delay_s)
         return Analysis(category_probs={"math": 0.99})

@@ -113,10 +113,11 @@ class CacheConfig(_Strict):
         description="minimum learned score P(same answer) for a hit (0.80 with similarity_threshold 0.80: qqp-dev "
         "test split precision 88.7% at recall 42.7%; higher = more precise, fewer hits; see benchmarks/RESULTS.md)",
     )
-    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "specific"], ...] = Field(
-        default=("antonym", "units", "negation"),
+    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "direction", "specific"], ...] = Field(
+        default=("antonym", "units", "negation", "direction"),
         description="rule families of verify.py that still veto a hit under verifier: learned (both = all of "
-        "them); these three cost few true duplicates and catch near-misses the model rarely saw",
+        "them); these cost few true duplicates and catch near-misses the model rarely saw (per-kind numbers in "
+        "benchmarks/RESULTS.md). Code and quoted text that differ always veto (verbatim.py)",
     )
     fallback_similarity_threshold: float = Field(
         default=0.92, ge=0, le=1,

@@ -1,12 +1,14 @@
 """`SemanticCache`: key, lookup (exact, then vector + verification), background store, maintenance.
 
-Lookup order: category enabled? -> exact match on the normalised prompt hash within the scope (no
+Lookup order: category enabled? -> exact match on the prompt hash within the scope (keys.py; no
 embedding) -> embedding (or the one passed in) -> vector search filtered to the scope and to
-unexpired entries -> per-category threshold (the cosine pre-filter) -> verification of the
-candidates, best first: `verifier: learned` scores each (new prompt, cached prompt) pair with the
-ONNX pair classifier (learned_verify.py) and serves the first with score >= verifier_threshold
-that the `verifier_veto` rule families accept; `rules` applies all of verify.py; `both` needs the
-learned score and all the rules; `off` serves the best candidate. The learned
+unexpired entries -> a verdict per candidate (judge.py): under the per-category threshold (the cosine
+pre-filter); code or quoted text that differ (verbatim.py, always); a rule family that vetoes
+(`verifier: learned` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the learned
+score P(same answer) under `verifier_threshold` (`learned`, `both`); else the best such candidate is
+served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
+(reason, cosine, score; never prompt text); a miss carries one reason of judge.MISS_REASONS
+(`lookup_with_reason`), and `explain` returns every verdict without serving or counting. The learned
 verifier needs the cached prompts' vectors: from the backend's optional `vectors(ids)`, else a
 bounded in-process map filled at store time, else the prompts are embedded again (one batch).
 A learned model that is missing or does not fit is replaced by the rules (with a warning) and the

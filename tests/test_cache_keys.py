@@ -109,3 +109,33 @@ def test_verbatim_parts() -> None:
     assert verbatim_parts("it's what you're doing") == ()
     assert verbatim_differs("What does `a+b` do?", "What does `a-b` do?")
     assert not verbatim_differs("hi, what does `a+b` do?", "What does `a+b` do, please?")
+
+
+@pytest.mark.parametrize("a,b,same", [
+    ("What are the main renewable energy sources?", "What are the main renewable enrgy sources?", True),
+    ("What are the main renewable energy sources?", "Hi! What are the main renewable energy sources? Thanks!", True),
+    ("How do I reverse a list in Python?", "in python, how do i reverse a list", True),
+    ("Please explain how you sort a list with Python", "pls explain how u sort a list w/ python", True),
+    ("Explain recursion.", "Can you explain recursion?", True),
+    ("dog bites man", "man bites dog", False),
+    ("Is coffee bad for you?", "Is coffee not bad for you?", False),
+    ("What is the capital of France?", "What is the capital of Spain?", False),
+    ("Convert 5 miles to km", "Convert 8 miles to km", False),
+    ("What are the main renewable energy sources?", "What are the main renewable energy sinks?", False),
+    ("List all files in the folder", "List all files in the folder in Europe", False),
+    ("List all files in the folder", "List some files in the folder", False),
+    ("Does Emil admire Anna?", "Does Anna admire Emil?", False),
+    ("Which isomer of C6H14 has five shifts?", "Which isomer of C16H14 has five shifts?", False),
+])
+def test_answer_neutral_rewordings(a: str, b: str, same: bool) -> None:
+    from semrouter.cache.equivalent import equivalent
+
+    assert equivalent(a, b) is same and equivalent(b, a) is same
+
+
+def test_a_one_letter_change_between_common_words_is_no_typo() -> None:
+    from semrouter.cache.equivalent import equivalent
+
+    common = frozenset({"horse", "house", "large"})
+    assert not equivalent("How large is a horse?", "How large is a house?", common)
+    assert equivalent("How large is a horse?", "How large is a hoorse?", common)

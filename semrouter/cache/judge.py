@@ -5,7 +5,8 @@ The semantic stage finds candidates by cosine; each then gets a `Judgement`:
 * `below_threshold`: cosine under the (per-category) pre-filter threshold;
 * `verbatim`: the prompts' code or quoted text differ (verbatim.py; always on);
 * a rule family of verify.py that vetoes it (`numbers`, `negation`, `antonym`, `units`, `specific`);
-* `learned`: the learned verifier's P(same answer) is under `verifier_threshold`;
+* `learned`: the learned verifier's P(same answer) is under `verifier_threshold`, and the prompts are not
+  an answer-neutral rewording of each other (equivalent.py; with `accept_equivalent`);
 * `hit`: served (the first such candidate, best cosine first).
 
 `MISS_REASONS` is the closed set of values the `reason` label of the miss counter takes.
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from semrouter.cache.equivalent import equivalent
 from semrouter.cache.types import Entry
 from semrouter.cache.verbatim import verbatim_differs
 from semrouter.cache.verify import RULES, Verifier
@@ -48,7 +50,8 @@ class Judgement:
 
 
 def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, learned: np.ndarray | None,
-          verifier_threshold: float, verifier: Verifier, rules: Collection[str]) -> list[Judgement]:
+          verifier_threshold: float, verifier: Verifier, rules: Collection[str],
+          accept_equivalent: bool = True) -> list[Judgement]:
     """Verdicts for `found` (best cosine first). `learned[i]` scores the i-th candidate at or above the
     threshold (None = learned verifier not in use). At most one candidate gets `hit`."""
     out: list[Judgement] = []
@@ -60,7 +63,7 @@ def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, l
             continue
         score = None if learned is None else float(learned[i])
         i += 1
-        veto = _veto(prompt, entry.prompt, score, verifier_threshold, verifier, rules)
+        veto = _veto(prompt, entry.prompt, score, verifier_threshold, verifier, rules, accept_equivalent)
         verdict = "rejected" if veto else ("not_reached" if served else "hit")
         served = served or not veto
         out.append(Judgement(entry, cos, score, veto, verdict))
@@ -68,14 +71,14 @@ def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, l
 
 
 def _veto(prompt: str, cached: str, score: float | None, verifier_threshold: float, verifier: Verifier,
-          rules: Collection[str]) -> str:
+          rules: Collection[str], accept_equivalent: bool) -> str:
     if verbatim_differs(prompt, cached):
         return "verbatim"
     if rules:
         v = verifier.check(prompt, cached, rules)
         if not v.ok:
             return v.reason.split(":", 1)[0]  # the family only: the rest quotes prompt words
-    if score is not None and score < verifier_threshold:
+    if score is not None and score < verifier_threshold and not (accept_equivalent and equivalent(prompt, cached, verifier.common_words)):
         return "learned"
     return ""
 

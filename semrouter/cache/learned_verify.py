@@ -24,7 +24,8 @@ from semrouter.cache.verify import Signals, Verifier
 LEX_FEATURES: tuple[str, ...] = (
     "jaccard", "content_jaccard", "numbers_differ", "numbers_only_one", "negation_differs", "antonym",
     "units_differ", "specific", "capitalised", "rare", "only_content", "substitution", "length_ratio",
-    "question_word_differs", "first_question_word_differs", "rules_ok",
+    "question_word_differs", "first_question_word_differs", "swapped", "char_jaccard", "latin",
+    "rules_ok",
 )
 _CAPS = {"numbers_only_one": 4.0, "specific": 4.0, "capitalised": 4.0, "rare": 4.0, "only_content": 8.0}
 

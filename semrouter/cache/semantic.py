@@ -5,8 +5,9 @@ embedding) -> embedding (or the one passed in) -> vector search filtered to the 
 unexpired entries -> a verdict per candidate (judge.py): under the per-category threshold (the cosine
 pre-filter); code or quoted text that differ (verbatim.py, always); a rule family that vetoes
 (`verifier: learned` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the learned
-score P(same answer) under `verifier_threshold` (`learned`, `both`); else the best such candidate is
-served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
+score P(same answer) under `verifier_threshold` (`learned`, `both`) unless the prompts are an
+answer-neutral rewording of each other (equivalent.py, `accept_equivalent`); else the best such
+candidate is served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
 (reason, cosine, score; never prompt text); a miss carries one reason of judge.MISS_REASONS
 (`lookup_with_reason`), and `explain` returns every verdict without serving or counting. The learned
 verifier needs the cached prompts' vectors: from the backend's optional `vectors(ids)`, else a
@@ -250,7 +251,7 @@ class SemanticCache:
         above = [e for e, s in live if s >= threshold]
         learned = await self._learned_scores(key.prompt, vec, above) if above else None
         return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold, self._verifier,
-                     self._rules())
+                     self._rules(), self.cfg.accept_equivalent)
 
     async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:
         """Why this prompt would hit or miss now, without serving or counting anything.

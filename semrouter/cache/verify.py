@@ -111,6 +111,8 @@ class Signals:
     question_word_differs: bool  # the sets of wh-words differ
     first_question_word_differs: bool
     swapped: bool  # the words around a relation word trade places (direction rule)
+    char_jaccard: float  # Jaccard of character bigrams (any script: the word rules only read Latin letters)
+    latin: float  # the smaller share of ASCII letters of the two texts (low = the word rules see little)
     rules_ok: bool  # the rule verifier would accept the pair
 
 
@@ -152,6 +154,8 @@ class _Parsed:
     negated: bool
     targets: frozenset[str]  # units/languages converted to: "... to km", "how many km ..."
     relations: frozenset[tuple[str, str, str]]  # (word before, relation, word after) for each relation word
+    grams: frozenset[str]  # character bigrams of the letters and digits (any script), lower-case
+    latin: float  # share of the letters that are ASCII A-Z/a-z (1.0 without letters)
 
 
 def _number(tok: str) -> float | None:
@@ -180,7 +184,11 @@ def _parse(text: str) -> _Parsed:
     targets = frozenset(w for prev, w in zip(("",) + words, words, strict=False)
                         if prev in _TARGET_MARKERS and w in _UNITS)
     rel = frozenset(r for i, w in enumerate(words) if w in _RELATIONS for r in [_around(words, i)] if r)
-    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets, rel)
+    chars = [c for c in text.lower() if c.isalnum()]
+    grams = frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
+    letters = [c for c in text if c.isalpha()]
+    latin = sum(c.isascii() for c in letters) / len(letters) if letters else 1.0
+    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets, rel, grams, latin)
 
 
 def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, str] | None:
@@ -208,6 +216,11 @@ class Verifier:
 
     def __init__(self, common_words: frozenset[str] | None = None) -> None:
         self._common = common_words
+
+    @property
+    def common_words(self) -> frozenset[str] | None:
+        """The vocabulary of common words (None without one)."""
+        return self._common
 
     @classmethod
     def from_tokenizer(cls, path: str | Path | None) -> Verifier:
@@ -255,6 +268,7 @@ class Verifier:
             question_word_differs=set(qa) != set(qb),
             first_question_word_differs=(qa[:1] != qb[:1]),
             swapped=_swapped(a, b) or _swapped(b, a),
+            char_jaccard=_jaccard(set(a.grams), set(b.grams)), latin=min(a.latin, b.latin),
             rules_ok=self._check(a, b).ok,
         )
 

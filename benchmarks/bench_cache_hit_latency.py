@@ -55,7 +55,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
     a = ap.parse_args()
-    ports = {p: free_port() for p in (8801, 9901, 50051, 8001, 8002, 9190)}
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         stack = Stack(ports=ports, overrides={"logging.level": "warning", "cache.milvus.uri": str(tmp / "c.db")},

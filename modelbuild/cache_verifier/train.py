@@ -5,7 +5,7 @@ rewrites of real prompts (chatpairs.py), each with train / validation / test par
 origin (see mix.py). Trained on train; the epoch, the cosine pre-filter and the verifier threshold are chosen
 on validation only; test is printed once, per kind, after the choice (and by benchmarks/bench_cache_quality.py).
 Embeddings come from the shipped encoder (models/encoder.int8.onnx) and are cached under /tmp (the first run
-embeds ~88k unique texts: minutes on 2 cores). Fixed seeds, 2 threads.
+embeds ~52k unique texts: ~20 minutes on 2 busy cores, then only new texts). Fixed seeds, 2 threads.
 
     .venv/bin/python -m modelbuild.cache_verifier.train [--out modelbuild/artifacts] [--no-export]
 """

@@ -36,6 +36,7 @@ hi hello hey greetings dear thanks thank thx cheers appreciate appreciated grate
 wondering wonder help assist advance much lot really sorry bother just actually basically anyone someone
 could would might possible mind let lets let's i'd i'm you'd please plz regards ok okay so well
 """.split())
+_MAX_ROTATE_WORDS = 40  # longer prompts must keep their word order (bounds the work per candidate)
 _SCOPE = frozenset("""
 all some any every each both few only most more less least first last other same before after over under
 again further than not no nor own very once here there off out up down against between
@@ -70,7 +71,9 @@ def _one_edit(a: str, b: str, common: frozenset[str] | None = None) -> bool:
 
 def _rotated(a: list[str], b: list[str]) -> bool:
     """Whether b is a with a phrase moved from one end to the other (a rotation of the word sequence)."""
-    return len(a) == len(b) >= 3 and any(a[k:] + a[:k] == b for k in range(1, len(a)))
+    if not 3 <= len(a) == len(b) <= _MAX_ROTATE_WORDS:
+        return False
+    return any(a[k:] + a[:k] == b for k in range(1, len(a)))
 
 
 def equivalent(query: str, cached: str, common: frozenset[str] | None = None) -> bool:
@@ -81,11 +84,14 @@ def equivalent(query: str, cached: str, common: frozenset[str] | None = None) ->
     if any(_number(w) is not None for w in a + b) and [w for w in a if _number(w) is not None] != \
             [w for w in b if _number(w) is not None]:
         return False
-    b = [y if y == x or y in a else (x if _one_edit(x, y, common) else y) for x, y in zip(a, b, strict=True)] \
+    in_a = set(a)
+    b = [y if y == x or y in in_a else (x if _one_edit(x, y, common) else y) for x, y in zip(a, b, strict=True)] \
         if a != b else b
     if a == b:
         return True
-    # a word typo'd in a moved block: map each remaining unmatched word of b onto an unmatched one of a
-    unmatched = [x for x in a if x not in b]
-    b = [y if y in a else next((x for x in unmatched if _one_edit(x, y, common)), y) for y in b]
+    # a word typo'd in a moved phrase: map each remaining unmatched word of b onto an unmatched one of a
+    in_b = set(b)
+    unmatched = [x for x in dict.fromkeys(a) if x not in in_b]
+    if len(unmatched) <= 3:
+        b = [y if y in in_a else next((x for x in unmatched if _one_edit(x, y, common)), y) for y in b]
     return a == b or _rotated(a, b)

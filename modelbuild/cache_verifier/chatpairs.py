@@ -116,7 +116,8 @@ def polite(t: str, rng: random.Random, wraps: list[str] = _WRAP) -> str:
     return rng.choice(wraps).format(t)
 
 
-_TAIL = re.compile(r"^(.*\w)\s+((?:in|using|with|on|for|under) (?:the )?[A-Za-z][\w.+#-]*(?: [A-Za-z][\w.+#-]*)?)([?.!]?)$")
+_TAIL = re.compile(r"^(.*\w)\s+((?:in|using|with|on|for|under) (?:the )?[A-Za-z][\w.+#-]*"
+                   r"(?: [A-Za-z][\w.+#-]*)?)([?.!]?)$")
 
 
 def reorder(t: str, rng: random.Random) -> str:
@@ -131,7 +132,8 @@ def reorder(t: str, rng: random.Random) -> str:
 
 
 _IMPERATIVE = re.compile(r"^(Explain|Describe|List|Write|Show me|Tell me|Give me|Find|Print|Create|Compute|Calculate|"
-                         r"Name|Summarize|Define|Convert|Display|Count|Delete|Remove|Search|Implement|Design)\b(.*?)[.!]?$",
+                         r"Name|Summarize|Define|Convert|Display|Count|Delete|Remove|Search|Implement|"
+                         r"Design)\b(.*?)[.!]?$",
                          re.I)
 _WHAT_IS = re.compile(r"^What (is|are) (.+?)\?$", re.I)
 
@@ -279,7 +281,8 @@ def scope(t: str, rng: random.Random) -> str:
     return t[:len(t) - len(end)] + rng.choice(_SCOPE_ADD) + end
 
 
-_CODE = ["def f(x):\n    return x {op} {n}\nprint(f({m}))", "for i in range({n}):\n    if i {cmp} {m}:\n        print(i)",
+_CODE = ["def f(x):\n    return x {op} {n}\nprint(f({m}))",
+         "for i in range({n}):\n    if i {cmp} {m}:\n        print(i)",
          "x = [{n}, {m}, 3]\nprint(sorted(x){idx})", "const a = {n};\nconsole.log(a {op} {m});",
          "SELECT name FROM users WHERE age {cmp} {n};", "s = 'abc'\nprint(s[{m}:{n}])"]
 _ASK = ["What does this code print?\n```\n{}\n```", "Explain this snippet:\n```\n{}\n```",

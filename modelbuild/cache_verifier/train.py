@@ -57,7 +57,8 @@ class Mixed:
         self.u, self.v = emb[n:], emb[:n]
         self.lex = np.stack([lex_vector(rules.signals(p.b, p.a)) for p in pairs])
         self.veto_ok = np.array([rules.check(p.b, p.a, veto).ok and not verbatim_differs(p.b, p.a) for p in pairs])
-        self.equiv = np.array([equivalent(p.b, p.a, rules.common_words) for p in pairs])  # served without the learned score
+        # answer-neutral rewordings: served without the learned score
+        self.equiv = np.array([equivalent(p.b, p.a, rules.common_words) for p in pairs])
         self.y = np.array([p.y for p in pairs])
         self.kind = np.array([p.kind for p in pairs])
         self.part = np.array([p.part for p in pairs])
@@ -210,7 +211,8 @@ def main() -> None:
     print(f"trained {hidden or 'logreg'} on {int(tr.sum())} pairs in {time.perf_counter() - t0:.0f}s: {info}")
     score = forward(layers, xs)
     c, t, obj = choose(mix.cos[va], score[va], mix.veto_ok[va], mix.equiv[va], mix.y[va], mix.kind[va])
-    print(f"chosen on validation: similarity_threshold {c}, verifier_threshold {t} (mean paraphrase hit rate {obj:.1%})")
+    print(f"chosen on validation: similarity_threshold {c}, verifier_threshold {t} "
+          f"(mean paraphrase hit rate {obj:.1%})")
     served = (mix.cos >= c) & mix.veto_ok & ((score >= t) | mix.equiv)
     report("validation (chosen on)", served[va], mix.y[va], mix.kind[va], mix.cos[va])
     report("TEST (held out; read after the choice)", served[te], mix.y[te], mix.kind[te], mix.cos[te])

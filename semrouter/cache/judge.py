@@ -78,7 +78,8 @@ def _veto(prompt: str, cached: str, score: float | None, verifier_threshold: flo
         v = verifier.check(prompt, cached, rules)
         if not v.ok:
             return v.reason.split(":", 1)[0]  # the family only: the rest quotes prompt words
-    if score is not None and score < verifier_threshold and not (accept_equivalent and equivalent(prompt, cached, verifier.common_words)):
+    reworded = accept_equivalent and equivalent(prompt, cached, verifier.common_words)
+    if score is not None and score < verifier_threshold and not reworded:
         return "learned"
     return ""
 

@@ -20,7 +20,8 @@ import re
 _FENCE = re.compile(r"(```|~~~)[^\n]*\n.*?(?:\1|\Z)", re.S)
 _INLINE = re.compile(r"`[^`\n]+`")
 _INDENTED = re.compile(r"(?<=\n)[ \t]+\S.*$", re.M)
-_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|「[^」\n]*」|(?<!\w)'[^'\n]+'(?!\w)")
+_QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|„[^“”\n]*[“”]|«[^»\n]*»|「[^」\n]*」"
+                     r"|(?<!\w)'[^'\n]+'(?!\w)")
 
 
 def verbatim_parts(text: str) -> tuple[str, ...]:

@@ -79,8 +79,10 @@ async def get(cache: SemanticCache, r: ChatRequest, headers: dict[str, str] = H,
 async def test_repeat_hits_exact_with_identical_body(make: Callable[..., Any]) -> None:
     cache = await make()
     await put(cache, req("What is the boiling point of water?"), "100 C at sea level.")
-    hit = await get(cache, req("  what is the BOILING point of water?  "))
+    hit = await get(cache, req("  What is the boiling   point of water?\n"))
     assert hit is not None and hit.exact and hit.similarity == 1.0
+    cased = await get(cache, req("what is the BOILING point of water?"))  # case is kept: not the exact stage
+    assert cased is None or not cased.exact
     assert json.loads(hit.body)["choices"][0]["message"]["content"] == "100 C at sea level."
     body, ctype = cache.render_hit(hit, stream=False, requested_model="m1")
     out = json.loads(body)

@@ -77,3 +77,47 @@ def test_cache_cli_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert rc == 0 and res == {"deleted": 1}
     rc, stats = cli(capsys, "cache", "stats", "--config", c)
     assert stats["entries"] == 0
+
+
+def test_local_output_has_the_admin_api_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--config` prints the admin API's message fields (what `--router` prints), with real values."""
+    from semrouter.admin._proto import pb
+
+    config = write_config(tmp_path)
+    asyncio.run(seed(config))
+    capsys.readouterr()
+    c = str(config)
+    fields = lambda msg: {f.name for f in msg.DESCRIPTOR.fields}  # noqa: E731
+    _, stats = cli(capsys, "cache", "stats", "--config", c)
+    assert set(stats) == fields(pb.CacheStatsResponse) and stats["entries"] == 3
+    _, rows = cli(capsys, "cache", "list", "--config", c, "--tenant", "alice")
+    assert set(rows[0]) == fields(pb.CacheEntry)
+    assert rows[0]["created_at_unix"] > 1.7e9 and rows[0]["expires_at_unix"] > rows[0]["created_at_unix"]
+    assert rows[0]["response_bytes"] > 0 and rows[0]["prompt"] == "first question" and rows[0]["body"] == ""
+    _, entry = cli(capsys, "cache", "inspect", "--config", c, rows[0]["id"])
+    assert set(entry) == fields(pb.CacheEntry) and entry["response_bytes"] == len(entry["body"].encode())
+
+
+def test_locked_file_gets_one_line_naming_router(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Another process (a running router) holds the Milvus Lite file: one line on stderr naming --router."""
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path)
+    uri = str(tmp_path / "milvus" / "cache.db")
+    (tmp_path / "milvus").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pymilvus import MilvusClient\n"
+                               f"c = MilvusClient(uri={uri!r})\nprint('ready', flush=True)\ntime.sleep(120)"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        capsys.readouterr()
+        parser = argparse.ArgumentParser(prog="semrouter")
+        add_parser(parser.add_subparsers(dest="cmd", required=True))
+        args = parser.parse_args(["cache", "list", "--config", str(config)])
+        rc = args.func(args)
+        err = capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert rc == 1 and "--router" in err and err.count("\n") == 1, err

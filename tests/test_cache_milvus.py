@@ -72,7 +72,7 @@ async def roundtrip(uri: str) -> None:
             cache.store_in_background(key, "cooking", 200, "application/json", completion(f"answer {who}"), False)
         await cache.flush()
         assert (await cache.stats())["counters"]["stores"] == 2
-        exact = await cache.lookup(cache.key_for(req("how do i bake sourdough bread at home?"), H), "cooking")
+        exact = await cache.lookup(cache.key_for(req(" How do I bake  sourdough bread at home?\n"), H), "cooking")
         assert exact is not None and exact.exact
         assert json.loads(exact.body)["choices"][0]["message"]["content"] == "answer alice"
         para = await cache.lookup(cache.key_for(req("how can you bake sourdough bread at home"), H), None)

@@ -37,6 +37,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
                                  "cache.lookup_timeout_ms": 2000, "cache.ttl_seconds": 3600})
     c.router_port = stack.port(50052)  # the admin API's own port
     c.admin_port = stack.port(9901)
+    c.config_path = tmp / "semrouter.yaml"
     try:
         yield c
     finally:
@@ -203,7 +204,12 @@ def test_cache_cli_through_running_router(client: Client) -> None:
     label = tenancy(CacheConfig()).tenant(h)  # the label of jules' credential (the router has this environment)
     assert label is not None and label.startswith("c:")
     listed = cli("list", "--tenant", label)
-    assert [e["prompt"] for e in listed["entries"]] == ["What is the speed of sound in dry air?"]
+    assert [e["prompt"] for e in listed] == ["What is the speed of sound in dry air?"]
+    entry = cli("inspect", listed[0]["id"])
+    assert entry["id"] == listed[0]["id"] and entry["created_at_unix"] > 1.7e9  # hit counts are written later
+    assert "choices" in json.loads(entry["body"]) and entry["response_bytes"] == len(entry["body"].encode())
+    stats = cli("stats")
+    assert stats["entries"] >= 1 and stats["hits"] >= 1  # not zeros through --router
     assert cli("delete", "--tenant", label)["deleted"] == 1
     after = client.chat(q, h)
     assert "x-vsr-cache-hit" not in after.headers
@@ -251,3 +257,81 @@ def test_cache_hits_open_no_observer_stream(client: Client) -> None:
     miss = client.chat(user("What is the melting point of ethanol?"), h)
     assert miss.status == 200 and miss.headers.get("x-vsr-cache-hit") != "true"
     assert settled(streams) - before == 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semrouter", "cache", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def _stored(client: Client, text: str, h: dict[str, str], **extra: object) -> None:
+    client.chat(user(text, **extra), h)
+    assert wait_hit(client, user(text, **extra), h).headers.get("x-vsr-cache-hit") == "true"
+
+
+def test_typo_and_polite_paraphrases_hit(client: Client) -> None:
+    h = {"authorization": "Bearer para"}
+    _stored(client, "What are the main renewable energy sources?", h)
+    for variant in ("What are the main renewable enrgy sources?",
+                    "Hi! What are the main renewable energy sources? Thanks in advance."):
+        r = client.chat(user(variant), h)
+        assert r.headers.get("x-vsr-cache-hit") == "true", variant
+        assert float(r.headers["x-vsr-cache-similarity"]) < 1.0  # the semantic stage, not the exact one
+
+
+def test_negated_and_direction_swapped_prompts_miss(client: Client) -> None:
+    h = {"authorization": "Bearer near"}
+    _stored(client, "Is coffee bad for your health?", h)
+    _stored(client, "How do I convert Celsius to Fahrenheit?", h)
+    for variant in ("Is coffee not bad for your health?", "How do I convert Fahrenheit to Celsius?"):
+        r = client.chat(user(variant), h)
+        assert r.status == 200 and "x-vsr-cache-hit" not in r.headers, variant
+        assert "x-demo-model" in r.headers
+
+
+def test_code_differing_in_indentation_misses(client: Client) -> None:
+    h = {"authorization": "Bearer code"}
+    a = "What does this print?\n```python\nfor i in range(3):\n    if i:\n        print(i)\n    print('x')\n```"
+    b = "What does this print?\n```python\nfor i in range(3):\n    if i:\n        print(i)\n        print('x')\n```"
+    _stored(client, a, h)
+    r = client.chat(user(b), h)
+    assert r.status == 200 and "x-vsr-cache-hit" not in r.headers
+
+
+def test_same_text_with_another_image_misses(client: Client) -> None:
+    h = {"authorization": "Bearer img"}
+
+    def with_image(url: str) -> dict:
+        return {"model": "auto", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": url}}]}]}
+
+    one = with_image("https://example.invalid/cat.png")
+    client.chat(one, h)
+    assert wait_hit(client, one, h).headers.get("x-vsr-cache-hit") == "true"
+    other = client.chat(with_image("data:image/png;base64,iVBORw0KGgo="), h)
+    assert other.status == 200 and "x-vsr-cache-hit" not in other.headers
+
+
+def test_cache_explain_names_the_reason_for_a_miss(client: Client) -> None:
+    h = {"authorization": "Bearer why"}
+    _stored(client, "Is green tea good for sleep?", h)
+    from semrouter.cache.config import CacheConfig
+    from semrouter.cache.keys import tenancy
+    label = tenancy(CacheConfig()).tenant(h)  # the tenant label of that credential
+    r = _cli("explain", "Is green tea not good for sleep?", "--tenant", label, "--router",
+             f"127.0.0.1:{client.router_port}")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "miss" and out["stage"] == "semantic" and out["reason"] == "negation"
+    (cand,) = [c for c in out["candidates"] if c["prompt"] == "Is green tea good for sleep?"]
+    assert cand["veto"] == "negation" and cand["verdict"] == "rejected" and 0.5 < cand["cosine"] <= 1.0
+    hit = json.loads(_cli("explain", "Is green tea good for sleep?", "--tenant", label, "--router",
+                          f"127.0.0.1:{client.router_port}").stdout)
+    assert hit["verdict"] == "hit" and hit["stage"] == "exact" and hit["reason"] == ""
+
+
+def test_locked_embedded_file_names_router(client: Client) -> None:
+    r = _cli("list", "--config", str(client.config_path))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "--router" in r.stderr, r.stderr

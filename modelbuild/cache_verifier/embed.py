@@ -1,8 +1,9 @@
-"""MiniLM sentence embeddings with the shipped encoder (models/encoder.int8.onnx), cached under /tmp.
+"""MiniLM sentence embeddings with the shipped encoder (models/encoder.int8.onnx), cached per text under /tmp.
 
 Tokenised with `tokenizers`: padding to the longest in the batch (not the file's default fixed 128)
 and truncation to 256, batches of 64 sorted by length. Unique texts are embedded once; the result
-is cached as /tmp/semrouter_emb_<hash>.npy (never in the repo), keyed by the texts and the encoder file's sha256.
+is kept per text in /tmp/semrouter_emb_store_<encoder sha256>.npz (never in the repo), so a changed data
+set only embeds its new texts.
 
     .venv/bin/python -m modelbuild.cache_verifier.embed   # embeds all qqp-dev sentences
 """
@@ -56,25 +57,48 @@ class Encoder:
         return out / np.maximum(norms, 1e-12)
 
 
+def _store(model: Path) -> Path:
+    return Path(f"/tmp/semrouter_emb_store_{hashlib.sha256(Path(model).read_bytes()).hexdigest()[:16]}.npz")
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def embed_cached(texts: list[str], model: Path = MODEL, tokenizer: Path = TOKENIZER, threads: int = 2,
                  progress: bool = False) -> np.ndarray:
-    """Embeddings of `texts` (row i = texts[i]); unique texts embedded once, cached under /tmp."""
-    uniq = sorted(set(texts))
-    # keyed by the encoder's bytes, not its name: a rebuilt encoder must not reuse stale vectors
-    h = hashlib.sha256(("\x00".join(uniq) + "|" + hashlib.sha256(Path(model).read_bytes()).hexdigest()).encode())
-    h = h.hexdigest()[:16]
-    path = Path(f"/tmp/semrouter_emb_{h}.npy")
-    if path.exists():
-        emb = np.load(path)
-    else:
+    """Embeddings of `texts` (row i = texts[i]); each unique text embedded once, ever, per encoder file:
+    kept in /tmp/semrouter_emb_store_<encoder sha256>.npz (never in the repo), new texts appended."""
+    store = _store(model)
+    known: dict[str, np.ndarray] = {}
+    if store.exists():
+        with np.load(store) as z:
+            known = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
+    missing = sorted({t for t in texts if _key(t) not in known})
+    if missing:
         t = time.perf_counter()
-        emb = Encoder(Path(model), Path(tokenizer), threads)(uniq, progress=progress)
-        print(f"embedded {len(uniq)} unique texts in {time.perf_counter() - t:.0f}s -> {path}", flush=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, emb)
-        tmp.rename(path)
-    pos = {t: i for i, t in enumerate(uniq)}
-    return emb[[pos[t] for t in texts]]
+        emb = Encoder(Path(model), Path(tokenizer), threads)(missing, progress=progress)
+        print(f"embedded {len(missing)} new texts in {time.perf_counter() - t:.0f}s -> {store}", flush=True)
+        known.update(zip((_key(x) for x in missing), emb, strict=True))
+        tmp = store.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(list(known)), vecs=np.stack(list(known.values())))
+        tmp.rename(store)
+    return np.stack([known[_key(t)] for t in texts]).astype(np.float32)
+
+
+def seed_store(npy: Path, texts: list[str], model: Path = MODEL) -> None:
+    """Add an older whole-set cache file (/tmp/semrouter_emb_<h>.npy, rows = sorted unique `texts`)."""
+    uniq = sorted(set(texts))
+    emb = np.load(npy)
+    assert len(emb) == len(uniq)
+    store = _store(model)
+    known: dict[str, np.ndarray] = {}
+    if store.exists():
+        with np.load(store) as z:
+            known = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
+    known.update(zip((_key(x) for x in uniq), emb, strict=True))
+    np.savez(store.with_suffix(".tmp.npz"), keys=np.array(list(known)), vecs=np.stack(list(known.values())))
+    store.with_suffix(".tmp.npz").rename(store)
 
 
 def main() -> None:

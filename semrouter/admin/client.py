@@ -79,6 +79,13 @@ class AdminClient:
     async def cache_list(self, tenant: str = "", model: str = "", limit: int = 0) -> dict[str, Any]:
         return await self._rpc("CacheList", pb.CacheListRequest(tenant=tenant, model=model, limit=limit))
 
+    async def cache_inspect(self, entry_id: str) -> dict[str, Any]:
+        return await self._rpc("CacheInspect", pb.CacheInspectRequest(entry_id=entry_id))
+
+    async def cache_explain(self, text: str, tenant: str = "", model: str = "", category: str = "") -> dict[str, Any]:
+        return await self._rpc("CacheExplain", pb.CacheExplainRequest(tenant=tenant, model=model, text=text,
+                                                                      category=category))
+
     async def get_config(self) -> dict[str, Any]:
         return await self._rpc("GetConfig", pb.GetConfigRequest())
 
@@ -87,8 +94,8 @@ class AdminClient:
 
 
 METHODS = (
-    "classify", "cache_stats", "cache_lookup", "cache_delete", "cache_clear", "cache_list",
-    "get_config", "reload_config",
+    "classify", "cache_stats", "cache_lookup", "cache_delete", "cache_clear", "cache_list", "cache_inspect",
+    "cache_explain", "get_config", "reload_config",
 )
 
 

@@ -89,6 +89,7 @@ def cache_stats_response(d: Mapping[str, Any]) -> Any:
 
 
 def cache_entry(d: Mapping[str, Any]) -> Any:
+    """`Entry.summary()` (or a dict with the older `created_at` / `hits` keys) → CacheEntry message."""
     return pb.CacheEntry(
         id=str(d.get("id") or d.get("entry_id") or ""),
         tenant=str(d.get("tenant") or ""),
@@ -98,7 +99,30 @@ def cache_entry(d: Mapping[str, Any]) -> Any:
         expires_at_unix=unix_seconds(d.get("expires_at_unix", d.get("expires_at"))),
         hits=int(d.get("hits") or 0),
         response_bytes=int(d.get("response_bytes") or 0),
+        category=str(d.get("category") or ""),
+        last_hit_unix=unix_seconds(d.get("last_hit_unix")),
+        context_hash=str(d.get("context_hash") or ""),
+        params_hash=str(d.get("params_hash") or ""),
+        prompt_hash=str(d.get("prompt_hash") or ""),
+        body=str(d.get("body") or ""),
     )
+
+
+def cache_explain_response(d: Mapping[str, Any]) -> Any:
+    """`SemanticCache.explain()`'s dict → CacheExplainResponse."""
+    msg = pb.CacheExplainResponse(
+        verdict=str(d.get("verdict") or ""), stage=str(d.get("stage") or ""), reason=str(d.get("reason") or ""),
+        threshold=float(d.get("threshold") or 0.0), verifier=str(d.get("verifier") or ""),
+        verifier_threshold=float(d.get("verifier_threshold") or 0.0),
+    )
+    for c in d.get("candidates") or ():
+        cand = pb.CacheCandidate(entry_id=str(c.get("entry_id") or ""), prompt=str(c.get("prompt") or ""),
+                                 cosine=float(c.get("cosine") or 0.0), veto=str(c.get("veto") or ""),
+                                 verdict=str(c.get("verdict") or ""))
+        if c.get("verifier_score") is not None:
+            cand.verifier_score = float(c["verifier_score"])
+        msg.candidates.append(cand)
+    return msg
 
 
 def cache_lookup_response(d: Mapping[str, Any] | None) -> Any:
@@ -137,6 +161,8 @@ def to_dict(msg: Message) -> dict[str, Any]:
             out[field.name] = [to_dict(v) if isinstance(v, Message) else v for v in value]
         elif field.message_type is not None:
             out[field.name] = to_dict(value) if msg.HasField(field.name) else None
+        elif field.has_presence and not msg.HasField(field.name):
+            out[field.name] = None  # an unset `optional` scalar
         elif field.type == field.TYPE_FLOAT:
             out[field.name] = round(value, 6)  # float32 → shortest sensible decimal
         else:

@@ -46,6 +46,12 @@ class AdminBackend(Protocol):
 
     async def cache_list(self, tenant: str, model: str, limit: int) -> list[dict[str, Any]]: ...
 
+    async def cache_inspect(self, entry_id: str) -> dict[str, Any]:
+        """`Entry.summary(with_body=True)`; raises LookupError when there is no such entry."""
+
+    async def cache_explain(self, tenant: str, model: str, text: str, category: str) -> dict[str, Any]:
+        """`SemanticCache.explain()`'s dict for `text` as the last user message."""
+
     async def get_config(self) -> tuple[str, str, float | datetime]: ...
 
     async def reload_config(self) -> tuple[bool, str, str]: ...
@@ -154,6 +160,25 @@ class RouterAdminServicer(pb_grpc.RouterAdminServicer):
             return convert.cache_list_response(list(entries)[:limit])
 
         return await self._call(context, "CacheList", run)
+
+    async def CacheInspect(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def run() -> Any:
+            if not request.entry_id.strip():
+                raise ValueError("entry_id must not be empty")
+            return convert.cache_entry(await self._backend.cache_inspect(request.entry_id))
+
+        return await self._call(context, "CacheInspect", run)
+
+    async def CacheExplain(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        async def run() -> Any:
+            if not request.text.strip():
+                raise ValueError("text must not be empty")
+            if len(request.text) > MAX_TEXT_CHARS:
+                raise ValueError(f"text is {len(request.text)} characters; the limit is {MAX_TEXT_CHARS}")
+            found = await self._backend.cache_explain(request.tenant, request.model, request.text, request.category)
+            return convert.cache_explain_response(found)
+
+        return await self._call(context, "CacheExplain", run)
 
     # -------------------------------------------------------------- config
     async def GetConfig(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802

@@ -5,11 +5,14 @@
     semrouter cache inspect --config FILE ID
     semrouter cache delete  --config FILE (--id ID | --tenant T | --model M)
     semrouter cache clear   --config FILE --yes
+    semrouter cache explain --config FILE "<prompt>" [--tenant T] [--model M] [--category C]
 
-No embedder is loaded: none of these needs one. Milvus Lite (a local .db path) is opened by one
-process at a time; while the router runs, use `--router HOST:PORT` instead of `--config`: stats, list,
-delete and clear then go through the router's admin API.
-Output is JSON on stdout; exit status 1 on errors (message on stderr).
+Every command also works with `--router HOST:PORT` (the running router's admin API) instead of
+`--config`, and prints the same fields with the same values in both modes: the admin API's message
+shapes (`CacheEntry`, `CacheStatsResponse`, `CacheExplainResponse` in proto/semrouter/v1/router.proto).
+Milvus Lite (a local .db path) is opened by one process at a time: while the router runs, `--config`
+stops with one line naming `--router`. Only `explain --config` loads the encoder (to embed the prompt).
+Output is JSON on stdout; exit status 1 on errors (one line on stderr).
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from typing import Any
 
 import structlog
 
-from semrouter.cache.semantic import SemanticCache
+from semrouter.cache.config import CacheConfig
+from semrouter.cache.semantic import SemanticCache, make_backend
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,11 +55,18 @@ def add_parser(subparsers: Any) -> None:
     de.add_argument("--model")
     cl = cmd("clear", "delete every entry (the collection itself is kept)")
     cl.add_argument("--yes", action="store_true", help="confirm")
+    ex = cmd("explain", "why a prompt would hit or miss: candidates, cosine, verifier score, veto, verdict")
+    ex.add_argument("prompt")
+    ex.add_argument("--tenant", default="", help="the tenant label as `cache list` shows it (empty = anonymous)")
+    ex.add_argument("--model", default="", help="the requested model (empty = the first auto model name)")
+    ex.add_argument("--category", default="", help="apply this category's threshold")
 
 
 def run(args: argparse.Namespace) -> int:
-    if not structlog.is_configured():  # keep stdout for the JSON answer
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
+    # stdout carries the JSON answer only: log lines go to stderr, whatever configured structlog before
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
+    for name in ("pymilvus", "milvus_lite"):  # their tracebacks would bury the one-line message
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         out = asyncio.run(_run(args))
     except Exception as e:
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _remote(args: argparse.Namespace) -> Any:
-    """The same commands through the router's admin API (needed for an embedded Milvus Lite file)."""
+    """The commands through the router's admin API (needed while it holds a Milvus Lite file)."""
     import os
 
     from semrouter.admin.client import TOKEN_ENV, AdminClient
@@ -75,15 +87,53 @@ async def _remote(args: argparse.Namespace) -> Any:
             case "stats":
                 return await c.cache_stats()
             case "list":
-                return await c.cache_list(args.tenant or "", args.model or "", args.limit)
+                return (await c.cache_list(args.tenant or "", args.model or "", args.limit))["entries"]
+            case "inspect":
+                return await c.cache_inspect(args.id)
             case "delete":
                 return await c.cache_delete(args.entry_id or "", args.tenant or "", args.model or "")
             case "clear":
                 return await c.cache_clear()
-    raise ValueError(f"`cache {args.cache_cmd}` is not available through --router; use --config")
+            case "explain":
+                return await c.cache_explain(args.prompt, args.tenant, args.model, args.category)
+    raise ValueError(f"unknown command {args.cache_cmd}")
+
+
+def held_by_another_process(uri: str) -> bool:
+    """Whether a Milvus Lite data directory is open in another process: another PID holds milvus_lite's
+    advisory flock on its `LOCK` file (Linux /proc/locks; this process's own hold does not count, since
+    pymilvus shares one embedded instance per process). False when there is no directory yet."""
+    import os
+    from pathlib import Path
+
+    lock = Path(uri).expanduser() / "LOCK"
+    try:
+        st = lock.stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    ident = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        f = line.split()
+        if len(f) >= 6 and f[1] == "FLOCK" and f[5] == ident and f[4] != str(os.getpid()):
+            return True
+    return False
+
+
+async def _open(cfg: CacheConfig, embed: Any) -> SemanticCache:
+    if cfg.backend == "milvus" and cfg.milvus.is_local and held_by_another_process(cfg.milvus.uri):
+        raise RuntimeError(f"{cfg.milvus.uri} is open in another process (a running router?); "
+                           "use --router HOST:PORT instead of --config")
+    backend = make_backend(cfg)
+    try:
+        await backend.open()
+    except Exception as e:
+        raise RuntimeError(f"cache backend {cfg.backend} is not reachable: {e}") from None
+    return await SemanticCache.create(cfg, embed, backend=backend, maintenance=False, opened=True)
 
 
 async def _run(args: argparse.Namespace) -> Any:
+    from semrouter.admin import convert
     from semrouter.config import load_config
 
     if args.cache_cmd == "clear" and not args.yes:
@@ -93,25 +143,46 @@ async def _run(args: argparse.Namespace) -> Any:
     if args.router:
         return await _remote(args)
 
-    cfg = load_config(args.config).cache
-    cache = await SemanticCache.create(cfg, None, maintenance=False)
+    full = load_config(args.config)
+    cfg = full.cache
+    analyzer = None
+    if args.cache_cmd == "explain":
+        from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+
+        analyzer = await OnnxAnalyzer.create(full.signals, full.categories)
+    cache = await _open(cfg, analyzer.embed if analyzer is not None else None)
     try:
-        if not (await cache.stats())["backend_up"]:
-            raise RuntimeError(f"cache backend {cfg.backend} is not reachable")
         match args.cache_cmd:
             case "stats":
-                return await cache.stats()
+                return convert.to_dict(convert.cache_stats_response({"enabled": cfg.enabled, **await cache.stats()}))
             case "list":
-                return await cache.list_entries(args.tenant, args.model, args.limit)
+                return [convert.to_dict(convert.cache_entry(e))
+                        for e in await cache.list_entries(args.tenant, args.model, args.limit)]
             case "inspect":
                 found = await cache.inspect(args.id)
                 if found is None:
                     raise LookupError(f"no entry {args.id!r}")
-                return found
+                return convert.to_dict(convert.cache_entry(found))
             case "delete":
                 return {"deleted": await cache.delete(args.entry_id, args.tenant, args.model)}
             case "clear":
                 return {"deleted": await cache.clear()}
+            case "explain":
+                return convert.to_dict(convert.cache_explain_response(await _explain(full, cache, args)))
     finally:
         await cache.close()
+        if analyzer is not None:
+            await analyzer.close()
     raise ValueError(f"unknown command {args.cache_cmd}")
+
+
+async def _explain(full: Any, cache: SemanticCache, args: argparse.Namespace) -> dict[str, Any]:
+    from semrouter.request.parse import ChatRequest
+
+    model = args.model or full.routing.auto_model_names[0]
+    msgs = ({"role": "user", "content": args.prompt},)
+    req = ChatRequest(body={"model": model, "messages": list(msgs)}, model=model, messages=msgs, stream=False)
+    key = cache.key_for(req, {}, tenant=args.tenant or None)  # a label as `cache list` shows it
+    if key is None:
+        raise ValueError("this request would not use the cache (opt-out rules)")
+    return await cache.explain(key, args.category or None)

@@ -85,10 +85,10 @@ class CacheConfig(_Strict):
     milvus: MilvusConfig = Field(default_factory=MilvusConfig, description="settings of the milvus backend")
     dimension: int = Field(default=384, ge=2, le=32768, description="embedding dimension (all-MiniLM-L6-v2: 384)")
     similarity_threshold: float = Field(
-        default=0.80, ge=0, le=1,
+        default=0.55, ge=0, le=1,
         description="minimum cosine similarity for a candidate (the pre-filter before verification). With the "
-        "learned verifier 0.80 (the verifier does the precision work); with verifier: rules "
-        "or off use >= 0.92 (see benchmarks/RESULTS.md)",
+        "learned verifier 0.55, chosen with verifier_threshold on validation data (the verifier and the vetoes "
+        "do the precision work); with verifier: rules or off use >= 0.92 (see benchmarks/RESULTS.md)",
     )
     category_thresholds: dict[str, float] = Field(
         default_factory=dict, description="per-category threshold overriding similarity_threshold"
@@ -109,14 +109,22 @@ class CacheConfig(_Strict):
         "with the threshold raised to at least fallback_similarity_threshold",
     )
     verifier_threshold: float = Field(
-        default=0.80, ge=0, le=1,
-        description="minimum learned score P(same answer) for a hit (0.80 with similarity_threshold 0.80: qqp-dev "
-        "test split precision 88.7% at recall 42.7%; higher = more precise, fewer hits; see benchmarks/RESULTS.md)",
+        default=0.94, ge=0, le=1,
+        description="minimum learned score P(same answer) for a hit (0.94 with similarity_threshold 0.55: chosen "
+        "on validation data so that no near-miss kind exceeds 4% false hits; higher = more precise, fewer hits; "
+        "per-kind numbers in benchmarks/RESULTS.md)",
     )
-    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "specific"], ...] = Field(
-        default=("antonym", "units", "negation"),
+    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "direction", "specific"], ...] = Field(
+        default=("numbers", "antonym", "units", "negation", "direction"),
         description="rule families of verify.py that still veto a hit under verifier: learned (both = all of "
-        "them); these three cost few true duplicates and catch near-misses the model rarely saw",
+        "them); these cost few true duplicates and catch near-misses the model rarely saw (per-kind numbers in "
+        "benchmarks/RESULTS.md). Code and quoted text that differ always veto (verbatim.py)",
+    )
+    accept_equivalent: bool = Field(
+        default=True,
+        description="serve a candidate whose prompt is an answer-neutral rewording of the new one (same content "
+        "words up to case, typos, chat shorthand, politeness, one moved phrase: semrouter/cache/equivalent.py) "
+        "even when the learned score is under verifier_threshold; the vetoes and the cosine pre-filter still apply",
     )
     fallback_similarity_threshold: float = Field(
         default=0.92, ge=0, le=1,

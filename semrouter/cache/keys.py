@@ -4,29 +4,35 @@ Rules (a request gets no key, i.e. neither lookup nor store, when any of these h
 
 * `cache-control` contains `no-store` or `no-cache`, or `x-semrouter-cache: bypass`;
 * the last message is not a user message with text, or that text is longer than `max_prompt_chars`;
-* `n` > 1 or `logprobs` is set (a cached answer cannot honour them);
+* `n` > 1, `logprobs` or `top_logprobs` is set (a cached answer cannot honour them);
 * `temperature` (default 1.0 as in the OpenAI API) is above `max_temperature`;
 * tools/functions are offered and `skip_tools` is on;
 * there is no tenant and `allow_anonymous` is off.
 
-Scope (all four must be equal for an answer to be shared; they are filters inside the search):
+Scope (all must be equal for an answer to be shared; they are filters inside the search):
 
 * tenant: the label semrouter/request/tenant.py resolves (by default a keyed hash of the credential
   header; a client-sent tenant header counts only with `tenant_from: trusted_header`). A request with
   no tenant gets `anonymous` (every unidentified client shares it), or no key with `allow_anonymous: false`.
 * model: the `model` the client asked for (an `auto` request is cached under `auto`).
-* context_hash: sha256 of the canonical JSON of every message before the last one (system prompt
-  and earlier turns, including tool calls), so the same question in another conversation misses.
-* params_hash: sha256 of the canonical JSON of every other body field that can change the answer:
-  everything except `messages`, `model`, `stream`, `stream_options`, `temperature`, `top_p`,
-  `user`, `metadata`, `store` and `service_tier`. So tools, tool_choice, response_format,
-  max_tokens / max_completion_tokens, stop, seed, reasoning_effort, penalties, chat_template_kwargs
-  and any unknown vendor field each separate the scope. Temperature and top_p do not: at or
-  below `max_temperature` answers are treated as interchangeable samples; above it, nothing is
-  cached. `stream` does not: a streamed answer is replayed as JSON and vice versa.
+* context_hash: sha256 of the canonical JSON of every message before the last one (system and
+  developer prompts, earlier turns, tool calls, every content part) and of everything in the last
+  message except its text: its non-text parts (`image_url`, `input_audio`, `file`, ... by URL or
+  inline data, i.e. by content) and any other field (`name`). The same question in another
+  conversation, or about another image, misses.
+* params_hash: sha256 of the API name and the canonical JSON of every body field except those listed
+  as answer-neutral in `ANSWER_NEUTRAL[api]` (each with its reason). `SCOPE_FIELDS[api]` lists the
+  known fields that separate the scope (tools, tool_choice, response_format, max_tokens, stop, seed,
+  penalties, ...); a field in neither list (a vendor extension) separates the scope too.
 
-The prompt hash (exact match, before any embedding) is sha256 of the last user message, Unicode
-NFKC-normalised, case-folded, with runs of whitespace collapsed and trailing whitespace removed.
+The prompt hash (exact stage, before any embedding) is sha256 of the last user message with only
+what cannot change the answer normalised: Unicode NFC, line endings, surrounding whitespace and, in
+prose without code or quotes (verbatim.py), runs of spaces inside a line. Case is kept ("May" the
+month, "may" the verb); code and quoted text are compared verbatim, indentation included.
+
+Other APIs (Responses, Messages) build their keys with `key_from_parts(..., api=NAME)` after adding
+their own `SCOPE_FIELDS[NAME]` / `ANSWER_NEUTRAL[NAME]` tables; the API name is part of the scope, so
+answers of different shapes never mix.
 """
 
 from __future__ import annotations
@@ -40,17 +46,56 @@ from typing import Any
 
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.types import CacheKey
+from semrouter.cache.verbatim import has_verbatim
 from semrouter.headers import CACHE_BYPASS, CACHE_CONTROL
 from semrouter.request.parse import ChatRequest, content_text
 from semrouter.request.tenant import ANONYMOUS, Tenancy  # noqa: F401 (ANONYMOUS re-exported)
 
-_RESOLVE: Any = object()  # make_key's default: resolve the tenant from the headers
+_RESOLVE: Any = object()  # the default `tenant`: resolve it from the headers
+CHAT_COMPLETIONS = "chat_completions"
 _SAFE = re.compile(r"^[A-Za-z0-9._:@/-]{1,128}$")
-_WS = re.compile(r"\s+")
-_NOT_PARAMS = frozenset(
-    {"messages", "model", "stream", "stream_options", "temperature", "top_p", "user", "metadata", "store",
-     "service_tier"}
-)
+_HSPACE = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
+_TRAILING = re.compile(r"[ \t]+\n")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+# Request fields that do not change the answer's content, with the reason (docs/CACHE.md repeats them).
+ANSWER_NEUTRAL: dict[str, dict[str, str]] = {
+    CHAT_COMPLETIONS: {
+        "messages": "is the key itself: the last user text is the prompt, everything else is in context_hash",
+        "model": "is its own scope field (model)",
+        "stream": "a stored answer is replayed as JSON or as SSE chunks, whichever is asked",
+        "stream_options": "only asks for a usage chunk in a stream; the replay adds it when asked",
+        "temperature": "answers at or below cache.max_temperature are treated as interchangeable samples; "
+                       "above it nothing is cached",
+        "top_p": "a sampling knob like temperature: which sample, not what is asked",
+        "user": "an end-user id for the provider's abuse monitoring; the tenant comes from headers",
+        "safety_identifier": "the successor of `user`: abuse monitoring only",
+        "metadata": "tags stored with the completion on the provider side",
+        "store": "whether the provider keeps the completion",
+        "service_tier": "latency/price class of the provider, not the content",
+        "prompt_cache_key": "a hint for the provider's own prefix cache",
+        "n": "requests with n > 1 are not cached at all",
+        "logprobs": "requests asking for logprobs are not cached at all",
+        "top_logprobs": "requests asking for logprobs are not cached at all",
+    },
+}
+# Known fields that change the answer (they separate the scope); unknown fields do too.
+SCOPE_FIELDS: dict[str, dict[str, str]] = {
+    CHAT_COMPLETIONS: {
+        "tools": "the functions the model may call", "tool_choice": "whether/which tool is called",
+        "parallel_tool_calls": "how many tool calls one answer may hold",
+        "functions": "legacy tools", "function_call": "legacy tool_choice",
+        "response_format": "JSON mode / a JSON schema the answer must follow",
+        "max_tokens": "length cap", "max_completion_tokens": "length cap", "stop": "where the answer ends",
+        "seed": "asks for a specific reproducible sample",
+        "frequency_penalty": "changes the wording", "presence_penalty": "changes the wording",
+        "logit_bias": "bans or favours tokens", "reasoning_effort": "how hard a reasoning model thinks",
+        "verbosity": "answer length", "modalities": "text and/or audio output", "audio": "voice and format",
+        "prediction": "predicted output the answer is edited from",
+        "web_search_options": "search context changes the facts used",
+    },
+}
+_NOT_CACHEABLE = ("logprobs", "top_logprobs")
 
 
 def sha256(text: str) -> str:
@@ -70,7 +115,15 @@ def safe_label(value: str) -> str:
 
 
 def normalise_prompt(text: str) -> str:
-    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """What the exact stage compares: NFC, \\n line endings, no surrounding whitespace; in prose (no
+    code or quoted text, see verbatim.py) also no trailing spaces, runs of spaces as one and at most one
+    blank line. Case, punctuation and code are kept as written."""
+    t = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n").strip()
+    if has_verbatim(t):
+        return t
+    t = _HSPACE.sub(" ", t)
+    t = _TRAILING.sub("\n", t)
+    return _BLANK_LINES.sub("\n\n", t)
 
 
 def prompt_hash(text: str) -> str:
@@ -94,25 +147,26 @@ def tenant_of(cfg: CacheConfig, headers: Mapping[str, str]) -> str | None:
     return tenancy(cfg).tenant(headers)
 
 
-def answer_params(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in _NOT_PARAMS and v is not None}
+def answer_params(body: Mapping[str, Any], api: str = CHAT_COMPLETIONS) -> dict[str, Any]:
+    """The body fields that separate the scope: all but `ANSWER_NEUTRAL[api]` (None values dropped)."""
+    neutral = ANSWER_NEUTRAL[api]
+    return {k: v for k, v in body.items() if k not in neutral and v is not None}
 
 
-def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
-             tenant: str | None = _RESOLVE) -> CacheKey | None:
-    """The request's cache key, or None when it must not use the cache (see module docstring). `tenant`: the
-    resolved tenant label, None for none (default: resolved from `headers` by `tenant_of`)."""
-    if bypass_requested(headers) or not req.messages:
+def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, model: str, prompt: str,
+                   context: Any, body: Mapping[str, Any], tenant: str | None = _RESOLVE) -> CacheKey | None:
+    """The cache key of any API's request, or None when it must not use the cache.
+
+    `prompt`: the text the semantic stage compares (the last user turn's text); `context`: JSON-able
+    value of everything else in the conversation that changes the answer (earlier turns, system
+    prompt, the last turn's non-text parts); `body`: the request body (its fields are filtered by
+    `ANSWER_NEUTRAL[api]`). Applies the opt-outs of the module docstring that do not depend on the API
+    shape (bypass headers, prompt size, n/logprobs, temperature, tools, tenant). `tenant`: the resolved
+    tenant label, None for none (default: resolved from `headers` by `tenant_of`)."""
+    if bypass_requested(headers) or not prompt.strip() or len(prompt) > cfg.max_prompt_chars:
         return None
-    last = req.messages[-1]
-    if last.get("role") != "user":
-        return None
-    prompt = content_text(last.get("content"))
-    if not prompt.strip() or len(prompt) > cfg.max_prompt_chars:
-        return None
-    body = req.body
     n = body.get("n")
-    if (isinstance(n, int) and n > 1) or body.get("logprobs"):
+    if (isinstance(n, int) and n > 1) or any(body.get(k) for k in _NOT_CACHEABLE):
         return None
     temperature = body.get("temperature")
     if temperature is None:
@@ -125,17 +179,40 @@ def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
         tenant = tenant_of(cfg, headers)
     if tenant is None:
         return None
-    context = [_message_identity(m) for m in req.messages[:-1]]
     return CacheKey(
         tenant=tenant,
-        model=safe_label(req.model),
+        model=safe_label(model),
         context_hash=sha256(canonical_json(context)),
-        params_hash=sha256(canonical_json(answer_params(body))),
+        params_hash=sha256(canonical_json({"api": api, "params": answer_params(body, api)})),
         prompt=prompt,
         prompt_hash=prompt_hash(prompt),
     )
 
 
+def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
+             tenant: str | None = _RESOLVE) -> CacheKey | None:
+    """A chat-completions request's cache key, or None when it must not use the cache (module docstring)."""
+    if not req.messages:
+        return None
+    last = req.messages[-1]
+    if last.get("role") != "user":
+        return None
+    history = [_message_identity(m) for m in req.messages[:-1]]
+    return key_from_parts(cfg, headers, api=CHAT_COMPLETIONS, model=req.model,
+                          prompt=content_text(last.get("content")),
+                          context={"history": history, "last": _non_text(last)}, body=req.body, tenant=tenant)
+
+
 def _message_identity(m: Mapping[str, Any]) -> dict[str, Any]:
     # Everything in an earlier message matters (name, tool calls, tool_call_id, image parts).
     return {k: v for k, v in m.items() if v is not None}
+
+
+def _non_text(m: Mapping[str, Any]) -> dict[str, Any]:
+    """The last message without its text: non-text content parts (by URL or inline data) and other fields.
+    Text parts are summarised by their count, so `[text, image]` and `[image, text]` still differ."""
+    out = {k: v for k, v in m.items() if k not in ("content", "role") and v is not None}
+    content = m.get("content")
+    if isinstance(content, list) and any(not (isinstance(p, dict) and p.get("type") == "text") for p in content):
+        out["parts"] = [p if not (isinstance(p, dict) and p.get("type") == "text") else "text" for p in content]
+    return out

@@ -1,7 +1,8 @@
 """Learned hit verifier: P(same answer) for a (new prompt, cached prompt) pair.
 
-A tiny ONNX model (`models/cache_verifier.onnx`, trained by modelbuild/cache_verifier/train.py on
-the qqp train split) over what the lookup already has: the two L2-normalised MiniLM embeddings
+A tiny ONNX model (`models/cache_verifier.onnx`, trained by modelbuild/cache_verifier/train.py on a
+mix of qqp, multilingual STS pairs, negations and chat-style rewrites: modelbuild/cache_verifier/mix.py)
+over what the lookup already has: the two L2-normalised MiniLM embeddings
 u (new prompt) and v (cached prompt) -> the SBERT pair features [u*v, |u-v|, cos] computed inside
 the graph, plus the lexical features below (graded versions of the rules in verify.py).
 
@@ -24,7 +25,8 @@ from semrouter.cache.verify import Signals, Verifier
 LEX_FEATURES: tuple[str, ...] = (
     "jaccard", "content_jaccard", "numbers_differ", "numbers_only_one", "negation_differs", "antonym",
     "units_differ", "specific", "capitalised", "rare", "only_content", "substitution", "length_ratio",
-    "question_word_differs", "first_question_word_differs", "rules_ok",
+    "question_word_differs", "first_question_word_differs", "swapped", "char_jaccard", "latin",
+    "rules_ok",
 )
 _CAPS = {"numbers_only_one": 4.0, "specific": 4.0, "capitalised": 4.0, "rare": 4.0, "only_content": 8.0}
 

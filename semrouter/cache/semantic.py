@@ -1,12 +1,15 @@
 """`SemanticCache`: key, lookup (exact, then vector + verification), background store, maintenance.
 
-Lookup order: category enabled? -> exact match on the normalised prompt hash within the scope (no
+Lookup order: category enabled? -> exact match on the prompt hash within the scope (keys.py; no
 embedding) -> embedding (or the one passed in) -> vector search filtered to the scope and to
-unexpired entries -> per-category threshold (the cosine pre-filter) -> verification of the
-candidates, best first: `verifier: learned` scores each (new prompt, cached prompt) pair with the
-ONNX pair classifier (learned_verify.py) and serves the first with score >= verifier_threshold
-that the `verifier_veto` rule families accept; `rules` applies all of verify.py; `both` needs the
-learned score and all the rules; `off` serves the best candidate. The learned
+unexpired entries -> a verdict per candidate (judge.py): under the per-category threshold (the cosine
+pre-filter); code or quoted text that differ (verbatim.py, always); a rule family that vetoes
+(`verifier: learned` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the learned
+score P(same answer) under `verifier_threshold` (`learned`, `both`) unless the prompts are an
+answer-neutral rewording of each other (equivalent.py, `accept_equivalent`); else the best such
+candidate is served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
+(reason, cosine, score; never prompt text); a miss carries one reason of judge.MISS_REASONS
+(`lookup_with_reason`), and `explain` returns every verdict without serving or counting. The learned
 verifier needs the cached prompts' vectors: from the backend's optional `vectors(ids)`, else a
 bounded in-process map filled at store time, else the prompts are embedded again (one batch).
 A learned model that is missing or does not fit is replaced by the rules (with a warning) and the
@@ -34,6 +37,7 @@ from semrouter.cache import keys, replies
 from semrouter.cache.backend_memory import MemoryBackend
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.health import Breaker
+from semrouter.cache.judge import Judgement, judge, miss_reason
 from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.types import (
     CacheBackend,
@@ -111,10 +115,12 @@ class SemanticCache:
     @classmethod
     async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
                      verifier: Verifier | None = None, clock: Callable[[], float] = time.time,
-                     maintenance: bool = True, learned: LearnedVerifier | None = None) -> SemanticCache:
+                     maintenance: bool = True, learned: LearnedVerifier | None = None,
+                     opened: bool = False) -> SemanticCache:
         """Connect and create the collection. A backend that is down is not fatal (the cache fails
         open and reconnects in the background); a schema mismatch is (CacheSchemaError).
-        `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed)."""
+        `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed);
+        `opened`: the caller already opened `backend` (the CLI, to report its own errors)."""
         if verifier is None and cfg.verify:
             verifier = await asyncio.to_thread(Verifier.from_tokenizer, cfg.verify_vocabulary)
         verifier = verifier or Verifier()
@@ -122,7 +128,8 @@ class SemanticCache:
             learned = await asyncio.to_thread(load_learned, cfg, verifier)
         self = cls(cfg, embed or _no_embedder, backend or make_backend(cfg), verifier, clock, learned)
         try:
-            await self._backend.open()
+            if not opened:
+                await self._backend.open()
         except CacheSchemaError:
             raise
         except Exception as e:
@@ -161,36 +168,47 @@ class SemanticCache:
         `embedding`: the prompt's embedding if the caller already has it (L2-normalised).
         `stage`: "exact" only tries the normalised prompt hash (before any signal runs, so an exact
         repeat costs no encoder pass); "semantic" skips that step because the caller already did it."""
+        hit, _ = await self.lookup_with_reason(key, category, embedding, stage)
+        return hit
+
+    async def lookup_with_reason(self, key: CacheKey, category: str | None, embedding: np.ndarray | None = None,
+                                 stage: Literal["all", "exact", "semantic"] = "all") -> tuple[CacheHit | None, str]:
+        """`lookup`, plus the miss reason: "" on a hit, else one of judge.MISS_REASONS (an exact-stage
+        miss is "no_candidates": the semantic stage decides)."""
         if stage == "exact":
             self._counters["exact_lookups"] += 1
         else:
             self._counters["lookups"] += 1
         if not self.cfg.category_enabled(category):
             self._counters["category_disabled"] += 1
-            return None
+            return None, "category_disabled"
         if self._breaker.open:
             self._counters["skipped_backend_down"] += 1
-            return None
+            return None, "backend_down"
         try:
             async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
-                hit = await self._lookup(key, category, embedding, stage)
+                hit, judged = await self._lookup(key, category, embedding, stage)
         except TimeoutError:
             self._counters["lookup_timeouts"] += 1
             self._failed("lookup timed out", None)
-            return None
+            return None, "timeout"
         except CacheBackendError as e:
             self._counters["lookup_errors"] += 1
             self._failed("cache lookup failed", e)
-            return None
+            return None, "error"
         except Exception as e:  # an embedder or bug: still fail open
             self._counters["lookup_errors"] += 1
             log.warning("cache lookup failed", error=f"{type(e).__name__}: {e}")
-            return None
+            return None, "error"
         if stage != "exact" or hit is not None:  # an exact-stage miss is followed by the semantic stage
             self._counters["hits" if hit else "misses"] += 1
         if hit is not None:
             self._hits[hit.entry_id] = self._now_ms()
-        return hit
+            return hit, ""
+        reason = miss_reason(judged)
+        if stage != "exact":
+            self._counters[f"miss_{reason}"] += 1
+        return None, reason
 
     def _failed(self, what: str, e: Exception | None) -> None:
         if self._breaker.failure(self._clock()):
@@ -198,48 +216,71 @@ class SemanticCache:
         log.warning(what, backend=self._backend.name, error=str(e) if e else None)
 
     async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                      stage: str = "all") -> CacheHit | None:
+                      stage: str = "all") -> tuple[CacheHit | None, list[Judgement]]:
         now = self._now_ms()
         if stage != "semantic":
             exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
             self._breaker.success()
             if exact is not None and exact.expires > now:
                 self._counters["hits_exact"] += 1
-                return CacheHit(exact.id, exact.body, 1.0, True)
+                return CacheHit(exact.id, exact.body, 1.0, True), []
             if stage == "exact":
-                return None
+                return None, []
+        judged = await self._judge(key, category, embedding, now)
+        for j in judged:
+            if j.verdict == "hit":
+                self._counters["hits_semantic"] += 1
+                return CacheHit(j.entry.id, j.entry.body, min(j.cosine, 1.0), False), judged
+            if j.verdict == "rejected":
+                self._counters["rejected_learned" if j.veto == "learned" else "rejected_verify"] += 1
+                # one line per rejection; the family only, never prompt text
+                log.info("cache candidate rejected", reason=j.veto, similarity=round(j.cosine, 4),
+                         score=None if j.score is None else round(j.score, 4), category=category or "")
+        return None, judged
+
+    async def _judge(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
+                     now: int) -> list[Judgement]:
+        """Search the scope and judge every candidate found (judge.py), best cosine first."""
         vec = embedding if embedding is not None else await self._embed_one(key.prompt)
         found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
         threshold = self.cfg.threshold_for(category)
         if self._fallback:
             threshold = max(threshold, self.cfg.fallback_similarity_threshold)
-        candidates: list[tuple[Entry, float]] = []
+        live: list[tuple[Entry, float]] = []
         for entry, score in found:
             if entry.expires <= now or entry.scope != key.scope:
                 self._counters["rejected_stale"] += 1
                 continue
-            if score < threshold:
-                break
-            candidates.append((entry, score))
-        if not candidates:
-            return None
-        learned = await self._learned_scores(key.prompt, vec, [e for e, _ in candidates])
-        rules = self._rules()
-        for i, (entry, score) in enumerate(candidates):
-            if rules:
-                verdict = self._verifier.check(key.prompt, entry.prompt, rules)
-                if not verdict.ok:
-                    self._counters["rejected_verify"] += 1
-                    log.debug("cache candidate rejected", reason=verdict.reason, similarity=round(score, 4))
-                    continue
-            if learned is not None and learned[i] < self.cfg.verifier_threshold:
-                self._counters["rejected_learned"] += 1
-                log.debug("cache candidate rejected", reason="learned", score=round(float(learned[i]), 4),
-                          similarity=round(score, 4))
-                continue
-            self._counters["hits_semantic"] += 1
-            return CacheHit(entry.id, entry.body, min(score, 1.0), False)
-        return None
+            live.append((entry, score))
+        above = [e for e, s in live if s >= threshold]
+        learned = await self._learned_scores(key.prompt, vec, above) if above else None
+        return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold, self._verifier,
+                     self._rules(), self.cfg.accept_equivalent)
+
+    async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:
+        """Why this prompt would hit or miss now, without serving or counting anything.
+
+        Returns {"verdict": "hit" | "miss", "stage": "exact" | "semantic" | "", "reason": "" or one of
+        judge.MISS_REASONS, "threshold", "verifier", "verifier_threshold", "candidates": [{"entry_id",
+        "prompt", "cosine", "verifier_score", "veto", "verdict"}]}. Raises CacheBackendError when the
+        backend fails (an admin call, not the request path)."""
+        base: dict[str, Any] = {
+            "threshold": max(self.cfg.threshold_for(category), self.cfg.fallback_similarity_threshold)
+            if self._fallback else self.cfg.threshold_for(category),
+            "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
+            "verifier_threshold": self.cfg.verifier_threshold,
+        }
+        if not self.cfg.category_enabled(category):
+            return {"verdict": "miss", "stage": "", "reason": "category_disabled", **base, "candidates": []}
+        now = self._now_ms()
+        exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
+        if exact is not None and exact.expires > now:
+            j = Judgement(exact, 1.0, None, "", "hit")
+            return {"verdict": "hit", "stage": "exact", "reason": "", **base, "candidates": [j.as_dict()]}
+        judged = await self._judge(key, category, None, now)
+        hit = any(j.verdict == "hit" for j in judged)
+        return {"verdict": "hit" if hit else "miss", "stage": "semantic", "reason": "" if hit else miss_reason(judged),
+                **base, "candidates": [j.as_dict() for j in judged]}
 
     def _rules(self) -> tuple[str, ...]:
         """The rule families that veto a candidate in the effective verification mode."""
@@ -453,6 +494,7 @@ class SemanticCache:
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
             "verifier_threshold": self.cfg.verifier_threshold,
             "max_entries": self.cfg.max_entries, "eviction": self.cfg.eviction, "pending_stores": len(self._pending),
+            "hits": self._counters["hits"], "misses": self._counters["misses"],
             "counters": dict(sorted(self._counters.items())),
         }
         mirror = getattr(self._backend, "stats", None)

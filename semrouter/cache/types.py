@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -77,11 +77,17 @@ class Entry:
         return Scope(self.tenant, self.model, self.context_hash, self.params_hash)
 
     def summary(self, with_body: bool = False) -> dict[str, Any]:
-        d = asdict(self)
-        body = d.pop("body")
-        d["body_bytes"] = len(body)
+        """The entry as the admin API's `CacheEntry` message has it (times in unix seconds, 0 = never);
+        `body` (the stored answer, UTF-8) only with `with_body`. CLI and admin API print this shape."""
+        d: dict[str, Any] = {
+            "id": self.id, "tenant": self.tenant, "model": self.model, "prompt": self.prompt,
+            "created_at_unix": self.created / 1000, "expires_at_unix": self.expires / 1000,
+            "hits": self.hit_count, "response_bytes": len(self.body), "category": self.category,
+            "last_hit_unix": self.last_hit / 1000, "context_hash": self.context_hash,
+            "params_hash": self.params_hash, "prompt_hash": self.prompt_hash,
+        }
         if with_body:
-            d["body"] = body.decode("utf-8", "replace")
+            d["body"] = self.body.decode("utf-8", "replace")
         return d
 
 

@@ -10,6 +10,8 @@ texts with cheap, explainable rules and refuses the hit when any of these differ
 * antonyms: one text has a word whose antonym (built-in list) is in the other instead;
 * conversion target: the unit or language converted to ("5 miles to km" vs "5 km to miles",
   "how many kg is ..." vs "how many pounds is ...");
+* direction: the words around a relation (to, from, into, than, vs, before, after, over) trade places
+  ("copy a to b" vs "copy b to a", "is x bigger than y" vs "is y bigger than x");
 * specific tokens: a content word present in only one text that looks like a name or
   identifier — contains a digit or symbol (c++, gpt-4, node.js), is capitalised inside the
   sentence (Paris, Rust), or, when a vocabulary of common words is given, is not in it (pandas
@@ -80,7 +82,8 @@ way ways thing things also really much many please tell know want need use using
 """.split())
 
 
-RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "specific")
+RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific")
+_RELATIONS = frozenset({"to", "into", "from", "than", "vs", "versus", "before", "after", "over"})
 _QUESTION_WORDS = frozenset({"what", "why", "how", "when", "where", "who", "which", "whom", "whose"})
 
 
@@ -107,13 +110,16 @@ class Signals:
     length_ratio: float  # shorter / longer, in tokens
     question_word_differs: bool  # the sets of wh-words differ
     first_question_word_differs: bool
+    swapped: bool  # the words around a relation word trade places (direction rule)
+    char_jaccard: float  # Jaccard of character bigrams (any script: the word rules only read Latin letters)
+    latin: float  # the smaller share of ASCII letters of the two texts (low = the word rules see little)
     rules_ok: bool  # the rule verifier would accept the pair
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
-    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | specific:<token>
+    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | direction | specific:<token>
 
 
 def _stem(w: str) -> str:
@@ -147,6 +153,9 @@ class _Parsed:
     numbers: Counter[float]
     negated: bool
     targets: frozenset[str]  # units/languages converted to: "... to km", "how many km ..."
+    relations: frozenset[tuple[str, str, str]]  # (word before, relation, word after) for each relation word
+    grams: frozenset[str]  # character bigrams of the letters and digits (any script), lower-case
+    latin: float  # share of the letters that are ASCII A-Z/a-z (1.0 without letters)
 
 
 def _number(tok: str) -> float | None:
@@ -174,7 +183,25 @@ def _parse(text: str) -> _Parsed:
     negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
     targets = frozenset(w for prev, w in zip(("",) + words, words, strict=False)
                         if prev in _TARGET_MARKERS and w in _UNITS)
-    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets)
+    rel = frozenset(r for i, w in enumerate(words) if w in _RELATIONS for r in [_around(words, i)] if r)
+    chars = [c for c in text.lower() if c.isalnum()]
+    grams = frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
+    letters = [c for c in text if c.isalpha()]
+    latin = sum(c.isascii() for c in letters) / len(letters) if letters else 1.0
+    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets, rel, grams, latin)
+
+
+def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, str] | None:
+    """(nearest content word before, relation, nearest content word after) within `reach` words."""
+    before = next((w for w in reversed(words[max(0, i - reach):i]) if w not in _STOP), None)
+    after = next((w for w in words[i + 1:i + 1 + reach] if w not in _STOP), None)
+    if before is None or after is None or before == after:
+        return None
+    return before, words[i], after
+
+
+def _swapped(a: _Parsed, b: _Parsed) -> bool:
+    return any((y, r, x) in b.relations and (x, r, y) not in b.relations for x, r, y in a.relations)
 
 
 def vocabulary_words(tokenizer_json: str | Path) -> frozenset[str]:
@@ -189,6 +216,11 @@ class Verifier:
 
     def __init__(self, common_words: frozenset[str] | None = None) -> None:
         self._common = common_words
+
+    @property
+    def common_words(self) -> frozenset[str] | None:
+        """The vocabulary of common words (None without one)."""
+        return self._common
 
     @classmethod
     def from_tokenizer(cls, path: str | Path | None) -> Verifier:
@@ -235,6 +267,8 @@ class Verifier:
             length_ratio=min(len(a.words), len(b.words)) / max(len(a.words), len(b.words), 1),
             question_word_differs=set(qa) != set(qb),
             first_question_word_differs=(qa[:1] != qb[:1]),
+            swapped=_swapped(a, b) or _swapped(b, a),
+            char_jaccard=_jaccard(set(a.grams), set(b.grams)), latin=min(a.latin, b.latin),
             rules_ok=self._check(a, b).ok,
         )
 
@@ -251,6 +285,8 @@ class Verifier:
                         return Verdict(False, f"antonym:{w}/{opposite}")
         if "units" in rules and a.targets and b.targets and a.targets != b.targets:
             return Verdict(False, "units")
+        if "direction" in rules and (_swapped(a, b) or _swapped(b, a)):
+            return Verdict(False, "direction")
         only_a = self._content(sa - sb)
         only_b = self._content(sb - sa)
         if "specific" in rules and only_a and only_b:

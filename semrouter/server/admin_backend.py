@@ -48,26 +48,36 @@ class RouterAdminBackend:
         cache = self._server.holder.current.cache
         if cache is None:
             return {"enabled": False}
-        stats = await cache.stats()
-        counters = stats.get("counters") or {}
-        return {"enabled": True, **stats, "hits": stats.get("hits", counters.get("hits", 0)),
-                "misses": stats.get("misses", counters.get("misses", 0))}
+        return {"enabled": True, **await cache.stats()}
 
-    async def cache_lookup(self, tenant: str, model: str, text: str) -> dict[str, Any] | None:
+    def _key(self, tenant: str, model: str, text: str) -> Any:
+        """The cache key of `text` as the only (user) message of a request from `tenant` for `model`."""
         cache = self._cache()
         cfg = self._server.holder.current.config
-        req = ChatRequest(body={"model": model or cfg.routing.auto_model_names[0],
-                                "messages": [{"role": "user", "content": text}]},
-                          model=model or cfg.routing.auto_model_names[0],
-                          messages=({"role": "user", "content": text},), stream=False)
+        model = model or cfg.routing.auto_model_names[0]
+        msgs = ({"role": "user", "content": text},)
+        req = ChatRequest(body={"model": model, "messages": list(msgs)}, model=model, messages=msgs, stream=False)
         key = cache.key_for(req, {}, tenant=tenant or None)  # a label as `cache list` shows it
         if key is None:
             raise ValueError("this request would not use the cache (opt-out rules)")
-        hit = await cache.lookup(key, None)
+        return key
+
+    async def cache_lookup(self, tenant: str, model: str, text: str) -> dict[str, Any] | None:
+        cache = self._cache()
+        hit = await cache.lookup(self._key(tenant, model, text), None)
         if hit is None:
             return None
         entry = await cache.inspect(hit.entry_id)
         return {"similarity": hit.similarity, "entry_id": hit.entry_id, "entry": entry or {}}
+
+    async def cache_inspect(self, entry_id: str) -> dict[str, Any]:
+        found = await self._cache().inspect(entry_id)
+        if found is None:
+            raise LookupError(f"no entry {entry_id!r}")
+        return dict(found)
+
+    async def cache_explain(self, tenant: str, model: str, text: str, category: str) -> dict[str, Any]:
+        return dict(await self._cache().explain(self._key(tenant, model, text), category or None))
 
     async def cache_delete(self, entry_id: str, tenant: str, model: str) -> int:
         if not (entry_id or tenant or model):

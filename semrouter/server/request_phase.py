@@ -120,13 +120,13 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 
     if cache_key is not None:
         with tracer.span("cache_lookup", request_id=st.request_id) as span:
-            hit = await rt.cache.lookup(cache_key, category, embedding=_prompt_embedding(cfg, req, analysis),
-                                        stage="semantic")
+            hit, miss_reason = await rt.cache.lookup_with_reason(
+                cache_key, category, embedding=_prompt_embedding(cfg, req, analysis), stage="semantic")
             span.set_attribute("hit", hit is not None)
         if hit is not None:
             metrics.record_cache_hit()
             return _cache_reply(rt, st, req, hit, category)
-        metrics.record_cache_miss()
+        metrics.record_cache_miss(miss_reason)
 
     with tracer.span("decide", request_id=st.request_id) as span:
         decision = decide(cfg, req.model, keyword, analysis)

@@ -21,6 +21,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import start_wsgi_server
 
+from semrouter.cache.judge import MISS_REASONS
+
 UNKNOWN = "unknown"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9190"
 
@@ -99,6 +101,11 @@ class Metrics:
         # -- semantic cache (vSR names) --
         self.cache_hits = Counter("llm_cache_hits_total", "Semantic cache hits", registry=r)
         self.cache_misses = Counter("llm_cache_misses_total", "Semantic cache misses", registry=r)
+        self.cache_miss_reasons = Counter(
+            "semrouter_cache_miss_reasons_total", "Semantic cache misses by reason (closed set: "
+            "semrouter.cache.judge.MISS_REASONS)", ["reason"], registry=r)
+        for reason in MISS_REASONS:
+            self.cache_miss_reasons.labels(reason)
         self.cache_op_duration = Histogram(
             "llm_cache_operation_duration_seconds", "Duration of cache operations",
             ["backend", "operation"], buckets=_FAST, registry=r)
@@ -240,8 +247,11 @@ class Metrics:
     def record_cache_hit(self) -> None:
         self.cache_hits.inc()
 
-    def record_cache_miss(self) -> None:
+    def record_cache_miss(self, reason: str = "") -> None:
+        """`reason`: one of MISS_REASONS (anything else is counted as "error"); "" = not counted by reason."""
         self.cache_misses.inc()
+        if reason:
+            self.cache_miss_reasons.labels(reason if reason in MISS_REASONS else "error").inc()
 
     def observe_cache_operation(self, operation: str, seconds: float, ok: bool = True,
                                 backend: str = "milvus") -> None:

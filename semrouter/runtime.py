@@ -30,6 +30,7 @@ from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
 from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
+from semrouter.signals.language import LanguageDetector
 from semrouter.signals.types import Analyzer
 from semrouter.telemetry.metrics import Metrics
 from semrouter.telemetry.tracing import Tracer
@@ -58,6 +59,7 @@ class Runtime:
     shared: Shared
     analyzer: Analyzer | None = None
     cache: Any = None  # semrouter.cache.semantic.SemanticCache when enabled
+    language: LanguageDetector | None = None  # None when `language.enabled` is false
 
     models_digest: str = ""  # sha256 of the model directory's manifest.json the analyzer was loaded from
 
@@ -130,6 +132,7 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         analyzer=analyzer,
         cache=cache,
         models_digest=digest,
+        language=LanguageDetector(cfg.language) if cfg.language.enabled else None,
     )
 
 

@@ -130,3 +130,21 @@ def test_codes_are_normalised() -> None:
 def test_short_english_is_never_sent_off_the_classifier(detector: LanguageDetector, text: str) -> None:
     # lingua alone reads these as Italian or Dutch (low confidence): they must stay with the classifier
     assert LanguageConfig().trusted(detector.detect(text))
+
+
+async def test_the_analyzer_detects_the_language_beside_its_encoder_run() -> None:
+    import asyncio
+
+    from onnx_models import ensure_models
+    from semrouter.signals.config import SignalsConfig
+    from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+
+    a = await OnnxAnalyzer.create(SignalsConfig(model_dir=str(ensure_models())), (),
+                                  LanguageDetector(LanguageConfig()))
+    try:
+        got = await asyncio.gather(*(a.analyze(t) for t in (SPANISH_MATH, JAPANESE_MATH, ENGLISH_MATH, "42")))
+        assert [x.language for x in got] == ["es", "ja", "en", "und"]
+        assert all(x.embedding is not None and "language" not in x.errors for x in got)
+        assert (await a.embed(["cache-only text"])).shape[0] == 1  # embedding-only jobs skip the detector
+    finally:
+        await a.close()

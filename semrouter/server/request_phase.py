@@ -90,10 +90,10 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     text = req.text_for(cfg.routing.classify_text)
     with tracer.span("signals", request_id=st.request_id) as span:
         keyword = rt.keywords.evaluate(text)
-        language = rt.language.detect(text) if rt.language is not None else None
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
+        language = _language(rt, text, analysis)
         vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None
         span.set_attribute("category", category or "")
@@ -133,6 +133,16 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         return _error_reply(st, r.status, error_body(r.message, "invalid_request_error", r.code), r.code, hdrs,
                             decision)
     return _forward(rt, st, req, decision, cache_key, analysis)
+
+
+def _language(rt: Runtime, text: str, analysis: Analysis | None) -> str | None:
+    """The analyzer's language answer (detected beside its encoder run), else detected here (signals off or
+    failed); None when the language signal is off."""
+    if rt.language is None:
+        return None
+    if analysis is not None and analysis.language is not None:
+        return analysis.language
+    return rt.language.detect(text)
 
 
 def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:

@@ -82,8 +82,9 @@ class LanguageConfig(_Cfg):
         default=DEFAULT_LANGUAGES, min_length=1,
         description="ISO 639-1 codes lingua chooses among (only their models are loaded; fewer = less memory)")
     low_accuracy: bool = Field(
-        default=False, description="lingua's low-accuracy mode: trigram models only, ~4x faster and far less memory, "
-        "but 96.8% instead of 99.0% on the STS sentences of the 11 default languages (benchmarks/RESULTS.md)")
+        default=False, description="lingua's low-accuracy mode only: 26 MB instead of ~320 MB resident, but 96.8% "
+        "instead of 98.4% on the STS sentences of the 11 default languages (benchmarks/RESULTS.md); false: a "
+        "low-accuracy screen, then high accuracy unless the screen is sure of a classifier language")
     max_chars: int = Field(default=400, ge=16, le=10000, description="characters of the prompt that are read")
     min_confidence: float = Field(
         default=0.4, ge=0, le=1,

@@ -89,7 +89,8 @@ def main() -> None:
         p.join()
     keys = sorted({k for o in out for k in o["res"]})
     print("\n## Language detection accuracy (lingua, detect set = the 11 STS languages)\n")
-    print("| set:language | n | " + " | ".join(f"{o['setup']} accuracy" for o in out) + f" | most common miss ({out[0]['setup']}) |")
+    print("| set:language | n | " + " | ".join(f"{o['setup']} accuracy" for o in out)
+          + f" | most common miss ({out[0]['setup']}) |")
     print("|---|---:|" + "---:|" * len(out) + "---|")
     for k in keys:
         n = len(out[0]["res"][k])

@@ -34,7 +34,8 @@ from modelbuild.heads import CACHE, embed, held_out, read_jsonl  # noqa: E402
 from modelbuild.train_category import LABELS  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-REQUEST = "Can you explain, step by step, how to compute the eigenvalues of a 3x3 matrix and what they tell me about it?"
+REQUEST = ("Can you explain, step by step, how to compute the eigenvalues of a 3x3 matrix and what they tell me "
+           "about it?")
 
 
 def _sample(rows: list[dict], per_category: int) -> list[dict]:

@@ -110,7 +110,8 @@ def test_explicit_model_is_untouched_by_language_rules() -> None:
     ({"rules": [{"languages": ["es"]}]}, "set exactly one of `model`"),
     ({"rules": [{"languages": ["es"], "model": "big", "category": "math"}]}, "set exactly one of `model`"),
     ({"rules": [{"languages": ["xx"], "model": "big"}]}, "not ISO 639-1 codes"),
-    ({"detect": ["en", "es"], "rules": [{"languages": ["ja"], "model": "big"}]}, "rules[0].languages: ['ja'] are not in `detect`"),
+    ({"detect": ["en", "es"], "rules": [{"languages": ["ja"], "model": "big"}]},
+     "rules[0].languages: ['ja'] are not in `detect`"),
     ({"detect": ["es", "ja"]}, "classifier_languages: ['en'] are not in `detect`"),
     ({"detect": ["en", "en"]}, "duplicate language codes"),
 ])

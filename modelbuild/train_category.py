@@ -2,24 +2,27 @@
 
     python -m modelbuild.train_category [--data ../shared/data/mmlu-dev.jsonl.gz]
 
-Data: MMLU question stems (80% train / 20% held out by a hash of the text) plus the natural chat
-requests in modelbuild/data/natural_requests.jsonl (their eval twin is never trained on). A
-validation slice of the training data picks the temperature (calibration).
+Data: the mix of modelbuild/category_data.py -- MMLU stems (80% train / 20% held out by a hash of the text),
+MMLU-Pro questions not from MMLU (whole sources held out), public chat prompts whose category is clear from
+their origin (one origin held out), and the natural chat requests in modelbuild/data/natural_requests.jsonl
+(their eval twin is never trained on). `--no-pro` / `--no-chat` train without those parts. A validation
+slice of the training data picks the temperature (calibration).
 
 Model: an MLP (1024 hidden, input dropout 0.1, hidden dropout 0.5, weight decay 0.5) trained on
-FINE classes -- the 57 MMLU subjects plus one "natural:<category>" class per category for the
-natural requests -- whose calibrated probabilities are summed into the 14 categories inside the
-ONNX graph. `--members N` (2) trains N such MLPs (seeds 0..N-1) and averages their fine logits; `--fp16-mlp`
+FINE classes -- the 57 MMLU subjects, one "natural:<category>" class per category for the natural
+requests, one class per MMLU-Pro source and chat origin in training -- whose calibrated probabilities
+are summed into the 14 categories inside the ONNX graph. `--members N` (2) trains N such MLPs (seeds 0..N-1) and averages their fine logits; `--fp16-mlp`
 (default; `--no-fp16-mlp` turns it off) stores the MLP weights as float16 (rounded before calibration, so the
-measured numbers are the shipped ones; two members stay at 4.0 MB). Two members were chosen on the validation
+measured numbers are the shipped ones; two members stay at 4.2 MB). Two members were chosen on the validation
 slice (0.8523 -> 0.8551, with lower NLL and calibration error; 2 x 768 tied on accuracy). `--coarse` trains the old way (14 classes). Unless `--no-lexical`, a second, lexical
 classifier joins it (modelbuild/lexical.py: logistic regression on idf-weighted word-piece unigrams and
 bigrams of the router's own `input_ids`): probs = softmax((log p_mlp + beta * log p_lex) / T2), beta
 and T2 picked on the validation slice (`--refit` then refits both on training + validation rows). The head then takes `embedding`, `input_ids` and
 `attention_mask` and still outputs `probs` [B,14]; the script checks onnxruntime against numpy.
 Embeddings come from the built int8 encoder (run `python -m modelbuild.build_all` first).
-Reports accuracy, ECE and per-category F1 on both held-out sets and exits non-zero under the
-targets (85% MMLU, 90% natural).
+Reports accuracy, ECE and per-category F1 on every held-out part (MMLU also stratified: the mean of the
+per-category accuracies; MMLU-Pro also per source) and exits non-zero under the targets (issue 15: 85%
+stratified MMLU, 85% MMLU-Pro non-MMLU sources, 90% natural).
 """
 
 from __future__ import annotations
@@ -31,9 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from modelbuild.category_data import load_mix
 from modelbuild.heads import (
-    ARTIFACTS, DATA, ROOT, ece, embed, export_grouped_head, export_head, f1_per_class, fit_temperature,
-    fit_temperature_grouped, grouped_probs, held_out, logits, read_jsonl, softmax, train_classifier, train_mlp,
+    ARTIFACTS, ROOT, ece, embed, export_grouped_head, export_head, f1_per_class, fit_temperature,
+    fit_temperature_grouped, grouped_probs, held_out, logits, softmax, train_classifier, train_mlp,
     write_labels,
 )
 
@@ -43,7 +47,7 @@ LABELS: tuple[str, ...] = (
 )
 MMLU = Path(__file__).resolve().parents[2] / "shared" / "data" / "mmlu-dev.jsonl.gz"
 NATURAL_WEIGHT = 16.0  # a natural request counts this many MMLU stems
-TARGETS = {"mmlu": 0.85, "natural": 0.90}
+TARGETS = {"mmlu_stratified": 0.85, "pro": 0.85, "natural": 0.90}
 
 
 def _xy(rows: list[dict], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,18 +55,18 @@ def _xy(rows: list[dict], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _fine_classes(mmlu_train: list[dict]) -> tuple[list[str], np.ndarray]:
-    """Fine class names (sorted MMLU subjects, then 'natural:<category>') and the [F,14] 0/1 grouping matrix."""
-    cat_of = {r["subject"]: r["category"] for r in mmlu_train}
-    names = sorted(cat_of) + ["natural:" + c for c in LABELS]
+def _fine_classes(train: list[dict]) -> tuple[list[str], np.ndarray]:
+    """Fine class names (sorted `fine` values of the training rows) and the [F,14] 0/1 grouping matrix."""
+    cat_of = {r["fine"]: r["category"] for r in train}
+    names = sorted(cat_of)
     group = np.zeros((len(names), len(LABELS)), np.float32)
     for j, n in enumerate(names):
-        group[j, LABELS.index(n[len("natural:"):] if n.startswith("natural:") else cat_of[n])] = 1.0
+        group[j, LABELS.index(cat_of[n])] = 1.0
     return names, group
 
 
 def _fine_label(r: dict, names: list[str]) -> int:
-    return names.index(r["subject"] if r.get("subject") else "natural:" + r["category"])
+    return names.index(r["fine"])
 
 
 class _Lexical:
@@ -246,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-lexical", action="store_true", help="embedding MLP only (no word-piece branch)")
     ap.add_argument("--lexical-c", type=float, default=10.0, help="inverse L2 strength of the lexical regression")
     ap.add_argument("--lexical-min-df", type=int, default=3)
+    ap.add_argument("--no-pro", action="store_true", help="train without the MMLU-Pro rows (still measured)")
+    ap.add_argument("--no-chat", action="store_true", help="train without the chat prompts (still measured)")
     ap.add_argument("--refit", action="store_true",
                     help="once temperature and mix are chosen, refit both models on fit + val rows "
                          "(measured: 84.7%% MMLU / 90.3%% natural vs 84.9%% / 91.6%% without; not the default)")
@@ -254,29 +260,33 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, k) is None:
             setattr(args, k, coarse if args.coarse else fine)
 
-    mmlu = read_jsonl(args.data)
-    nat_train = read_jsonl(DATA / "natural_requests.jsonl")
-    nat_eval = read_jsonl(DATA / "natural_requests.eval.jsonl")
-    assert not {r["text"] for r in nat_train} & {r["text"] for r in nat_eval}, "natural eval leaks into train"
-    test_m = [r for r in mmlu if held_out(r["text"], 20)]
-    train_m = [r for r in mmlu if not held_out(r["text"], 20)]
+    mix = load_mix(args.data)
+    train_all = [r for r in mix.train if not ((args.no_pro and r["source"].startswith("pro:"))
+                                              or (args.no_chat and r["source"].startswith("chat:")))]
+    tests = {k: v for k, v in mix.held_out.items() if v}
+    assert not {r["text"] for r in train_all} & {r["text"] for v in tests.values() for r in v}, "held-out leak"
+
     # validation (temperature): every 10th-by-hash of the training rows, kept out of the fit
     def is_val(r: dict) -> bool:
         return held_out("val:" + r["text"], 10)
 
-    fit_rows = [r for r in train_m + nat_train if not is_val(r)]
-    val_rows = [r for r in train_m + nat_train if is_val(r)]
-    nat_set = {r["text"] for r in nat_train}
-    x_all = embed([r["text"] for r in fit_rows + val_rows + test_m + nat_eval], args.models)
-    a, b = len(fit_rows), len(fit_rows) + len(val_rows)
+    fit_rows = [r for r in train_all if not is_val(r)]
+    val_rows = [r for r in train_all if is_val(r)]
+    nat_set = {r["text"] for r in train_all if r["source"] == "natural"}
+    x_all = embed([r["text"] for r in fit_rows + val_rows], args.models)
+    a = len(fit_rows)
     xf, yf = _xy(fit_rows, x_all[:a])
-    xv, yv = _xy(val_rows, x_all[a:b])
+    xv, yv = _xy(val_rows, x_all[a:])
     # The held-out sets are scored on embeddings made one text per encoder run, as the router makes them: the int8
     # encoder quantises activations per batch, and the batched training embeddings once read 85.34% where the
     # router measured 84.99% (benchmarks/bench_signals.py is the reference).
-    x_eval = embed([r["text"] for r in test_m + nat_eval], args.models, batch=1)
-    xt, yt = _xy(test_m, x_eval[: len(test_m)])
-    xn, yn = _xy(nat_eval, x_eval[len(test_m) :])
+    test_rows = [r for v in tests.values() for r in v]
+    x_eval = embed([r["text"] for r in test_rows], args.models, batch=1)
+    x_test: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    i = 0
+    for name, rows in tests.items():
+        x_test[name] = _xy(rows, x_eval[i : i + len(rows)])
+        i += len(rows)
 
     if args.coarse:
         counts = np.bincount(yf, minlength=len(LABELS)).astype(np.float64)
@@ -287,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         group = np.eye(len(LABELS), dtype=np.float32)
         temp = fit_temperature(logits(model, xv), yv)
     else:
-        names, group = _fine_classes(train_m)
+        names, group = _fine_classes(fit_rows + val_rows)
         ff = np.array([_fine_label(r, names) for r in fit_rows], dtype=np.int64)
         counts = np.maximum(np.bincount(ff, minlength=len(names)).astype(np.float64), 1.0)
         w = (counts.sum() / (len(names) * counts)) ** 0.5  # soften class imbalance (over fine classes)
@@ -327,26 +337,37 @@ def main(argv: list[str] | None = None) -> int:
                                  "mlp_fp16": bool(args.fp16_mlp and not args.coarse),
                                  "epochs": args.epochs, "weight_decay": args.weight_decay,
                                  "train_rows": len(fit_rows), "val_rows": len(val_rows),
-                                 "natural_train_rows": len(nat_train), "refit_on_val": bool(args.refit and not args.coarse)}
+                                 "natural_train_rows": len(nat_set),
+                                 "refit_on_val": bool(args.refit and not args.coarse),
+                                 "train_rows_by_part": {p: sum(1 for r in train_all if r["source"].split(":")[0] == p)
+                                                        for p in ("mmlu", "pro", "chat", "natural")}}
     if lex is not None:
         report.update(lex.report())
-    texts_of = {"mmlu": [r["text"] for r in test_m], "natural": [r["text"] for r in nat_eval],
-                "val": [r["text"] for r in val_rows]}
-    for name, x, y in (("mmlu", xt, yt), ("natural", xn, yn), ("val", xv, yv)):
+    for name in [*tests, "val"]:
         if name == "val":
-            p = p_val
+            p, y = p_val, yv
         else:
+            x, y = x_test[name]
             p = grouped_probs(logits(model, x), group, temp)
             if lex is not None:
-                p = lex.combine(p, texts_of[name])
+                p = lex.combine(p, [r["text"] for r in tests[name]])
         acc = float((p.argmax(1) == y).mean())
         report[f"{name}_accuracy"] = round(acc, 4)
         report[f"{name}_ece"] = round(ece(p, y), 4)
         report[f"{name}_n"] = len(y)
         if name != "val":
             f1 = f1_per_class(y, p.argmax(1), len(LABELS))
-            report[f"{name}_f1"] = {c: round(v, 3) for c, v in zip(LABELS, f1)}
-        print(f"{name:8s} n={len(y):5d} accuracy={acc:.4f} ece={ece(p, y):.4f}")
+            report[f"{name}_f1"] = {c: round(v, 3) for c, v in zip(LABELS, f1) if (y == LABELS.index(c)).any()}
+            per_cat = [float((p.argmax(1)[y == k] == k).mean()) for k in range(len(LABELS)) if (y == k).any()]
+            report[f"{name}_stratified"] = round(float(np.mean(per_cat)), 4)
+            if name == "pro":
+                srcs = sorted({r["source"] for r in tests[name]})
+                report["pro_by_source"] = {
+                    s_: round(float(np.mean([p[j].argmax() == y[j] for j, r in enumerate(tests[name])
+                                             if r["source"] == s_])), 4) for s_ in srcs}
+        print(f"{name:8s} n={len(y):5d} accuracy={acc:.4f} ece={ece(p, y):.4f}"
+              + (f" stratified={report[f'{name}_stratified']:.4f}" if name != "val" else ""))
+    report["mmlu_stratified_accuracy"] = report.get("mmlu_stratified", 0.0)
     print(f"temperature={temp:.3f}")
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -358,11 +379,12 @@ def main(argv: list[str] | None = None) -> int:
                 _fp16_initializers(args.out / "category_head.onnx")
             if lex is not None:
                 lex.attach(args.out / "category_head.onnx")
-                lex.check(args.out / "category_head.onnx", model, group, temp, xt, [r["text"] for r in test_m])
+                lex.check(args.out / "category_head.onnx", model, group, temp, x_test["mmlu"][0],
+                          [r["text"] for r in tests["mmlu"]])
         write_labels(args.out / "category_head.labels.json", LABELS)
         (args.out / "category_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/category_head.onnx")
-    ok = all(float(report[f"{k}_accuracy"]) >= v for k, v in TARGETS.items())  # type: ignore[arg-type]
+    ok = all(float(report.get(f"{k}_accuracy", 0.0)) >= v for k, v in TARGETS.items())  # type: ignore[arg-type]
     if not ok:
         print(f"below targets {TARGETS}", file=sys.stderr)
     return 0 if ok else 2

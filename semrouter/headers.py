@@ -20,6 +20,7 @@ SELECTED_CATEGORY = "x-vsr-selected-category"
 SELECTED_REASONING = "x-vsr-selected-reasoning"
 DECISION_REASON = "x-semrouter-reason"
 COMPLEXITY = "x-semrouter-complexity"
+LANGUAGE = "x-vsr-language"  # ISO 639-1 code of the prompt's language (or "und"), from the language signal
 JAILBREAK_BLOCKED = "x-vsr-jailbreak-blocked"
 JAILBREAK_TYPE = "x-vsr-jailbreak-type"  # jailbreak | injection (| harmful when an operator blocks it)
 JAILBREAK_SCORE = "x-vsr-jailbreak-score"
@@ -33,7 +34,7 @@ REQUEST_ID_OUT = "x-request-id"
 JOIN = "x-semrouter-join"
 # Set by the router on the forwarded request; Envoy copies them to the client's response
 # (route `response_headers_to_add` with %REQ(...)%), so client-sent copies are removed first.
-DECISION_HEADERS = (SELECTED_MODEL, SELECTED_CATEGORY, SELECTED_REASONING, DECISION_REASON, COMPLEXITY)
+DECISION_HEADERS = (SELECTED_MODEL, SELECTED_CATEGORY, SELECTED_REASONING, DECISION_REASON, COMPLEXITY, LANGUAGE)
 
 # Client controls.
 REQUEST_ID = "x-request-id"

@@ -30,6 +30,7 @@ from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
 from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
+from semrouter.signals.language import LanguageDetector
 from semrouter.signals.types import Analyzer
 from semrouter.telemetry.metrics import Metrics
 from semrouter.telemetry.tracing import Tracer
@@ -58,6 +59,7 @@ class Runtime:
     shared: Shared
     analyzer: Analyzer | None = None
     cache: Any = None  # semrouter.cache.semantic.SemanticCache when enabled
+    language: LanguageDetector | None = None  # None when `language.enabled` is false
 
     models_digest: str = ""  # sha256 of the model directory's manifest.json the analyzer was loaded from
 
@@ -91,7 +93,7 @@ def _reusable(old: Runtime | None, cfg: Config, digest: str) -> tuple[Analyzer |
     if old is None or old.analyzer is None or not cfg.signals.enabled or not digest:
         return None, None
     same_signals = (old.config.signals == cfg.signals and old.config.categories == cfg.categories
-                    and old.models_digest == digest)
+                    and old.config.language == cfg.language and old.models_digest == digest)
     if not same_signals:
         return None, None
     cache = old.cache if old.cache is not None and cfg.cache.enabled and old.config.cache == cfg.cache else None
@@ -104,10 +106,14 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
     digest = models_digest(cfg) if cfg.signals.enabled else ""
     analyzer, cache = _reusable(reuse, cfg, digest)
     built_analyzer = False
+    # The analyzer detects the language beside its encoder run (overlapped); Runtime.language is the fallback. A
+    # reused analyzer was built for the same language section, so the runtime shares its detector.
+    language = reuse.language if analyzer is not None and reuse is not None else (
+        LanguageDetector(cfg.language) if cfg.language.enabled else None)
     if cfg.signals.enabled and analyzer is None:
         from semrouter.signals.onnx.analyzer import OnnxAnalyzer
 
-        analyzer = await OnnxAnalyzer.create(cfg.signals, cfg.categories)
+        analyzer = await OnnxAnalyzer.create(cfg.signals, cfg.categories, language)
         built_analyzer = True
     if cfg.cache.enabled and cache is None:
         from semrouter.cache.semantic import SemanticCache
@@ -133,6 +139,7 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         analyzer=analyzer,
         cache=cache,
         models_digest=digest,
+        language=language,
     )
 
 

@@ -144,3 +144,26 @@ async def test_reload_shares_unchanged_signals_and_closes_replaced_ones_when_str
         assert (await third.analyzer.analyze("new")).embedding is not None
     finally:
         await srv.stop(0)
+
+
+async def test_reload_with_a_new_language_section_gets_an_analyzer_with_the_new_detector(tmp_path: Path) -> None:
+    path = tmp_path / "semrouter.yaml"
+    signals = {"enabled": True, "model_dir": str(MODELS), "pii": {"enabled": False}}
+    write_config(path, signals=signals)
+    srv = await started(path)
+    try:
+        first = srv.holder.current
+        assert first.language is not None
+        assert (await first.analyzer.analyze("¿Qué hora es ahora mismo?")).language == "es"
+        # Spanish is no longer detected: the analyzer (which detects beside its encoder run) must not be shared
+        write_config(path, signals=signals, language={"detect": ["en", "fr"]})
+        assert (await srv.reload())[0]
+        second = srv.holder.current
+        assert second.analyzer is not first.analyzer and second.language is not first.language
+        assert (await second.analyzer.analyze("¿Qué hora es ahora mismo?")).language in ("fr", "und", "en")
+        add_rule(path, "pirates")  # routing only: analyzer and detector shared
+        assert (await srv.reload())[0]
+        third = srv.holder.current
+        assert third.analyzer is second.analyzer and third.language is second.language
+    finally:
+        await srv.stop(0)

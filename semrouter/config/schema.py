@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from semrouter.cache.config import CacheConfig
 from semrouter.signals.config import SignalsConfig
+from semrouter.signals.language import LanguageConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
 
@@ -244,6 +245,7 @@ class Config(_Strict):
     categories: tuple[Category, ...] = Field(default=(), description="request categories and their candidate models")
     keyword_rules: tuple[KeywordRule, ...] = Field(default=(), description="rules checked before the classifier, in order")
     signals: SignalsConfig = Field(default=SignalsConfig(), description="ONNX signals: encoder, classifiers, PII")
+    language: LanguageConfig = Field(default=LanguageConfig(), description="language signal and per-language rules")
     cache: CacheConfig = Field(default=CacheConfig(), description="the semantic cache")
 
     @model_validator(mode="after")
@@ -277,6 +279,13 @@ class Config(_Strict):
                     f"keyword_rules[{i}].category: {r.category!r} is not a configured category; "
                     f"use one of {sorted(cats)}"
                 )
+        for i, lr in enumerate(self.language.rules):
+            if lr.model is not None and lr.model not in known:
+                raise ValueError(f"language.rules[{i}].model: {lr.model!r} is not a configured model; "
+                                 f"use one of {sorted(known)}")
+            if lr.category is not None and lr.category not in set(cats):
+                raise ValueError(f"language.rules[{i}].category: {lr.category!r} is not a configured category; "
+                                 f"use one of {sorted(cats)}")
         return self
 
     def model(self, name: str) -> Model | None:

@@ -1,9 +1,12 @@
 """The decision engine: signals + config → which model serves the request, and why.
 
 Pure: no I/O, no clocks, no randomness. Order of precedence for `auto` requests:
-1. a keyword rule that matches (first in config order) names the category;
-2. otherwise the classifier's top category when its probability ≥ `signals.classifier.threshold`;
-3. otherwise no category: `routing.default_model` (the request always gets an upstream).
+1. a prompt in a language the classifier is not trusted on (`language.classifier_languages`) takes the first
+   `language.rules` entry naming its language: a preferred model, or a category to route as;
+2. a keyword rule that matches (first in config order) names the category;
+3. otherwise the classifier's top category when its probability ≥ `signals.classifier.threshold`, and only for
+   prompts in a `language.classifier_languages` language (the shipped heads are English-only);
+4. otherwise no category: `routing.default_model` (the request always gets an upstream).
 Within a category, candidates are its `model_scores`. `routing.quality_target` 1 always takes the best-scoring
 candidate and 0 the cheapest; in between, the complexity score decides between the cheapest and the best
 (without a complexity score, the best). PII
@@ -34,7 +37,7 @@ class Refusal:
 class Decision:
     model: str
     category: str | None
-    reason: str  # explicit | keyword:<rule> | classifier | default | complexity:<small|large> | cheapest | pii_reroute
+    reason: str  # explicit | keyword:<rule> | language | classifier | default | complexity:<small|large> | cheapest | pii_reroute
     confidence: float | None = None
     use_reasoning: bool = False
     complexity: float | None = None
@@ -44,17 +47,20 @@ class Decision:
     # The classifier's top label when it was not confident enough to route on: reported in
     # x-vsr-selected-category (with x-semrouter-reason telling that the default model was used), never routed on.
     category_guess: str | None = None
+    language: str | None = None  # ISO 639-1 code from the language signal (x-vsr-language), None when it is off
 
     @property
     def reported_category(self) -> str | None:
         return self.category or self.category_guess
 
 
-def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis | None) -> CategoryVote | None:
-    """The category the request belongs to, or None when no signal is confident."""
+def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis | None,
+                  language: str | None = None) -> CategoryVote | None:
+    """The category the request belongs to, or None when no signal is confident. The classifier votes only on
+    prompts in a language it is trusted on (`language`: ISO 639-1 code, None = not detected)."""
     if keyword is not None and cfg.category(keyword.category) is not None:
         return keyword
-    if analysis is None or not analysis.category_probs:
+    if analysis is None or not analysis.category_probs or not cfg.language.trusted(language):
         return None
     label, prob = max(analysis.category_probs.items(), key=lambda kv: kv[1])
     if prob >= cfg.signals.classifier.threshold and cfg.category(label) is not None:
@@ -62,9 +68,10 @@ def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis 
     return None
 
 
-def category_guess(cfg: Config, analysis: Analysis | None) -> str | None:
-    """The classifier's top configured label, whatever its confidence (None when it did not run)."""
-    if analysis is None or not analysis.category_probs:
+def category_guess(cfg: Config, analysis: Analysis | None, language: str | None = None) -> str | None:
+    """The classifier's top configured label, whatever its confidence (None when it did not run, or on a language
+    it is not trusted on: a guess there is mostly wrong)."""
+    if analysis is None or not analysis.category_probs or not cfg.language.trusted(language):
         return None
     label = max(analysis.category_probs.items(), key=lambda kv: kv[1])[0]
     return label if cfg.category(label) is not None else None
@@ -123,8 +130,10 @@ def decide(
     requested_model: str,
     keyword: CategoryVote | None = None,
     analysis: Analysis | None = None,
+    language: str | None = None,
 ) -> Decision:
-    """Choose the model for one request. Never raises for a validated config."""
+    """Choose the model for one request. Never raises for a validated config. `language`: the prompt's ISO 639-1
+    code from the language signal (None when it is off)."""
     pii = analysis.pii if analysis is not None else ()
     complexity = analysis.complexity if analysis is not None else None
     if not is_auto(cfg, requested_model):
@@ -137,33 +146,40 @@ def decide(
                                 f"The model '{requested_model}' does not exist; available: {known}"),
             )
         bad = pii_violations(model, pii)
-        vote = category_vote(cfg, keyword, analysis)
+        vote = category_vote(cfg, keyword, analysis, language)
         if bad:
             return Decision(
                 model=model.name, category=vote.category if vote else None, reason="pii_policy",
-                source_model=requested_model,
+                source_model=requested_model, language=language,
                 refusal=Refusal(403, "pii_not_allowed",
                                 f"The request contains {', '.join(sorted(bad))}, which model "
                                 f"'{model.name}' may not receive", tuple(sorted(bad))),
             )
         return Decision(model=model.name, category=vote.category if vote else None, reason="explicit",
                         confidence=vote.confidence if vote else None, complexity=complexity,
-                        source_model=requested_model)
+                        source_model=requested_model, language=language)
 
-    vote = category_vote(cfg, keyword, analysis)
-    cat = cfg.category(vote.category) if vote else None
-    guess = category_guess(cfg, analysis) if cat is None else None
-    if cat is None:
-        candidates: list[ModelScore] = [ModelScore(model=cfg.routing.default_model, score=1.0)]
-        reason = "default"
+    rule = cfg.language.rule_for(language)
+    vote = None if rule is not None else category_vote(cfg, keyword, analysis, language)
+    cat = cfg.category(rule.category) if rule is not None and rule.category else (
+        cfg.category(vote.category) if vote else None)
+    guess = category_guess(cfg, analysis, language) if cat is None and rule is None else None
+    candidates: list[ModelScore]
+    if rule is not None and rule.model is not None:
+        candidates, reason = [ModelScore(model=rule.model, score=1.0)], "language"
+    elif cat is None:
+        candidates, reason = [ModelScore(model=cfg.routing.default_model, score=1.0)], "default"
     else:
         candidates, reason = _order_candidates(cfg, cat, complexity)
-        reason = vote.source.split(":", 1)[0] if reason == "category" else reason  # keyword | classifier
-        if vote.source.startswith("keyword:") and reason == "keyword":
-            reason = vote.source
-        default = cfg.routing.default_model
-        if all(c.model != default for c in candidates):
-            candidates.append(ModelScore(model=default, score=0.0))  # last resort before refusing on PII
+        if rule is not None:
+            reason = "language"
+        elif vote is not None:
+            reason = vote.source.split(":", 1)[0] if reason == "category" else reason  # keyword | classifier
+            if vote.source.startswith("keyword:") and reason == "keyword":
+                reason = vote.source
+    default = cfg.routing.default_model
+    if all(c.model != default for c in candidates):
+        candidates.append(ModelScore(model=default, score=0.0))  # last resort before refusing on PII
 
     violated: set[str] = set()
     for i, cand in enumerate(candidates):
@@ -183,10 +199,11 @@ def decide(
             system_prompt=cat.system_prompt if cat else None,
             source_model=requested_model,
             category_guess=guess,
+            language=language,
         )
     return Decision(
         model=candidates[0].model, category=cat.name if cat else None, reason="pii_policy",
-        source_model=requested_model, category_guess=guess,
+        source_model=requested_model, category_guess=guess, language=language,
         refusal=Refusal(403, "pii_not_allowed",
                         f"The request contains {', '.join(sorted(violated))}, which no eligible model may receive",
                         tuple(sorted(violated))),

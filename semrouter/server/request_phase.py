@@ -103,7 +103,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
-        vote = category_vote(cfg, keyword, analysis)
+        language = _language(rt, text, analysis)
+        vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None
         span.set_attribute("category", category or "")
 
@@ -129,7 +130,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         metrics.record_cache_miss(miss_reason)
 
     with tracer.span("decide", request_id=st.request_id) as span:
-        decision = decide(cfg, req.model, keyword, analysis)
+        decision = decide(cfg, req.model, keyword, analysis, language)
         span.set_attribute("model", decision.model)
         span.set_attribute("reason", decision.reason)
     if decision.refusal is not None:
@@ -147,6 +148,16 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 def _message_texts(req: ChatRequest) -> list[str]:
     """Every message's text, to be kept out of the logs."""
     return [content_text(m.get("content")) for m in req.messages]
+
+
+def _language(rt: Runtime, text: str, analysis: Analysis | None) -> str | None:
+    """The analyzer's language answer (detected beside its encoder run), else detected here (signals off or
+    failed); None when the language signal is off."""
+    if rt.language is None:
+        return None
+    if analysis is not None and analysis.language is not None:
+        return analysis.language
+    return rt.language.detect(text)
 
 
 def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:
@@ -203,6 +214,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     m.record_request(model.name, d.reason)
     m.record_routing_modification(req.model, model.name)
     m.record_category(d.category)
+    if d.language is not None:
+        m.record_language(d.language)
     if auto and model.reasoning_family is not None:
         m.record_reasoning(d.category, model.name, d.use_reasoning,
                            model.reasoning_family.effort if model.reasoning_family.type == "reasoning_effort" else None)
@@ -218,6 +231,8 @@ def _decision_headers(d: Decision, has_reasoning: bool) -> dict[str, str]:
         out[H.SELECTED_CATEGORY] = d.reported_category
     if d.complexity is not None:
         out[H.COMPLEXITY] = f"{d.complexity:.3f}"
+    if d.language is not None:
+        out[H.LANGUAGE] = d.language
     return out
 
 
@@ -229,6 +244,7 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
         model=d.model,
         category=d.category,
         category_guess=d.category_guess,
+        language=d.language,
         confidence=None if d.confidence is None else round(d.confidence, 4),
         complexity=None if d.complexity is None else round(d.complexity, 4),
         small_model_wrong=None if analysis is None or analysis.small_model_wrong is None

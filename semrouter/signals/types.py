@@ -44,8 +44,15 @@ class Analysis:
     # that `routing.quality_target` q sends the request to the large model when complexity >= 1 - q.
     complexity: float | None = None
     small_model_wrong: float | None = None  # the same head's estimate that the small model answers wrongly
+    language: str | None = None  # ISO 639-1 code or "und" (signals/language.py), None when not detected here
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     errors: tuple[str, ...] = ()  # signals that failed (the request is still routed)
+
+
+class TextLanguage(Protocol):
+    """A language detector: text → ISO 639-1 code or "und" (blocking; semrouter.signals.language)."""
+
+    def detect(self, text: str) -> str: ...
 
 
 class Analyzer(Protocol):

@@ -91,6 +91,9 @@ class Metrics:
         self.category_classifications = Gauge(
             "llm_category_classifications_count", "Requests by the category the router settled on (monotonic)",
             ["category"], registry=r)
+        self.request_languages = Counter(
+            "llm_request_languages_total", "Routed requests by the prompt's detected language (ISO 639-1, or und)",
+            ["language"], registry=r)
         self.reasoning_decisions = Counter(
             "llm_reasoning_decisions_total", "Reasoning-mode decisions by category, model and effort",
             ["category", "model", "enabled", "effort"], registry=r)
@@ -211,6 +214,10 @@ class Metrics:
 
     def record_category(self, category: str | None) -> None:
         self.category_classifications.labels(self._c(category)).inc()
+
+    def record_language(self, language: str) -> None:
+        """One routed request's language: an ISO 639-1 code from `language.detect`, or `und` (a closed set)."""
+        self.request_languages.labels(language).inc()
 
     def record_reasoning(self, category: str | None, model: str, enabled: bool, effort: str | None = None) -> None:
         self.reasoning_decisions.labels(

@@ -2,7 +2,10 @@
 
 Per request: tokenise (head+tail truncation, see tokenize.py), encode (micro-batched with other
 concurrent requests), then the heads on the sentence embedding (category, jailbreak, complexity)
-and PII detection on the token embeddings. A failing head never fails the request: its name goes
+and PII detection on the token embeddings. The language signal (lingua, when given) runs on a second thread
+while the encoder runs: lingua holds the GIL, ONNX Runtime releases it, so on 2 cores the two overlap (after an
+encoder pass a lingua call misses the CPU caches and costs ~0.3 ms here; in series that added ~1 ms through
+Envoy, benchmarks/RESULTS.md). A failing head never fails the request: its name goes
 into `Analysis.errors`. All blocking work runs in the analyzer's own single worker thread.
 """
 
@@ -29,7 +32,7 @@ from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
 from semrouter.signals.onnx.tokenize import TextTokenizer
-from semrouter.signals.types import Analysis, PIIEntity
+from semrouter.signals.types import Analysis, PIIEntity, TextLanguage
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +87,7 @@ class OnnxAnalyzer:
         pii: Any | None,
         executor: ThreadPoolExecutor,
         complexity_table: KnobTable | None = None,
+        language: TextLanguage | None = None,
     ) -> None:
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -94,6 +98,8 @@ class OnnxAnalyzer:
         self.complexity_table = complexity_table  # raw head score → calibrated complexity (see signals/complexity)
         self.pii = pii
         self._executor = executor
+        self.language = language
+        self._lang_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language") if language else None
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
         self._want_layers = bool(complexity is not None and complexity.wants_layers)
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
@@ -103,19 +109,22 @@ class OnnxAnalyzer:
     # ---------------------------------------------------------------- construction
 
     @classmethod
-    async def create(cls, cfg: SignalsConfig, categories: Sequence[Category] = ()) -> OnnxAnalyzer:
-        """Verify the model directory against its manifest and load every session (off the event loop)."""
+    async def create(cls, cfg: SignalsConfig, categories: Sequence[Category] = (),
+                     language: TextLanguage | None = None) -> OnnxAnalyzer:
+        """Verify the model directory against its manifest and load every session (off the event loop).
+        `language`: a language detector whose answer goes into `Analysis.language` (None: not detected here)."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer")
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                executor, cls._load, cfg, tuple(categories), executor
+                executor, cls._load, cfg, tuple(categories), executor, language
             )
         except BaseException:
             executor.shutdown(wait=False)
             raise
 
     @classmethod
-    def _load(cls, cfg: SignalsConfig, categories: tuple[Category, ...], executor: ThreadPoolExecutor) -> OnnxAnalyzer:
+    def _load(cls, cfg: SignalsConfig, categories: tuple[Category, ...], executor: ThreadPoolExecutor,
+              language: TextLanguage | None = None) -> OnnxAnalyzer:
         mdir = Path(cfg.model_dir)
         manifest = load_manifest(mdir)
         so = session_options(cfg.intra_op_threads, cfg.graph_optimization, cfg.spin_wait)
@@ -177,7 +186,7 @@ class OnnxAnalyzer:
             meta = json.loads((mdir / f"{COMPLEXITY_HEAD}.labels.json").read_text())
             if isinstance(meta, dict) and meta.get("knob_thresholds"):
                 table = KnobTable.from_rows(meta["knob_thresholds"])
-        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor, table)
+        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor, table, language)
 
     @staticmethod
     def _encode_plain(tokenizer: TextTokenizer, encoder: Encoder, texts: list[str], chunk: int = 32) -> np.ndarray:
@@ -199,6 +208,10 @@ class OnnxAnalyzer:
         wanted = frozenset().union(*(jobs[i].want for i in sig)) if sig else frozenset()
         # token states: for the PII head, and for the safety head (its windows are means of token states)
         want_tokens = (self._want_tokens and "pii" in wanted) or (self.jailbreak is not None and "jailbreak" in wanted)
+        lang_job = None
+        if self._lang_pool is not None and self.language is not None and sig:
+            detect = self.language.detect
+            lang_job = self._lang_pool.submit(lambda: [detect(texts[i]) for i in sig])  # overlaps the encoder
         enc = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens,
                            layers=self._want_layers and "complexity" in wanted)
         emb, tok = enc.embedding, enc.tokens
@@ -263,6 +276,13 @@ class OnnxAnalyzer:
                 except Exception:  # noqa: BLE001
                     log.exception("pii_failed")
                     pii_err.add(i)
+        langs: list[str | None] = [None] * len(sig)
+        if lang_job is not None:
+            try:
+                langs = list(lang_job.result())
+            except Exception:  # noqa: BLE001
+                log.exception("language_failed")
+                errors.append("language")
         t4 = time.perf_counter()
         timings = {
             "tokenize": (t1 - t0) * 1e3,
@@ -298,6 +318,7 @@ class OnnxAnalyzer:
                         complexity=float(cx_p[k]) if cx_p is not None and "complexity" in want else None,
                         small_model_wrong=(float(cx_wrong[k]) if cx_wrong is not None and "complexity" in want
                                            else None),
+                        language=langs[k],
                         timings_ms=timings,
                         errors=errs,
                     ),
@@ -325,3 +346,5 @@ class OnnxAnalyzer:
     async def close(self) -> None:
         await self.batcher.close()
         self._executor.shutdown(wait=True)
+        if self._lang_pool is not None:
+            self._lang_pool.shutdown(wait=True)

@@ -88,7 +88,7 @@ def test_models_list_answered_by_router(client: Client) -> None:
     r = client.request("GET", "/v1/models")
     assert r.status == 200
     ids = [m["id"] for m in r.json()["data"]]
-    assert ids == ["auto", "llama-3.1-8b", "qwen3-32b"]
+    assert ids == ["auto", "MoM", "llama-3.1-8b", "qwen3-32b"]
     assert "x-demo-model" not in r.headers  # no upstream was involved
 
 

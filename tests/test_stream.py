@@ -88,11 +88,11 @@ async def test_full_chat_stream_sets_route_and_result_headers() -> None:
 async def test_models_path_is_immediate() -> None:
     out = await run([headers_msg("GET", "/v1/models", eos=True)])
     assert len(out) == 1 and out[0].HasField("immediate_response")
-    assert [m["id"] for m in json.loads(out[0].immediate_response.body)["data"]] == ["auto", "small", "big"]
+    assert [m["id"] for m in json.loads(out[0].immediate_response.body)["data"]] == ["auto", "MoM", "small", "big"]
 
 
 async def test_unowned_path_skips_bodies() -> None:
-    out = await run([headers_msg("POST", "/v1/embeddings")])
+    out = await run([headers_msg("POST", "/not-v1/thing")])
     assert out[0].HasField("mode_override")
     assert out[0].mode_override.request_body_mode == 0  # NONE
 

@@ -95,6 +95,39 @@ SCOPE_FIELDS: dict[str, dict[str, str]] = {
         "web_search_options": "search context changes the facts used",
     },
 }
+RESPONSES, MESSAGES = "responses", "messages"
+KEY_API = {"chat": CHAT_COMPLETIONS, "responses": RESPONSES, "messages": MESSAGES}  # ChatRequest.api -> table
+_SAMPLING = {"temperature": ANSWER_NEUTRAL[CHAT_COMPLETIONS]["temperature"],
+             "top_p": ANSWER_NEUTRAL[CHAT_COMPLETIONS]["top_p"]}
+ANSWER_NEUTRAL[RESPONSES] = {
+    "messages": "the converted `input` and `instructions`: the prompt and context_hash",
+    "model": "is its own scope field (model)", "stream": "a stored answer is replayed as JSON or as events",
+    "stream_options": "only shapes the event stream", **_SAMPLING,
+    "user": "abuse monitoring only", "safety_identifier": "abuse monitoring only",
+    "metadata": "tags stored with the response on the provider side",
+    "store": "whether the provider keeps the response (a replay keeps the stored id)",
+    "service_tier": "latency/price class", "prompt_cache_key": "a hint for the provider's prefix cache",
+    "top_logprobs": "requests asking for logprobs are not cached at all",
+}
+SCOPE_FIELDS[RESPONSES] = {
+    "previous_response_id": "the upstream conversation this turn continues (the router cannot see it)",
+    "conversation": "an upstream conversation object", "reasoning": "effort and summaries",
+    "text": "output format and verbosity", "tools": "tools the model may call", "tool_choice": "tool use",
+    "parallel_tool_calls": "tool calls per answer", "max_output_tokens": "length cap",
+    "max_tool_calls": "tool call cap", "include": "extra output data", "truncation": "how context is cut",
+    "prompt": "a stored prompt template", "background": "asynchronous mode",
+}
+ANSWER_NEUTRAL[MESSAGES] = {
+    "messages": "the converted `system` and `messages`: the prompt and context_hash",
+    "model": "is its own scope field (model)", "stream": "a stored answer is replayed as JSON or as events",
+    **_SAMPLING, "top_k": "a sampling knob like top_p", "metadata": "user_id for abuse monitoring",
+    "service_tier": "latency/price class",
+}
+SCOPE_FIELDS[MESSAGES] = {
+    "max_tokens": "length cap", "stop_sequences": "where the answer ends", "thinking": "the reasoning budget",
+    "tools": "tools the model may call", "tool_choice": "tool use", "mcp_servers": "remote tools",
+    "container": "code execution state",
+}
 _NOT_CACHEABLE = ("logprobs", "top_logprobs")
 
 
@@ -191,14 +224,15 @@ def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, mo
 
 def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
              tenant: str | None = _RESOLVE) -> CacheKey | None:
-    """A chat-completions request's cache key, or None when it must not use the cache (module docstring)."""
+    """A request's cache key, or None when it must not use the cache (module docstring). Responses and Messages
+    requests arrive converted to chat messages (request/apis.py); their own fields are scoped by their tables."""
     if not req.messages:
         return None
     last = req.messages[-1]
     if last.get("role") != "user":
         return None
     history = [_message_identity(m) for m in req.messages[:-1]]
-    return key_from_parts(cfg, headers, api=CHAT_COMPLETIONS, model=req.model,
+    return key_from_parts(cfg, headers, api=KEY_API[req.api], model=req.model,
                           prompt=content_text(last.get("content")),
                           context={"history": history, "last": _non_text(last)}, body=req.body, tenant=tenant)
 

@@ -165,6 +165,20 @@ class Routing(_Strict):
         "policies use (jailbreak; PII when its pii_policy or the cache needs it; category for per-category "
         "overrides), all = every signal, as for auto (semrouter/decision/needs.py)"
     )
+    path_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="paths the router does not decide (embeddings, completions, audio, images) -> the model that "
+        "serves them; a key is an exact path (/v1/embeddings) or a prefix ending in / (/v1/audio/); any other "
+        "/v1/ path gets an OpenAI-style 404",
+    )
+
+    @field_validator("path_models")
+    @classmethod
+    def _paths_ok(cls, v: dict[str, str]) -> dict[str, str]:
+        for path in v:
+            if not path.startswith("/v1/") or "?" in path or "//" in path:
+                raise ValueError(f"{path!r}: use a path under /v1/ without a query, e.g. /v1/embeddings or /v1/audio/")
+        return v
 
 
 def _port_of(hostport: str) -> int:
@@ -260,6 +274,10 @@ class Config(_Strict):
                 f"routing.default_model: {self.routing.default_model!r} is not a configured model; "
                 f"use one of {sorted(known)}"
             )
+        for path, name in self.routing.path_models.items():
+            if name not in known:
+                raise ValueError(f"routing.path_models[{path!r}]: {name!r} is not a configured model; "
+                                 f"use one of {sorted(known)}")
         clash = known & set(self.routing.auto_model_names)
         if clash:
             raise ValueError(f"routing.auto_model_names: {sorted(clash)} is also a model name; rename one")

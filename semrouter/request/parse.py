@@ -9,16 +9,24 @@ from semrouter.request.errors import RequestError
 from semrouter.request.validate import check_chat_fields, load_json_object
 
 ClassifyText = Literal["last_user", "all_user", "conversation"]
+Api = Literal["chat", "responses", "messages"]  # /v1/chat/completions, /v1/responses, /v1/messages
 
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A parsed, validated chat-completions request. `body` is the full JSON object."""
+    """A parsed, validated request in the router's one internal shape: chat completions.
+
+    `body` is a chat-completions JSON object. For the other APIs (`api` "responses" or "messages") it is
+    the client's body converted (request/responses_api.py, request/anthropic.py): `messages` built from the
+    API's content fields, every other field kept under its own name; `source` is then the client's own
+    body, which is what gets rewritten and forwarded."""
 
     body: dict[str, Any]
     model: str
     messages: tuple[dict[str, Any], ...]
     stream: bool
+    api: Api = "chat"
+    source: dict[str, Any] | None = None
 
     @property
     def last_user_text(self) -> str:

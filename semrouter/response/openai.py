@@ -30,7 +30,7 @@ _PIECE = 64
 _WORDS = re.compile(r"\s*\S+\s*|\s+")
 
 
-def _pieces(text: str) -> list[str]:
+def pieces(text: str) -> list[str]:
     """Pieces of at most _PIECE characters, cut after whitespace where possible; they join to `text`."""
     out: list[str] = []
     cur = ""
@@ -63,7 +63,7 @@ def sse_from_completion(obj: dict[str, Any], include_usage: bool = True) -> byte
                                                                    "content": ""}, "finish_reason": None}]})
         for field in ("reasoning_content", "reasoning", "content", "refusal"):
             if isinstance(msg.get(field), str):
-                for piece in _pieces(msg[field]):
+                for piece in pieces(msg[field]):
                     events.append({**base, "choices": [{"index": i, "delta": {field: piece}, "finish_reason": None}]})
         if msg.get("tool_calls"):
             calls = [dict(tc, index=k) for k, tc in enumerate(msg["tool_calls"])]
@@ -76,15 +76,10 @@ def sse_from_completion(obj: dict[str, Any], include_usage: bool = True) -> byte
     return "".join(lines).encode()
 
 
-def refusal(model: str, message: str, stream: bool) -> tuple[bytes, str]:
-    """A content-filter refusal: (body, content-type)."""
-    comp = completion(model, message, finish_reason="content_filter")
-    if stream:
-        return sse_from_completion(comp, include_usage=False), "text/event-stream"
-    return json.dumps(comp).encode(), "application/json"
+def model_object(name: str, created: int = 0) -> dict[str, Any]:
+    """One entry of /v1/models (also the answer to GET /v1/models/{id})."""
+    return {"id": name, "object": "model", "created": created, "owned_by": "semrouter"}
 
 
 def models_list(names: list[str], created: int = 0) -> bytes:
-    return json.dumps({"object": "list", "data": [
-        {"id": n, "object": "model", "created": created, "owned_by": "semrouter"} for n in names
-    ]}).encode()
+    return json.dumps({"object": "list", "data": [model_object(n, created) for n in names]}).encode()

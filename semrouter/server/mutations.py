@@ -34,9 +34,11 @@ def header_mutation(set_headers: Mapping[str, str] | None = None,
 
 
 def continue_request_headers(set_headers: Mapping[str, str] | None = None, remove: Iterable[str] = (),
-                             mode: pm.ProcessingMode | None = None) -> pb.ProcessingResponse:
+                             mode: pm.ProcessingMode | None = None,
+                             clear_route_cache: bool = False) -> pb.ProcessingResponse:
     resp = pb.ProcessingResponse(
-        request_headers=pb.HeadersResponse(response=pb.CommonResponse(header_mutation=header_mutation(set_headers, remove)))
+        request_headers=pb.HeadersResponse(response=pb.CommonResponse(
+            header_mutation=header_mutation(set_headers, remove), clear_route_cache=clear_route_cache))
     )
     if mode is not None:
         resp.mode_override.CopyFrom(mode)

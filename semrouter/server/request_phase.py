@@ -15,14 +15,16 @@ from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import signals_needed
 from semrouter.decision.safety import SafetyVerdict, safety_verdict
-from semrouter.request.errors import RequestError, error_body
-from semrouter.request.parse import ChatRequest, check_content_type, content_text, parse_chat_request
+from semrouter.request import apis
+from semrouter.request.errors import RequestError
+from semrouter.request.parse import ChatRequest, check_content_type, content_text
 from semrouter.request.paths import canonical_path, query_of
-from semrouter.request.rewrite import rewrite_body
 from semrouter.request.window import analysis_window
+from semrouter.response import apis as api_replies
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
+from semrouter.server import paths
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.types import Analysis
@@ -31,7 +33,7 @@ from semrouter.telemetry.logging import hide_in_logs
 log = structlog.get_logger("semrouter.request")
 
 CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = "/v1/models"
+MODELS_PATH = paths.MODELS_PATH
 REFUSAL_TEXT = "I can't help with that request."
 _UNTRUSTED = H.ROUTER_SET
 
@@ -44,29 +46,31 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     st.path = canonical_path(raw_path)
     st.request_id = h.get(H.REQUEST_ID, "-")
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
-    if st.method == "GET" and st.path == MODELS_PATH:
+    if st.method == "GET" and (st.path == MODELS_PATH or st.path.startswith(MODELS_PATH + "/")):
         st.kind = "models"
-        names = [rt.config.routing.auto_model_names[0], *(m.name for m in rt.config.models)]
-        return mut.immediate(200, openai.models_list(names))
-    if st.path == CHAT_PATH and st.method != "POST":
-        return _error_reply(st, 405, error_body(f"Method {st.method or '?'} is not allowed on {CHAT_PATH}; use POST",
-                                                "invalid_request_error", "method_not_allowed"),
-                            "method_not_allowed", {"allow": "POST"})
-    if st.method == "POST" and st.path == CHAT_PATH:
+        return paths.models_reply(rt.config, st.path)
+    if st.path in apis.API_PATHS and st.method != "POST":
+        st.api = apis.API_PATHS[st.path]
+        return _error_reply(st, RequestError(405, f"Method {st.method or '?'} is not allowed on {st.path}; use POST",
+                                             "invalid_request_error", "method_not_allowed"), {"allow": "POST"})
+    if st.method == "POST" and st.path in apis.API_PATHS:
         st.kind = "chat"
+        st.api = apis.API_PATHS[st.path]
         try:
             check_content_type(h.get("content-type"))
             if msg.end_of_stream:
-                raise RequestError(400, "Request body is empty; send a JSON chat-completions request",
+                raise RequestError(400, f"Request body is empty; send a JSON request for {st.path}",
                                    "invalid_request_error", "missing_body")
         except RequestError as e:
-            return _error_reply(st, e.status, e.body(), e.code)
+            return _error_reply(st, e)
         # Client-supplied routing and decision headers are never trusted: the router sets them later (Envoy has
         # removed them already; this is the second line). A path variant goes upstream in its one spelling.
-        canonical = CHAT_PATH + query_of(raw_path)
+        canonical = st.path + query_of(raw_path)
         return mut.continue_request_headers({":path": canonical} if raw_path != canonical else None,
                                             remove=_UNTRUSTED)
     st.kind = "passthrough"
+    if st.path.startswith("/v1/") and st.path not in apis.API_PATHS:  # never silently to the default chat model
+        return paths.other_path_reply(rt, st.method, st.path, _UNTRUSTED)
     return mut.continue_request_headers(remove=_UNTRUSTED, mode=mut.skip_bodies_mode())
 
 
@@ -77,10 +81,10 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     tracer = rt.shared.tracer
     try:
         with tracer.span("parse", request_id=st.request_id, bytes=len(body)):
-            req = parse_chat_request(body, cfg.server.max_body_bytes)
+            req = apis.parse(st.api, body, cfg.server.max_body_bytes)
     except RequestError as e:
         rt.shared.metrics.record_error(None, e.code)
-        return _error_reply(st, e.status, e.body(), e.code)
+        return _error_reply(st, e)
     hide_in_logs(_message_texts(req))
 
     # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs.
@@ -140,8 +144,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             metrics.record_pii_block(decision.model, r.types)
         else:
             metrics.record_error(decision.model, r.code)
-        return _error_reply(st, r.status, error_body(r.message, "invalid_request_error", r.code), r.code, hdrs,
-                            decision)
+        return _error_reply(st, RequestError(r.status, r.message, "invalid_request_error", r.code), hdrs, decision)
     return _forward(rt, st, req, decision, cache_key, analysis)
 
 
@@ -196,13 +199,13 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     assert model is not None
     auto = is_auto(cfg, req.model)
     endpoint = rt.picker.pick(model)
-    new_body = rewrite_body(req.body, model, d.use_reasoning if auto else None, d.system_prompt if auto else None)
+    new_body = apis.rewrite(req, model, d.use_reasoning if auto else None, d.system_prompt if auto else None)
     route_headers = {"content-length": str(len(new_body)), H.SELECTED_MODEL_REQ: model.name}
     if cfg.routing.endpoint_selection in ("cluster_header", "both"):
         route_headers[H.CLUSTER] = model.cluster_name
     if cfg.routing.endpoint_selection in ("original_dst", "both"):
         route_headers[H.DESTINATION_ENDPOINT] = endpoint.hostport
-    st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, cache_key=cache_key,
+    st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, api=req.api, cache_key=cache_key,
                        has_pii=bool(analysis and analysis.pii),
                        embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
@@ -257,19 +260,21 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
     )
 
 
-def _error_reply(st: StreamState, status: int, body: bytes, code: str, extra: dict[str, str] | None = None,
+def _error_reply(st: StreamState, e: RequestError, extra: dict[str, str] | None = None,
                  d: Decision | None = None) -> pb.ProcessingResponse:
-    log.info("request_refused", request_id=st.request_id, status=status, code=code,
+    """The error as an immediate reply in the client's API's error shape (OpenAI or Anthropic)."""
+    log.info("request_refused", request_id=st.request_id, status=e.status, code=e.code,
              model=d.model if d else None, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
     hdrs = dict(extra or {})
     if d is not None:
         hdrs[H.DECISION_REASON] = d.reason
-    return mut.immediate(status, body, hdrs)
+    return mut.immediate(e.status, api_replies.error_body(st.api, e.status, e.message, e.type, e.code, e.param), hdrs)
 
 
 def _jailbreak_reply(st: StreamState, req: ChatRequest, verdict: SafetyVerdict,
                      category: str | None) -> pb.ProcessingResponse:
-    body, ctype = openai.refusal(req.model, REFUSAL_TEXT, req.stream)
+    refusal = openai.completion(req.model, REFUSAL_TEXT, finish_reason="content_filter")
+    body, ctype = api_replies.render(req.api, refusal, req.stream, req.model, include_usage=False)
     log.info("jailbreak_blocked", request_id=st.request_id, type=verdict.blocked_by, score=round(verdict.score, 4),
              category=category, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
     return mut.immediate(200, body, {H.JAILBREAK_BLOCKED: "true", H.JAILBREAK_TYPE: verdict.blocked_by or "",
@@ -288,7 +293,11 @@ def _answered_by(stored: bytes, requested: str) -> str:
 
 def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, category: str | None) -> pb.ProcessingResponse:
     include_usage = bool((req.body.get("stream_options") or {}).get("include_usage", False))
-    body, ctype = rt.cache.render_hit(hit, req.stream, req.model, include_usage=include_usage)
+    if req.api == "chat":
+        body, ctype = rt.cache.render_hit(hit, req.stream, req.model, include_usage=include_usage)
+    else:  # stored as a chat.completion (see response_phase._finish); replayed in the client's API
+        stored = json.loads(hit.body)
+        body, ctype = api_replies.render(req.api, stored, req.stream, stored.get("model") or req.model)
     sim = getattr(hit, "similarity", 1.0)
     log.info("cache_hit", request_id=st.request_id, similarity=round(sim, 4), category=category,
              exact=getattr(hit, "exact", False), latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))

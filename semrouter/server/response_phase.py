@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
+from semrouter.response.apis import to_completion
 from semrouter.response.usage import usage_from_body
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
@@ -64,18 +66,23 @@ def _finish(rt: Runtime, st: StreamState) -> None:
         return
     m, model = rt.shared.metrics, r.decision.model
     now = time.monotonic()
-    body = b"".join(cap.chunks)
+    body, content_type = b"".join(cap.chunks), cap.content_type
+    if r.api != "chat" and not cap.overflow and cap.status < 400:
+        # Responses / Messages answers are read in their own shape into the one internal answer (a
+        # chat.completion): usage comes from it and the cache stores it (None: incomplete, not stored).
+        answer = to_completion(r.api, content_type, body)
+        body, content_type = (json.dumps(answer).encode(), "application/json") if answer else (b"", "")
     if cap.status >= 400:
         m.record_error(model, f"upstream_{cap.status}")
     else:
         if r.stream and cap.first_byte_at is not None:
             m.observe_ttft(model, cap.first_byte_at - r.forwarded_at)
-        usage = usage_from_body(cap.content_type, body) if not cap.overflow else None
+        usage = usage_from_body(content_type, body) if not cap.overflow and body else None
         m.observe_completion(model, now - r.forwarded_at, usage[1] if usage else None)
         if usage:
             m.record_usage(model, *usage)
-    if rt.cache is not None and r.cache_key is not None and not cap.overflow and 200 <= cap.status < 300:
-        rt.cache.store_in_background(r.cache_key, r.decision.category, cap.status, cap.content_type,
+    if rt.cache is not None and r.cache_key is not None and not cap.overflow and 200 <= cap.status < 300 and body:
+        rt.cache.store_in_background(r.cache_key, r.decision.category, cap.status, content_type,
                                      body, r.has_pii, r.embedding)
     cap.chunks = []
     log.debug("response_complete", request_id=st.request_id, status=cap.status, model=r.decision.model,

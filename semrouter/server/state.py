@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from semrouter.decision.engine import Decision
+from semrouter.request.parse import Api
 
 Kind = Literal["chat", "models", "passthrough"]
 
@@ -18,6 +19,7 @@ class Routed:
     decision: Decision
     endpoint: str
     stream: bool
+    api: Api = "chat"  # the client's API: the answer is read (usage, cache store) in its shape
     cache_key: Any = None  # semrouter.cache CacheKey, or None when the cache is not used
     has_pii: bool = False
     embedding: Any = None  # the prompt's embedding, reused when the answer is stored
@@ -39,6 +41,7 @@ class ResponseCapture:
 @dataclass(slots=True)
 class StreamState:
     kind: Kind = "passthrough"
+    api: Api = "chat"  # for kind "chat": which API the client speaks (request/apis.py)
     method: str = ""
     path: str = ""
     request_id: str = "-"

@@ -7,8 +7,8 @@ observability mode: it carries the answer (whose headers Envoy gives the router-
 request's x-request-id; older configs sent the request headers first), Envoy reads no replies, and the stream
 is joined to what the request stream decided (server/inflight.py). Cache hits never open that stream
 (envoy.yaml skips it).
-An unexpected error becomes an opaque OpenAI-style 500 for that request only; a cancelled stream (the
-client went away) just ends. Nothing outlives the stream except background cache writes.
+An unexpected error becomes an opaque 500 (in the client's API's error shape) for that request only; a
+cancelled stream (the client went away) just ends. Nothing outlives the stream except background cache writes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
 from semrouter import headers as H
-from semrouter.request.errors import error_body
+from semrouter.response.apis import error_body
 from semrouter.runtime import Runtime, RuntimeHolder
 from semrouter.server import mutations as mut
 from semrouter.server.request_phase import on_request_body, on_request_headers
@@ -127,6 +127,6 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     @staticmethod
     def _on_error(st: StreamState, phase: str | None) -> pb.ProcessingResponse:
         if phase in ("request_headers", "request_body") and st.kind == "chat":
-            return mut.immediate(500, error_body("The router failed to process this request", "server_error",
-                                                 "router_error"))
+            return mut.immediate(500, error_body(st.api, 500, "The router failed to process this request",
+                                                 "server_error", "router_error"))
         return mut.continue_plain(phase or "request_headers")

@@ -1,7 +1,9 @@
 """An OpenAI-compatible stand-in for a vLLM server: the only stand-in in the stack.
 
 It answers `/v1/chat/completions` (JSON, or SSE `chat.completion.chunk` events ending in `data: [DONE]`
-when `stream` is true), `/v1/models` and `/health`. Every answer names its model, carries `usage`, and can
+when `stream` is true), `/v1/responses` and `/v1/messages` (OpenAI Responses and Anthropic Messages, JSON
+and their event streams; upstream/demo_apis.py), `/v1/embeddings` (a fixed vector), `/v1/models` and
+`/health`. Every answer names its model, carries `usage`, and can
 be delayed (`--delay-ms`, or per request with the `x-demo-delay-ms` header). `x-demo-status: 500` makes it
 fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached);
 `x-demo-reset: 1` resets the connection: before any byte of a JSON answer, after the first event of a stream.
@@ -20,6 +22,8 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+
+from semrouter.upstream.demo_apis import DemoApis
 
 _CHUNK_WORDS = 3
 _ECHOED = ("x-vsr-", "x-semrouter-", "x-selected-model", "x-envoy-")
@@ -57,10 +61,37 @@ class DemoUpstream:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        apis = DemoApis(self.model, lambda r: str(r.url.port or self.port), self._gate)
+        app.router.add_post("/v1/responses", apis.responses)
+        app.router.add_post("/v1/messages", apis.messages)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
         app.router.add_post("/_demo/fault", self.fault)
         return app
+
+    async def _gate(self, request: web.Request) -> int:
+        """Count the request; a failure status to answer with (x-demo-status, a fault drill) or 0 after the delay."""
+        self.requests_seen += 1
+        code = int(request.headers.get("x-demo-status") or self.fault_status)
+        if code:
+            return code
+        delay = float(request.headers.get("x-demo-delay-ms", self.delay_ms))
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+        return 0
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        """A fixed 4-number vector per input (for routing tests of paths the router does not decide)."""
+        if await self._gate(request):
+            return _error(500, "demo upstream failing on purpose", "demo_failure")
+        body = await request.json()
+        inputs = body.get("input") if isinstance(body, dict) else None
+        items = inputs if isinstance(inputs, list) else [inputs]
+        return web.json_response({"object": "list", "model": self.model, "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                                  "data": [{"object": "embedding", "index": i, "embedding": [0.5, 0.5, 0.5, 0.5]}
+                                           for i in range(len(items))]},
+                                 headers={"x-demo-model": self.model, "x-demo-port": str(self.port)})
 
     async def health(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "model": self.model})

@@ -1,0 +1,162 @@
+"""Anthropic Messages (`POST /v1/messages`) body ↔ the router's internal chat-completions request.
+
+Conversion (`parse`): `system` (a string or text blocks) becomes a leading system message; each message
+keeps its role, its content as a string or as parts: `text` blocks become text parts, `image` and
+`document` blocks are kept as non-text parts (cache scope only), `thinking`/`redacted_thinking` blocks are
+kept out of the text; an assistant's `tool_use` blocks become `tool_calls` (arguments as JSON text) and a
+user's `tool_result` blocks become `tool` messages placed before the rest of that user turn, as in chat.
+Every other field (`max_tokens`, `thinking`, `tools`, `stop_sequences`, `top_k`, ...) is kept under its name.
+
+Rewrite (`rewrite`): `model`; the reasoning switch as `thinking` (`{"type": "enabled", "budget_tokens": N}`
+with N from the model's configured effort: low 1024, medium 4096, high 16384, kept below `max_tokens`; or
+`{"type": "disabled"}`; a `max_tokens` too small for the 1024-token minimum budget leaves thinking off);
+a category system prompt as `system` (insert: before the client's system text or blocks; replace: instead).
+The `x-api-key` and `anthropic-version` headers are not touched: Envoy forwards them as sent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request.errors import RequestError
+from semrouter.request.parse import ChatRequest
+
+THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
+MIN_THINKING_BUDGET = 1024
+_CONTENT_FIELDS = frozenset({"system", "messages"})
+_HIDDEN_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+
+
+def parse(body: dict[str, Any]) -> ChatRequest:
+    """A validated Messages body (a JSON object) → `ChatRequest` (api "messages"); `RequestError` 400 names
+    the offending field (rendered in Anthropic's error shape by response/apis.py)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("model: Field required (a non-empty string)", "model")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise _bad("max_tokens: Field required (an integer >= 1)", "max_tokens")
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise _bad("messages: must be a non-empty array", "messages")
+    messages: list[dict[str, Any]] = []
+    system = body.get("system")
+    if system is not None:
+        messages.append({"role": "system", "content": _system_text(system)})
+    for i, m in enumerate(raw):
+        messages.extend(_message(i, m))
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise _bad("stream: must be a boolean", "stream")
+    thinking = body.get("thinking")
+    if thinking is not None and (not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str)):
+        raise _bad("thinking: must be an object with a 'type'", "thinking")
+    for key, kind, name in (("temperature", (int, float), "a number"), ("top_p", (int, float), "a number"),
+                            ("top_k", int, "an integer")):
+        v = body.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
+            raise _bad(f"{key}: must be {name}", key)
+    stops = body.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
+        raise _bad("stop_sequences: must be an array of strings", "stop_sequences")
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise _bad("tools: must be an array", "tools")
+    chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
+    chat["messages"] = messages
+    return ChatRequest(body=chat, model=model.strip(), messages=tuple(messages), stream=bool(stream),
+                       api="messages", source=body)
+
+
+def _system_text(system: Any) -> str:
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text"
+                                        and isinstance(b.get("text"), str) for b in system):
+        return "\n".join(b["text"] for b in system)
+    raise _bad("system: must be a string or an array of text blocks", "system")
+
+
+def _message(i: int, m: Any) -> list[dict[str, Any]]:
+    where = f"messages.{i}"
+    if not isinstance(m, dict):
+        raise _bad(f"{where}: must be an object", where)
+    role = m.get("role")
+    if role not in ("user", "assistant"):
+        raise _bad(f"{where}.role: must be 'user' or 'assistant'", f"{where}.role")
+    content = m.get("content")
+    if isinstance(content, str):
+        return [{"role": role, "content": content}]
+    if not isinstance(content, list):
+        raise _bad(f"{where}.content: must be a string or an array of content blocks", f"{where}.content")
+    parts: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for j, b in enumerate(content):
+        at = f"{where}.content.{j}"
+        if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+            raise _bad(f"{at}: must be an object with a 'type'", at)
+        t = b["type"]
+        if t == "text":
+            if not isinstance(b.get("text"), str):
+                raise _bad(f"{at}.text: must be a string", f"{at}.text")
+            parts.append({"type": "text", "text": b["text"]})
+        elif t == "tool_use" and role == "assistant":
+            if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
+                raise _bad(f"{at}: tool_use needs string 'id' and 'name'", at)
+            calls.append({"id": b["id"], "type": "function", "function": {
+                "name": b["name"], "arguments": json.dumps(b.get("input") or {}, sort_keys=True)}})
+        elif t == "tool_result" and role == "user":
+            if not isinstance(b.get("tool_use_id"), str):
+                raise _bad(f"{at}.tool_use_id: must be a string", f"{at}.tool_use_id")
+            inner = b.get("content", "")
+            if not isinstance(inner, (str, list)):
+                raise _bad(f"{at}.content: must be a string or an array", f"{at}.content")
+            results.append({"role": "tool", "tool_call_id": b["tool_use_id"], "content": inner,
+                            "is_error": bool(b.get("is_error"))})
+        elif t in _HIDDEN_BLOCKS:
+            parts.append({"type": t})  # its signature/data stays out of the text (and of the cache scope)
+        else:
+            parts.append(dict(b))
+    out = list(results)
+    if parts or calls or not results:
+        msg: dict[str, Any] = {"role": role, "content": parts}
+        if calls:
+            msg["tool_calls"] = calls
+        out.append(msg)
+    return out
+
+
+def thinking_for(model: Model, use_reasoning: bool, max_tokens: Any) -> dict[str, Any]:
+    """The `thinking` object that switches reasoning on or off for `model` within `max_tokens`."""
+    fam = model.reasoning_family
+    budget = THINKING_BUDGET[fam.effort] if fam is not None else THINKING_BUDGET["medium"]
+    if isinstance(max_tokens, int):
+        budget = min(budget, max_tokens - 1)
+    if not use_reasoning or budget < MIN_THINKING_BUDGET:
+        return {"type": "disabled"}
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def rewrite(source: dict[str, Any], model: Model, use_reasoning: bool | None,
+            system_prompt: SystemPrompt | None) -> bytes:
+    """The client's Messages body for the upstream (see module docstring); `use_reasoning` None (or a model
+    without a reasoning mode) leaves `thinking` as sent."""
+    out = dict(source)
+    out["model"] = model.name
+    if model.reasoning_family is not None and use_reasoning is not None:
+        out["thinking"] = thinking_for(model, use_reasoning, out.get("max_tokens"))
+    if system_prompt is not None:
+        own = out.get("system")
+        if system_prompt.mode == "replace" or not own:
+            out["system"] = system_prompt.text
+        elif isinstance(own, str):
+            out["system"] = f"{system_prompt.text}\n\n{own}"
+        else:
+            out["system"] = [{"type": "text", "text": system_prompt.text}, *own]
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _bad(message: str, param: str | None) -> RequestError:
+    return RequestError(400, message, "invalid_request_error", "invalid_value", param)

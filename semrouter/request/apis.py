@@ -1,0 +1,58 @@
+"""The client APIs the router decides, by path: one internal request model (`ChatRequest`) for all three.
+
+    /v1/chat/completions -> "chat"       (request/parse.py)
+    /v1/responses        -> "responses"  (request/responses_api.py, OpenAI Responses)
+    /v1/messages         -> "messages"   (request/anthropic.py, Anthropic Messages)
+
+`parse` turns a body into the internal request; `rewrite` applies a decision to the body in the client's
+own API, which is what the upstream receives.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request import anthropic, responses_api
+from semrouter.request.errors import RequestError
+from semrouter.request.parse import Api, ChatRequest, parse_chat_request
+from semrouter.request.rewrite import rewrite_body
+
+API_PATHS: dict[str, Api] = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "responses",
+    "/v1/messages": "messages",
+}
+
+
+def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    """The body as a JSON object; RequestError 413 (over `max_bytes`) or 400 (not JSON, not an object)."""
+    if len(raw) > max_bytes:
+        raise RequestError(413, f"Request body is {len(raw)} bytes; the limit is {max_bytes} bytes",
+                           "invalid_request_error", "request_too_large")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RequestError(400, f"Request body is not valid JSON: {e}", "invalid_request_error",
+                           "invalid_json") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "Request body must be a JSON object", "invalid_request_error", "invalid_value")
+    return body
+
+
+def parse(api: Api, raw: bytes, max_bytes: int) -> ChatRequest:
+    """Validate and convert a request body of `api`; raises RequestError (status, code, param)."""
+    if api == "chat":
+        return parse_chat_request(raw, max_bytes)
+    body = load_object(raw, max_bytes)
+    return responses_api.parse(body) if api == "responses" else anthropic.parse(body)
+
+
+def rewrite(req: ChatRequest, model: Model, use_reasoning: bool | None, system_prompt: SystemPrompt | None) -> bytes:
+    """The body forwarded upstream, in the client's API (`use_reasoning` None: reasoning fields as sent)."""
+    if req.api == "responses" and req.source is not None:
+        return responses_api.rewrite(req.source, model, use_reasoning, system_prompt)
+    if req.api == "messages" and req.source is not None:
+        return anthropic.rewrite(req.source, model, use_reasoning, system_prompt)
+    return rewrite_body(req.body, model, use_reasoning, system_prompt)

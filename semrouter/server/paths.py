@@ -1,0 +1,67 @@
+"""Header-phase answers for paths the router does not decide: the model list, one model, and the paths
+(embeddings, completions, audio, images, ...) that `routing.path_models` sends to a named model.
+
+    GET /v1/models        -> the auto names (auto, MoM) and every configured model, answered by the router
+    GET /v1/models/{id}   -> that model object, or a 404 `model_not_found` in OpenAI's shape
+    other /v1/... paths   -> the model `routing.path_models` names for them (body and `model` untouched,
+                             routed by the same headers as a decision), else a 404 `unknown_url`
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+
+from semrouter import headers as H
+from semrouter.config.schema import Config
+from semrouter.request.errors import error_body
+from semrouter.response import openai
+from semrouter.runtime import Runtime
+from semrouter.server import mutations as mut
+
+MODELS_PATH = "/v1/models"
+
+
+def model_names(cfg: Config) -> list[str]:
+    """What /v1/models lists: every auto name, then every configured model, in config order."""
+    return [*cfg.routing.auto_model_names, *(m.name for m in cfg.models)]
+
+
+def models_reply(cfg: Config, path: str) -> pb.ProcessingResponse:
+    """The answer to GET /v1/models or GET /v1/models/{id} (id URL-decoded, may contain '/')."""
+    if path == MODELS_PATH:
+        return mut.immediate(200, openai.models_list(model_names(cfg)))
+    wanted = unquote(path[len(MODELS_PATH) + 1:])
+    if wanted in model_names(cfg):
+        return mut.immediate(200, json.dumps(openai.model_object(wanted)).encode())
+    return mut.immediate(404, error_body(f"The model '{wanted[:200]}' does not exist", "invalid_request_error",
+                                         "model_not_found", "model"))
+
+
+def model_for_path(cfg: Config, path: str) -> str | None:
+    """The model `routing.path_models` names for `path` (exact key first, then the longest prefix key)."""
+    table = cfg.routing.path_models
+    if path in table:
+        return table[path]
+    prefixes = [k for k in table if k.endswith("/") and path.startswith(k)]
+    return table[max(prefixes, key=len)] if prefixes else None
+
+
+def other_path_reply(rt: Runtime, method: str, path: str, remove: tuple[str, ...]) -> pb.ProcessingResponse:
+    """Route an undecided /v1/ path to its configured model, or answer 404 (never the default chat model)."""
+    cfg = rt.config
+    name = model_for_path(cfg, path)
+    model = cfg.model(name) if name else None
+    if model is None:
+        return mut.immediate(404, error_body(
+            f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
+            "(routing.path_models)", "invalid_request_error", "unknown_url"))
+    route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: "path"}
+    if cfg.routing.endpoint_selection in ("cluster_header", "both"):
+        route[H.CLUSTER] = model.cluster_name
+    if cfg.routing.endpoint_selection in ("original_dst", "both"):
+        route[H.DESTINATION_ENDPOINT] = rt.picker.pick(model).hostport
+    rt.shared.metrics.record_request(model.name, "path")
+    return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True)

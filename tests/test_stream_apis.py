@@ -1,0 +1,70 @@
+"""Responses / Messages / undecided paths through the Process state machine, in-process (no Envoy)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
+from test_stream import CFG, body_msg, headers_msg, set_headers
+
+from semrouter.config import parse_config
+from semrouter.runtime import RuntimeHolder, Shared, build_runtime
+from semrouter.server.stream import ExternalProcessor
+
+
+async def run(msgs: list[pb.ProcessingRequest], **routing: object) -> list[pb.ProcessingResponse]:
+    cfg = dict(CFG, routing={**CFG["routing"], **routing})  # type: ignore[dict-item]
+    proc = ExternalProcessor(RuntimeHolder(await build_runtime(parse_config(cfg), Shared())))
+
+    async def it() -> AsyncIterator[pb.ProcessingRequest]:
+        for m in msgs:
+            yield m
+
+    return [r async for r in proc.Process(it(), None)]
+
+
+async def test_responses_body_is_routed_and_rewritten_in_its_own_shape() -> None:
+    body = json.dumps({"model": "auto", "input": [{"role": "user", "content": "an integral please"}],
+                       "instructions": "short"}).encode()
+    out = await run([headers_msg("POST", "/v1/responses"), body_msg(body)])
+    common = out[1].request_body.response
+    sent = json.loads(common.body_mutation.body)
+    assert sent["model"] == "big" and sent["input"][0]["content"] == "an integral please" and "messages" not in sent
+    assert set_headers(common.header_mutation)["x-semrouter-cluster"] == "big"
+
+
+async def test_messages_errors_are_anthropic_shaped() -> None:
+    out = await run([headers_msg("POST", "/v1/messages"), body_msg(b'{"model": "auto", "messages": []}')])
+    imm = out[1].immediate_response
+    assert imm.status.code == 400
+    err = json.loads(imm.body)
+    assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    empty = await run([headers_msg("POST", "/v1/messages", eos=True)])
+    assert json.loads(empty[0].immediate_response.body)["error"]["type"] == "invalid_request_error"
+    wrong_type = await run([headers_msg("POST", "/v1/messages", **{"content-type": "text/plain"})])
+    assert wrong_type[0].immediate_response.status.code == 415
+    assert json.loads(wrong_type[0].immediate_response.body)["type"] == "error"
+
+
+async def test_model_retrieve_answers_known_ids_and_404s_others() -> None:
+    ok = await run([headers_msg("GET", "/v1/models/MoM", eos=True)])
+    assert json.loads(ok[0].immediate_response.body) == {"id": "MoM", "object": "model", "created": 0,
+                                                          "owned_by": "semrouter"}
+    missing = await run([headers_msg("GET", "/v1/models/gpt-4o%2Fx", eos=True)])
+    assert missing[0].immediate_response.status.code == 404
+    assert json.loads(missing[0].immediate_response.body)["error"]["code"] == "model_not_found"
+
+
+async def test_undecided_v1_paths_need_a_configured_model() -> None:
+    for path in ("/v1/embeddings", "/v1/completions", "/v1/audio/transcriptions", "/v1/images/generations"):
+        out = await run([headers_msg("POST", path)])
+        assert out[0].immediate_response.status.code == 404, path
+        assert json.loads(out[0].immediate_response.body)["error"]["code"] == "unknown_url"
+    routed = await run([headers_msg("POST", "/v1/audio/speech", **{"x-semrouter-cluster": "evil"})],
+                       path_models={"/v1/audio/": "big", "/v1/embeddings": "small"})
+    hr = routed[0].request_headers.response
+    hs = set_headers(hr.header_mutation)
+    assert hs["x-semrouter-cluster"] == "big" and hs["x-selected-model"] == "big" and hr.clear_route_cache
+    assert "x-semrouter-cluster" in hr.header_mutation.remove_headers  # the client's copy never counts
+    assert routed[0].mode_override.request_body_mode == 0  # NONE: the body passes untouched

@@ -118,6 +118,7 @@ def test_messages_bad_fields_name_the_param(body: dict[str, Any], param: str) ->
 def test_not_json_and_not_an_object_are_400_and_oversize_is_413(api: str) -> None:
     assert _bad(api, b'{"model": "auto", ').code == "invalid_json"
     assert _bad(api, b"[1, 2]").code == "invalid_value"
+    assert _bad(api, b"[" * 100_000 + b"]" * 100_000).code == "invalid_json"
     with pytest.raises(RequestError) as e:
         apis.parse(api, b"x" * 2000, 1024)  # type: ignore[arg-type]
     assert e.value.status == 413

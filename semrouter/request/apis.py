@@ -36,6 +36,9 @@ def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise RequestError(400, f"Request body is not valid JSON: {e}", "invalid_request_error",
                            "invalid_json") from None
+    except RecursionError:  # nesting deeper than the parser's limit: a client mistake, not a router failure
+        raise RequestError(400, "Request body is nested too deeply", "invalid_request_error",
+                           "invalid_json") from None
     if not isinstance(body, dict):
         raise RequestError(400, "Request body must be a JSON object", "invalid_request_error", "invalid_value")
     return body

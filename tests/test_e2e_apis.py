@@ -134,8 +134,10 @@ def test_responses_malformed_body_is_openai_400(oai: openai.OpenAI, stack: tuple
 def test_messages_create_routed_by_category_and_headers_passed(claude: anthropic.Anthropic) -> None:
     raw = claude.messages.with_raw_response.create(
         model="auto", max_tokens=8000, system="Answer in English.",
-        messages=[{"role": "user", "content": MATH}], extra_headers=_tenant())
+        messages=[{"role": "user", "content": MATH}],
+        extra_headers={**_tenant(), "x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"})
     assert raw.headers["x-vsr-selected-category"] == "math" and raw.headers["x-demo-model"] == "qwen3-32b"
+    # (this SDK sends its key as a bearer token; x-api-key, what Claude Code and curl users send, is set here)
     assert raw.headers["x-demo-saw-api-key"] == "yes" and raw.headers["x-demo-anthropic-version"] == "2023-06-01"
     msg = raw.parse()
     assert msg.type == "message" and msg.model == "qwen3-32b" and msg.stop_reason == "end_turn"

@@ -41,7 +41,8 @@ def test_responses_string_input_and_instructions_become_messages() -> None:
     req = _parse("responses", {"model": "auto", "input": "What is an integral?", "instructions": "Be brief.",
                                "max_output_tokens": 50, "stream": True})
     assert req.api == "responses" and req.stream and req.model == "auto"
-    assert req.messages == ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is an integral?"})
+    assert req.messages == ({"role": "system", "content": "Be brief."},
+                            {"role": "user", "content": "What is an integral?"})
     assert req.last_user_text == "What is an integral?"
     assert "input" not in req.body and "instructions" not in req.body and req.body["max_output_tokens"] == 50
     assert req.source is not None and req.source["input"] == "What is an integral?"
@@ -58,7 +59,8 @@ def test_responses_items_keep_turns_tools_and_images() -> None:
     ]})
     roles = [m["role"] for m in req.messages]
     assert roles == ["user", "assistant", "tool", "assistant", "user"]
-    assert req.messages[0]["content"][1] == {"type": "image_url", "image_url": {"url": "https://x/y.png", "detail": "auto"}}
+    assert req.messages[0]["content"][1] == {"type": "image_url",
+                                             "image_url": {"url": "https://x/y.png", "detail": "auto"}}
     assert req.messages[1]["tool_calls"][0]["id"] == "c1" and req.messages[2]["tool_call_id"] == "c1"
     assert req.last_user_text == "and tomorrow?"
     assert req.text_for("all_user") == "weather?\nand tomorrow?"
@@ -216,7 +218,8 @@ def test_responses_tool_calls_refusals_and_incomplete() -> None:
 
 def test_responses_incomplete_streams_and_failures_are_not_answers() -> None:
     sse, _ = replies.render("responses", _completion(), True, "m1")
-    assert replies.to_completion("responses", "text/event-stream", sse.rsplit(b"event: response.completed", 1)[0]) is None
+    cut = sse.rsplit(b"event: response.completed", 1)[0]
+    assert replies.to_completion("responses", "text/event-stream", cut) is None
     failed = responses_out.response_object(_completion(), "m1") | {"status": "failed"}
     assert replies.to_completion("responses", "application/json", json.dumps(failed).encode()) is None
     assert replies.to_completion("responses", "application/json", b'{"error": {"message": "x"}}') is None
@@ -260,7 +263,8 @@ def test_error_shapes_follow_the_api() -> None:
     assert json.loads(replies.error_body("messages", 403, "no", "t", "c"))["error"]["type"] == "permission_error"
     assert json.loads(replies.error_body("messages", 500, "no", "t", "c"))["error"]["type"] == "api_error"
     o = json.loads(replies.error_body("responses", 400, "bad", "invalid_request_error", "invalid_value", "input"))
-    assert o == {"error": {"message": "bad", "type": "invalid_request_error", "param": "input", "code": "invalid_value"}}
+    assert o == {"error": {"message": "bad", "type": "invalid_request_error", "param": "input",
+                           "code": "invalid_value"}}
 
 
 # -- cache scope ----------------------------------------------------------------------------------------------
@@ -273,7 +277,8 @@ def test_each_api_has_its_own_cache_scope() -> None:
     resp = _parse("responses", {"model": "auto", "input": "Hi there"})
     resp2 = _parse("responses", {"model": "auto", "input": [{"role": "user", "content": "Hi there"}],
                                  "stream": True})
-    msgs = _parse("messages", {"model": "auto", "max_tokens": 1024, "messages": [{"role": "user", "content": "Hi there"}]})
+    msgs = _parse("messages", {"model": "auto", "max_tokens": 1024,
+                               "messages": [{"role": "user", "content": "Hi there"}]})
     keys = [make_key(cfg, r, h) for r in (chat, resp, resp2, msgs)]
     assert all(k is not None for k in keys)
     assert keys[0].prompt_hash == keys[1].prompt_hash == keys[3].prompt_hash

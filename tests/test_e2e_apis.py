@@ -168,9 +168,11 @@ def test_messages_repeat_comes_from_cache_in_messages_shape(claude: anthropic.An
     hit = raw.parse()
     assert hit.type == "message" and hit.content[0].text == first.content[0].text  # type: ignore[union-attr]
     assert hit.id == first.id and hit.usage.output_tokens == first.usage.output_tokens
-    with claude.messages.stream(model="auto", max_tokens=8000, messages=q, extra_headers=h) as s:  # type: ignore[arg-type]
+    with claude.messages.stream(model="auto", max_tokens=8000, messages=q,  # type: ignore[arg-type]
+                                extra_headers=h) as s:
         final = s.get_final_message()
-    assert final.content[0].text == first.content[0].text and final.stop_reason == "end_turn"  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn"
+    assert final.content[0].text == first.content[0].text  # type: ignore[union-attr]
 
 
 def test_messages_jailbreak_refused_in_messages_shape(claude: anthropic.Anthropic) -> None:

@@ -59,7 +59,8 @@ def message_object(obj: dict[str, Any], model: str) -> dict[str, Any]:
     mid = obj.get("id") if str(obj.get("id", "")).startswith("msg_") else f"msg_{uuid.uuid4().hex[:24]}"
     return {"id": mid, "type": "message", "role": "assistant", "model": model, "content": blocks,
             "stop_reason": _STOP_OF.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
-            "usage": {"input_tokens": int(u.get("prompt_tokens", 0)), "output_tokens": int(u.get("completion_tokens", 0))}}
+            "usage": {"input_tokens": int(u.get("prompt_tokens", 0)),
+                      "output_tokens": int(u.get("completion_tokens", 0))}}
 
 
 def render(obj: dict[str, Any], stream: bool, model: str) -> tuple[bytes, str]:
@@ -109,7 +110,8 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
             message = json.loads(body)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not isinstance(message, dict) or message.get("type") != "message" or message.get("stop_reason") not in _FINISH_OF:
+    if not isinstance(message, dict) or message.get("type") != "message" \
+            or message.get("stop_reason") not in _FINISH_OF:
         return None
     msg: dict[str, Any] = {"role": "assistant", "content": None}
     texts, thinking, calls = [], [], []

@@ -39,9 +39,10 @@ def response_object(obj: dict[str, Any], model: str) -> dict[str, Any]:
     choice = (obj.get("choices") or [{}])[0]
     msg = choice.get("message") or {}
     output: list[dict[str, Any]] = []
-    if isinstance(msg.get("reasoning_content") or msg.get("reasoning"), str):
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    if isinstance(reasoning, str):
         output.append({"id": new_id("rs"), "type": "reasoning", "summary": [],
-                       "content": [{"type": "reasoning_text", "text": msg.get("reasoning_content") or msg["reasoning"]}]})
+                       "content": [{"type": "reasoning_text", "text": reasoning}]})
     content: list[dict[str, Any]] = []
     if isinstance(msg.get("content"), str) and (msg["content"] or not msg.get("tool_calls")):
         content.append({"type": "output_text", "text": msg["content"], "annotations": [], "logprobs": []})
@@ -168,7 +169,8 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
         finish = "tool_calls" if finish == "stop" else finish
     u = resp.get("usage") or {}
     pt, ct = int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))
-    return {"id": resp.get("id", ""), "object": "chat.completion", "created": resp.get("created_at") or int(time.time()),
+    return {"id": resp.get("id", ""), "object": "chat.completion",
+            "created": resp.get("created_at") or int(time.time()),
             "model": resp.get("model", ""), "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
 

@@ -32,8 +32,6 @@ from semrouter.telemetry.logging import hide_in_logs
 
 log = structlog.get_logger("semrouter.request")
 
-CHAT_PATH = "/v1/chat/completions"
-MODELS_PATH = paths.MODELS_PATH
 REFUSAL_TEXT = "I can't help with that request."
 _UNTRUSTED = H.ROUTER_SET
 
@@ -46,7 +44,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     st.path = canonical_path(raw_path)
     st.request_id = h.get(H.REQUEST_ID, "-")
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
-    if st.method == "GET" and (st.path == MODELS_PATH or st.path.startswith(MODELS_PATH + "/")):
+    if st.method == "GET" and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"
         return paths.models_reply(rt.config, st.path)
     if st.path in apis.API_PATHS and st.method != "POST":
@@ -243,6 +241,7 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
     log.info(
         "routing_decision",
         request_id=st.request_id,
+        api=st.api,
         requested_model=d.source_model,
         model=d.model,
         category=d.category,

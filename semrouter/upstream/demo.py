@@ -88,7 +88,8 @@ class DemoUpstream:
         body = await request.json()
         inputs = body.get("input") if isinstance(body, dict) else None
         items = inputs if isinstance(inputs, list) else [inputs]
-        return web.json_response({"object": "list", "model": self.model, "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        return web.json_response({"object": "list", "model": self.model,
+                                  "usage": {"prompt_tokens": 1, "total_tokens": 1},
                                   "data": [{"object": "embedding", "index": i, "embedding": [0.5, 0.5, 0.5, 0.5]}
                                            for i in range(len(items))]},
                                  headers={"x-demo-model": self.model, "x-demo-port": str(self.port)})

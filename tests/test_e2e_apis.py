@@ -80,12 +80,17 @@ def test_responses_create_routed_by_category(oai: openai.OpenAI) -> None:
 
 
 def test_responses_stream_has_typed_events(oai: openai.OpenAI) -> None:
-    events = list(oai.responses.create(model="auto", input=MATH, stream=True, extra_headers=_tenant()))
+    h = _tenant()
+    events = list(oai.responses.create(model="auto", input=MATH, stream=True, extra_headers=h))
     types = [e.type for e in events]
     assert types[0] == "response.created" and types[-1] == "response.completed"
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert "integral of x^2" in deltas and deltas == events[-1].response.output_text
     assert events[-1].response.model == "qwen3-32b"
+    # the observer read the upstream's event stream: a JSON repeat is served from what it stored
+    raw = _until_cached(lambda: oai.responses.with_raw_response.create(model="auto", input=MATH, extra_headers=h),
+                        lambda r: r.headers.get("x-vsr-cache-hit") == "true")
+    assert raw.headers.get("x-vsr-cache-hit") == "true" and raw.parse().output_text == deltas
 
 
 def test_responses_repeat_comes_from_cache_in_responses_shape(oai: openai.OpenAI) -> None:
@@ -148,13 +153,20 @@ def test_messages_create_routed_by_category_and_headers_passed(claude: anthropic
 
 
 def test_messages_stream_has_event_types(claude: anthropic.Anthropic) -> None:
+    h = _tenant()
     events = list(claude.messages.create(model="auto", max_tokens=8000, stream=True,
-                                         messages=[{"role": "user", "content": MATH}], extra_headers=_tenant()))
+                                         messages=[{"role": "user", "content": MATH}], extra_headers=h))
     types = [e.type for e in events]
     assert types[0] == "message_start" and types[-1] == "message_stop" and "message_delta" in types
     assert {"content_block_start", "content_block_delta", "content_block_stop"} <= set(types)
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
     assert "integral of x^2" in text
+    raw = _until_cached(lambda: claude.messages.with_raw_response.create(
+        model="auto", max_tokens=8000, messages=[{"role": "user", "content": MATH}], extra_headers=h),
+        lambda r: r.headers.get("x-vsr-cache-hit") == "true")
+    assert raw.headers.get("x-vsr-cache-hit") == "true"
+    hit = raw.parse()
+    assert hit.content[0].text == text and hit.usage.output_tokens > 0  # type: ignore[union-attr]
 
 
 def test_messages_repeat_comes_from_cache_in_messages_shape(claude: anthropic.Anthropic) -> None:

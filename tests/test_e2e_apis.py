@@ -5,15 +5,17 @@ refusals, each API's 400, /v1/models/{id}, and paths the router does not decide.
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anthropic
 import openai
 import pytest
-from conftest import Client, start_stack
+from conftest import Client, eventually, start_stack
+
+from semrouter.devstack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -25,24 +27,24 @@ T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Path]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Stack]]:
     tmp = tmp_path_factory.mktemp("apis")
     st, client = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
                                    "cache.lookup_timeout_ms": 2000, "routing.quality_target": 1.0,
                                    "routing.path_models": {"/v1/embeddings": "qwen3-32b"}})
     try:
-        yield client, tmp
+        yield client, st
     finally:
         st.stop()
 
 
 @pytest.fixture(scope="module")
-def oai(stack: tuple[Client, Path]) -> openai.OpenAI:
+def oai(stack: tuple[Client, Stack]) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"http://127.0.0.1:{stack[0].port}/v1", api_key="sk-test", max_retries=0)
 
 
 @pytest.fixture(scope="module")
-def claude(stack: tuple[Client, Path]) -> anthropic.Anthropic:
+def claude(stack: tuple[Client, Stack]) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=f"http://127.0.0.1:{stack[0].port}", api_key="sk-ant-test", max_retries=0)
 
 
@@ -124,7 +126,7 @@ def test_responses_jailbreak_refused_in_responses_shape(oai: openai.OpenAI) -> N
     assert events[-1].type == "response.incomplete"
 
 
-def test_responses_malformed_body_is_openai_400(oai: openai.OpenAI, stack: tuple[Client, Path]) -> None:
+def test_responses_malformed_body_is_openai_400(oai: openai.OpenAI, stack: tuple[Client, Stack]) -> None:
     with pytest.raises(openai.BadRequestError) as e:
         oai.responses.create(model="auto", input=[{"role": "robot", "content": "hi"}])  # type: ignore[list-item]
     assert e.value.status_code == 400
@@ -194,7 +196,7 @@ def test_messages_jailbreak_refused_in_messages_shape(claude: anthropic.Anthropi
     assert raw.parse().stop_reason == "refusal"
 
 
-def test_messages_malformed_body_is_anthropic_400(claude: anthropic.Anthropic, stack: tuple[Client, Path]) -> None:
+def test_messages_malformed_body_is_anthropic_400(claude: anthropic.Anthropic, stack: tuple[Client, Stack]) -> None:
     with pytest.raises(anthropic.BadRequestError) as e:
         claude.messages.create(model="auto", max_tokens=0, messages=[{"role": "user", "content": "hi"}])
     body: Any = e.value.body
@@ -223,3 +225,28 @@ def test_undecided_paths_go_to_their_configured_model_or_404(oai: openai.OpenAI)
     with pytest.raises(openai.NotFoundError) as e:
         oai.completions.create(model="auto", prompt="hello")
     assert e.value.body["code"] == "unknown_url"  # type: ignore[index]
+
+
+def test_observer_counts_usage_of_each_api(stack: tuple[Client, Stack], oai: openai.OpenAI,
+                                           claude: anthropic.Anthropic) -> None:
+    """Token usage comes from each API's own answer shape (input/output tokens, streamed or not)."""
+    def completion_tokens() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack[1].port(9190)}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith('llm_model_completion_tokens_total{model="llama-3.1-8b"}'))
+
+    for send in (lambda: oai.responses.create(model="llama-3.1-8b", input="Name a colour.", extra_headers=_tenant()
+                                              ).usage.output_tokens,  # type: ignore[union-attr]
+                 lambda: claude.messages.create(model="llama-3.1-8b", max_tokens=50, extra_headers=_tenant(),
+                                                messages=[{"role": "user", "content": "Name a fruit."}]
+                                                ).usage.output_tokens):
+        before = completion_tokens()
+        tokens = send()
+        assert tokens > 0
+        assert eventually(lambda: completion_tokens() == before + tokens, timeout=5), (before, tokens)
+    before = completion_tokens()
+    events = list(claude.messages.create(model="llama-3.1-8b", max_tokens=50, stream=True, extra_headers=_tenant(),
+                                         messages=[{"role": "user", "content": "Name a tree."}]))
+    streamed = events[-2].usage.output_tokens  # type: ignore[union-attr]  (message_delta)
+    assert eventually(lambda: completion_tokens() == before + streamed, timeout=5), (before, streamed)

@@ -221,7 +221,8 @@ def test_models_retrieve_and_list(oai: openai.OpenAI) -> None:
 def test_undecided_paths_go_to_their_configured_model_or_404(oai: openai.OpenAI) -> None:
     raw = oai.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["a", "b"])
     assert raw.headers["x-demo-model"] == "qwen3-32b"  # routing.path_models, not the default chat model
-    assert len(raw.parse().data) == 2
+    emb = raw.parse()
+    assert len(emb.data) == 2 and emb.model == "qwen3-32b"  # the body's model was set to the served name
     with pytest.raises(openai.NotFoundError) as e:
         oai.completions.create(model="auto", prompt="hello")
     assert e.value.body["code"] == "unknown_url"  # type: ignore[index]

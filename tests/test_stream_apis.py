@@ -61,10 +61,21 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
         out = await run([headers_msg("POST", path)])
         assert out[0].immediate_response.status.code == 404, path
         assert json.loads(out[0].immediate_response.body)["error"]["code"] == "unknown_url"
-    routed = await run([headers_msg("POST", "/v1/audio/speech", **{"x-semrouter-cluster": "evil"})],
-                       path_models={"/v1/audio/": "big", "/v1/embeddings": "small"})
+    cfg = {"path_models": {"/v1/audio/": "big", "/v1/embeddings": "small"}}
+    routed = await run([headers_msg("POST", "/v1/audio/transcriptions", **{"x-semrouter-cluster": "evil",
+                                                                           "content-type": "multipart/form-data"})],
+                       **cfg)
     hr = routed[0].request_headers.response
     hs = set_headers(hr.header_mutation)
     assert hs["x-semrouter-cluster"] == "big" and hs["x-selected-model"] == "big" and hr.clear_route_cache
     assert "x-semrouter-cluster" in hr.header_mutation.remove_headers  # the client's copy never counts
-    assert routed[0].mode_override.request_body_mode == 0  # NONE: the body passes untouched
+    assert routed[0].mode_override.request_body_mode == 0  # NONE: a non-JSON body passes untouched
+    body = json.dumps({"model": "text-embedding-3-small", "input": ["a"]}).encode()
+    emb = await run([headers_msg("POST", "/v1/embeddings"), body_msg(body)], **cfg)
+    assert set_headers(emb[0].request_headers.response.header_mutation)["x-semrouter-cluster"] == "small"
+    common = emb[1].request_body.response
+    assert json.loads(common.body_mutation.body) == {"model": "small", "input": ["a"]}  # the served model's name
+    assert set_headers(common.header_mutation)["content-length"] == str(len(common.body_mutation.body))
+    bad = await run([headers_msg("POST", "/v1/embeddings"), body_msg(b"{nope")], **cfg)
+    assert bad[1].immediate_response.status.code == 400
+    assert json.loads(bad[1].immediate_response.body)["error"]["code"] == "invalid_json"

@@ -168,8 +168,8 @@ class Routing(_Strict):
     path_models: dict[str, str] = Field(
         default_factory=dict,
         description="paths the router does not decide (embeddings, completions, audio, images) -> the model that "
-        "serves them; a key is an exact path (/v1/embeddings) or a prefix ending in / (/v1/audio/); any other "
-        "/v1/ path gets an OpenAI-style 404",
+        "serves them (a JSON body's `model` is set to it); a key is an exact path (/v1/embeddings) or a prefix "
+        "ending in / (/v1/audio/); any other /v1/ path gets an OpenAI-style 404",
     )
 
     @field_validator("path_models")

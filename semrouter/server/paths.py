@@ -3,20 +3,23 @@
 
     GET /v1/models        -> the auto names (auto, MoM) and every configured model, answered by the router
     GET /v1/models/{id}   -> that model object, or a 404 `model_not_found` in OpenAI's shape
-    other /v1/... paths   -> the model `routing.path_models` names for them (body and `model` untouched,
-                             routed by the same headers as a decision), else a 404 `unknown_url`
+    other /v1/... paths   -> the model `routing.path_models` names for them (routed by the same headers as a
+                             decision; a JSON body's `model` is set to that model, any other body, e.g.
+                             multipart audio, passes untouched), else a 404 `unknown_url`
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from semrouter import headers as H
 from semrouter.config.schema import Config
-from semrouter.request.errors import error_body
+from semrouter.request.apis import load_object
+from semrouter.request.errors import RequestError, error_body
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
@@ -49,19 +52,35 @@ def model_for_path(cfg: Config, path: str) -> str | None:
     return table[max(prefixes, key=len)] if prefixes else None
 
 
-def other_path_reply(rt: Runtime, method: str, path: str, remove: tuple[str, ...]) -> pb.ProcessingResponse:
-    """Route an undecided /v1/ path to its configured model, or answer 404 (never the default chat model)."""
+def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, str], remove: tuple[str, ...],
+                     end_of_stream: bool) -> tuple[pb.ProcessingResponse, str | None]:
+    """Route an undecided /v1/ path to its configured model, or answer 404 (never the default chat model).
+    Returns the reply and, when the JSON body must follow (its `model` rewritten), the model's name."""
     cfg = rt.config
     name = model_for_path(cfg, path)
     model = cfg.model(name) if name else None
     if model is None:
         return mut.immediate(404, error_body(
             f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
-            "(routing.path_models)", "invalid_request_error", "unknown_url"))
+            "(routing.path_models)", "invalid_request_error", "unknown_url")), None
     route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: "path"}
     if cfg.routing.endpoint_selection in ("cluster_header", "both"):
         route[H.CLUSTER] = model.cluster_name
     if cfg.routing.endpoint_selection in ("original_dst", "both"):
         route[H.DESTINATION_ENDPOINT] = rt.picker.pick(model).hostport
     rt.shared.metrics.record_request(model.name, "path")
-    return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True)
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/json" and not end_of_stream:  # the body follows (BUFFERED): its model is set there
+        return mut.continue_request_headers(route, remove=remove, clear_route_cache=True), model.name
+    return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True), None
+
+
+def path_body_reply(body: bytes, model: str, max_bytes: int) -> pb.ProcessingResponse:
+    """The JSON body of a path_models request with `model` set (an OpenAI-style 400/413 if it is not JSON)."""
+    try:
+        obj = load_object(body, max_bytes)
+    except RequestError as e:
+        return mut.immediate(e.status, e.body())
+    obj["model"] = model
+    new = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return mut.continue_request_body(new, {"content-length": str(len(new))}, clear_route_cache=False)

@@ -68,7 +68,10 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
                                             remove=_UNTRUSTED)
     st.kind = "passthrough"
     if st.path.startswith("/v1/") and st.path not in apis.API_PATHS:  # never silently to the default chat model
-        return paths.other_path_reply(rt, st.method, st.path, _UNTRUSTED)
+        reply, st.path_model = paths.other_path_reply(rt, st.method, st.path, h, _UNTRUSTED, msg.end_of_stream)
+        if st.path_model is not None:
+            st.kind = "path"
+        return reply
     return mut.continue_request_headers(remove=_UNTRUSTED, mode=mut.skip_bodies_mode())
 
 
@@ -76,6 +79,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     body = b"".join(st.body_parts)
     st.body_parts.clear()
     cfg = rt.config
+    if st.kind == "path" and st.path_model is not None:
+        return paths.path_body_reply(body, st.path_model, cfg.server.max_body_bytes)
     tracer = rt.shared.tracer
     try:
         with tracer.span("parse", request_id=st.request_id, bytes=len(body)):

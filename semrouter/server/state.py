@@ -9,7 +9,7 @@ from typing import Any, Literal
 from semrouter.decision.engine import Decision
 from semrouter.request.parse import Api
 
-Kind = Literal["chat", "models", "passthrough"]
+Kind = Literal["chat", "models", "path", "passthrough"]  # path: routing.path_models, JSON body's model set
 
 
 @dataclass(slots=True)
@@ -42,6 +42,7 @@ class ResponseCapture:
 class StreamState:
     kind: Kind = "passthrough"
     api: Api = "chat"  # for kind "chat": which API the client speaks (request/apis.py)
+    path_model: str | None = None  # for kind "path": the model routing.path_models names
     method: str = ""
     path: str = ""
     request_id: str = "-"

@@ -89,7 +89,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         if phase == "request_headers":
             return on_request_headers(rt, st, req.request_headers)
         if phase == "request_body":
-            if st.kind != "chat":
+            if st.kind not in ("chat", "path"):
                 return mut.continue_plain(phase)
             st.body_parts.append(req.request_body.body)
             st.body_size += len(req.request_body.body)

@@ -88,6 +88,8 @@ class DemoUpstream:
         body = await request.json()
         inputs = body.get("input") if isinstance(body, dict) else None
         items = inputs if isinstance(inputs, list) else [inputs]
+        if isinstance(body, dict) and body.get("model") != self.model:
+            return _error(404, f"The model '{body.get('model')}' does not exist", "model_not_found")
         return web.json_response({"object": "list", "model": self.model,
                                   "usage": {"prompt_tokens": 1, "total_tokens": 1},
                                   "data": [{"object": "embedding", "index": i, "embedding": [0.5, 0.5, 0.5, 0.5]}

@@ -84,7 +84,7 @@ def _item(i: int, item: Any) -> dict[str, Any]:
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise _bad(f"{where}.role must be one of {sorted(_ROLES)}", f"{where}.role")
         return {"role": role, "content": _content(where, item.get("content"))}
     if kind == "function_call":

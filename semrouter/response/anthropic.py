@@ -123,8 +123,8 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
             thinking.append(str(b.get("thinking", "")))
             msg["thinking_signature"] = str(b.get("signature", ""))  # replayed, so a client can send it back
         elif t == "tool_use":
-            calls.append({"id": b.get("id"), "type": "function", "function": {
-                "name": b.get("name"), "arguments": json.dumps(b.get("input") or {}, ensure_ascii=False)}})
+            calls.append({"id": _str(b.get("id")), "type": "function", "function": {
+                "name": _str(b.get("name")), "arguments": json.dumps(b.get("input") or {}, ensure_ascii=False)}})
         else:
             return None  # redacted thinking, server tools: not replayable
     if texts:
@@ -135,10 +135,14 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
         msg["tool_calls"] = calls
     u = message.get("usage") or {}
     pt, ct = int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))
-    return {"id": message.get("id", ""), "object": "chat.completion", "created": int(time.time()),
-            "model": message.get("model", ""),
+    return {"id": _str(message.get("id")), "object": "chat.completion", "created": int(time.time()),
+            "model": _str(message.get("model")),
             "choices": [{"index": 0, "message": msg, "finish_reason": _FINISH_OF[message["stop_reason"]]}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _assemble(text: str) -> dict[str, Any] | None:

@@ -29,11 +29,15 @@ def render(api: Api, obj: dict[str, Any], stream: bool, model: str, include_usag
 
 def to_completion(api: Api, content_type: str, body: bytes) -> dict[str, Any] | None:
     """An upstream answer of `api` (JSON or SSE) as a chat.completion; None when incomplete or not an answer.
-    Chat answers are read by the cache itself (cache/replies.py), so "chat" gives None here."""
-    if api == "responses":
-        return responses_api.to_completion(content_type, body)
-    if api == "messages":
-        return anthropic.to_completion(content_type, body)
+    Chat answers are read by the cache itself (cache/replies.py), so "chat" gives None here. Never raises:
+    an upstream whose answer does not have the API's shape is simply not read (no usage, not cached)."""
+    try:
+        if api == "responses":
+            return responses_api.to_completion(content_type, body)
+        if api == "messages":
+            return anthropic.to_completion(content_type, body)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+        return None
     return None
 
 

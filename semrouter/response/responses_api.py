@@ -152,8 +152,8 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
                 elif p.get("type") == "refusal":
                     refusals.append(str(p.get("refusal", "")))
         elif item.get("type") == "function_call":
-            calls.append({"id": item.get("call_id"), "type": "function",
-                          "function": {"name": item.get("name"), "arguments": item.get("arguments", "")}})
+            calls.append({"id": _str(item.get("call_id")), "type": "function",
+                          "function": {"name": _str(item.get("name")), "arguments": _str(item.get("arguments"))}})
         elif item.get("type") == "reasoning":
             reasoning += [str(c.get("text", "")) for c in item.get("content") or () if isinstance(c, dict)]
         else:
@@ -169,10 +169,15 @@ def to_completion(content_type: str, body: bytes) -> dict[str, Any] | None:
         finish = "tool_calls" if finish == "stop" else finish
     u = resp.get("usage") or {}
     pt, ct = int(u.get("input_tokens", 0)), int(u.get("output_tokens", 0))
-    return {"id": resp.get("id", ""), "object": "chat.completion",
-            "created": resp.get("created_at") or int(time.time()),
-            "model": resp.get("model", ""), "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+    created = resp.get("created_at")
+    return {"id": _str(resp.get("id")), "object": "chat.completion",
+            "created": created if type(created) is int else int(time.time()),
+            "model": _str(resp.get("model")), "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _final_event(text: str) -> dict[str, Any] | None:

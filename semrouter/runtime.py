@@ -28,6 +28,7 @@ import structlog
 
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
+from semrouter.server.conversations import ResponseOwners
 from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.language import LanguageDetector
@@ -47,6 +48,7 @@ class Shared:
     metrics: Metrics = field(default_factory=Metrics)
     tracer: Tracer = field(default_factory=Tracer.disabled)
     inflight: InflightTable = field(default_factory=InflightTable)  # forwarded requests awaiting their answer
+    response_owners: ResponseOwners = field(default_factory=ResponseOwners)  # Responses ids -> model, endpoint
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,8 @@ def _tenant() -> dict[str, str]:
     return {"x-user-id": f"t-{uuid.uuid4().hex[:12]}"}
 
 
-def _until_cached(call: Callable[[], T], is_hit: Callable[[T], bool], timeout: float = 15.0) -> T:
-    """Repeat `call` until its answer comes from the cache (stores happen in the background)."""
+def _repeat_until(call: Callable[[], T], is_hit: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """Repeat `call` until `is_hit` holds for its answer (cache stores and observer records land just after)."""
     deadline = time.monotonic() + timeout
     while True:
         out = call()
@@ -90,7 +90,7 @@ def test_responses_stream_has_typed_events(oai: openai.OpenAI) -> None:
     assert "integral of x^2" in deltas and deltas == events[-1].response.output_text
     assert events[-1].response.model == "qwen3-32b"
     # the observer read the upstream's event stream: a JSON repeat is served from what it stored
-    raw = _until_cached(lambda: oai.responses.with_raw_response.create(model="auto", input=MATH, extra_headers=h),
+    raw = _repeat_until(lambda: oai.responses.with_raw_response.create(model="auto", input=MATH, extra_headers=h),
                         lambda r: r.headers.get("x-vsr-cache-hit") == "true")
     assert raw.headers.get("x-vsr-cache-hit") == "true" and raw.parse().output_text == deltas
 
@@ -98,7 +98,7 @@ def test_responses_stream_has_typed_events(oai: openai.OpenAI) -> None:
 def test_responses_repeat_comes_from_cache_in_responses_shape(oai: openai.OpenAI) -> None:
     h = _tenant()
     first = oai.responses.create(model="auto", input="What is the derivative of sin(x) * x^3?", extra_headers=h)
-    raw = _until_cached(lambda: oai.responses.with_raw_response.create(
+    raw = _repeat_until(lambda: oai.responses.with_raw_response.create(
         model="auto", input="What is the derivative of sin(x) * x^3?", extra_headers=h),
         lambda r: r.headers.get("x-vsr-cache-hit") == "true")
     assert raw.headers.get("x-vsr-cache-hit") == "true" and "x-demo-model" not in raw.headers
@@ -114,6 +114,18 @@ def test_responses_repeat_comes_from_cache_in_responses_shape(oai: openai.OpenAI
         model="auto", messages=[{"role": "user", "content": "What is the derivative of sin(x) * x^3?"}],
         extra_headers=h)
     assert chat.headers.get("x-vsr-cache-hit") != "true" and chat.parse().object == "chat.completion"
+
+
+def test_responses_follow_up_goes_to_the_model_holding_the_conversation(oai: openai.OpenAI) -> None:
+    first = oai.responses.create(model="llama-3.1-8b", input="Remember the number 7.", extra_headers=_tenant())
+    raw = _repeat_until(  # the observer records who answered `first` just after the client has it
+        lambda: oai.responses.with_raw_response.create(model="auto", input=MATH, previous_response_id=first.id,
+                                                      extra_headers={"cache-control": "no-store"}),
+        lambda r: r.headers.get("x-semrouter-reason") == "previous_response", timeout=5)
+    assert raw.headers["x-semrouter-reason"] == "previous_response" and raw.headers["x-demo-model"] == "llama-3.1-8b"
+    fresh = oai.responses.with_raw_response.create(model="auto", input=MATH,
+                                                   extra_headers={"cache-control": "no-store"})
+    assert fresh.headers["x-demo-model"] == "qwen3-32b"  # without the follow-up, this turn's category decides
 
 
 def test_responses_jailbreak_refused_in_responses_shape(oai: openai.OpenAI) -> None:
@@ -163,7 +175,7 @@ def test_messages_stream_has_event_types(claude: anthropic.Anthropic) -> None:
     assert {"content_block_start", "content_block_delta", "content_block_stop"} <= set(types)
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
     assert "integral of x^2" in text
-    raw = _until_cached(lambda: claude.messages.with_raw_response.create(
+    raw = _repeat_until(lambda: claude.messages.with_raw_response.create(
         model="auto", max_tokens=8000, messages=[{"role": "user", "content": MATH}], extra_headers=h),
         lambda r: r.headers.get("x-vsr-cache-hit") == "true")
     assert raw.headers.get("x-vsr-cache-hit") == "true"
@@ -175,7 +187,7 @@ def test_messages_repeat_comes_from_cache_in_messages_shape(claude: anthropic.An
     h = _tenant()
     q = [{"role": "user", "content": "Prove that the square root of 2 is irrational."}]
     first = claude.messages.create(model="auto", max_tokens=8000, messages=q, extra_headers=h)  # type: ignore[arg-type]
-    raw = _until_cached(lambda: claude.messages.with_raw_response.create(
+    raw = _repeat_until(lambda: claude.messages.with_raw_response.create(
         model="auto", max_tokens=8000, messages=q, extra_headers=h),  # type: ignore[arg-type]
         lambda r: r.headers.get("x-vsr-cache-hit") == "true")
     assert raw.headers.get("x-vsr-cache-hit") == "true" and "x-demo-model" not in raw.headers

@@ -13,9 +13,10 @@ from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.server.stream import ExternalProcessor
 
 
-async def run(msgs: list[pb.ProcessingRequest], **routing: object) -> list[pb.ProcessingResponse]:
+async def run(msgs: list[pb.ProcessingRequest], shared: Shared | None = None, **routing: object
+              ) -> list[pb.ProcessingResponse]:
     cfg = dict(CFG, routing={**CFG["routing"], **routing})  # type: ignore[dict-item]
-    proc = ExternalProcessor(RuntimeHolder(await build_runtime(parse_config(cfg), Shared())))
+    proc = ExternalProcessor(RuntimeHolder(await build_runtime(parse_config(cfg), shared or Shared())))
 
     async def it() -> AsyncIterator[pb.ProcessingRequest]:
         for m in msgs:
@@ -79,3 +80,39 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
     bad = await run([headers_msg("POST", "/v1/embeddings"), body_msg(b"{nope")], **cfg)
     assert bad[1].immediate_response.status.code == 400
     assert json.loads(bad[1].immediate_response.body)["error"]["code"] == "invalid_json"
+
+
+async def test_responses_follow_up_goes_where_its_conversation_is_stored() -> None:
+    shared = Shared()
+    shared.response_owners.put("resp_1", "small", "10.0.0.1:8001")
+    shared.response_owners.put("resp_2", "big", "10.0.0.3:8002")
+
+    async def send(body: dict[str, object]) -> dict[str, str]:
+        out = await run([headers_msg("POST", "/v1/responses"), body_msg(json.dumps(body).encode())], shared)
+        return set_headers(out[1].request_body.response.header_mutation)
+
+    math = {"model": "auto", "input": "an integral please"}
+    assert (await send(math))["x-semrouter-cluster"] == "big"  # what this turn's signals choose
+    follow = await send({**math, "previous_response_id": "resp_1"})
+    assert follow["x-semrouter-cluster"] == "small" and follow["x-semrouter-reason"] == "previous_response"
+    assert follow["x-vsr-destination-endpoint"] == "10.0.0.1:8001"
+    same = await send({**math, "previous_response_id": "resp_2"})  # same model: its stored endpoint (of two)
+    assert same["x-semrouter-cluster"] == "big" and same["x-vsr-destination-endpoint"] == "10.0.0.3:8002"
+    unknown = await send({**math, "previous_response_id": "resp_unknown"})
+    assert unknown["x-semrouter-cluster"] == "big" and unknown["x-semrouter-reason"] != "previous_response"
+    explicit = await send({"model": "big", "input": "hi", "previous_response_id": "resp_1"})
+    assert explicit["x-semrouter-cluster"] == "big"  # a model the client names is kept
+
+
+def test_response_owners_are_bounded_in_size_and_age() -> None:
+    from semrouter.server.conversations import ResponseOwners
+
+    now = [0.0]
+    owners = ResponseOwners(max_entries=2, max_age_s=10, clock=lambda: now[0])
+    owners.put("a", "m", "h:1")
+    owners.put("b", "m", "h:1")
+    assert owners.get("a") is not None  # refreshed: "b" is now the least recently used
+    owners.put("c", "m", "h:1")
+    assert owners.get("b") is None and owners.get("a") is not None and len(owners) == 2
+    now[0] = 11
+    assert owners.get("c") is None

@@ -24,7 +24,7 @@ from semrouter.response import apis as api_replies
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
-from semrouter.server import paths
+from semrouter.server import conversations, paths
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.types import Analysis
@@ -148,7 +148,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         else:
             metrics.record_error(decision.model, r.code)
         return _error_reply(st, RequestError(r.status, r.message, "invalid_request_error", r.code), hdrs, decision)
-    return _forward(rt, st, req, decision, cache_key, analysis)
+    # A Responses follow-up goes where its conversation is stored (server/conversations.py).
+    decision, prefer = conversations.follow(cfg, rt.shared.response_owners, req, decision, analysis)
+    return _forward(rt, st, req, decision, cache_key, analysis, prefer)
 
 
 def _message_texts(req: ChatRequest) -> list[str]:
@@ -196,12 +198,13 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
 
 
 def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_key: object,
-             analysis: Analysis | None) -> pb.ProcessingResponse:
+             analysis: Analysis | None, prefer: str | None = None) -> pb.ProcessingResponse:
     cfg = rt.config
     model = cfg.model(d.model)
     assert model is not None
     auto = is_auto(cfg, req.model)
-    endpoint = rt.picker.pick(model)
+    endpoint = next((e for e in model.endpoints if e.hostport == prefer and not rt.shared.health.is_down(prefer)),
+                    None) or rt.picker.pick(model)
     new_body = apis.rewrite(req, model, d.use_reasoning if auto else None, d.system_prompt if auto else None)
     route_headers = {"content-length": str(len(new_body)), H.SELECTED_MODEL_REQ: model.name}
     if cfg.routing.endpoint_selection in ("cluster_header", "both"):

@@ -1,0 +1,77 @@
+"""Where Responses-API conversation state lives: the model and endpoint that produced each response id.
+
+OpenAI Responses keeps a conversation upstream: a follow-up names the previous answer in
+`previous_response_id`, and only the server that stored that answer can continue it (vLLM keeps responses in
+its own process). The router cannot see those earlier turns; what it can do is remember, from the answers its
+observer sees, which model and endpoint produced each response id, and send a follow-up there
+(reason `previous_response`) instead of wherever this turn's signals would send it, unless the PII policy
+forbids that model. The table is per router process, bounded in size and age (least recently used first);
+a follow-up to an id it does not know (expired, another router replica, stored elsewhere) is routed as usual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from semrouter.config.schema import Config
+from semrouter.decision.engine import Decision, pii_violations
+from semrouter.request.parse import ChatRequest
+from semrouter.signals.types import Analysis
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    model: str
+    endpoint: str  # host:port
+
+
+class ResponseOwners:
+    def __init__(self, max_entries: int = 100_000, max_age_s: float = 7 * 86_400.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._items: OrderedDict[str, tuple[float, Owner]] = OrderedDict()
+        self._max = max_entries
+        self._max_age = max_age_s
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, response_id: str, model: str, endpoint: str) -> None:
+        """Record (or refresh) who answered `response_id`; evicts the oldest beyond the bounds."""
+        now = self._clock()
+        self._items[response_id] = (now, Owner(model, endpoint))
+        self._items.move_to_end(response_id)
+        while self._items:
+            oldest, (t, _) = next(iter(self._items.items()))
+            if len(self._items) <= self._max and now - t <= self._max_age:
+                break
+            del self._items[oldest]
+
+    def get(self, response_id: str) -> Owner | None:
+        item = self._items.get(response_id)
+        if item is None or self._clock() - item[0] > self._max_age:
+            return None
+        self._items.move_to_end(response_id)
+        return item[1]
+
+
+def follow(cfg: Config, owners: ResponseOwners, req: ChatRequest, d: Decision,
+           analysis: Analysis | None) -> tuple[Decision, str | None]:
+    """The decision for a Responses follow-up, and the endpoint (host:port) to prefer: the previous answer's
+    model (only for `auto`, and only when its PII policy allows what this turn carries) and endpoint."""
+    prev = req.body.get("previous_response_id") if req.api == "responses" else None
+    owner = owners.get(prev) if isinstance(prev, str) else None
+    if owner is None or d.refusal is not None:
+        return d, None
+    model = cfg.model(owner.model)
+    if model is None:
+        return d, None
+    if owner.model != d.model:
+        if d.reason == "explicit" or (analysis is not None and pii_violations(model, analysis.pii)):
+            return d, None
+        d = dataclasses.replace(d, model=owner.model, reason="previous_response")
+    return d, owner.endpoint if any(e.hostport == owner.endpoint for e in model.endpoints) else None

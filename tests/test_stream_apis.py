@@ -102,6 +102,11 @@ async def test_responses_follow_up_goes_where_its_conversation_is_stored() -> No
     assert unknown["x-semrouter-cluster"] == "big" and unknown["x-semrouter-reason"] != "previous_response"
     explicit = await send({"model": "big", "input": "hi", "previous_response_id": "resp_1"})
     assert explicit["x-semrouter-cluster"] == "big"  # a model the client names is kept
+    got = await run([headers_msg("GET", "/v1/responses/resp_1", eos=True)], shared)  # retrieve a stored response
+    hs = set_headers(got[0].request_headers.response.header_mutation)
+    assert hs["x-semrouter-cluster"] == "small" and hs["x-vsr-destination-endpoint"] == "10.0.0.1:8001"
+    lost = await run([headers_msg("DELETE", "/v1/responses/resp_nope", eos=True)], shared)
+    assert lost[0].immediate_response.status.code == 404
 
 
 def test_response_owners_are_bounded_in_size_and_age() -> None:

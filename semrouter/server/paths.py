@@ -3,6 +3,8 @@
 
     GET /v1/models        -> the auto names (auto, MoM) and every configured model, answered by the router
     GET /v1/models/{id}   -> that model object, or a 404 `model_not_found` in OpenAI's shape
+    /v1/responses/{id}... -> (retrieve, delete, input_items, cancel) the model and endpoint that produced that
+                             response, when the router saw it (server/conversations.py)
     other /v1/... paths   -> the model `routing.path_models` names for them (routed by the same headers as a
                              decision; a JSON body's `model` is set to that model, any other body, e.g.
                              multipart audio, passes untouched), else a 404 `unknown_url`
@@ -23,6 +25,7 @@ from semrouter.request.errors import RequestError, error_body
 from semrouter.response import openai
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
+from semrouter.server.conversations import Owner
 
 MODELS_PATH = "/v1/models"
 
@@ -57,22 +60,34 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
     """Route an undecided /v1/ path to its configured model, or answer 404 (never the default chat model).
     Returns the reply and, when the JSON body must follow (its `model` rewritten), the model's name."""
     cfg = rt.config
-    name = model_for_path(cfg, path)
-    model = cfg.model(name) if name else None
+    owner = _stored_response_owner(rt, path)
+    if owner is not None:  # GET/DELETE /v1/responses/{id}[/...]: the server that stored it
+        model, endpoint, reason = cfg.model(owner.model), owner.endpoint, "previous_response"
+    else:
+        name = model_for_path(cfg, path)
+        model, endpoint, reason = (cfg.model(name) if name else None), None, "path"
     if model is None:
         return mut.immediate(404, error_body(
             f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
             "(routing.path_models)", "invalid_request_error", "unknown_url")), None
-    route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: "path"}
+    route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: reason}
     if cfg.routing.endpoint_selection in ("cluster_header", "both"):
         route[H.CLUSTER] = model.cluster_name
     if cfg.routing.endpoint_selection in ("original_dst", "both"):
-        route[H.DESTINATION_ENDPOINT] = rt.picker.pick(model).hostport
-    rt.shared.metrics.record_request(model.name, "path")
+        route[H.DESTINATION_ENDPOINT] = endpoint or rt.picker.pick(model).hostport
+    rt.shared.metrics.record_request(model.name, reason)
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "application/json" and not end_of_stream:  # the body follows (BUFFERED): its model is set there
         return mut.continue_request_headers(route, remove=remove, clear_route_cache=True), model.name
     return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True), None
+
+
+def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
+    parts = path.split("/")  # "", "v1", "responses", id, ...
+    if len(parts) < 4 or parts[2] != "responses" or not parts[3]:
+        return None
+    owner = rt.shared.response_owners.get(unquote(parts[3]))
+    return owner if owner is not None and rt.config.model(owner.model) is not None else None
 
 
 def path_body_reply(body: bytes, model: str, max_bytes: int) -> pb.ProcessingResponse:

@@ -398,3 +398,32 @@ def _renders(api: str, body: dict[str, Any]) -> bool:
         return True
     except Exception:  # a corrupted object our own renderer cannot write: send it as one data line instead
         return False
+
+
+def _shipped_envoy_configs() -> dict[str, dict[str, Any]]:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    out = {p: yaml.safe_load((root / p).read_text())
+           for p in ("envoy/envoy.yaml", "envoy/envoy-original-dst.yaml", "deploy/envoy-compose.yaml")}
+    for doc in yaml.safe_load_all((root / "deploy/k8s/configmap.yaml").read_text()):
+        if doc and "envoy.yaml" in (doc.get("data") or {}):
+            out["deploy/k8s/configmap.yaml"] = yaml.safe_load(doc["data"]["envoy.yaml"])
+    return out
+
+
+@pytest.mark.parametrize("name", ["envoy/envoy.yaml", "envoy/envoy-original-dst.yaml", "deploy/envoy-compose.yaml",
+                                  "deploy/k8s/configmap.yaml"])
+def test_every_shipped_envoy_config_routes_each_api_with_the_observer_on(name: str) -> None:
+    """A request the router did not route (failed open) still reaches a model on every API path, and its answer
+    still streams to the observer; the catch-all route (observer off) is only for other paths."""
+    cfg = _shipped_envoy_configs()[name]
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    for path in apis.API_PATHS:
+        first = next(r for r in routes if not r["match"].get("headers")
+                     and (r["match"].get("path") == path or path.startswith(r["match"].get("prefix", "\0"))))
+        assert first["match"].get("prefix") != "/", (name, path)  # not the catch-all
+        assert "typed_per_filter_config" not in first, (name, path)

@@ -63,6 +63,7 @@ class DemoUpstream:
         app.router.add_post("/v1/chat/completions", self.chat)
         apis = DemoApis(self.model, lambda r: str(r.url.port or self.port), self._gate)
         app.router.add_post("/v1/responses", apis.responses)
+        app.router.add_get("/v1/responses/{id}", apis.stored_response)
         app.router.add_post("/v1/messages", apis.messages)
         app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)

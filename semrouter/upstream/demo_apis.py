@@ -4,7 +4,9 @@ through the router compare two implementations).
 
 Both answer JSON, or with `stream: true` their event streams (Responses: response.created …
 response.completed with sequence numbers; Messages: message_start, ping, content_block_*, message_delta,
-message_stop). The reply text, like chat's, echoes the last user text and names what the router set:
+message_stop). Responses are stored (unless `store: false`; the last 1,000) as a server does: a
+`previous_response_id` it does not hold gets a 404, and `GET /v1/responses/{id}` returns a stored one. The
+reply text, like chat's, echoes the last user text and names what the router set:
 `effort=` (reasoning.effort), `thinking=` (Anthropic thinking budget), `template=` (chat_template_kwargs),
 `system=` (instructions / system). Errors come in each API's own shape. `x-demo-status` and
 `x-demo-truncate` work as for chat.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +49,7 @@ class DemoApis:
         self.model = model
         self._port = port
         self._gate = gate
+        self._stored: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _reply(self, request: web.Request, prompt: str, extras: list[str]) -> str:
         tail = f" [{'; '.join(extras)}]" if extras else ""
@@ -62,6 +66,9 @@ class DemoApis:
             return _openai_error(400, "'input' is required")
         if code := await self._gate(request):
             return _openai_error(code, f"demo upstream failing on purpose with {code}")
+        prev = body.get("previous_response_id")
+        if prev is not None and prev not in self._stored:
+            return _openai_error(404, f"Previous response with id '{prev}' not found.")
         items = body["input"] if isinstance(body["input"], list) else [{"role": "user", "content": body["input"]}]
         users = [i for i in items if isinstance(i, dict) and i.get("role") == "user"]
         prompt = _text_of(users[-1].get("content"), ("input_text",)) if users else ""
@@ -86,6 +93,10 @@ class DemoApis:
                           "input_tokens_details": {"cached_tokens": 0},
                           "output_tokens_details": {"reasoning_tokens": 0}}}
         headers = {"x-demo-model": self.model, "x-demo-port": self._port(request)}
+        if body.get("store", True):
+            self._stored[resp["id"]] = resp
+            while len(self._stored) > 1000:
+                self._stored.popitem(last=False)
         if not body.get("stream"):
             return web.json_response(resp, headers=headers)
         item = resp["output"][0]
@@ -107,6 +118,12 @@ class DemoApis:
         for n, (name, data) in enumerate(events):
             data["type"], data["sequence_number"] = name, n
         return await self._stream(request, headers, _sse(events), cut)
+
+    async def stored_response(self, request: web.Request) -> web.Response:
+        resp = self._stored.get(request.match_info["id"])
+        if resp is None:
+            return _openai_error(404, f"Response with id '{request.match_info['id']}' not found.")
+        return web.json_response(resp, headers={"x-demo-model": self.model, "x-demo-port": self._port(request)})
 
     # -- Anthropic Messages -------------------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ DECISION_HEADERS = (SELECTED_MODEL, SELECTED_CATEGORY, SELECTED_REASONING, DECIS
 REQUEST_ID = "x-request-id"
 USER_ID = "x-user-id"
 AUTHORIZATION = "authorization"
+ANTHROPIC_VERSION = "anthropic-version"  # sent by Anthropic clients (passed through; picks the /v1/models shape)
 CACHE_CONTROL = "cache-control"
 CACHE_BYPASS = "x-semrouter-cache"  # value "bypass" skips lookup and store
 

@@ -250,6 +250,13 @@ def test_models_retrieve_and_list(oai: openai.OpenAI) -> None:
     assert e.value.body["code"] == "model_not_found"  # type: ignore[index]
 
 
+def test_anthropic_models_list_and_retrieve(claude: anthropic.Anthropic) -> None:
+    assert {"auto", "MoM", "qwen3-32b"} <= {m.id for m in claude.models.list()}
+    assert claude.models.retrieve("auto").id == "auto"
+    with pytest.raises(anthropic.NotFoundError):
+        claude.models.retrieve("claude-nope")
+
+
 def test_undecided_paths_go_to_their_configured_model_or_404(oai: openai.OpenAI) -> None:
     raw = oai.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["a", "b"])
     assert raw.headers["x-demo-model"] == "qwen3-32b"  # routing.path_models, not the default chat model

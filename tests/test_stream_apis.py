@@ -55,6 +55,12 @@ async def test_model_retrieve_answers_known_ids_and_404s_others() -> None:
     missing = await run([headers_msg("GET", "/v1/models/gpt-4o%2Fx", eos=True)])
     assert missing[0].immediate_response.status.code == 404
     assert json.loads(missing[0].immediate_response.body)["error"]["code"] == "model_not_found"
+    claude = await run([headers_msg("GET", "/v1/models", eos=True, **{"anthropic-version": "2023-06-01"})])
+    page = json.loads(claude[0].immediate_response.body)
+    assert [m["id"] for m in page["data"]] == ["auto", "MoM", "small", "big"] and page["has_more"] is False
+    assert page["data"][0]["type"] == "model"
+    gone = await run([headers_msg("GET", "/v1/models/nope", eos=True, **{"anthropic-version": "2023-06-01"})])
+    assert json.loads(gone[0].immediate_response.body)["error"]["type"] == "not_found_error"
 
 
 async def test_undecided_v1_paths_need_a_configured_model() -> None:

@@ -30,6 +30,17 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
                 429: "rate_limit_error", 500: "api_error", 503: "overloaded_error", 529: "overloaded_error"}
 
 
+def model_object(name: str) -> dict[str, Any]:
+    """One entry of Anthropic's model list (also GET /v1/models/{id} for an Anthropic client)."""
+    return {"type": "model", "id": name, "display_name": name, "created_at": "1970-01-01T00:00:00Z"}
+
+
+def models_list(names: list[str]) -> dict[str, Any]:
+    """Anthropic's model list page: every name on one page."""
+    return {"data": [model_object(n) for n in names], "has_more": False,
+            "first_id": names[0] if names else None, "last_id": names[-1] if names else None}
+
+
 def error_body(status: int, message: str) -> bytes:
     """An error in Anthropic's shape; the type follows the status (4xx default invalid_request_error)."""
     kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")

@@ -3,6 +3,7 @@
 
     GET /v1/models        -> the auto names (auto, MoM) and every configured model, answered by the router
     GET /v1/models/{id}   -> that model object, or a 404 `model_not_found` in OpenAI's shape
+                             (both in Anthropic's shapes when the request carries `anthropic-version`)
     /v1/responses/{id}... -> (retrieve, delete, input_items, cancel) the model and endpoint that produced that
                              response, when the router saw it (server/conversations.py)
     other /v1/... paths   -> the model `routing.path_models` names for them (routed by the same headers as a
@@ -19,10 +20,13 @@ from urllib.parse import unquote
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from semrouter import headers as H
+from semrouter.headers import ANTHROPIC_VERSION
 from semrouter.config.schema import Config
 from semrouter.request.apis import load_object
 from semrouter.request.errors import RequestError, error_body
-from semrouter.response import openai
+from semrouter.request.parse import Api
+from semrouter.response import anthropic, openai
+from semrouter.response.apis import error_body as api_error_body
 from semrouter.runtime import Runtime
 from semrouter.server import mutations as mut
 from semrouter.server.conversations import Owner
@@ -35,15 +39,21 @@ def model_names(cfg: Config) -> list[str]:
     return [*cfg.routing.auto_model_names, *(m.name for m in cfg.models)]
 
 
-def models_reply(cfg: Config, path: str) -> pb.ProcessingResponse:
-    """The answer to GET /v1/models or GET /v1/models/{id} (id URL-decoded, may contain '/')."""
+def models_reply(cfg: Config, path: str, headers: Mapping[str, str]) -> pb.ProcessingResponse:
+    """The answer to GET /v1/models or GET /v1/models/{id} (id URL-decoded, may contain '/'), in Anthropic's
+    shapes for a client that sends `anthropic-version` (as its SDK does), else OpenAI's."""
+    api: Api = "messages" if ANTHROPIC_VERSION in headers else "chat"
+    names = model_names(cfg)
     if path == MODELS_PATH:
-        return mut.immediate(200, openai.models_list(model_names(cfg)))
+        if api == "messages":
+            return mut.immediate(200, json.dumps(anthropic.models_list(names)).encode())
+        return mut.immediate(200, openai.models_list(names))
     wanted = unquote(path[len(MODELS_PATH) + 1:])
-    if wanted in model_names(cfg):
-        return mut.immediate(200, json.dumps(openai.model_object(wanted)).encode())
-    return mut.immediate(404, error_body(f"The model '{wanted[:200]}' does not exist", "invalid_request_error",
-                                         "model_not_found", "model"))
+    if wanted in names:
+        obj = anthropic.model_object(wanted) if api == "messages" else openai.model_object(wanted)
+        return mut.immediate(200, json.dumps(obj).encode())
+    return mut.immediate(404, api_error_body(api, 404, f"The model '{wanted[:200]}' does not exist",
+                                             "invalid_request_error", "model_not_found", "model"))
 
 
 def model_for_path(cfg: Config, path: str) -> str | None:

@@ -46,7 +46,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
     if st.method == "GET" and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"
-        return paths.models_reply(rt.config, st.path)
+        return paths.models_reply(rt.config, st.path, h)
     if st.path in apis.API_PATHS and st.method != "POST":
         st.api = apis.API_PATHS[st.path]
         return _error_reply(st, RequestError(405, f"Method {st.method or '?'} is not allowed on {st.path}; use POST",

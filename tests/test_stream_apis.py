@@ -111,6 +111,8 @@ async def test_responses_follow_up_goes_where_its_conversation_is_stored() -> No
     got = await run([headers_msg("GET", "/v1/responses/resp_1", eos=True)], shared)  # retrieve a stored response
     hs = set_headers(got[0].request_headers.response.header_mutation)
     assert hs["x-semrouter-cluster"] == "small" and hs["x-vsr-destination-endpoint"] == "10.0.0.1:8001"
+    cancel = await run([headers_msg("POST", "/v1/responses/resp_1/cancel")], shared)  # its body is not touched
+    assert cancel[0].mode_override.request_body_mode == 0
     lost = await run([headers_msg("DELETE", "/v1/responses/resp_nope", eos=True)], shared)
     assert lost[0].immediate_response.status.code == 404
 

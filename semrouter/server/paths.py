@@ -87,7 +87,7 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
         route[H.DESTINATION_ENDPOINT] = endpoint or rt.picker.pick(model).hostport
     rt.shared.metrics.record_request(model.name, reason)
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media == "application/json" and not end_of_stream:  # the body follows (BUFFERED): its model is set there
+    if reason == "path" and media == "application/json" and not end_of_stream:  # body follows; its model set there
         return mut.continue_request_headers(route, remove=remove, clear_route_cache=True), model.name
     return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True), None
 

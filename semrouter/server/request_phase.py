@@ -23,8 +23,8 @@ from semrouter.request.window import analysis_window
 from semrouter.response import apis as api_replies
 from semrouter.response import openai
 from semrouter.runtime import Runtime
-from semrouter.server import mutations as mut
 from semrouter.server import conversations, paths
+from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.types import Analysis

@@ -52,6 +52,9 @@ async def test_model_retrieve_answers_known_ids_and_404s_others() -> None:
     ok = await run([headers_msg("GET", "/v1/models/MoM", eos=True)])
     assert json.loads(ok[0].immediate_response.body) == {"id": "MoM", "object": "model", "created": 0,
                                                           "owned_by": "semrouter"}
+    spelled = await run([headers_msg("GET", "/V1/Models/MoM/", eos=True)])  # path folded, the id's case kept
+    assert json.loads(spelled[0].immediate_response.body)["id"] == "MoM"
+    assert (await run([headers_msg("GET", "/v1/models/mom", eos=True)]))[0].immediate_response.status.code == 404
     missing = await run([headers_msg("GET", "/v1/models/gpt-4o%2Fx", eos=True)])
     assert missing[0].immediate_response.status.code == 404
     assert json.loads(missing[0].immediate_response.body)["error"]["code"] == "model_not_found"
@@ -64,7 +67,8 @@ async def test_model_retrieve_answers_known_ids_and_404s_others() -> None:
 
 
 async def test_undecided_v1_paths_need_a_configured_model() -> None:
-    for path in ("/v1/embeddings", "/v1/completions", "/v1/audio/transcriptions", "/v1/images/generations"):
+    for path in ("/v1/embeddings", "/v1/completions", "/v1/audio/transcriptions", "/v1/images/generations",
+                 "/V1/Embeddings/"):
         out = await run([headers_msg("POST", path)])
         assert out[0].immediate_response.status.code == 404, path
         assert json.loads(out[0].immediate_response.body)["error"]["code"] == "unknown_url"
@@ -78,7 +82,7 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
     assert "x-semrouter-cluster" in hr.header_mutation.remove_headers  # the client's copy never counts
     assert routed[0].mode_override.request_body_mode == 0  # NONE: a non-JSON body passes untouched
     body = json.dumps({"model": "text-embedding-3-small", "input": ["a"]}).encode()
-    emb = await run([headers_msg("POST", "/v1/embeddings"), body_msg(body)], **cfg)
+    emb = await run([headers_msg("POST", "/V1/Embeddings"), body_msg(body)], **cfg)  # any spelling of the path
     assert set_headers(emb[0].request_headers.response.header_mutation)["x-semrouter-cluster"] == "small"
     common = emb[1].request_body.response
     assert json.loads(common.body_mutation.body) == {"model": "small", "input": ["a"]}  # the served model's name

@@ -12,9 +12,10 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 
-def canonical_path(raw: str) -> str:
+def canonical_path(raw: str, fold_case: bool = True) -> str:
     """`:path` as matched: no query or fragment, percent-decoding and dot segments applied (for a router running
-    behind a proxy that does not normalise), `//` folded, lower case, no trailing slash ("/" stays "/")."""
+    behind a proxy that does not normalise), `//` folded, lower case, no trailing slash ("/" stays "/").
+    `fold_case=False` keeps the letters as sent (for ids inside a path: model names, response ids)."""
     path = raw.split("?", 1)[0].split("#", 1)[0]
     path = unquote(path).replace("\\", "/")
     out: list[str] = []
@@ -26,7 +27,8 @@ def canonical_path(raw: str) -> str:
                 out.pop()
             continue
         out.append(seg)
-    return ("/" + "/".join(out)).lower()
+    path = "/" + "/".join(out)
+    return path.lower() if fold_case else path
 
 
 def query_of(raw: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from urllib.parse import unquote
 
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
@@ -40,15 +39,16 @@ def model_names(cfg: Config) -> list[str]:
 
 
 def models_reply(cfg: Config, path: str, headers: Mapping[str, str]) -> pb.ProcessingResponse:
-    """The answer to GET /v1/models or GET /v1/models/{id} (id URL-decoded, may contain '/'), in Anthropic's
-    shapes for a client that sends `anthropic-version` (as its SDK does), else OpenAI's."""
+    """The answer to GET /v1/models or GET /v1/models/{id} (`path` normalised but in its own letter case: the id
+    is matched exactly and may contain '/'), in Anthropic's shapes for a client that sends `anthropic-version`
+    (as its SDK does), else OpenAI's."""
     api: Api = "messages" if ANTHROPIC_VERSION in headers else "chat"
     names = model_names(cfg)
-    if path == MODELS_PATH:
+    if path.lower() == MODELS_PATH:
         if api == "messages":
             return mut.immediate(200, json.dumps(anthropic.models_list(names)).encode())
         return mut.immediate(200, openai.models_list(names))
-    wanted = unquote(path[len(MODELS_PATH) + 1:])
+    wanted = path[len(MODELS_PATH) + 1:]
     if wanted in names:
         obj = anthropic.model_object(wanted) if api == "messages" else openai.model_object(wanted)
         return mut.immediate(200, json.dumps(obj).encode())
@@ -57,8 +57,10 @@ def models_reply(cfg: Config, path: str, headers: Mapping[str, str]) -> pb.Proce
 
 
 def model_for_path(cfg: Config, path: str) -> str | None:
-    """The model `routing.path_models` names for `path` (exact key first, then the longest prefix key)."""
-    table = cfg.routing.path_models
+    """The model `routing.path_models` names for `path` (exact key first, then the longest prefix key; letter
+    case is not significant, as for every path the router matches)."""
+    path = path.lower()
+    table = {k.lower(): v for k, v in cfg.routing.path_models.items()}
     if path in table:
         return table[path]
     prefixes = [k for k in table if k.endswith("/") and path.startswith(k)]
@@ -94,9 +96,9 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
 
 def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
     parts = path.split("/")  # "", "v1", "responses", id, ...
-    if len(parts) < 4 or parts[2] != "responses" or not parts[3]:
+    if len(parts) < 4 or parts[2].lower() != "responses" or not parts[3]:
         return None
-    owner = rt.shared.response_owners.get(unquote(parts[3]))
+    owner = rt.shared.response_owners.get(parts[3])
     return owner if owner is not None and rt.config.model(owner.model) is not None else None
 
 

@@ -46,7 +46,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
     if st.method == "GET" and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"
-        return paths.models_reply(rt.config, st.path, h)
+        return paths.models_reply(rt.config, canonical_path(raw_path, fold_case=False), h)
     if st.path in apis.API_PATHS and st.method != "POST":
         st.api = apis.API_PATHS[st.path]
         return _error_reply(st, RequestError(405, f"Method {st.method or '?'} is not allowed on {st.path}; use POST",
@@ -68,7 +68,8 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
                                             remove=_UNTRUSTED)
     st.kind = "passthrough"
     if st.path.startswith("/v1/") and st.path not in apis.API_PATHS:  # never silently to the default chat model
-        reply, st.path_model = paths.other_path_reply(rt, st.method, st.path, h, _UNTRUSTED, msg.end_of_stream)
+        reply, st.path_model = paths.other_path_reply(rt, st.method, canonical_path(raw_path, fold_case=False), h,
+                                                      _UNTRUSTED, msg.end_of_stream)
         if st.path_model is not None:
             st.kind = "path"
         return reply

@@ -229,11 +229,11 @@ def test_messages_malformed_body_is_anthropic_400(claude: anthropic.Anthropic, s
 def test_pii_policy_applies_to_both_apis(oai: openai.OpenAI, claude: anthropic.Anthropic) -> None:
     # qwen3-32b may only see e-mail addresses (config/semrouter.yaml): an SSN sends math to the next candidate
     raw = oai.responses.with_raw_response.create(model="auto",
-                                                 input="My SSN is 123-45-6789. Solve for x: 3x + 7 = 22.")
+                                                 input="My SSN is 536-22-1847. Solve for x: 3x + 7 = 22.")
     assert raw.headers["x-semrouter-reason"] == "pii_reroute" and raw.headers["x-demo-model"] == "llama-3.1-8b"
     with pytest.raises(anthropic.PermissionDeniedError) as e:  # a named model that may not see it: 403
         claude.messages.create(model="qwen3-32b", max_tokens=50, messages=[
-            {"role": "user", "content": "My card is 4111 1111 1111 1111, what's my balance?"}])
+            {"role": "user", "content": "My card is 4539 0721 8836 4013, what's my balance?"}])
     assert e.value.status_code == 403 and e.value.body["error"]["type"] == "permission_error"  # type: ignore[index]
     assert "CREDIT_CARD" in e.value.response.headers["x-vsr-pii-violation"]
 

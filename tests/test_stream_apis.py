@@ -133,3 +133,18 @@ def test_response_owners_are_bounded_in_size_and_age() -> None:
     assert owners.get("b") is None and owners.get("a") is not None and len(owners) == 2
     now[0] = 11
     assert owners.get("c") is None
+
+
+async def test_other_methods_on_api_paths_are_405_in_the_api_shape() -> None:
+    out = await run([headers_msg("GET", "/V1/Messages/", eos=True)])
+    imm = out[0].immediate_response
+    assert imm.status.code == 405 and json.loads(imm.body)["type"] == "error"
+    assert set_headers(imm.headers)["allow"] == "POST"
+    resp = await run([headers_msg("PUT", "/v1/responses", eos=True)])
+    assert json.loads(resp[0].immediate_response.body)["error"]["code"] == "method_not_allowed"
+
+
+async def test_api_path_variants_are_forwarded_in_their_one_spelling() -> None:
+    body = json.dumps({"model": "auto", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}).encode()
+    out = await run([headers_msg("POST", "/V1/Messages/?beta=true"), body_msg(body)])
+    assert set_headers(out[0].request_headers.response.header_mutation)[":path"] == "/v1/messages?beta=true"

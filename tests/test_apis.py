@@ -271,7 +271,7 @@ def test_error_shapes_follow_the_api() -> None:
 
 def test_each_api_has_its_own_cache_scope() -> None:
     cfg = CacheConfig()
-    h = {"x-user-id": "alice"}
+    h = {"authorization": "Bearer sk-alice"}
     chat = apis.parse("chat", json.dumps({"model": "auto", "messages": [{"role": "user", "content": "Hi there"}]}
                                          ).encode(), 10_000)
     resp = _parse("responses", {"model": "auto", "input": "Hi there"})
@@ -359,7 +359,7 @@ def test_hostile_bodies_get_a_400_or_a_request_that_works(api: str) -> None:
         outcomes["accepted"] += 1
         for model in (EFFORT, TEMPLATE):
             json.loads(apis.rewrite(req, model, True, SystemPrompt(text="p", mode="insert")))
-        make_key(cfg, req, {"x-user-id": "u"})
+        make_key(cfg, req, {"authorization": "Bearer u"})
         for which in ("last_user", "all_user", "conversation"):
             assert isinstance(req.text_for(which), str)  # type: ignore[arg-type]
     assert outcomes["refused"] > 100 and outcomes["accepted"] > 100, outcomes
@@ -427,3 +427,12 @@ def test_every_shipped_envoy_config_routes_each_api_with_the_observer_on(name: s
                      and (r["match"].get("path") == path or path.startswith(r["match"].get("prefix", "\0"))))
         assert first["match"].get("prefix") != "/", (name, path)  # not the catch-all
         assert "typed_per_filter_config" not in first, (name, path)
+
+
+def test_anthropic_api_keys_are_cache_tenants() -> None:
+    """x-api-key (how Anthropic clients authenticate) names the tenant: two keys never share an entry."""
+    cfg = CacheConfig()
+    req = _parse("messages", {"model": "auto", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]})
+    a, b = (make_key(cfg, req, {"x-api-key": k}) for k in ("sk-ant-a", "sk-ant-b"))
+    assert a is not None and b is not None and a.tenant != b.tenant and "anonymous" not in (a.tenant, b.tenant)
+    assert make_key(cfg, req, {"x-api-key": "sk-ant-a"}).tenant == a.tenant

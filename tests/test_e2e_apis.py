@@ -49,7 +49,8 @@ def claude(stack: tuple[Client, Stack]) -> anthropic.Anthropic:
 
 
 def _tenant() -> dict[str, str]:
-    return {"x-user-id": f"t-{uuid.uuid4().hex[:12]}"}
+    """A fresh credential: each is its own cache tenant (cache.tenant_from: credential)."""
+    return {"authorization": f"Bearer sk-t-{uuid.uuid4().hex[:12]}"}
 
 
 def _repeat_until(call: Callable[[], T], is_hit: Callable[[T], bool], timeout: float = 15.0) -> T:

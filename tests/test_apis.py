@@ -436,3 +436,41 @@ def test_anthropic_api_keys_are_cache_tenants() -> None:
     a, b = (make_key(cfg, req, {"x-api-key": k}) for k in ("sk-ant-a", "sk-ant-b"))
     assert a is not None and b is not None and a.tenant != b.tenant and "anonymous" not in (a.tenant, b.tenant)
     assert make_key(cfg, req, {"x-api-key": "sk-ant-a"}).tenant == a.tenant
+
+
+# Every request field of the two APIs as documented (OpenAI "create a model response", Anthropic "create a
+# message"); the content fields are converted into messages (request/apis.py) and are the prompt and context.
+RESPONSES_FIELDS = ("background", "conversation", "include", "input", "instructions", "max_output_tokens",
+                    "max_tool_calls", "metadata", "model", "parallel_tool_calls", "previous_response_id", "prompt",
+                    "prompt_cache_key", "reasoning", "safety_identifier", "service_tier", "store", "stream",
+                    "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p",
+                    "truncation", "user")
+MESSAGES_FIELDS = ("model", "messages", "max_tokens", "container", "context_management", "mcp_servers", "metadata",
+                   "service_tier", "stop_sequences", "stream", "system", "temperature", "thinking", "tool_choice",
+                   "tools", "top_k", "top_p")
+
+
+@pytest.mark.parametrize("api,fields,converted", [("responses", RESPONSES_FIELDS, {"input", "instructions"}),
+                                                  ("messages", MESSAGES_FIELDS, {"system"})])
+def test_every_api_field_is_converted_scoped_or_listed_neutral(api: str, fields: tuple[str, ...],
+                                                               converted: set[str]) -> None:
+    from semrouter.cache.keys import ANSWER_NEUTRAL, SCOPE_FIELDS
+
+    scoped, neutral = SCOPE_FIELDS[api], ANSWER_NEUTRAL[api]
+    assert not set(scoped) & set(neutral)
+    missing = [f for f in fields if f not in scoped and f not in neutral and f not in converted]
+    assert not missing, f"decide for each: scope (SCOPE_FIELDS) or answer-neutral with a reason: {missing}"
+    body = {"model": "auto", "input": "Hi there"} if api == "responses" else \
+        {"model": "auto", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi there"}]}
+    base = make_key(CacheConfig(), _parse(api, body), {})
+    for field in scoped:  # each separates the scope (with any value the parser accepts for it)
+        for value in ({"x": 1}, {"type": "x"}, "x", 5, [{"type": "x"}], ["x"]):
+            try:
+                req = _parse(api, {**body, field: value})
+            except RequestError:
+                continue
+            key = make_key(CacheConfig(), req, {})
+            assert key is None or key.scope != base.scope, field
+            break
+        else:
+            raise AssertionError(f"no value of {field} parses")

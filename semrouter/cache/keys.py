@@ -126,7 +126,7 @@ ANSWER_NEUTRAL[MESSAGES] = {
 SCOPE_FIELDS[MESSAGES] = {
     "max_tokens": "length cap", "stop_sequences": "where the answer ends", "thinking": "the reasoning budget",
     "tools": "tools the model may call", "tool_choice": "tool use", "mcp_servers": "remote tools",
-    "container": "code execution state",
+    "container": "code execution state", "context_management": "what of the conversation the model keeps",
 }
 _NOT_CACHEABLE = ("logprobs", "top_logprobs")
 

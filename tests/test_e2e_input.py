@@ -36,7 +36,7 @@ FAULT = "FAULT-DRILL-7"  # a prompt containing this makes the router fail (sitec
 _SITECUSTOMIZE = f'''
 import sys
 if "serve" in sys.argv:
-    import semrouter.server.request_phase as rp
+    import semrouter.request.apis as rp  # the request path rewrites chat bodies through apis.rewrite
     _real = rp.rewrite_body
     def rewrite_body(body, *a, **kw):
         if {FAULT!r} in repr(body):

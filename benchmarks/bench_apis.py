@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import platform
@@ -42,6 +43,13 @@ HEADERS = {"content-type": "application/json", "x-user-id": "bench", "x-api-key"
 async def _measure(ports: dict[str, int], rounds: int, per_round: int) -> dict[tuple[str, str], list[float]]:
     lat: dict[tuple[str, str], list[float]] = {(p, t): [] for p in BODIES for t in ports}
     paths = list(BODIES)
+    for path in paths:  # the router stack really decides (a router that failed to start would fail open)
+        c = http.client.HTTPConnection("127.0.0.1", ports["router"], timeout=30)
+        c.request("POST", path, json.dumps(BODIES[path]), HEADERS)
+        r = c.getresponse()
+        r.read()
+        assert r.status == 200 and r.getheader("x-semrouter-reason"), (path, r.status, r.getheaders())
+        c.close()
     for path in paths:  # warm-up
         for port in ports.values():
             res = await loadgen.run(port, path, json.dumps(BODIES[path]).encode(), HEADERS, 30, 1)
@@ -65,7 +73,7 @@ def main() -> int:
     overrides: dict = {"logging.level": "warning", "cache.enabled": False}
     if a.mode == "keyword":
         overrides["signals.enabled"] = False
-    shipped = (8801, 9901, 50051, 8001, 8002, 9190)
+    shipped = (8801, 9901, 50051, 50052, 8001, 8002, 9190)  # every port the shipped configs listen on
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         stacks = {}

@@ -50,7 +50,9 @@ async def make(kind: str, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
             # x-user-id stands for a proxy-set identity here (trusted_header); credential tenants have their own test
             "enabled": True, "backend": kind, "dimension": DIM, "similarity_threshold": 0.9, "verifier": "rules",
             "tenant_from": "trusted_header",
-            "lookup_timeout_ms": 2000, "milvus": {"uri": str(tmp_path / "milvus" / "cache.db")}, **over,
+            "lookup_timeout_ms": 2000, **over,
+            # A test's own milvus keys are merged over the test's private file (never the repo's data/ dir).
+            "milvus": {"uri": str(tmp_path / "milvus" / "cache.db"), **over.get("milvus", {})},
         })
         cache = await SemanticCache.create(cfg, HashEmbedder(DIM), clock=clock or Clock(), maintenance=False)
         made.append(cache)

@@ -204,13 +204,14 @@ def test_cache_cli_through_running_router(client: Client) -> None:
     label = tenancy(CacheConfig()).tenant(h)  # the label of jules' credential (the router has this environment)
     assert label is not None and label.startswith("c:")
     listed = cli("list", "--tenant", label)
-    assert [e["prompt"] for e in listed] == ["What is the speed of sound in dry air?"]
+    # A repeat sent while the first answer is still being stored can store a second copy: one prompt, >= 1 entry.
+    assert {e["prompt"] for e in listed} == {"What is the speed of sound in dry air?"}
     entry = cli("inspect", listed[0]["id"])
     assert entry["id"] == listed[0]["id"] and entry["created_at_unix"] > 1.7e9  # hit counts are written later
     assert "choices" in json.loads(entry["body"]) and entry["response_bytes"] == len(entry["body"].encode())
     stats = cli("stats")
     assert stats["entries"] >= 1 and stats["hits"] >= 1  # not zeros through --router
-    assert cli("delete", "--tenant", label)["deleted"] == 1
+    assert cli("delete", "--tenant", label)["deleted"] == len(listed)
     after = client.chat(q, h)
     assert "x-vsr-cache-hit" not in after.headers
 

@@ -51,14 +51,15 @@ def rows(name: str, limit: int | None = None) -> list[dict]:
 
 
 class Runner:
-    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None) -> None:
-        self.detector, self.embedder = detector, embedder
+    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None, language=None) -> None:  # type: ignore[no-untyped-def]
+        self.detector, self.embedder, self.language = detector, embedder, language
         self.ms: list[float] = []
 
     def __call__(self, text: str) -> list[PIIEntity]:
         emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+        lang = self.language.detect(text) if self.language is not None else None
         t0 = time.perf_counter()
-        out = self.detector.detect(text, emb, offs)
+        out = self.detector.detect(text, emb, offs, lang)
         self.ms.append((time.perf_counter() - t0) * 1000)
         return out
 
@@ -159,12 +160,22 @@ def main() -> None:
     ap.add_argument("--fp32", action="store_true", help="use encoder.onnx instead of encoder.int8.onnx")
     ap.add_argument("--limit", type=int, default=None, help="first N rows of each file (quick look)")
     ap.add_argument("--no-head", action="store_true", help="patterns only (no PERSON / STREET_ADDRESS)")
+    ap.add_argument("--any-person", action="store_true",
+                    help="person_requires_context=false (every name counts; English-only languages still gated)")
+    ap.add_argument("--no-language", action="store_true", help="do not run the language signal")
     args = ap.parse_args()
 
-    cfg = PIIConfig() if not args.no_head else PIIConfig(types=tuple(STRUCTURED))
+    cfg = PIIConfig(person_requires_context=not args.any_person)
+    if args.no_head:
+        cfg = PIIConfig(types=tuple(STRUCTURED))
     detector = PIIDetector.load(args.models, cfg)
     embedder = None if args.no_head else TokenEmbedder.load(args.models, int8=not args.fp32, threads=1)
-    run = Runner(detector, embedder)
+    language = None
+    if not args.no_language:
+        from semrouter.signals.language import LanguageConfig, LanguageDetector
+
+        language = LanguageDetector(LanguageConfig())
+    run = Runner(detector, embedder, language)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
     recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))
@@ -172,6 +183,22 @@ def main() -> None:
                   rows("pii-clean-dev.jsonl.gz", args.limit))
     benign = [r for r in rows("jailbreak-dev.jsonl.gz") if r["label"] == "benign"]
     flagged_table(run, "jailbreak-dev `benign` (ordinary chat prompts)", benign[: args.limit] if args.limit else benign)
+
+    # Held-out checks for the PERSON policy (signals/pii/person.py), fixed before any miss was read: chat origins
+    # arena-hard/v0.1, gpteacher/codegen, gpteacher/toolformer (the policy's cues were written reading only
+    # arena-hard/v2.0, gpteacher/roleplay, nl2bash, tldr), XSTest safe prompts, Quora questions, and the
+    # STS sentences of 11 languages (news, captions, forums; never read here).
+    heldout = [dict(r, origin=f"held-out {r['origin']}") for r in rows("jailbreak-dev.jsonl.gz")
+               if r["label"] == "benign_lookalike" and r["origin"].startswith("xstest/")]
+    qqp = rows("qqp-dev.jsonl.gz")[:: 40][: args.limit or 1000]
+    heldout += [{"text": r["a"], "origin": "held-out qqp/question"} for r in qqp]
+    per_lang: Counter[str] = Counter()
+    for r in rows("paraphrase-dev.jsonl.gz"):
+        lang = r.get("lang")
+        if r.get("kind") == "sts" and lang is not None and per_lang[lang] < (args.limit or 200):
+            per_lang[lang] += 1
+            heldout.append({"text": r["a"], "origin": f"held-out sts/{lang}"})
+    flagged_table(run, "held-out ordinary text (XSTest, Quora, STS per language)", heldout)
 
     phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})])
 

@@ -37,7 +37,7 @@ from semrouter.signals.types import PIIEntity
 _BACK = 40
 _FWD = 40
 
-_TITLES = (r"mr|mrs|ms|miss|mx|dr|prof|professor|sir|madam|dame|rev|reverend|fr|sr|sra|srta|don|doña|dona|herr|"
+_TITLES = (r"mr|mrs|ms|miss|mx|dr|prof|professor|sir|madam|dame|rev|reverend|fr|sr|sra|srta|herr|"
            r"frau|mme|mlle|monsieur|madame|dott|sig|signor|signora|pan|pani|mevrouw|meneer|dhr|mevr|senhor|senhora")
 _RELATIONS = (r"wife|husband|spouse|partner|son|daughter|child|kid|mother|father|mom|mum|dad|sister|brother|"
               r"sibling|grandmother|grandfather|grandma|grandpa|granny|aunt|uncle|cousin|niece|nephew|fianc[eé]e?|"

@@ -55,6 +55,8 @@ def test_a_lone_name_without_personal_context_does_not_count(text: str, name: st
     ("See you soon.\nThanks,\nPriya Raman", "Priya Raman"),
     ("Hi Sofía, can you send me the slides?", "Sofía"),
     ("My name is Kwame Boateng and I need help with my visa letter.", "Kwame Boateng"),
+    ("The lease is under my sister's name Odile Marchetti; can she sublet?", "Odile Marchetti"),
+    ("Please list Bruno Takeda as a beneficiary on the savings plan.", "Bruno Takeda"),
 ])
 def test_a_name_tied_to_a_person_counts(text: str, name: str) -> None:
     assert kept(text, name) == [name]

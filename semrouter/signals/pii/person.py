@@ -15,11 +15,12 @@ Personal context for a name at [start, end):
 1. another personal entity anywhere in the text (e-mail, phone, card, SSN, IBAN, IP, street address, date of
    birth): the name belongs to a record;
 2. a cue in the same line just before it: a courtesy title (Mr, Dr, Frau, Sr., Mme, ...), "my name is",
-   "I'm", a relation ("my colleague", "her son", "our tenant", "patient"), a salutation opening a line
+   "I'm", "her name is", "my partner's name", a relation ("my colleague", "her son", "our tenant", "patient"), a salutation opening a line
    ("Dear", "Hi", "To:", "Attn:"), a message addressed to the name ("a thank-you note to", "an e-mail for"),
    or an action on someone one knows ("tell", "ask", "remind", "invite", "pay", "meeting with");
 3. a cue just after it: a possessive with a personal attribute ("Ana's phone", "Bo's address"), "was born",
-   "lives at/in", "works at/for", an age ("(34)", ", 52,", "52 years old", "aged 40"), or "is my <relation>";
+   "lives at/in", "works at/for", an age ("(34)", ", 52,", "52 years old", "aged 40"), "is my <relation>", or
+   "as a beneficiary / guarantor / emergency contact";
 4. a signature: the name opens a line right after a closing line ("Regards,", "Thanks,", "Sincerely,").
 
 Public figures: a famous name in a question ("what did Marie Curie discover?") has no personal context and
@@ -48,7 +49,8 @@ _RELATIONS = (r"wife|husband|spouse|partner|son|daughter|child|kid|mother|father
 
 _BEFORE = re.compile(
     rf"(?:\b(?:{_TITLES})\.?|"
-    r"\bmy\s+name\s+is|\bmy\s+name's|\bi\s+am|\bi'm|\bi’m|\bthis\s+is|\bcall\s+me|\bsigned|\bnamed?:|"
+    r"\b(?:my|our|his|her|their|your)\s+(?:\w+['’]s\s+)?(?:full\s+|legal\s+|real\s+|maiden\s+)?name"
+    r"(?:\s+is|\s+was|['’]s|\s*:)?|\bi\s+am|\bi'm|\bi’m|\bthis\s+is|\bcall\s+me|\bsigned|\bnamed?:|"
     rf"\b(?:my|our|his|her|their|your)\s+(?:\w+\s+)?(?:{_RELATIONS})s?,?|"
     rf"\b(?:patient|employee|applicant|candidate|cardholder|account\s+holder|policyholder|tenant|customer|client|"
     r"student|resident|member|user|recipient|sender|beneficiary|claimant|defendant|plaintiff|insured)\s*(?:name)?\s*:?|"
@@ -66,6 +68,8 @@ _AFTER = re.compile(
     r"health|records?|home|house|flat|apartment|pay|payslip|contract|id)\b|"
     r"[\s,]+(?:was|is|were)\s+born\b|[\s,]+(?:lives|lived|resides|resided|living)\b|"
     r"[\s,]+(?:works|worked|working)\s+(?:at|for|in)\b|"
+    r"\s+as\s+(?:a|an|the|my|our)\s+(?:beneficiary|co-?signer|guarantor|reference|emergency\s+contact|next\s+of\s+kin|"
+    r"authori[sz]ed\s+user|dependa?ent|joint\s+(?:account\s+)?holder)\b|"
     r"\s*\(\s*\d{1,3}\s*\)|\s*,\s*\d{1,3}\s*,|[\s,]+(?:aged?\s*:?\s*\d{1,3}|\d{1,3}\s*(?:years?|yrs?|y/o)\s*old)\b|"
     rf"[\s,]+(?:is|was)\s+(?:my|our|his|her|their)\s+(?:\w+\s+)?(?:{_RELATIONS})\b)",
     re.IGNORECASE,

@@ -132,7 +132,7 @@ def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: 
 
 @pytest.mark.parametrize("text", [
     # a question in Spanish: the English-trained name head reads "Según Cervantes" as a name; it is not trusted
-    # outside signals.pii.person_languages without personal context
+    # outside signals.pii.head_languages without personal context
     "Según Cervantes, ¿qué significa la locura de Don Quijote?",
     # an invented character in a story request, a public figure in a question: no personal data about anyone
     "Write a short story about a lighthouse keeper named Orrin Vale who befriends a grey seal.",

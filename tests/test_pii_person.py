@@ -82,6 +82,17 @@ def test_the_head_is_trusted_only_on_its_languages() -> None:
     assert kept(text, "Lucía Herrera", language="es", requires=False) == ["Lucía Herrera"]
 
 
+def test_addresses_in_other_languages_need_a_street_word() -> None:
+    text = "Ele chegou Cedo 12 vezes; a reunião é na Rua das Flores 45."
+    loose = PIIEntity("STREET_ADDRESS", text.index("Cedo"), text.index("Cedo") + 7, "Cedo 12")
+    street = PIIEntity("STREET_ADDRESS", text.index("Rua"), len(text) - 1, "Rua das Flores 45")
+    assert person_counts(text, [loose, street], "pt", True, ("en",)) == [street]
+    assert person_counts(text, [loose, street], "en", True, ("en",)) == [loose, street]
+    text = "Treffpunkt ist die Kirchweg 7 in Ulm."
+    kirchweg = PIIEntity("STREET_ADDRESS", text.index("Kirchweg"), text.index("Kirchweg") + 10, "Kirchweg 7")
+    assert person_counts(text, [kirchweg], "de", True, ("en",)) == [kirchweg]
+
+
 def test_other_types_are_never_dropped_by_the_person_policy() -> None:
     text = "Story idea: a detective and the number 536-22-1847."
     ssn = PIIEntity("US_SSN", 38, 49, "536-22-1847")
@@ -95,8 +106,8 @@ def test_cue_windows_are_bounded() -> None:
     assert not has_personal_cue(text, i, i + len("Orla Quinn"))
 
 
-def test_person_languages_config_is_validated() -> None:
-    assert PIIConfig(person_languages=("EN", "de")).person_languages == ("en", "de")
-    with pytest.raises(ValidationError, match="person_languages"):
-        PIIConfig(person_languages=("english",))
+def test_head_languages_config_is_validated() -> None:
+    assert PIIConfig(head_languages=("EN", "de")).head_languages == ("en", "de")
+    with pytest.raises(ValidationError, match="head_languages"):
+        PIIConfig(head_languages=("english",))
     assert PIIConfig().person_requires_context is True

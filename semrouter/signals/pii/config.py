@@ -40,10 +40,11 @@ class PIIConfig(BaseModel):
         "'was born', an age); false: every name the head finds counts, including invented characters in "
         "story requests and public figures in questions (signals/pii/person.py)",
     )
-    person_languages: tuple[str, ...] = Field(
+    head_languages: tuple[str, ...] = Field(
         default=("en",),
-        description="ISO 639-1 codes of the languages the PERSON head was trained on; in any other language the "
-        "language signal detects, a PERSON needs personal context even when person_requires_context is false",
+        description="ISO 639-1 codes of the languages the PERSON / STREET_ADDRESS head was trained on; in any other "
+        "language the language signal detects, a PERSON needs personal context even when person_requires_context "
+        "is false, and a STREET_ADDRESS needs a street word (calle, rua, Hauptstraße)",
     )
 
     @field_validator("types")
@@ -54,10 +55,10 @@ class PIIConfig(BaseModel):
             raise ValueError(f"unknown PII types {unknown}; known: {list(ALL_TYPES)}")
         return tuple(dict.fromkeys(v))
 
-    @field_validator("person_languages")
+    @field_validator("head_languages")
     @classmethod
     def _lower_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         bad = [c for c in v if not (len(c.strip()) == 2 and c.strip().isalpha())]
         if bad:
-            raise ValueError(f"person_languages: {bad} are not two-letter ISO 639-1 codes such as 'en'")
+            raise ValueError(f"head_languages: {bad} are not two-letter ISO 639-1 codes such as 'en'")
         return tuple(dict.fromkeys(c.strip().lower() for c in v))

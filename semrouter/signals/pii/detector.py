@@ -67,7 +67,7 @@ class PIIDetector:
         `token_embeddings` [T,dim] and `offsets` (char span per token, (0,0) for specials) are the
         encoder's output for `text` without padding; when either is None only the patterns run.
         `language` is the language signal's ISO 639-1 code (None: not detected); with the PERSON policy
-        (`person_requires_context`, `person_languages`) it decides which names count (signals/pii/person.py).
+        (`person_requires_context`, `head_languages`) it decides which names count (signals/pii/person.py).
         """
         if not self.cfg.enabled or not text:
             return []
@@ -77,6 +77,6 @@ class PIIDetector:
             learned = self.head.entities(text, token_embeddings, offsets, self.cfg.min_score)
             found.extend(e for e in learned if e.type in self._learned)
         found = resolve_overlaps(found)
-        if "PERSON" in self._learned:
-            found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.person_languages)
+        if self._learned:
+            found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.head_languages)
         return found

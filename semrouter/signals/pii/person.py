@@ -8,8 +8,9 @@ sees in the config:
 
 - `signals.pii.person_requires_context` (default true): a PERSON counts only with personal context (below);
   false: every PERSON the head finds counts (the behaviour before this policy).
-- `signals.pii.person_languages` (default [en]): languages the head is trusted on. In any other detected
-  language a PERSON needs personal context whatever `person_requires_context` says.
+- `signals.pii.head_languages` (default [en]): languages the head is trusted on. In any other detected
+  language a PERSON needs personal context whatever `person_requires_context` says, and a STREET_ADDRESS
+  needs a street word ("calle", "rua", "Hauptstraße"), not just a capitalised word next to a number.
 
 Personal context for a name at [start, end):
 1. another personal entity anywhere in the text (e-mail, phone, card, SSN, IBAN, IP, street address, date of
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from semrouter.signals.pii.spans import street_word
 from semrouter.signals.types import PIIEntity
 
 _BACK = 40
@@ -101,6 +103,11 @@ def has_personal_cue(text: str, start: int, end: int) -> bool:
     return False
 
 
+def trusted_language(language: str | None, languages: Sequence[str]) -> bool:
+    """Whether the head may be believed on a text in `language` (None or "und": not known, believed)."""
+    return language is None or language == "und" or language in languages
+
+
 def person_counts(
     text: str,
     found: Sequence[PIIEntity],
@@ -108,13 +115,16 @@ def person_counts(
     requires_context: bool,
     languages: Sequence[str],
 ) -> list[PIIEntity]:
-    """`found` without the PERSON entities that have no personal context, when the policy asks for context.
+    """`found` without the learned entities that lack evidence under the policy (module docstring).
 
-    Context is required when `requires_context` is set, or when `language` (ISO 639-1 from the language signal;
-    None or "und" = not known, treated as trusted) is not in `languages`. Other types pass unchanged.
+    PERSON needs personal context when `requires_context` is set or `language` (ISO 639-1 from the language
+    signal) is not in `languages`; in such a language a STREET_ADDRESS also needs a street word. Other types
+    pass unchanged.
     """
-    untrusted = language is not None and language != "und" and language not in languages
-    if not (requires_context or untrusted) or not any(e.type == "PERSON" for e in found):
+    trusted = trusted_language(language, languages)
+    if not trusted:
+        found = [e for e in found if e.type != "STREET_ADDRESS" or street_word(e.value)]
+    if (trusted and not requires_context) or not any(e.type == "PERSON" for e in found):
         return list(found)
     if any(e.type != "PERSON" for e in found):  # rule 1: the names sit in a record with other personal data
         return list(found)

@@ -75,6 +75,17 @@ steps track tracks page pages chapter line lines level levels version points pla
 """.split())
 
 
+_STREET_SUFFIXES = ("straße", "strasse", "str.", "weg", "gasse", "allee", "platz", "straat", "laan", "gatan", "vägen",
+                    "gade", "vej", "ulica")
+
+
+def street_word(value: str) -> bool:
+    """The span names a street kind ("Road", "calle", "rua", "Hauptstraße", "Kirchweg"): the evidence an address
+    needs where the head is not trusted (languages it was not trained on), instead of any capitalised word."""
+    words = [w.lower() for w in re.findall(r"[^\W\d_][\w.]*", value)]
+    return any(w.rstrip(".") in _STREET_WORDS or (w.endswith(_STREET_SUFFIXES) and len(w) > 6) for w in words)
+
+
 _EDGE_PUNCT = ",;:!?>\"'“”‘’«»()[]*_•"  # not "-": a leading dash is a command-line flag
 
 

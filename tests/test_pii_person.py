@@ -111,3 +111,21 @@ def test_head_languages_config_is_validated() -> None:
     with pytest.raises(ValidationError, match="head_languages"):
         PIIConfig(head_languages=("english",))
     assert PIIConfig().person_requires_context is True
+
+
+def test_a_word_that_is_also_a_verb_is_not_a_cue() -> None:
+    # "text" opens "the text files": not a message to someone
+    text = "find all the text Files older than a week"
+    assert kept(text, "Files") == []
+
+
+@pytest.mark.parametrize("value", ["Question 86", "Verse 2", "Chorus 3", "6th century AD", "Scene 4"])
+def test_labels_and_eras_next_to_a_number_are_not_addresses(value: str) -> None:
+    from semrouter.signals.pii.context import TextContext
+    from semrouter.signals.pii.spans import address_ok
+
+    text = f"Please look at {value} again before Friday."
+    i = text.index(value)
+    assert not address_ok(TextContext(text), i, i + len(value))
+    real = "Please look at 12 Baker Street again before Friday."
+    assert address_ok(TextContext(real), real.index("12"), real.index("12") + len("12 Baker Street"))

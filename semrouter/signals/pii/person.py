@@ -58,7 +58,7 @@ _BEFORE = re.compile(
     r"student|resident|member|user|recipient|sender|beneficiary|claimant|defendant|plaintiff|insured)\s*(?:name)?\s*:?|"
     r"\b(?:e-?mail|letter|note|message|text|reply|invitation|invite|card|memo|apology|toast|eulogy|speech|"
     r"thank-you|birthday\s+wish(?:es)?)\s+(?:\w+\s+){0,2}(?:to|for)|"
-    r"\b(?:tell|ask|remind|invite|call|phone|ring|text|email|e-mail|ping|message|thank|congratulate|cc|introduce|"
+    r"\b(?:tell|ask|remind|invite|call|phone|ring|email|e-mail|ping|message|thank|congratulate|cc|introduce|"
     r"pay|reimburse|hire|fire|promote|schedule\s+(?:a\s+)?(?:call|meeting)\s+with|meet(?:ing)?\s+with)|"
     r"^\s*(?:dear|hi|hello|hey|to|from|cc|bcc|attn|attention|c/o)\b[\s:,]*(?:\w+\.?\s+)?)"
     r"\s*$",

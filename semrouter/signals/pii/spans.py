@@ -72,6 +72,8 @@ these those it its is maybe about around radius diameter side length width heigh
 proportion number numbers characters chars bytes bits items times percent per minutes seconds hours days
 weeks months years litres liters meters metres km kg cm mm grams pounds miles feet inches degrees step
 steps track tracks page pages chapter line lines level levels version points players em é e o
+question questions verse chorus bridge intro outro act scene part round stage phase episode season task exercise
+problem ad bc bce ce century centuries iq vers
 """.split())
 
 

@@ -129,3 +129,17 @@ def test_labels_and_eras_next_to_a_number_are_not_addresses(value: str) -> None:
     assert not address_ok(TextContext(text), i, i + len(value))
     real = "Please look at 12 Baker Street again before Friday."
     assert address_ok(TextContext(real), real.index("12"), real.index("12") + len("12 Baker Street"))
+
+
+def test_an_address_does_not_run_across_a_sentence_end() -> None:
+    from semrouter.signals.pii.context import TextContext
+    from semrouter.signals.pii.spans import address_ok
+
+    text = "A rhombus has a side of 20. The Perimeter of the prism is 58."
+    assert not address_ok(TextContext(text), text.index("side"), text.index("Perimeter") + 9)
+    for text, value in (("Send it to 12 Elm St. Apt 4 by Monday.", "12 Elm St. Apt 4"),
+                        ("Post goes to P.O. Box 77 in Leeds.", "P.O. Box 77"),
+                        ("Visit ul. Lipowa 9 tomorrow.", "ul. Lipowa 9"),
+                        ("Office: Rózsa u. 12. Suite 3, Pécs", "Rózsa u. 12. Suite 3")):
+        i = text.index(value)
+        assert address_ok(TextContext(text), i, i + len(value)), value

@@ -51,14 +51,15 @@ def rows(name: str, limit: int | None = None) -> list[dict]:
 
 
 class Runner:
-    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None) -> None:
-        self.detector, self.embedder = detector, embedder
+    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None, language=None) -> None:  # type: ignore[no-untyped-def]
+        self.detector, self.embedder, self.language = detector, embedder, language
         self.ms: list[float] = []
 
     def __call__(self, text: str) -> list[PIIEntity]:
         emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+        lang = self.language.detect(text) if self.language is not None else None
         t0 = time.perf_counter()
-        out = self.detector.detect(text, emb, offs)
+        out = self.detector.detect(text, emb, offs, lang)
         self.ms.append((time.perf_counter() - t0) * 1000)
         return out
 
@@ -72,6 +73,14 @@ def recall_tables(run: Runner, data: list[dict]) -> None:
         for r in rs:
             found = run(r["text"])
             spans = [(e["start"], e["end"], e["type"]) for e in r["entities"]]
+            # names in a record: the text also carries other personal data (gold), where a name is PII under
+            # any PERSON policy (signals/pii/person.py rule 1)
+            if any(t in ALL_TYPES and t != "PERSON" for _, _, t in spans):
+                for s, e, t in spans:
+                    if t == "PERSON":
+                        gold["PERSON in records"] += 1
+                        overlap["PERSON in records"] += any(p.type == t and p.start < e and s < p.end for p in found)
+                        exact["PERSON in records"] += any((p.start, p.end, p.type) == (s, e, t) for p in found)
             for s, e, t in spans:
                 if t not in ALL_TYPES:
                     continue
@@ -87,6 +96,9 @@ def recall_tables(run: Runner, data: list[dict]) -> None:
         for t in ALL_TYPES:
             print(f"| {t} | {gold[t]} | {pct(overlap[t], gold[t])} | {pct(exact[t], gold[t])} "
                   f"| {pct(pred_ok[t], pred[t])} |")
+        t = "PERSON in records"
+        print(f"| {t} (texts with other personal data) | {gold[t]} | {pct(overlap[t], gold[t])} "
+              f"| {pct(exact[t], gold[t])} | |")
         g = sum(gold[t] for t in STRUCTURED)
         print(f"| structured, all | {g} | {pct(sum(overlap[t] for t in STRUCTURED), g)} "
               f"| {pct(sum(exact[t] for t in STRUCTURED), g)} "
@@ -159,12 +171,22 @@ def main() -> None:
     ap.add_argument("--fp32", action="store_true", help="use encoder.onnx instead of encoder.int8.onnx")
     ap.add_argument("--limit", type=int, default=None, help="first N rows of each file (quick look)")
     ap.add_argument("--no-head", action="store_true", help="patterns only (no PERSON / STREET_ADDRESS)")
+    ap.add_argument("--any-person", action="store_true",
+                    help="person_requires_context=false (every name counts; English-only languages still gated)")
+    ap.add_argument("--no-language", action="store_true", help="do not run the language signal")
     args = ap.parse_args()
 
-    cfg = PIIConfig() if not args.no_head else PIIConfig(types=tuple(STRUCTURED))
+    cfg = PIIConfig(person_requires_context=not args.any_person)
+    if args.no_head:
+        cfg = PIIConfig(types=tuple(STRUCTURED))
     detector = PIIDetector.load(args.models, cfg)
     embedder = None if args.no_head else TokenEmbedder.load(args.models, int8=not args.fp32, threads=1)
-    run = Runner(detector, embedder)
+    language = None
+    if not args.no_language:
+        from semrouter.signals.language import LanguageConfig, LanguageDetector
+
+        language = LanguageDetector(LanguageConfig())
+    run = Runner(detector, embedder, language)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
     recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))
@@ -172,6 +194,22 @@ def main() -> None:
                   rows("pii-clean-dev.jsonl.gz", args.limit))
     benign = [r for r in rows("jailbreak-dev.jsonl.gz") if r["label"] == "benign"]
     flagged_table(run, "jailbreak-dev `benign` (ordinary chat prompts)", benign[: args.limit] if args.limit else benign)
+
+    # Held-out checks for the PERSON policy (signals/pii/person.py), fixed before any miss was read: chat origins
+    # arena-hard/v0.1, gpteacher/codegen, gpteacher/toolformer (the policy's cues were written reading only
+    # arena-hard/v2.0, gpteacher/roleplay, nl2bash, tldr), XSTest safe prompts, Quora questions, and the
+    # STS sentences of 11 languages (news, captions, forums; never read here).
+    heldout = [dict(r, origin=f"held-out {r['origin']}") for r in rows("jailbreak-dev.jsonl.gz")
+               if r["label"] == "benign_lookalike" and r["origin"].startswith("xstest/")]
+    qqp = rows("qqp-dev.jsonl.gz")[:: 40][: args.limit or 1000]
+    heldout += [{"text": r["a"], "origin": "held-out qqp/question"} for r in qqp]
+    per_lang: Counter[str] = Counter()
+    for r in rows("paraphrase-dev.jsonl.gz"):
+        lang = r.get("lang")
+        if r.get("kind") == "sts" and lang is not None and per_lang[lang] < (args.limit or 200):
+            per_lang[lang] += 1
+            heldout.append({"text": r["a"], "origin": f"held-out sts/{lang}"})
+    flagged_table(run, "held-out ordinary text (XSTest, Quora, STS per language)", heldout)
 
     phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})])
 

@@ -22,12 +22,11 @@ FRENCH_HISTORY = "Pourquoi l'Empire romain d'Occident s'est-il effondré au cinq
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     # Spanish is routed as math (the category's model, system prompt and reasoning), Japanese to the large model;
     # every other non-English language falls to the default model. quality_target 1: always the best candidate.
-    # PII off: the English-trained name head reads Spanish words as PERSON (its own issue), which would reroute
-    # away from qwen3-32b's PII policy and hide what this test is about.
+    # PII stays on: outside signals.pii.head_languages a name needs personal context, so Spanish words the
+    # English-trained head reads as PERSON no longer reroute away from qwen3-32b's PII policy.
     rules = [{"languages": ["es"], "category": "math"}, {"languages": ["ja"], "model": "qwen3-32b"}]
     stack, c = start_stack(tmp_path_factory.mktemp("language"),
-                           {"cache.enabled": False, "routing.quality_target": 1.0, "language.rules": rules,
-                            "signals.pii.enabled": False})
+                           {"cache.enabled": False, "routing.quality_target": 1.0, "language.rules": rules})
     try:
         yield c
     finally:

@@ -130,6 +130,33 @@ def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: 
     assert r.headers.get("x-demo-model") == "qwen3-32b", dict(r.headers)
 
 
+@pytest.mark.parametrize("text", [
+    # a question in Spanish: the English-trained name head reads "Según Cervantes" as a name; it is not trusted
+    # outside signals.pii.head_languages without personal context
+    "Según Cervantes, ¿qué significa la locura de Don Quijote?",
+    # an invented character in a story request, a public figure in a question: no personal data about anyone
+    "Write a short story about a lighthouse keeper named Orrin Vale who befriends a grey seal.",
+    "What did Grace Hopper contribute to the first compilers?",
+])
+def test_names_without_personal_context_are_answered_by_a_strict_model(client: Client, text: str) -> None:
+    # signals.pii.person_requires_context (default true): a lone name is not personal data
+    r = client.chat(user(text, model="qwen3-32b"))
+    assert r.status == 200, r.body[:200]
+    assert "x-vsr-pii-violation" not in r.headers
+    assert r.headers.get("x-demo-model") == "qwen3-32b"
+
+
+@pytest.mark.parametrize(("text", "types"), [
+    ("Please text Marta Oyelaran on 415-555-0172 that the keys are under the mat.", {"PHONE_NUMBER"}),
+    ("My colleague Tobias Brandt keeps missing our stand-up; how should I bring it up with him?", {"PERSON"}),
+])
+def test_names_tied_to_a_person_are_still_refused_by_a_strict_model(client: Client, text: str, types: set[str]) -> None:
+    r = client.chat(user(text, model="qwen3-32b"))
+    assert r.status == 403, r.body[:200]
+    assert types <= set(r.headers["x-vsr-pii-violation"].split(","))
+    assert "x-demo-model" not in r.headers
+
+
 def test_phone_number_in_running_text_is_refused_for_a_strict_model(client: Client) -> None:
     text = "Hi, it's Marta; please ring me on 0699 868 88 55 after work about the flat."
     r = client.chat(user(text, model="qwen3-32b"))

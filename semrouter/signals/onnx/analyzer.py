@@ -263,19 +263,6 @@ class OnnxAnalyzer:
                 errors.append("complexity")
                 cx_p = cx_wrong = None
         t3 = time.perf_counter()
-        pii: dict[int, tuple[PIIEntity, ...]] = {}
-        pii_err: set[int] = set()
-        if self.pii is not None:
-            for i in sig:
-                if "pii" not in jobs[i].want:
-                    continue
-                n = tb.lengths[i]
-                try:
-                    found = self.pii.detect(texts[i], tok[i, :n] if tok is not None else None, tb.offsets[i] if tok is not None else None)
-                    pii[i] = tuple(found)
-                except Exception:  # noqa: BLE001
-                    log.exception("pii_failed")
-                    pii_err.add(i)
         langs: list[str | None] = [None] * len(sig)
         if lang_job is not None:
             try:
@@ -283,6 +270,21 @@ class OnnxAnalyzer:
             except Exception:  # noqa: BLE001
                 log.exception("language_failed")
                 errors.append("language")
+        pii: dict[int, tuple[PIIEntity, ...]] = {}
+        pii_err: set[int] = set()
+        lang_of = dict(zip(sig, langs, strict=True))  # the PERSON policy reads the language (signals/pii/person.py)
+        if self.pii is not None:
+            for i in sig:
+                if "pii" not in jobs[i].want:
+                    continue
+                n = tb.lengths[i]
+                try:
+                    found = self.pii.detect(texts[i], tok[i, :n] if tok is not None else None,
+                                            tb.offsets[i] if tok is not None else None, lang_of[i])
+                    pii[i] = tuple(found)
+                except Exception:  # noqa: BLE001
+                    log.exception("pii_failed")
+                    pii_err.add(i)
         t4 = time.perf_counter()
         timings = {
             "tokenize": (t1 - t0) * 1e3,

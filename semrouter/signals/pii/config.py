@@ -33,6 +33,19 @@ class PIIConfig(BaseModel):
         le=1.0,
         description="minimum mean token probability for PERSON / STREET_ADDRESS spans",
     )
+    person_requires_context: bool = Field(
+        default=True,
+        description="policy: a PERSON counts only when the text ties the name to a person (other personal data in "
+        "the text, a title, 'my name is', a relation such as 'my colleague', a salutation or signature, "
+        "'was born', an age); false: every name the head finds counts, including invented characters in "
+        "story requests and public figures in questions (signals/pii/person.py)",
+    )
+    head_languages: tuple[str, ...] = Field(
+        default=("en",),
+        description="ISO 639-1 codes of the languages the PERSON / STREET_ADDRESS head was trained on; in any other "
+        "language the language signal detects, a PERSON needs personal context even when person_requires_context "
+        "is false, and a STREET_ADDRESS needs a street word (calle, rua, Hauptstraße)",
+    )
 
     @field_validator("types")
     @classmethod
@@ -41,3 +54,11 @@ class PIIConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown PII types {unknown}; known: {list(ALL_TYPES)}")
         return tuple(dict.fromkeys(v))
+
+    @field_validator("head_languages")
+    @classmethod
+    def _lower_codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in v if not (len(c.strip()) == 2 and c.strip().isalpha())]
+        if bad:
+            raise ValueError(f"head_languages: {bad} are not two-letter ISO 639-1 codes such as 'en'")
+        return tuple(dict.fromkeys(c.strip().lower() for c in v))

@@ -14,6 +14,7 @@ import structlog
 from semrouter.signals.pii.config import LEARNED_TYPES, PIIConfig
 from semrouter.signals.pii.head import HEAD_FILE, LABELS_FILE, PIIHead
 from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
+from semrouter.signals.pii.person import person_counts
 from semrouter.signals.types import PIIEntity
 
 log = structlog.get_logger(__name__)
@@ -59,11 +60,14 @@ class PIIDetector:
         text: str,
         token_embeddings: np.ndarray | None,
         offsets: list[tuple[int, int]] | None,
+        language: str | None = None,
     ) -> list[PIIEntity]:
         """Entities sorted by position, non-overlapping (validated structured matches win overlaps).
 
         `token_embeddings` [T,dim] and `offsets` (char span per token, (0,0) for specials) are the
         encoder's output for `text` without padding; when either is None only the patterns run.
+        `language` is the language signal's ISO 639-1 code (None: not detected); with the PERSON policy
+        (`person_requires_context`, `head_languages`) it decides which names count (signals/pii/person.py).
         """
         if not self.cfg.enabled or not text:
             return []
@@ -72,4 +76,7 @@ class PIIDetector:
             assert self.head is not None
             learned = self.head.entities(text, token_embeddings, offsets, self.cfg.min_score)
             found.extend(e for e in learned if e.type in self._learned)
-        return resolve_overlaps(found)
+        found = resolve_overlaps(found)
+        if self._learned:
+            found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.head_languages)
+        return found

@@ -72,7 +72,20 @@ these those it its is maybe about around radius diameter side length width heigh
 proportion number numbers characters chars bytes bits items times percent per minutes seconds hours days
 weeks months years litres liters meters metres km kg cm mm grams pounds miles feet inches degrees step
 steps track tracks page pages chapter line lines level levels version points players em é e o
+question questions verse chorus bridge intro outro act scene part round stage phase episode season task exercise
+problem ad bc bce ce century centuries iq vers
 """.split())
+
+
+_STREET_SUFFIXES = ("straße", "strasse", "str.", "weg", "gasse", "allee", "platz", "straat", "laan", "gatan", "vägen",
+                    "gade", "vej", "ulica")
+
+
+def street_word(value: str) -> bool:
+    """The span names a street kind ("Road", "calle", "rua", "Hauptstraße", "Kirchweg"): the evidence an address
+    needs where the head is not trusted (languages it was not trained on), instead of any capitalised word."""
+    words = [w.lower() for w in re.findall(r"[^\W\d_][\w.]*", value)]
+    return any(w.rstrip(".") in _STREET_WORDS or (w.endswith(_STREET_SUFFIXES) and len(w) > 6) for w in words)
 
 
 _EDGE_PUNCT = ",;:!?>\"'“”‘’«»()[]*_•"  # not "-": a leading dash is a command-line flag
@@ -126,13 +139,28 @@ def person_ok(tc: TextContext, start: int, end: int) -> bool:
             and not persona_or_fiction(tc.text, start, end))
 
 
+_SENTENCE_END = re.compile(r"(\w+)[.!?][ \t]+([A-Z]\w*)")
+_ADDRESS_ABBREV = frozenset("ave blvd hwy pkwy str ctra carr avda apt ste bldg".split())
+
+
+def _crosses_sentence(value: str) -> bool:
+    """A sentence ends inside the span ("side of 20. The perimeter"): an address does not. Not a sentence end: an
+    abbreviation ("St.", "ul.", "P.O.", "Ctra."), a house number with a dot before a unit ("u. 49. Suite 6")."""
+    for m in _SENTENCE_END.finditer(value):
+        word, following = m.group(1).lower(), m.group(2).lower()
+        if len(word) <= 2 and not word.isdigit() or word in _ADDRESS_ABBREV or following in _STREET_WORDS:
+            continue
+        return True
+    return False
+
+
 def address_ok(tc: TextContext, start: int, end: int) -> bool:
     """The span can be a street address: a house number with a street word or a capitalised street name."""
     value = tc.text[start:end]
     if tc.code_line(start, end) or re.search(r"[=*@/\\`$|{}\[\]]|(?:^|\s)-[\w-]", value):
         return False
     words = re.findall(r"[^\W\d_]+", value)
-    if not words or not any(ch.isdigit() for ch in value):
+    if not words or not any(ch.isdigit() for ch in value) or _crosses_sentence(value):
         return False
     if any(w.lower() in _STREET_WORDS for w in words):
         return True

@@ -126,6 +126,13 @@ def test_verbatim_parts() -> None:
     ("List all files in the folder", "List some files in the folder", False),
     ("Does Emil admire Anna?", "Does Anna admire Emil?", False),
     ("Which isomer of C6H14 has five shifts?", "Which isomer of C16H14 has five shifts?", False),
+    # relation words keep their place: swapped direction is no rewording, a moved phrase may carry one
+    ("Convert miles to kilometers", "Convert kilometers miles to", False),
+    ("The patient most likely suffers from which disorder?", "The patient most likely which from suffers disorder?",
+     False),
+    ("Copy the file from the server to my laptop", "Copy the file to the server from my laptop", False),
+    ("For beginners, how do I learn chess openings?", "How do I learn chess openings for beginners?", True),
+    ("Could you help me with sorting a list in Python?", "sorting a list in Python", True),
 ])
 def test_answer_neutral_rewordings(a: str, b: str, same: bool) -> None:
     from semrouter.cache.equivalent import equivalent

@@ -10,7 +10,13 @@ change what is asked:
   both spellings are common words (`common`: the encoder's vocabulary): "horse" vs "house" is no typo;
 * a phrase moved from the end to the front or back ("in Python, how do I ..." vs "how do I ... in Python").
 
-Words that set the scope (all, some, only, most, first, ...) and negations count as content words.
+Words that set the scope (all, some, only, most, first, ...) and negations count as content words. The
+function words that carry direction or belonging (to, from, into, of, for, by, with, than, ...; `_DIRECTED`)
+count too, except at either end of the prompt (where politeness puts them: "help me with", "I'd like to"),
+so "convert miles to km" is not "convert km to miles" and "suffers from which" is not "which from suffers".
+A phrase moved from one end to the other may carry its relation word along ("for beginners, how do I ..."
+vs "how do I ... for beginners"): rotations are compared without the relation words, which must then be
+the same words in the same number.
 
 Words are compared as a sequence, so "dog bites man" is not "man bites dog". The semantic stage still
 applies its vetoes first (numbers, negation, antonyms, units, direction, code/quotes), and the pair must
@@ -41,17 +47,26 @@ _SCOPE = frozenset("""
 all some any every each both few only most more less least first last other same before after over under
 again further than not no nor own very once here there off out up down against between
 """.split())
+_DIRECTED = frozenset("""
+to from into onto of for by with without per vs versus within toward towards through than before after
+""".split())
 
 
-def _content(text: str) -> list[str]:
+def _content(text: str, trim: bool = True) -> list[str]:
+    """Content words in order, with the relation words of `_DIRECTED` kept (`trim`: not at the ends)."""
     t = _SHORT_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
     out = []
     for tok in _TOKEN.findall(t):
         w = _stem(tok)
-        if (w in _STOP or w in _FILLER) and w not in _NEGATIONS and w not in _SCOPE:
+        if (w in _STOP or w in _FILLER) and w not in _NEGATIONS and w not in _SCOPE and w not in _DIRECTED:
             continue
         out.append(w)
-    return out
+    lo, hi = 0, len(out)
+    while trim and lo < hi and out[lo] in _DIRECTED:
+        lo += 1
+    while hi > lo and out[hi - 1] in _DIRECTED:
+        hi -= 1
+    return out[lo:hi]
 
 
 def _one_edit(a: str, b: str, common: frozenset[str] | None = None) -> bool:
@@ -78,7 +93,18 @@ def _rotated(a: list[str], b: list[str]) -> bool:
 
 def equivalent(query: str, cached: str, common: frozenset[str] | None = None) -> bool:
     """True when the two prompts ask the same thing in the same words (see module docstring)."""
-    a, b = _content(query), _content(cached)
+    if _same_words(_content(query), _content(cached), common):
+        return True
+    # a moved phrase that took its relation word along: rotations only, the same relation words
+    a, b = _content(query, trim=False), _content(cached, trim=False)
+    if sorted(w for w in a if w in _DIRECTED) != sorted(w for w in b if w in _DIRECTED):
+        return False
+    a, b = [w for w in a if w not in _DIRECTED], [w for w in b if w not in _DIRECTED]
+    return a != b and _same_words(a, b, common, rotations_only=True)
+
+
+def _same_words(a: list[str], b: list[str], common: frozenset[str] | None, rotations_only: bool = False) -> bool:
+    """Whether b is a up to typos (and, unless `rotations_only`, in the same order; else a rotation)."""
     if not a or not b or len(a) != len(b):
         return False
     if any(_number(w) is not None for w in a + b) and [w for w in a if _number(w) is not None] != \
@@ -88,10 +114,10 @@ def equivalent(query: str, cached: str, common: frozenset[str] | None = None) ->
     b = [y if y == x or y in in_a else (x if _one_edit(x, y, common) else y) for x, y in zip(a, b, strict=True)] \
         if a != b else b
     if a == b:
-        return True
+        return not rotations_only
     # a word typo'd in a moved phrase: map each remaining unmatched word of b onto an unmatched one of a
     in_b = set(b)
     unmatched = [x for x in dict.fromkeys(a) if x not in in_b]
     if len(unmatched) <= 3:
         b = [y if y in in_a else next((x for x in unmatched if _one_edit(x, y, common)), y) for y in b]
-    return a == b or _rotated(a, b)
+    return (a == b and not rotations_only) or _rotated(a, b)

@@ -204,3 +204,25 @@ def test_rule_families_can_be_selected() -> None:
     assert rules.check("Convert 5 miles to km", "Convert 8 miles to km", ("antonym", "units")).ok
     assert not rules.check("Convert 5 miles to km", "Convert 5 km to miles", ("antonym", "units")).ok
     assert rules.check("foods that raise blood pressure", "foods that lower blood pressure", ()).ok
+
+
+class MiddleScores(FixedScores):
+    """Every candidate scores 0.92: under the English threshold, over the other-languages one."""
+
+    def score(self, query: str, query_vec: np.ndarray, cached: Sequence[str], cached_vecs: np.ndarray) -> np.ndarray:
+        return np.full(len(cached), 0.92, dtype=np.float32)
+
+
+async def test_other_languages_use_their_own_verifier_threshold() -> None:
+    cfg = CacheConfig()
+    assert cfg.verifier_threshold_for("de") == cfg.verifier_threshold_other_languages < cfg.verifier_threshold
+    assert cfg.verifier_threshold_for("en") == cfg.verifier_threshold_for("und") == cfg.verifier_threshold_for(None)
+    cache = await _cache(MiddleScores(good=""), verifier_threshold=0.94, verifier_threshold_other_languages=0.9)
+    await _put(cache, "Wie backe ich ein Sauerteigbrot?")
+    key = cache.key_for(req("wie backe ich ein sauerteigbrot zu hause"), H)
+    assert key is not None
+    assert (await cache.lookup_with_reason(key, None, language=None))[1] == "learned"
+    assert (await cache.lookup_with_reason(key, None, language="en"))[1] == "learned"
+    hit, reason = await cache.lookup_with_reason(key, None, language="de")
+    assert hit is not None and reason == ""
+    await cache.close()

@@ -114,6 +114,13 @@ class CacheConfig(_Strict):
         "on validation data so that no near-miss kind exceeds 4% false hits; higher = more precise, fewer hits; "
         "per-kind numbers in benchmarks/RESULTS.md)",
     )
+    verifier_threshold_other_languages: float = Field(
+        default=0.90, ge=0, le=1,
+        description="verifier_threshold for a prompt the language signal detects as a language other than English "
+        "(not en, not und): the shared encoder is English-only, so non-English pairs score lower and English "
+        "near-miss kinds do not bind there. 0.90: chosen on validation STS pairs in 10 languages (each language's "
+        "false hits on 'different' pairs <= 4%, as for verifier_threshold); see benchmarks/RESULTS.md",
+    )
     verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "direction", "specific"], ...] = Field(
         default=("numbers", "antonym", "units", "negation", "direction"),
         description="rule families of verify.py that still veto a hit under verifier: learned (both = all of "
@@ -243,6 +250,12 @@ class CacheConfig(_Strict):
         if category is not None:
             return self.category_thresholds.get(category.lower(), self.similarity_threshold)
         return self.similarity_threshold
+
+    def verifier_threshold_for(self, language: str | None) -> float:
+        """The learned verifier's threshold for a prompt in `language` (ISO 639-1, "und" or None = unknown)."""
+        if language and language not in ("en", "und"):
+            return self.verifier_threshold_other_languages
+        return self.verifier_threshold
 
     def category_enabled(self, category: str | None) -> bool:
         return category is None or category.lower() not in self.disabled_categories

@@ -172,9 +172,11 @@ class SemanticCache:
         return hit
 
     async def lookup_with_reason(self, key: CacheKey, category: str | None, embedding: np.ndarray | None = None,
-                                 stage: Literal["all", "exact", "semantic"] = "all") -> tuple[CacheHit | None, str]:
+                                 stage: Literal["all", "exact", "semantic"] = "all",
+                                 language: str | None = None) -> tuple[CacheHit | None, str]:
         """`lookup`, plus the miss reason: "" on a hit, else one of judge.MISS_REASONS (an exact-stage
-        miss is "no_candidates": the semantic stage decides)."""
+        miss is "no_candidates": the semantic stage decides). `language`: the prompt's ISO 639-1 code from
+        the language signal (None = unknown: English settings); picks the verifier threshold."""
         if stage == "exact":
             self._counters["exact_lookups"] += 1
         else:
@@ -187,7 +189,7 @@ class SemanticCache:
             return None, "backend_down"
         try:
             async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
-                hit, judged = await self._lookup(key, category, embedding, stage)
+                hit, judged = await self._lookup(key, category, embedding, stage, language)
         except TimeoutError:
             self._counters["lookup_timeouts"] += 1
             self._failed("lookup timed out", None)
@@ -216,7 +218,7 @@ class SemanticCache:
         log.warning(what, backend=self._backend.name, error=str(e) if e else None)
 
     async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                      stage: str = "all") -> tuple[CacheHit | None, list[Judgement]]:
+                      stage: str = "all", language: str | None = None) -> tuple[CacheHit | None, list[Judgement]]:
         now = self._now_ms()
         if stage != "semantic":
             exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
@@ -226,7 +228,7 @@ class SemanticCache:
                 return CacheHit(exact.id, exact.body, 1.0, True), []
             if stage == "exact":
                 return None, []
-        judged = await self._judge(key, category, embedding, now)
+        judged = await self._judge(key, category, embedding, now, language)
         for j in judged:
             if j.verdict == "hit":
                 self._counters["hits_semantic"] += 1
@@ -239,7 +241,7 @@ class SemanticCache:
         return None, judged
 
     async def _judge(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                     now: int) -> list[Judgement]:
+                     now: int, language: str | None = None) -> list[Judgement]:
         """Search the scope and judge every candidate found (judge.py), best cosine first."""
         vec = embedding if embedding is not None else await self._embed_one(key.prompt)
         found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
@@ -254,7 +256,7 @@ class SemanticCache:
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
         learned = await self._learned_scores(key.prompt, vec, above) if above else None
-        return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold, self._verifier,
+        return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
                      self._rules(), self.cfg.accept_equivalent)
 
     async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:

@@ -129,8 +129,10 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 
     if cache_key is not None:
         with tracer.span("cache_lookup", request_id=st.request_id) as span:
+            vec = _prompt_embedding(cfg, req, analysis)  # and the language, when analysed on the same text
             hit, miss_reason = await rt.cache.lookup_with_reason(
-                cache_key, category, embedding=_prompt_embedding(cfg, req, analysis), stage="semantic")
+                cache_key, category, embedding=vec, stage="semantic",
+                language=analysis.language if vec is not None and analysis is not None else None)
             span.set_attribute("hit", hit is not None)
         if hit is not None:
             metrics.record_cache_hit()

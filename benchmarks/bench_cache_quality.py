@@ -4,7 +4,9 @@ Each pair is one trial: the cached prompt `a` is in the cache, the new prompt `b
 when cosine >= similarity_threshold, the code/quoted text match (verbatim.py), the `verifier_veto` rule
 families accept and the learned verifier (models/cache_verifier.onnx) scores >= verifier_threshold: the
 same decision as semrouter/cache/judge.py, with CacheConfig's defaults (an answer-neutral rewording,
-semrouter/cache/equivalent.py, is served without the learned score). Data (modelbuild/cache_verifier/
+semrouter/cache/equivalent.py, is served without the learned score; the verifier threshold is
+verifier_threshold_other_languages when the language signal, semrouter/signals/language.py with its default
+settings, detects the new prompt as not English). Data (modelbuild/cache_verifier/
 mix.py; none of it trained or tuned on): qqp-dev test split; paraphrase-dev origin stsb/test (11 languages)
 and the negation origins left out of training; chat-style rewrites of prompts from sources left out of
 training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.jsonl (hand-written).
@@ -36,6 +38,7 @@ from semrouter.cache.config import CacheConfig  # noqa: E402
 from semrouter.cache.equivalent import equivalent  # noqa: E402
 from semrouter.cache.learned_verify import LearnedVerifier, lex_vector  # noqa: E402
 from semrouter.cache.verbatim import verbatim_differs  # noqa: E402
+from semrouter.signals.language import LanguageConfig, LanguageDetector  # noqa: E402
 
 ADV = ROOT / "benchmarks" / "data" / "cache_adversarial.jsonl"
 RULES_COS = 0.92  # the rules-only baseline's cosine threshold (fallback_similarity_threshold)
@@ -88,11 +91,16 @@ def main() -> None:
     rules_ok = mix.lex[m][:, -1] > 0.5  # LEX_FEATURES[-1] = rules_ok (every rule family)
     print(f"{m.sum()} {args.part} pairs, features + scores in {time.perf_counter() - t0:.0f}s")
     equiv = mix.equiv[m] & cfg.accept_equivalent
+    detect = LanguageDetector(LanguageConfig()).detect
+    lang = [detect(b) for b in mix.b[m]]
+    t = np.array([cfg.verifier_threshold_for(x) for x in lang], dtype=np.float32)  # per pair
+    print(f"new prompt detected as not English: {np.mean([x not in ('en', 'und') for x in lang]):.1%} of pairs")
     shipped = (cos >= c) & veto_ok & ((score_ok := sc >= t) | equiv)
     cos_only = cos >= RULES_COS
     rules_only = cos_only & rules_ok
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
-          f"learned >= {t} or equivalent rewording); same = hit rate, diff = false-hit rate")
+          f"learned >= {cfg.verifier_threshold} (other languages {cfg.verifier_threshold_other_languages}) or "
+          "equivalent rewording); same = hit rate, diff = false-hit rate")
     print(f"{'kind':>28} {'pairs':>6} {'mean cos':>8} {'cos>=' + str(RULES_COS):>9} {'rules':>7} {'learned':>7} "
           f"{'equiv':>7} {'shipped':>7}")
     groups = kind_groups(kind, y)
@@ -130,7 +138,8 @@ def main() -> None:
     a_ok = np.array([rules.check(r["b"], r["a"], cfg.verifier_veto).ok and not verbatim_differs(r["b"], r["a"])
                      for r in rows])
     a_eq = np.array([equivalent(r["b"], r["a"], rules.common_words) for r in rows]) & cfg.accept_equivalent
-    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((lv.score_arrays(eb, ea, a_lex) >= t) | a_eq)
+    a_t = np.array([cfg.verifier_threshold_for(detect(r["b"])) for r in rows], dtype=np.float32)
+    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((lv.score_arrays(eb, ea, a_lex) >= a_t) | a_eq)
     print("\nhand-written adversarial pairs (benchmarks/data/cache_adversarial.jsonl), shipped settings:")
     for k in sorted({r["kind"] for r in rows}):
         km = np.array([r["kind"] == k for r in rows])

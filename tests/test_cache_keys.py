@@ -132,6 +132,7 @@ def test_verbatim_parts() -> None:
      False),
     ("Copy the file from the server to my laptop", "Copy the file to the server from my laptop", False),
     ("For beginners, how do I learn chess openings?", "How do I learn chess openings for beginners?", True),
+    ("How do I center a div with flexbox?", "Using flexbox, how do I center a div?", True),
     ("Could you help me with sorting a list in Python?", "sorting a list in Python", True),
 ])
 def test_answer_neutral_rewordings(a: str, b: str, same: bool) -> None:

@@ -59,6 +59,7 @@ class Mixed:
         self.veto_ok = np.array([rules.check(p.b, p.a, veto).ok and not verbatim_differs(p.b, p.a) for p in pairs])
         # answer-neutral rewordings: served without the learned score
         self.equiv = np.array([equivalent(p.b, p.a, rules.common_words) for p in pairs])
+        self.b = np.array([p.b for p in pairs], dtype=object)  # the new prompts' text
         self.y = np.array([p.y for p in pairs])
         self.kind = np.array([p.kind for p in pairs])
         self.part = np.array([p.part for p in pairs])

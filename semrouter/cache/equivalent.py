@@ -14,9 +14,8 @@ Words that set the scope (all, some, only, most, first, ...) and negations count
 function words that carry direction or belonging (to, from, into, of, for, by, with, than, ...; `_DIRECTED`)
 count too, except at either end of the prompt (where politeness puts them: "help me with", "I'd like to"),
 so "convert miles to km" is not "convert km to miles" and "suffers from which" is not "which from suffers".
-A phrase moved from one end to the other may carry its relation word along ("for beginners, how do I ..."
-vs "how do I ... for beginners"): rotations are compared without the relation words, which must then be
-the same words in the same number.
+A phrase moved from one end to the other may carry or reword its relation word ("using flexbox, how do I
+..." vs "how do I ... with flexbox"): rotations are compared without the relation words.
 
 Words are compared as a sequence, so "dog bites man" is not "man bites dog". The semantic stage still
 applies its vetoes first (numbers, negation, antonyms, units, direction, code/quotes), and the pair must
@@ -95,11 +94,9 @@ def equivalent(query: str, cached: str, common: frozenset[str] | None = None) ->
     """True when the two prompts ask the same thing in the same words (see module docstring)."""
     if _same_words(_content(query), _content(cached), common):
         return True
-    # a moved phrase that took its relation word along: rotations only, the same relation words
-    a, b = _content(query, trim=False), _content(cached, trim=False)
-    if sorted(w for w in a if w in _DIRECTED) != sorted(w for w in b if w in _DIRECTED):
-        return False
-    a, b = [w for w in a if w not in _DIRECTED], [w for w in b if w not in _DIRECTED]
+    # a moved phrase that took (or reworded) its relation word: rotations of the other words only
+    a = [w for w in _content(query, trim=False) if w not in _DIRECTED]
+    b = [w for w in _content(cached, trim=False) if w not in _DIRECTED]
     return a != b and _same_words(a, b, common, rotations_only=True)
 
 

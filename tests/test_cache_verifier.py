@@ -226,3 +226,14 @@ async def test_other_languages_use_their_own_verifier_threshold() -> None:
     hit, reason = await cache.lookup_with_reason(key, None, language="de")
     assert hit is not None and reason == ""
     await cache.close()
+
+
+@pytest.mark.parametrize("a,b", [
+    ("Warum ist der Himmel blau?", "Warum ist der Himmel nicht blau?"),
+    ("Le café est-il bon pour la santé ?", "Le café n'est pas bon pour la santé ?"),
+    ("Почему небо голубое?", "Почему небо не голубое?"),
+    ("Is het water koud?", "Is het water niet koud?"),
+])
+def test_negation_in_other_languages_is_vetoed(a: str, b: str) -> None:
+    assert Verifier().check(b, a, ("negation",)).reason == "negation"
+    assert Verifier().check("Warum ist der Himmel blau?", "Wieso ist der Himmel blau?", ("negation",)).ok

@@ -6,7 +6,9 @@ finds a candidate above the threshold, `Verifier.check(query, cached_prompt)` co
 texts with cheap, explainable rules and refuses the hit when any of these differ:
 
 * numbers: the multiset of numbers (digits, number words "five", ordinals "5th"/"fifth");
-* negation: whether the text is negated (not, no, never, n't, without, ...);
+* negation: whether the text is negated (not, no, never, n't, without, ...; and the plain negation words
+  of the other languages the language signal knows that write words with Latin or Cyrillic letters:
+  nicht, pas, niet, nie, не, ...; Chinese and Japanese negation is left to the learned verifier);
 * antonyms: one text has a word whose antonym (built-in list) is in the other instead;
 * conversion target: the unit or language converted to ("5 miles to km" vs "5 km to miles",
   "how many kg is ..." vs "how many pounds is ...");
@@ -42,7 +44,13 @@ _NUM_WORDS = {
 _NEGATIONS = frozenset({
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "unable",
     "nowhere", "lack", "lacking",
+    # the Latin-script languages of the language signal (de, es, fr, it, pt, nl, pl): words that negate alone
+    "nicht", "nichts", "kein", "keine", "keinen", "keinem", "keiner", "niemals", "niemand", "nunca", "nada",
+    "nadie", "ninguno", "ninguna", "tampoco", "pas", "jamais", "rien", "aucun", "aucune", "non", "nessuno",
+    "niente", "nulla", "nenhum", "nenhuma", "niet", "geen", "nooit", "niets", "nie", "nigdy",
 })
+_NEGATIONS_CYRILLIC = frozenset({"не", "нет", "ни", "никогда", "ничего", "никто", "нельзя"})
+_CYRILLIC_WORD = re.compile(r"[а-яё]+")
 _ANTONYM_PAIRS = """
 raise lower|increase decrease|increase reduce|rise fall|high low|higher lower|highest lowest|up down|gain lose
 best worst|good bad|better worse|advantage disadvantage|pro con|positive negative|hot cold|warm cool|large small
@@ -180,7 +188,8 @@ def _parse(text: str) -> _Parsed:
         capital.append(tok[0].isupper() and not starts_sentence)
     words = tuple(_stem(t) for t in raw)
     numbers: Counter[float] = Counter(n for n in map(_number, raw) if n is not None)
-    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words)
+    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words) or any(
+        w in _NEGATIONS_CYRILLIC for w in _CYRILLIC_WORD.findall(text.lower()))
     targets = frozenset(w for prev, w in zip(("",) + words, words, strict=False)
                         if prev in _TARGET_MARKERS and w in _UNITS)
     rel = frozenset(r for i, w in enumerate(words) if w in _RELATIONS for r in [_around(words, i)] if r)

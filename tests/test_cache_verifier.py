@@ -237,3 +237,11 @@ async def test_other_languages_use_their_own_verifier_threshold() -> None:
 def test_negation_in_other_languages_is_vetoed(a: str, b: str) -> None:
     assert Verifier().check(b, a, ("negation",)).reason == "negation"
     assert Verifier().check("Warum ist der Himmel blau?", "Wieso ist der Himmel blau?", ("negation",)).ok
+
+
+def test_one_unit_put_in_place_of_another_is_vetoed() -> None:
+    v = Verifier()
+    assert v.check("How many hours are in a week?", "How many minutes are in a week?", ("units",)).reason == "units"
+    assert v.check("Is 5 GB enough for a phone backup?", "Is 5 MB enough for a phone backup?", ("units",)).reason \
+        == "units"
+    assert v.check("How many minutes are in a week?", "how many minutes are there in one week", ("units",)).ok

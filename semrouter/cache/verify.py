@@ -10,8 +10,8 @@ texts with cheap, explainable rules and refuses the hit when any of these differ
   of the other languages the language signal knows that write words with Latin or Cyrillic letters:
   nicht, pas, niet, nie, не, ...; Chinese and Japanese negation is left to the learned verifier);
 * antonyms: one text has a word whose antonym (built-in list) is in the other instead;
-* conversion target: the unit or language converted to ("5 miles to km" vs "5 km to miles",
-  "how many kg is ..." vs "how many pounds is ...");
+* units: the unit or language converted to ("5 miles to km" vs "5 km to miles", "how many kg is ..." vs
+  "how many pounds is ..."), or one unit word put in place of another anywhere ("minutes" vs "hours");
 * direction: the words around a relation (to, from, into, than, vs, before, after, over) trade places
   ("copy a to b" vs "copy b to a", "is x bigger than y" vs "is y bigger than x");
 * specific tokens: a content word present in only one text that looks like a name or
@@ -151,6 +151,7 @@ def _pairs() -> dict[str, frozenset[str]]:
 
 
 _ANTONYMS = _pairs()
+_UNITS_STEMMED = frozenset(_stem(u) for u in _UNITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,12 @@ def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, s
     if before is None or after is None or before == after:
         return None
     return before, words[i], after
+
+
+def _unit_swapped(sa: set[str], sb: set[str]) -> bool:
+    """One text has a unit (or language) word the other lacks, and the other has a different one: "how many
+    minutes in a day" vs "how many hours in a day"."""
+    return bool((sa - sb) & _UNITS_STEMMED) and bool((sb - sa) & _UNITS_STEMMED)
 
 
 def _swapped(a: _Parsed, b: _Parsed) -> bool:
@@ -292,7 +299,7 @@ class Verifier:
                 for opposite in _ANTONYMS.get(w, ()):
                     if opposite in sb and opposite not in sa:
                         return Verdict(False, f"antonym:{w}/{opposite}")
-        if "units" in rules and a.targets and b.targets and a.targets != b.targets:
+        if "units" in rules and (a.targets and b.targets and a.targets != b.targets or _unit_swapped(sa, sb)):
             return Verdict(False, "units")
         if "direction" in rules and (_swapped(a, b) or _swapped(b, a)):
             return Verdict(False, "direction")

@@ -290,6 +290,19 @@ def test_negated_and_direction_swapped_prompts_miss(client: Client) -> None:
         assert "x-demo-model" in r.headers
 
 
+def test_non_english_paraphrase_hits_under_its_language_threshold_and_negation_misses(client: Client) -> None:
+    """The verifier scores this Spanish pair ~0.93: under the English threshold (0.94), over the one for prompts
+    the language signal detects as another language (0.90). The German negation is vetoed by the rules."""
+    h = {"authorization": "Bearer lang"}
+    _stored(client, "¿Cuál es la montaña más alta de África?", h)
+    r = client.chat(user("¿Qué montaña de África es la más alta?"), h)
+    assert r.headers.get("x-vsr-cache-hit") == "true"
+    assert float(r.headers["x-vsr-cache-similarity"]) < 1.0
+    _stored(client, "Warum ist der Himmel blau?", h)
+    r = client.chat(user("Warum ist der Himmel nicht blau?"), h)
+    assert r.status == 200 and "x-vsr-cache-hit" not in r.headers
+
+
 def test_code_differing_in_indentation_misses(client: Client) -> None:
     h = {"authorization": "Bearer code"}
     a = "What does this print?\n```python\nfor i in range(3):\n    if i:\n        print(i)\n    print('x')\n```"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -84,6 +85,9 @@ async def test_empty_scope_is_no_candidates() -> None:
 
 async def test_one_info_line_per_rejection_without_prompt_text() -> None:
     cache = await make()
+    saved = structlog.get_config()["wrapper_class"]
+    # another test may have configured a warning-level logger (configure_logging): info must get through here
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     try:
         await put(cache, "Is the secret project Zebra bad for the budget?")
         with structlog.testing.capture_logs() as logs:
@@ -92,6 +96,7 @@ async def test_one_info_line_per_rejection_without_prompt_text() -> None:
         assert len(lines) == 1 and lines[0]["log_level"] == "info" and lines[0]["reason"] == "negation"
         assert "zebra" not in json.dumps(lines[0], default=str).lower()
     finally:
+        structlog.configure(wrapper_class=saved)
         await cache.close()
 
 

@@ -121,8 +121,16 @@ def test_views_and_their_positions_line_up_for_short_and_long_prompts() -> None:
     sv = SafetyViews(tok, encode, (WindowSpec(32, 16), WindowSpec(128, 64)), max_chunks=16)
     texts = ["hello", "word " * 60, "row of a long table | " * 400]
     tb = tok.encode(texts)
-    views, coverage, pos = sv.rows(texts, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
-    assert [len(v) for v in views] == [len(p) for p in pos]
+    views, coverage, pos, vids = sv.rows(texts, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated,
+                                         tb.input_ids)
+    assert [len(v) for v in views] == [len(p) for p in pos] == [len(v) for v in vids]
+    # the lexical branch reads each view's own word pieces: the share position feature is their count
+    content = tok.content_ids(texts)
+    for i in range(len(texts)):
+        assert [len(r) for r in vids[i]][1:] == [round(f * len(content[i])) for f in pos[i][1:, 0]]
+    assert list(vids[1][0]) == content[1]  # a short prompt's first view is all of it
+    window = list(vids[2][-1])  # a window of an overflow row is a run of the prompt's own ids
+    assert any(content[2][a : a + len(window)] == window for a in range(len(content[2])))
     assert len(views[0]) == 1 and len(views[2]) > len(views[1]) > 1
     assert coverage == [1.0, 1.0, 1.0]
     whole = pos[2][0]

@@ -154,13 +154,11 @@ def view_spans(n: int, main_len: int, max_tokens: int, max_chunks: int,
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """int64 (input_ids, attention_mask) [R,T] for token rows of different lengths."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = r
-        mask[i, : len(r)] = 1
+    """int64 (input_ids, attention_mask) [R,T] for token rows of different lengths (each row non-empty)."""
+    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    mask = (np.arange(int(lens.max())) < lens[:, None]).astype(np.int64)
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask.astype(bool)] = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
     return ids, mask
 
 

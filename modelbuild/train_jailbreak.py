@@ -167,7 +167,7 @@ def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
         idx = order[i : i + 8]
         batch = [texts[j] for j in idx]
         tb = tok.encode(batch)
-        rows, _, _ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
+        rows, *_ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
         for j, r in zip(idx, rows, strict=True):
             out[j] = r.astype(np.float16)
     done = [o for o in out if o is not None]

@@ -14,7 +14,9 @@ The windows reuse the token states of the encoder run that the other signals sha
 the token budget costs no extra encoder run, only a few more rows through the small head. The head
 (`jailbreak_head.onnx`, built by modelbuild/train_jailbreak.py) maps a row [D] to independent
 per-label probabilities (sigmoid); its labels file names the labels and the window sizes it was trained
-with, so training and runtime cannot disagree.
+with, so training and runtime cannot disagree. A head whose labels file lists `lexical_labels` also reads
+each view's word-piece ids (a bag-of-word-pieces regression inside the same ONNX file, modelbuild/
+safety_lexical.py); for those labels the prompt's score fuses both branches' maxima (`fuse_logits`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.heads import ARTIFACTS, DATA, ROOT, held_out, read_jsonl
+from modelbuild.safety_lexical import LEXICAL_LABELS, LexicalBranch, view_ids
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ("jailbreak", "injection", "harmful")
@@ -166,7 +167,7 @@ def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
         idx = order[i : i + 8]
         batch = [texts[j] for j in idx]
         tb = tok.encode(batch)
-        rows, _, _ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
+        rows, *_ = sv.rows(batch, encode(tb.input_ids, tb.attention_mask), tb.lengths, tb.truncated)
         for j, r in zip(idx, rows, strict=True):
             out[j] = r.astype(np.float16)
     done = [o for o in out if o is not None]
@@ -262,10 +263,10 @@ def pick_thresholds(p: np.ndarray, fpr: float) -> dict[str, float]:
     """Thresholds over the benign scores `p` [N,3]: jailbreak and injection at the same benign quantile, the
     lowest such that at most `fpr` of benign prompts reach either (what a refusal needs); harmful at `fpr`."""
     def at(col: np.ndarray, q: float) -> float:
-        return float(min(0.999, np.quantile(col, q) + 1e-4))
+        return float(min(1.0 - 1e-6, np.quantile(col, q) + 1e-6))
 
-    best = {lab: 0.999 for lab in LABELS}
-    for q in np.linspace(0.9, 0.9999, 400):
+    best = {lab: 1.0 - 1e-6 for lab in LABELS}
+    for q in np.linspace(0.9, 0.99999, 2000):
         thr = {"jailbreak": at(p[:, 0], q), "injection": at(p[:, 1], q)}
         either = (p[:, 0] >= thr["jailbreak"]) | (p[:, 1] >= thr["injection"])
         if either.mean() <= fpr:
@@ -301,6 +302,38 @@ def table(rows: list[dict], p: np.ndarray, thr: dict[str, float]) -> tuple[list[
     return lines, summary
 
 
+class _Lex:
+    """The lexical branch over the same rows (modelbuild/safety_lexical.py): per-fold fits and the fusion."""
+
+    def __init__(self, rows: list[dict], ev: list[dict], model_dir: Path, y: np.ndarray, w: np.ndarray) -> None:
+        from semrouter.signals.onnx.tokenize import TextTokenizer
+
+        (ids, mask), self.vids = view_ids([r["text"] for r in rows + ev], model_dir)
+        self.main = (ids[: len(rows)], mask[: len(rows)])
+        self.y, self.w = y[:, [LABELS.index(lab) for lab in LEXICAL_LABELS]], w
+        self.vocab_size = TextTokenizer(model_dir / "tokenizer.json").vocab_size
+        self.cols = [LABELS.index(lab) for lab in LEXICAL_LABELS]
+
+    def fit(self, idx: np.ndarray) -> LexicalBranch:
+        return LexicalBranch((self.main[0][idx], self.main[1][idx]), self.y[idx], self.w[idx], self.vocab_size)
+
+    def fused(self, p: np.ndarray, lex_max: np.ndarray) -> np.ndarray:
+        """p [N,3] with the lexical labels' columns replaced by the fused score (safety.fuse_logits)."""
+        from semrouter.signals.onnx.safety import fuse_logits
+
+        out = p.astype(np.float64).copy()
+        out[:, self.cols] = 1.0 / (1.0 + np.exp(-fuse_logits(p[:, self.cols], lex_max)))
+        return out
+
+    def held_out(self, oof: np.ndarray, fold: np.ndarray) -> np.ndarray:
+        """The embedding branch's held-out scores fused with a lexical branch fitted on the same 4 folds."""
+        out = oof.copy()
+        for k in range(FOLDS):
+            tr, te = np.where(fold != k)[0], np.where(fold == k)[0]
+            out[te] = self.fused(oof[te], self.fit(tr).bag_max([self.vids[i] for i in te]))
+        return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="train the safety head")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
@@ -312,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ARTIFACTS)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--reuse-oof", action="store_true", help="take the held-out scores of the last run (build/)")
+    ap.add_argument("--no-lexical", action="store_true", help="the embedding branch alone (no word-piece branch)")
     args = ap.parse_args(argv)
 
     rows, ev = load(args.mmlu_sample)
@@ -342,18 +376,27 @@ def main(argv: list[str] | None = None) -> int:
         model = train([tr_bags[i] for i in tr], y[tr], m[tr], w[tr], args.epochs, args.hidden)
         oof[te] = score(model, [tr_bags[i] for i in te])
         print(f"fold {k}: held out {sorted({rows[i]['origin'] for i in te})}", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    meta = {"labels": np.array([r["label"] for r in rows]), "origins": np.array([r["origin"] for r in rows]),
+            "fold": fold}
+    np.savez(saved, oof=oof, **meta)  # the embedding branch alone (what --reuse-oof reads)
+    lex = None if args.no_lexical else _Lex(rows, ev, args.models, y, w)
+    if lex is not None:
+        oof = lex.held_out(oof, fold)
+        np.savez(CACHE / "oof-fused.npz", oof=oof, **meta)
     dev = np.where(fold >= 0)[0]
     benign = [i for i in dev if rows[i]["label"] == "benign"]
     thr = pick_thresholds(oof[benign], args.fpr)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(saved, oof=oof, labels=np.array([r["label"] for r in rows]),
-             origins=np.array([r["origin"] for r in rows]), fold=fold)
     lines, summary = table([rows[i] for i in dev], oof[dev], thr)
     print(f"\nheld-out origins (5 folds by origin family), thresholds {thr}")
     print("\n".join(lines))
 
     model = train(tr_bags, y, m, w, args.epochs, args.hidden)
     pev = score(model, ev_bags)
+    branch = None
+    if lex is not None:
+        branch = lex.fit(np.arange(len(rows)))
+        pev = lex.fused(pev, branch.bag_max(lex.vids[len(rows) :]))
     ev_lines, ev_summary = table(ev, pev, thr)
     print("\neval-only sets (never trained on), shipped head")
     print("\n".join(ev_lines))
@@ -362,8 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)
         export(model, args.out / "jailbreak_head.onnx")
+        if branch is not None:
+            branch.attach(args.out / "jailbreak_head.onnx", [v for b in lex.vids[:50] for v in b])
         meta = {"labels": list(LABELS), "output": "sigmoid", "windows": [list(x) for x in WINDOWS],
-                "max_chunks": MAX_CHUNKS, "position_features": POSITIONAL, "thresholds": report["thresholds"]}
+                "max_chunks": MAX_CHUNKS, "position_features": POSITIONAL, "thresholds": report["thresholds"],
+                "lexical_labels": [] if branch is None else list(LEXICAL_LABELS)}
         (args.out / "jailbreak_head.labels.json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "jailbreak_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/jailbreak_head.onnx")

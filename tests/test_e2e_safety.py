@@ -88,6 +88,7 @@ def test_report_only_category_forwards_and_logs(stack: tuple[Path, Client]) -> N
     r = client.chat(user(attack), {"x-request-id": "report-1"})
     assert r.status == 200 and "x-vsr-jailbreak-blocked" not in r.headers
     assert r.headers["x-vsr-selected-category"] == "math" and "x-demo-model" in r.headers
+    assert r.headers["x-vsr-jailbreak-type"] == "jailbreak"  # the report reaches the client, through Envoy
 
     found: list[dict] = []
 

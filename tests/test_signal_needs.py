@@ -51,6 +51,20 @@ def test_what_each_policy_pulls_in() -> None:
     assert signals_needed(cfg(routing__explicit_model_signals="all"), "llama-3.1-8b") == ALL
 
 
+def test_report_only_labels_do_not_run_the_head_for_named_models() -> None:
+    """`block: true` with every label on `report` refuses nothing: a named model skips the head; one label (or
+    one category override) that blocks brings it back."""
+    report = {"action": "report"}
+    quiet = {"jailbreak": report, "injection": report, "harmful": report}
+    assert "jailbreak" not in signals_needed(cfg(cache__enabled=False, signals__jailbreak=quiet), "llama-3.1-8b")
+    assert signals_needed(cfg(signals__jailbreak=quiet), "auto") == ALL  # auto still reports every label
+    one = {**quiet, "injection": {"action": "block"}}
+    assert "jailbreak" in signals_needed(cfg(cache__enabled=False, signals__jailbreak=one), "llama-3.1-8b")
+    over = {**quiet, "category_overrides": {"math": {"jailbreak": {"action": "block"}}}}
+    assert {"jailbreak", "category"} <= signals_needed(cfg(cache__enabled=False, signals__jailbreak=over),
+                                                       "llama-3.1-8b")
+
+
 @pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(), reason="models not built (make models)")
 async def test_analyzer_reports_only_what_was_asked_even_when_batched_with_auto() -> None:
     from semrouter.signals.config import SignalsConfig

@@ -89,6 +89,8 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
     vhost = hcm["route_config"]["virtual_hosts"][0]
     copied = {h["header"]["key"]: h["header"]["value"] for h in vhost["response_headers_to_add"]}
     assert copied[H.JOIN] == f"%REQ({H.JOIN})%", name  # the observer joins on the router's nonce
+    for h in (H.SELECTED_MODEL, H.SELECTED_CATEGORY, H.JAILBREAK_TYPE):  # report-only safety labels too
+        assert copied[h] == f"%REQ({h})%", f"{name}: {h} is not copied onto answers"
     safe = {"connect-failure", "refused-stream", "reset-before-request"}
     for r in vhost["routes"]:
         policy = (r.get("route") or {}).get("retry_policy")

@@ -3,7 +3,8 @@
 A request that names its model (`"model": "llama-3.1-8b"`) is not routed, so the category and complexity
 heads decide nothing for it. It still needs:
 
-- `jailbreak` when `signals.jailbreak` is enabled and blocks (the guard applies to every request);
+- `jailbreak` when `signals.jailbreak` is enabled and blocks, and some label's action is `block` globally or in
+  a category override (the guard applies to every request; report-only labels do not need it for a named model);
 - `pii` when PII detection is enabled and either that model's `pii_policy` restricts types (the request may
   have to be refused) or its answer may be cached with `cache.skip_pii` on (answers to prompts with PII are
   not stored; a request that opts out of the cache or is not cacheable does not need it for that);
@@ -34,7 +35,7 @@ def signals_needed(cfg: Config, requested_model: str, cacheable: bool = True) ->
         return ALL
     s = cfg.signals
     need: set[str] = set()
-    if s.jailbreak.enabled and s.jailbreak.block:
+    if s.jailbreak.enabled and s.jailbreak.block and _may_block(cfg):
         need.add("jailbreak")
         if s.jailbreak.category_overrides:
             need.add("category")
@@ -44,3 +45,10 @@ def signals_needed(cfg: Config, requested_model: str, cacheable: bool = True) ->
     if cached and (cfg.cache.category_thresholds or cfg.cache.disabled_categories):
         need.add("category")
     return frozenset(need)
+
+
+def _may_block(cfg: Config) -> bool:
+    """Whether any safety label refuses anything: its global action or a category override's is `block`."""
+    jb = cfg.signals.jailbreak
+    policies = [jb.policy_for(None), *(jb.policy_for(c) for c in jb.category_overrides)]
+    return any(pol.action == "block" for pols in policies for pol in pols.values())

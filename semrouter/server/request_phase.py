@@ -126,6 +126,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     if verdict.reported:
         log.info("safety_reported", request_id=st.request_id, category=category,
                  labels={lab: round(s, 4) for lab, s in verdict.reported})
+        # the highest report-only label travels on the forwarded request; Envoy copies it onto the answer
+        st.result_headers[H.JAILBREAK_TYPE] = max(verdict.reported, key=lambda x: x[1])[0]
 
     if cache_key is not None:
         with tracer.span("cache_lookup", request_id=st.request_id) as span:

@@ -11,9 +11,9 @@ from semrouter.signals.pii.config import PIIConfig
 
 
 # The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
-JAILBREAK_THRESHOLD = 0.999
-INJECTION_THRESHOLD = 0.9953
-HARMFUL_THRESHOLD = 0.8733
+JAILBREAK_THRESHOLD = 0.9914
+INJECTION_THRESHOLD = 0.934
+HARMFUL_THRESHOLD = 0.8732
 _DEFAULTS = {"jailbreak": JAILBREAK_THRESHOLD, "injection": INJECTION_THRESHOLD, "harmful": HARMFUL_THRESHOLD}
 _DEFAULT_ACTIONS: dict[str, Literal["block", "report"]] = {"jailbreak": "block", "injection": "block",
                                                            "harmful": "report"}

@@ -236,7 +236,7 @@ class OnnxAnalyzer:
                 assert tok is not None
                 jb_rows = [i for i in sig if "jailbreak" in jobs[i].want]  # only they pay for overflow rows
                 scored = self.jailbreak([texts[i] for i in jb_rows], tok[jb_rows], [tb.lengths[i] for i in jb_rows],
-                                        [tb.truncated[i] for i in jb_rows])
+                                        [tb.truncated[i] for i in jb_rows], tb.input_ids[jb_rows])
                 safety = dict(zip(jb_rows, scored, strict=True))
             except Exception:  # noqa: BLE001
                 log.exception("jailbreak_head_failed")

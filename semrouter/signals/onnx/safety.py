@@ -14,7 +14,9 @@ The windows reuse the token states of the encoder run that the other signals sha
 the token budget costs no extra encoder run, only a few more rows through the small head. The head
 (`jailbreak_head.onnx`, built by modelbuild/train_jailbreak.py) maps a row [D] to independent
 per-label probabilities (sigmoid); its labels file names the labels and the window sizes it was trained
-with, so training and runtime cannot disagree.
+with, so training and runtime cannot disagree. A head whose labels file lists `lexical_labels` also reads
+each view's word-piece ids (a bag-of-word-pieces regression inside the same ONNX file, modelbuild/
+safety_lexical.py); for those labels the prompt's score fuses both branches' maxima (`fuse_logits`).
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ def window_rows(states: np.ndarray, length: int, specs: Sequence[WindowSpec] = D
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
+def view_token_rows(content: Sequence[int], specs: Sequence[WindowSpec] = DEFAULT_WINDOWS) -> list[Sequence[int]]:
+    """The content-token ids of each view of one encoder row (`content`: its ids without [CLS]/[SEP]), in the
+    order `window_rows` builds them: the whole row, then each spec's windows. For the lexical branch."""
+    return [content[a:b] for a, b in window_spans(len(content), specs)]
+
+
 def overflow_rows(ids: Sequence[int], max_tokens: int, max_chunks: int, overlap: int = 32,
                   cls_id: int = 101, sep_id: int = 102) -> tuple[list[list[int]], int]:
     """Encoder rows for the content tokens `ids` that head+tail truncation to `max_tokens` drops.
@@ -148,13 +156,11 @@ def view_spans(n: int, main_len: int, max_tokens: int, max_chunks: int,
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """int64 (input_ids, attention_mask) [R,T] for token rows of different lengths."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = r
-        mask[i, : len(r)] = 1
+    """int64 (input_ids, attention_mask) [R,T] for token rows of different lengths (each row non-empty)."""
+    lens = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    mask = (np.arange(int(lens.max())) < lens[:, None]).astype(np.int64)
+    ids = np.full(mask.shape, pad_id, dtype=np.int64)
+    ids[mask.astype(bool)] = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
     return ids, mask
 
 
@@ -184,10 +190,15 @@ class SafetyViews:
                 for m, n in zip(lengths, totals, strict=True)]
 
     def rows(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
-             truncated: Sequence[bool]) -> tuple[list[np.ndarray], list[float], list[np.ndarray]]:
-        """Per text: its views float32 [W_i,D], the share of its tokens they cover (0..1) and the views'
-        position features [W_i,4]. `states` [B,T,D] and `lengths` come from the main (head+tail) encoder run."""
+             truncated: Sequence[bool], input_ids: np.ndarray | None = None,
+             ) -> tuple[list[np.ndarray], list[float], list[np.ndarray], list[list[Sequence[int]]]]:
+        """Per text: its views float32 [W_i,D], the share of its tokens they cover (0..1), the views'
+        position features [W_i,4], and (when the main run's `input_ids` [B,T] are given, else empty lists)
+        each view's content-token ids. `states` [B,T,D] and `lengths` come from the main (head+tail) encoder run."""
         views = [window_rows(states[i], lengths[i], self.specs) for i in range(len(texts))]
+        vids: list[list[Sequence[int]]] = [[] for _ in texts]
+        if input_ids is not None:
+            vids = [view_token_rows(input_ids[i, 1 : lengths[i] - 1].tolist(), self.specs) for i in range(len(texts))]
         coverage = [1.0] * len(texts)
         totals = [n - 2 for n in lengths]
         long = [i for i, cut in enumerate(truncated) if cut]
@@ -197,7 +208,7 @@ class SafetyViews:
         if not long or self.max_chunks <= 0:
             for i in long:
                 coverage[i] = (lengths[i] - 2) / max(1, totals[i])
-            return views, coverage, self.positions(lengths, totals)
+            return views, coverage, self.positions(lengths, totals), vids
         extra: list[list[int]] = []
         owner: list[int] = []
         for i, ids in zip(long, long_ids, strict=True):
@@ -213,42 +224,72 @@ class SafetyViews:
             more: dict[int, list[np.ndarray]] = {}
             for r, i in enumerate(owner):
                 more.setdefault(i, []).append(window_rows(st[r], int(lens[r]), self.specs))
+                if input_ids is not None:
+                    vids[i].extend(view_token_rows(extra[r][1:-1], self.specs))
             for i, parts in more.items():
                 views[i] = np.concatenate([views[i], *parts])
-        return views, coverage, self.positions(lengths, totals)
+        return views, coverage, self.positions(lengths, totals), vids
 
 
 class SafetyScorer:
     """The safety head over every view of each prompt: per label the max score, and the coverage.
 
-    `head` is the loaded `jailbreak_head` (embedding [R,D] -> probs [R,len(labels)], sigmoid per label)."""
+    `head` is the loaded `jailbreak_head` (embedding [R,D] -> probs [R,len(labels)], sigmoid per label). A head
+    with a lexical branch also takes each view's word-piece ids (`input_ids`/`attention_mask` [R,T]) and gives
+    `lex_logits` [R,len(lexical)]; for those labels the score is sigmoid of the mean of two logits: the
+    embedding branch's max over views and the lexical branch's max over views (modelbuild/train_jailbreak.py)."""
 
     def __init__(self, head, labels: Sequence[str], views: SafetyViews,  # type: ignore[no-untyped-def]
-                 positional: bool = False) -> None:
+                 positional: bool = False, lexical: Sequence[str] = ()) -> None:
         self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
+        self.lexical = tuple(lexical)
+        self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
 
     @classmethod
     def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int) -> SafetyScorer:  # type: ignore[no-untyped-def]
         """`encoder` is the analyzer's Encoder (its token states feed the overflow rows' views)."""
         labels, specs = read_head_meta(labels_path)
-        positional = bool(json.loads(labels_path.read_text()).get("position_features"))
+        meta = json.loads(labels_path.read_text())
+        lexical = tuple(str(x) for x in meta.get("lexical_labels", ()))
+        if not set(lexical) <= set(labels) or bool(lexical) != bool(getattr(head, "wants_tokens", False)):
+            raise ValueError(f"{labels_path}: lexical_labels {list(lexical)} do not match the head's inputs; "
+                             "run `make models`")
 
         def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return encoder(ids, mask, tokens=True).tokens
 
-        return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks), positional)
+        return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks),
+                   bool(meta.get("position_features")), lexical)
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
-                 truncated: Sequence[bool]) -> list[SafetyScores]:
-        """One SafetyScores per text; `states` [B,T,D], `lengths`, `truncated` from the shared encoder run."""
-        views, coverage, pos = self.views.rows(texts, states, lengths, truncated)
+                 truncated: Sequence[bool], input_ids: np.ndarray | None = None) -> list[SafetyScores]:
+        """One SafetyScores per text; `states` [B,T,D], `lengths`, `truncated` and `input_ids` [B,T] from the
+        shared encoder run (`input_ids` is needed by a head with a lexical branch)."""
+        if self.lexical and input_ids is None:
+            raise ValueError("this safety head has a lexical branch: pass the encoder run's input_ids")
+        views, coverage, pos, vids = self.views.rows(texts, states, lengths, truncated,
+                                                     input_ids if self.lexical else None)
         x = np.concatenate(views)
         if self.positional:
             x = np.concatenate([x, np.concatenate(pos)], axis=1)
-        probs = self.head(x)
+        if self.lexical:
+            ids, mask = pad_rows([r if len(r) else [0] for rows in vids for r in rows], self.views.tokenizer.pad_id)
+            probs, lex = self.head.run(("probs", "lex_logits"), x, tokens=(ids, mask))
+        else:
+            probs, lex = self.head(x), None
         out, at = [], 0
         for v, cov in zip(views, coverage, strict=True):
-            top = probs[at : at + len(v)].max(axis=0)
+            top = probs[at : at + len(v)].max(axis=0).astype(np.float64)
+            if lex is not None:
+                z = fuse_logits(top[self._lex_cols], lex[at : at + len(v)].max(axis=0))
+                top[self._lex_cols] = 1.0 / (1.0 + np.exp(-z))
             at += len(v)
             out.append(SafetyScores({lab: float(p) for lab, p in zip(self.labels, top, strict=True)}, cov))
         return out
+
+
+def fuse_logits(probs: np.ndarray, lex_logits: np.ndarray) -> np.ndarray:
+    """The fused logit per label: mean of logit(embedding branch's max probability) and the lexical branch's max
+    logit (a fixed rule, no fitted weight). Shapes broadcast; float64."""
+    p = np.clip(np.asarray(probs, np.float64), 1e-7, 1.0 - 1e-7)
+    return 0.5 * (np.log(p / (1.0 - p)) + np.asarray(lex_logits, np.float64))

@@ -27,7 +27,8 @@ from typing import Any
 import structlog
 
 from semrouter.cache.config import CacheConfig
-from semrouter.cache.semantic import SemanticCache, make_backend
+from semrouter.cache.build import make_backend
+from semrouter.cache.semantic import SemanticCache
 
 
 def add_parser(subparsers: Any) -> None:

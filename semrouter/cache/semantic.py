@@ -16,8 +16,8 @@ A learned model that is missing or does not fit is replaced by the rules (with a
 threshold raised to at least `fallback_similarity_threshold`.
 Everything is bounded by `lookup_timeout_ms` and fails open (None), counting what went wrong.
 
-A maintenance task (every `purge_interval_seconds`) writes LRU hit times, deletes expired
-entries, enforces `max_entries`, and reconnects a failed backend with exponential back-off.
+A maintenance task (maintenance.py, every `purge_interval_seconds`) writes LRU hit times, deletes expired
+entries, enforces `max_entries`, and reconnects a failed backend as soon as a probe says it answers.
 """
 
 from __future__ import annotations
@@ -34,11 +34,12 @@ import numpy as np
 import structlog
 
 from semrouter.cache import keys, replies
-from semrouter.cache.backend_memory import MemoryBackend
+from semrouter.cache.build import load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.health import Breaker
 from semrouter.cache.judge import Judgement, judge, miss_reason
-from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
+from semrouter.cache.learned_verify import LearnedVerifier
+from semrouter.cache.maintenance import Maintenance
 from semrouter.cache.types import (
     CacheBackend,
     CacheBackendError,
@@ -56,41 +57,6 @@ log = structlog.get_logger("semrouter.cache")
 VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the learned verifier
 
 
-def make_backend(cfg: CacheConfig) -> CacheBackend:
-    if cfg.backend == "memory":
-        return MemoryBackend(cfg.dimension)
-    from semrouter.cache.backend_milvus import MilvusBackend
-
-    primary = MilvusBackend(cfg.milvus, cfg.dimension, search_timeout_s=max(cfg.lookup_timeout_ms / 1000, 0.01))
-    if cfg.milvus.is_local and cfg.milvus.mirror_local:
-        from semrouter.cache.backend_mirror import MirroredBackend
-
-        return MirroredBackend(primary, cfg.dimension, cfg.milvus.mirror_max_bytes, cfg.eviction)
-    return primary
-
-
-async def _no_embedder(texts: Any) -> np.ndarray:
-    raise RuntimeError("this cache was opened without an embedder (management only)")
-
-
-def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | None:
-    """The learned verifier if `cfg.verifier` asks for it and it loads and fits; else None (warned)."""
-    if cfg.verifier not in ("learned", "both"):
-        return None
-    try:
-        learned = LearnedVerifier(cfg.verifier_model, rules)
-    except VerifierModelError as e:
-        log.warning("learned cache verifier unavailable; verifying with rules", error=str(e),
-                    similarity_threshold_at_least=cfg.fallback_similarity_threshold)
-        return None
-    if learned.dimension != cfg.dimension:
-        log.warning("learned cache verifier does not fit the embedding dimension; verifying with rules",
-                    model_dimension=learned.dimension, dimension=cfg.dimension,
-                    similarity_threshold_at_least=cfg.fallback_similarity_threshold)
-        return None
-    return learned
-
-
 class SemanticCache:
     def __init__(self, cfg: CacheConfig, embed: Embedder, backend: CacheBackend, verifier: Verifier | None = None,
                  clock: Callable[[], float] = time.time, learned: LearnedVerifier | None = None) -> None:
@@ -106,9 +72,7 @@ class SemanticCache:
         self._breaker = Breaker(cfg.reconnect_initial_seconds, cfg.reconnect_max_seconds)
         self._counters: Counter[str] = Counter()
         self._pending: set[asyncio.Task[None]] = set()
-        self._hits: dict[str, int] = {}  # entry id -> last hit (ms), flushed by maintenance
-        self._maint: asyncio.Task[None] | None = None
-        self._maint_lock = asyncio.Lock()
+        self._maintenance = Maintenance(cfg, backend, self._breaker, self._counters, clock, self._failed)
         self._closed = False
         self._tenancy = keys.tenancy(cfg)
 
@@ -126,7 +90,7 @@ class SemanticCache:
         verifier = verifier or Verifier()
         if learned is None and embed is not None:
             learned = await asyncio.to_thread(load_learned, cfg, verifier)
-        self = cls(cfg, embed or _no_embedder, backend or make_backend(cfg), verifier, clock, learned)
+        self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned)
         try:
             if not opened:
                 await self._backend.open()
@@ -138,7 +102,7 @@ class SemanticCache:
             log.error("cache backend unavailable at start; serving without cache", backend=self._backend.name,
                       error=str(e))
         if maintenance:
-            self._maint = asyncio.create_task(self._maintenance_loop(), name="semrouter-cache-maintenance")
+            self._maintenance.start()
         return self
 
     @property
@@ -205,7 +169,7 @@ class SemanticCache:
         if stage != "exact" or hit is not None:  # an exact-stage miss is followed by the semantic stage
             self._counters["hits" if hit else "misses"] += 1
         if hit is not None:
-            self._hits[hit.entry_id] = self._now_ms()
+            self._maintenance.hits[hit.entry_id] = self._now_ms()
             return hit, ""
         reason = miss_reason(judged)
         if stage != "exact":
@@ -407,75 +371,12 @@ class SemanticCache:
         """(body, content type) replaying the hit; see `replies.render` for the exact shape."""
         return replies.render(hit.body, stream, requested_model, include_usage)
 
-    # -- maintenance --------------------------------------------------------------------------
-
-    async def _maintenance_loop(self) -> None:
-        """Purge every purge_interval_seconds; while the backend is marked down, probe it every
-        `Breaker.probe_s` and reconnect once it answers (the breaker can open at any time, so the loop
-        wakes at least every 0.5 s)."""
-        last_pass = self._clock()
-        while True:
-            await asyncio.sleep(self._maintenance_delay())
-            due = self._clock() - last_pass >= self.cfg.purge_interval_seconds
-            if not (due or self._breaker.open):
-                continue
-            try:
-                await self.maintain()
-            except Exception as e:  # keep the loop alive whatever happens
-                log.warning("cache maintenance failed", error=f"{type(e).__name__}: {e}")
-            last_pass = self._clock()
-
-    def _maintenance_delay(self) -> float:
-        if self._breaker.open:
-            return self._breaker.probe_s
-        return min(0.5, self.cfg.purge_interval_seconds)
-
-    async def _probe(self) -> bool:
-        """Whether the backend answers a cheap check (backends without `probe` always 'answer')."""
-        probe = getattr(self._backend, "probe", None)
-        if probe is None:
-            return True
-        try:
-            async with asyncio.timeout(max(self._breaker.probe_s, 0.05)):
-                return bool(await probe())
-        except Exception:  # noqa: BLE001 - a probe that fails in any way means "not answering"
-            return False
+    # -- maintenance (maintenance.py) ---------------------------------------------------------
 
     async def maintain(self) -> dict[str, int]:
-        """One maintenance pass: probe and reconnect if down, else record hits, purge expired, evict."""
-        async with self._maint_lock:
-            now = self._clock()
-            if self._breaker.open:
-                up = await self._probe()
-                self._counters["probes" if up else "probes_failed"] += 1
-                self._breaker.probed(up, self._clock())
-                if not self._breaker.may_reconnect(self._clock()):
-                    return {}
-                try:
-                    self._counters["reconnects"] += 1
-                    await self._backend.reconnect()
-                    self._breaker.success()
-                    log.info("cache backend reconnected", backend=self._backend.name)
-                except CacheSchemaError:
-                    raise
-                except Exception as e:
-                    self._breaker.reconnect_failed(self._clock())
-                    log.warning("cache reconnect failed", error=str(e), retry_in_s=round(self._breaker.next_try
-                                                                                         - self._clock(), 2))
-                    return {}
-                return {"reconnected": 1}  # the purge comes at its usual time; serving again matters now
-            try:
-                hits, self._hits = self._hits, {}
-                await self._backend.record_hits(hits)
-                purged = await self._backend.delete_expired(self._now_ms())
-                evicted = await self._backend.evict(self.cfg.max_entries, self.cfg.eviction)
-            except CacheBackendError as e:
-                self._counters["maintenance_errors"] += 1
-                self._failed("cache maintenance failed", e)
-                return {}
-            self._counters["purged_expired"] += purged
-            self._counters["evicted"] += evicted
-            return {"purged": purged, "evicted": evicted}
+        """One maintenance pass now (see `Maintenance.run_once`): reconnect if down, else record hits, purge
+        expired entries, evict."""
+        return await self._maintenance.run_once()
 
     # -- management ---------------------------------------------------------------------------
 
@@ -527,20 +428,11 @@ class SemanticCache:
 
     async def close(self) -> None:
         self._closed = True
-        if self._maint is not None:
-            self._maint.cancel()
-            try:
-                await self._maint
-            except asyncio.CancelledError:
-                pass
+        await self._maintenance.stop()
         try:
             await asyncio.wait_for(self.flush(), timeout=5)
         except TimeoutError:
             for t in list(self._pending):
                 t.cancel()
-        if self._hits and not self._breaker.open:
-            try:
-                await self._backend.record_hits(self._hits)
-            except Exception:
-                pass
+        await self._maintenance.write_hits()
         await self._backend.close()

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 LEXICAL_LABELS = ("jailbreak", "injection")
+WINDOWS = ((32, 16), (128, 64))  # (tokens, stride) of the safety views, as the router builds them
+MAX_CHUNKS = 16  # overflow rows at the most (signals.jailbreak.max_chunks' default)
 MIN_DF = 3
 C = 1.0  # fixed before any held-out result; not tuned
 
@@ -27,7 +29,6 @@ C = 1.0  # fixed before any held-out result; not tuned
 def view_ids(texts: list[str], model_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], list[list[Sequence[int]]]]:
     """((input_ids, attention_mask) [N,T] of the main encoder rows, per text its views' content-token ids in
     the order semrouter's SafetyViews builds them). Tokenizer only; no encoder run."""
-    from modelbuild.train_jailbreak import MAX_CHUNKS, WINDOWS
     from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
     from semrouter.signals.onnx.tokenize import TextTokenizer
 

@@ -40,12 +40,10 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.heads import ARTIFACTS, DATA, ROOT, held_out, read_jsonl
-from modelbuild.safety_lexical import LEXICAL_LABELS, LexicalBranch, view_ids
+from modelbuild.safety_lexical import LEXICAL_LABELS, MAX_CHUNKS, WINDOWS, LexicalBranch, view_ids
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ("jailbreak", "injection", "harmful")
-WINDOWS = ((32, 16), (128, 64))
-MAX_CHUNKS = 16
 POSITIONAL = True  # the head also reads each view's position features (safety.position_features)
 FOLDS = 5
 CACHE = ROOT / "build" / "safety-cache"

@@ -253,6 +253,40 @@ def test_pii_policy_applies_to_both_apis(oai: openai.OpenAI, claude: anthropic.A
     assert "CREDIT_CARD" in e.value.response.headers["x-vsr-pii-violation"]
 
 
+# -- hostile bodies on both APIs: the chat path's strict JSON rules, each API's 400 --------------------------------
+
+_RESP = b'{"model": "auto", "input": "Prove that every bounded monotone sequence converges."'
+_MSGS = b'{"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]'
+_HOSTILE = [  # (path, body, param of a 400 invalid_value; None: 400 invalid_json)
+    *[(path, head + tail, None) for path, head in (("/v1/responses", _RESP), ("/v1/messages", _MSGS))
+      for tail in (b', "temperature": NaN}', b', "top_p": Infinity}', b', "metadata": {"a": 1e999}}',
+                   b', "seed": ' + b"9" * 5000 + b"}")],
+    ("/v1/responses", _RESP + rb', "x": "\ud800 lone"}', "x"),
+    ("/v1/responses", rb'{"model": "auto", "input": "hi \udfff there"}', "input"),
+    ("/v1/messages", _MSGS + rb', "x": "\ud800 lone"}', "x"),
+    ("/v1/messages", rb'{"model": "auto", "max_tokens": 9, "messages": [{"role": "user", "content": "\ud800"}]}',
+     "messages[0].content"),
+    ("/v1/responses", _RESP + b', "chat_template_kwargs": [1]}', "chat_template_kwargs"),
+    ("/v1/responses", b'{"model": "qwen3-32b", "input": "hi", "chat_template_kwargs": "on"}', "chat_template_kwargs"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "param"), _HOSTILE, ids=range(len(_HOSTILE)))
+def test_hostile_bodies_on_both_apis_get_a_400_in_the_apis_shape(stack: tuple[Client, Stack], path: str,
+                                                                  body: bytes, param: str | None) -> None:
+    """NaN/Infinity (would reach the upstream as invalid JSON), 5,000-digit numbers, lone surrogates (each a 500
+    before: the Responses and Messages bodies were read by plain json.loads) and a chat_template_kwargs that the
+    reasoning switch cannot merge into: a 400 before anything is forwarded, never a 500 or a 200."""
+    r = stack[0].request("POST", path, body, {"content-type": "application/json", **_tenant()})
+    assert r.status == 400 and "x-demo-model" not in r.headers, (r.status, r.body[:200])
+    err = r.json()
+    if path == "/v1/messages":
+        assert err["type"] == "error" and err["error"]["type"] == "invalid_request_error", err
+    else:
+        assert err["error"]["code"] == ("invalid_value" if param else "invalid_json"), err
+        assert param is None or err["error"]["param"] == param, err
+
+
 # -- models and paths the router does not decide ------------------------------------------------------------
 
 def test_models_retrieve_and_list(oai: openai.OpenAI) -> None:

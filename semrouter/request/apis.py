@@ -10,7 +10,6 @@ own API, which is what the upstream receives.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
@@ -18,6 +17,7 @@ from semrouter.request import anthropic, responses_api
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import Api, ChatRequest, parse_chat_request
 from semrouter.request.rewrite import rewrite_body
+from semrouter.request.validate import load_json_object
 
 API_PATHS: dict[str, Api] = {
     "/v1/chat/completions": "chat",
@@ -27,21 +27,11 @@ API_PATHS: dict[str, Api] = {
 
 
 def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; RequestError 413 (over `max_bytes`) or 400 (not JSON, not an object)."""
-    if len(raw) > max_bytes:
-        raise RequestError(413, f"Request body is {len(raw)} bytes; the limit is {max_bytes} bytes",
-                           "invalid_request_error", "request_too_large")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RequestError(400, f"Request body is not valid JSON: {e}", "invalid_request_error",
-                           "invalid_json") from None
-    except RecursionError:  # nesting deeper than the parser's limit: a client mistake, not a router failure
-        raise RequestError(400, "Request body is nested too deeply", "invalid_request_error",
-                           "invalid_json") from None
-    if not isinstance(body, dict):
-        raise RequestError(400, "Request body must be a JSON object", "invalid_request_error", "invalid_value")
-    return body
+    """The body as a JSON object, by the same strict loader as chat completions (`validate.load_json_object`):
+    RequestError 413 over `max_bytes`; 400 `invalid_json` for what is not strict JSON or cannot be forwarded
+    (not UTF-8, lone surrogates, NaN/Infinity, number literals over 100 characters, nesting over 64); 400
+    `invalid_value` for a non-object."""
+    return load_json_object(raw, max_bytes)
 
 
 def parse(api: Api, raw: bytes, max_bytes: int) -> ChatRequest:

@@ -29,6 +29,7 @@ from typing import Any
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import ChatRequest
+from semrouter.request.validate import want_object
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _CONTENT_FIELDS = frozenset({"input", "instructions"})
@@ -71,6 +72,7 @@ def parse(body: dict[str, Any]) -> ChatRequest:
             raise _bad(f"'{key}' must be {name}", key)
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise _bad("'tools' must be an array", "tools")
+    want_object(body, "chat_template_kwargs")  # merged into when the reasoning switch is set (rewrite)
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
     return ChatRequest(body=chat, model=model.strip(), messages=tuple(messages), stream=bool(stream),

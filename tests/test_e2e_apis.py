@@ -268,6 +268,9 @@ _HOSTILE = [  # (path, body, param of a 400 invalid_value; None: 400 invalid_jso
      "messages[0].content"),
     ("/v1/responses", _RESP + b', "chat_template_kwargs": [1]}', "chat_template_kwargs"),
     ("/v1/responses", b'{"model": "qwen3-32b", "input": "hi", "chat_template_kwargs": "on"}', "chat_template_kwargs"),
+    # a routing.path_models path: its JSON body is rewritten (model) by the same loader
+    ("/v1/embeddings", b'{"model": "x", "input": "a", "dimensions": NaN}', None),
+    ("/v1/embeddings", rb'{"model": "x", "input": "a \ud800"}', "input"),
 ]
 
 
@@ -314,6 +317,13 @@ def test_undecided_paths_go_to_their_configured_model_or_404(oai: openai.OpenAI)
     with pytest.raises(openai.NotFoundError) as e:
         oai.completions.create(model="auto", prompt="hello")
     assert e.value.body["code"] == "unknown_url"  # type: ignore[index]
+    # Anthropic's SDK on a path the router does not decide gets Anthropic's error shape (as for /v1/models)
+    with pytest.raises(anthropic.NotFoundError) as ae:
+        anthropic.Anthropic(base_url=str(oai.base_url).removesuffix("/v1/"), api_key="sk-ant-test",
+                            max_retries=0).messages.count_tokens(model="auto", messages=[{"role": "user",
+                                                                                          "content": "hi"}])
+    body: Any = ae.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "not_found_error", body
 
 
 def test_observer_counts_usage_of_each_api(stack: tuple[Client, Stack], oai: openai.OpenAI,

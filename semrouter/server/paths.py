@@ -22,7 +22,7 @@ from semrouter import headers as H
 from semrouter.headers import ANTHROPIC_VERSION
 from semrouter.config.schema import Config
 from semrouter.request.apis import load_object
-from semrouter.request.errors import RequestError, error_body
+from semrouter.request.errors import RequestError
 from semrouter.request.parse import Api
 from semrouter.response import anthropic, openai
 from semrouter.response.apis import error_body as api_error_body
@@ -78,9 +78,10 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
     else:
         name = model_for_path(cfg, path)
         model, endpoint, reason = (cfg.model(name) if name else None), None, "path"
-    if model is None:
-        return mut.immediate(404, error_body(
-            f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
+    if model is None:  # in Anthropic's shape for its SDK (count_tokens, batches), as for /v1/models
+        api: Api = "messages" if ANTHROPIC_VERSION in headers else "chat"
+        return mut.immediate(404, api_error_body(
+            api, 404, f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
             "(routing.path_models)", "invalid_request_error", "unknown_url")), None
     route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: reason}
     if cfg.routing.endpoint_selection in ("cluster_header", "both"):

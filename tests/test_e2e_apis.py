@@ -4,6 +4,7 @@ refusals, each API's 400, /v1/models/{id}, and paths the router does not decide.
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.request
 import uuid
@@ -288,6 +289,22 @@ def test_hostile_bodies_on_both_apis_get_a_400_in_the_apis_shape(stack: tuple[Cl
     else:
         assert err["error"]["code"] == ("invalid_value" if param else "invalid_json"), err
         assert param is None or err["error"]["param"] == param, err
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/messages"])
+def test_a_cache_hit_ignores_a_chat_only_field_it_cannot_read(stack: tuple[Client, Stack], path: str) -> None:
+    """`stream_options` is a chat-completions field; on these APIs it is an unknown field passed through (and in the
+    cache scope). The repeat's cache hit read it as chat's object: a 500 on every hit before."""
+    body = ({"model": "auto", "input": "Name a green vegetable.", "stream_options": "x"} if path == "/v1/responses"
+            else {"model": "auto", "max_tokens": 50, "stream_options": [1],
+                  "messages": [{"role": "user", "content": "Name a green vegetable."}]})
+    raw, hdrs = json.dumps(body).encode(), {"content-type": "application/json", **_tenant()}
+    first = stack[0].request("POST", path, raw, hdrs)
+    assert first.status == 200, first.body[:200]
+    hit = _repeat_until(lambda: stack[0].request("POST", path, raw, hdrs),
+                        lambda r: r.status != 200 or r.headers.get("x-vsr-cache-hit") == "true")
+    assert hit.status == 200 and hit.headers.get("x-vsr-cache-hit") == "true", (hit.status, hit.body[:200])
+    assert hit.json()["id"] == first.json()["id"] if path == "/v1/responses" else hit.json()["type"] == "message"
 
 
 # -- models and paths the router does not decide ------------------------------------------------------------

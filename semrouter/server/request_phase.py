@@ -304,8 +304,8 @@ def _answered_by(stored: bytes, requested: str) -> str:
 
 
 def _cache_reply(rt: Runtime, st: StreamState, req: ChatRequest, hit: object, category: str | None) -> pb.ProcessingResponse:
-    include_usage = bool((req.body.get("stream_options") or {}).get("include_usage", False))
-    if req.api == "chat":
+    if req.api == "chat":  # stream_options is a chat field (validated there); other APIs pass it untouched
+        include_usage = bool((req.body.get("stream_options") or {}).get("include_usage", False))
         body, ctype = rt.cache.render_hit(hit, req.stream, req.model, include_usage=include_usage)
     else:  # stored as a chat.completion (see response_phase._finish); replayed in the client's API
         stored = json.loads(hit.body)

@@ -502,3 +502,16 @@ def test_healthcheck_script_unreachable() -> None:
         port = s.getsockname()[1]
     r = _healthcheck(f"127.0.0.1:{port}")
     assert r.returncode == 1 and "UNAVAILABLE" in r.stderr
+
+
+def test_shipped_deployments_key_the_tenant_hash() -> None:
+    """Without SEMROUTER_TENANT_KEY the tenant label is an unkeyed hash of the credential (guessable offline for a
+    weak key; docs/SECURITY.md "Tenants"): compose requires the variable, k8s takes it from a Secret."""
+    from semrouter.request.tenant import DEFAULT_KEY_ENV
+
+    env = _compose()["services"]["semrouter"]["environment"]
+    assert env[DEFAULT_KEY_ENV].startswith("${" + DEFAULT_KEY_ENV + ":?"), env  # compose refuses to start without
+    router = {c["name"]: c for c in _k8s()[("Deployment", "semrouter")]["spec"]["template"]["spec"]["containers"]}
+    k8s_env = {e["name"]: e for e in router["semrouter"].get("env", [])}
+    ref = k8s_env[DEFAULT_KEY_ENV]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] and ref["key"] and not ref.get("optional", False), ref

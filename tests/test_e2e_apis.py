@@ -291,6 +291,17 @@ def test_hostile_bodies_on_both_apis_get_a_400_in_the_apis_shape(stack: tuple[Cl
         assert param is None or err["error"]["param"] == param, err
 
 
+def test_a_responses_part_named_like_a_chat_part_is_forwarded(stack: tuple[Client, Stack]) -> None:
+    """Responses parts the router does not convert are kept as sent; one typed `text` (chat's part name) whose
+    `text` is not a string broke the text extraction: a 500 before, now forwarded for the upstream to judge."""
+    for odd in (5, None, {"a": 1}):
+        body = {"model": "auto", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "Name a prime number."}, {"type": "text", "text": odd}]}]}
+        r = stack[0].request("POST", "/v1/responses", json.dumps(body).encode(),
+                             {"content-type": "application/json", **_tenant()})
+        assert r.status == 200 and r.headers["x-demo-model"], (odd, r.status, r.body[:200])
+
+
 @pytest.mark.parametrize("path", ["/v1/responses", "/v1/messages"])
 def test_a_cache_hit_ignores_a_chat_only_field_it_cannot_read(stack: tuple[Client, Stack], path: str) -> None:
     """`stream_options` is a chat-completions field; on these APIs it is an unknown field passed through (and in the

@@ -47,11 +47,13 @@ class ChatRequest:
 
 
 def content_text(content: Any) -> str:
-    """Plain text of a message's content (a string or a list of typed parts)."""
+    """Plain text of a message's content (a string or a list of typed parts). Parts of other APIs are kept as they
+    came (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "\n".join(p["text"] for p in content
+                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
 
 

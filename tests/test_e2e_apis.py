@@ -254,6 +254,30 @@ def test_pii_policy_applies_to_both_apis(oai: openai.OpenAI, claude: anthropic.A
     assert "CREDIT_CARD" in e.value.response.headers["x-vsr-pii-violation"]
 
 
+def test_pii_policy_reads_the_whole_request_not_only_the_last_user_message(
+        stack: tuple[Client, Stack], oai: openai.OpenAI, claude: anthropic.Anthropic) -> None:
+    # qwen3-32b may only see e-mail addresses: an SSN in the system prompt or an earlier turn is PII too
+    client = stack[0]
+    chat = client.chat({"model": "qwen3-32b", "messages": [
+        {"role": "system", "content": "Customer record: SSN 536-22-1847."},
+        {"role": "user", "content": "Solve for x: 3x + 7 = 22."}]})
+    assert chat.status == 403 and "US_SSN" in chat.headers["x-vsr-pii-violation"]
+    earlier = client.chat({"model": "qwen3-32b", "messages": [
+        {"role": "user", "content": "Card 4539 0721 8836 4013 was declined."},
+        {"role": "assistant", "content": "Sorry to hear that."},
+        {"role": "user", "content": "What is 12 squared?"}]})
+    assert earlier.status == 403 and "CREDIT_CARD" in earlier.headers["x-vsr-pii-violation"]
+    with pytest.raises(openai.PermissionDeniedError):
+        oai.responses.create(model="qwen3-32b", instructions="The user's SSN is 536-22-1847.",
+                             input="Solve for x: 3x + 7 = 22.")
+    with pytest.raises(anthropic.PermissionDeniedError):
+        claude.messages.create(model="qwen3-32b", max_tokens=50, system="Caller SSN 536-22-1847.",
+                               messages=[{"role": "user", "content": "Solve for x: 3x + 7 = 22."}])
+    clean = client.chat({"model": "qwen3-32b", "messages": [
+        {"role": "system", "content": "You are terse."}, {"role": "user", "content": "Solve for x: 3x + 7 = 22."}]})
+    assert clean.status == 200 and clean.headers["x-demo-model"] == "qwen3-32b"
+
+
 # -- hostile bodies on both APIs: the chat path's strict JSON rules, each API's 400 --------------------------------
 
 _RESP = b'{"model": "auto", "input": "Prove that every bounded monotone sequence converges."'

@@ -27,6 +27,7 @@ from semrouter.server import conversations, paths
 from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
+from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis
 from semrouter.telemetry.logging import hide_in_logs
 
@@ -111,6 +112,11 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
+        if analysis is not None and "pii" in want and cfg.routing.classify_text != "conversation":
+            # a model's PII policy covers the whole request: system prompt, earlier turns, tool results
+            analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
+                                              req.text_for("conversation"), cfg.server.analysis_head_chars,
+                                              cfg.server.analysis_tail_chars)
         language = _language(rt, text, analysis)
         vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from semrouter.config import parse_config
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import parse_chat_request
-from semrouter.request.validate import MAX_DEPTH, load_json_object
+from semrouter.request.apis import parse as parse_api
+from semrouter.request.validate import MAX_DEPTH, MAX_MESSAGES, load_json_object
 from semrouter.runtime import RuntimeHolder, Shared, build_runtime
 from semrouter.server.stream import ExternalProcessor
 from tests.test_stream import body_msg, headers_msg
@@ -100,6 +101,18 @@ def test_fields_the_router_reads_are_typed(extra: dict[str, Any], param: str) ->
     e = refused(json.dumps(ok(**extra)).encode())
     assert (e.status, e.code, e.param) == (400, "invalid_value", param)
     assert param.split("[")[0].split(".")[0] in e.message
+
+
+def test_message_count_is_bounded_on_every_api() -> None:
+    msgs = [{"role": "user", "content": "hi"}] * (MAX_MESSAGES + 1)
+    e = refused(json.dumps(ok(messages=msgs)).encode())
+    assert (e.status, e.code, e.param) == (400, "invalid_value", "messages")
+    assert len(parse_chat_request(json.dumps(ok(messages=msgs[:MAX_MESSAGES])).encode(), LIMIT).messages) == MAX_MESSAGES
+    for api, body in (("responses", {"model": "auto", "input": msgs}),
+                      ("messages", {"model": "auto", "max_tokens": 5, "messages": msgs})):
+        with pytest.raises(RequestError) as err:
+            parse_api(api, json.dumps(body).encode(), LIMIT)  # type: ignore[arg-type]
+        assert err.value.status == 400 and err.value.param == ("input" if api == "responses" else "messages")
 
 
 def test_valid_requests_pass_untouched() -> None:

@@ -17,7 +17,7 @@ from semrouter.request import anthropic, responses_api
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import Api, ChatRequest, parse_chat_request
 from semrouter.request.rewrite import rewrite_body
-from semrouter.request.validate import load_json_object
+from semrouter.request.validate import check_message_count, load_json_object
 
 API_PATHS: dict[str, Api] = {
     "/v1/chat/completions": "chat",
@@ -39,6 +39,9 @@ def parse(api: Api, raw: bytes, max_bytes: int) -> ChatRequest:
     if api == "chat":
         return parse_chat_request(raw, max_bytes)
     body = load_object(raw, max_bytes)
+    items = body.get("input") if api == "responses" else body.get("messages")
+    if isinstance(items, list):  # bounded before the conversion walks them
+        check_message_count(len(items), "input" if api == "responses" else "messages")
     return responses_api.parse(body) if api == "responses" else anthropic.parse(body)
 
 

@@ -178,6 +178,16 @@ _NUMERIC: tuple[tuple[str, float, float], ...] = (
 )
 
 
+MAX_MESSAGES = 2048  # messages (or Responses input items) in one request; more is a 400, not event-loop time
+
+
+def check_message_count(n: int, param: str) -> None:
+    """Raises invalid_value when a request carries more than MAX_MESSAGES messages (each is validated, keyed
+    and scanned on the router's event loop: 60,000 one-word messages held other requests for ~0.6 s)."""
+    if n > MAX_MESSAGES:
+        raise invalid_value(f"'{param}' has {n} items; at most {MAX_MESSAGES} are accepted", param)
+
+
 def check_chat_fields(body: Mapping[str, Any]) -> None:
     """Chat-completions fields the router reads or rewrites (and their OpenAI types). Raises invalid_value."""
     model = want_str(body, "model", max_len=256)
@@ -186,6 +196,7 @@ def check_chat_fields(body: Mapping[str, Any]) -> None:
     messages = want_list(body, "messages")
     if not messages:
         raise invalid_value("'messages' must be a non-empty array", "messages")
+    check_message_count(len(messages), "messages")
     for i, m in enumerate(messages):
         check_message(m, f"messages[{i}]")
     want_bool(body, "stream")

@@ -10,8 +10,6 @@ own API, which is what the upstream receives.
 
 from __future__ import annotations
 
-from typing import Any
-
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request import anthropic, responses_api
 from semrouter.request.errors import RequestError
@@ -26,19 +24,11 @@ API_PATHS: dict[str, Api] = {
 }
 
 
-def load_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object, by the same strict loader as chat completions (`validate.load_json_object`):
-    RequestError 413 over `max_bytes`; 400 `invalid_json` for what is not strict JSON or cannot be forwarded
-    (not UTF-8, lone surrogates, NaN/Infinity, number literals over 100 characters, nesting over 64); 400
-    `invalid_value` for a non-object."""
-    return load_json_object(raw, max_bytes)
-
-
 def parse(api: Api, raw: bytes, max_bytes: int) -> ChatRequest:
     """Validate and convert a request body of `api`; raises RequestError (status, code, param)."""
     if api == "chat":
         return parse_chat_request(raw, max_bytes)
-    body = load_object(raw, max_bytes)
+    body = load_json_object(raw, max_bytes)
     items = body.get("input") if api == "responses" else body.get("messages")
     if isinstance(items, list):  # bounded before the conversion walks them
         check_message_count(len(items), "input" if api == "responses" else "messages")

@@ -21,9 +21,9 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from semrouter import headers as H
 from semrouter.headers import ANTHROPIC_VERSION
 from semrouter.config.schema import Config
-from semrouter.request.apis import load_object
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import Api
+from semrouter.request.validate import load_json_object
 from semrouter.response import anthropic, openai
 from semrouter.response.apis import error_body as api_error_body
 from semrouter.runtime import Runtime
@@ -106,7 +106,7 @@ def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
 def path_body_reply(body: bytes, model: str, max_bytes: int) -> pb.ProcessingResponse:
     """The JSON body of a path_models request with `model` set (an OpenAI-style 400/413 if it is not JSON)."""
     try:
-        obj = load_object(body, max_bytes)
+        obj = load_json_object(body, max_bytes)
     except RequestError as e:
         return mut.immediate(e.status, e.body())
     obj["model"] = model

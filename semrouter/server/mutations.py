@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.type.v3 import http_status_pb2
+
+from semrouter import headers as H
+from semrouter.config.schema import Model, Routing
 
 _OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
@@ -31,6 +34,18 @@ def header_mutation(set_headers: Mapping[str, str] | None = None,
         ],
         remove_headers=list(remove),
     )
+
+
+def route_headers(routing: Routing, model: Model, hostport: Callable[[], str]) -> dict[str, str]:
+    """The request headers Envoy routes on for `model` (names in semrouter/headers.py): the model's name, its
+    cluster when `routing.endpoint_selection` is "cluster_header" or "both", and the endpoint `hostport()`
+    ("host:port", called only when it is "original_dst" or "both", so no endpoint is picked for nothing)."""
+    out = {H.SELECTED_MODEL_REQ: model.name}
+    if routing.endpoint_selection in ("cluster_header", "both"):
+        out[H.CLUSTER] = model.cluster_name
+    if routing.endpoint_selection in ("original_dst", "both"):
+        out[H.DESTINATION_ENDPOINT] = hostport()
+    return out
 
 
 def continue_request_headers(set_headers: Mapping[str, str] | None = None, remove: Iterable[str] = (),

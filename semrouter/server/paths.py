@@ -83,11 +83,8 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
         return mut.immediate(404, api_error_body(
             api, 404, f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
             "(routing.path_models)", "invalid_request_error", "unknown_url")), None
-    route = {H.SELECTED_MODEL_REQ: model.name, H.SELECTED_MODEL: model.name, H.DECISION_REASON: reason}
-    if cfg.routing.endpoint_selection in ("cluster_header", "both"):
-        route[H.CLUSTER] = model.cluster_name
-    if cfg.routing.endpoint_selection in ("original_dst", "both"):
-        route[H.DESTINATION_ENDPOINT] = endpoint or rt.picker.pick(model).hostport
+    route = {**mut.route_headers(cfg.routing, model, lambda: endpoint or rt.picker.pick(model).hostport),
+             H.SELECTED_MODEL: model.name, H.DECISION_REASON: reason}
     rt.shared.metrics.record_request(model.name, reason)
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if reason == "path" and media == "application/json" and not end_of_stream:  # body follows; its model set there

@@ -217,11 +217,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     endpoint = next((e for e in model.endpoints if e.hostport == prefer and not rt.shared.health.is_down(prefer)),
                     None) or rt.picker.pick(model)
     new_body = apis.rewrite(req, model, d.use_reasoning if auto else None, d.system_prompt if auto else None)
-    route_headers = {"content-length": str(len(new_body)), H.SELECTED_MODEL_REQ: model.name}
-    if cfg.routing.endpoint_selection in ("cluster_header", "both"):
-        route_headers[H.CLUSTER] = model.cluster_name
-    if cfg.routing.endpoint_selection in ("original_dst", "both"):
-        route_headers[H.DESTINATION_ENDPOINT] = endpoint.hostport
+    route_headers = {"content-length": str(len(new_body)),
+                     **mut.route_headers(cfg.routing, model, lambda: endpoint.hostport)}
     st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, api=req.api, cache_key=cache_key,
                        has_pii=bool(analysis and analysis.pii),
                        embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)

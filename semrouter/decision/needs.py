@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from semrouter.config.schema import Config
 from semrouter.decision.engine import is_auto
+from semrouter.signals.types import SIGNALS
 
-ALL = frozenset({"category", "jailbreak", "complexity", "pii"})
+ALL = SIGNALS  # every model-based signal (defined once, beside the Analyzer protocol)
 
 
 def signals_needed(cfg: Config, requested_model: str, cacheable: bool = True) -> frozenset[str]:

@@ -9,6 +9,10 @@ from typing import Protocol
 import numpy as np
 
 
+# The model-based signals an Analyzer can be asked for (`Analyzer.analyze(want=...)`).
+SIGNALS: frozenset[str] = frozenset({"category", "jailbreak", "complexity", "pii"})
+
+
 @dataclass(frozen=True, slots=True)
 class PIIEntity:
     """One piece of personal data found in a text; `start`/`end` are character offsets."""

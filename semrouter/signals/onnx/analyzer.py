@@ -32,16 +32,13 @@ from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
 from semrouter.signals.onnx.tokenize import TextTokenizer
-from semrouter.signals.types import Analysis, PIIEntity, TextLanguage
+from semrouter.signals.types import SIGNALS, Analysis, PIIEntity, TextLanguage
 
 log = structlog.get_logger(__name__)
 
 CATEGORY_HEAD = "category_head"
 JAILBREAK_HEAD = "jailbreak_head"
 COMPLEXITY_HEAD = "complexity_head"
-
-
-SIGNALS = frozenset({"category", "jailbreak", "complexity", "pii"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from semrouter.response.openai import sse_from_completion
+from semrouter.response.sse import event_data
 
 SSE = "text/event-stream"
 JSON = "application/json"
@@ -55,10 +56,7 @@ def _events(body: bytes) -> tuple[list[dict[str, Any]], bool] | None:
         return None
     chunks: list[dict[str, Any]] = []
     done = False
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        data = "\n".join(line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:"))
-        if not data:
-            continue
+    for data in event_data(text):
         if done:
             return None  # events after [DONE]
         if data.strip() == "[DONE]":

@@ -21,6 +21,7 @@ import uuid
 from typing import Any
 
 from semrouter.response.openai import pieces
+from semrouter.response.sse import event_data
 
 _STOP_OF = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 _FINISH_OF = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -161,10 +162,7 @@ def _assemble(text: str) -> dict[str, Any] | None:
     message: dict[str, Any] | None = None
     partial: dict[int, str] = {}
     stopped = False
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        data = "\n".join(line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:"))
-        if not data:
-            continue
+    for data in event_data(text):
         e = json.loads(data)
         t = e.get("type")
         if t == "message_start":

@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from semrouter.response.openai import pieces
+from semrouter.response.sse import event_data
 
 _STATUS_OF = {"length": ("incomplete", "max_output_tokens"), "content_filter": ("incomplete", "content_filter")}
 _FINISH_OF = {"max_output_tokens": "length", "content_filter": "content_filter"}
@@ -181,10 +182,7 @@ def _str(value: Any) -> str:
 
 
 def _final_event(text: str) -> dict[str, Any] | None:
-    for block in reversed(text.replace("\r\n", "\n").split("\n\n")):
-        data = "\n".join(line[5:].removeprefix(" ") for line in block.split("\n") if line.startswith("data:"))
-        if not data:
-            continue
+    for data in event_data(text, last_first=True):
         event = json.loads(data)
         if isinstance(event, dict) and event.get("type") in ("response.completed", "response.incomplete"):
             return event.get("response")

@@ -20,8 +20,8 @@ import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
-from semrouter.request.errors import RequestError
 from semrouter.request.parse import ChatRequest
+from semrouter.request.validate import invalid_value
 
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 MIN_THINKING_BUDGET = 1024
@@ -34,13 +34,13 @@ def parse(body: dict[str, Any]) -> ChatRequest:
     the offending field (rendered in Anthropic's error shape by response/apis.py)."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise _bad("model: Field required (a non-empty string)", "model")
+        raise invalid_value("model: Field required (a non-empty string)", "model")
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise _bad("max_tokens: Field required (an integer >= 1)", "max_tokens")
+        raise invalid_value("max_tokens: Field required (an integer >= 1)", "max_tokens")
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
-        raise _bad("messages: must be a non-empty array", "messages")
+        raise invalid_value("messages: must be a non-empty array", "messages")
     messages: list[dict[str, Any]] = []
     system = body.get("system")
     if system is not None:
@@ -49,20 +49,20 @@ def parse(body: dict[str, Any]) -> ChatRequest:
         messages.extend(_message(i, m))
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
-        raise _bad("stream: must be a boolean", "stream")
+        raise invalid_value("stream: must be a boolean", "stream")
     thinking = body.get("thinking")
     if thinking is not None and (not isinstance(thinking, dict) or not isinstance(thinking.get("type"), str)):
-        raise _bad("thinking: must be an object with a 'type'", "thinking")
+        raise invalid_value("thinking: must be an object with a 'type'", "thinking")
     for key, kind, name in (("temperature", (int, float), "a number"), ("top_p", (int, float), "a number"),
                             ("top_k", int, "an integer")):
         v = body.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
-            raise _bad(f"{key}: must be {name}", key)
+            raise invalid_value(f"{key}: must be {name}", key)
     stops = body.get("stop_sequences")
     if stops is not None and (not isinstance(stops, list) or not all(isinstance(s, str) for s in stops)):
-        raise _bad("stop_sequences: must be an array of strings", "stop_sequences")
+        raise invalid_value("stop_sequences: must be an array of strings", "stop_sequences")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise _bad("tools: must be an array", "tools")
+        raise invalid_value("tools: must be an array", "tools")
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
     return ChatRequest(body=chat, model=model.strip(), messages=tuple(messages), stream=bool(stream),
@@ -75,44 +75,44 @@ def _system_text(system: Any) -> str:
     if isinstance(system, list) and all(isinstance(b, dict) and b.get("type") == "text"
                                         and isinstance(b.get("text"), str) for b in system):
         return "\n".join(b["text"] for b in system)
-    raise _bad("system: must be a string or an array of text blocks", "system")
+    raise invalid_value("system: must be a string or an array of text blocks", "system")
 
 
 def _message(i: int, m: Any) -> list[dict[str, Any]]:
     where = f"messages.{i}"
     if not isinstance(m, dict):
-        raise _bad(f"{where}: must be an object", where)
+        raise invalid_value(f"{where}: must be an object", where)
     role = m.get("role")
     if role not in ("user", "assistant"):
-        raise _bad(f"{where}.role: must be 'user' or 'assistant'", f"{where}.role")
+        raise invalid_value(f"{where}.role: must be 'user' or 'assistant'", f"{where}.role")
     content = m.get("content")
     if isinstance(content, str):
         return [{"role": role, "content": content}]
     if not isinstance(content, list):
-        raise _bad(f"{where}.content: must be a string or an array of content blocks", f"{where}.content")
+        raise invalid_value(f"{where}.content: must be a string or an array of content blocks", f"{where}.content")
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
     for j, b in enumerate(content):
         at = f"{where}.content.{j}"
         if not isinstance(b, dict) or not isinstance(b.get("type"), str):
-            raise _bad(f"{at}: must be an object with a 'type'", at)
+            raise invalid_value(f"{at}: must be an object with a 'type'", at)
         t = b["type"]
         if t == "text":
             if not isinstance(b.get("text"), str):
-                raise _bad(f"{at}.text: must be a string", f"{at}.text")
+                raise invalid_value(f"{at}.text: must be a string", f"{at}.text")
             parts.append({"type": "text", "text": b["text"]})
         elif t == "tool_use" and role == "assistant":
             if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
-                raise _bad(f"{at}: tool_use needs string 'id' and 'name'", at)
+                raise invalid_value(f"{at}: tool_use needs string 'id' and 'name'", at)
             calls.append({"id": b["id"], "type": "function", "function": {
                 "name": b["name"], "arguments": json.dumps(b.get("input") or {}, sort_keys=True)}})
         elif t == "tool_result" and role == "user":
             if not isinstance(b.get("tool_use_id"), str):
-                raise _bad(f"{at}.tool_use_id: must be a string", f"{at}.tool_use_id")
+                raise invalid_value(f"{at}.tool_use_id: must be a string", f"{at}.tool_use_id")
             inner = b.get("content", "")
             if not isinstance(inner, (str, list)):
-                raise _bad(f"{at}.content: must be a string or an array", f"{at}.content")
+                raise invalid_value(f"{at}.content: must be a string or an array", f"{at}.content")
             results.append({"role": "tool", "tool_call_id": b["tool_use_id"], "content": inner,
                             "is_error": bool(b.get("is_error"))})
         elif t in _HIDDEN_BLOCKS:
@@ -157,6 +157,3 @@ def rewrite(source: dict[str, Any], model: Model, use_reasoning: bool | None,
             out["system"] = [{"type": "text", "text": system_prompt.text}, *own]
     return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-
-def _bad(message: str, param: str | None) -> RequestError:
-    return RequestError(400, message, "invalid_request_error", "invalid_value", param)

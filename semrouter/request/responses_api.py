@@ -27,9 +27,8 @@ import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
-from semrouter.request.errors import RequestError
 from semrouter.request.parse import ChatRequest
-from semrouter.request.validate import want_object
+from semrouter.request.validate import invalid_value, want_object
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _CONTENT_FIELDS = frozenset({"input", "instructions"})
@@ -41,37 +40,37 @@ def parse(body: dict[str, Any]) -> ChatRequest:
     the offending field (`param`) in OpenAI's error shape."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise _bad("'model' must be a non-empty string", "model")
+        raise invalid_value("'model' must be a non-empty string", "model")
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
-        raise _bad("'instructions' must be a string", "instructions")
+        raise invalid_value("'instructions' must be a string", "instructions")
     raw_input = body.get("input")
     messages: list[dict[str, Any]] = [{"role": "system", "content": instructions}] if instructions else []
     if isinstance(raw_input, str):
         if not raw_input.strip() and not body.get("previous_response_id"):
-            raise _bad("'input' must not be empty", "input")
+            raise invalid_value("'input' must not be empty", "input")
         messages.append({"role": "user", "content": raw_input})
     elif isinstance(raw_input, list) and raw_input:
         messages.extend(_item(i, item) for i, item in enumerate(raw_input))
     else:
-        raise _bad("'input' must be a non-empty string or a non-empty array of input items", "input")
+        raise invalid_value("'input' must be a non-empty string or a non-empty array of input items", "input")
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
-        raise _bad("'stream' must be a boolean", "stream")
+        raise invalid_value("'stream' must be a boolean", "stream")
     reasoning = body.get("reasoning")
     if reasoning is not None and (not isinstance(reasoning, dict)
                                   or not isinstance(reasoning.get("effort", ""), (str, type(None)))):
-        raise _bad("'reasoning' must be an object whose 'effort' is a string", "reasoning")
+        raise invalid_value("'reasoning' must be an object whose 'effort' is a string", "reasoning")
     prev = body.get("previous_response_id")
     if prev is not None and (not isinstance(prev, str) or not prev.strip()):
-        raise _bad("'previous_response_id' must be a non-empty string", "previous_response_id")
+        raise invalid_value("'previous_response_id' must be a non-empty string", "previous_response_id")
     for key, kind, name in (("temperature", (int, float), "a number"), ("top_p", (int, float), "a number"),
                             ("max_output_tokens", int, "an integer")):
         v = body.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, kind)):
-            raise _bad(f"'{key}' must be {name}", key)
+            raise invalid_value(f"'{key}' must be {name}", key)
     if body.get("tools") is not None and not isinstance(body["tools"], list):
-        raise _bad("'tools' must be an array", "tools")
+        raise invalid_value("'tools' must be an array", "tools")
     want_object(body, "chat_template_kwargs")  # merged into when the reasoning switch is set (rewrite)
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
@@ -82,30 +81,30 @@ def parse(body: dict[str, Any]) -> ChatRequest:
 def _item(i: int, item: Any) -> dict[str, Any]:
     where = f"input[{i}]"
     if not isinstance(item, dict):
-        raise _bad(f"{where} must be an object", where)
+        raise invalid_value(f"{where} must be an object", where)
     kind = item.get("type", "message")
     if kind == "message":
         role = item.get("role")
         if not isinstance(role, str) or role not in _ROLES:
-            raise _bad(f"{where}.role must be one of {sorted(_ROLES)}", f"{where}.role")
+            raise invalid_value(f"{where}.role must be one of {sorted(_ROLES)}", f"{where}.role")
         return {"role": role, "content": _content(where, item.get("content"))}
     if kind == "function_call":
         for f in ("call_id", "name", "arguments"):
             if not isinstance(item.get(f), str):
-                raise _bad(f"{where}.{f} must be a string", f"{where}.{f}")
+                raise invalid_value(f"{where}.{f} must be a string", f"{where}.{f}")
         return {"role": "assistant", "content": None, "tool_calls": [
             {"id": item["call_id"], "type": "function",
              "function": {"name": item["name"], "arguments": item["arguments"]}}]}
     if kind == "function_call_output":
         if not isinstance(item.get("call_id"), str):
-            raise _bad(f"{where}.call_id must be a string", f"{where}.call_id")
+            raise invalid_value(f"{where}.call_id must be a string", f"{where}.call_id")
         output = item.get("output")
         if not isinstance(output, (str, list)):
-            raise _bad(f"{where}.output must be a string or an array", f"{where}.output")
+            raise invalid_value(f"{where}.output must be a string or an array", f"{where}.output")
         return {"role": "tool", "tool_call_id": item["call_id"],
                 "content": output if isinstance(output, str) else _content(f"{where}.output", output)}
     if not isinstance(kind, str) or not kind:
-        raise _bad(f"{where}.type must be a string", f"{where}.type")
+        raise invalid_value(f"{where}.type must be a string", f"{where}.type")
     return {"role": "assistant", "content": None, "item": item}
 
 
@@ -113,16 +112,16 @@ def _content(where: str, content: Any) -> str | list[dict[str, Any]]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise _bad(f"{where}.content must be a string or an array of content parts", f"{where}.content")
+        raise invalid_value(f"{where}.content must be a string or an array of content parts", f"{where}.content")
     parts: list[dict[str, Any]] = []
     for j, p in enumerate(content):
         if not isinstance(p, dict) or not isinstance(p.get("type"), str):
-            raise _bad(f"{where}.content[{j}] must be an object with a 'type'", f"{where}.content")
+            raise invalid_value(f"{where}.content[{j}] must be an object with a 'type'", f"{where}.content")
         t = p["type"]
         if t in _TEXT_PARTS or t == "refusal":
             text = p.get("text") if t != "refusal" else p.get("refusal")
             if not isinstance(text, str):
-                raise _bad(f"{where}.content[{j}] needs a string text", f"{where}.content")
+                raise invalid_value(f"{where}.content[{j}] needs a string text", f"{where}.content")
             parts.append({"type": "text", "text": text})
         elif t == "input_image":
             parts.append({"type": "image_url", "image_url": {"url": p.get("image_url") or f"file:{p.get('file_id')}",
@@ -158,6 +157,3 @@ def rewrite(source: dict[str, Any], model: Model, use_reasoning: bool | None,
             out["instructions"] = system_prompt.text
     return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
-
-def _bad(message: str, param: str | None) -> RequestError:
-    return RequestError(400, message, "invalid_request_error", "invalid_value", param)

@@ -30,3 +30,15 @@ def test_classify_jsonl(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     assert out[0]["jailbreak"] >= 0.5 and out[0]["blocked"] is True
     assert out[1]["category"] == "law" and out[1]["blocked"] is False and out[1]["model"]
     assert {"type": "EMAIL_ADDRESS", "start": 16, "end": 39, "value": "alice.smith@mailbox.org"} in out[2]["pii"]
+
+
+def test_classify_applies_the_language_rules_a_request_gets(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # the shipped config sends non-English prompts to qwen3-32b by its language rule, with no classifier category
+    ensure_models()
+    monkeypatch.chdir(ROOT)
+    line = {"text": "¿Cuál es la derivada de x al cubo más dos x con respecto a x?"}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(line) + "\n"))
+    assert main(["classify", "--jsonl", "--config", "config/semrouter.yaml"]) == 0
+    (r,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert r["model"] == "qwen3-32b"

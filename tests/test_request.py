@@ -101,3 +101,18 @@ def test_rewrite_system_prompt_insert_and_replace() -> None:
     assert [m["content"] for m in ins] == ["new", "old", "q"]
     rep = json.loads(rewrite_body(body, _model(), None, SystemPrompt(text="new", mode="replace")))["messages"]
     assert [m["content"] for m in rep] == ["new", "q"]
+
+
+def test_unclassified_text_is_what_the_signals_do_not_read() -> None:
+    req = parse_chat_request(raw({"model": "auto", "messages": [
+        {"role": "system", "content": "Record: SSN 536-22-1847"},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "tool", "tool_call_id": "c1", "content": "tool output"},
+        {"role": "user", "content": "last question"}]}), 10_000)
+    assert req.unclassified_text("last_user").splitlines() == [
+        "Record: SSN 536-22-1847", "first question", "an answer", "tool output"]
+    assert req.unclassified_text("all_user").splitlines() == ["Record: SSN 536-22-1847", "an answer", "tool output"]
+    assert req.unclassified_text("conversation") == ""
+    only = parse_chat_request(raw({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}), 10_000)
+    assert only.unclassified_text("last_user") == ""  # a one-message request is not scanned twice

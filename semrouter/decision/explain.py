@@ -8,6 +8,7 @@ from typing import Any
 from semrouter.decision.engine import category_vote, decide
 from semrouter.decision.safety import safety_verdict
 from semrouter.runtime import Runtime
+from semrouter.signals.types import language_of
 
 
 async def explain(rt: Runtime, text: str) -> dict[str, Any]:
@@ -16,11 +17,12 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
     cfg = rt.config
     keyword = rt.keywords.evaluate(text)
     analysis = await rt.analyzer.analyze(text) if rt.analyzer is not None else None
-    vote = category_vote(cfg, keyword, analysis)
+    language = language_of(rt.language, text, analysis)  # language rules and the gate, as a request gets them
+    vote = category_vote(cfg, keyword, analysis, language)
     category = vote.category if vote else None
     verdict = safety_verdict(cfg, analysis, category)
     blocked = verdict.blocked_by is not None
-    d = decide(cfg, cfg.routing.auto_model_names[0], keyword, analysis)
+    d = decide(cfg, cfg.routing.auto_model_names[0], keyword, analysis, language)
     probs = dict(analysis.category_probs) if analysis else {}
     top = max(probs.items(), key=lambda kv: kv[1]) if probs else (None, None)
     return {
@@ -35,6 +37,7 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
         "block_reason": "jailbreak" if blocked else (d.refusal.code if d.refusal else ""),
         "pii": [{"type": e.type, "start": e.start, "end": e.end, "value": e.value, "score": e.score}
                 for e in (analysis.pii if analysis else ())],
+        "language": language,
         "complexity": analysis.complexity if analysis else None,
         "small_model_wrong": analysis.small_model_wrong if analysis else None,
         "model": None if blocked or d.refusal else d.model,

@@ -45,6 +45,23 @@ class ChatRequest:
             f"{m.get('role')}: {content_text(m.get('content'))}" for m in self.messages if m.get("content")
         )
 
+    def unclassified_text(self, which: ClassifyText) -> str:
+        """Every message text that `text_for(which)` leaves out, one per line ('' for `conversation`): the
+        system prompt, earlier turns, tool results (signals/pii/whole_request.py scans them for PII)."""
+        if which == "conversation":
+            return ""
+        left_out: list[str] = []
+        last = self.last_user_text if which == "last_user" else None
+        for m in self.messages:
+            t = content_text(m.get("content"))
+            if not t or (which == "all_user" and m.get("role") == "user"):
+                continue
+            if last is not None and m.get("role") == "user" and t == last:
+                last = None  # the classified message (an identical earlier one is the same text)
+                continue
+            left_out.append(t)
+        return "\n".join(left_out)
+
 
 def content_text(content: Any) -> str:
     """Plain text of a message's content (a string or a list of typed parts). Parts of other APIs are kept as they

@@ -28,7 +28,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.pii.whole_request import with_whole_request_pii
-from semrouter.signals.types import Analysis
+from semrouter.signals.types import Analysis, language_of
 from semrouter.telemetry.logging import hide_in_logs
 
 log = structlog.get_logger("semrouter.request")
@@ -112,12 +112,12 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
-        if analysis is not None and "pii" in want and cfg.routing.classify_text != "conversation":
+        if analysis is not None and "pii" in want:
             # a model's PII policy covers the whole request: system prompt, earlier turns, tool results
             analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
-                                              req.text_for("conversation"), cfg.server.analysis_head_chars,
-                                              cfg.server.analysis_tail_chars)
-        language = _language(rt, text, analysis)
+                                              req.unclassified_text(cfg.routing.classify_text),
+                                              cfg.server.analysis_head_chars, cfg.server.analysis_tail_chars)
+        language = language_of(rt.language, text, analysis)
         vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None
         span.set_attribute("category", category or "")
@@ -169,19 +169,10 @@ def _message_texts(req: ChatRequest) -> list[str]:
     return [content_text(m.get("content")) for m in req.messages]
 
 
-def _language(rt: Runtime, text: str, analysis: Analysis | None) -> str | None:
-    """The analyzer's language answer (detected beside its encoder run), else detected here (signals off or
-    failed); None when the language signal is off."""
-    if rt.language is None:
-        return None
-    if analysis is not None and analysis.language is not None:
-        return analysis.language
-    return rt.language.detect(text)
-
-
 def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:
     """The analysed text's embedding, when that text is the cache key's prompt (the last user message)."""
-    same_text = cfg.routing.classify_text == "last_user" or len(req.messages) == 1
+    which = cfg.routing.classify_text  # "conversation" prefixes the role, so its text is never the prompt
+    same_text = which == "last_user" or (which == "all_user" and len(req.messages) == 1)
     return analysis.embedding if analysis is not None and same_text else None
 
 

@@ -59,6 +59,16 @@ class TextLanguage(Protocol):
     def detect(self, text: str) -> str: ...
 
 
+def language_of(detector: TextLanguage | None, text: str, analysis: Analysis | None) -> str | None:
+    """The language of `text`: the analyzer's answer (detected beside its encoder run), else `detector`'s (signals
+    off or failed); None when the language signal is off (`detector` None)."""
+    if detector is None:
+        return None
+    if analysis is not None and analysis.language is not None:
+        return analysis.language
+    return detector.detect(text)
+
+
 class Analyzer(Protocol):
     """Model-based signals. Implementations batch and run off the event loop."""
 

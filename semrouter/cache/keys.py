@@ -30,9 +30,9 @@ what cannot change the answer normalised: Unicode NFC, line endings, surrounding
 prose without code or quotes (verbatim.py), runs of spaces inside a line. Case is kept ("May" the
 month, "may" the verb); code and quoted text are compared verbatim, indentation included.
 
-Other APIs (Responses, Messages) build their keys with `key_from_parts(..., api=NAME)` after adding
-their own `SCOPE_FIELDS[NAME]` / `ANSWER_NEUTRAL[NAME]` tables; the API name is part of the scope, so
-answers of different shapes never mix.
+Every API's request is keyed by `make_key`, which passes the API's table name (`KEY_API[req.api]`: chat
+completions, Responses, Messages, each with its own `SCOPE_FIELDS` / `ANSWER_NEUTRAL` tables) to
+`key_from_parts`; the API name is part of the scope, so answers of different shapes never mix.
 """
 
 from __future__ import annotations

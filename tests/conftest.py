@@ -98,3 +98,13 @@ def keyword_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[St
         yield stack, client
     finally:
         stack.stop()
+
+
+def wait_hit(client: Client, payload: dict, headers: dict[str, str], timeout: float = 10.0) -> Reply:
+    """Stores happen off the response path: ask again until the entry is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.chat(payload, headers)
+        if r.headers.get("x-vsr-cache-hit") == "true" or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)

@@ -13,21 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, Reply, eventually, settled, start_stack, user
+from conftest import Client, eventually, settled, start_stack, user, wait_hit
 from semrouter.devstack import ROOT, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(),
                                                   reason="models/ not built: run `make models`")]
 
-
-def wait_hit(client: Client, payload: dict, headers: dict[str, str], timeout: float = 10.0) -> Reply:
-    """Stores happen off the response path: ask again until the entry is there."""
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.chat(payload, headers)
-        if r.headers.get("x-vsr-cache-hit") == "true" or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHIPPED_PORTS, Client, Reply, user
+from conftest import SHIPPED_PORTS, Client, Reply, user, wait_hit
 from semrouter.devstack import ROOT, Stack, free_port
 from semrouter.request.tenant import Tenancy
 from test_validate import bodies, encode, json_values, strict_json
@@ -68,14 +68,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def client(stack: Stack) -> Client:
     return Client(stack.port(8801))
 
-
-def wait_hit(client: Client, payload: dict, headers: dict[str, str], timeout: float = 10.0) -> Reply:
-    deadline = time.monotonic() + timeout
-    while True:
-        r = client.chat(payload, headers)
-        if r.headers.get("x-vsr-cache-hit") == "true" or time.monotonic() > deadline:
-            return r
-        time.sleep(0.2)
 
 
 def assert_400(r: Reply, param: str | None = None) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
 import json
 import statistics
 import sys
@@ -29,11 +30,14 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from semrouter.signals.pii import ALL_TYPES, PIIConfig, PIIDetector, detect_patterns  # noqa: E402
 from semrouter.signals.pii.encode import TokenEmbedder  # noqa: E402
+from semrouter.signals.pii.head import PIIHead, decode_bio  # noqa: E402
 from semrouter.signals.types import PIIEntity  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -50,14 +54,52 @@ def rows(name: str, limit: int | None = None) -> list[dict]:
     return out[:limit] if limit else out
 
 
+class _ProbsHead:
+    """Stands in for the PIIHead when the head's probabilities come from the cache: `probs` is the identity."""
+
+    def __init__(self, head: PIIHead) -> None:
+        self.labels = head.labels
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+    def entities(self, text, probs, offsets, min_score):  # type: ignore[no-untyped-def]
+        return decode_bio(text, probs, offsets, self.labels, min_score) if len(offsets) else []
+
+
 class Runner:
-    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None, language=None) -> None:  # type: ignore[no-untyped-def]
+    """detect() on one text; with `cache`, the encoder + head output (label probabilities [T,K], offsets) and the
+    language are kept on disk per text (build/, gitignored), so a re-run only re-decodes and re-applies the rules."""
+
+    def __init__(self, detector: PIIDetector, embedder: TokenEmbedder | None, language=None,  # type: ignore[no-untyped-def]
+                 cache: Path | None = None) -> None:
         self.detector, self.embedder, self.language = detector, embedder, language
         self.ms: list[float] = []
+        self.cache = cache
+        self._real_head = detector.head
+        if cache is not None and detector.head is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            detector.head = _ProbsHead(detector.head)  # type: ignore[assignment]
 
-    def __call__(self, text: str) -> list[PIIEntity]:
+    def _cached(self, text: str) -> tuple[np.ndarray | None, list | None, str | None]:  # type: ignore[type-arg]
+        assert self.cache is not None and self._real_head is not None
+        f = self.cache / (hashlib.sha256(text.encode()).hexdigest()[:32] + ".npz")
+        if f.is_file():
+            z = np.load(f, allow_pickle=False)
+            lang = str(z["lang"]) or None
+            return z["probs"], [tuple(map(int, o)) for o in z["offsets"]], lang
         emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
         lang = self.language.detect(text) if self.language is not None else None
+        probs = self._real_head.probs(emb) if emb is not None and len(offs) else np.zeros((0, len(self._real_head.labels)))
+        np.savez(f, probs=probs, offsets=np.array(offs or [], dtype=np.int64).reshape(-1, 2), lang=np.array(lang or ""))
+        return probs, offs, lang
+
+    def __call__(self, text: str) -> list[PIIEntity]:
+        if self.cache is not None and self._real_head is not None:
+            emb, offs, lang = self._cached(text)
+        else:
+            emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+            lang = self.language.detect(text) if self.language is not None else None
         t0 = time.perf_counter()
         out = self.detector.detect(text, emb, offs, lang)
         self.ms.append((time.perf_counter() - t0) * 1000)
@@ -173,10 +215,14 @@ def main() -> None:
     ap.add_argument("--no-head", action="store_true", help="patterns only (no PERSON / STREET_ADDRESS)")
     ap.add_argument("--any-person", action="store_true",
                     help="person_requires_context=false (every name counts; English-only languages still gated)")
+    ap.add_argument("--no-full-names", action="store_true",
+                    help="person_full_names=false (the name gazetteer is not evidence; context words only)")
     ap.add_argument("--no-language", action="store_true", help="do not run the language signal")
+    ap.add_argument("--cache", default=None,
+                    help="folder for the head's output per text (e.g. build/pii_cache); latency is then decode + rules only")
     args = ap.parse_args()
 
-    cfg = PIIConfig(person_requires_context=not args.any_person)
+    cfg = PIIConfig(person_requires_context=not args.any_person, person_full_names=not args.no_full_names)
     if args.no_head:
         cfg = PIIConfig(types=tuple(STRUCTURED))
     detector = PIIDetector.load(args.models, cfg)
@@ -186,7 +232,7 @@ def main() -> None:
         from semrouter.signals.language import LanguageConfig, LanguageDetector
 
         language = LanguageDetector(LanguageConfig())
-    run = Runner(detector, embedder, language)
+    run = Runner(detector, embedder, language, Path(args.cache) if args.cache else None)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
     recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))

@@ -121,6 +121,8 @@ def test_pii_blocks_explicit_restricted_model(client: Client) -> None:
     "Section 4.3.2.1 of the spec says the field is optional: is 100-20-5 = 75 right?",
     "Our checkout rejects the test card 4242 4242 4242 4242. Which error code should I look up?",
     "Our staging server 192.168.1.20 returns 502 since Monday; what should I check first?",
+    # coordinates with hemisphere letters: the address head used to read "51.5007 N, 0.1246" as a street address
+    "Set the drone's waypoint to 51.5007 N, 0.1246 W and the home point to 48.8584, 2.2945.",
 ])
 def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: str) -> None:
     # qwen3-32b allows only e-mail addresses: a false positive here would be a 403
@@ -137,6 +139,10 @@ def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: 
     # an invented character in a story request, a public figure in a question: no personal data about anyone
     "Write a short story about a lighthouse keeper named Orrin Vale who befriends a grey seal.",
     "What did Grace Hopper contribute to the first compilers?",
+    # fictional characters and a title of a work; capitalised imperatives at the start of a sentence
+    "Explain the friendship between Frodo Baggins and Samwise Gamgee.",
+    "Summarise the plot of Pride and Prejudice in three sentences.",
+    "Grant Read access to the reports bucket for the auditors group. Mark Done every ticket older than a month.",
 ])
 def test_names_without_personal_context_are_answered_by_a_strict_model(client: Client, text: str) -> None:
     # signals.pii.person_requires_context (default true): a lone name is not personal data
@@ -149,6 +155,8 @@ def test_names_without_personal_context_are_answered_by_a_strict_model(client: C
 @pytest.mark.parametrize(("text", "types"), [
     ("Please text Marta Oyelaran on 415-555-0172 that the keys are under the mat.", {"PHONE_NUMBER"}),
     ("My colleague Tobias Brandt keeps missing our stand-up; how should I bring it up with him?", {"PERSON"}),
+    # no cue word: a first name and a surname from the census lists are the evidence (signals.pii.person_full_names)
+    ("Can you check whether Dana Whitfield got the contract renewal I sent last week?", {"PERSON"}),
 ])
 def test_names_tied_to_a_person_are_still_refused_by_a_strict_model(client: Client, text: str, types: set[str]) -> None:
     r = client.chat(user(text, model="qwen3-32b"))

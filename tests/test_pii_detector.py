@@ -65,6 +65,15 @@ def test_person_and_address_found(detector: PIIDetector, embedder, text: str, ex
 
 
 @needs_encoder
+def test_full_name_without_a_cue_counts(detector: PIIDetector, embedder) -> None:  # type: ignore[no-untyped-def]
+    # signals.pii.person_full_names: a census first name + surname is the evidence, no "my colleague" needed
+    text = "Can you check whether Dana Whitfield got the contract renewal I sent last week?"
+    assert run(detector, embedder, text) == [("PERSON", "Dana Whitfield")]
+    off = PIIDetector.load(ARTIFACTS, PIIConfig(person_full_names=False))
+    assert run(off, embedder, text) == []
+
+
+@needs_encoder
 @pytest.mark.parametrize(
     "text",
     [
@@ -151,6 +160,10 @@ def test_decode_merges_word_pieces_and_trims_punctuation() -> None:
         # maths with a number and a word (not a street address)
         "Find the area of a circle with radius 5.",
         "A cask holds 49 litres of wine and water; how much water must be added?",
+        # coordinates with hemisphere letters (the head read "51.5007 N, 0.1246" as an address)
+        "The waypoint is at 51.5007 N, 0.1246 W, near the weir.",
+        # census first names that are ordinary words, at the start of a sentence
+        "Grant Read access to the auditors group. Mark Done every stale ticket.",
     ],
 )
 def test_learned_lookalikes_not_tagged(  # type: ignore[no-untyped-def]

@@ -47,6 +47,11 @@ def spans_ok(text: str) -> None:
         ("date of birth 12.05.1990, Berlin", "DATE_OF_BIRTH", "12.05.1990"),
         ("12/05/1990 is my birthday", "DATE_OF_BIRTH", "12/05/1990"),
         ("Geburtsdatum 3 May 1970", "DATE_OF_BIRTH", "3 May 1970"),
+        # day-month-year with a month name joined by dashes, and a two-digit year after a month name
+        ("Her date of birth: 21-Sep-1979, please update the form", "DATE_OF_BIRTH", "21-Sep-1979"),
+        ("DOB - 7 Feb 83", "DATE_OF_BIRTH", "7 Feb 83"),
+        # a zero-padded (fixed-width) dotted quad, as some access logs print it
+        ("My home IP is 081.002.069.160, is it blocked?", "IP_ADDRESS", "081.002.069.160"),
     ],
 )
 def test_structured_type_found_with_span(text: str, type_: str, value: str) -> None:
@@ -115,6 +120,9 @@ def test_invalid_values_rejected(text: str) -> None:
         "The EAN barcode 6073428096416 is printed on the box.",
         "Python 3.11.4 and numpy 2.1.3 disagree.",
         "I called 3 times.",
+        # a date without a birth word is not a date of birth; zero-padded small quads are versions
+        "The conference runs 21-Sep-2027 to 23-Sep-2027 in the main hall.",
+        "Firmware 01.02.03.04 fixes the fan curve.",
     ],
 )
 def test_lookalikes_not_reported(text: str) -> None:

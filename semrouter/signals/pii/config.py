@@ -40,6 +40,13 @@ class PIIConfig(BaseModel):
         "'was born', an age); false: every name the head finds counts, including invented characters in "
         "story requests and public figures in questions (signals/pii/person.py)",
     )
+    person_full_names: bool = Field(
+        default=True,
+        description="with person_requires_context: a PERSON span holding a first name followed by a surname from "
+        "the US Census 1990 name lists (models/pii_names.json, built by modelbuild/pii/gazetteer.py; names that are "
+        "common English words such as Will, Grant, Rose left out) counts without a context word; only in "
+        "head_languages",
+    )
     head_languages: tuple[str, ...] = Field(
         default=("en",),
         description="ISO 639-1 codes of the languages the PERSON / STREET_ADDRESS head was trained on; in any other "

@@ -13,6 +13,7 @@ import structlog
 
 from semrouter.signals.pii.config import LEARNED_TYPES, PIIConfig
 from semrouter.signals.pii.head import HEAD_FILE, LABELS_FILE, PIIHead
+from semrouter.signals.pii.names import NAMES_FILE, NameGazetteer
 from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
 from semrouter.signals.pii.person import person_counts
 from semrouter.signals.types import PIIEntity
@@ -23,32 +24,38 @@ log = structlog.get_logger(__name__)
 class PIIDetector:
     """Finds PII in one text. Immutable after construction; safe to share across threads."""
 
-    def __init__(self, cfg: PIIConfig, head: PIIHead | None) -> None:
+    def __init__(self, cfg: PIIConfig, head: PIIHead | None, names: NameGazetteer | None = None) -> None:
         self.cfg = cfg
         self.head = head
+        self.names = names if cfg.person_requires_context and cfg.person_full_names else None
         self._types = frozenset(cfg.types)
         self._structured = self._types - LEARNED_TYPES
         self._learned = self._types & LEARNED_TYPES
 
     @classmethod
     def load(cls, model_dir: str | Path, cfg: PIIConfig) -> PIIDetector:
-        """Load the head from `model_dir` (pii_head.onnx + pii_head.labels.json) when it is needed.
+        """Load the head from `model_dir` (pii_head.onnx + pii_head.labels.json) when it is needed, and the name
+        gazetteer (pii_names.json) when PERSON is reported under the `person_full_names` policy.
 
-        Raises FileNotFoundError when PERSON/STREET_ADDRESS are configured but the head is missing,
-        so a broken model directory is noticed at start-up rather than silently ignored.
+        Raises FileNotFoundError when PERSON/STREET_ADDRESS are configured but the head (or, for that policy, the
+        gazetteer) is missing, so a broken model directory is noticed at start-up rather than silently ignored.
         """
         model_dir = Path(model_dir)
-        head = None
+        head = names = None
         if cfg.enabled and cfg.types and set(cfg.types) & LEARNED_TYPES:
-            missing = [n for n in (HEAD_FILE, LABELS_FILE) if not (model_dir / n).is_file()]
+            wants_names = "PERSON" in cfg.types and cfg.person_requires_context and cfg.person_full_names
+            needed = (HEAD_FILE, LABELS_FILE, NAMES_FILE) if wants_names else (HEAD_FILE, LABELS_FILE)
+            missing = [n for n in needed if not (model_dir / n).is_file()]
             if missing:
                 raise FileNotFoundError(
                     f"PII head files {missing} not in {model_dir}; run `make models` or drop "
                     f"{sorted(LEARNED_TYPES)} from signals.pii.types"
                 )
             head = PIIHead.load(model_dir)
-            log.info("pii_head_loaded", model_dir=str(model_dir), labels=list(head.labels))
-        return cls(cfg, head)
+            names = NameGazetteer.load(model_dir) if wants_names else None
+            log.info("pii_head_loaded", model_dir=str(model_dir), labels=list(head.labels),
+                     full_names=None if names is None else len(names.first) + len(names.last))
+        return cls(cfg, head, names)
 
     @property
     def wants_token_embeddings(self) -> bool:
@@ -78,5 +85,6 @@ class PIIDetector:
             found.extend(e for e in learned if e.type in self._learned)
         found = resolve_overlaps(found)
         if self._learned:
-            found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.head_languages)
+            found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.head_languages,
+                                  self.names)
         return found

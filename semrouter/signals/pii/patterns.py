@@ -106,7 +106,7 @@ _DATE = re.compile(
     r"(?<![\w/.-])(?:"
     r"(?P<y1>\d{4})(?P<s1>[-/.])(?P<m1>\d{1,2})(?P=s1)(?P<d1>\d{1,2})"
     r"|(?P<a2>\d{1,2})(?P<s2>[-/.])(?P<b2>\d{1,2})(?P=s2)(?P<y2>\d{4}|\d{2})"
-    rf"|(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH},?\s+(?P<y3>\d{{4}})"
+    rf"|(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?(?:\s+of)?(?:\s+|[-/.]){_MONTH}(?:,?\s+|[-/.])(?P<y3>\d{{4}}|\d{{2}})"
     rf"|{_MONTH}\s+(?P<d4>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<y4>\d{{4}})"
     r")(?![\w]|[/.:-]\d|T\d)",
     re.IGNORECASE,
@@ -200,10 +200,19 @@ def _cards(tc: ctx.TextContext) -> Iterator[PIIEntity]:
             yield PIIEntity("CREDIT_CARD", m.start(), m.end(), m.group(), 0.9)
 
 
+def _unpad_ipv4(value: str) -> str:
+    """"081.002.069.160" -> "81.2.69.160": zero-padded (fixed-width) dotted quads, as some logs print them.
+    The `ipaddress` module rejects leading zeros (they meant octal to old parsers); the span keeps the text."""
+    parts = value.split(".")
+    if any(len(p) > 1 and p[0] == "0" for p in parts) and all(len(p) <= 3 for p in parts):
+        return ".".join(str(int(p)) for p in parts)
+    return value
+
+
 def _ips(tc: ctx.TextContext) -> Iterator[PIIEntity]:
     text = tc.text
     for m in _IPV4.finditer(text):
-        value = m.group()
+        value = _unpad_ipv4(m.group())
         if not ipv4_ok(value) or not ctx.personal_ip(value) or _VERSION_BEFORE.search(_before(text, m.start(), 24)):
             continue
         if tc.identifier_of_thing(m.start()):
@@ -253,6 +262,8 @@ def _date_ok(m: re.Match[str]) -> bool:
         mo, d = (a, b) if a <= 12 else (b, a)  # US month/day or European day/month
     else:
         y, mo, d = int(g["y3"] or g["y4"]), 1, int(g["d3"] or g["d4"])
+        if y < 100:  # "3 Mar 87"
+            y += 1900
     return 1900 <= y <= 2030 and 1 <= mo <= 12 and 1 <= d <= 31
 
 

@@ -8,6 +8,9 @@ sees in the config:
 
 - `signals.pii.person_requires_context` (default true): a PERSON counts only with personal context (below);
   false: every PERSON the head finds counts (the behaviour before this policy).
+- `signals.pii.person_full_names` (default true): with the policy on, a first name followed by a surname from
+  the census name lists (names.py: "Dana Whitfield", not "Grant Park") is evidence too, without a cue. Only in a
+  language the head is trusted on.
 - `signals.pii.head_languages` (default [en]): languages the head is trusted on. In any other detected
   language a PERSON needs personal context whatever `person_requires_context` says, and a STREET_ADDRESS
   needs a street word ("calle", "rua", "Hauptstraße"), not just a capitalised word next to a number.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from semrouter.signals.pii.names import NameGazetteer
 from semrouter.signals.pii.spans import street_word
 from semrouter.signals.types import PIIEntity
 
@@ -114,12 +118,14 @@ def person_counts(
     language: str | None,
     requires_context: bool,
     languages: Sequence[str],
+    gazetteer: NameGazetteer | None = None,
 ) -> list[PIIEntity]:
     """`found` without the learned entities that lack evidence under the policy (module docstring).
 
     PERSON needs personal context when `requires_context` is set or `language` (ISO 639-1 from the language
-    signal) is not in `languages`; in such a language a STREET_ADDRESS also needs a street word. Other types
-    pass unchanged.
+    signal) is not in `languages`; in such a language a STREET_ADDRESS also needs a street word. With
+    `gazetteer` (the `person_full_names` policy), a listed first name + surname is evidence in a trusted
+    language. Other types pass unchanged.
     """
     trusted = trusted_language(language, languages)
     if not trusted:
@@ -128,4 +134,6 @@ def person_counts(
         return list(found)
     if any(e.type != "PERSON" for e in found):  # rule 1: the names sit in a record with other personal data
         return list(found)
-    return [e for e in found if e.type != "PERSON" or has_personal_cue(text, e.start, e.end)]
+    cased = text != text.lower()
+    return [e for e in found if e.type != "PERSON" or has_personal_cue(text, e.start, e.end)
+            or (trusted and gazetteer is not None and gazetteer.full_name(e.value, cased))]

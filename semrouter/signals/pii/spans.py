@@ -159,6 +159,8 @@ def address_ok(tc: TextContext, start: int, end: int) -> bool:
     value = tc.text[start:end]
     if tc.code_line(start, end) or re.search(r"[=*@/\\`$|{}\[\]]|(?:^|\s)-[\w-]", value):
         return False
+    if re.search(r"\d\.\d{3,}", value) and tc.coordinates(start, end):  # "51.5007 N, 0.1246 W": a position
+        return False
     words = re.findall(r"[^\W\d_]+", value)
     if not words or not any(ch.isdigit() for ch in value) or _crosses_sentence(value):
         return False

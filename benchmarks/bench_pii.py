@@ -177,7 +177,19 @@ PHONE_FRAMES = (
 )
 
 
-def phone_table(detect_phone) -> None:  # type: ignore[no-untyped-def]
+# A second set, written by the sixth session after its phone rule changes (which were made reading misses of the
+# frames above): these frames and seed 29 are the held-out check for those changes.
+PHONE_FRAMES_HELD_OUT = (
+    "Text the plumber on {} before noon.",
+    "Her new mobile: {}",
+    "I lost my phone, so use {} for now.",
+    "Leave a voicemail at {} and I'll call back.",
+    "The front desk number is {}.",
+    "Landline {} rings in the kitchen.",
+)
+
+
+def phone_table(detect_phone, frames: tuple[str, ...] = PHONE_FRAMES, seed: int = 11) -> None:  # type: ignore[no-untyped-def]
     """Share of Faker phone numbers (8 locales x 6 frames x 50) found by our patterns and by `phonenumbers`."""
     from faker import Faker
 
@@ -185,17 +197,17 @@ def phone_table(detect_phone) -> None:  # type: ignore[no-untyped-def]
         import phonenumbers
     except ImportError:
         phonenumbers = None
-    print("\n### Phone numbers in running text (Faker numbers, frames written here)\n")
+    print(f"\n### Phone numbers in running text (Faker numbers, seed {seed}, frames written here)\n")
     print("| locale | n | patterns | phonenumbers (region of the locale) | phonenumbers (region US) |")
     print("|---|---:|---:|---:|---:|")
     for loc in ("en_US", "en_GB", "de_DE", "fr_FR", "it_IT", "es_ES", "nl_NL", "en_AU"):
         f = Faker(loc)
-        f.seed_instance(11)
+        f.seed_instance(seed)
         n = ours = lib_loc = lib_us = 0
         region = loc.split("_")[1].replace("GB", "GB")
         for i in range(300):
             phone = f.phone_number()
-            text = PHONE_FRAMES[i % len(PHONE_FRAMES)].format(phone)
+            text = frames[i % len(frames)].format(phone)
             s = text.index(phone)
             e = s + len(phone)
             n += 1
@@ -258,6 +270,7 @@ def main() -> None:
     flagged_table(run, "held-out ordinary text (XSTest, Quora, STS per language)", heldout)
 
     phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})])
+    phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})], PHONE_FRAMES_HELD_OUT, seed=29)
 
     q = statistics.quantiles(run.ms, n=100)
     print(f"\n### detect() latency, encoder output given, 1 thread, {len(run.ms)} texts\n")

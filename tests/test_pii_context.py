@@ -103,6 +103,11 @@ def test_real_pii_beside_lookalike_words(text: str, expected: list[tuple[str, st
         ("Flat 4, 12 Kings Road, 72705 046 406 6044 office", "72705 046 406 6044"),
         ("Ring me: +46 (0)8 928 571 38.", "+46 (0)8 928 571 38"),
         ("I'm at 2546712361 (mobile) all day.", "2546712361"),
+        # a German area code in brackets or apart, then a five-digit subscriber number
+        ("Bitte ruf mich unter (07351) 48206 an, danke.", "(07351) 48206"),
+        ("Sven is on 07351 48206 after six.", "07351 48206"),
+        # bare digits with the phone word after them
+        ("Is 0472918365 still the best number for your sister?", "0472918365"),
     ],
 )
 def test_phone_numbers_in_running_text_are_found(text: str, value: str) -> None:

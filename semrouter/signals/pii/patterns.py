@@ -59,8 +59,9 @@ _PHONE = re.compile(
     r"|(?:1[ .-]?)?\(\d{3}\)[ .-]?\d{3}[ .-]?\d{4}"  # (555) 123-4567
     r"|(?:00?1[.-])?\d{3}([.-])\d{3}\1\d{4}"  # 555-123-4567, 555.123.4567, 001-555-123-4567
     r"|\d{3} \d{3} \d{4}"  # 555 123 4567
-    r"|\(0\d{1,4}\) ?\d{3,4}[ -]?\d{3,4}"  # (030) 1234 5678
+    r"|\(0\d{1,4}\) ?\d{3,4}[ -]?\d{1,4}"  # (030) 1234 5678, (09290) 81003
     r"|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4}"  # 020 7946 0958, 07700 900123
+    r"|0\d{2,4}[ -]\d{5,8}"  # 04036 31730 (area code, then the subscriber number in one group)
     r"|0\d(?:[ .]\d{2}){4}"  # 06 12 34 56 78
     r"|\d{10,11}"  # bare digits: only with phone context (checked below)
     r")"
@@ -77,7 +78,13 @@ _LOOSE_PHONE_BEFORE = re.compile(
     r"reach\s+(?:me|us|him|her|them)|contact\s+(?:me|us|him|her))\b[^.!?\n\d]{0,24}$",
     re.IGNORECASE,
 )
-_PHONE_WORD_AFTER = re.compile(r"\s*[(,]?\s*(?:office|fax|mobile|cell|home|work|phone|tel)\b", re.IGNORECASE)
+_PHONE_WORD_AFTER = re.compile(
+    r"\s*[(,]?\s*(?:office|fax|mobile|cell|home|work|phone|tel)\b"
+    # "Is 0361 227501 the right number for the landlord?", "... is her mobile": a phone word right after
+    r"|\s+(?:\w+\s+){0,2}(?:the|my|his|her|their|our|your|a)\s+(?:\w+\s+)?(?:phone|mobile|cell|landline|"
+    r"number|tel)\b(?!\s+of\b)",
+    re.IGNORECASE,
+)
 _CARD_CONTEXT = re.compile(
     r"\b(?:card|credit|debit|visa|master\s*card|amex|american\s+express|discover|maestro|jcb|cc)\b[^.!?\n]{0,24}$",
     re.IGNORECASE,
@@ -151,7 +158,8 @@ def _phones(tc: ctx.TextContext) -> Iterator[PIIEntity]:
         if tc.numeric_not_pii(m.start(), m.end()):
             continue
         bare = value.isdigit()
-        if not _PHONE_CONTEXT.search(before) and (bare or tc.code_line(m.start(), m.end())):
+        word_after = _PHONE_WORD_AFTER.match(text, m.end(), min(len(text), m.end() + 40))
+        if not (_PHONE_CONTEXT.search(before) or word_after) and (bare or tc.code_line(m.start(), m.end())):
             continue  # bare digits, or any number inside a shell command: only when the text says "phone"
         yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.9 if bare else 1.0)
     for m in _LOOSE_PHONE.finditer(text):
@@ -160,7 +168,7 @@ def _phones(tc: ctx.TextContext) -> Iterator[PIIEntity]:
         if not 6 <= len(digits) <= 15 or ctx.placeholder_digits(digits):
             continue
         if not (_LOOSE_PHONE_BEFORE.search(_before(text, m.start()))
-                or _PHONE_WORD_AFTER.match(text, m.end(), min(len(text), m.end() + 16))):
+                or _PHONE_WORD_AFTER.match(text, m.end(), min(len(text), m.end() + 40))):
             continue
         if not tc.numeric_not_pii(m.start(), m.end()):
             yield PIIEntity("PHONE_NUMBER", m.start(), m.end(), value, 0.8)

@@ -1,6 +1,10 @@
 """PII detection quality per source and per type on public data, plus detect() latency.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--fp32] [--limit N] [--no-head]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--fp32] [--limit N] [--no-head] \
+        [--any-person | --no-full-names] [--cache build/pii_cache]
+
+With `--cache`, the head's output per text is kept under build/ and later runs only decode and apply the rules
+(minutes -> seconds; the latency line then covers decoding and rules only).
 
 Data (../shared/data, read here, never copied into the repo):
 - `pii-dev.jsonl.gz`: presidio-research generated texts with typed spans, two origins
@@ -219,6 +223,59 @@ def phone_table(detect_phone, frames: tuple[str, ...] = PHONE_FRAMES, seed: int 
         print(f"| {loc} | {n} | {pct(ours, n)} | {lib[0]} | {lib[1]} |")
 
 
+# Hand-written hard cases for the PERSON policy (sixth session, written before measuring them; no data set).
+# Kind -> (sentences, whether a PERSON should count).
+HARD_CASES: dict[str, tuple[tuple[str, ...], bool]] = {
+    "fictional characters and titles": ((
+        "Why does Atticus Finch take the case in To Kill a Mockingbird?",
+        "Compare Elizabeth Bennet and Emma Woodhouse as heroines.",
+        "Is Jay Gatsby a tragic figure or a fraud?",
+        "Write fan fiction where Hermione Granger opens a bakery.",
+        "How old is Bilbo Baggins when he leaves the Shire?",
+        "Explain the rivalry between Sherlock Holmes and James Moriarty.",
+        "Summarise Anne of Green Gables for a ten-year-old.",
+        "What does Holden Caulfield want in The Catcher in the Rye?",
+        "Draw a comic strip starring Charlie Brown and Lucy van Pelt.",
+        "Who would win, Luke Skywalker or Captain Kirk?",
+    ), False),
+    "capitalised words at a sentence start": ((
+        "Grant the service account read access.", "Mark every stale branch for deletion.",
+        "Will the cache survive a restart?", "May I ask why the build is slow?",
+        "Bill the customer only after shipping.", "Rob Peter to pay Paul is an idiom; explain it.",
+        "Chase the failing test before lunch.", "Drew a diagram, now label the axes.",
+        "Carol singing starts at seven.", "Sue the landlord or negotiate first?",
+    ), False),
+    "places and brands": ((
+        "Washington Square Park is crowded on Sundays.", "Is Jackson Hole worth a winter trip?",
+        "Compare Ford Focus and Honda Civic running costs.", "Does Dell Technologies still sell netbooks?",
+        "How tall is Mount Kennedy?", "Lincoln Center hosts the gala in May.",
+        "Should I fly into Austin Bergstrom or Dallas Love Field?", "Is Tommy Hilfiger cheaper online?",
+        "What time does Chelsea Market open?", "Review the Dyson Airwrap for curly hair.",
+    ), False),
+    "private people named in passing (should count)": ((
+        "Can you check whether Dana Whitfield got the renewal I sent?",
+        "Draft a note telling Kevin Marsh the shed is ready.",
+        "I keep arguing with Brenda Kowalski about the rota.",
+        "Summarise what Gloria Pennington said in yesterday's call.",
+        "Is it rude that Derek Halvorsen never replies in the group chat?",
+        "Rewrite this so Tanya Okafor understands the deadline.",
+        "Should I lend Marcus Delgado my car for the weekend?",
+        "Write a thank-you card for Linda Oyelowo who fed our cats.",
+        "Howard Brennan keeps parking in my spot; what should I say?",
+        "Plan a surprise party for Renee Castillo on Saturday.",
+    ), True),
+}
+
+
+def hard_case_table(run: Runner) -> None:
+    print("\n### Hand-written hard cases for the PERSON policy (sixth session)\n")
+    print("| kind | sentences | with PERSON | should |")
+    print("|---|---:|---:|---|")
+    for kind, (texts, should) in HARD_CASES.items():
+        n = sum(any(p.type == "PERSON" for p in run(t)) for t in texts)
+        print(f"| {kind} | {len(texts)} | {n} | {'count' if should else 'not count'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(ROOT / "models"))
@@ -247,6 +304,7 @@ def main() -> None:
     run = Runner(detector, embedder, language, Path(args.cache) if args.cache else None)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
+    hard_case_table(run)
     recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))
     flagged_table(run, "pii-clean-dev (shell and CLI examples, no personal data)",
                   rows("pii-clean-dev.jsonl.gz", args.limit))

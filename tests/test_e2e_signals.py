@@ -122,7 +122,7 @@ def test_pii_blocks_explicit_restricted_model(client: Client) -> None:
     "Our checkout rejects the test card 4242 4242 4242 4242. Which error code should I look up?",
     "Our staging server 192.168.1.20 returns 502 since Monday; what should I check first?",
     # coordinates with hemisphere letters: the address head used to read "51.5007 N, 0.1246" as a street address
-    "Set the drone's waypoint to 51.5007 N, 0.1246 W and the home point to 48.8584, 2.2945.",
+    "The waypoint is at 51.5007 N, 0.1246 W, near the weir. Is the battery enough to get back?",
 ])
 def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: str) -> None:
     # qwen3-32b allows only e-mail addresses: a false positive here would be a 403

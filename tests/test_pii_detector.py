@@ -162,6 +162,7 @@ def test_decode_merges_word_pieces_and_trims_punctuation() -> None:
         "A cask holds 49 litres of wine and water; how much water must be added?",
         # coordinates with hemisphere letters (the head read "51.5007 N, 0.1246" as an address)
         "The waypoint is at 51.5007 N, 0.1246 W, near the weir.",
+        "The buoy sits at 40.6892 N, 74.0445 W.",
         # census first names that are ordinary words, at the start of a sentence
         "Grant Read access to the auditors group. Mark Done every stale ticket.",
     ],

@@ -7,7 +7,7 @@ Source: the US Census 1990 name frequency files (public domain data) as shipped 
 (88,799, most frequent first). Kept: every first name, and the `--surnames` most frequent surnames (default
 20,000, ~78% of the population's surnames by the file's cumulative share). Removed from both: the names that
 are also ordinary capitalised English words (`COMMON_WORDS` below, written here: months, virtues, flowers,
-colours, trades, places, verbs at the start of a sentence such as "Will", "Grant", "Mark"), so that "Will
+colours, trades, places and place-type nouns (Hills, Station, Bridge), verbs at the start of a sentence such as "Will", "Grant", "Mark"), so that "Will
 Smith" needs other evidence while "Dana Whitfield" does not.
 
 Output (sorted, lower case, deterministic): {"source": ..., "first": [...], "last": [...]}; about 0.2 MB.
@@ -44,6 +44,9 @@ holiday general admiral captain colonel sergeant doctor judge master lord lady p
 power powers case cases street road house field fields bank banks banker bond box cash cast church court
 dollar early english french german irish fair fine gold silver iron steel glass free good best bright short
 small strong swift wise new old noble worth key bird fish fox wolf lamb bear buck bull hawk crow swan raven
+christ hills line lamp benz beach valley springs falls heights point port harbor harbour bay island lake mount
+city county state college university school hospital center centre tower bridge garden gardens square market
+mall plaza avenue drive station airport castle palace abbey temple chapel
 """.split())
 
 

@@ -123,6 +123,9 @@ def test_invalid_values_rejected(text: str) -> None:
         # a date without a birth word is not a date of birth; zero-padded small quads are versions
         "The conference runs 21-Sep-2027 to 23-Sep-2027 in the main hall.",
         "Firmware 01.02.03.04 fixes the fan curve.",
+        # digits followed by "number" that is not a contact number
+        "Is 2147483647 the largest number a signed 32-bit int holds?",
+        "Is 31415926 a random number or a pattern?",
     ],
 )
 def test_lookalikes_not_reported(text: str) -> None:

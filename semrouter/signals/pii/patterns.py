@@ -80,9 +80,10 @@ _LOOSE_PHONE_BEFORE = re.compile(
 )
 _PHONE_WORD_AFTER = re.compile(
     r"\s*[(,]?\s*(?:office|fax|mobile|cell|home|work|phone|tel)\b"
-    # "Is 0361 227501 the right number for the landlord?", "... is her mobile": a phone word right after
-    r"|\s+(?:\w+\s+){0,2}(?:the|my|his|her|their|our|your|a)\s+(?:\w+\s+)?(?:phone|mobile|cell|landline|"
-    r"number|tel)\b(?!\s+of\b)",
+    # "... is her mobile", "Is 0361 227501 the right number for the landlord?": a phone word right after; a bare
+    # "number" only with a word that makes it a contact number ("Is 31415926 a random number?" is not one)
+    r"|\s+(?:\w+\s+){0,2}(?:the|my|his|her|their|our|your|a)\s+(?:(?:\w+\s+)?(?:phone|mobile|cell|landline|tel)\b|"
+    r"(?:right|correct|best|new|current|contact|direct|emergency|home|work|office|callback)\s+number\b(?!\s+of\b))",
     re.IGNORECASE,
 )
 _CARD_CONTEXT = re.compile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -118,8 +119,9 @@ class Result:
 
 
 async def run(port: int, path: str, body: bytes, headers: dict[str, str], n: int, concurrency: int,
-              count_header: str = "x-vsr-cache-hit") -> Result:
-    """Send `n` identical POSTs over `concurrency` keep-alive connections (closed loop)."""
+              count_header: str = "x-vsr-cache-hit", counts: Callable[[Reply], bool] | None = None) -> Result:
+    """Send `n` identical POSTs over `concurrency` keep-alive connections (closed loop). `header_true` counts the
+    answers whose `count_header` is "true", or those `counts(reply)` accepts when given."""
     loop = asyncio.get_running_loop()
     raw = build_request(port, path, body, headers)
     conns = [(await loop.create_connection(_Conn, "127.0.0.1", port))[1] for _ in range(concurrency)]
@@ -134,7 +136,7 @@ async def run(port: int, path: str, body: bytes, headers: dict[str, str], n: int
             r = await c.request(raw)
             res.latencies.append(time.perf_counter() - t)
             res.statuses[r.status] = res.statuses.get(r.status, 0) + 1
-            res.header_true += r.headers.get(count_header) == "true"
+            res.header_true += counts(r) if counts is not None else r.headers.get(count_header) == "true"
 
     t0 = time.perf_counter()
     try:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import Client, settled, user
+from conftest import Client, eventually, settled, user
 
 pytestmark = pytest.mark.e2e
 
@@ -240,3 +240,45 @@ def test_observer_stream_only_for_paths_the_router_owns(keyword_stack) -> None: 
     for _ in range(5):
         assert client.chat(user("hello there", model="qwen3-32b")).status == 200
     assert settled(streams) - before == 10
+
+
+def test_router_replies_open_no_observer_stream(keyword_stack) -> None:  # type: ignore[no-untyped-def]
+    """Answers the router wrote itself (a 400 for a malformed body, a 404 for an unknown model) carry no join nonce:
+    envoy.yaml skips the observer for them, so each costs the decision stream alone (it opened a second, useless
+    stream before)."""
+    stack, client = keyword_stack
+
+    def streams() -> int:
+        return _router_streams(stack)
+
+    before = settled(streams)
+    for _ in range(3):
+        assert client.chat(b'{"model": "auto", "messages": [').status == 400
+        assert client.chat(user("hi", model="no-such-model")).status == 404
+    assert settled(streams) - before == 6
+
+
+def test_decision_stream_ends_before_the_answer(keyword_stack) -> None:  # type: ignore[no-untyped-def]
+    """Envoy tells the router (protocol_config) that no answer comes on the decision stream, so the router ends
+    that stream right after its body reply instead of holding it open while the upstream works."""
+    import threading
+    import urllib.request
+
+    stack, client = keyword_stack
+
+    def active() -> int:
+        url = f"http://127.0.0.1:{stack.port(9901)}/stats?filter=^cluster.semrouter.upstream_rq_active$"
+        return int(urllib.request.urlopen(url, timeout=5).read().decode().strip().rsplit(":", 1)[1])
+
+    assert eventually(lambda: active() == 0, timeout=5)
+    done: list[int] = []
+    t = threading.Thread(target=lambda: done.append(
+        client.chat(user("hello there", model="qwen3-32b"), {"x-demo-delay-ms": "3000"}).status))
+    t.start()
+    try:
+        time.sleep(1.0)  # the request is at the upstream (3 s): the decision stream has ended, no answer yet
+        assert not done
+        assert active() == 0
+    finally:
+        t.join(timeout=30)
+    assert done == [200]

@@ -5,8 +5,9 @@ if configured). Every phase gets exactly one answer; an immediate response ends 
 shipped Envoy configs the response phases come on a second stream instead, from an ext_proc filter in
 observability mode: it carries the answer (whose headers Envoy gives the router-minted join nonce and the
 request's x-request-id; older configs sent the request headers first), Envoy reads no replies, and the stream
-is joined to what the request stream decided (server/inflight.py). Cache hits never open that stream
-(envoy.yaml skips it).
+is joined to what the request stream decided (server/inflight.py). Answers without the join nonce (cache hits, the
+router's own errors and refusals) never open that stream (envoy.yaml skips it), and a decision stream whose Envoy
+filter sends no response body (protocol_config) ends right after the request body's reply.
 An unexpected error becomes an opaque 500 (in the client's API's error shape) for that request only; a
 cancelled stream (the client went away) just ends. Nothing outlives the stream except background cache writes.
 """
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import structlog
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as pb_grpc
 
@@ -40,6 +42,14 @@ def _answer_complete(st: StreamState, req: pb.ProcessingRequest, phase: str | No
     return phase == "response_headers" and req.response_headers.end_of_stream
 
 
+def _answer_elsewhere(req: pb.ProcessingRequest) -> bool:
+    """Whether a decision stream will carry no answer: Envoy says (in the first message's protocol_config) that
+    it sends no response body on it, as with the shipped configs, whose observer filter streams the answer.
+    An Envoy that does not send protocol_config keeps the stream open to the end, as before."""
+    return (not req.observability_mode and req.HasField("protocol_config")
+            and req.protocol_config.response_body_mode == pm.ProcessingMode.NONE)
+
+
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     def __init__(self, holder: RuntimeHolder) -> None:
         self._holder = holder
@@ -50,9 +60,12 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         rt = self._holder.acquire()  # the whole stream runs on the config it started with
         st = StreamState()
         rt.shared.metrics.stream_opened()
+        answer_elsewhere: bool | None = None
         try:
             async for req in request_iterator:
                 phase = req.WhichOneof("request")
+                if answer_elsewhere is None:
+                    answer_elsewhere = _answer_elsewhere(req)
                 try:
                     resp = await self._handle(rt, st, phase, req)
                 except asyncio.CancelledError:
@@ -68,6 +81,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     continue
                 yield resp
                 if resp.HasField("immediate_response"):
+                    return
+                if answer_elsewhere and st.decided:
+                    # Nothing else will come on this stream: end it now (Envoy then ignores the stream for the rest
+                    # of the request) rather than hold it open until the answer is through and be told then.
                     return
         except asyncio.CancelledError:
             if not st.observer:  # Envoy may close an observer stream abruptly once it has seen the answer
@@ -95,6 +112,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             st.body_size += len(req.request_body.body)
             if not req.request_body.end_of_stream and st.body_size <= rt.config.server.max_body_bytes:
                 return mut.continue_plain(phase)  # only with partial buffering; BUFFERED sends one message
+            st.decided = True
             return await on_request_body(rt, st)
         if phase == "response_headers":
             if st.observer:

@@ -62,6 +62,20 @@ class TreeStack(Stack):
         return p
 
 
+def _ext_proc_counters(admin_port: int) -> dict[str, int]:
+    """Envoy's ext_proc counters (both filters of a listener share them) and the router cluster's request count."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{admin_port}/stats?filter=(ext_proc\\.|cluster\\.semrouter\\.upstream_rq_total)"
+    out: dict[str, int] = {}
+    for line in urllib.request.urlopen(url, timeout=5).read().decode().splitlines():
+        name, _, value = line.partition(": ")
+        if value.strip().isdigit():
+            key = name.rsplit(".", 1)[-1]
+            out[key] = out.get(key, 0) + int(value)
+    return out
+
+
 def _ports(shared: dict[int, int] | None) -> dict[int, int]:
     p = {k: free_port() for k in (8801, 9901, 50051, 50052, 9190)}
     return p | (shared if shared else {k: free_port() for k in (8001, 8002)})
@@ -128,6 +142,7 @@ def main() -> int:
         over |= {"cache.enabled": False}
     stats: dict[str, list[tuple[float, ...]]] = {}
     inproc_p50: list[float] = []
+    msgs: dict[str, list[dict[str, float]]] = {}  # Envoy's ext_proc counters per request, per round
     inproc = InProcess(PROMPTS["signals"]) if a.mode == "signals" else None
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as td:
         tmp = Path(td)
@@ -166,6 +181,7 @@ def main() -> int:
                     st = stacks[name]
                     pids = [st.procs["router"].pid, st.procs["envoy"].pid]
                     before = [_cpu_seconds(p) for p in pids]
+                    counters0 = _ext_proc_counters(st.port(9901))
                     if a.mode == "mixed":
                         r = asyncio.run(bench_mixed_load.drive(st.port(8801),
                                                                bench_mixed_load.schedule(a.n, seed=rnd + 1), conc))
@@ -175,6 +191,10 @@ def main() -> int:
                         lat, rps = asyncio.run(_route_load(st.port(8801), body, headers, a.n, conc))
                         m = (_pct(lat, 0.5), _pct(lat, 0.9), _pct(lat, 0.99), rps, 0.0)
                     cpu = [(_cpu_seconds(p) - b) / a.n * 1000 for p, b in zip(pids, before, strict=True)]
+                    counters1 = _ext_proc_counters(st.port(9901))
+                    per_req = {k: (counters1.get(k, 0) - counters0.get(k, 0)) / a.n for k in
+                               ("streams_started", "stream_msgs_sent", "stream_msgs_received", "upstream_rq_total")}
+                    msgs.setdefault(name, []).append(per_req)
                     stats.setdefault(name, []).append((*m, *cpu))  # type: ignore[arg-type]
                     print(f"round {rnd + 1} {name:8s} p50 {m[0]:7.2f}  p90 {m[1]:7.2f}  p99 {m[2]:7.2f} ms  "
                           f"{m[3]:6.0f} req/s  5xx/lost {m[4]:.0f}  router CPU {cpu[0]:.2f}  envoy CPU {cpu[1]:.2f} "
@@ -200,6 +220,13 @@ def main() -> int:
             extra = f"{sum(m[4] for m in ms):.0f}"
         print(f"| {name} | {' / '.join(f'{m[0]:.2f}' for m in ms)} | {med[0]:.2f} | {med[1]:.2f} | {med[2]:.2f} | "
               f"{med[3]:.0f} | {extra} | {med[5]:.2f} | {med[6]:.2f} |")
+    print("\nEnvoy's ext_proc counters per request (both filters; the last round's block, warm-up included in n):")
+    for name, rows in msgs.items():
+        if name != "direct":
+            r = rows[-1]
+            print(f"  {name}: streams started {r['streams_started']:.2f}, messages sent to the router "
+                  f"{r['stream_msgs_sent']:.2f}, received from it {r['stream_msgs_received']:.2f}, router cluster "
+                  f"requests {r['upstream_rq_total']:.2f}")
     if inproc_p50:
         print(f"\nin-process signals (what an `auto` request awaits), p50 per round: "
               f"{' / '.join(f'{x:.2f}' for x in inproc_p50)}; median {statistics.median(inproc_p50):.2f} ms")

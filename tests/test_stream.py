@@ -263,3 +263,33 @@ def test_inflight_join_needs_the_nonce_and_the_request_id_it_was_made_for() -> N
     assert t.take(k, "same") is None  # once
     t.put(k, "rt-a", None, 0.0, request_id="victim")  # type: ignore[arg-type]
     assert t.take(k, "attacker") is None and len(t) == 0
+
+
+@pytest.mark.parametrize("response_body_mode", ["NONE", "STREAMED", None])
+async def test_decision_stream_ends_after_its_body_reply_when_no_answer_comes_on_it(
+        response_body_mode: str | None) -> None:
+    """Envoy's first message says (protocol_config) whether the answer's body comes on this stream. With NONE (the
+    shipped configs: the observer filter streams the answer) the router ends the stream after the request-body
+    reply and reads nothing more; otherwise (a single-filter config, or an Envoy that does not say) it stays open
+    for the response phases."""
+    from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
+
+    rt = await build_runtime(parse_config(CFG), Shared())
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
+    first = headers_msg("POST", "/v1/chat/completions")
+    if response_body_mode is not None:
+        first.protocol_config.response_body_mode = getattr(pm.ProcessingMode, response_body_mode)
+    read = []
+
+    async def it() -> AsyncIterator[pb.ProcessingRequest]:
+        for m in (first, body_msg(body), resp_headers_msg(200)):
+            read.append(m.WhichOneof("request"))
+            yield m
+
+    out = [r async for r in proc.Process(it(), None)]
+    if response_body_mode == "NONE":
+        assert read == ["request_headers", "request_body"] and len(out) == 2
+    else:
+        assert read == ["request_headers", "request_body", "response_headers"] and len(out) == 3
+    assert out[1].request_body.response.clear_route_cache

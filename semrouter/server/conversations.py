@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, pii_violations
 from semrouter.request.parse import ChatRequest
+from semrouter.server.aging_map import AgingMap
 from semrouter.signals.types import Analysis
 
 
@@ -30,33 +30,22 @@ class Owner:
 
 
 class ResponseOwners:
+    """Response id → the `Owner` (model, endpoint) that produced it; bounded (server/aging_map.py)."""
+
     def __init__(self, max_entries: int = 100_000, max_age_s: float = 7 * 86_400.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._items: OrderedDict[str, tuple[float, Owner]] = OrderedDict()
-        self._max = max_entries
-        self._max_age = max_age_s
-        self._clock = clock
+        self._items: AgingMap[str, Owner] = AgingMap(max_entries, max_age_s, clock)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def put(self, response_id: str, model: str, endpoint: str) -> None:
         """Record (or refresh) who answered `response_id`; evicts the oldest beyond the bounds."""
-        now = self._clock()
-        self._items[response_id] = (now, Owner(model, endpoint))
-        self._items.move_to_end(response_id)
-        while self._items:
-            oldest, (t, _) = next(iter(self._items.items()))
-            if len(self._items) <= self._max and now - t <= self._max_age:
-                break
-            del self._items[oldest]
+        self._items.put(response_id, Owner(model, endpoint))
 
     def get(self, response_id: str) -> Owner | None:
-        item = self._items.get(response_id)
-        if item is None or self._clock() - item[0] > self._max_age:
-            return None
-        self._items.move_to_end(response_id)
-        return item[1]
+        """Who answered `response_id`; None when unknown or older than the age bound."""
+        return self._items.get(response_id)
 
 
 def follow(cfg: Config, owners: ResponseOwners, req: ChatRequest, d: Decision,

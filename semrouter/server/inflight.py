@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from semrouter.server.aging_map import AgingMap
 from semrouter.server.state import Routed
 
 
@@ -47,46 +47,25 @@ class InflightTable:
                  clock: Callable[[], float] = time.monotonic,
                  on_drop: Callable[[str], None] | None = None) -> None:
         """`on_drop(reason)` is called for each entry dropped unanswered: reason "capacity" or "expired"."""
-        self._items: OrderedDict[str, tuple[float, Inflight]] = OrderedDict()
-        self._max = max_entries
-        self._max_age = max_age_s
-        self._clock = clock
-        self._on_drop = on_drop
+        self._items: AgingMap[str, Inflight] = AgingMap(max_entries, max_age_s, clock, on_drop)
 
     @property
     def max_entries(self) -> int:
-        return self._max
-
-    def _dropped(self, reason: str) -> None:
-        if self._on_drop is not None:
-            self._on_drop(reason)
+        return self._items.max_entries
 
     def __len__(self) -> int:
         return len(self._items)
 
     def put(self, join: str, runtime: Any, routed: Routed, started_at: float, request_id: str = "-") -> None:
         """Remember what `join` (a `new_join_key()`) decided. A key already present is never overwritten."""
-        if not join or join in self._items:
-            return
-        now = self._clock()
-        self._items[join] = (now, Inflight(runtime, routed, started_at, request_id))
-        while self._items:
-            oldest_id, (t, _) = next(iter(self._items.items()))
-            if len(self._items) <= self._max and now - t <= self._max_age:
-                break
-            del self._items[oldest_id]
-            self._dropped("capacity" if now - t <= self._max_age else "expired")
+        if join:
+            self._items.put(join, Inflight(runtime, routed, started_at, request_id), replace=False)
 
     def take(self, join: str, request_id: str | None = None) -> Inflight | None:
         """The entry for `join`, once. With `request_id`, an entry recorded for another x-request-id is dropped
         and None returned (an answer that is not the one its request expects is never joined; not counted as a
         drop: only a forged answer can do that)."""
-        item = self._items.pop(join, None) if join else None
-        if item is None:
+        item = self._items.pop(join) if join else None
+        if item is None or (request_id is not None and item.request_id != request_id):
             return None
-        if self._clock() - item[0] > self._max_age:
-            self._dropped("expired")
-            return None
-        if request_id is not None and item[1].request_id != request_id:
-            return None
-        return item[1]
+        return item

@@ -98,13 +98,7 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
             assert set(policy["retry_on"].split(",")) <= safe, f"{name}: retries after the upstream saw the call"
     ext_proc = next(f["typed_config"] for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     assert ext_proc["status_on_error"] == {"code": "ServiceUnavailable"}, name
-    shaped = set()
-    for mapper in hcm["local_reply_config"]["mappers"]:
-        shaped.add(mapper["filter"]["status_code_filter"]["comparison"]["value"]["default_value"])
-        assert mapper["body_format_override"]["content_type"] == "application/json"
-        body = json.loads(mapper["body_format_override"]["text_format_source"]["inline_string"])
-        assert set(body["error"]) == {"message", "type", "param", "code"}
-    assert shaped == {503, 504}, name
+    # its 503 (and every other reply Envoy writes) in the API's error shape: tests/test_local_replies.py
 
 
 def test_original_dst_allow_list_is_the_router_config() -> None:

@@ -1,0 +1,226 @@
+"""Every reply Envoy writes itself is JSON in the client's API's error shape (OpenAI's, or Anthropic's on
+/v1/messages and for requests carrying anthropic-version), in every shipped Envoy config; the router's own
+replies pass through unchanged. Static checks over the configs, then each status Envoy generates, on each API
+path, through a real Envoy (fail-closed, so the router's absence is Envoy's 503/504)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import SHIPPED_PORTS, Client, Reply, user
+from semrouter.devstack import Stack, free_port
+from test_trust_boundary import SHIPPED, _hcm
+
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/responses")
+ANTHROPIC = "/v1/messages"
+BODIES = {"/v1/chat/completions": user("hello"), "/v1/responses": {"model": "auto", "input": "hello"},
+          "/v1/messages": {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}}
+# Anthropic's error types by status (its API reference; 504 timeout_error)
+ANTHROPIC_TYPES = {400: "invalid_request_error", 404: "not_found_error", 413: "request_too_large",
+                   431: "invalid_request_error", 502: "api_error", 503: "overloaded_error", 504: "timeout_error"}
+
+
+# ---------------------------------------------------------------- static: every shipped Envoy config
+
+
+def _mappers(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    return _hcm(cfg)["local_reply_config"]["mappers"]
+
+
+def _expr(mapper: dict[str, Any]) -> str:
+    ext = mapper["filter"]["extension_filter"]
+    assert ext["name"] == "envoy.access_loggers.extension_filters.cel"
+    return ext["typed_config"]["expression"]
+
+
+def test_every_shipped_config_has_the_same_local_replies() -> None:
+    (first_name, first), *rest = SHIPPED
+    for name, cfg in rest:
+        assert _mappers(cfg) == _mappers(first), f"{name} differs from {first_name}"
+        assert "body_format" not in _hcm(cfg)["local_reply_config"], name  # would rewrite the router's replies too
+
+
+@pytest.mark.parametrize("name, cfg", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_local_reply_bodies_have_each_apis_shape(name: str, cfg: dict[str, Any]) -> None:
+    mappers = _mappers(cfg)
+    # first: the router's replies (ImmediateResponse details "semrouter") are kept as the router wrote them
+    assert _expr(mappers[0]) == "response.code_details == 'semrouter'" and "body_format_override" not in mappers[0]
+    anthropic, openai = 0, 0
+    for m in mappers[1:]:
+        fmt = m["body_format_override"]
+        assert fmt["content_type"] == "application/json", name
+        body = json.loads(fmt["text_format_source"]["inline_string"])
+        if "anthropic-version" in _expr(m):
+            assert body["type"] == "error" and set(body["error"]) == {"type", "message"}, (name, body)
+            anthropic += 1
+        else:
+            assert set(body["error"]) == {"message", "type", "param", "code"}, (name, body)
+            # a request Envoy cannot read has no path: both shapes at once, where both APIs name the type alike
+            assert set(body) == {"error"} or (body["type"] == "error" and body["error"]["type"] ==
+                                              "invalid_request_error"), (name, body)
+            openai += 1
+    assert anthropic == openai >= 9, name
+    # the last OpenAI mapper takes every 5xx and the one before the 5xx class every 4xx: nothing is left plain text
+    exprs = [_expr(m) for m in mappers]
+    assert "response.code >= 400 && response.code < 500" in exprs and exprs[-1] == "response.code >= 500", name
+
+
+# ---------------------------------------------------------------- through a real Envoy
+
+
+@pytest.fixture(scope="module")
+def closed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Client]]:
+    """The shipped envoy.yaml, fail-closed (failure_mode_allow: false), keyword routing only."""
+    ports = {p: free_port() for p in SHIPPED_PORTS}
+    tmp = tmp_path_factory.mktemp("localreplies")
+    stack = Stack(ports=ports, overrides={"signals.enabled": False, "cache.enabled": False,
+                                          "server.max_body_bytes": 65536},
+                  workdir=tmp, log_dir=tmp / "logs", failure_mode="closed").start()
+    try:
+        yield stack, Client(ports[8801])
+    finally:
+        stack.stop()
+
+
+def _post(client: Client, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+    data = body if body is not None else json.dumps(BODIES.get(path, {})).encode()
+    return client.request("POST", path, data, {"content-type": "application/json", **(headers or {})})
+
+
+def _assert_openai(r: Reply, status: int, code: str | None = None) -> dict[str, Any]:
+    assert r.status == status, (r.status, r.body[:200])
+    assert r.headers["content-type"] == "application/json", r.headers
+    err = r.json()["error"]
+    assert set(err) >= {"message", "type", "param", "code"} and err["message"], err
+    if code is not None:
+        assert err["code"] == code, err
+    return err
+
+
+def _assert_anthropic(r: Reply, status: int) -> dict[str, Any]:
+    assert r.status == status, (r.status, r.body[:200])
+    assert r.headers["content-type"] == "application/json", r.headers
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["message"], body
+    assert body["error"]["type"] == ANTHROPIC_TYPES.get(status, "invalid_request_error"), body
+    return body["error"]
+
+
+def _assert_shape(path: str, r: Reply, status: int, code: str | None = None) -> None:
+    if path == ANTHROPIC:
+        _assert_anthropic(r, status)
+    else:
+        _assert_openai(r, status, code)
+
+
+def test_the_routers_own_replies_are_kept(closed: tuple[Stack, Client]) -> None:
+    _, client = closed
+    err = _assert_openai(_post(client, "/v1/chat/completions", b"{"), 400, "invalid_json")
+    assert "JSON" in err["message"]
+    err = _assert_openai(_post(client, "/v1/chat/completions", json.dumps(user("x" * 70_000)).encode()), 413,
+                         "request_too_large")
+    assert "65536" in err["message"]  # the router's message (its limit), not Envoy's
+    _assert_openai(client.request("GET", "/v1/no-such-thing"), 404, "unknown_url")
+    err = _assert_anthropic(_post(client, ANTHROPIC, b"[]"), 400)
+    assert "object" in err["message"].lower()
+
+
+@pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC])
+def test_body_over_envoys_buffer_is_413_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
+    _, client = closed
+    _assert_shape(path, _post(client, path, b"{" + b" " * 9_000_000 + b"}"), 413, "request_too_large")
+
+
+@pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC, "/v1/models"])
+def test_headers_too_large_is_431_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
+    _, client = closed
+    big = {"x-padding": "p" * 70_000}
+    r = client.request("GET", path, None, big) if path == "/v1/models" else _post(client, path, None, big)
+    _assert_shape(path, r, 431, "headers_too_large")
+    # a model list asked for by Anthropic's SDK: Anthropic's shape
+    if path == "/v1/models":
+        _assert_anthropic(client.request("GET", path, None, {**big, "anthropic-version": "2023-06-01"}), 431)
+
+
+def _raw(port: int, data: bytes) -> Reply:
+    """Send bytes as they are (malformed HTTP the stdlib client will not write) and read one answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        head, _, body = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+        while len(body) < int(hdrs.get("content-length", 0)):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    return Reply(int(lines[0].split()[1]), hdrs, body)
+
+
+@pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC])
+def test_unreadable_http_is_400_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
+    _, client = closed
+    # a header value with a bare control character: Envoy's HTTP/1 codec refuses the request
+    r = _raw(client.port, f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                          "x-odd: a\x01b\r\ncontent-length: 2\r\n\r\n{}".encode())
+    _assert_shape(path, r, 400, "bad_request")
+
+
+@pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC])
+def test_no_healthy_upstream_is_503_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
+    stack, client = closed
+    up = stack.procs.get(f"upstream-{stack.port(8001)}")
+    if up is not None and up.poll() is None:  # the default model's only endpoint goes away (and stays away)
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=10)
+    r = _post(client, path, headers={"x-demo-echo": "headers"})
+    _assert_shape(path, r, 503, "service_unavailable")
+    assert "x-demo-model" not in r.headers
+
+
+def _concurrently(client: Client, paths: list[str]) -> dict[str, Reply]:
+    out: dict[str, Reply] = {}
+
+    def one(p: str) -> None:
+        out[p] = _post(client, p) if p.startswith("/v1/") and p != "/v1/models" else client.request("GET", p)
+
+    threads = [threading.Thread(target=one, args=(p,)) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return out
+
+
+def test_router_slow_or_down_is_504_or_503_in_the_apis_shape(closed: tuple[Stack, Client]) -> None:
+    """Fail-closed: the router's absence is Envoy's reply (status_on_error, message_timeout), in each API's shape."""
+    stack, client = closed
+    paths = [*OPENAI_PATHS, ANTHROPIC]
+    router = stack.procs["router"]
+    router.send_signal(signal.SIGSTOP)  # no answer within message_timeout (5 s): 504
+    try:
+        replies = _concurrently(client, paths)
+    finally:
+        router.send_signal(signal.SIGCONT)
+    for p in paths:
+        _assert_shape(p, replies[p], 504, "timeout")
+    router.send_signal(signal.SIGTERM)
+    router.wait(timeout=15)
+    for p in paths:
+        _assert_shape(p, _post(client, p), 503, "service_unavailable")
+    _assert_openai(client.request("GET", "/v1/models"), 503, "service_unavailable")
+    _assert_anthropic(client.request("GET", "/v1/models", None, {"anthropic-version": "2023-06-01"}), 503)

@@ -124,7 +124,7 @@ def _assert_router_wiring(envoy: dict[str, Any], router: Config, where: str) -> 
         assert m.cluster_name in clusters, f"{where}: no Envoy cluster for model {m.name}"
         want = sorted((e.address, e.port) for e in m.endpoints)
         assert sorted(_endpoints(clusters[m.cluster_name])) == want, f"{where}: endpoints of {m.name}"
-    ext_proc = _hcm(envoy)["http_filters"][0]["typed_config"]
+    ext_proc = next(f["typed_config"] for f in _hcm(envoy)["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     target = clusters[ext_proc["grpc_service"]["envoy_grpc"]["cluster_name"]]
     assert [p for _, p in _endpoints(target)] == [_port(router.server.listen)]
     default_route = _hcm(envoy)["route_config"]["virtual_hosts"][0]["routes"][-1]["route"]["cluster"]

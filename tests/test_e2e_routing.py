@@ -282,3 +282,31 @@ def test_decision_stream_ends_before_the_answer(keyword_stack) -> None:  # type:
     finally:
         t.join(timeout=30)
     assert done == [200]
+
+
+def test_join_nonce_never_reaches_the_client(keyword_stack) -> None:
+    """The router's observer join nonce (x-semrouter-join) is on the forwarded request and on the answer the observer
+    reads, never on what the client gets; the observer still joins every answer (token metrics move)."""
+    stack, client = keyword_stack
+    import urllib.request
+
+    def completions() -> float:
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port(9190)}/metrics", timeout=5) as r:
+            return sum(float(line.rsplit(" ", 1)[1]) for line in r.read().decode().splitlines()
+                       if line.startswith('llm_model_completion_latency_seconds_count{model="qwen3-32b"}'))
+
+    before = completions()
+    bodies = {"/v1/chat/completions": user("What is the derivative of x^2?"),
+              "/v1/responses": {"model": "auto", "input": "What is the derivative of x^2?"},
+              "/v1/messages": {"model": "auto", "max_tokens": 16,
+                               "messages": [{"role": "user", "content": "What is the derivative of x^2?"}]}}
+    for path, body in bodies.items():
+        for stream in (False, True):
+            r = client.request("POST", path, json.dumps({**body, "stream": stream}).encode(),
+                               {"content-type": "application/json"})
+            assert r.status == 200 and r.headers["x-vsr-selected-model"] == "qwen3-32b", (path, r.status)
+            assert not [k for k in r.headers if k.startswith("x-semrouter-join")], (path, stream, r.headers)
+    deadline = time.monotonic() + 10
+    while completions() - before < 6 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert completions() - before == 6  # joined by the nonce the client never saw

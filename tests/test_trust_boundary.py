@@ -89,6 +89,9 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
     vhost = hcm["route_config"]["virtual_hosts"][0]
     copied = {h["header"]["key"]: h["header"]["value"] for h in vhost["response_headers_to_add"]}
     assert copied[H.JOIN] == f"%REQ({H.JOIN})%", name  # the observer joins on the router's nonce
+    first = hcm["http_filters"][0]  # ... and the first filter (the last on the answer) removes it from the answer
+    assert first["name"] == "envoy.filters.http.header_mutation", name
+    assert {"remove": H.JOIN} in first["typed_config"]["mutations"]["response_mutations"], name
     for h in (H.SELECTED_MODEL, H.SELECTED_CATEGORY, H.JAILBREAK_TYPE):  # report-only safety labels too
         assert copied[h] == f"%REQ({h})%", f"{name}: {h} is not copied onto answers"
     safe = {"connect-failure", "refused-stream", "reset-before-request"}

@@ -78,6 +78,7 @@ def category_guess(cfg: Config, analysis: Analysis | None, language: str | None 
 
 
 def is_auto(cfg: Config, requested: str) -> bool:
+    """Whether the client's `model` asks the router to decide: one of `routing.auto_model_names` (any case)."""
     return requested in cfg.routing.auto_model_names or requested.lower() in {
         n.lower() for n in cfg.routing.auto_model_names
     }

@@ -17,8 +17,10 @@ class RequestError(Exception):
         self.param = param
 
     def body(self) -> bytes:
+        """The error as OpenAI's JSON body (response/apis.error_body writes it in the client's API's shape)."""
         return error_body(self.message, self.type, self.code, self.param)
 
 
 def error_body(message: str, type_: str, code: str, param: str | None = None) -> bytes:
+    """`{"error": {"message", "type", "param", "code"}}` as UTF-8 JSON bytes (OpenAI's error shape)."""
     return json.dumps({"error": {"message": message, "type": type_, "param": param, "code": code}}).encode()

@@ -30,6 +30,7 @@ class ChatRequest:
 
     @property
     def last_user_text(self) -> str:
+        """The text of the last user message ("" when there is none)."""
         for m in reversed(self.messages):
             if m.get("role") == "user":
                 return content_text(m.get("content"))

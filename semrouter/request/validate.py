@@ -115,6 +115,7 @@ def param_path(path: tuple[str | int, ...]) -> str | None:
 # -- field helpers: each returns the value (None when absent or null) or raises invalid_value naming `param` --
 
 def want_bool(obj: Mapping[str, Any], key: str, param: str | None = None) -> bool | None:
+    """`obj[key]` as a boolean (None when absent or null); 400 `invalid_value` naming `param` (default `key`)."""
     v = obj.get(key)
     if v is not None and not isinstance(v, bool):
         raise invalid_value(f"'{param or key}' must be a boolean", param or key)
@@ -123,6 +124,8 @@ def want_bool(obj: Mapping[str, Any], key: str, param: str | None = None) -> boo
 
 def want_str(obj: Mapping[str, Any], key: str, param: str | None = None, *, max_len: int | None = None,
              choices: tuple[str, ...] | None = None) -> str | None:
+    """`obj[key]` as a string of at most `max_len` characters, one of `choices` when given (None when absent or
+    null); 400 `invalid_value` naming `param` (default `key`) otherwise."""
     v, p = obj.get(key), param or key
     if v is None:
         return None
@@ -136,6 +139,8 @@ def want_str(obj: Mapping[str, Any], key: str, param: str | None = None, *, max_
 
 
 def want_int(obj: Mapping[str, Any], key: str, lo: int, hi: int, param: str | None = None) -> int | None:
+    """`obj[key]` as an integer in [lo, hi] (booleans are not integers; None when absent or null); 400
+    `invalid_value` naming `param` (default `key`) otherwise."""
     v, p = obj.get(key), param or key
     if v is None:
         return None
@@ -147,6 +152,8 @@ def want_int(obj: Mapping[str, Any], key: str, lo: int, hi: int, param: str | No
 
 
 def want_number(obj: Mapping[str, Any], key: str, lo: float, hi: float, param: str | None = None) -> float | None:
+    """`obj[key]` as a float in [lo, hi] (an integer or a finite float; booleans are not numbers; None when absent or
+    null); 400 `invalid_value` naming `param` (default `key`) otherwise."""
     v, p = obj.get(key), param or key
     if v is None:
         return None
@@ -158,6 +165,7 @@ def want_number(obj: Mapping[str, Any], key: str, lo: float, hi: float, param: s
 
 
 def want_object(obj: Mapping[str, Any], key: str, param: str | None = None) -> dict[str, Any] | None:
+    """`obj[key]` as a JSON object (None when absent or null); 400 `invalid_value` naming `param` otherwise."""
     v, p = obj.get(key), param or key
     if v is not None and not isinstance(v, dict):
         raise invalid_value(f"'{p}' must be an object", p)
@@ -165,6 +173,7 @@ def want_object(obj: Mapping[str, Any], key: str, param: str | None = None) -> d
 
 
 def want_list(obj: Mapping[str, Any], key: str, param: str | None = None) -> list[Any] | None:
+    """`obj[key]` as a JSON array (None when absent or null); 400 `invalid_value` naming `param` otherwise."""
     v, p = obj.get(key), param or key
     if v is not None and not isinstance(v, list):
         raise invalid_value(f"'{p}' must be an array", p)

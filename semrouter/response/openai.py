@@ -10,11 +10,14 @@ from typing import Any
 
 
 def new_id() -> str:
+    """A fresh chat completion id: "chatcmpl-" and 24 hex characters."""
     return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
 def completion(model: str, content: str, finish_reason: str = "stop",
                usage: dict[str, int] | None = None) -> dict[str, Any]:
+    """A `chat.completion` object with one assistant message (`content`), a fresh id and the current time;
+    usage zeros when not given."""
     return {
         "id": new_id(),
         "object": "chat.completion",
@@ -82,4 +85,5 @@ def model_object(name: str, created: int = 0) -> dict[str, Any]:
 
 
 def models_list(names: list[str], created: int = 0) -> bytes:
+    """GET /v1/models's answer as JSON bytes: `{"object": "list", "data": [model objects]}`."""
     return json.dumps({"object": "list", "data": [model_object(n, created) for n in names]}).encode()

@@ -32,6 +32,7 @@ _FINISH_OF = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
 def new_id(prefix: str = "resp") -> str:
+    """A fresh Responses id: `prefix`, "_" and 32 hex characters (e.g. resp_..., msg_...)."""
     return f"{prefix}_{uuid.uuid4().hex}"
 
 

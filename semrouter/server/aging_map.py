@@ -34,6 +34,7 @@ class AgingMap(Generic[K, V]):
 
     @property
     def max_entries(self) -> int:
+        """The size bound."""
         return self._max
 
     def __len__(self) -> int:

@@ -25,6 +25,8 @@ from semrouter.signals.types import Analysis
 
 @dataclass(frozen=True, slots=True)
 class Owner:
+    """The model (config name) and endpoint (host:port) that produced a Responses id."""
+
     model: str
     endpoint: str  # host:port
 

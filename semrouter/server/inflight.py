@@ -31,6 +31,9 @@ from semrouter.server.state import Routed
 
 @dataclass(frozen=True, slots=True)
 class Inflight:
+    """A forwarded request, for its observer stream: the runtime it was decided with, the decision, when it
+    started (monotonic s) and its x-request-id (checked on the answer)."""
+
     runtime: Any  # semrouter.runtime.Runtime the request was decided with
     routed: Routed
     started_at: float
@@ -43,6 +46,8 @@ def new_join_key() -> str:
 
 
 class InflightTable:
+    """Join nonce → `Inflight`, each taken once; bounded in size and age (server/aging_map.py)."""
+
     def __init__(self, max_entries: int = 50_000, max_age_s: float = 900.0,
                  clock: Callable[[], float] = time.monotonic,
                  on_drop: Callable[[str], None] | None = None) -> None:
@@ -51,6 +56,7 @@ class InflightTable:
 
     @property
     def max_entries(self) -> int:
+        """The size bound (`server.max_inflight`)."""
         return self._items.max_entries
 
     def __len__(self) -> int:

@@ -27,6 +27,7 @@ def header_map(headers: base_pb2.HeaderMap) -> dict[str, str]:
 
 def header_mutation(set_headers: Mapping[str, str] | None = None,
                     remove: Iterable[str] = ()) -> pb.HeaderMutation:
+    """Set each of `set_headers` (name → value, overwriting) and remove each name in `remove`."""
     return pb.HeaderMutation(
         set_headers=[
             base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, raw_value=v.encode()), append_action=_OVERWRITE)
@@ -51,6 +52,8 @@ def route_headers(routing: Routing, model: Model, hostport: Callable[[], str]) -
 def continue_request_headers(set_headers: Mapping[str, str] | None = None, remove: Iterable[str] = (),
                              mode: pm.ProcessingMode | None = None,
                              clear_route_cache: bool = False) -> pb.ProcessingResponse:
+    """CONTINUE for the request_headers phase: the header mutation, optionally a processing-mode override (`mode`,
+    e.g. skip_bodies_mode) and clear_route_cache (Envoy picks the route again on the new headers)."""
     resp = pb.ProcessingResponse(
         request_headers=pb.HeadersResponse(response=pb.CommonResponse(
             header_mutation=header_mutation(set_headers, remove), clear_route_cache=clear_route_cache))
@@ -62,6 +65,8 @@ def continue_request_headers(set_headers: Mapping[str, str] | None = None, remov
 
 def continue_request_body(body: bytes | None, set_headers: Mapping[str, str], remove: Iterable[str] = (),
                           clear_route_cache: bool = True) -> pb.ProcessingResponse:
+    """CONTINUE for the request_body phase: replace the body with `body` (None: unchanged), set/remove headers, and
+    by default clear the route cache so Envoy routes on the headers just set."""
     common = pb.CommonResponse(
         status=pb.CommonResponse.CONTINUE,
         header_mutation=header_mutation(set_headers, remove),
@@ -73,12 +78,14 @@ def continue_request_body(body: bytes | None, set_headers: Mapping[str, str], re
 
 
 def continue_response_headers(set_headers: Mapping[str, str] | None = None) -> pb.ProcessingResponse:
+    """CONTINUE for the response_headers phase, adding `set_headers` to the answer."""
     return pb.ProcessingResponse(
         response_headers=pb.HeadersResponse(response=pb.CommonResponse(header_mutation=header_mutation(set_headers)))
     )
 
 
 def continue_response_body() -> pb.ProcessingResponse:
+    """An empty CONTINUE for the response_body phase."""
     return pb.ProcessingResponse(response_body=pb.BodyResponse(response=pb.CommonResponse()))
 
 
@@ -93,6 +100,9 @@ def continue_plain(phase: str) -> pb.ProcessingResponse:
 
 def immediate(status: int, body: bytes, headers: Mapping[str, str] | None = None,
               content_type: str = "application/json", details: str = "semrouter") -> pb.ProcessingResponse:
+    """An ImmediateResponse: Envoy answers the client with `status`, `body` and `headers` (content-type
+    `content_type`) and ends the request. `details` is Envoy's response code details; the shipped configs'
+    local_reply_config keeps replies whose details are "semrouter" as they are (tests/test_local_replies.py)."""
     hdrs = {"content-type": content_type, **(headers or {})}
     return pb.ProcessingResponse(
         immediate_response=pb.ImmediateResponse(

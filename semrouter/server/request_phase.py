@@ -38,6 +38,19 @@ _UNTRUSTED = H.ROUTER_SET
 
 
 def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+    """The request's headers (first message of a decision stream) → the reply for the request_headers phase.
+
+    Records method, canonical path, x-request-id and the headers in `st`, and sets `st.kind`:
+    - GET /v1/models[/{id}] ("models"): answered here (immediate 200, or 404 `model_not_found`).
+    - POST on a chat/Responses/Messages path ("chat"): CONTINUE with the router's header namespace removed and a
+      path variant rewritten to its canonical spelling; the body comes next (on_request_body). Immediate 415
+      `unsupported_media_type` for a non-JSON content type, 400 `missing_body` when the headers end the request.
+    - another method on those paths: immediate 405 `method_not_allowed` (`allow: POST`).
+    - another /v1/ path: to the model `routing.path_models` names ("path", body next), else 404 `unknown_url`.
+    - anything else ("passthrough"): CONTINUE with bodies and the response phases switched off.
+    Error replies are in the client's API's shape (`st.api`). Client mistakes never raise; an unexpected error
+    propagates to the stream loop (server/stream.py), which answers 500 `router_error`.
+    """
     h = mut.header_map(msg.headers)
     st.headers = h
     st.method = h.get(":method", "").upper()
@@ -78,6 +91,17 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
 
 
 async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse:
+    """The buffered body (`st.body_parts`, all of it, or the first bytes past `server.max_body_bytes`) → the reply
+    for the request_body phase: parse → exact cache → signals → safety → semantic cache → decision.
+
+    One of: CONTINUE with the rewritten body (`model`, reasoning switch, system prompt), the routing headers and
+    `clear_route_cache` (the decision; the request is remembered in the inflight table under a fresh join nonce
+    for the observer); an immediate 200 (cache hit, or a jailbreak refusal with finish_reason content_filter) in
+    the API's answer shape, JSON or SSE; or an immediate error in the API's error shape: 400 `invalid_json` /
+    `invalid_value` (with `param`), 413 `request_too_large`, 404 `model_not_found`, 403 `pii_not_allowed`.
+    Signal and cache failures never fail the request (routed on what is left, counted). For kind "path": the
+    body with `model` set (server/paths.py). Unexpected errors propagate (500 `router_error` from the loop).
+    """
     body = b"".join(st.body_parts)
     st.body_parts.clear()
     cfg = rt.config

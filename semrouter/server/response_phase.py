@@ -20,6 +20,11 @@ MAX_CAPTURE_BYTES = 8 * 1024 * 1024  # answers larger than this are passed throu
 
 
 def on_response_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.ProcessingResponse:
+    """The answer's headers (observer stream, or the request's own stream in a single-filter config) → CONTINUE with
+    `st.result_headers` (Envoy ignores it on an observer stream). Records status, content type and content-length
+    in `st.response`; for a request the router forwarded (`st.routed`), the endpoint's health (ok below 500, the
+    latency since forwarding), and finishes the answer when the headers end it. Never raises for odd headers
+    (a non-numeric :status is 0)."""
     h = mut.header_map(msg.headers)
     cap = st.response
     try:
@@ -39,6 +44,10 @@ def on_response_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb
 
 
 def on_response_body(rt: Runtime, st: StreamState, msg: pb.HttpBody) -> pb.ProcessingResponse:
+    """One chunk of the answer → an empty CONTINUE. Captures up to MAX_CAPTURE_BYTES (8 MiB; beyond it the answer
+    passes through uncounted and uncached) for a forwarded request; at end of stream, or once content-length bytes
+    are in, hands the answer on once: usage and latency metrics, response owner (Responses), cache store in the
+    background for a 2xx."""
     cap = st.response
     if cap.first_byte_at is None:
         cap.first_byte_at = time.monotonic()

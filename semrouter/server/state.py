@@ -28,6 +28,9 @@ class Routed:
 
 @dataclass(slots=True)
 class ResponseCapture:
+    """What the response phases saw of one answer: status, content type, the captured bytes (up to the capture
+    limit: `overflow` then, and nothing kept), first-byte time (monotonic s) and whether it has been handed on."""
+
     status: int = 0
     content_type: str = ""
     chunks: list[bytes] = field(default_factory=list)
@@ -40,6 +43,9 @@ class ResponseCapture:
 
 @dataclass(slots=True)
 class StreamState:
+    """One ext_proc stream's state (one HTTP request, or one answer on an observer stream): what the request
+    phases found (kind, API, path, headers, body parts), what they decided (`routed`) and the response capture."""
+
     kind: Kind = "passthrough"
     api: Api = "chat"  # for kind "chat": which API the client speaks (request/apis.py)
     path_model: str | None = None  # for kind "path": the model routing.path_models names

@@ -51,12 +51,19 @@ def _answer_elsewhere(req: pb.ProcessingRequest) -> bool:
 
 
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
+    """Envoy's ext_proc service: one `Process` stream per HTTP request (decision stream) or per answer (observer
+    stream), each run on the runtime (config, models, cache) current when it opened."""
+
     def __init__(self, holder: RuntimeHolder) -> None:
         self._holder = holder
 
     async def Process(  # noqa: N802  (gRPC method name)
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
+        """Read Envoy's ProcessingRequests in phase order and yield one ProcessingResponse per phase (none on an
+        observer stream), ending after an immediate response. An error in a request phase of an API request becomes
+        an immediate 500 `router_error` in that API's shape, in any other phase a plain CONTINUE; a cancelled stream
+        (client gone) just ends."""
         rt = self._holder.acquire()  # the whole stream runs on the config it started with
         st = StreamState()
         rt.shared.metrics.stream_opened()

@@ -90,6 +90,9 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
     bad = await run([headers_msg("POST", "/v1/embeddings"), body_msg(b"{nope")], **cfg)
     assert bad[1].immediate_response.status.code == 400
     assert json.loads(bad[1].immediate_response.body)["error"]["code"] == "invalid_json"
+    gz = await run([headers_msg("POST", "/v1/embeddings", **{"content-encoding": "gzip"}), body_msg(body)], **cfg)
+    assert gz[0].immediate_response.status.code == 415  # its model cannot be set: refused before any routing
+    assert json.loads(gz[0].immediate_response.body)["error"]["code"] == "unsupported_content_encoding"
 
 
 async def test_responses_follow_up_goes_where_its_conversation_is_stored() -> None:

@@ -89,6 +89,17 @@ def check_content_type(content_type: str | None) -> None:
         )
 
 
+def check_content_encoding(content_encoding: str | None) -> None:
+    """A compressed body (any `Content-Encoding` but identity) is refused with 415 `unsupported_content_encoding`:
+    the router reads the JSON to route it and does not decompress (a small compressed body can expand past every
+    size limit). Without this, gzip bytes read as a body that is "not valid JSON"."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    unsupported = [c for c in codings if c != "identity"]
+    if unsupported:
+        raise RequestError(415, f"Content-Encoding {', '.join(unsupported)!s} is not supported; send the JSON body "
+                           "uncompressed", "invalid_request_error", "unsupported_content_encoding")
+
+
 def parse_chat_request(raw: bytes, max_bytes: int) -> ChatRequest:
     """Raw body → `ChatRequest`. Errors (`RequestError`): 413 over `max_bytes`, 400 `invalid_json`, 400
     `invalid_value` naming the field (semrouter/request/validate.py)."""

@@ -22,7 +22,7 @@ from semrouter import headers as H
 from semrouter.headers import ANTHROPIC_VERSION
 from semrouter.config.schema import Config
 from semrouter.request.errors import RequestError
-from semrouter.request.parse import Api
+from semrouter.request.parse import Api, check_content_encoding
 from semrouter.request.validate import load_json_object
 from semrouter.response import anthropic, openai
 from semrouter.response.apis import error_body as api_error_body
@@ -83,11 +83,18 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
         return mut.immediate(404, api_error_body(
             api, 404, f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
             "(routing.path_models)", "invalid_request_error", "unknown_url")), None
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    rewrite_body = reason == "path" and media == "application/json" and not end_of_stream
+    if rewrite_body:
+        try:  # a compressed JSON body cannot have its model set: refused, as on the APIs' paths
+            check_content_encoding(headers.get("content-encoding"))
+        except RequestError as e:
+            api = "messages" if ANTHROPIC_VERSION in headers else "chat"
+            return mut.immediate(e.status, api_error_body(api, e.status, e.message, e.type, e.code)), None
     route = {**mut.route_headers(cfg.routing, model, lambda: endpoint or rt.picker.pick(model).hostport),
              H.SELECTED_MODEL: model.name, H.DECISION_REASON: reason}
     rt.shared.metrics.record_request(model.name, reason)
-    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if reason == "path" and media == "application/json" and not end_of_stream:  # body follows; its model set there
+    if rewrite_body:  # body follows; its model set there
         return mut.continue_request_headers(route, remove=remove, clear_route_cache=True), model.name
     return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True), None
 

@@ -17,7 +17,7 @@ from semrouter.decision.needs import signals_needed
 from semrouter.decision.safety import SafetyVerdict, safety_verdict
 from semrouter.request import apis
 from semrouter.request.errors import RequestError
-from semrouter.request.parse import ChatRequest, check_content_type, content_text
+from semrouter.request.parse import ChatRequest, check_content_encoding, check_content_type, content_text
 from semrouter.request.paths import canonical_path, query_of
 from semrouter.request.window import analysis_window
 from semrouter.response import apis as api_replies
@@ -44,7 +44,8 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     - GET /v1/models[/{id}] ("models"): answered here (immediate 200, or 404 `model_not_found`).
     - POST on a chat/Responses/Messages path ("chat"): CONTINUE with the router's header namespace removed and a
       path variant rewritten to its canonical spelling; the body comes next (on_request_body). Immediate 415
-      `unsupported_media_type` for a non-JSON content type, 400 `missing_body` when the headers end the request.
+      `unsupported_media_type` for a non-JSON content type, 415 `unsupported_content_encoding` for a compressed
+      body, 400 `missing_body` when the headers end the request.
     - another method on those paths: immediate 405 `method_not_allowed` (`allow: POST`).
     - another /v1/ path: to the model `routing.path_models` names ("path", body next), else 404 `unknown_url`.
     - anything else ("passthrough"): CONTINUE with bodies and the response phases switched off.
@@ -70,6 +71,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
         st.api = apis.API_PATHS[st.path]
         try:
             check_content_type(h.get("content-type"))
+            check_content_encoding(h.get("content-encoding"))
             if msg.end_of_stream:
                 raise RequestError(400, f"Request body is empty; send a JSON request for {st.path}",
                                    "invalid_request_error", "missing_body")

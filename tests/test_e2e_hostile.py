@@ -49,3 +49,22 @@ def test_a_compressed_body_is_415_naming_the_encoding(client: Client, path: str)
         assert "x-demo-model" not in r.headers
     r = client.request("POST", path, raw, {"content-type": "application/json", "content-encoding": "identity"})
     assert r.status == 200 and r.headers["x-demo-model"]
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+def test_model_names_are_checked_alike_on_every_api(client: Client, path: str) -> None:
+    """A 5,000-character model was a 400 on chat but a 404 echoing all of it on Responses and Messages."""
+    def send(model: object) -> Reply:
+        return client.request("POST", path, json.dumps({**BODIES[path], "model": model}).encode(),
+                              {"content-type": "application/json"})
+
+    for bad in ("x" * 5000, "", "   ", 7, None, ["auto"]):
+        message, code = _error(path, send(bad), 400)
+        assert "'model'" in message and code in (None, "invalid_value"), message
+    for unknown in ("ａｕｔｏ", "auto\u200b", "auto\u0000", "qwen3-32b\r\nx-evil: 1", "😀"):  # look-alikes: never routed
+        r = send(unknown)
+        message, code = _error(path, r, 404)
+        assert code in (None, "model_not_found") and "x-demo-model" not in r.headers and "x-evil" not in r.headers
+    for same in ("AUTO", " auto ", "llama-3.1-8b\n"):  # case and surrounding whitespace do not matter
+        r = send(same)
+        assert r.status == 200 and r.headers["x-demo-model"] == "llama-3.1-8b", (same, r.status)

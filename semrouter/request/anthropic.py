@@ -21,7 +21,7 @@ from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request.parse import ChatRequest
-from semrouter.request.validate import invalid_value
+from semrouter.request.validate import check_model, invalid_value
 
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 MIN_THINKING_BUDGET = 1024
@@ -32,9 +32,7 @@ _HIDDEN_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 def parse(body: dict[str, Any]) -> ChatRequest:
     """A validated Messages body (a JSON object) → `ChatRequest` (api "messages"); `RequestError` 400 names
     the offending field (rendered in Anthropic's error shape by response/apis.py)."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise invalid_value("model: Field required (a non-empty string)", "model")
+    model = check_model(body)
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise invalid_value("max_tokens: Field required (an integer >= 1)", "max_tokens")
@@ -65,7 +63,7 @@ def parse(body: dict[str, Any]) -> ChatRequest:
         raise invalid_value("tools: must be an array", "tools")
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
-    return ChatRequest(body=chat, model=model.strip(), messages=tuple(messages), stream=bool(stream),
+    return ChatRequest(body=chat, model=model, messages=tuple(messages), stream=bool(stream),
                        api="messages", source=body)
 
 

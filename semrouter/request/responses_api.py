@@ -28,7 +28,7 @@ from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request.parse import ChatRequest
-from semrouter.request.validate import invalid_value, want_object
+from semrouter.request.validate import check_model, invalid_value, want_object
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _CONTENT_FIELDS = frozenset({"input", "instructions"})
@@ -38,9 +38,7 @@ _TEXT_PARTS = frozenset({"input_text", "output_text"})
 def parse(body: dict[str, Any]) -> ChatRequest:
     """A validated Responses body (a JSON object) → `ChatRequest` (api "responses"); `RequestError` 400 names
     the offending field (`param`) in OpenAI's error shape."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise invalid_value("'model' must be a non-empty string", "model")
+    model = check_model(body)
     instructions = body.get("instructions")
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_value("'instructions' must be a string", "instructions")
@@ -74,7 +72,7 @@ def parse(body: dict[str, Any]) -> ChatRequest:
     want_object(body, "chat_template_kwargs")  # merged into when the reasoning switch is set (rewrite)
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
-    return ChatRequest(body=chat, model=model.strip(), messages=tuple(messages), stream=bool(stream),
+    return ChatRequest(body=chat, model=model, messages=tuple(messages), stream=bool(stream),
                        api="responses", source=body)
 
 

@@ -197,11 +197,21 @@ def check_message_count(n: int, param: str) -> None:
         raise invalid_value(f"'{param}' has {n} items; at most {MAX_MESSAGES} are accepted", param)
 
 
-def check_chat_fields(body: Mapping[str, Any]) -> None:
-    """Chat-completions fields the router reads or rewrites (and their OpenAI types). Raises invalid_value."""
-    model = want_str(body, "model", max_len=256)
+MAX_MODEL_CHARS = 256
+
+
+def check_model(body: Mapping[str, Any]) -> str:
+    """The request's `model` (every API): a non-empty string of at most MAX_MODEL_CHARS characters, returned
+    without surrounding whitespace. Raises invalid_value naming `model` (an unknown name is the decision's 404)."""
+    model = want_str(body, "model", max_len=MAX_MODEL_CHARS)
     if model is None or not model.strip():
         raise invalid_value("'model' must be a non-empty string", "model")
+    return model.strip()
+
+
+def check_chat_fields(body: Mapping[str, Any]) -> None:
+    """Chat-completions fields the router reads or rewrites (and their OpenAI types). Raises invalid_value."""
+    check_model(body)
     messages = want_list(body, "messages")
     if not messages:
         raise invalid_value("'messages' must be a non-empty array", "messages")

@@ -304,8 +304,10 @@ def test_path_models_config_names_the_key_and_the_fix() -> None:
     base = {"routing": {"default_model": "m"}, "models": [{"name": "m", "endpoints": [{"address": "h", "port": 1}]}]}
     with pytest.raises(ValueError, match=r"routing.path_models\['/v1/embeddings'\]: 'nope' is not a configured model"):
         parse_config({**base, "routing": {"default_model": "m", "path_models": {"/v1/embeddings": "nope"}}})
-    with pytest.raises(ValueError, match="use a path under /v1/"):
-        parse_config({**base, "routing": {"default_model": "m", "path_models": {"/embeddings": "m"}}})
+    for bad in ("embeddings", "/v1/x?y=1", "//v1/x"):
+        with pytest.raises(ValueError, match="use an absolute path without a query"):
+            parse_config({**base, "routing": {"default_model": "m", "path_models": {bad: "m"}}})
+    assert parse_config({**base, "routing": {"default_model": "m", "path_models": {"/health": "m"}}})  # any path
     cfg = parse_config({**base, "routing": {"default_model": "m", "path_models": {"/v1/audio/": "m"}}})
     from semrouter.server.paths import model_for_path
     assert model_for_path(cfg, "/v1/audio/speech") == "m" and model_for_path(cfg, "/v1/audio") is None

@@ -68,3 +68,18 @@ def test_model_names_are_checked_alike_on_every_api(client: Client, path: str) -
     for same in ("AUTO", " auto ", "llama-3.1-8b\n"):  # case and surrounding whitespace do not matter
         r = send(same)
         assert r.status == 200 and r.headers["x-demo-model"] == "llama-3.1-8b", (same, r.status)
+
+
+def test_an_upstreams_own_endpoints_are_not_public(client: Client) -> None:
+    """Paths outside /v1/ went to the default model's upstream untouched: vLLM's /metrics, /tokenize, /version,
+    /health (and in its dev mode /sleep, /reset_prefix_cache) were reachable through the public listener. Now any
+    path the router does not decide is a 404 unless routing.path_models names it (tests/test_stream_apis.py)."""
+    for method, path in (("GET", "/health"), ("GET", "/metrics"), ("POST", "/tokenize"), ("POST", "/sleep"),
+                         ("GET", "/version"), ("GET", "/"), ("GET", "/v1"), ("GET", "/v1/models/%2e%2e"),
+                         ("HEAD", "/health"), ("OPTIONS", "/")):
+        r = client.request(method, path, b"{}" if method == "POST" else None, {"content-type": "application/json"})
+        assert r.status == 404 and "x-demo-model" not in r.headers, (method, path, r.status, r.body[:200])
+        if method != "HEAD":
+            assert r.json()["error"]["code"] == "unknown_url", (path, r.body)
+    r = client.request("GET", "/health", None, {"anthropic-version": "2023-06-01"})
+    assert r.status == 404 and r.json()["type"] == "error"

@@ -92,10 +92,9 @@ def test_models_list_answered_by_router(client: Client) -> None:
     assert "x-demo-model" not in r.headers  # no upstream was involved
 
 
-def test_unowned_path_passes_through(client: Client) -> None:
-    r = client.request("GET", "/health")
-    assert r.status == 200
-    assert r.json()["model"] == "llama-3.1-8b"
+def test_unowned_path_is_404_not_the_default_model(client: Client) -> None:
+    r = client.request("GET", "/health")  # the demo upstream answers /health; the router does not send it there
+    assert r.status == 404 and "x-demo-model" not in r.headers and r.json()["error"]["code"] == "unknown_url"
 
 
 def _assert_openai_error(r, status: int, code: str) -> None:

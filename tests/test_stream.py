@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from envoy.config.core.v3 import base_pb2
@@ -41,8 +42,8 @@ def resp_headers_msg(status: int) -> pb.ProcessingRequest:
     return pb.ProcessingRequest(response_headers=pb.HttpHeaders(headers=hm))
 
 
-async def run(msgs: list[pb.ProcessingRequest]) -> list[pb.ProcessingResponse]:
-    rt = await build_runtime(parse_config(CFG), Shared())
+async def run(msgs: list[pb.ProcessingRequest], cfg: dict[str, Any] = CFG) -> list[pb.ProcessingResponse]:
+    rt = await build_runtime(parse_config(cfg), Shared())
     proc = ExternalProcessor(RuntimeHolder(rt))
 
     async def it() -> AsyncIterator[pb.ProcessingRequest]:
@@ -91,10 +92,10 @@ async def test_models_path_is_immediate() -> None:
     assert [m["id"] for m in json.loads(out[0].immediate_response.body)["data"]] == ["auto", "MoM", "small", "big"]
 
 
-async def test_unowned_path_skips_bodies() -> None:
-    out = await run([headers_msg("POST", "/not-v1/thing")])
-    assert out[0].HasField("mode_override")
-    assert out[0].mode_override.request_body_mode == 0  # NONE
+async def test_unowned_path_is_404_never_the_default_model() -> None:
+    out = await run([headers_msg("POST", "/not-v1/thing")])  # a path_models path skips bodies: test_stream_apis
+    assert out[0].immediate_response.status.code == 404
+    assert json.loads(out[0].immediate_response.body)["error"]["code"] == "unknown_url"
 
 
 async def test_bad_body_ends_stream_with_error() -> None:
@@ -111,7 +112,8 @@ async def test_bad_body_ends_stream_with_error() -> None:
 async def test_state_does_not_leak_between_streams() -> None:
     body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "integral"}]}).encode()
     first = await run([headers_msg("POST", "/v1/chat/completions"), body_msg(body), resp_headers_msg(200)])
-    second = await run([headers_msg("GET", "/other", eos=True), resp_headers_msg(200)])
+    other = {**CFG, "routing": {**CFG["routing"], "path_models": {"/other": "small"}}}  # a path it routes, undecided
+    second = await run([headers_msg("GET", "/other", eos=True), resp_headers_msg(200)], other)
     assert set_headers(first[2].response_headers.response.header_mutation)["x-vsr-selected-model"] == "big"
     assert set_headers(second[1].response_headers.response.header_mutation) == {}
 

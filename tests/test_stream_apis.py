@@ -90,6 +90,10 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
     bad = await run([headers_msg("POST", "/v1/embeddings"), body_msg(b"{nope")], **cfg)
     assert bad[1].immediate_response.status.code == 400
     assert json.loads(bad[1].immediate_response.body)["error"]["code"] == "invalid_json"
+    health = await run([headers_msg("GET", "/health", eos=True)], **{"path_models": {**cfg["path_models"],
+                                                                                 "/health": "small"}})
+    assert set_headers(health[0].request_headers.response.header_mutation)["x-semrouter-cluster"] == "small"
+    assert (await run([headers_msg("GET", "/health", eos=True)], **cfg))[0].immediate_response.status.code == 404
     gz = await run([headers_msg("POST", "/v1/embeddings", **{"content-encoding": "gzip"}), body_msg(body)], **cfg)
     assert gz[0].immediate_response.status.code == 415  # its model cannot be set: refused before any routing
     assert json.loads(gz[0].immediate_response.body)["error"]["code"] == "unsupported_content_encoding"

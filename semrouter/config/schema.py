@@ -169,15 +169,16 @@ class Routing(_Strict):
         default_factory=dict,
         description="paths the router does not decide (embeddings, completions, audio, images) -> the model that "
         "serves them (a JSON body's `model` is set to it); a key is an exact path (/v1/embeddings) or a prefix "
-        "ending in / (/v1/audio/); any other /v1/ path gets an OpenAI-style 404",
+        "ending in / (/v1/audio/); any other path (in /v1/ or not, e.g. an upstream's /health or /metrics) gets "
+        "an OpenAI-style 404",
     )
 
     @field_validator("path_models")
     @classmethod
     def _paths_ok(cls, v: dict[str, str]) -> dict[str, str]:
         for path in v:
-            if not path.startswith("/v1/") or "?" in path or "//" in path:
-                raise ValueError(f"{path!r}: use a path under /v1/ without a query, e.g. /v1/embeddings or /v1/audio/")
+            if not path.startswith("/") or "?" in path or "//" in path:
+                raise ValueError(f"{path!r}: use an absolute path without a query, e.g. /v1/embeddings or /v1/audio/")
         return v
 
 

@@ -6,9 +6,10 @@
                              (both in Anthropic's shapes when the request carries `anthropic-version`)
     /v1/responses/{id}... -> (retrieve, delete, input_items, cancel) the model and endpoint that produced that
                              response, when the router saw it (server/conversations.py)
-    other /v1/... paths   -> the model `routing.path_models` names for them (routed by the same headers as a
+    any other path        -> the model `routing.path_models` names for it (routed by the same headers as a
                              decision; a JSON body's `model` is set to that model, any other body, e.g.
-                             multipart audio, passes untouched), else a 404 `unknown_url`
+                             multipart audio, passes untouched), else a 404 `unknown_url` (in /v1/ or not:
+                             an upstream's own endpoints, such as vLLM's /metrics or /tokenize, stay private)
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def model_for_path(cfg: Config, path: str) -> str | None:
 
 def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, str], remove: tuple[str, ...],
                      end_of_stream: bool) -> tuple[pb.ProcessingResponse, str | None]:
-    """Route an undecided /v1/ path to its configured model, or answer 404 (never the default chat model).
+    """Route a path the router does not decide to its configured model, or answer 404 (never the default model).
     Returns the reply and, when the JSON body must follow (its `model` rewritten), the model's name."""
     cfg = rt.config
     owner = _stored_response_owner(rt, path)

@@ -47,8 +47,8 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
       `unsupported_media_type` for a non-JSON content type, 415 `unsupported_content_encoding` for a compressed
       body, 400 `missing_body` when the headers end the request.
     - another method on those paths: immediate 405 `method_not_allowed` (`allow: POST`).
-    - another /v1/ path: to the model `routing.path_models` names ("path", body next), else 404 `unknown_url`.
-    - anything else ("passthrough"): CONTINUE with bodies and the response phases switched off.
+    - any other path: to the model `routing.path_models` names ("path" when a JSON body follows to get its
+      `model` set, else "passthrough" with bodies and response phases off), else 404 `unknown_url`.
     Error replies are in the client's API's shape (`st.api`). Client mistakes never raise; an unexpected error
     propagates to the stream loop (server/stream.py), which answers 500 `router_error`.
     """
@@ -82,14 +82,14 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
         canonical = st.path + query_of(raw_path)
         return mut.continue_request_headers({":path": canonical} if raw_path != canonical else None,
                                             remove=_UNTRUSTED)
+    # Any other path, in /v1/ or not, goes only where routing.path_models sends it, else 404: never silently to the
+    # default model (an upstream's own endpoints, e.g. vLLM's /metrics, /tokenize or /sleep, are not public).
     st.kind = "passthrough"
-    if st.path.startswith("/v1/") and st.path not in apis.API_PATHS:  # never silently to the default chat model
-        reply, st.path_model = paths.other_path_reply(rt, st.method, canonical_path(raw_path, fold_case=False), h,
-                                                      _UNTRUSTED, msg.end_of_stream)
-        if st.path_model is not None:
-            st.kind = "path"
-        return reply
-    return mut.continue_request_headers(remove=_UNTRUSTED, mode=mut.skip_bodies_mode())
+    reply, st.path_model = paths.other_path_reply(rt, st.method, canonical_path(raw_path, fold_case=False), h,
+                                                  _UNTRUSTED, msg.end_of_stream)
+    if st.path_model is not None:
+        st.kind = "path"
+    return reply
 
 
 async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse:

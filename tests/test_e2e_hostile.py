@@ -83,3 +83,23 @@ def test_an_upstreams_own_endpoints_are_not_public(client: Client) -> None:
             assert r.json()["error"]["code"] == "unknown_url", (path, r.body)
     r = client.request("GET", "/health", None, {"anthropic-version": "2023-06-01"})
     assert r.status == 404 and r.json()["type"] == "error"
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+def test_an_empty_chunked_body_is_missing_body(client: Client, path: str) -> None:
+    """A chunked request with no data was 400 invalid_json ("Expecting value"); with content-length: 0 it was
+    missing_body. Both are missing_body now (and a body of whitespace too)."""
+    import http.client
+
+    c = http.client.HTTPConnection("127.0.0.1", client.port, timeout=30)
+    try:
+        c.request("POST", path, body=iter([]), headers={"content-type": "application/json"}, encode_chunked=True)
+        r = c.getresponse()
+        reply = Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        c.close()
+    for got in (reply, client.request("POST", path, b"", {"content-type": "application/json"}),
+                client.request("POST", path, b" \n", {"content-type": "application/json"})):
+        message, code = _error(path, got, 400)
+        assert "empty" in message and code in (None, "missing_body"), message
+

@@ -61,11 +61,15 @@ def _constant(name: str) -> Any:
 
 
 def load_json_object(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """`raw` (UTF-8 JSON text) → its top-level object. Errors: 413 over `max_bytes`; 400 `invalid_json` for
-    anything that is not strict JSON (see the module docstring); 400 `invalid_value` for a non-object."""
+    """`raw` (UTF-8 JSON text) → its top-level object. Errors: 413 over `max_bytes`; 400 `missing_body` for an
+    empty (or all-whitespace) body, however it was sent (a chunked body with no data, as `content-length: 0`);
+    400 `invalid_json` for anything else that is not strict JSON (see the module docstring); 400 `invalid_value`
+    for a non-object."""
     if len(raw) > max_bytes:
         raise RequestError(413, f"Request body is {len(raw)} bytes; the limit is {max_bytes} bytes",
                            "invalid_request_error", "request_too_large")
+    if not raw.strip():
+        raise RequestError(400, "Request body is empty; send a JSON object", "invalid_request_error", "missing_body")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

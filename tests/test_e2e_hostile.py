@@ -103,3 +103,11 @@ def test_an_empty_chunked_body_is_missing_body(client: Client, path: str) -> Non
         message, code = _error(path, got, 400)
         assert "empty" in message and code in (None, "missing_body"), message
 
+
+def test_head_on_the_model_list_is_its_get_without_a_body(client: Client) -> None:
+    for path in ("/v1/models", "/v1/models/auto"):
+        get, head = client.request("GET", path), client.request("HEAD", path)
+        assert get.status == head.status == 200 and head.body == b"", (path, head.status)
+        assert head.headers["content-type"] == "application/json"
+    assert client.request("HEAD", "/v1/models/nope").status == 404
+

@@ -41,7 +41,8 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     """The request's headers (first message of a decision stream) → the reply for the request_headers phase.
 
     Records method, canonical path, x-request-id and the headers in `st`, and sets `st.kind`:
-    - GET /v1/models[/{id}] ("models"): answered here (immediate 200, or 404 `model_not_found`).
+    - GET or HEAD /v1/models[/{id}] ("models"): answered here (immediate 200, or 404 `model_not_found`; Envoy
+      sends a HEAD's answer without its body).
     - POST on a chat/Responses/Messages path ("chat"): CONTINUE with the router's header namespace removed and a
       path variant rewritten to its canonical spelling; the body comes next (on_request_body). Immediate 415
       `unsupported_media_type` for a non-JSON content type, 415 `unsupported_content_encoding` for a compressed
@@ -59,7 +60,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     st.path = canonical_path(raw_path)
     st.request_id = h.get(H.REQUEST_ID, "-")
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
-    if st.method == "GET" and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
+    if st.method in ("GET", "HEAD") and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"
         return paths.models_reply(rt.config, canonical_path(raw_path, fold_case=False), h)
     if st.path in apis.API_PATHS and st.method != "POST":

@@ -111,3 +111,10 @@ def test_head_on_the_model_list_is_its_get_without_a_body(client: Client) -> Non
         assert head.headers["content-type"] == "application/json"
     assert client.request("HEAD", "/v1/models/nope").status == 404
 
+
+def test_an_unknown_response_id_says_so(client: Client) -> None:
+    """GET /v1/responses/{id} for an id the router never routed said "no model serves this path"."""
+    for method in ("GET", "DELETE"):
+        r = client.request(method, "/v1/responses/resp_never_seen")
+        message, code = _error("/v1/responses", r, 404)
+        assert code == "response_not_found" and "resp_never_seen" in message, message

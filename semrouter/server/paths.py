@@ -81,6 +81,12 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
         model, endpoint, reason = (cfg.model(name) if name else None), None, "path"
     if model is None:  # in Anthropic's shape for its SDK (count_tokens, batches), as for /v1/models
         api: Api = "messages" if ANTHROPIC_VERSION in headers else "chat"
+        response_id = _response_id(path)
+        if response_id is not None:  # not "no model serves this path": the id is what is unknown
+            return mut.immediate(404, api_error_body(
+                api, 404, f"No response with id '{response_id[:200]}' is known to this router (it remembers the "
+                "responses it routed, per process and for a limited time)", "invalid_request_error",
+                "response_not_found")), None
         return mut.immediate(404, api_error_body(
             api, 404, f"Invalid URL ({method} {path[:200]}): no model serves this path on this router "
             "(routing.path_models)", "invalid_request_error", "unknown_url")), None
@@ -100,11 +106,19 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
     return mut.continue_request_headers(route, remove=remove, mode=mut.skip_bodies_mode(), clear_route_cache=True), None
 
 
-def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
+def _response_id(path: str) -> str | None:
+    """The id in /v1/responses/{id}[/...], else None."""
     parts = path.split("/")  # "", "v1", "responses", id, ...
     if len(parts) < 4 or parts[2].lower() != "responses" or not parts[3]:
         return None
-    owner = rt.shared.response_owners.get(parts[3])
+    return parts[3]
+
+
+def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
+    response_id = _response_id(path)
+    if response_id is None:
+        return None
+    owner = rt.shared.response_owners.get(response_id)
     return owner if owner is not None and rt.config.model(owner.model) is not None else None
 
 

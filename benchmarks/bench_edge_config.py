@@ -2,11 +2,15 @@
 
 One router and one pair of demo upstreams; two Envoys side by side on free loopback ports: the shipped
 envoy/envoy.yaml, and a copy without the hardening (no early header mutation, no path normalisation, no
-local-reply mapping). Rounds alternate between the two (A/B interleaved on the same machine, so drift and
-neighbours' load hit both alike); each round drives keyword-routed chat requests at each concurrency. Prints
-p50/p99 latency, requests/s and Envoy CPU per request for each, per round and as the median over rounds.
+local-reply mapping, no join-nonce removal from answers). Rounds alternate between the two (A/B interleaved on the
+same machine, so drift and neighbours' load hit both alike); each round drives keyword-routed chat requests
+(`--request routed`) or requests the router answers itself with an error (`--request local-reply`: an unknown
+model, a 404 ImmediateResponse that goes through the local-reply mappers as a cache hit does; not a 400, after
+which Envoy closes the connection) at each concurrency.
+Prints p50/p99 latency, requests/s and Envoy CPU per request for each, per round and as the median over rounds.
 
   .venv/bin/python benchmarks/bench_edge_config.py --rounds 5 -n 1000 --concurrency 1,16
+  .venv/bin/python benchmarks/bench_edge_config.py --request local-reply
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ def _without_hardening(cfg: dict[str, Any]) -> dict[str, Any]:
     hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
     for k in HARDENING_KEYS:
         hcm.pop(k, None)
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.header_mutation"]
     return cfg
 
 
-async def _round(port: int, body: bytes, headers: dict[str, str], n: int, conc: int) -> tuple[list[float], float]:
+async def _round(port: int, body: bytes, headers: dict[str, str], n: int, conc: int, status: int
+                 ) -> tuple[list[float], float]:
     for _ in range(20):
         await loadgen.run(port, "/v1/chat/completions", body, headers, 1, 1)
     res = await loadgen.run(port, "/v1/chat/completions", body, headers, n, conc)
-    assert set(res.statuses) == {200}, res.statuses
+    assert set(res.statuses) == {status}, res.statuses
     return res.latencies, res.rps
 
 
@@ -57,11 +63,14 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("-n", type=int, default=1000, help="requests per round and concurrency")
     ap.add_argument("--concurrency", default="1,16")
+    ap.add_argument("--request", choices=("routed", "local-reply"), default="routed")
     a = ap.parse_args()
     concs = [int(c) for c in a.concurrency.split(",")]
     ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
-    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "What is the derivative of x^3?"}]}
+    model = "auto" if a.request == "routed" else "no-such-model"
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "What is the derivative of x^3?"}]}
                       ).encode()
+    status = 200 if a.request == "routed" else 404
     headers = {"content-type": "application/json", "x-user-id": "bench"}
     rows: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as td:
@@ -84,7 +93,7 @@ def main() -> int:
                         port, pid = envoys[label]
                         for c in concs:
                             cpu0 = _cpu_seconds(pid)
-                            lat, rps = asyncio.run(_round(port, body, headers, a.n, c))
+                            lat, rps = asyncio.run(_round(port, body, headers, a.n, c, status))
                             cpu = (_cpu_seconds(pid) - cpu0) / (a.n + 20) * 1000
                             rows.setdefault((label, c), []).append((_pct(lat, 0.5), _pct(lat, 0.99), rps, cpu))
                             print(f"round {r} {label:10s} c={c:<3d} p50 {_pct(lat, 0.5):6.2f} ms  p99 "
@@ -94,7 +103,7 @@ def main() -> int:
                 b.terminate()
                 b.wait(timeout=10)
     print(f"\n{platform.processor() or platform.machine()}; {a.rounds} interleaved rounds x {a.n} requests, "
-          "keyword routing, medians over rounds")
+          f"{'keyword routing' if a.request == 'routed' else 'router 404 replies'}, medians over rounds")
     print(f"{'config':10s} {'conc':>4s} {'p50 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'envoy CPU ms/req':>16s}")
     for (label, c), vals in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         med = [statistics.median(v[i] for v in vals) for i in range(4)]

@@ -118,3 +118,51 @@ def test_an_unknown_response_id_says_so(client: Client) -> None:
         r = client.request(method, "/v1/responses/resp_never_seen")
         message, code = _error("/v1/responses", r, 404)
         assert code == "response_not_found" and "resp_never_seen" in message, message
+
+
+def test_requests_across_reloads_all_answer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Clients on all three APIs while the config is swapped again and again (SIGHUP after each edit): every
+    request is answered by an upstream, none fails, and the swaps took effect (a new keyword rule routes)."""
+    import signal
+    import threading
+    import time
+
+    import yaml
+
+    from conftest import start_stack
+
+    stack, client = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False})
+    path = tmp_path / "semrouter.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    failures: list[tuple[str, int, bytes]] = []
+    models: set[str] = set()
+    stop = threading.Event()
+
+    def drive(api_path: str) -> None:
+        body = json.dumps({**BODIES[api_path], **({"input": "parrots on deck"} if "input" in BODIES[api_path] else
+                                                   {"messages": [{"role": "user", "content": "parrots on deck"}]})})
+        while not stop.is_set():
+            r = client.request("POST", api_path, body.encode(), {"content-type": "application/json"})
+            if r.status != 200 or "x-demo-model" not in r.headers:
+                failures.append((api_path, r.status, r.body[:200]))
+            else:
+                models.add(r.headers["x-demo-model"])
+
+    threads = [threading.Thread(target=drive, args=(p,)) for p in BODIES]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(6):  # each edit is new bytes, so each SIGHUP builds and swaps a new runtime
+            rules = [r for r in cfg["keyword_rules"] if r["name"] != "parrots"]
+            if i % 2 == 0:
+                rules.append({"name": "parrots", "category": "math", "keywords": ["parrots"]})
+            path.write_text(yaml.safe_dump({**cfg, "keyword_rules": rules}))
+            stack.procs["router"].send_signal(signal.SIGHUP)
+            time.sleep(0.7)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        stack.stop()
+    assert not failures, failures[:5]
+    assert models == {"llama-3.1-8b", "qwen3-32b"}  # the rule came and went with the swaps

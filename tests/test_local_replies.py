@@ -152,7 +152,7 @@ def test_headers_too_large_is_431_in_the_apis_shape(closed: tuple[Stack, Client]
 
 def _raw(port: int, data: bytes) -> Reply:
     """Send bytes as they are (malformed HTTP the stdlib client will not write) and read one answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(data)
         buf = b""
         while b"\r\n\r\n" not in buf:
@@ -178,6 +178,33 @@ def test_unreadable_http_is_400_in_the_apis_shape(closed: tuple[Stack, Client], 
     r = _raw(client.port, f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
                           "x-odd: a\x01b\r\ncontent-length: 2\r\n\r\n{}".encode())
     _assert_shape(path, r, 400, "bad_request")
+
+
+def test_slow_request_headers_get_408_in_both_shapes(closed: tuple[Stack, Client]) -> None:
+    """A client sending its headers a byte at a time held a connection for the 300 s stream idle timeout; now
+    Envoy answers 408 once `request_headers_timeout` (10 s in every shipped config) runs out. No path is known
+    yet, so the body is in both shapes (OpenAI's fields plus Anthropic's "type": "error")."""
+    import time
+
+    for name, cfg in SHIPPED:
+        assert _hcm(cfg)["request_headers_timeout"] == "10s", name
+    _, client = closed
+    out: dict[str, tuple[float, Reply]] = {}
+
+    def slow(path: str) -> None:
+        t0 = time.monotonic()
+        out[path] = (0.0, _raw(client.port, f"POST {path} HTTP/1.1\r\nhost: x\r\n".encode()))  # never finished
+        out[path] = (time.monotonic() - t0, out[path][1])
+
+    threads = [threading.Thread(target=slow, args=(p,)) for p in (OPENAI_PATHS[0], ANTHROPIC)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for path in (OPENAI_PATHS[0], ANTHROPIC):
+        took, r = out[path]
+        assert 9 <= took < 14, (path, took)
+        _assert_shape(path, r, 408, "request_timeout")
 
 
 @pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC])

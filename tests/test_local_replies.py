@@ -251,3 +251,32 @@ def test_router_slow_or_down_is_504_or_503_in_the_apis_shape(closed: tuple[Stack
         _assert_shape(p, _post(client, p), 503, "service_unavailable")
     _assert_openai(client.request("GET", "/v1/models"), 503, "service_unavailable")
     _assert_anthropic(client.request("GET", "/v1/models", None, {"anthropic-version": "2023-06-01"}), 503)
+
+
+def test_an_endpoint_off_the_allow_list_is_502_in_the_apis_shape(tmp_path: Path) -> None:
+    """ORIGINAL_DST: an endpoint the router names but Envoy's allow-list does not have (a router config edited
+    without envoy-original-dst.yaml) is Envoy's direct 502, in each API's error shape; nothing is forwarded."""
+    import yaml
+
+    from semrouter.devstack import ROOT
+
+    cfg = yaml.safe_load((ROOT / "config" / "semrouter.yaml").read_text())
+    cfg["models"][1]["endpoints"] = [{"address": "127.0.0.1", "port": 8003}]  # qwen3-32b: not in (8001|8002)
+    cfg["routing"]["endpoint_selection"] = "original_dst"
+    cfg["signals"], cfg["cache"] = {"enabled": False}, {"enabled": False}
+    src = tmp_path / "router.yaml"
+    src.write_text(yaml.safe_dump(cfg))
+    ports = {p: free_port() for p in (*SHIPPED_PORTS, 8003)}
+    stack = Stack(router_config=src, envoy_config=ROOT / "envoy" / "envoy-original-dst.yaml", ports=ports,
+                  workdir=tmp_path / "stack", log_dir=tmp_path / "logs").start()
+    client = Client(ports[8801])
+    try:
+        for path in (*OPENAI_PATHS, ANTHROPIC):
+            r = client.request("POST", path, json.dumps({**BODIES[path], "model": "qwen3-32b"}).encode(),
+                               {"content-type": "application/json"})
+            _assert_shape(path, r, 502, "bad_gateway")
+            assert "x-demo-model" not in r.headers
+            ok = _post(client, path)  # the default model's endpoint is on the list
+            assert ok.status == 200 and ok.headers["x-demo-model"] == "llama-3.1-8b"
+    finally:
+        stack.stop()

@@ -95,7 +95,7 @@ FailureMode = Literal["open", "closed"]
 
 def render_envoy(path: Path, ports: Mapping[int, int], failure_mode: FailureMode | None = None) -> dict[str, Any]:
     """A shipped Envoy config on the ports in use. `failure_mode` "closed" switches the decision ext_proc filter to
-    fail-closed (`failure_mode_allow: false`: router down → 503 in OpenAI's shape); None keeps the file's."""
+    fail-closed (`failure_mode_allow: false`: router down → 503 in the API's error shape); None keeps the file's."""
     cfg = _remap(yaml.safe_load(path.read_text()), ports)
     if failure_mode is not None:
         for listener in cfg["static_resources"]["listeners"]:

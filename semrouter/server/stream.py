@@ -61,9 +61,10 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
         self, request_iterator: AsyncIterator[pb.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ProcessingResponse]:
         """Read Envoy's ProcessingRequests in phase order and yield one ProcessingResponse per phase (none on an
-        observer stream), ending after an immediate response. An error in a request phase of an API request becomes
-        an immediate 500 `router_error` in that API's shape, in any other phase a plain CONTINUE; a cancelled stream
-        (client gone) just ends."""
+        observer stream), ending after an immediate response, or after the body reply when Envoy's protocol_config
+        says no answer comes on this stream. An error in a request phase of an API request becomes an immediate 500
+        `router_error` in that API's shape, in any other phase a plain CONTINUE; a cancelled stream (client gone)
+        just ends."""
         rt = self._holder.acquire()  # the whole stream runs on the config it started with
         st = StreamState()
         rt.shared.metrics.stream_opened()

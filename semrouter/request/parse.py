@@ -96,7 +96,7 @@ def check_content_encoding(content_encoding: str | None) -> None:
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     unsupported = [c for c in codings if c != "identity"]
     if unsupported:
-        raise RequestError(415, f"Content-Encoding {', '.join(unsupported)!s} is not supported; send the JSON body "
+        raise RequestError(415, f"Content-Encoding {', '.join(unsupported)} is not supported; send the JSON body "
                            "uncompressed", "invalid_request_error", "unsupported_content_encoding")
 
 

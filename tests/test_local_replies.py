@@ -139,6 +139,17 @@ def test_body_over_envoys_buffer_is_413_in_the_apis_shape(closed: tuple[Stack, C
     _assert_shape(path, _post(client, path, b"{" + b" " * 9_000_000 + b"}"), 413, "request_too_large")
 
 
+@pytest.mark.parametrize("path", OPENAI_PATHS)
+def test_anthropic_version_does_not_change_the_chat_and_responses_shape(closed: tuple[Stack, Client],
+                                                                       path: str) -> None:
+    """The router answers chat completions and Responses in OpenAI's shape whatever headers come with them (the
+    path decides; anthropic-version only matters on other paths, e.g. /v1/models): Envoy's replies follow."""
+    _, client = closed
+    claude = {"anthropic-version": "2023-06-01"}
+    _assert_openai(_post(client, path, b"{" + b" " * 9_000_000 + b"}", claude), 413, "request_too_large")  # Envoy
+    _assert_openai(_post(client, path, b"{", claude), 400, "invalid_json")  # the router
+
+
 @pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC, "/v1/models"])
 def test_headers_too_large_is_431_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
     _, client = closed

@@ -6,12 +6,21 @@ again verbatim (exact stage: no encoder pass) and in a reworded form (typo, poli
 the semantic stage, after the signals' encoder pass). Prints p50/p90 per kind and the share of requests
 that were hits (a paraphrase that misses is not counted in its latency row).
 
-    .venv/bin/python benchmarks/bench_cache_hit_latency.py [--rounds 100]
+A third kind, "reworded", is a paraphrase that no rule accepts (not an answer-neutral rewording): the
+learned verifier decides it, and with a model that reads token alignment (align.py) that costs one extra
+encoder run over the prompt and the candidate.
+
+`--arm NAME=MODEL,T,T_OTHER` (repeatable) starts one stack per arm with that verifier model and thresholds
+(`--arm default=` : the shipped config) and sends every request to each arm in turn (A/B in one run).
+
+    .venv/bin/python benchmarks/bench_cache_hit_latency.py [--rounds 100] \
+        [--arm default= --arm align=models/cache_verifier_align.onnx,0.92,0.76]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import platform
@@ -32,6 +41,12 @@ PAIRS = [
     ("What is the capital city of Australia?", "what is the capital city of australia"),
     ("Explain how vaccines train the immune system.", "Could you explain how vaccines train the immune system?"),
 ]
+# (stored question, reworded paraphrase the learned verifier decides): written for this benchmark
+REWORDED = [
+    ("How do I bake sourdough bread at home?", "What is the way to make sourdough bread at home?"),
+    ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"),
+]
+KINDS = ("exact", "paraphrase", "reworded")
 
 
 def ask(port: int, text: str) -> tuple[float, bool]:
@@ -51,37 +66,61 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000 if xs else float("nan")
 
 
+def _stack(tmp: Path, overrides: dict[str, object]) -> tuple[Stack, int]:
+    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
+    tmp.mkdir(parents=True, exist_ok=True)
+    stack = Stack(ports=ports, overrides={"logging.level": "warning", "cache.milvus.uri": str(tmp / "c.db"),
+                                          **overrides}, workdir=tmp, log_dir=tmp / "logs")
+    return stack, ports[8801]
+
+
+def _fill(port: int) -> None:
+    stored = [q for q, _ in PAIRS + REWORDED]
+    for q in stored:
+        ask(port, q)
+    deadline = time.monotonic() + 20
+    while not all(ask(port, q)[1] for q in stored) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--arm", action="append", default=[],
+                    help="NAME=MODEL,T,T_OTHER (verifier model, thresholds) or NAME= for the shipped config")
     a = ap.parse_args()
-    ports = {p: free_port() for p in (8801, 9901, 50051, 50052, 8001, 8002, 9190)}
-    with tempfile.TemporaryDirectory() as td:
-        tmp = Path(td)
-        stack = Stack(ports=ports, overrides={"logging.level": "warning", "cache.milvus.uri": str(tmp / "c.db")},
-                      workdir=tmp, log_dir=tmp / "logs")
-        with stack:
-            port = ports[8801]
-            for q, _ in PAIRS:
-                ask(port, q)
-            deadline = time.monotonic() + 20
-            while not all(ask(port, q)[1] for q, _ in PAIRS) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            lat: dict[str, list[float]] = {"exact": [], "paraphrase": []}
-            hits = {"exact": 0, "paraphrase": 0}
-            for _ in range(a.rounds):
-                for q, p in PAIRS:
-                    for kind, text in (("exact", q), ("paraphrase", p)):
-                        dt, hit = ask(port, text)
-                        hits[kind] += hit
-                        if hit:
-                            lat[kind].append(dt)
-    n = a.rounds * len(PAIRS)
-    print(f"machine: {platform.machine()}, {platform.processor() or platform.system()}; {n} requests per kind, "
-          "concurrency 1, interleaved")
-    print(f"{'kind':>10} {'hits':>6} {'p50 ms':>7} {'p90 ms':>7} {'mean ms':>8}")
-    for kind, xs in lat.items():
-        print(f"{kind:>10} {hits[kind] / n:6.0%} {pct(xs, 0.5):7.2f} {pct(xs, 0.9):7.2f} "
+    arms: dict[str, dict[str, object]] = {}
+    for spec in a.arm or ["default="]:
+        name, _, rest = spec.partition("=")
+        if not rest:
+            arms[name] = {}
+            continue
+        model, t, t_other = rest.split(",")
+        arms[name] = {"cache.verifier_model": str(Path(model).resolve()), "cache.verifier_threshold": float(t),
+                      "cache.verifier_threshold_other_languages": float(t_other)}
+    lat = {(arm, k): [] for arm in arms for k in KINDS}
+    hits = {(arm, k): 0 for arm in arms for k in KINDS}
+    with tempfile.TemporaryDirectory() as td, contextlib.ExitStack() as running:
+        ports: dict[str, int] = {}
+        for arm, over in arms.items():
+            stack, ports[arm] = _stack(Path(td) / arm, over)
+            running.enter_context(stack)
+            _fill(ports[arm])
+        asks = [(k, q if k == "exact" else p) for q, p in PAIRS for k in ("exact", "paraphrase")]
+        asks += [("reworded", p) for _, p in REWORDED]
+        for _ in range(a.rounds):
+            for kind, text in asks:
+                for arm, port in ports.items():  # A/B: each request goes to every arm in turn
+                    dt, hit = ask(port, text)
+                    hits[(arm, kind)] += hit
+                    if hit:
+                        lat[(arm, kind)].append(dt)
+    print(f"machine: {platform.machine()}, {platform.processor() or platform.system()}; {a.rounds} rounds, "
+          f"concurrency 1, interleaved{' between arms' if len(arms) > 1 else ''}")
+    print(f"{'arm':>9} {'kind':>10} {'n':>5} {'hits':>6} {'p50 ms':>7} {'p90 ms':>7} {'mean ms':>8}")
+    for (arm, kind), xs in lat.items():
+        n = a.rounds * (len(REWORDED) if kind == "reworded" else len(PAIRS))
+        print(f"{arm:>9} {kind:>10} {n:5d} {hits[(arm, kind)] / n:6.0%} {pct(xs, 0.5):7.2f} {pct(xs, 0.9):7.2f} "
               f"{(statistics.mean(xs) * 1000 if xs else float('nan')):8.2f}")
     return 0
 

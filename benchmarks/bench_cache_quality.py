@@ -44,8 +44,10 @@ ADV = ROOT / "benchmarks" / "data" / "cache_adversarial.jsonl"
 RULES_COS = 0.92  # the rules-only baseline's cosine threshold (fallback_similarity_threshold)
 
 
-def scores(lv: LearnedVerifier, u: np.ndarray, v: np.ndarray, lex: np.ndarray) -> np.ndarray:
-    out = [lv.score_arrays(u[i:i + 4096], v[i:i + 4096], lex[i:i + 4096]) for i in range(0, len(u), 4096)]
+def scores(lv: LearnedVerifier, u: np.ndarray, v: np.ndarray, lex: np.ndarray,
+           align: np.ndarray | None = None) -> np.ndarray:
+    out = [lv.score_arrays(u[i:i + 4096], v[i:i + 4096], lex[i:i + 4096],
+                           None if align is None else align[i:i + 4096]) for i in range(0, len(u), 4096)]
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
@@ -80,13 +82,13 @@ def main() -> None:
     args = ap.parse_args()
     c, t = cfg.similarity_threshold, cfg.verifier_threshold
     rules = features.rules_verifier()
-    lv = LearnedVerifier(args.verifier, rules)
+    lv = LearnedVerifier(args.verifier, rules, ROOT / "models")
 
     t0 = time.perf_counter()
-    mix = Mixed(load_mix(), args.threads)
+    mix = Mixed(load_mix(), args.threads, align=lv.wants_align)  # alignment: cached under build/
     m = mix.part == args.part
     cos, y, kind = mix.cos[m], mix.y[m], mix.kind[m]
-    sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m])
+    sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])
     veto_ok = mix.veto_ok[m]
     rules_ok = mix.lex[m][:, -1] > 0.5  # LEX_FEATURES[-1] = rules_ok (every rule family)
     print(f"{m.sum()} {args.part} pairs, features + scores in {time.perf_counter() - t0:.0f}s")
@@ -139,13 +141,15 @@ def main() -> None:
                      for r in rows])
     a_eq = np.array([equivalent(r["b"], r["a"], rules.common_words) for r in rows]) & cfg.accept_equivalent
     a_t = np.array([cfg.verifier_threshold_for(detect(r["b"])) for r in rows], dtype=np.float32)
-    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((lv.score_arrays(eb, ea, a_lex) >= a_t) | a_eq)
+    a_align = (np.concatenate([lv.align_rows(r["b"], [r["a"]]) for r in rows]) if lv.wants_align else None)
+    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((lv.score_arrays(eb, ea, a_lex, a_align) >= a_t) | a_eq)
     print("\nhand-written adversarial pairs (benchmarks/data/cache_adversarial.jsonl), shipped settings:")
     for k in sorted({r["kind"] for r in rows}):
         km = np.array([r["kind"] == k for r in rows])
         print(f"  {k:>10} {km.sum():3d} pairs: served {a_hit[km].sum()}")
 
-    print("\nverifier latency (median of 300, this machine, 1 intra-op thread):")
+    print("\nverifier latency (median of 300, this machine, 1 intra-op thread; with alignment features the encoder "
+          "run over the prompt and the candidates is included):")
     for n in (1, 5):
         l_us, r_us = latency_us(lv, rules.check, n)
         print(f"  {n} candidate(s): learned (lexical features + ONNX) {l_us:.0f} us; rules {r_us:.0f} us")

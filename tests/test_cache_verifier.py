@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from semrouter.cache import CacheConfig, SemanticCache
+from semrouter.cache.align import ALIGN_FEATURES
 from semrouter.cache.learned_verify import LEX_FEATURES, LearnedVerifier, VerifierModelError, lex_matrix
 from semrouter.cache.testing import HashEmbedder, completion
 from semrouter.cache.verify import Verifier
@@ -18,6 +19,7 @@ from semrouter.request.parse import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "modelbuild" / "artifacts" / "cache_verifier.onnx"
+ALIGNED = ROOT / "models" / "cache_verifier_align.onnx"  # opt-in model, installed by `make models` beside the encoder
 ENCODER = ROOT / "models" / "encoder.int8.onnx"
 TOKENIZER = ROOT / "models" / "tokenizer.json"
 H = {"x-user-id": "alice"}
@@ -34,6 +36,14 @@ def req(text: str) -> ChatRequest:
 @pytest.fixture(scope="module")
 def learned() -> LearnedVerifier:
     return LearnedVerifier(MODEL, Verifier.from_tokenizer(TOKENIZER))
+
+
+@pytest.fixture(scope="module")
+def aligned() -> LearnedVerifier:
+    """The opt-in model with token-alignment features (reads the encoder in models/)."""
+    if not ALIGNED.is_file() or not ENCODER.is_file():
+        pytest.skip("models/ not built (make models)")
+    return LearnedVerifier(ALIGNED, Verifier.from_tokenizer(TOKENIZER))
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +91,62 @@ def test_paraphrase_scores_higher_than_number_near_miss(learned: LearnedVerifier
     miss = learned.score(NEAR_MISS[1], e[3], [NEAR_MISS[0]], e[2:3])[0]
     assert para > miss
     assert miss < CacheConfig().verifier_threshold
+
+
+SCOPED = ("What are the main renewable energy sources?", "What are the main renewable energy sources in Europe?")
+REWORDED = ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?")
+
+
+ALIGNED_THRESHOLD = 0.92  # chosen on validation with the opt-in model (its sidecar)
+
+
+def test_aligned_model_reads_token_alignment(aligned: LearnedVerifier) -> None:
+    sidecar = json.loads(ALIGNED.with_name("cache_verifier_align.labels.json").read_text())
+    assert aligned.wants_align and tuple(sidecar["align_features"]) == ALIGN_FEATURES
+    assert sidecar["chosen_on_validation"]["verifier_threshold"] == ALIGNED_THRESHOLD
+    assert not LearnedVerifier(MODEL, Verifier()).wants_align
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(3, 384)).astype(np.float32)
+    lex = rng.uniform(size=(3, len(LEX_FEATURES))).astype(np.float32)
+    align = rng.uniform(size=(3, len(ALIGN_FEATURES))).astype(np.float32)
+    assert aligned.score_arrays(u, u, lex, align).shape == (3,)
+    with pytest.raises(ValueError):
+        aligned.score_arrays(u, u, lex)  # this model needs the alignment features
+
+
+def test_added_scope_word_scores_low_and_a_reworded_question_high(aligned: LearnedVerifier, learned: LearnedVerifier,
+                                                                  encode: Any) -> None:
+    """With sentence vectors alone (the default model) an added word of scope and a synonym look alike: it scores
+    the scoped pair ~0.43 and the reworded one ~0.89, both under its 0.94. Token alignment tells them apart."""
+    e = encode([*SCOPED, *REWORDED])
+    scoped = aligned.score(SCOPED[1], e[1], [SCOPED[0]], e[:1])[0]
+    reworded = aligned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0]
+    assert scoped < 0.5 * ALIGNED_THRESHOLD < ALIGNED_THRESHOLD <= reworded
+    assert learned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0] < CacheConfig().verifier_threshold
+
+
+async def test_alignment_costs_an_encoder_run_only_when_the_score_decides(encode: Any, aligned: LearnedVerifier) -> None:
+    async def embed(texts: Sequence[str]) -> np.ndarray:
+        return encode(texts)
+
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "lookup_timeout_ms": 5000,
+                                      "verifier_model": str(ALIGNED), "verify_vocabulary": str(TOKENIZER),
+                                      "verifier_threshold": ALIGNED_THRESHOLD})
+    cache = await SemanticCache.create(cfg, embed, maintenance=False)
+    learned = cache._learned
+    assert learned is not None and learned.wants_align
+    for text in (REWORDED[0], SCOPED[0]):
+        await _put(cache, text)
+    runs = learned.encoder_runs
+    assert await _get(cache, "Hi! How tall is the highest mountain in Africa? Thanks") is not None  # a rewording rule
+    assert learned.encoder_runs == runs
+    assert await _get(cache, REWORDED[1]) is not None  # decided by the learned score: one encoder run
+    assert learned.encoder_runs == runs + 1
+    key = cache.key_for(req(SCOPED[1]), H)
+    assert key is not None
+    hit, reason = await cache.lookup_with_reason(key, None)
+    assert hit is None and reason == "learned"
+    await cache.close()
 
 
 def test_missing_model_is_an_error() -> None:

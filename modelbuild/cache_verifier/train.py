@@ -7,7 +7,16 @@ on validation only; test is printed once, per kind, after the choice (and by ben
 Embeddings come from the shipped encoder (models/encoder.int8.onnx) and are cached under /tmp (the first run
 embeds ~52k unique texts: ~20 minutes on 2 busy cores, then only new texts). Fixed seeds, 2 threads.
 
-    .venv/bin/python -m modelbuild.cache_verifier.train [--out modelbuild/artifacts] [--no-export]
+    .venv/bin/python -m modelbuild.cache_verifier.train [--out modelbuild/artifacts] [--no-export] [--val-only]
+
+The shipped `cache_verifier.onnx` is the default invocation. The opt-in `cache_verifier_align.onnx` (sixth
+session: token-alignment features, align.py; see benchmarks/RESULTS.md before using it) is
+
+    .venv/bin/python -m modelbuild.cache_verifier.train --align --features compact --hidden 64,64 --epochs 30 \
+        --lr 1e-3 --weight-decay 0.01 --dropout 0.1 --name cache_verifier_align
+
+(alignment features: one encoder run per unique text of the pairs that can be served, cached under
+build/cache_verifier/; ~9 minutes on 2 busy cores the first time).
 """
 
 from __future__ import annotations
@@ -20,10 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.cache_verifier import features
+from modelbuild.cache_verifier.align_cache import align_cached
 from modelbuild.cache_verifier.embed import embed_cached
 from modelbuild.cache_verifier.export import to_onnx
 from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr
 from modelbuild.cache_verifier.mix import MixPair, load_mix
+from semrouter.cache.align import ALIGN_FEATURES, perfect_alignment
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.equivalent import equivalent
 from semrouter.cache.learned_verify import LEX_FEATURES, lex_vector
@@ -37,18 +48,22 @@ MAX_VAL_FALSE_HITS = 0.04  # on every validation near-miss kind with at least MI
 MIN_GROUP = 30
 
 
-def pair_features(u: np.ndarray, v: np.ndarray, lex: np.ndarray) -> np.ndarray:
-    """The graph's feature vector (export.py), in numpy: SBERT pair features [u*v, |u-v|, cos] and the
-    lexical features. (No topic term u+v: it let the model learn which subjects qqp's labellers call
-    duplicates, which does not carry over to other sources.)"""
+def pair_features(u: np.ndarray, v: np.ndarray, lex: np.ndarray, align: np.ndarray | None = None,
+                  compact: bool = False) -> np.ndarray:
+    """The graph's feature vector (export.py), in numpy: the SBERT pair features [u*v, |u-v|, cos] (`compact`:
+    the cosine only), the lexical features and (when given) the token-alignment features [B, len(ALIGN_FEATURES)].
+    (No topic term u+v: it let the model learn which subjects qqp's labellers call duplicates, which does not
+    carry over to other sources; the compact set drops the per-dimension terms for the same reason.)"""
     uv = u * v
-    return np.concatenate([uv, np.abs(u - v), uv.sum(1, keepdims=True), lex], axis=1).astype(np.float32)
+    cos = uv.sum(1, keepdims=True)
+    parts = ([cos] if compact else [uv, np.abs(u - v), cos]) + [lex] + ([] if align is None else [align])
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 class Mixed:
     """Features of every pair of the mix: u = new prompt (b), v = cached prompt (a)."""
 
-    def __init__(self, pairs: list[MixPair], threads: int = 2) -> None:
+    def __init__(self, pairs: list[MixPair], threads: int = 2, align: bool = False) -> None:
         rules = features.rules_verifier()
         veto = CacheConfig().verifier_veto
         texts = [p.a for p in pairs] + [p.b for p in pairs]
@@ -64,6 +79,11 @@ class Mixed:
         self.kind = np.array([p.kind for p in pairs])
         self.part = np.array([p.part for p in pairs])
         self.cos = (self.u * self.v).sum(1)
+        self.align: np.ndarray | None = None
+        if align:  # token alignment only where a pair can be served (else the perfect-alignment default)
+            reach = np.nonzero(self.veto_ok & (self.cos >= min(PREFILTERS)))[0]
+            self.align = np.tile(perfect_alignment(), (n, 1))
+            self.align[reach] = align_cached([(pairs[i].a, pairs[i].b) for i in reach], threads=threads)
 
 
 def balanced_weights(kinds: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -185,9 +205,15 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--features", choices=("compact", "full"), default="full",
+                    help="full = [u*v, |u-v|, cos, lex (, align)] (the shipped model); compact = [cos, lex (, align)]")
+    ap.add_argument("--name", default="cache_verifier", help="the artifact's file stem")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-export", action="store_true")
+    ap.add_argument("--align", action="store_true",
+                    help="add the token-alignment features (semrouter/cache/align.py; the model gets an align input)")
+    ap.add_argument("--val-only", action="store_true", help="report validation only (exploration: test unread)")
     args = ap.parse_args()
 
     import torch
@@ -195,10 +221,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
     t0 = time.perf_counter()
-    mix = Mixed(load_mix(args.seed), args.threads)
+    mix = Mixed(load_mix(args.seed), args.threads, align=args.align)
     print(f"features for {len(mix.y)} pairs in {time.perf_counter() - t0:.0f}s", flush=True)
     tr, va, te = (mix.part == p for p in ("train", "val", "test"))
-    x_all = pair_features(mix.u, mix.v, mix.lex)
+    compact = args.features == "compact"
+    x_all = pair_features(mix.u, mix.v, mix.lex, mix.align, compact)
     mean = x_all[tr].mean(0)
     std = x_all[tr].std(0) + 1e-4
     xs = (x_all - mean) / std
@@ -216,30 +243,34 @@ def main() -> None:
           f"(mean paraphrase hit rate {obj:.1%})")
     served = (mix.cos >= c) & mix.veto_ok & ((score >= t) | mix.equiv)
     report("validation (chosen on)", served[va], mix.y[va], mix.kind[va], mix.cos[va])
-    report("TEST (held out; read after the choice)", served[te], mix.y[te], mix.kind[te], mix.cos[te])
-    q = te & (mix.kind == "qqp")
-    thr, r = best_recall_at_precision(score[q], (mix.cos[q] >= c) & mix.veto_ok[q], mix.y[q], 0.95)
-    print(f"qqp test, threshold picked on test (optimistic): recall {r.recall:.1%} at precision {r.precision:.1%} "
-          f"(verifier >= {thr:.3f})")
+    if not args.val_only:
+        report("TEST (held out; read after the choice)", served[te], mix.y[te], mix.kind[te], mix.cos[te])
+        q = te & (mix.kind == "qqp")
+        thr, r = best_recall_at_precision(score[q], (mix.cos[q] >= c) & mix.veto_ok[q], mix.y[q], 0.95)
+        print(f"qqp test, threshold picked on test (optimistic): recall {r.recall:.1%} at precision {r.precision:.1%} "
+              f"(verifier >= {thr:.3f})")
     if args.no_export:
         return
     out = Path(args.out)
-    path = out / "cache_verifier.onnx"
-    to_onnx(layers, mean, std, mix.u.shape[1], len(LEX_FEATURES), path)
+    path = out / f"{args.name}.onnx"
+    n_align = 0 if mix.align is None else len(ALIGN_FEATURES)
+    to_onnx(layers, mean, std, mix.u.shape[1], len(LEX_FEATURES), path, n_align, compact)
     sidecar = {
         "labels": ["different_answer", "same_answer"],
         "score": "probs[:,1] = P(the cached answer fits the new prompt)",
         "lex_features": list(LEX_FEATURES),
-        "inputs": {"u": [None, mix.u.shape[1]], "v": [None, mix.u.shape[1]], "lex": [None, len(LEX_FEATURES)]},
+        **({"align_features": list(ALIGN_FEATURES)} if n_align else {}),
+        "inputs": {"u": [None, mix.u.shape[1]], "v": [None, mix.u.shape[1]], "lex": [None, len(LEX_FEATURES)],
+                   **({"align": [None, n_align]} if n_align else {})},
         "encoder": "encoder.int8.onnx",
-        "model": {"hidden": list(hidden), "epochs": args.epochs, "best_epoch": info["epoch"], "lr": args.lr,
+        "model": {"features": args.features, "hidden": list(hidden), "epochs": args.epochs, "best_epoch": info["epoch"], "lr": args.lr,
                   "weight_decay": args.weight_decay, "dropout": args.dropout, "seed": args.seed},
         "data": "mix.py: qqp-dev + paraphrase-dev + chat rewrites (chatpairs.py); held out by source/origin",
         "train_rows": int(fit_tr.sum()),
         "chosen_on_validation": {"similarity_threshold": c, "verifier_threshold": t,
                                  "max_false_hits_per_kind": MAX_VAL_FALSE_HITS},
     }
-    (out / "cache_verifier.labels.json").write_text(json.dumps(sidecar, indent=2) + "\n")
+    (out / f"{args.name}.labels.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB) in {time.perf_counter() - t0:.0f}s")
 
 

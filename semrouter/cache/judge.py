@@ -53,7 +53,8 @@ def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, l
           verifier_threshold: float, verifier: Verifier, rules: Collection[str],
           accept_equivalent: bool = True) -> list[Judgement]:
     """Verdicts for `found` (best cosine first). `learned[i]` scores the i-th candidate at or above the
-    threshold (None = learned verifier not in use). At most one candidate gets `hit`."""
+    threshold (None = learned verifier not in use; NaN = not scored: `needs_score` was False). At most one
+    candidate gets `hit`."""
     out: list[Judgement] = []
     served = False
     i = 0
@@ -61,13 +62,22 @@ def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, l
         if cos < threshold:
             out.append(Judgement(entry, cos, None, "", "below_threshold"))
             continue
-        score = None if learned is None else float(learned[i])
+        score = None if learned is None or np.isnan(learned[i]) else float(learned[i])
         i += 1
         veto = _veto(prompt, entry.prompt, score, verifier_threshold, verifier, rules, accept_equivalent)
         verdict = "rejected" if veto else ("not_reached" if served else "hit")
         served = served or not veto
         out.append(Judgement(entry, cos, score, veto, verdict))
     return out
+
+
+def needs_score(prompt: str, cached: str, verifier: Verifier, rules: Collection[str],
+                accept_equivalent: bool = True) -> bool:
+    """Whether the learned score decides this candidate: no veto fires and it is not an answer-neutral
+    rewording (then judge() serves or refuses it without the score)."""
+    if _veto(prompt, cached, None, 0.0, verifier, rules, accept_equivalent):
+        return False
+    return not (accept_equivalent and equivalent(prompt, cached, verifier.common_words))
 
 
 def _veto(prompt: str, cached: str, score: float | None, verifier_threshold: float, verifier: Verifier,

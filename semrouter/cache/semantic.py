@@ -37,7 +37,7 @@ from semrouter.cache import keys, replies
 from semrouter.cache.build import load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.health import Breaker
-from semrouter.cache.judge import Judgement, judge, miss_reason
+from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score
 from semrouter.cache.learned_verify import LearnedVerifier
 from semrouter.cache.maintenance import Maintenance
 from semrouter.cache.types import (
@@ -257,11 +257,25 @@ class SemanticCache:
         return ()
 
     async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry]) -> np.ndarray | None:
-        """P(same answer) per candidate with the learned verifier; None when it is not in use."""
+        """P(same answer) per candidate with the learned verifier; None when it is not in use. A model with
+        alignment features scores only the candidates the score decides (judge.needs_score; NaN for the
+        others), after one encoder run over the prompt and those candidates in a worker thread."""
         if self._learned is None:
             return None
-        vectors = await self._candidate_vectors(entries)
-        return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
+        if not self._learned.wants_align:
+            vectors = await self._candidate_vectors(entries)
+            return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
+        out = np.full(len(entries), np.nan, dtype=np.float32)
+        need = [i for i, e in enumerate(entries)
+                if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent)]
+        if not need:
+            return out
+        picked = [entries[i] for i in need]
+        vectors = await self._candidate_vectors(picked)
+        texts = [e.prompt for e in picked]
+        align = await asyncio.to_thread(self._learned.align_rows, prompt, texts)
+        out[need] = self._learned.score(prompt, vec, texts, vectors, align)
+        return out
 
     async def _candidate_vectors(self, entries: list[Entry]) -> np.ndarray:
         """[len(entries), dim]: from the backend (optional `vectors(ids)`), the in-process memo, or

@@ -10,6 +10,7 @@ settings, detects the new prompt as not English). Data (modelbuild/cache_verifie
 mix.py; none of it trained or tuned on): qqp-dev test split; paraphrase-dev origin stsb/test (11 languages)
 and the negation origins left out of training; chat-style rewrites of prompts from sources left out of
 training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.jsonl (hand-written).
+`--part within`: unseen rows of the training sources instead (same sources, rows never trained on).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
 
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from modelbuild.cache_verifier import features  # noqa: E402
 from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr  # noqa: E402
-from modelbuild.cache_verifier.mix import load_mix  # noqa: E402
+from modelbuild.cache_verifier.mix import load_mix, within_source_pairs  # noqa: E402
 from modelbuild.cache_verifier.train import Mixed, kind_groups  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
 from semrouter.cache.equivalent import equivalent  # noqa: E402
@@ -77,15 +78,23 @@ def main() -> None:
     cfg = CacheConfig()
     ap = argparse.ArgumentParser()
     ap.add_argument("--verifier", default=str(ROOT / "models" / "cache_verifier.onnx"))
-    ap.add_argument("--part", default="test", choices=("test", "val"))
+    ap.add_argument("--part", default="test", choices=("test", "val", "within"),
+                    help="within = unseen rows of the training sources (mix.within_source_pairs; label them so)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--thresholds", default="",
+                    help="T,T_OTHER: verifier_threshold and verifier_threshold_other_languages instead of the config's "
+                    "(e.g. 0.92,0.76 for models/cache_verifier_align.onnx, its validation choice)")
     args = ap.parse_args()
+    if args.thresholds:
+        t_en, t_other = (float(x) for x in args.thresholds.split(","))
+        cfg = cfg.model_copy(update={"verifier_threshold": t_en, "verifier_threshold_other_languages": t_other})
     c, t = cfg.similarity_threshold, cfg.verifier_threshold
     rules = features.rules_verifier()
     lv = LearnedVerifier(args.verifier, rules, ROOT / "models")
 
     t0 = time.perf_counter()
-    mix = Mixed(load_mix(), args.threads, align=lv.wants_align)  # alignment: cached under build/
+    pairs = within_source_pairs() if args.part == "within" else load_mix()
+    mix = Mixed(pairs, args.threads, align=lv.wants_align)  # alignment: cached under build/
     m = mix.part == args.part
     cos, y, kind = mix.cos[m], mix.y[m], mix.kind[m]
     sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])

@@ -125,7 +125,8 @@ def test_added_scope_word_scores_low_and_a_reworded_question_high(aligned: Learn
     assert learned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0] < CacheConfig().verifier_threshold
 
 
-async def test_alignment_costs_an_encoder_run_only_when_the_score_decides(encode: Any, aligned: LearnedVerifier) -> None:
+async def test_alignment_costs_an_encoder_run_only_when_the_score_decides(encode: Any,
+                                                                         aligned: LearnedVerifier) -> None:
     async def embed(texts: Sequence[str]) -> np.ndarray:
         return encode(texts)
 

@@ -129,6 +129,34 @@ def test_expired_entry_misses(tmp_path: Path) -> None:
         stack.stop()
 
 
+def test_alignment_verifier_serves_a_reworded_question_and_refuses_added_scope(tmp_path: Path) -> None:
+    """The opt-in verifier with token alignment (models/cache_verifier_align.onnx, its validation thresholds):
+    a rewording no rule accepts is served after the extra encoder run; a word of scope added is refused."""
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000,
+                                      "cache.verifier_model": str(ROOT / "models" / "cache_verifier_align.onnx"),
+                                      "cache.verifier_threshold": 0.92,
+                                      "cache.verifier_threshold_other_languages": 0.76})
+    try:
+        h = {"authorization": "Bearer align"}
+        for q in ("How tall is the highest mountain in Africa?", "What are the main renewable energy sources?"):
+            c.chat(user(q), h)
+            assert wait_hit(c, user(q), h).headers.get("x-vsr-cache-hit") == "true"
+        r = c.chat(user("How tall is the tallest mountain in Africa?"), h)
+        assert r.headers.get("x-vsr-cache-hit") == "true" and float(r.headers["x-vsr-cache-similarity"]) < 1.0
+        r = c.chat(user("What are the main renewable energy sources in Europe?"), h)
+        assert r.status == 200 and "x-vsr-cache-hit" not in r.headers and "x-demo-model" in r.headers
+        from semrouter.cache.config import CacheConfig
+        from semrouter.cache.keys import tenancy
+        out = json.loads(_cli("explain", "Which mountain in Africa is the tallest, and how tall is it?", "--tenant",
+                              tenancy(CacheConfig()).tenant(h), "--router", f"127.0.0.1:{stack.port(50052)}").stdout)
+        assert out["verifier"] == "learned"  # the model loaded (not the rules fallback)
+        scored = [x for x in out["candidates"] if x["verifier_score"] is not None]
+        assert scored and all(0.0 <= x["verifier_score"] <= 1.0 for x in scored)
+    finally:
+        stack.stop()
+
+
 def test_milvus_server_killed_mid_run_requests_still_answered(tmp_path: Path) -> None:
     """Cache on a `milvus-lite server` over gRPC; the server dies; requests keep being answered."""
     port = free_port()

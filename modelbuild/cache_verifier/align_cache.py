@@ -1,10 +1,10 @@
 """Token-alignment features (semrouter/cache/align.py) for every pair of the mix, cached on disk.
 
 The shipped encoder (models/encoder.int8.onnx) is run once per unique text for its `token_embeddings`
-(semrouter/cache/tokens.py, the class the router uses);
-the features of each (cached = a, new = b) pair are kept in build/cache_verifier/align_<encoder sha>.npz
-keyed by sha1 of the pair (never the text), so a rerun only encodes texts of new pairs. Chunks of texts are encoded and their pairs
-featurised, then the token states are dropped (memory stays bounded).
+(semrouter/cache/tokens.py, the class the router uses); the features of each (cached = a, new = b) pair
+are kept in build/cache_verifier/align_<encoder sha>.npz keyed by sha1 of the pair (never the text), so a
+rerun only encodes texts of new pairs. Chunks of texts are encoded and their pairs featurised, then the
+token states are dropped (memory stays bounded).
 
     .venv/bin/python -m modelbuild.cache_verifier.align_cache   # featurises load_mix()
 """

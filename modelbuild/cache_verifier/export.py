@@ -1,7 +1,9 @@
 """Write the verifier MLP as a tiny ONNX graph (onnx.helper; byte-reproducible, no torch export).
 
-Inputs  u float32 [B,dim], v float32 [B,dim] (L2-normalised), lex float32 [B,F] (+ align float32 [B,A]).
-Graph   x = [u*v, |u-v|, sum(u*v), lex (, align)] (compact: [sum(u*v), lex (, align)]); x = (x - mean) / std; h = relu(x W1 + b1) (repeated per
+Inputs  u float32 [B,dim], v float32 [B,dim] (L2-normalised), lex float32 [B,F]
+        (+ align float32 [B,A]).
+Graph   x = [u*v, |u-v|, sum(u*v), lex (, align)] (compact: [sum(u*v), lex (, align)]);
+        x = (x - mean) / std; h = relu(x W1 + b1) (repeated per
         hidden layer); probs = softmax(h Wo + bo)  ->  probs float32 [B,2], probs[:,1] = same answer.
 """
 
@@ -33,8 +35,8 @@ def to_onnx(layers: list[tuple[np.ndarray, np.ndarray]], mean: np.ndarray, std: 
         *([] if compact else [helper.make_node("Sub", ["u", "v"], ["diff"]),
                               helper.make_node("Abs", ["diff"], ["absdiff"])]),
         helper.make_node("ReduceSum", ["uv", "axes1"], ["cos"], keepdims=1),
-        helper.make_node("Concat", [*([] if compact else ["uv", "absdiff"]), "cos", "lex", *(["align"] if n_align else [])],
-                         ["feats"], axis=1),
+        helper.make_node("Concat", [*([] if compact else ["uv", "absdiff"]), "cos", "lex",
+                                    *(["align"] if n_align else [])], ["feats"], axis=1),
         helper.make_node("Sub", ["feats", "feat_mean"], ["centred"]),
         helper.make_node("Div", ["centred", "feat_std"], ["x0"]),
     ]

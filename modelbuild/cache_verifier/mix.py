@@ -95,6 +95,37 @@ def chat_pairs(per_source: int, seed: int = 0) -> list[MixPair]:
     return out
 
 
+def within_source_pairs(seed: int = 0, per_lang: int = 100, n_neg: int = 500, n_qqp: int = 1000,
+                        chat_prompts: int = 100) -> list[MixPair]:
+    """Unseen rows of the *training* sources (part "within"): never trained or tuned on, but from the same
+    sources as training (not grouped by near-duplicates, so a row may resemble a training row). STS rows of
+    origin stsb/train outside the training sample; negation rows of the training origins outside theirs; qqp
+    train-split pairs outside theirs; chat rewrites of the training sources' prompts after the first 300."""
+    used = {(p.a, p.b) for p in load_mix(seed)}
+    out: list[MixPair] = []
+    with gzip.open(PARAPHRASE, "rt", encoding="utf-8") as f:
+        rows = [json.loads(x) for x in f]
+    sts: dict[str, list[MixPair]] = {}
+    neg: list[MixPair] = []
+    for r in rows:
+        if (r["a"], r["b"]) in used:
+            continue
+        if r["kind"] == "sts" and r["origin"] == "stsb/train" and not 2.5 < r["score"] < 4.0:
+            sts.setdefault(r["lang"], []).append(
+                MixPair(r["a"], r["b"], r["score"] >= 4.0, f"sts_{r['lang']}", "within"))
+        elif r["kind"] == "negation" and r["origin"] in _NEG_TRAIN and _bucket(r["a"], r["b"]) >= 10:
+            neg.append(MixPair(r["a"], r["b"], False, "negation", "within"))
+    for _lang, xs in sorted(sts.items()):
+        out += _sample(xs, per_lang, seed + 1)
+    out += _sample(neg, n_neg, seed + 1)
+    qqp = [MixPair(p.a, p.b, p.duplicate, "qqp", "within") for p in load_qqp(QQP)
+           if split_of(p) == "train" and (p.a, p.b) not in used]
+    out += _sample(qqp, n_qqp, seed + 1)
+    out += [MixPair(p.a, p.b, p.same_answer, f"chat_{p.kind}", "within")
+            for p in chatpairs.build(300 + chat_prompts, seed) if p.part == "train" and (p.a, p.b) not in used]
+    return out
+
+
 def load_mix(seed: int = 0) -> list[MixPair]:
     """The whole mix (a few ten thousand pairs); sizes fixed here so a rerun is identical."""
     return (qqp_pairs(3000, 800, 3000, seed) + paraphrase_pairs(400, 100, 2500, seed)

@@ -16,7 +16,9 @@ session: token-alignment features, align.py; see benchmarks/RESULTS.md before us
         --lr 1e-3 --weight-decay 0.01 --dropout 0.1 --name cache_verifier_align
 
 (alignment features: one encoder run per unique text of the pairs that can be served, cached under
-build/cache_verifier/; ~9 minutes on 2 busy cores the first time).
+build/cache_verifier/; ~9 minutes on 2 busy cores the first time). Its sidecar's
+`chosen_on_validation.verifier_threshold_other_languages` (0.76, the cache2 rule on validation STS pairs) and
+`use` note were added by hand after training.
 """
 
 from __future__ import annotations
@@ -263,8 +265,9 @@ def main() -> None:
         "inputs": {"u": [None, mix.u.shape[1]], "v": [None, mix.u.shape[1]], "lex": [None, len(LEX_FEATURES)],
                    **({"align": [None, n_align]} if n_align else {})},
         "encoder": "encoder.int8.onnx",
-        "model": {"features": args.features, "hidden": list(hidden), "epochs": args.epochs, "best_epoch": info["epoch"], "lr": args.lr,
-                  "weight_decay": args.weight_decay, "dropout": args.dropout, "seed": args.seed},
+        "model": {"features": args.features, "hidden": list(hidden), "epochs": args.epochs,
+                  "best_epoch": info["epoch"], "lr": args.lr, "weight_decay": args.weight_decay,
+                  "dropout": args.dropout, "seed": args.seed},
         "data": "mix.py: qqp-dev + paraphrase-dev + chat rewrites (chatpairs.py); held out by source/origin",
         "train_rows": int(fit_tr.sum()),
         "chosen_on_validation": {"similarity_threshold": c, "verifier_threshold": t,

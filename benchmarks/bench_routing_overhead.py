@@ -44,6 +44,10 @@ PROMPTS = {
     "keyword": "What is the derivative of x^3 + 2x?",
     "signals": "Can you explain how photosynthesis turns light into chemical energy in plants?",
     "cache-hit": "What is the capital city of Australia?",
+    # five sentences: the safety head's segment views (one extra encoder run) apply from two sentences on
+    "signals-long": "I keep a small vegetable garden behind the house. This year the tomatoes split before they "
+                    "ripened. The weather was dry for weeks and then it rained for three days. I water them in the "
+                    "evening. What causes the splitting and how can I prevent it next summer?",
 }
 
 
@@ -158,7 +162,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     if a.mode == "keyword":
         overrides |= {"signals.enabled": False, "cache.enabled": False}
-    elif a.mode == "signals":
+    elif a.mode.startswith("signals"):
         overrides |= {"cache.enabled": False}
     elif a.cache_backend == "memory":
         overrides |= {"cache.backend": "memory"}

@@ -22,13 +22,16 @@ import numpy as np
 LEXICAL_LABELS = ("jailbreak", "injection")
 WINDOWS = ((32, 16), (128, 64))  # (tokens, stride) of the safety views, as the router builds them
 MAX_CHUNKS = 16  # overflow rows at the most (signals.jailbreak.max_chunks' default)
+SEGMENTS = 16  # sentence segments encoded alone, at the most (labels.json `segments`; safety.segment_rows)
 MIN_DF = 3
 C = 1.0  # fixed before any held-out result; not tuned
 
 
-def view_ids(texts: list[str], model_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], list[list[Sequence[int]]]]:
+def view_ids(texts: list[str], model_dir: Path, max_chunks: int = MAX_CHUNKS,
+             ) -> tuple[tuple[np.ndarray, np.ndarray], list[list[Sequence[int]]]]:
     """((input_ids, attention_mask) [N,T] of the main encoder rows, per text its views' content-token ids in
-    the order semrouter's SafetyViews builds them). Tokenizer only; no encoder run."""
+    the order semrouter's SafetyViews builds them; `max_chunks` 0 for segments, which get no overflow rows).
+    Tokenizer only; no encoder run."""
     from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
     from semrouter.signals.onnx.tokenize import TextTokenizer
 
@@ -37,7 +40,7 @@ def view_ids(texts: list[str], model_dir: Path) -> tuple[tuple[np.ndarray, np.nd
     def fake(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return np.zeros((*ids.shape, 1), np.float32)
 
-    sv = SafetyViews(tok, fake, [WindowSpec(s, t) for s, t in WINDOWS], MAX_CHUNKS)
+    sv = SafetyViews(tok, fake, [WindowSpec(s, t) for s, t in WINDOWS], max_chunks)
     ids, mask, out = [], [], []
     for i in range(0, len(texts), 64):
         tb = tok.encode(texts[i : i + 64])

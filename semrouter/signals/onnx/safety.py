@@ -17,6 +17,10 @@ per-label probabilities (sigmoid); its labels file names the labels and the wind
 with, so training and runtime cannot disagree. A head whose labels file lists `lexical_labels` also reads
 each view's word-piece ids (a bag-of-word-pieces regression inside the same ONNX file, modelbuild/
 safety_lexical.py); for those labels the prompt's score fuses both branches' maxima (`fuse_logits`).
+A head whose labels file sets `segments` (a number of rows, e.g. 16) also scores the prompt's sentences and
+adjacent sentence pairs, each encoded ALONE in one extra encoder run (segments.py, `SafetyViews.segment_rows`):
+the windows above see an attack sentence through the prefix's context, a segment does not, so a short attack
+that is refused alone is refused after any ordinary prefix. Prompts of one sentence pay nothing for it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from semrouter.signals.onnx.segments import segment_units
 
 SAFETY_LABELS = ("jailbreak", "injection", "harmful")
 
@@ -230,6 +236,34 @@ class SafetyViews:
                 views[i] = np.concatenate([views[i], *parts])
         return views, coverage, self.positions(lengths, totals), vids
 
+    def segment_rows(self, texts: Sequence[str], max_units: int, with_ids: bool = False,
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]]]:
+        """Per text the views of its sentence segments (segments.segment_units), each encoded ALONE and viewed
+        exactly as a prompt of its own would be (whole row + windows, its own position features; no overflow
+        rows): float32 [S_i,D] views, [S_i,4] position features and (`with_ids`) each view's content ids.
+        Texts with fewer than 2 sentences get empty arrays. All segments of the batch go through ONE extra
+        encoder run; none when no text has 2 sentences."""
+        units = [segment_units(t, max_units) for t in texts]
+        flat = [u for us in units for u in us]
+        seg_views = [np.zeros((0, 1), np.float32) for _ in texts]
+        pos = [np.zeros((0, 4), np.float32) for _ in texts]
+        vids: list[list[Sequence[int]]] = [[] for _ in texts]
+        if not flat:
+            return seg_views, pos, vids
+        tb = self.tokenizer.encode(flat)
+        st = self.encode(tb.input_ids, tb.attention_mask)
+        alone = SafetyViews(self.tokenizer, self.encode, self.specs, 0)
+        v, _, p, ids = alone.rows(flat, st, tb.lengths, tb.truncated, tb.input_ids if with_ids else None)
+        at = 0
+        for i, us in enumerate(units):
+            if us:
+                seg_views[i] = np.concatenate(v[at : at + len(us)])
+                pos[i] = np.concatenate(p[at : at + len(us)])
+                if with_ids:
+                    vids[i] = [r for rows in ids[at : at + len(us)] for r in rows]
+            at += len(us)
+        return seg_views, pos, vids
+
 
 class SafetyScorer:
     """The safety head over every view of each prompt: per label the max score, and the coverage.
@@ -240,9 +274,9 @@ class SafetyScorer:
     embedding branch's max over views and the lexical branch's max over views (modelbuild/train_jailbreak.py)."""
 
     def __init__(self, head, labels: Sequence[str], views: SafetyViews,  # type: ignore[no-untyped-def]
-                 positional: bool = False, lexical: Sequence[str] = ()) -> None:
+                 positional: bool = False, lexical: Sequence[str] = (), segments: int = 0) -> None:
         self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
-        self.lexical = tuple(lexical)
+        self.lexical, self.segments = tuple(lexical), int(segments)
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
 
     @classmethod
@@ -259,7 +293,7 @@ class SafetyScorer:
             return encoder(ids, mask, tokens=True).tokens
 
         return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks),
-                   bool(meta.get("position_features")), lexical)
+                   bool(meta.get("position_features")), lexical, int(meta.get("segments", 0)))
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
                  truncated: Sequence[bool], input_ids: np.ndarray | None = None) -> list[SafetyScores]:
@@ -269,6 +303,13 @@ class SafetyScorer:
             raise ValueError("this safety head has a lexical branch: pass the encoder run's input_ids")
         views, coverage, pos, vids = self.views.rows(texts, states, lengths, truncated,
                                                      input_ids if self.lexical else None)
+        if self.segments:
+            seg_v, seg_p, seg_ids = self.views.segment_rows(texts, self.segments, bool(self.lexical))
+            for i, sv in enumerate(seg_v):
+                if len(sv):
+                    views[i] = np.concatenate([views[i], sv])
+                    pos[i] = np.concatenate([pos[i], seg_p[i]])
+                    vids[i] = [*vids[i], *seg_ids[i]]
         x = np.concatenate(views)
         if self.positional:
             x = np.concatenate([x, np.concatenate(pos)], axis=1)

@@ -2,9 +2,10 @@
 
     python -m modelbuild.train_jailbreak [--models models] [--no-write]
 
-The head scores every view of a prompt (its sentence embedding, overlapping token windows, and the
-overflow rows of long prompts: semrouter/signals/onnx/safety.py) and the router keeps the maximum per
-label. It is trained as a multiple-instance model: a prompt's logit per label is the max over its views,
+The head scores every view of a prompt (its sentence embedding, overlapping token windows, the
+overflow rows of long prompts, and -- when `--segments` > 0, the default -- its sentences and adjacent
+sentence pairs each encoded alone: semrouter/signals/onnx/safety.py, segments.py) and the router keeps the
+maximum per label. It is trained as a multiple-instance model: a prompt's logit per label is the max over its views,
 so a benign prompt pushes ALL its views down and an attack needs only one view to fire.
 
 Data (targets per label; `-` = not trained on that label):
@@ -15,6 +16,9 @@ Data (targets per label; `-` = not trained on that label):
   an MMLU sample (benign).
 - out-of-distribution negatives: sentences in 7 non-English languages (paraphrase-dev, sts), and
   random gibberish generated here (seeded).
+- generated hard cases (modelbuild/safety_cases.py, train template families; `--no-generated` leaves them
+  out): injections inside pasted documents with clean and human-addressed twins, short direct jailbreaks,
+  benign look-alikes. Its eval template families are eval-only.
 
 Held-out evaluation (the numbers in metrics.json and benchmarks/RESULTS.md): every dev origin is put in
 one of 5 folds by a hash of its family (BIPIA clean and attacked contexts of one domain together, each
@@ -24,6 +28,8 @@ sets, never trained on: jailbreak.eval.jsonl, injection.eval.jsonl, natural_requ
 Japanese MMLU questions, gibberish from another seed. Thresholds: per label the lowest value whose
 held-out benign false-positive rate is <= --fpr (so the thresholds, one number each, are tuned on the
 pooled held-out benign scores; recall on attacks is not). The shipped head is trained on everything.
+`--split group` instead holds out near-duplicate groups WITHIN every origin (`near_duplicate_fold`): the
+kind of split the independent checks use (same sources, unseen rows); those numbers are labelled as such.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.heads import ARTIFACTS, DATA, ROOT, held_out, read_jsonl
-from modelbuild.safety_lexical import LEXICAL_LABELS, MAX_CHUNKS, WINDOWS, LexicalBranch, view_ids
+from modelbuild.safety_cases import cases
+from modelbuild.safety_lexical import LEXICAL_LABELS, MAX_CHUNKS, SEGMENTS, WINDOWS, LexicalBranch, view_ids
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ("jailbreak", "injection", "harmful")
@@ -84,6 +91,13 @@ def fold_of(origin: str) -> int:
     return hashlib.sha256(family(origin).encode()).digest()[0] % FOLDS
 
 
+def near_duplicate_fold(text: str) -> int:
+    """Fold of a row by its near-duplicate group (within-origin split): lower-cased letters of its first 80
+    letters, so rows that differ only in digits, punctuation, spacing or their tail share a fold."""
+    key = "".join(ch for ch in text.lower() if ch.isalpha())[:80]
+    return hashlib.sha256(key.encode()).digest()[0] % FOLDS
+
+
 def targets(label: str) -> tuple[list[float], list[float]]:
     """(y, mask) over LABELS for a dev label."""
     y = [float(label == x) for x in LABELS]
@@ -91,7 +105,7 @@ def targets(label: str) -> tuple[list[float], list[float]]:
     return y, m
 
 
-def load(mmlu_sample: int) -> tuple[list[dict], list[dict]]:
+def load(mmlu_sample: int, generated: bool = True) -> tuple[list[dict], list[dict]]:
     """(train-or-fold rows, eval-only rows); each row: text, label, origin, fold (-1: always trained on)."""
     rows = [{**r, "fold": fold_of(r["origin"])} for r in read_jsonl(SHARED / "jailbreak-dev.jsonl.gz")]
     own = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team/jailbreak",
@@ -111,6 +125,8 @@ def load(mmlu_sample: int) -> tuple[list[dict], list[dict]]:
         pick = random.Random(lang).sample(sorted(set(by_lang[lang])), 80)
         own += [{"text": t, "label": "benign", "origin": f"sts/{lang}", "fold": -1} for t in pick]
     own += [{"text": t, "label": "benign", "origin": "gibberish", "fold": -1} for t in gibberish(300, 0)]
+    if generated:
+        own += [{**r, "fold": -1} for r in cases("train")]  # modelbuild/safety_cases.py, train families
 
     ev = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team-eval/jailbreak"}
           for r in read_jsonl(DATA / "jailbreak.eval.jsonl")]
@@ -127,22 +143,26 @@ def load(mmlu_sample: int) -> tuple[list[dict], list[dict]]:
             "lol", "k", "continue", "stop", "again", "more", "?", "!!")]
     ev += [{"text": r["text"], "label": r["label"], "origin": "team-eval/injection"}
            for r in read_jsonl(DATA / "injection.eval.jsonl")]
+    ev += cases("eval")  # other template families than the trained ones
     return rows + own, ev
 
 
 # ---------------------------------------------------------------- features
 
 
-def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
-    """Every text's views float16 [W_i,384] through the runtime's own SafetyViews (cached on disk)."""
+def views(texts: list[str], model_dir: Path, max_chunks: int = MAX_CHUNKS) -> list[np.ndarray]:
+    """Every text's views float16 [W_i,384] through the runtime's own SafetyViews (cached on disk);
+    `max_chunks` 0 for segments (scored as prompts of their own, without overflow rows)."""
     import onnxruntime as ort
 
     from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
     from semrouter.signals.onnx.tokenize import TextTokenizer
 
+    if len(texts) > 1024:  # cached in blocks, so rows appended to a list re-encode only the new blocks
+        return [b for i in range(0, len(texts), 1024) for b in views(texts[i : i + 1024], model_dir, max_chunks)]
     enc = model_dir / "encoder.int8.onnx"
     h = hashlib.sha256(hashlib.sha256(enc.read_bytes()).digest())
-    h.update(json.dumps([WINDOWS, MAX_CHUNKS]).encode())
+    h.update(json.dumps([WINDOWS, max_chunks]).encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -158,7 +178,7 @@ def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
     def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return sess.run(["token_embeddings"], {"input_ids": ids, "attention_mask": mask})[0]
 
-    sv = SafetyViews(tok, encode, [WindowSpec(s, t) for s, t in WINDOWS], MAX_CHUNKS)
+    sv = SafetyViews(tok, encode, [WindowSpec(s, t) for s, t in WINDOWS], max_chunks)
     out: list[np.ndarray | None] = [None] * len(texts)
     order = np.argsort([len(t) for t in texts])
     for i in range(0, len(texts), 8):
@@ -174,22 +194,42 @@ def views(texts: list[str], model_dir: Path) -> list[np.ndarray]:
     return done
 
 
-def positions(texts: list[str], model_dir: Path) -> list[np.ndarray]:
+def positions(texts: list[str], model_dir: Path, max_chunks: int = MAX_CHUNKS) -> list[np.ndarray]:
     """Every text's views' position features [W_i,4] (tokenizer only; same order as `views`)."""
     from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
     from semrouter.signals.onnx.tokenize import TextTokenizer
 
     tok = TextTokenizer(model_dir / "tokenizer.json", 256)
-    sv = SafetyViews(tok, None, [WindowSpec(s, t) for s, t in WINDOWS], MAX_CHUNKS)
+    sv = SafetyViews(tok, None, [WindowSpec(s, t) for s, t in WINDOWS], max_chunks)
     tb = tok.encode(texts)
     totals = [len(x) for x in tok.content_ids(texts)]
     return sv.positions(tb.lengths, totals)
 
 
-def with_positions(bags: list[np.ndarray], texts: list[str], model_dir: Path) -> list[np.ndarray]:
-    pos = positions(texts, model_dir)
+def with_positions(bags: list[np.ndarray], texts: list[str], model_dir: Path,
+                   max_chunks: int = MAX_CHUNKS) -> list[np.ndarray]:
+    pos = positions(texts, model_dir, max_chunks)
     assert all(len(b) == len(p) for b, p in zip(bags, pos, strict=True)), "views and positions disagree"
     return [np.concatenate([b.astype(np.float32), p], axis=1) for b, p in zip(bags, pos, strict=True)]
+
+
+def segment_units_of(texts: list[str], n: int = SEGMENTS) -> tuple[list[str], list[list[int]]]:
+    """(distinct segment texts, per text the indices of its segments): semrouter's segment_units, deduplicated."""
+    from semrouter.signals.onnx.segments import segment_units
+
+    index: dict[str, int] = {}
+    per = [[index.setdefault(u, len(index)) for u in segment_units(t, n)] for t in texts]
+    return list(index), per
+
+
+def with_segments(bags: list[np.ndarray], texts: list[str], model_dir: Path, n: int = SEGMENTS) -> list[np.ndarray]:
+    """Each text's bag [W_i,388] extended by its segments' views (encoded alone, standalone position features),
+    in the order the runtime appends them (SafetyScorer with `segments`)."""
+    units, per = segment_units_of(texts, n)
+    if not units:
+        return bags
+    ub = with_positions(views(units, model_dir, 0), units, model_dir, 0)
+    return [np.concatenate([b, *(ub[j] for j in js)]) if js else b for b, js in zip(bags, per, strict=True)]
 
 
 # ---------------------------------------------------------------- the model
@@ -303,10 +343,16 @@ def table(rows: list[dict], p: np.ndarray, thr: dict[str, float]) -> tuple[list[
 class _Lex:
     """The lexical branch over the same rows (modelbuild/safety_lexical.py): per-fold fits and the fusion."""
 
-    def __init__(self, rows: list[dict], ev: list[dict], model_dir: Path, y: np.ndarray, w: np.ndarray) -> None:
+    def __init__(self, rows: list[dict], ev: list[dict], model_dir: Path, y: np.ndarray, w: np.ndarray,
+                 segments: int) -> None:
         from semrouter.signals.onnx.tokenize import TextTokenizer
 
-        (ids, mask), self.vids = view_ids([r["text"] for r in rows + ev], model_dir)
+        texts = [r["text"] for r in rows + ev]
+        (ids, mask), self.vids = view_ids(texts, model_dir)
+        units, per = segment_units_of(texts, segments)
+        if units:  # the segments' views, in the order with_segments / the runtime append them
+            uv = view_ids(units, model_dir, 0)[1]
+            self.vids = [[*v, *(x for j in js for x in uv[j])] for v, js in zip(self.vids, per, strict=True)]
         self.main = (ids[: len(rows)], mask[: len(rows)])
         self.y, self.w = y[:, [LABELS.index(lab) for lab in LEXICAL_LABELS]], w
         self.vocab_size = TextTokenizer(model_dir / "tokenizer.json").vocab_size
@@ -344,15 +390,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--reuse-oof", action="store_true", help="take the held-out scores of the last run (build/)")
     ap.add_argument("--no-lexical", action="store_true", help="the embedding branch alone (no word-piece branch)")
+    ap.add_argument("--split", choices=("origin", "group"), default="origin",
+                    help="held-out folds: whole origin families (default) or near-duplicate groups within origins")
+    ap.add_argument("--cv-only", action="store_true", help="stop after the held-out table (no shipped head)")
+    ap.add_argument("--no-generated", action="store_true", help="leave out modelbuild/safety_cases.py's train rows")
+    ap.add_argument("--segments", type=int, default=SEGMENTS,
+                    help="sentence segments encoded alone per prompt, at the most (0: none)")
     args = ap.parse_args(argv)
 
-    rows, ev = load(args.mmlu_sample)
-    late = [r for r in ev if r["origin"] == "team-eval/injection"]  # added after the first runs: own cache entry
-    ev = [r for r in ev if r["origin"] != "team-eval/injection"] + late
-    bags = views([r["text"] for r in rows] + [r["text"] for r in ev[: len(ev) - len(late)]], args.models)
-    bags += views([r["text"] for r in late], args.models)
+    rows, ev = load(args.mmlu_sample, not args.no_generated)
+    bags = views([r["text"] for r in rows + ev], args.models)
     if POSITIONAL:
         bags = with_positions(bags, [r["text"] for r in rows + ev], args.models)
+    if args.segments:
+        assert POSITIONAL, "segment views carry position features"
+        bags = with_segments(bags, [r["text"] for r in rows + ev], args.models, args.segments)
     tr_bags, ev_bags = bags[: len(rows)], bags[len(rows) :]
     ym = [targets(r["label"]) for r in rows]
     y = np.array([a for a, _ in ym], np.float32)
@@ -362,10 +414,12 @@ def main(argv: list[str] | None = None) -> int:
         size[r["origin"]] += 1
     w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
     w *= len(w) / w.sum()
+    if args.split == "group":  # within-origin: every origin in every fold, near-duplicates kept together
+        rows = [{**r, "fold": near_duplicate_fold(r["text"]) if r["fold"] >= 0 else -1} for r in rows]
     fold = np.array([r["fold"] for r in rows])
 
     oof = np.zeros((len(rows), len(LABELS)))
-    saved = CACHE / "oof.npz"
+    saved = CACHE / f"oof-{args.split}.npz"
     if args.reuse_oof and saved.is_file() and len(np.load(saved)["oof"]) == len(rows):
         oof = np.load(saved)["oof"]  # the folds of an earlier run with the same data (build/ cache)
     for k in ([] if args.reuse_oof and oof.any() else range(FOLDS)):
@@ -378,10 +432,10 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"labels": np.array([r["label"] for r in rows]), "origins": np.array([r["origin"] for r in rows]),
             "fold": fold}
     np.savez(saved, oof=oof, **meta)  # the embedding branch alone (what --reuse-oof reads)
-    lex = None if args.no_lexical else _Lex(rows, ev, args.models, y, w)
+    lex = None if args.no_lexical else _Lex(rows, ev, args.models, y, w, args.segments)
     if lex is not None:
         oof = lex.held_out(oof, fold)
-        np.savez(CACHE / "oof-fused.npz", oof=oof, **meta)
+        np.savez(CACHE / f"oof-fused-{args.split}.npz", oof=oof, **meta)
     dev = np.where(fold >= 0)[0]
     benign = [i for i in dev if rows[i]["label"] == "benign"]
     thr = pick_thresholds(oof[benign], args.fpr)
@@ -389,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nheld-out origins (5 folds by origin family), thresholds {thr}")
     print("\n".join(lines))
 
+    if args.cv_only:
+        return 0
     model = train(tr_bags, y, m, w, args.epochs, args.hidden)
     pev = score(model, ev_bags)
     branch = None
@@ -407,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             branch.attach(args.out / "jailbreak_head.onnx", [v for b in lex.vids[:50] for v in b])
         meta = {"labels": list(LABELS), "output": "sigmoid", "windows": [list(x) for x in WINDOWS],
                 "max_chunks": MAX_CHUNKS, "position_features": POSITIONAL, "thresholds": report["thresholds"],
-                "lexical_labels": [] if branch is None else list(LEXICAL_LABELS)}
+                "lexical_labels": [] if branch is None else list(LEXICAL_LABELS), "segments": args.segments}
         (args.out / "jailbreak_head.labels.json").write_text(json.dumps(meta, indent=2) + "\n")
         (args.out / "jailbreak_head.metrics.json").write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.out}/jailbreak_head.onnx")

@@ -88,8 +88,10 @@ async def test_long_prompt_is_scored_beyond_the_token_window(analyzer: OnnxAnaly
     runs = analyzer.encoder.runs
     await analyzer.analyze("a short question about tides")
     assert analyzer.encoder.runs == runs + 1  # within the token budget: no extra encoder run
+    await analyzer.analyze("The tide came in early. Then it went out again.")
+    assert analyzer.encoder.runs == runs + 3  # two sentences: one more run for the segments encoded alone
     await analyzer.analyze(filler + " " + filler)
-    assert analyzer.encoder.runs == runs + 3  # the main run and one for the overflow rows
+    assert analyzer.encoder.runs == runs + 6  # the main run, one for the overflow rows, one for its segments
 
 
 async def test_pii_and_complexity_are_filled(analyzer: OnnxAnalyzer) -> None:

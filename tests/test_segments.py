@@ -57,3 +57,20 @@ def test_a_segment_is_viewed_exactly_as_the_same_text_sent_alone() -> None:
     np.testing.assert_allclose(seg_p[0][k], alone_p[0][0])  # standalone position features
     assert list(seg_ids[0][k]) == list(alone_ids[0][0])
     assert len(seg_v[0]) == len(seg_p[0]) == len(seg_ids[0]) == 5  # 3 sentences + 2 pairs, no windows (short)
+
+
+@pytest.mark.skipif(not (ROOT / "models" / "manifest.json").exists(), reason="models/ not built")
+async def test_max_segments_zero_turns_the_extra_run_off() -> None:
+    from semrouter.signals.config import SignalsConfig
+    from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+
+    two = "The harbour was quiet this morning. A single boat went out at six."
+    for cap, extra in ((None, 1), (0, 0)):
+        an = await OnnxAnalyzer.create(SignalsConfig(jailbreak={"max_segments": cap}))
+        try:
+            assert an.jailbreak is not None and an.jailbreak.segments == (16 if cap is None else 0)
+            runs = an.encoder.runs
+            await an.analyze(two)
+            assert an.encoder.runs == runs + 1 + extra
+        finally:
+            await an.close()

@@ -86,6 +86,11 @@ class JailbreakConfig(_Cfg):
         description="prompts longer than max_tokens: extra encoder rows (of max_tokens each) that score the middle "
         "part head+tail truncation drops; beyond them the rest is unscored (logged as coverage < 1)",
     )
+    max_segments: int | None = Field(
+        default=None, ge=0, le=64,
+        description="prompts of 2+ sentences: sentence/pair rows encoded alone in one extra encoder run (unset: "
+        "the head's own `segments`, 16; 0: off, which lets a short attack be diluted by an ordinary prefix)",
+    )
     category_overrides: dict[str, JailbreakOverride] = Field(
         default_factory=dict, description="per-category enable/threshold/action, keyed by category name"
     )

@@ -158,7 +158,7 @@ class OnnxAnalyzer:
         if cfg.jailbreak.enabled:
             jb_head = head(JAILBREAK_HEAD, required=True)
             jailbreak = SafetyScorer.load(jb_head, mdir / f"{JAILBREAK_HEAD}.labels.json", tokenizer, encoder,
-                                          cfg.jailbreak.max_chunks)
+                                          cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments)
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
         if complexity is not None and complexity.wants_layers and not encoder.has_layer_means:
             raise ModelDirError(

@@ -280,8 +280,10 @@ class SafetyScorer:
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
 
     @classmethod
-    def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int) -> SafetyScorer:  # type: ignore[no-untyped-def]
-        """`encoder` is the analyzer's Encoder (its token states feed the overflow rows' views)."""
+    def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int,  # type: ignore[no-untyped-def]
+             max_segments: int | None = None) -> SafetyScorer:
+        """`encoder` is the analyzer's Encoder (its token states feed the overflow and segment rows' views);
+        `max_segments` caps the head's `segments` (None: the head's value; 0: off)."""
         labels, specs = read_head_meta(labels_path)
         meta = json.loads(labels_path.read_text())
         lexical = tuple(str(x) for x in meta.get("lexical_labels", ()))
@@ -293,7 +295,8 @@ class SafetyScorer:
             return encoder(ids, mask, tokens=True).tokens
 
         return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks),
-                   bool(meta.get("position_features")), lexical, int(meta.get("segments", 0)))
+                   bool(meta.get("position_features")), lexical, int(meta.get("segments", 0))
+                   if max_segments is None else min(max_segments, int(meta.get("segments", 0))))
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
                  truncated: Sequence[bool], input_ids: np.ndarray | None = None) -> list[SafetyScores]:

@@ -25,7 +25,7 @@ one of 5 folds by a hash of its family (BIPIA clean and attacked contexts of one
 XSTest safe type with its contrast type), fixed before any result was seen; each fold is scored by a head
 trained on the other four, so every dev row is scored by a head that never saw its origin. Eval-only
 sets, never trained on: jailbreak.eval.jsonl, injection.eval.jsonl, natural_requests.eval.jsonl, sts sentences in ja/ru/zh,
-Japanese MMLU questions, gibberish from another seed. Thresholds: per label the lowest value whose
+Japanese MMLU questions, gibberish from another seed, safety_cases.py's eval template families. Thresholds: per label the lowest value whose
 held-out benign false-positive rate is <= --fpr (so the thresholds, one number each, are tuned on the
 pooled held-out benign scores; recall on attacks is not). The shipped head is trained on everything.
 `--split group` instead holds out near-duplicate groups WITHIN every origin (`near_duplicate_fold`): the

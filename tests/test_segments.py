@@ -74,3 +74,33 @@ async def test_max_segments_zero_turns_the_extra_run_off() -> None:
             assert an.encoder.runs == runs + 1 + extra
         finally:
             await an.close()
+
+
+def test_encode_by_length_matches_one_run_and_cuts_padding() -> None:
+    import numpy as np
+
+    from semrouter.signals.onnx.safety import encode_by_length
+
+    rng = np.random.default_rng(3)
+    lengths = [5, 120, 7, 118, 6, 60, 9]
+    width = max(lengths)
+    ids = np.zeros((len(lengths), width), np.int64)
+    mask = np.zeros_like(ids)
+    for r, n in enumerate(lengths):
+        ids[r, :n] = rng.integers(1, 1000, n)
+        mask[r, :n] = 1
+    calls: list[tuple[int, int]] = []
+
+    def encode(i: np.ndarray, m: np.ndarray) -> np.ndarray:  # a fake encoder: each position's state from its id
+        calls.append(i.shape)
+        return np.stack([i * 1.0, i * 2.0], axis=-1) * m[..., None]
+
+    got = encode_by_length(encode, ids, mask)
+    want = encode(ids, mask)
+    assert got.shape == want.shape and np.array_equal(got, want)  # every row's states, in the caller's order
+    assert len(calls) > 2  # short and long rows went through separate runs
+    padded = sum(r * c for r, c in calls[:-1])
+    assert padded < 0.5 * len(lengths) * width  # far less work than one run padded to the longest row
+    calls.clear()
+    encode_by_length(encode, ids[[0, 2, 4]], mask[[0, 2, 4]])
+    assert len(calls) == 1  # a few short rows stay one run

@@ -8,7 +8,7 @@ The shipped category head is trained on every labelled row (modelbuild/train_cat
 its numbers on the mmlu/pro/chat parts below are NOT held out; `--category-head` swaps in the evaluation
 head that train_category writes to build/category-eval/ (trained without those parts): the honest numbers.
 
-Held-out parts (modelbuild/category_data.py; none was trained on or used to choose a setting):
+Held-out parts (modelbuild/category_data.py; for the evaluation head none was trained on or used to choose a setting):
 - mmlu: MMLU stems in the 20% hash split; also "stratified" = the mean of per-category accuracies (an equal
   share per category);
 - pro: MMLU-Pro questions from sources never trained on (theoremQA, scibench and nine stemez subjects), per source;

@@ -2,8 +2,13 @@
 language gate, through the router's own analyzer and decision engine.
 
     .venv/bin/python benchmarks/bench_routing_mix.py [--config config/semrouter.yaml] [--quick]
+        [--category-head build/category-eval/category_head.onnx]
 
-Held-out parts (modelbuild/category_data.py; none was trained on or used to choose a setting):
+The shipped category head is trained on every labelled row (modelbuild/train_category.py, final pass), so
+its numbers on the mmlu/pro/chat parts below are NOT held out; `--category-head` swaps in the evaluation
+head that train_category writes to build/category-eval/ (trained without those parts): the honest numbers.
+
+Held-out parts (modelbuild/category_data.py; for the evaluation head none was trained on or used to choose a setting):
 - mmlu: MMLU stems in the 20% hash split; also "stratified" = the mean of per-category accuracies (an equal
   share per category);
 - pro: MMLU-Pro questions from sources never trained on (theoremQA, scibench and nine stemez subjects), per source;
@@ -22,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import shutil
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -38,6 +46,7 @@ from semrouter.config import load_config  # noqa: E402
 from semrouter.decision.engine import decide  # noqa: E402
 from semrouter.signals.language import LanguageDetector  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
+from semrouter.signals.onnx.manifest import sha256_file  # noqa: E402
 
 
 def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
@@ -49,9 +58,22 @@ def _ece(conf: np.ndarray, right: np.ndarray, bins: int = 10) -> float:
     return float(total)
 
 
-async def _run(cfg_path: Path, sets: dict[str, list[dict]]) -> dict[str, list[dict]]:
+def _model_dir_with(head: Path, tmp: Path) -> Path:
+    """A copy of models/ (links) whose category head is `head` (the manifest's hash updated)."""
+    src = ROOT / "models"
+    for f in src.iterdir():
+        if f.name not in ("manifest.json", "category_head.onnx"):
+            (tmp / f.name).symlink_to(f.resolve())
+    shutil.copyfile(head, tmp / "category_head.onnx")
+    m = json.loads((src / "manifest.json").read_text())
+    m["files"]["category_head.onnx"] = sha256_file(tmp / "category_head.onnx")
+    (tmp / "manifest.json").write_text(json.dumps(m))
+    return tmp
+
+
+async def _run(cfg_path: Path, sets: dict[str, list[dict]], model_dir: Path) -> dict[str, list[dict]]:
     cfg = load_config(cfg_path)
-    sig = cfg.signals.model_copy(update={"model_dir": str(ROOT / "models")})
+    sig = cfg.signals.model_copy(update={"model_dir": str(model_dir)})
     an = await OnnxAnalyzer.create(sig, cfg.categories)
     lang = LanguageDetector(cfg.language)
     out: dict[str, list[dict]] = {}
@@ -78,6 +100,8 @@ def main() -> None:
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "semrouter.yaml")
     ap.add_argument("--quick", action="store_true", help="at most 300 rows per set")
     ap.add_argument("--sts-per-language", type=int, default=200)
+    ap.add_argument("--category-head", type=Path, default=None,
+                    help="score with this category head instead of the shipped one (e.g. the evaluation head)")
     args = ap.parse_args()
     thr = load_config(args.config).signals.classifier.threshold
     mix = load_mix()
@@ -94,7 +118,10 @@ def main() -> None:
     sets["chat-unlabelled"] = mix.unlabelled
     if args.quick:
         sets = {k: v[:: max(1, len(v) // 300)] for k, v in sets.items()}
-    res = asyncio.run(_run(args.config, sets))
+    with tempfile.TemporaryDirectory() as tmp:
+        mdir = _model_dir_with(args.category_head, Path(tmp)) if args.category_head else ROOT / "models"
+        res = asyncio.run(_run(args.config, sets, mdir))
+    print(f"\ncategory head: {args.category_head or 'shipped (trained on the mmlu/pro/chat parts: not held out)'}")
 
     print(f"\n## Category signal per held-out part (classifier threshold {thr})\n")
     print("| part | n | accuracy | stratified | ECE | confident share | accuracy when confident | routed wrong |")

@@ -17,11 +17,16 @@ Fine classes for the head: MMLU subject, `pro:<src>`, `chat:<origin>`, `natural:
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from modelbuild.heads import DATA, held_out, read_jsonl
 
+LABELS: tuple[str, ...] = (
+    "math", "physics", "chemistry", "biology", "health", "computer science", "engineering",
+    "economics", "business", "law", "history", "philosophy", "psychology", "other",
+)
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PRO_HELD_OUT_ORIGINS = ("theoremQA", "scibench")
 PRO_HELD_OUT_PERCENT = 35
@@ -89,3 +94,18 @@ def load_mix(mmlu_path: Path = SHARED / "mmlu-dev.jsonl.gz", shared: Path = SHAR
     for name, rows in test.items():  # a text in both halves (a duplicate across sources) is not held out
         test[name] = [r for r in rows if r["text"] not in train_texts]
     return Mix(train=train, held_out=test, unlabelled=unlabelled)
+
+
+def dup_group(text: str) -> str:
+    """Near-duplicate group of a text: lower case, every digit run as `0`, punctuation and spacing dropped, so
+    a question and its variant with other numbers (or other whitespace) share a group."""
+    t = re.sub(r"\d+", "0", text.lower())
+    return " ".join(re.findall(r"[^\W_]+", t))
+
+
+def within_source_split(rows: list[dict], percent: int = 20) -> tuple[list[dict], list[dict]]:
+    """(train, test): `percent`% of the near-duplicate groups (`dup_group`) held out, in every source at once;
+    the within-source check of the independent judges (same sources, unseen groups)."""
+    test = [r for r in rows if held_out("group:" + dup_group(r["text"]), percent)]
+    ids = {id(r) for r in test}
+    return [r for r in rows if id(r) not in ids], test

@@ -29,14 +29,15 @@ def held_out(text: str, percent: int = 20) -> bool:
 
 
 def embed(texts: Sequence[str], model_dir: Path = ROOT / "models", precision: str = "int8",
-          batch: int = 32) -> np.ndarray:
+          batch: int = 32, output: str = "sentence_embedding") -> np.ndarray:
     """Sentence embeddings from the built encoder (the runtime's tokenizer and graph), cached on disk.
 
     The int8 encoder quantises activations per batch, so a sentence's embedding depends a little on the
     sentences padded into the same batch. `batch=1` embeds each text alone, as the router does when it is not
     under load (and close to what micro-batching gives: measured through the analyzer, the category head's
     held-out accuracy is the same at concurrency 1 and 16); batches of 32 similar-length texts are faster.
-    (modelbuild/complexity/embed.py has the same switch for its own cache.)"""
+    (modelbuild/complexity/embed.py has the same switch for its own cache.) `output="layer_means"` returns the
+    encoder's per-layer masked means [N,7,384] instead of the sentence embeddings [N,384]."""
     import onnxruntime as ort
 
     from semrouter.signals.onnx.tokenize import TextTokenizer
@@ -45,6 +46,8 @@ def embed(texts: Sequence[str], model_dir: Path = ROOT / "models", precision: st
     h = hashlib.sha256(hashlib.sha256(enc.read_bytes()).digest())
     if batch != 32:
         h.update(f"batch={batch}\0".encode())
+    if output != "sentence_embedding":
+        h.update(f"output={output}\0".encode())
     for t in texts:
         h.update(t.encode("utf-8") + b"\0")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -56,11 +59,12 @@ def embed(texts: Sequence[str], model_dir: Path = ROOT / "models", precision: st
     sess = ort.InferenceSession(str(enc), so, providers=["CPUExecutionProvider"])
     tok = TextTokenizer(model_dir / "tokenizer.json", 256)
     order = np.argsort([len(t) for t in texts])  # similar lengths together: less padding
-    out = np.zeros((len(texts), 384), np.float32)
+    shape = next(o.shape for o in sess.get_outputs() if o.name == output)[1:]
+    out = np.zeros((len(texts), *shape), np.float32)
     for i in range(0, len(texts), batch):
         idx = order[i : i + batch]
         tb = tok.encode([texts[j] for j in idx])
-        out[idx] = sess.run(["sentence_embedding"], {"input_ids": tb.input_ids, "attention_mask": tb.attention_mask})[0]
+        out[idx] = sess.run([output], {"input_ids": tb.input_ids, "attention_mask": tb.attention_mask})[0]
     np.save(cpath, out)
     return out
 

@@ -202,3 +202,62 @@ async def test_complexity_head_needs_an_encoder_with_layer_means(models: Path, t
         await OnnxAnalyzer.create(SignalsConfig(model_dir=str(d)), ())
     a = await OnnxAnalyzer.create(SignalsConfig(model_dir=str(d), complexity=False), ())  # without the head: fine
     await a.close()
+
+
+def _layered_category_head(path: Path, n_labels: int) -> None:
+    """A tiny category head that reads `layer_means` as well: probs = softmax(layer_means[:, 2] @ W)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.random.default_rng(0).normal(size=(384, n_labels)).astype(np.float32) * 0.05
+    g = helper.make_graph(
+        [helper.make_node("Gather", ["layer_means", "row"], ["picked"], axis=1),
+         helper.make_node("MatMul", ["picked", "w"], ["z"]),
+         helper.make_node("Add", ["z", "embedding_zero"], ["z2"]),
+         helper.make_node("Softmax", ["z2"], ["probs"], axis=-1)],
+        "layered",
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["b", 384]),
+         helper.make_tensor_value_info("layer_means", TensorProto.FLOAT, ["b", 7, 384])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["b", n_labels])],
+        [numpy_helper.from_array(np.array(2, np.int64), "row"), numpy_helper.from_array(w, "w")],
+    )
+    # the embedding input must be used: add 0 * embedding[:, :n_labels]
+    g.node.insert(0, helper.make_node("Slice", ["embedding", "s0", "s1", "s_ax"], ["emb_part"]))
+    g.node.insert(1, helper.make_node("Mul", ["emb_part", "zero"], ["embedding_zero"]))
+    g.initializer.extend([numpy_helper.from_array(np.array([0], np.int64), "s0"),
+                          numpy_helper.from_array(np.array([n_labels], np.int64), "s1"),
+                          numpy_helper.from_array(np.array([1], np.int64), "s_ax"),
+                          numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+async def test_category_head_reading_layer_means_gets_them_from_the_same_encoder_run(models: Path,
+                                                                                      tmp_path: Path) -> None:
+    """A category head with a `layer_means` input is fed the per-layer means of the request's own encoder run
+    (even with the complexity head off), not left without them (which fails the head: no category)."""
+    d = tmp_path / "m"
+    d.mkdir()
+    for p in models.iterdir():
+        if p.name not in ("manifest.json", "category_head.onnx"):
+            (d / p.name).symlink_to(p.resolve())
+    _layered_category_head(d / "category_head.onnx", len(LABELS))
+    raw = json.loads((models / "manifest.json").read_text())
+    raw["files"]["category_head.onnx"] = hashlib.sha256((d / "category_head.onnx").read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(raw))
+    a = await OnnxAnalyzer.create(SignalsConfig(model_dir=str(d), complexity=False), [_cat(n) for n in LABELS])
+    try:
+        text = "How many moles of oxygen are needed to burn two moles of methane?"
+        got = await a.analyze(text)
+        assert got.errors == () and set(got.category_probs) == set(LABELS)
+        tb = a.tokenizer.encode([text])
+        enc = a.encoder(tb.input_ids, tb.attention_mask, layers=True)
+        assert enc.layer_means is not None
+        assert a.category is not None and a.category.head is not None
+        want = a.category.head(enc.embedding, layer_means=enc.layer_means)[0]
+        np.testing.assert_allclose([got.category_probs[x] for x in LABELS], want, atol=1e-4)
+        other = a.category.head(enc.embedding, layer_means=np.roll(enc.layer_means, 1, axis=1))[0]
+        assert float(np.abs(other - want).max()) > 1e-3  # the head really reads the layers
+    finally:
+        await a.close()

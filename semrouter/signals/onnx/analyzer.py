@@ -62,11 +62,17 @@ class _CategoryModel:
             self.labels = protos.labels
         self.mode = "head" if head is not None else "prototypes"
 
-    def __call__(self, emb: np.ndarray, tokens: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    @property
+    def wants_layers(self) -> bool:
+        """The head also reads the encoder's `layer_means` [B,7,D] (lower layers' means)."""
+        return self.head is not None and self.head.wants_layers
+
+    def __call__(self, emb: np.ndarray, tokens: tuple[np.ndarray, np.ndarray] | None = None,
+                 layer_means: np.ndarray | None = None) -> np.ndarray:
         if self.head is None:
             assert self.protos is not None
             return self.protos.probs(emb)
-        p = self.head(emb, tokens=tokens)[:, self._idx]
+        p = self.head(emb, tokens=tokens, layer_means=layer_means)[:, self._idx]
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
 
 
@@ -98,7 +104,10 @@ class OnnxAnalyzer:
         self.language = language
         self._lang_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language") if language else None
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
-        self._want_layers = bool(complexity is not None and complexity.wants_layers)
+        # the signals whose head reads the encoder's lower layers: the encoder returns them when one is wanted
+        self._layer_signals = frozenset(
+            ({"complexity"} if complexity is not None and complexity.wants_layers else set())
+            | ({"category"} if category is not None and category.wants_layers else set()))
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms
         )
@@ -160,9 +169,10 @@ class OnnxAnalyzer:
             jailbreak = SafetyScorer.load(jb_head, mdir / f"{JAILBREAK_HEAD}.labels.json", tokenizer, encoder,
                                           cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments)
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
-        if complexity is not None and complexity.wants_layers and not encoder.has_layer_means:
-            raise ModelDirError(
-                f"{mdir}: {COMPLEXITY_HEAD} needs the encoder's `layer_means` output; run `make models`")
+        for name, wants in ((COMPLEXITY_HEAD, complexity is not None and complexity.wants_layers),
+                            (CATEGORY_HEAD, category is not None and category.wants_layers)):
+            if wants and not encoder.has_layer_means:
+                raise ModelDirError(f"{mdir}: {name} needs the encoder's `layer_means` output; run `make models`")
         pii = None
         if cfg.pii.enabled:
             from semrouter.signals.pii.detector import PIIDetector
@@ -210,7 +220,7 @@ class OnnxAnalyzer:
             detect = self.language.detect
             lang_job = self._lang_pool.submit(lambda: [detect(texts[i]) for i in sig])  # overlaps the encoder
         enc = self.encoder(tb.input_ids, tb.attention_mask, tokens=want_tokens,
-                           layers=self._want_layers and "complexity" in wanted)
+                           layers=bool(self._layer_signals & wanted))
         emb, tok = enc.embedding, enc.tokens
         t2 = time.perf_counter()
         if not sig:
@@ -224,7 +234,7 @@ class OnnxAnalyzer:
         safety: dict[int, SafetyScores] | None = None  # by job index
         if self.category is not None and "category" in wanted:
             try:
-                cat_p = self.category(se, toks)
+                cat_p = self.category(se, toks, enc.layer_means[sig] if enc.layer_means is not None else None)
             except Exception:  # noqa: BLE001
                 log.exception("category_head_failed")
                 errors.append("category")

@@ -294,7 +294,9 @@ def test_join_nonce_never_reaches_the_client(keyword_stack) -> None:
             return sum(float(line.rsplit(" ", 1)[1]) for line in r.read().decode().splitlines()
                        if line.startswith('llm_model_completion_latency_seconds_count{model="qwen3-32b"}'))
 
-    before = completions()
+    before = completions()  # settled: an earlier test's answer may still be on its way to the observer
+    while (time.sleep(0.5), completions())[1] != before:
+        before = completions()
     bodies = {"/v1/chat/completions": user("What is the derivative of x^2?"),
               "/v1/responses": {"model": "auto", "input": "What is the derivative of x^2?"},
               "/v1/messages": {"model": "auto", "max_tokens": 16,

@@ -25,11 +25,9 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,25 +39,9 @@ import loadgen  # noqa: E402
 
 import bench_mixed_load  # noqa: E402
 from bench_routing_overhead import PROMPTS, _cpu_seconds, _direct_envoy, _pct  # noqa: E402
-from semrouter.devstack import Stack, _dying_with_parent, free_port  # noqa: E402
+from semrouter.devstack import Stack, free_port  # noqa: E402
 
 
-@dataclass
-class TreeStack(Stack):
-    """A Stack whose processes run in another source tree (its `semrouter` package, config and models)."""
-
-    tree: Path = ROOT
-
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        out: Any = None
-        if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
-        p = subprocess.Popen(_dying_with_parent(argv), stdout=out, stderr=subprocess.STDOUT if out else None,
-                             cwd=self.tree, env=env)
-        self.procs[name] = p
-        return p
 
 
 def _ext_proc_counters(admin_port: int) -> dict[str, int]:
@@ -146,19 +128,19 @@ def main() -> int:
     inproc = InProcess(PROMPTS["signals"]) if a.mode == "signals" else None
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as td:
         tmp = Path(td)
-        stacks: dict[str, TreeStack] = {}
+        stacks: dict[str, Stack] = {}
         shared: dict[int, int] | None = None
         try:
             if a.mode != "mixed":  # the direct baseline: Envoy without ext_proc, on the shared upstreams
                 ports = _ports(None)
                 shared = {8001: ports[8001], 8002: ports[8002]}
-                d = TreeStack(ports=ports, workdir=tmp / "direct", log_dir=tmp / "direct" / "logs", overrides=over,
+                d = Stack(ports=ports, workdir=tmp / "direct", log_dir=tmp / "direct" / "logs", overrides=over,
                               envoy_config=_direct_envoy(ROOT / "envoy" / "envoy.yaml", tmp / "direct.yaml"))
                 stacks["direct"] = d.start()
             for name, tree in variants:
                 ports = _ports(shared)
                 o = over | ({"cache.milvus.uri": str(tmp / f"{name}-cache.db")} if a.mode == "mixed" else {})
-                st = TreeStack(tree=tree, router_config=tree / "config" / "semrouter.yaml",
+                st = Stack(tree=tree, router_config=tree / "config" / "semrouter.yaml",
                                envoy_config=tree / "envoy" / "envoy.yaml", ports=ports, overrides=o,
                                workdir=tmp / name, log_dir=tmp / name / "logs", start_upstreams=shared is None)
                 stacks[name] = st.start()

@@ -197,6 +197,7 @@ class Stack:
     start_upstreams: bool = True
     env: dict[str, str] = field(default_factory=dict)
     failure_mode: FailureMode | None = None  # None: as the Envoy config says (the shipped ones: open)
+    tree: Path = ROOT  # the source tree the processes run in (its `semrouter` package; benchmarks/bench_ab.py)
 
     def port(self, shipped: int) -> int:
         return self.ports.get(shipped, shipped)
@@ -213,7 +214,7 @@ class Stack:
             env.setdefault("PYTHONFAULTHANDLER", "1")
             env["GRPC_VERBOSITY"] = self.env.get("GRPC_VERBOSITY", "ERROR")
         p = subprocess.Popen(_dying_with_parent(argv), stdout=out, stderr=subprocess.STDOUT if out else None,
-                             cwd=ROOT, env=env)
+                             cwd=self.tree, env=env)
         self.procs[name] = p
         return p
 

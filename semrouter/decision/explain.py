@@ -17,7 +17,7 @@ async def explain(rt: Runtime, text: str) -> dict[str, Any]:
     cfg = rt.config
     keyword = rt.keywords.evaluate(text)
     analysis = await rt.analyzer.analyze(text) if rt.analyzer is not None else None
-    language = language_of(rt.language, text, analysis)  # language rules and the gate, as a request gets them
+    language = await language_of(rt.language, text, analysis)  # language rules and the gate, as a request gets them
     vote = category_vote(cfg, keyword, analysis, language)
     category = vote.category if vote else None
     verdict = safety_verdict(cfg, analysis, category)

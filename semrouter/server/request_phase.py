@@ -144,7 +144,7 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
                                               req.unclassified_text(cfg.routing.classify_text),
                                               cfg.server.analysis_head_chars, cfg.server.analysis_tail_chars)
-        language = language_of(rt.language, text, analysis)
+        language = await language_of(rt.language, text, analysis)
         vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None
         span.set_attribute("category", category or "")

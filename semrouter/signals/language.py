@@ -16,6 +16,10 @@ languages in `language.classifier_languages`; a prompt in any other language goe
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 UNDETERMINED = "und"  # ISO 639-2 "undetermined": no letters to judge
@@ -131,9 +135,15 @@ class LanguageConfig(_Cfg):
 
 SCREEN_CONFIDENCE = 0.7  # the fast pass's confidence at which a classifier language is taken without the second
 
+# The high-accuracy pass of every detector, off the event loop: one worker, FIFO, threads made on first use.
+# lingua's Rust code releases the GIL while it scores (measured: a 44 ms call in this thread left the event
+# loop at most ~3 ms between iterations), so the loop keeps serving other streams meanwhile.
+_SECOND_PASS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language")
+
 
 class LanguageDetector:
-    """lingua restricted to `cfg.detect`. `detect(text)` → ISO 639-1 code or `und`. Blocking, holds the GIL.
+    """lingua restricted to `cfg.detect`. `detect(text)` → ISO 639-1 code or `und`. Blocking, for worker threads;
+    on the event loop use `await detect_async(text)`, which runs the high-accuracy pass on a worker thread.
 
     Two passes unless `low_accuracy`: lingua's low-accuracy mode (trigrams, ~4x cheaper) screens the prompt; when
     it names a classifier language (English) with confidence >= SCREEN_CONFIDENCE that is the answer (most
@@ -160,15 +170,38 @@ class LanguageDetector:
 
     def detect(self, text: str) -> str:
         window = text[: self._max]
+        settled, values = self._first_pass(window)
+        return settled if settled is not None else self._second_pass(window, values)
+
+    async def detect_async(self, text: str) -> str:
+        """`detect(text)`, with the first pass (the low-accuracy screen, tens of microseconds) here and the
+        high-accuracy pass, when the screen is not sure, on the shared worker thread. Cancelling the caller
+        drops the answer (a started pass finishes on the worker; it reads at most `max_chars`)."""
+        window = text[: self._max]
+        settled, values = self._first_pass(window)
+        if settled is not None:
+            return settled
+        if self._detector is self._screen:  # low-accuracy mode: the screen's values decide, nothing left to run
+            return self._second_pass(window, values)
+        return await asyncio.get_running_loop().run_in_executor(_SECOND_PASS, self._second_pass, window, None)
+
+    def _first_pass(self, window: str) -> tuple[str | None, list[Any]]:
+        """(the answer when no high-accuracy pass is needed, else None; the screen's confidence values)."""
         if not any(ch.isalpha() for ch in window):
-            return UNDETERMINED
-        if self._detector is None:
-            return self._single or UNDETERMINED
-        values = self._screen.compute_language_confidence_values(window) if self._screen is not None else []
+            return UNDETERMINED, []
+        if self._detector is None or self._screen is None:
+            return self._single or UNDETERMINED, []
+        values = self._screen.compute_language_confidence_values(window)
         if values and values[0].value >= SCREEN_CONFIDENCE and (
                 values[0].language.iso_code_639_1.name.lower() in self._trusted):
-            return values[0].language.iso_code_639_1.name.lower()
-        if self._detector is not self._screen:
+            return values[0].language.iso_code_639_1.name.lower(), values
+        return None, values
+
+    def _second_pass(self, window: str, values: list[Any] | None) -> str:
+        """The answer for a window the screen did not settle (`values`: the screen's, reused in low-accuracy mode;
+        None: run the high-accuracy detector)."""
+        if self._detector is not self._screen or values is None:
+            assert self._detector is not None
             values = self._detector.compute_language_confidence_values(window)
         if not values or values[0].value <= 0.0:
             return UNDETERMINED
@@ -176,4 +209,3 @@ class LanguageDetector:
         if code not in self._trusted and values[0].value < self._min_confidence:
             return UNDETERMINED
         return code
-

@@ -54,19 +54,22 @@ class Analysis:
 
 
 class TextLanguage(Protocol):
-    """A language detector: text → ISO 639-1 code or "und" (blocking; semrouter.signals.language)."""
+    """A language detector: text → ISO 639-1 code or "und" (semrouter.signals.language). `detect` blocks (for a
+    worker thread); `detect_async` keeps its costly pass off the event loop."""
 
     def detect(self, text: str) -> str: ...
 
+    async def detect_async(self, text: str) -> str: ...
 
-def language_of(detector: TextLanguage | None, text: str, analysis: Analysis | None) -> str | None:
+
+async def language_of(detector: TextLanguage | None, text: str, analysis: Analysis | None) -> str | None:
     """The language of `text`: the analyzer's answer (detected beside its encoder run), else `detector`'s (signals
-    off or failed); None when the language signal is off (`detector` None)."""
+    off or failed; its slow pass runs off the event loop); None when the language signal is off (`detector` None)."""
     if detector is None:
         return None
     if analysis is not None and analysis.language is not None:
         return analysis.language
-    return detector.detect(text)
+    return await detector.detect_async(text)
 
 
 class Analyzer(Protocol):

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request import body_json
 from semrouter.request.parse import ChatRequest
 from semrouter.request.validate import check_model, invalid_value
 
@@ -153,5 +154,5 @@ def rewrite(source: dict[str, Any], model: Model, use_reasoning: bool | None,
             out["system"] = f"{system_prompt.text}\n\n{own}"
         else:
             out["system"] = [{"type": "text", "text": system_prompt.text}, *own]
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body_json.dumps(out)
 

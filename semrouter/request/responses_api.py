@@ -23,10 +23,10 @@ Rewrite (`rewrite`): `model`; the reasoning switch as `reasoning.effort` (models
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request import body_json
 from semrouter.request.parse import ChatRequest
 from semrouter.request.validate import check_model, invalid_value, want_object
 
@@ -153,5 +153,5 @@ def rewrite(source: dict[str, Any], model: Model, use_reasoning: bool | None,
             out["instructions"] = f"{system_prompt.text}\n\n{own}"
         else:
             out["instructions"] = system_prompt.text
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body_json.dumps(out)
 

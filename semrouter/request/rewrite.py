@@ -6,10 +6,10 @@ serialisation (whitespace, key order of untouched objects is preserved) may diff
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
+from semrouter.request import body_json
 
 
 def rewrite_body(
@@ -33,7 +33,7 @@ def rewrite_body(
             out.pop("reasoning_effort", None)
     if system_prompt is not None:
         out["messages"] = _with_system_prompt(list(out.get("messages") or []), system_prompt)
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body_json.dumps(out)
 
 
 def _with_system_prompt(messages: list[dict[str, Any]], sp: SystemPrompt) -> list[dict[str, Any]]:

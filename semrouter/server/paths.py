@@ -22,6 +22,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from semrouter import headers as H
 from semrouter.headers import ANTHROPIC_VERSION
 from semrouter.config.schema import Config
+from semrouter.request import body_json
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import Api, check_content_encoding
 from semrouter.request.validate import load_json_object
@@ -129,5 +130,5 @@ def path_body_reply(body: bytes, model: str, max_bytes: int) -> pb.ProcessingRes
     except RequestError as e:
         return mut.immediate(e.status, e.body())
     obj["model"] = model
-    new = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    new = body_json.dumps(obj)
     return mut.continue_request_body(new, {"content-length": str(len(new))}, clear_route_cache=False)

@@ -135,11 +135,6 @@ class LanguageConfig(_Cfg):
 
 SCREEN_CONFIDENCE = 0.7  # the fast pass's confidence at which a classifier language is taken without the second
 
-# The high-accuracy pass of every detector, off the event loop: one worker, FIFO, threads made on first use.
-# lingua's Rust code releases the GIL while it scores (measured: a 44 ms call in this thread left the event
-# loop at most ~3 ms between iterations), so the loop keeps serving other streams meanwhile.
-_SECOND_PASS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language")
-
 
 class LanguageDetector:
     """lingua restricted to `cfg.detect`. `detect(text)` → ISO 639-1 code or `und`. Blocking, for worker threads;
@@ -163,6 +158,11 @@ class LanguageDetector:
             self._screen = fast.with_preloaded_language_models().build()
             self._detector = self._screen if cfg.low_accuracy else (
                 LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build())
+        # The high-accuracy pass, off the event loop: one worker per detector, FIFO, its thread made on first use
+        # and ended when the detector is dropped (a reload builds a new one). lingua's Rust code releases the GIL
+        # while it scores (measured: a 44 ms call in this thread left the event loop at most ~3 ms between
+        # iterations), so the loop keeps serving other streams meanwhile.
+        self._second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language")
         self._max = cfg.max_chars
         self._trusted = frozenset(cfg.classifier_languages)
         self._min_confidence = cfg.min_confidence
@@ -183,7 +183,7 @@ class LanguageDetector:
             return settled
         if self._detector is self._screen:  # low-accuracy mode: the screen's values decide, nothing left to run
             return self._second_pass(window, values)
-        return await asyncio.get_running_loop().run_in_executor(_SECOND_PASS, self._second_pass, window, None)
+        return await asyncio.get_running_loop().run_in_executor(self._second, self._second_pass, window, None)
 
     def _first_pass(self, window: str) -> tuple[str | None, list[Any]]:
         """(the answer when no high-accuracy pass is needed, else None; the screen's confidence values)."""

@@ -166,3 +166,23 @@ def test_requests_across_reloads_all_answer(tmp_path) -> None:  # type: ignore[n
         stack.stop()
     assert not failures, failures[:5]
     assert models == {"llama-3.1-8b", "qwen3-32b"}  # the rule came and went with the swaps
+
+
+@pytest.mark.parametrize("path", list(BODIES))
+def test_a_body_followed_by_trailers_is_decided(client: Client, path: str) -> None:
+    """An HTTP/2 request whose body is followed by trailers reached the default model undecided (no keyword rule,
+    no safety or PII policy, its `model` not read): Envoy's buffered body message then says end_of_stream false,
+    and the router waited for more that never came. Now the one buffered message is the body, however it ends."""
+    import h2c
+
+    math = {**BODIES[path]}
+    if path == "/v1/responses":
+        math["input"] = "the integral of x squared"
+    else:
+        math["messages"] = [{"role": "user", "content": "the integral of x squared"}]
+    ct = {"content-type": "application/json"}
+    for trailers in (None, {"x-checksum": "1"}):
+        status, body = h2c.request(client.port, "POST", path, ct, json.dumps(math).encode(), trailers)
+        assert status == 200 and json.loads(body)["model"] == "qwen3-32b", (trailers, status, body[:300])
+        status, body = h2c.request(client.port, "POST", path, ct, b"{", trailers)  # the router's 400, not upstream's
+        assert status == 400 and b"Request body is not valid JSON" in body, (trailers, status, body[:300])

@@ -295,3 +295,22 @@ async def test_decision_stream_ends_after_its_body_reply_when_no_answer_comes_on
     else:
         assert read == ["request_headers", "request_body", "response_headers"] and len(out) == 3
     assert out[1].request_body.response.clear_route_cache
+
+
+@pytest.mark.parametrize("body_mode, decided", [(None, True), ("BUFFERED", True), ("BUFFERED_PARTIAL", True),
+                                                ("STREAMED", False)])
+async def test_a_buffered_body_is_decided_even_when_trailers_follow(body_mode: str | None, decided: bool) -> None:
+    """With trailers after the body (HTTP/2) Envoy's one buffered body message has end_of_stream false, and it
+    forwards the request once that message is answered: the router decides on it (it used to wait, and the
+    request went on undecided). Only a streamed body mode sends more messages."""
+    from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
+
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "an integral"}]}).encode()
+    first = headers_msg("POST", "/v1/chat/completions")
+    if body_mode is not None:
+        first.protocol_config.request_body_mode = getattr(pm.ProcessingMode, body_mode)
+    out = await run([first, pb.ProcessingRequest(request_body=pb.HttpBody(body=body, end_of_stream=False))])
+    assert len(out) == 2
+    assert out[1].request_body.response.clear_route_cache is decided
+    if decided:
+        assert set_headers(out[1].request_body.response.header_mutation)["x-semrouter-cluster"] == "big"

@@ -62,4 +62,5 @@ class StreamState:
     result_headers: dict[str, str] = field(default_factory=dict)  # added to the client's response
     observer: bool = False  # an observability-mode stream: answers only, nothing is sent back
     decided: bool = False  # the request body was handled (its reply is the last one a decision stream needs)
+    body_streamed: bool = False  # Envoy says (protocol_config) it streams the request body: more messages may come
     runtime: Any = None  # the Runtime the response phases use (the request's, for observer streams)

@@ -50,6 +50,14 @@ def _answer_elsewhere(req: pb.ProcessingRequest) -> bool:
             and req.protocol_config.response_body_mode == pm.ProcessingMode.NONE)
 
 
+def _body_streamed(req: pb.ProcessingRequest) -> bool:
+    """Whether Envoy says (protocol_config, first message) that it streams the request body in several messages.
+    Otherwise (BUFFERED, BUFFERED_PARTIAL, or an Envoy that does not say) the first body message is the only one
+    the request waits for."""
+    return req.HasField("protocol_config") and req.protocol_config.request_body_mode in (
+        pm.ProcessingMode.STREAMED, pm.ProcessingMode.FULL_DUPLEX_STREAMED)
+
+
 class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
     """Envoy's ext_proc service: one `Process` stream per HTTP request (decision stream) or per answer (observer
     stream), each run on the runtime (config, models, cache) current when it opened."""
@@ -74,6 +82,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 phase = req.WhichOneof("request")
                 if answer_elsewhere is None:
                     answer_elsewhere = _answer_elsewhere(req)
+                    st.body_streamed = _body_streamed(req)
                 try:
                     resp = await self._handle(rt, st, phase, req)
                 except asyncio.CancelledError:
@@ -118,8 +127,13 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 return mut.continue_plain(phase)
             st.body_parts.append(req.request_body.body)
             st.body_size += len(req.request_body.body)
-            if not req.request_body.end_of_stream and st.body_size <= rt.config.server.max_body_bytes:
-                return mut.continue_plain(phase)  # only with partial buffering; BUFFERED sends one message
+            # A buffered body mode (the shipped configs) sends the body in one message, and Envoy forwards the
+            # request once that message is answered, whatever its end_of_stream says (false when trailers follow,
+            # as HTTP/2 allows): waiting for more would let the request go on undecided, past every policy. Only a
+            # streamed body mode sends more messages.
+            more = st.body_streamed and not req.request_body.end_of_stream
+            if more and st.body_size <= rt.config.server.max_body_bytes:
+                return mut.continue_plain(phase)
             st.decided = True
             return await on_request_body(rt, st)
         if phase == "response_headers":

@@ -172,7 +172,8 @@ def test_requests_across_reloads_all_answer(tmp_path) -> None:  # type: ignore[n
 def test_a_body_followed_by_trailers_is_decided(client: Client, path: str) -> None:
     """An HTTP/2 request whose body is followed by trailers reached the default model undecided (no keyword rule,
     no safety or PII policy, its `model` not read): Envoy's buffered body message then says end_of_stream false,
-    and the router waited for more that never came. Now the one buffered message is the body, however it ends."""
+    and the router waited for more that never came. Now the one buffered message is the body, however it ends;
+    trailers without a body come to the router too (it answered nothing: Envoy sent no body message)."""
     import h2c
 
     math = {**BODIES[path]}
@@ -186,3 +187,6 @@ def test_a_body_followed_by_trailers_is_decided(client: Client, path: str) -> No
         assert status == 200 and json.loads(body)["model"] == "qwen3-32b", (trailers, status, body[:300])
         status, body = h2c.request(client.port, "POST", path, ct, b"{", trailers)  # the router's 400, not upstream's
         assert status == 400 and b"Request body is not valid JSON" in body, (trailers, status, body[:300])
+    # headers, then trailers, no body: Envoy sends the router no body message (trailers come to it instead)
+    status, body = h2c.request(client.port, "POST", path, ct, b"", {"x-checksum": "1"})
+    assert status == 400 and b"Request body is empty" in body, (status, body[:300])

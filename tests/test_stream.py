@@ -314,3 +314,12 @@ async def test_a_buffered_body_is_decided_even_when_trailers_follow(body_mode: s
     assert out[1].request_body.response.clear_route_cache is decided
     if decided:
         assert set_headers(out[1].request_body.response.header_mutation)["x-semrouter-cluster"] == "big"
+
+
+async def test_trailers_without_a_body_are_missing_body() -> None:
+    """Headers then trailers (HTTP/2) and no body: Envoy sends no body message, only the trailers (shipped
+    configs: request_trailer_mode SEND); the router answers 400 missing_body rather than CONTINUE undecided."""
+    trailers = pb.ProcessingRequest(request_trailers=pb.HttpTrailers())
+    out = await run([headers_msg("POST", "/v1/chat/completions"), trailers])
+    assert out[1].immediate_response.status.code == 400
+    assert json.loads(out[1].immediate_response.body)["error"]["code"] == "missing_body"

@@ -101,6 +101,10 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
             assert set(policy["retry_on"].split(",")) <= safe, f"{name}: retries after the upstream saw the call"
     ext_proc = next(f["typed_config"] for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     assert ext_proc["status_on_error"] == {"code": "ServiceUnavailable"}, name
+    # the request's body (one buffered message) and trailers come to the router: a request with trailers and no
+    # body gets no body message, and would otherwise go on undecided (tests/test_e2e_hostile.py)
+    mode = ext_proc["processing_mode"]
+    assert mode["request_body_mode"] == "BUFFERED" and mode["request_trailer_mode"] == "SEND", name
     # its 503 (and every other reply Envoy writes) in the API's error shape: tests/test_local_replies.py
 
 

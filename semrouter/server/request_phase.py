@@ -191,6 +191,20 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
     return _forward(rt, st, req, decision, cache_key, analysis, prefer)
 
 
+def on_request_trailers(st: StreamState) -> pb.ProcessingResponse:
+    """Request trailers (shipped configs: request_trailer_mode SEND) → the reply for the request_trailers phase.
+
+    A chat/Responses/Messages request, or a routing.path_models JSON request, still undecided here sent trailers and
+    no body (HTTP/2: headers, then trailers): Envoy sends no body message for it, so the router answers 400
+    `missing_body` rather than let it go on undecided. Otherwise (the body came and was decided, or a path the
+    router does not read) a plain CONTINUE."""
+    if st.kind in ("chat", "path") and not st.decided:
+        st.decided = True
+        return _error_reply(st, RequestError(400, f"Request body is empty; send a JSON request for {st.path}",
+                                             "invalid_request_error", "missing_body"))
+    return mut.continue_plain("request_trailers")
+
+
 def _message_texts(req: ChatRequest) -> list[str]:
     """Every message's text, to be kept out of the logs."""
     return [content_text(m.get("content")) for m in req.messages]

@@ -27,7 +27,7 @@ from semrouter import headers as H
 from semrouter.response.apis import error_body
 from semrouter.runtime import Runtime, RuntimeHolder
 from semrouter.server import mutations as mut
-from semrouter.server.request_phase import on_request_body, on_request_headers
+from semrouter.server.request_phase import on_request_body, on_request_headers, on_request_trailers
 from semrouter.server.response_phase import on_response_body, on_response_headers
 from semrouter.server.state import StreamState
 
@@ -148,6 +148,8 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             return on_response_headers(rt, st, req.response_headers)
         if phase == "response_body":
             return on_response_body(st.runtime or rt, st, req.response_body)
+        if phase == "request_trailers" and not st.observer:
+            return on_request_trailers(st)
         if phase in ("request_trailers", "response_trailers"):
             return mut.continue_plain(phase)
         log.warning("unknown_phase", phase=phase)

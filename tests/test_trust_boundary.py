@@ -99,6 +99,9 @@ def test_paths_retries_and_failure_shape(name: str, cfg: dict[str, Any]) -> None
         policy = (r.get("route") or {}).get("retry_policy")
         if policy:
             assert set(policy["retry_on"].split(",")) <= safe, f"{name}: retries after the upstream saw the call"
+    # a request the router left undecided (down, too slow, failed) on a path that is not one of the APIs: a 404,
+    # never an upstream's own endpoints
+    assert vhost["routes"][-1] == {"match": {"prefix": "/"}, "direct_response": {"status": 404}}, name
     ext_proc = next(f["typed_config"] for f in hcm["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     assert ext_proc["status_on_error"] == {"code": "ServiceUnavailable"}, name
     # the request's body (one buffered message) and trailers come to the router: a request with trailers and no
@@ -326,6 +329,16 @@ def test_fail_open_routes_to_the_default_model_with_client_headers_stripped(tmp_
         for path in ("/V1/chat/completions/", "/v1/completions", "/v1/x/../chat/completions"):
             client.request("POST", path, json.dumps(user("x")).encode(), hdrs)
         assert _upstream_requests(stack, "qwen3-32b") == large
+        # failing open serves the APIs, not an upstream's own endpoints: any other path is Envoy's 404 (it went to
+        # the default model's server: vLLM's /metrics, /tokenize, /sleep whenever the router was down or too slow)
+        small = _upstream_requests(stack, "llama-3.1-8b")
+        for method, path in (("GET", "/metrics"), ("POST", "/tokenize"), ("GET", "/health"), ("POST", "/sleep"),
+                             ("GET", "/v1/embeddings"), ("GET", "/")):
+            r = client.request(method, path, b"{}" if method == "POST" else None, hdrs)
+            assert r.status == 404 and r.json()["error"]["code"] == "unknown_url", (path, r.status, r.body[:200])
+        r = client.request("GET", "/metrics", None, {"anthropic-version": "2023-06-01"})
+        assert r.status == 404 and r.json()["type"] == "error", r.body[:200]
+        assert _upstream_requests(stack, "llama-3.1-8b") == small
     finally:
         stack.stop()
 

@@ -104,3 +104,21 @@ def test_encode_by_length_matches_one_run_and_cuts_padding() -> None:
     calls.clear()
     encode_by_length(encode, ids[[0, 2, 4]], mask[[0, 2, 4]])
     assert len(calls) == 1  # a few short rows stay one run
+
+
+def test_splitting_is_linear_in_a_run_of_initials() -> None:
+    """A '.' after a single letter is an initial, not a break: "a. b. c. ..." is one long sentence, and the word
+    before each '.' was searched from that sentence's start, so a 10 KB run cost 1 s and 100 KB two minutes (the
+    router reads up to server.max_body_bytes, 1 MB). The word is read back a bounded stretch now: 50 KB takes
+    milliseconds (3 s allowed here for a loaded machine; the old code took about 30 s)."""
+    import time
+
+    from semrouter.signals.onnx.segments import split_sentences
+
+    for unit in ("a. ", "Mr. ", "J. R. "):
+        text = unit * (50_000 // len(unit))
+        started = time.perf_counter()
+        spans = split_sentences(text)
+        assert time.perf_counter() - started < 3.0, unit
+        assert len(spans) == 1  # still no break after an initial or an abbreviation
+    assert split_sentences("Call Dr. Reyes at noon. She said ok.") == [(0, 23), (24, 36)]

@@ -22,7 +22,8 @@ _ABBREV = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie no fig approx inc ltd co corp dept est jan feb mar apr jun "
     "jul aug sep sept oct nov dec mon tue wed thu fri sat sun u.s a.m p.m".split())
 _WORDY = re.compile(r"\w")
-_LAST_WORD = re.compile(r"([\w.]+)[.!?…]*[\"'”’)\]]*\s*$")
+_WORD_BEFORE = re.compile(r"[\w.]+$")
+_LOOKBACK = 32  # characters read back from a '.' for the word before it: longer than any abbreviation
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -33,8 +34,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     for m in _BREAK.finditer(text):
         end = m.end()
         if "\n" not in m.group(0) and m.group(0)[0] == ".":
-            w = _LAST_WORD.search(text, start, end)
-            word = w.group(1).lower().rstrip(".") if w else ""
+            # the word before the '.', read back a bounded stretch: a search from the sentence's start made a run of
+            # initials ("a. b. c. ...", never a break) cost time quadratic in its length (10 KB: 1 s)
+            w = _WORD_BEFORE.search(text, max(start, m.start() - _LOOKBACK), m.start())
+            word = w.group(0).lower().rstrip(".") if w else ""
             if word in _ABBREV or (len(word) == 1 and word.isalpha()):
                 continue
         spans.append((start, end))

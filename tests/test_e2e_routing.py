@@ -224,7 +224,7 @@ def _router_streams(stack) -> int:  # type: ignore[no-untyped-def]
 
 def test_observer_stream_only_for_paths_the_router_owns(keyword_stack) -> None:  # type: ignore[no-untyped-def]
     """Chat answers stream to the router (decision + observer: two streams per request); answers on paths it
-    does not own skip the observer (ExtProcPerRoute disabled on the fallback route): one stream each."""
+    does not own carry no join nonce and skip the observer: one stream each."""
     stack, client = keyword_stack
     def streams() -> int:
         return _router_streams(stack)

@@ -339,6 +339,14 @@ def test_fail_open_routes_to_the_default_model_with_client_headers_stripped(tmp_
         r = client.request("GET", "/metrics", None, {"anthropic-version": "2023-06-01"})
         assert r.status == 404 and r.json()["type"] == "error", r.body[:200]
         assert _upstream_requests(stack, "llama-3.1-8b") == small
+        # the APIs' own paths, in the spellings the router folds, still fail open; nothing else under them
+        for path in ("/V1/chat/completions/", "/v1/responses/", "/v1/Messages"):  # sent on as spelled (no router)
+            before = _upstream_requests(stack, "llama-3.1-8b")
+            client.request("POST", path, json.dumps(user("x")).encode(), {"content-type": "application/json"})
+            assert _upstream_requests(stack, "llama-3.1-8b") == before + 1, path
+        for path in ("/v1/chat/completions/x", "/v1/chat/completionsx", "/v1/messages/count_tokens"):
+            r = client.request("POST", path, json.dumps(user("x")).encode(), {"content-type": "application/json"})
+            assert r.status == 404 and "x-demo-model" not in r.headers, (path, r.status)
     finally:
         stack.stop()
 

@@ -291,3 +291,74 @@ def test_an_endpoint_off_the_allow_list_is_502_in_the_apis_shape(tmp_path: Path)
             assert ok.status == 200 and ok.headers["x-demo-model"] == "llama-3.1-8b"
     finally:
         stack.stop()
+
+
+def test_a_body_sent_a_byte_at_a_time_gets_408(tmp_path: Path) -> None:
+    """A client that sends its headers and then dribbles the body (one byte every second, each byte restarting the
+    300 s stream idle timeout) held a connection for ever: `request_timeout` was 0 (off). Every shipped config now
+    bounds the whole request (120 s); here a copy of envoy.yaml with 3 s shows Envoy's answer: 408 in the API's
+    shape, and a request that arrives in time is still routed."""
+    import time
+
+    import yaml
+
+    for name, cfg in SHIPPED:
+        assert _hcm(cfg)["request_timeout"] == "120s", name
+    root = Path(__file__).resolve().parent.parent
+    cfg = yaml.safe_load((root / "envoy" / "envoy.yaml").read_text())
+    _hcm(cfg)["request_timeout"] = "3s"
+    short = tmp_path / "envoy.yaml"
+    short.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    ports = {p: free_port() for p in SHIPPED_PORTS}
+    stack = Stack(ports=ports, envoy_config=short, overrides={"signals.enabled": False, "cache.enabled": False},
+                  workdir=tmp_path / "stack", log_dir=tmp_path / "logs").start()
+    try:
+        client = Client(stack.port(8801))
+        out: dict[str, tuple[float, Reply]] = {}
+
+        def dribble(path: str) -> None:
+            body = json.dumps(user("hello")).encode()
+            t0 = time.monotonic()
+            with socket.create_connection(("127.0.0.1", client.port), timeout=20) as s:
+                s.sendall(f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                          f"content-length: {len(body)}\r\n\r\n".encode())
+                s.settimeout(1.0)
+                buf = b""
+                for byte in body[:-1]:  # never the last byte
+                    try:
+                        s.sendall(bytes([byte]))
+                        buf += s.recv(65536)
+                    except (TimeoutError, socket.timeout):
+                        continue
+                    except OSError:
+                        break
+                    if buf:
+                        break
+                s.settimeout(10)
+                while b"\r\n\r\n" not in buf or len(buf.partition(b"\r\n\r\n")[2]) < int(
+                        dict(ln.split(": ", 1) for ln in buf.partition(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+                             if ": " in ln).get("content-length", "0")):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+            out[path] = (time.monotonic() - t0, Reply(int(lines[0].split()[1]), hdrs, rest))
+
+        threads = [threading.Thread(target=dribble, args=(p,)) for p in (OPENAI_PATHS[0], ANTHROPIC)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=40)
+        for path in (OPENAI_PATHS[0], ANTHROPIC):
+            took, r = out[path]
+            assert 2.5 <= took < 10, (path, took)
+            _assert_shape(path, r, 408, "request_timeout")
+        assert _post(client, OPENAI_PATHS[0]).status == 200  # in time: routed as before
+        # an answer that takes longer than request_timeout is not cut: the timer stopped when the request went upstream
+        slow = _post(client, OPENAI_PATHS[0], headers={"x-demo-delay-ms": "4500"})
+        assert slow.status == 200 and json.loads(slow.body)["object"] == "chat.completion"
+    finally:
+        stack.stop()

@@ -134,3 +134,20 @@ def test_report_only_category_forwards_and_logs(stack: tuple[Path, Client]) -> N
 
     assert eventually(logged), "no safety_reported event for the request"
     assert "jailbreak" in found[0]["labels"]
+
+
+def test_signals_over_budget_refuse_rather_than_skip_the_guard(tmp_path: Path) -> None:
+    """When the signals cannot be had in time (here a budget no encoder pass meets), a request is not routed
+    past the jailbreak guard: 503 signals_unavailable in the API's shape with retry-after, on chat and Messages,
+    through Envoy (the router's own reply, kept by Envoy's local-reply mappers)."""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False, "server.analysis_budget_ms": 0.001})
+    try:
+        r = c.chat(user("What is the capital of Portugal?"))
+        assert r.status == 503 and r.headers.get("retry-after") == "1", r.status
+        assert json.loads(r.body)["error"]["code"] == "signals_unavailable"
+        m = c.request("POST", "/v1/messages", json.dumps(
+            {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello there"}]}).encode(),
+            {"content-type": "application/json"})
+        assert m.status == 503 and json.loads(m.body)["error"]["type"] == "overloaded_error"
+    finally:
+        stack.stop()

@@ -78,3 +78,53 @@ async def test_budget_overrun_routes_without_signals_and_is_counted() -> None:
     hs, shared = await _route(_Recorder(delay_s=0.0), "hello there", analysis_budget_ms=1000)
     assert hs["x-vsr-selected-model"] == "big"
     assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 0
+
+
+class _Failing(_Recorder):
+    """An analyzer whose safety head failed: every other signal came back."""
+
+    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
+        return Analysis(category_probs={"math": 0.99}, errors=("jailbreak",))
+
+
+async def _route_status(analyzer: _Recorder, **over: Any) -> tuple[int, dict[str, str], bytes, Shared]:
+    """Like _route with the signals on (jailbreak guard blocking, as shipped): (status of an immediate reply or
+    200 when forwarded, its headers or the forwarded headers, body, shared)."""
+    cfg = parse_config({**CFG, "signals": {"enabled": True}, "server": {"analysis_budget_ms": 50},
+                        **over})
+    shared = Shared()
+    rt = await build_runtime(cfg, shared)
+    if rt.analyzer is not None:
+        await rt.analyzer.close()
+    rt = dataclasses.replace(rt, analyzer=analyzer)
+    proc = ExternalProcessor(RuntimeHolder(rt))
+    body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": "hello there"}]}).encode()
+
+    async def it() -> AsyncIterator[Any]:
+        for m in (headers_msg("POST", "/v1/chat/completions"), body_msg(body)):
+            yield m
+    last = [r async for r in proc.Process(it(), None)][-1]
+    if last.HasField("immediate_response"):
+        ir = last.immediate_response
+        hdrs = {h.header.key: h.header.raw_value.decode() for h in ir.headers.set_headers}
+        return ir.status.code, hdrs, ir.body, shared
+    return 200, set_headers(last.request_body.response.header_mutation), b"", shared
+
+
+async def test_policy_signals_unavailable_refuse_by_default() -> None:
+    """A flood of heavy prompts could push others past the analysis budget, and a request routed without its
+    signals skips the jailbreak guard: with a blocking policy the router now answers 503 signals_unavailable
+    (retry-after) instead, over budget or when the safety head failed; `route` keeps the old behaviour."""
+    for analyzer in (_Recorder(delay_s=2.0), _Failing()):
+        status, hdrs, body, shared = await _route_status(analyzer)
+        assert status == 503 and hdrs.get("retry-after") == "1", (type(analyzer).__name__, status)
+        assert json.loads(body)["error"]["code"] == "signals_unavailable"
+    status, hdrs, _, _ = await _route_status(_Recorder(delay_s=2.0), **{"server": {"analysis_budget_ms": 50,
+                                                                                  "signals_unavailable": "route"}})
+    assert status == 200 and hdrs["x-semrouter-reason"] == "default"
+    status, hdrs, _, _ = await _route_status(_Recorder(delay_s=0.0))  # in time: routed on the signals
+    assert status == 200 and hdrs["x-vsr-selected-model"] == "big"
+    # no blocking policy (every safety label report-only, no restrictive PII policy): nothing to refuse for
+    report = {"signals": {"enabled": True, "jailbreak": {"block": False}}}
+    status, _, _, _ = await _route_status(_Recorder(delay_s=2.0), **report)
+    assert status == 200

@@ -218,8 +218,15 @@ class Server(_Strict):
     )
     analysis_budget_ms: float = Field(
         default=1000.0, gt=0, description="longest a request waits for the ONNX signals (queue + run); past it "
-        "the request is routed without them (keyword rules, else the default model), counted in "
+        "the signals are unavailable for that request (server.signals_unavailable says what happens), counted in "
         "semrouter_analysis_budget_exceeded_total"
+    )
+    signals_unavailable: Literal["refuse", "route"] = Field(
+        default="refuse", description="when a signal a blocking policy needs (the jailbreak guard with a `block` "
+        "action, a model's restrictive pii_policy) is unavailable for a request (over analysis_budget_ms, or the "
+        "model failed): `refuse` answers 503 signals_unavailable (retry-after: 1) in the API's error shape, so a "
+        "flood of heavy prompts cannot turn the policies off for other requests; `route` routes it without them "
+        "(keyword rules, else the default model), as before"
     )
 
     @field_validator("listen", "metrics_listen", "admin_listen")

@@ -48,6 +48,24 @@ def signals_needed(cfg: Config, requested_model: str, cacheable: bool = True) ->
     return frozenset(need)
 
 
+def policy_signals(cfg: Config, requested_model: str) -> frozenset[str]:
+    """The signals a *blocking* policy reads for a request for `requested_model` (a subset of ALL): `jailbreak`
+    when some safety label's action is `block`; `pii` when PII detection is on and the model the request can
+    reach restricts types (a named model's `pii_policy`; for `auto` or an unknown name, any model's). Without
+    them the request would go through unchecked, so server.signals_unavailable decides (server/request_phase.py)."""
+    s = cfg.signals
+    out: set[str] = set()
+    if not s.enabled:
+        return frozenset()
+    if s.jailbreak.enabled and s.jailbreak.block and _may_block(cfg):
+        out.add("jailbreak")
+    model = None if is_auto(cfg, requested_model) else cfg.model(requested_model)
+    reachable = [model] if model is not None else list(cfg.models)
+    if s.pii.enabled and any(not m.pii_policy.allow_by_default for m in reachable):
+        out.add("pii")
+    return frozenset(out)
+
+
 def _may_block(cfg: Config) -> bool:
     """Whether any safety label refuses anything: its global action or a category override's is `block`."""
     jb = cfg.signals.jailbreak

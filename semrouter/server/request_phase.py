@@ -13,7 +13,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 from semrouter import headers as H
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
-from semrouter.decision.needs import signals_needed
+from semrouter.decision.needs import policy_signals, signals_needed
 from semrouter.decision.safety import SafetyVerdict, safety_verdict
 from semrouter.request import apis
 from semrouter.request.errors import RequestError
@@ -139,6 +139,13 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
         analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
+        missing = _policy_signals_missing(rt, req.model, want, analysis)
+        if missing and cfg.server.signals_unavailable == "refuse":
+            log.warning("signals_unavailable_refused", request_id=st.request_id, signals=sorted(missing))
+            rt.shared.metrics.record_error(req.model, "signals_unavailable")
+            return _error_reply(st, RequestError(
+                503, "The router could not check this request against its policies in time; retry shortly",
+                "service_unavailable", "signals_unavailable"), {"retry-after": "1"})
         if analysis is not None and "pii" in want:
             # a model's PII policy covers the whole request: system prompt, earlier turns, tool results
             analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
@@ -215,6 +222,18 @@ def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) 
     which = cfg.routing.classify_text  # "conversation" prefixes the role, so its text is never the prompt
     same_text = which == "last_user" or (which == "all_user" and len(req.messages) == 1)
     return analysis.embedding if analysis is not None and same_text else None
+
+
+def _policy_signals_missing(rt: Runtime, model: str, want: frozenset[str], analysis: Analysis | None) -> frozenset[str]:
+    """The signals a blocking policy of this request needs (decision/needs.policy_signals) that the analysis did
+    not deliver: all of them when the analyzer is configured but gave nothing (over budget, failed), else those
+    whose model failed (`analysis.errors`). Empty when the signals are off (no analyzer: no such policy runs)."""
+    if rt.analyzer is None:
+        return frozenset()
+    needed = policy_signals(rt.config, model) & want
+    if analysis is None:
+        return needed
+    return needed & frozenset(analysis.errors)
 
 
 async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]) -> Analysis | None:

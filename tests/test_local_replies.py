@@ -165,20 +165,24 @@ def _raw(port: int, data: bytes) -> Reply:
     """Send bytes as they are (malformed HTTP the stdlib client will not write) and read one answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
         s.sendall(data)
-        buf = b""
-        while b"\r\n\r\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-        while len(body) < int(hdrs.get("content-length", 0)):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            body += chunk
+        return _read_reply(s)
+
+
+def _read_reply(s: socket.socket, buf: bytes = b"") -> Reply:
+    """Read one HTTP/1.1 answer (head, then content-length bytes of body) from `s`; `buf`: bytes already read."""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    while len(body) < int(hdrs.get("content-length", 0)):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
     return Reply(int(lines[0].split()[1]), hdrs, body)
 
 
@@ -335,17 +339,8 @@ def test_a_body_sent_a_byte_at_a_time_gets_408(tmp_path: Path) -> None:
                     if buf:
                         break
                 s.settimeout(10)
-                while b"\r\n\r\n" not in buf or len(buf.partition(b"\r\n\r\n")[2]) < int(
-                        dict(ln.split(": ", 1) for ln in buf.partition(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
-                             if ": " in ln).get("content-length", "0")):
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-            head, _, rest = buf.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-            out[path] = (time.monotonic() - t0, Reply(int(lines[0].split()[1]), hdrs, rest))
+                reply = _read_reply(s, buf)
+            out[path] = (time.monotonic() - t0, reply)
 
         threads = [threading.Thread(target=dribble, args=(p,)) for p in (OPENAI_PATHS[0], ANTHROPIC)]
         for t in threads:

@@ -159,9 +159,9 @@ class LanguageDetector:
             self._detector = self._screen if cfg.low_accuracy else (
                 LanguageDetectorBuilder.from_languages(*langs).with_preloaded_language_models().build())
         # The high-accuracy pass, off the event loop: one worker per detector, FIFO, its thread made on first use
-        # and ended when the detector is dropped (a reload builds a new one). lingua's Rust code gives the GIL back
-        # for about half of a pass (a 64 ms pass on 100,000 characters left the event loop at most 32 ms late,
-        # tests/test_loop_lag.py), so the loop serves other streams for part of it; `max_chars` bounds the rest.
+        # and ended when the detector is dropped (a reload builds a new one). lingua's Rust code holds the GIL for
+        # much of a pass (a 64 ms pass on 100,000 characters left the event loop 32 ms late in one run and by the
+        # whole pass in a loaded one), so the hop helps only in part: `max_chars` (default 400) is the bound.
         self._second = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language")
         self._max = cfg.max_chars
         self._trusted = frozenset(cfg.classifier_languages)

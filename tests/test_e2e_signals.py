@@ -125,7 +125,11 @@ def test_pii_blocks_explicit_restricted_model(client: Client) -> None:
     "The waypoint is at 51.5007 N, 0.1246 W, near the weir. Is the battery enough to get back?",
 ])
 def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: str) -> None:
-    # qwen3-32b allows only e-mail addresses: a false positive here would be a 403
+    _answered_by_strict_model(client, text)
+
+
+def _answered_by_strict_model(client: Client, text: str) -> None:
+    """qwen3-32b allows only e-mail addresses: a PII false positive on `text` would be a 403."""
     r = client.chat(user(text, model="qwen3-32b"))
     assert r.status == 200, r.body[:200]
     assert "x-vsr-pii-violation" not in r.headers
@@ -146,10 +150,7 @@ def test_lookalike_numbers_are_not_pii_for_a_strict_model(client: Client, text: 
 ])
 def test_names_without_personal_context_are_answered_by_a_strict_model(client: Client, text: str) -> None:
     # signals.pii.person_requires_context (default true): a lone name is not personal data
-    r = client.chat(user(text, model="qwen3-32b"))
-    assert r.status == 200, r.body[:200]
-    assert "x-vsr-pii-violation" not in r.headers
-    assert r.headers.get("x-demo-model") == "qwen3-32b"
+    _answered_by_strict_model(client, text)
 
 
 @pytest.mark.parametrize(("text", "types"), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +152,55 @@ def test_signals_over_budget_refuse_rather_than_skip_the_guard(tmp_path: Path) -
         assert m.status == 503 and json.loads(m.body)["error"]["type"] == "overloaded_error"
     finally:
         stack.stop()
+
+
+def _long_prompt(chars: int, seed: int) -> str:
+    """Ordinary sentences of made-up words, `chars` long (a prompt the analyzer needs ~10 encoder rows for)."""
+    import random
+
+    words = ("lantern meadow copper violin harbor pencil thunder saddle orchard marble canyon biscuit ribbon "
+             "glacier puzzle compass walnut blanket falcon pepper").split()
+    rng, out, n = random.Random(seed), [], 0
+    while n < chars:
+        s = " ".join(rng.choice(words) for _ in range(rng.randint(6, 14))).capitalize() + "."
+        out.append(s)
+        n += len(s) + 1
+    return " ".join(out)[:chars]
+
+
+def test_a_flood_of_long_prompts_does_not_refuse_short_ones(client: Client) -> None:
+    """server.signals_unavailable: refuse must not let one client refuse everyone: 8 clients keep 10,000-character
+    prompts in flight (each costs the analyzer ~10 encoder rows), and short requests sent meanwhile are still
+    answered in time (routed, or refused as attacks: the guard still runs), not 503 signals_unavailable. With one
+    first-come-first-served queue the long prompts were batched together and every short request behind them
+    went over server.analysis_budget_ms: all of them were 503 (benchmarks/RESULTS.md, review8)."""
+    import threading
+
+    stop, done = threading.Event(), []
+
+    def flood(i: int) -> None:
+        text, k = _long_prompt(10_000, i), 0
+        while not stop.is_set():
+            k += 1
+            r = client.chat(user(f"{text} {k}"))
+            done.append(r.status)
+
+    threads = [threading.Thread(target=flood, args=(i,), daemon=True) for i in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.5)  # the flood has filled the analyzer's queue
+        statuses = []
+        for k in range(12):
+            r = client.chat(user(f"What is the capital of Portugal? ({k})"))
+            statuses.append(r.status)
+            assert r.status != 200 or "x-demo-model" in r.headers
+            time.sleep(0.1)
+        attack = client.chat(user(ATTACK))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert len(done) >= 8, "the flood did not run"
+    assert statuses.count(200) >= 10, statuses
+    assert attack.status == 200 and attack.headers.get("x-vsr-jailbreak-blocked") == "true", attack.status

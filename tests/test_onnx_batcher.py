@@ -67,3 +67,97 @@ async def test_wrong_result_count_is_an_error_and_closed_refuses() -> None:
     await b.close()
     with pytest.raises(BatcherClosed):
         await b.submit(2)
+
+
+async def test_a_batch_holds_at_most_max_cost_and_a_costlier_item_runs_alone() -> None:
+    calls: list[list[int]] = []
+
+    def fn(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        time.sleep(0.01)
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, max_size=16, max_wait_ms=20, cost=float, max_cost=10)
+    try:
+        assert await asyncio.gather(*(b.submit(x) for x in (4, 4, 4, 30, 1))) == [4, 4, 4, 30, 1]
+    finally:
+        await b.close()
+    assert all(sum(c) <= 10 or len(c) == 1 for c in calls), calls
+    assert [30] in calls
+
+
+async def test_light_items_never_wait_for_heavy_runs_on_their_own_executor() -> None:
+    """A queue of heavy items (each a 0.3 s run) on the heavy lane's executor: a light item is answered within a
+    small fraction of one heavy run, however many are queued (in one lane it waited for all of them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fn(items: list[int]) -> list[int]:
+        time.sleep(0.3 if items[0] > 100 else 0.005)
+        return items
+
+    light, heavy = ThreadPoolExecutor(1), ThreadPoolExecutor(1)
+    b: MicroBatcher[int, int] = MicroBatcher(fn, light, max_size=16, max_wait_ms=2, cost=float, max_cost=1000,
+                                             light_cost=100, heavy_executor=heavy)
+    try:
+        flood = [asyncio.ensure_future(b.submit(1000)) for _ in range(6)]
+        await asyncio.sleep(0.05)  # a heavy run is in progress, five more queued
+        t = time.perf_counter()
+        assert await b.submit(7) == 7
+        assert time.perf_counter() - t < 0.15
+        assert not all(f.done() for f in flood)
+        await asyncio.gather(*flood)
+    finally:
+        await b.close()
+        light.shutdown()
+        heavy.shutdown()
+
+
+async def test_lanes_sharing_one_executor_take_turns() -> None:
+    """Without a heavy executor the lanes' runs queue on one thread: a light item waits for the heavy run in
+    progress at most, not for the heavy items queued behind it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    order: list[str] = []
+
+    def fn(items: list[int]) -> list[int]:
+        order.append("heavy" if items[0] > 100 else "light")
+        time.sleep(0.1 if items[0] > 100 else 0.001)
+        return items
+
+    one = ThreadPoolExecutor(1)
+    b: MicroBatcher[int, int] = MicroBatcher(fn, one, max_size=16, max_wait_ms=2, cost=float, max_cost=1000,
+                                             light_cost=100)
+    try:
+        flood = [asyncio.ensure_future(b.submit(1000)) for _ in range(4)]
+        await asyncio.sleep(0.03)
+        await b.submit(7)
+        assert order.index("light") <= 2, order  # after the run in progress (and the one already handed over)
+        await asyncio.gather(*flood)
+    finally:
+        await b.close()
+        one.shutdown()
+
+
+async def test_cancelled_callers_take_no_place_in_a_batch() -> None:
+    calls: list[list[int]] = []
+    gate = threading.Event()
+
+    def fn(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        gate.wait(2)
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, max_size=2, max_wait_ms=1)
+    try:
+        first = asyncio.ensure_future(b.submit(0))
+        await asyncio.sleep(0.05)  # the first run is in progress
+        dropped = [asyncio.ensure_future(b.submit(i)) for i in (1, 2)]
+        kept = [asyncio.ensure_future(b.submit(i)) for i in (3, 4)]
+        await asyncio.sleep(0.01)
+        for f in dropped:
+            f.cancel()
+        gate.set()
+        assert await asyncio.gather(first, *kept) == [0, 3, 4]
+    finally:
+        await b.close()
+    assert calls == [[0], [3, 4]]

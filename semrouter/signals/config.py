@@ -166,6 +166,12 @@ class SignalsConfig(_Cfg):
         le=100,
         description="longest a request waits for others to share its encoder run (only under concurrency)",
     )
+    batch_max_chars: int = Field(
+        default=10_000, ge=1, description="most characters of prompt text per encoder run (a longer prompt runs "
+        "alone): one run never holds several heavy prompts, so it cannot outlast the requests waiting behind it. "
+        "Prompts of more than 4 x max_tokens characters also wait in a lane of their own that takes turns with the "
+        "shorter ones (signals/onnx/batcher.py)",
+    )
     jailbreak: JailbreakConfig = Field(default_factory=JailbreakConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     complexity: bool = Field(default=True, description="score complexity when complexity_head.onnx is present")

@@ -6,7 +6,8 @@ and PII detection on the token embeddings. The language signal (lingua, when giv
 while the encoder runs: lingua holds the GIL, ONNX Runtime releases it, so on 2 cores the two overlap (after an
 encoder pass a lingua call misses the CPU caches and costs ~0.3 ms here; in series that added ~1 ms through
 Envoy, benchmarks/RESULTS.md). A failing head never fails the request: its name goes
-into `Analysis.errors`. All blocking work runs in the analyzer's own single worker thread.
+into `Analysis.errors`. All blocking work runs in the analyzer's own worker threads: one for prompts that fit one
+encoder row, one for longer ones (batcher.py).
 """
 
 from __future__ import annotations
@@ -108,8 +109,15 @@ class OnnxAnalyzer:
         self._layer_signals = frozenset(
             ({"complexity"} if complexity is not None and complexity.wants_layers else set())
             | ({"category"} if category is not None and category.wants_layers else set()))
+        # Cost = characters: a prompt that fits one encoder row (~4 characters a token) is light; longer ones
+        # (chunk and segment rows: a 10,000-character prompt costs ~10x) are batched in a lane of their own, run
+        # on a second thread beside the light lane's, so a flood of them cannot push light requests past
+        # server.analysis_budget_ms (batcher.py; the sessions, tokenizer and heads are safe to run concurrently).
+        self._heavy_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer-heavy")
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
-            self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms
+            self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms,
+            cost=lambda job: len(job.text), max_cost=cfg.batch_max_chars, light_cost=4 * cfg.max_tokens,
+            heavy_executor=self._heavy_executor,
         )
 
     # ---------------------------------------------------------------- construction
@@ -355,5 +363,6 @@ class OnnxAnalyzer:
     async def close(self) -> None:
         await self.batcher.close()
         self._executor.shutdown(wait=True)
+        self._heavy_executor.shutdown(wait=True)
         if self._lang_pool is not None:
             self._lang_pool.shutdown(wait=True)

@@ -204,3 +204,22 @@ def test_a_flood_of_long_prompts_does_not_refuse_short_ones(client: Client) -> N
     assert len(done) >= 8, "the flood did not run"
     assert statuses.count(200) >= 10, statuses
     assert attack.status == 200 and attack.headers.get("x-vsr-jailbreak-blocked") == "true", attack.status
+
+
+def test_a_run_of_sentence_marks_is_decided_in_time(tmp_path: Path) -> None:
+    """A prompt that is one long run of '.' (no white space after any) made the safety segments' sentence splitter
+    quadratic: 10,000 marks 1.1-1.6 s of the analyzer's thread holding the GIL, so the event loop stood still too
+    and the request was 503 signals_unavailable; with a longer window (here 40,000 characters) Envoy's 5 s
+    message_timeout passed first and the request failed open to the default model, past every policy. Now it is
+    decided by the router, in about a second."""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False, "server.analysis_head_chars": 40_000,
+                                      "server.analysis_budget_ms": 5000})
+    try:
+        c.chat(user("hello"))  # warm
+        started = time.monotonic()
+        r = c.chat(user("Look" + "." * 40_000))
+        took = time.monotonic() - started
+        assert r.status == 200 and r.headers.get("x-semrouter-reason"), (r.status, r.headers)  # decided, not failed open
+        assert took < 4.5, took
+    finally:
+        stack.stop()

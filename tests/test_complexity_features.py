@@ -57,3 +57,19 @@ def test_length_grows_with_text() -> None:
     short, long = text_features(["one two", "one two " * 100])
     assert long[col("log_chars")] > short[col("log_chars")]
     assert long[col("log_words")] > short[col("log_words")]
+
+
+def test_features_are_linear_in_runs_of_blank_lines() -> None:
+    """The bullet-line pattern's indentation crossed line breaks, so it was tried from every line start of a run of
+    blank lines and read to the run's end each time: 10,000 newlines cost 0.7 s (holding the GIL), 50,000 about
+    20 s. Not on the shipped request path (the shipped complexity head reads no text features), but a head trained
+    with them would have put it there. Same features as before on 60,000 random texts (benchmarks/RESULTS.md,
+    review8); 3 s allowed for a loaded machine."""
+    import time
+
+    for unit in ("\n", "\n ", "\r\n"):
+        text = "Hi" + unit * (50_000 // len(unit)) + "- item"
+        started = time.perf_counter()
+        feats = text_features([text])
+        assert time.perf_counter() - started < 3.0, repr(unit)
+        assert feats[0, FEATURE_NAMES.index("enumeration")] > 0  # the bullet after the blank lines still counts

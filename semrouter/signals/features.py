@@ -65,8 +65,11 @@ _SENTENCE_END = re.compile(r"[.!?](?:\s|$)")
 _NEGATION = re.compile(
     r"\b(?:NOT|EXCEPT|LEAST)\b|\b(?:except|least likely|false|incorrect|not true|cannot)\b",
 )
+# A bullet line: indentation within its own line only. `^\s*` also crossed line breaks, so it was tried from every
+# line start of a run of blank lines and read to the run's end each time: quadratic (10,000 newlines: 0.7 s, holding
+# the GIL). The counts are the same (the match now starts at the bullet's own line; only white space is skipped).
 _ENUM = re.compile(
-    r"(?:^|\s)(?:I{1,3}|IV|VI{0,3})\.\s|(?:^|\s)\(?[1-9a-d]\)\s|Statement\s*\d|^\s*[-*•]\s",
+    r"(?:^|\s)(?:I{1,3}|IV|VI{0,3})\.\s|(?:^|\s)\(?[1-9a-d]\)\s|Statement\s*\d|^[^\S\n]*[-*•]\s",
     re.MULTILINE,
 )
 

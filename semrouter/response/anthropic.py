@@ -1,6 +1,6 @@
 """Anthropic Messages answers and errors ↔ the router's internal answer (one `chat.completion` object).
 
-`render` writes a chat.completion as a `message` object (content blocks: `thinking` from
+`render` writes a chat.completion as a `message` object (a fresh `msg_` id per reply; content blocks: `thinking` from
 reasoning_content, `text`, `tool_use` with `input` parsed from the call's JSON arguments), or as the
 Messages event stream: message_start (usage with the input tokens), per block content_block_start,
 content_block_delta (text_delta pieces of at most 64 characters, thinking_delta, input_json_delta),
@@ -49,7 +49,7 @@ def error_body(status: int, message: str) -> bytes:
 
 
 def message_object(obj: dict[str, Any], model: str) -> dict[str, Any]:
-    """A chat.completion (first choice) → an Anthropic `message` object."""
+    """A chat.completion (first choice) → an Anthropic `message` object with a fresh `msg_` id."""
     choice = (obj.get("choices") or [{}])[0]
     msg = choice.get("message") or {}
     blocks: list[dict[str, Any]] = []
@@ -68,8 +68,10 @@ def message_object(obj: dict[str, Any], model: str) -> dict[str, Any]:
         blocks.append({"type": "tool_use", "id": tc.get("id") or f"toolu_{uuid.uuid4().hex[:24]}",
                        "name": fn.get("name", ""), "input": args if isinstance(args, dict) else {}})
     u = obj.get("usage") or {}
-    mid = obj.get("id") if str(obj.get("id", "")).startswith("msg_") else f"msg_{uuid.uuid4().hex[:24]}"
-    return {"id": mid, "type": "message", "role": "assistant", "model": model, "content": blocks,
+    # A fresh id per reply: a cached answer replayed twice is two messages (Anthropic ids are unique; unlike a
+    # Responses id, no later request names a message id, so nothing needs the upstream's).
+    return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": model,
+            "content": blocks,
             "stop_reason": _STOP_OF.get(choice.get("finish_reason") or "stop", "end_turn"), "stop_sequence": None,
             "usage": {"input_tokens": int(u.get("prompt_tokens", 0)),
                       "output_tokens": int(u.get("completion_tokens", 0))}}

@@ -217,11 +217,14 @@ def test_messages_repeat_comes_from_cache_in_messages_shape(claude: anthropic.An
     assert raw.headers.get("x-vsr-cache-hit") == "true" and "x-demo-model" not in raw.headers
     hit = raw.parse()
     assert hit.type == "message" and hit.content[0].text == first.content[0].text  # type: ignore[union-attr]
-    assert hit.id in upstream_ids and hit.usage.output_tokens == first.usage.output_tokens
+    assert hit.usage.output_tokens == first.usage.output_tokens
+    # a fresh message id per reply (the upstream's id was replayed on every hit before): no id is served twice
+    again_hit = again().parse()
+    assert hit.id.startswith("msg_") and hit.id not in upstream_ids and again_hit.id not in upstream_ids | {hit.id}
     with claude.messages.stream(model="auto", max_tokens=8000, messages=q,  # type: ignore[arg-type]
                                 extra_headers=h) as s:
         final = s.get_final_message()
-    assert final.stop_reason == "end_turn"
+    assert final.stop_reason == "end_turn" and final.id not in upstream_ids | {hit.id, again_hit.id}
     assert final.content[0].text == first.content[0].text  # type: ignore[union-attr]
 
 
@@ -343,6 +346,67 @@ def test_a_cache_hit_ignores_a_chat_only_field_it_cannot_read(stack: tuple[Clien
 
 
 # -- models and paths the router does not decide ------------------------------------------------------------
+
+def _body(path: str, prompt: str, stream: bool, **extra: Any) -> bytes:
+    """A minimal request of `path`'s API asking `prompt`."""
+    if path == "/v1/responses":
+        body: dict[str, Any] = {"model": "auto", "input": prompt}
+    else:
+        body = {"model": "auto", "messages": [{"role": "user", "content": prompt}]}
+        if path == "/v1/messages":
+            body["max_tokens"] = 100
+    return json.dumps({**body, "stream": stream, **extra}).encode()
+
+
+def _stored_by_now(stack: tuple[Client, Stack], path: str, hdrs: dict[str, str]) -> None:
+    """Wait until a fresh control question of the same tenant is served from the cache: stores run in the
+    background in arrival order, so a store queued before it has been decided by then."""
+    control = _body(path, f"Name a country whose flag has {uuid.uuid4().hex[:6]} on it.", False)
+    stack[0].request("POST", path, control, hdrs)
+    assert _repeat_until(lambda: stack[0].request("POST", path, control, hdrs),
+                         lambda r: r.headers.get("x-vsr-cache-hit") == "true").headers.get("x-vsr-cache-hit")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses", "/v1/messages"])
+def test_a_filtered_upstream_answer_is_never_served_from_the_cache(stack: tuple[Client, Stack], path: str,
+                                                                   stream: bool) -> None:
+    """An upstream answer its provider filtered (chat finish_reason content_filter, Responses incomplete for
+    content_filter, Messages stop_reason refusal) was stored: the same question asked again, by a request the
+    upstream would have answered, got the refusal from the cache. Now it is not stored; a proper answer is."""
+    hdrs = {"content-type": "application/json", **_tenant()}
+    q = _body(path, f"Describe the habitat of the {uuid.uuid4().hex[:6]} beetle.", stream)
+    refused = stack[0].request("POST", path, q, {**hdrs, "x-demo-refuse": "1"})
+    assert refused.status == 200 and refused.headers.get("x-demo-model")
+    assert any(m in refused.body for m in (b'"content_filter"', b'"refusal"')), refused.body[-300:]
+    _stored_by_now(stack, path, hdrs)
+    again = stack[0].request("POST", path, q, hdrs)
+    assert again.status == 200 and again.headers.get("x-vsr-cache-hit") != "true" and again.headers["x-demo-model"]
+    assert b'"content_filter"' not in again.body and b'"refusal"' not in again.body
+    # the question itself is cacheable: its proper answer is served from the cache (the check above is not vacuous)
+    hit = _repeat_until(lambda: stack[0].request("POST", path, q, hdrs),
+                        lambda r: r.headers.get("x-vsr-cache-hit") == "true")
+    assert hit.headers.get("x-vsr-cache-hit") == "true" and b'"content_filter"' not in hit.body
+
+
+def test_a_responses_request_asking_for_extra_output_is_not_served_from_the_cache(oai: openai.OpenAI,
+                                                                                stack: tuple[Client, Stack]) -> None:
+    """`include` asks for output a stored answer does not keep (logprobs, encrypted reasoning): a repeat got the
+    cached answer without it (empty logprobs). Now such a request is always forwarded; without `include` it hits."""
+    h = _tenant()
+    q = f"Spell the word {uuid.uuid4().hex[:5]} backwards."
+    for _ in range(2):
+        raw = oai.responses.with_raw_response.create(model="auto", input=q, include=["message.output_text.logprobs"],
+                                                     extra_headers=h)
+        assert raw.headers.get("x-vsr-cache-hit") != "true" and raw.headers["x-demo-model"]
+    _stored_by_now(stack, "/v1/responses", {"content-type": "application/json", **h})
+    raw = oai.responses.with_raw_response.create(model="auto", input=q, include=["message.output_text.logprobs"],
+                                                 extra_headers=h)
+    assert raw.headers.get("x-vsr-cache-hit") != "true" and raw.headers["x-demo-model"]
+    plain = _repeat_until(lambda: oai.responses.with_raw_response.create(model="auto", input=q, extra_headers=h),
+                          lambda r: r.headers.get("x-vsr-cache-hit") == "true")
+    assert plain.headers.get("x-vsr-cache-hit") == "true"
+
 
 def test_models_retrieve_and_list(oai: openai.OpenAI) -> None:
     assert oai.models.retrieve("auto").id == "auto"

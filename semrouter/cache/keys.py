@@ -4,7 +4,8 @@ Rules (a request gets no key, i.e. neither lookup nor store, when any of these h
 
 * `cache-control` contains `no-store` or `no-cache`, or `x-semrouter-cache: bypass`;
 * the last message is not a user message with text, or that text is longer than `max_prompt_chars`;
-* `n` > 1, `logprobs` or `top_logprobs` is set (a cached answer cannot honour them);
+* `n` > 1, `logprobs` or `top_logprobs` is set, or (Responses) `include` asks for extra output data such as
+  logprobs or encrypted reasoning (a cached answer cannot honour them: the stored answer keeps neither);
 * `temperature` (default 1.0 as in the OpenAI API) is above `max_temperature`;
 * tools/functions are offered and `skip_tools` is on;
 * there is no tenant and `allow_anonymous` is off.
@@ -114,7 +115,8 @@ SCOPE_FIELDS[RESPONSES] = {
     "conversation": "an upstream conversation object", "reasoning": "effort and summaries",
     "text": "output format and verbosity", "tools": "tools the model may call", "tool_choice": "tool use",
     "parallel_tool_calls": "tool calls per answer", "max_output_tokens": "length cap",
-    "max_tool_calls": "tool call cap", "include": "extra output data", "truncation": "how context is cut",
+    "max_tool_calls": "tool call cap", "truncation": "how context is cut",
+    "include": "extra output data (logprobs, encrypted reasoning, ...): a non-empty one is not cached at all",
     "prompt": "a stored prompt template", "background": "asynchronous mode",
 }
 ANSWER_NEUTRAL[MESSAGES] = {
@@ -129,6 +131,7 @@ SCOPE_FIELDS[MESSAGES] = {
     "container": "code execution state", "context_management": "what of the conversation the model keeps",
 }
 _NOT_CACHEABLE = ("logprobs", "top_logprobs")
+_NOT_CACHEABLE_IN = {RESPONSES: ("include",)}  # per API, beside those of every API
 
 
 def sha256(text: str) -> str:
@@ -199,7 +202,7 @@ def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, mo
     if bypass_requested(headers) or not prompt.strip() or len(prompt) > cfg.max_prompt_chars:
         return None
     n = body.get("n")
-    if (isinstance(n, int) and n > 1) or any(body.get(k) for k in _NOT_CACHEABLE):
+    if (isinstance(n, int) and n > 1) or any(body.get(k) for k in (*_NOT_CACHEABLE, *_NOT_CACHEABLE_IN.get(api, ()))):
         return None
     temperature = body.get("temperature")
     if temperature is None:

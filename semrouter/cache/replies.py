@@ -4,7 +4,10 @@ Store side: an upstream answer is either one `chat.completion` JSON object or a 
 of `chat.completion.chunk` events; both are reduced to one chat.completion JSON object (content
 and reasoning concatenated, tool-call deltas merged by index, finish_reason, usage when the stream
 carried it). Anything incomplete is refused (returns None): no `data: [DONE]`, a choice without
-finish_reason, an `error` object, unparsable JSON.
+finish_reason, an `error` object, unparsable JSON; and an answer the provider filtered or refused
+(a choice with `finish_reason: content_filter`, which Responses `incomplete`/`content_filter` and Messages
+`stop_reason: refusal` become, or with a `refusal` text): its content was cut or withheld by a policy of
+that moment, so it is not the answer to the question and must not be served to the next asker.
 
 Replay side (`render`): a fresh `id` (`chatcmpl-cache-…`) and `created` per reply; `model` is the
 model that produced the stored answer (the requested model when the answer names none). As SSE:
@@ -33,7 +36,8 @@ def completion_from_upstream(content_type: str, body: bytes) -> dict[str, Any] |
     """The answer as one chat.completion object, or None if it is not a complete answer."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == SSE:
-        return assemble_sse(body)
+        obj = assemble_sse(body)
+        return None if obj is None or _refused(obj) else obj
     try:
         obj = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -46,7 +50,14 @@ def completion_from_upstream(content_type: str, body: bytes) -> dict[str, Any] |
     for c in choices:
         if not isinstance(c, dict) or not isinstance(c.get("message"), dict) or not c.get("finish_reason"):
             return None
-    return obj
+    return None if _refused(obj) else obj
+
+
+def _refused(obj: dict[str, Any]) -> bool:
+    """Whether a complete answer was filtered or refused by the provider (see module docstring)."""
+    return any(isinstance(c, dict) and (c.get("finish_reason") == "content_filter"
+                                        or ((c.get("message") or {}).get("refusal") or "") != "")
+               for c in obj.get("choices") or ())
 
 
 def _events(body: bytes) -> tuple[list[dict[str, Any]], bool] | None:

@@ -6,7 +6,9 @@ and their event streams; upstream/demo_apis.py), `/v1/embeddings` (a fixed vecto
 `/health`. Every answer names its model, carries `usage`, and can
 be delayed (`--delay-ms`, or per request with the `x-demo-delay-ms` header). `x-demo-status: 500` makes it
 fail on purpose; `x-demo-truncate: 1` cuts a stream before `[DONE]` (for tests of what gets cached);
-`x-demo-reset: 1` resets the connection: before any byte of a JSON answer, after the first event of a stream.
+`x-demo-reset: 1` resets the connection: before any byte of a JSON answer, after the first event of a stream;
+`x-demo-refuse: 1` ends the answer as a provider's content filter does (chat `finish_reason: content_filter`,
+Responses `incomplete` with reason `content_filter`, Messages `stop_reason: refusal`).
 `POST /_demo/fault {"status": 500}` makes every chat answer fail until `{"status": 0}` (fault drills).
 `x-demo-echo: headers` returns, in the `x-demo-seen` answer header (JSON), every header it received under the
 router's and Envoy's namespaces (x-vsr-*, x-semrouter-*, x-selected-model, x-envoy-*; trust-boundary tests).
@@ -146,6 +148,7 @@ class DemoUpstream:
                  "total_tokens": prompt_tokens + _tokens(text)}
         cid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
+        finish = "content_filter" if request.headers.get("x-demo-refuse") else "stop"
         headers = {"x-demo-model": self.model, "x-demo-port": str(self.port)}
         if request.headers.get("x-demo-echo") == "headers":
             headers["x-demo-seen"] = json.dumps({k.lower(): v for k, v in request.headers.items()
@@ -154,13 +157,13 @@ class DemoUpstream:
             return web.json_response({
                 "id": cid, "object": "chat.completion", "created": created, "model": self.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "logprobs": None, "finish_reason": "stop"}],
+                             "logprobs": None, "finish_reason": finish}],
                 "usage": usage,
             }, headers=headers)
-        return await self._stream(request, cid, created, text, usage, body, headers)
+        return await self._stream(request, cid, created, text, usage, body, headers, finish)
 
     async def _stream(self, request: web.Request, cid: str, created: int, text: str, usage: dict[str, int],
-                      body: dict[str, Any], headers: dict[str, str]) -> web.StreamResponse:
+                      body: dict[str, Any], headers: dict[str, str], finish: str = "stop") -> web.StreamResponse:
         resp = web.StreamResponse(headers={**headers, "content-type": "text/event-stream", "cache-control": "no-cache"})
         await resp.prepare(request)
 
@@ -185,7 +188,7 @@ class DemoUpstream:
             await asyncio.sleep(0)
         if request.headers.get("x-demo-truncate"):
             return resp  # the connection ends without finish_reason or [DONE]
-        await resp.write(chunk({}, "stop"))
+        await resp.write(chunk({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
             await resp.write(chunk({}, None, usage, choices=False))
         await resp.write(b"data: [DONE]\n\n")

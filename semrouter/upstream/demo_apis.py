@@ -8,8 +8,9 @@ message_stop). Responses are stored (unless `store: false`; the last 1,000) as a
 `previous_response_id` it does not hold gets a 404, and `GET /v1/responses/{id}` returns a stored one. The
 reply text, like chat's, echoes the last user text and names what the router set:
 `effort=` (reasoning.effort), `thinking=` (Anthropic thinking budget), `template=` (chat_template_kwargs),
-`system=` (instructions / system). Errors come in each API's own shape. `x-demo-status` and
-`x-demo-truncate` work as for chat.
+`system=` (instructions / system). Errors come in each API's own shape. `x-demo-status`, `x-demo-truncate`
+and `x-demo-refuse` (Responses `incomplete` with reason `content_filter`, Messages `stop_reason: refusal`) work
+as for chat.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ class DemoApis:
                           "input_tokens_details": {"cached_tokens": 0},
                           "output_tokens_details": {"reasoning_tokens": 0}}}
         headers = {"x-demo-model": self.model, "x-demo-port": self._port(request)}
+        if request.headers.get("x-demo-refuse"):
+            resp.update(status="incomplete", incomplete_details={"reason": "content_filter"})
         if body.get("store", True):
             self._stored[resp["id"]] = resp
             while len(self._stored) > 1000:
@@ -114,7 +117,8 @@ class DemoApis:
         events += [("response.output_text.done", {**base, "text": text, "logprobs": []}),
                    ("response.content_part.done", {**base, "part": item["content"][0]}),
                    ("response.output_item.done", {"output_index": 0, "item": item}),
-                   ("response.completed", {"response": resp})]
+                   ("response.completed" if resp["status"] == "completed" else "response.incomplete",
+                    {"response": resp})]
         for n, (name, data) in enumerate(events):
             data["type"], data["sequence_number"] = name, n
         return await self._stream(request, headers, _sse(events), cut)
@@ -148,8 +152,9 @@ class DemoApis:
             extras.append(f"system={_text_of(system, ('text',))!r}")
         text = self._reply(request, prompt, extras)
         in_tok = _tokens(json.dumps(body["messages"])) + _tokens(_text_of(system, ("text",)))
+        stop = "refusal" if request.headers.get("x-demo-refuse") else "end_turn"
         msg = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant", "model": self.model,
-               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+               "content": [{"type": "text", "text": text}], "stop_reason": stop, "stop_sequence": None,
                "usage": {"input_tokens": in_tok, "output_tokens": _tokens(text)}}
         headers = {"x-demo-model": self.model, "x-demo-port": self._port(request),
                    "x-demo-saw-api-key": "yes" if request.headers.get("x-api-key") else "no",
@@ -167,7 +172,7 @@ class DemoApis:
             words[i:i + 3]) + (" " if i + 3 < len(words) else "")}}) for i in range(0, len(words), 3)]
         cut = len(events)
         events += [("content_block_stop", {"index": 0}),
-                   ("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                   ("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
                                       "usage": {"output_tokens": _tokens(text)}}),
                    ("message_stop", {})]
         for name, data in events:

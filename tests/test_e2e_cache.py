@@ -331,6 +331,20 @@ def test_code_differing_in_indentation_misses(client: Client) -> None:
     assert r.status == 200 and "x-vsr-cache-hit" not in r.headers
 
 
+def test_a_word_whose_case_carries_meaning_misses_and_lower_case_chat_typing_hits(client: Client) -> None:
+    """The exact stage kept case, but the uncased encoder and the rewording rule served "Translate may into
+    French." the answer stored for "Translate May into French." (similarity 1.0), and "us" the one for "US"."""
+    h = {"authorization": "Bearer case"}
+    for stored, asked in (("Translate May into French.", "Translate may into French."),
+                          ("What does US stand for?", "What does us stand for?")):
+        _stored(client, stored, h)
+        r = client.chat(user(asked), h)
+        assert r.status == 200 and "x-vsr-cache-hit" not in r.headers and "x-demo-model" in r.headers, asked
+    _stored(client, "How do I reverse a string in Python?", h)
+    r = client.chat(user("how do i reverse a string in python"), h)  # typed in lower case: the same question
+    assert r.headers.get("x-vsr-cache-hit") == "true"
+
+
 def test_same_text_with_another_image_misses(client: Client) -> None:
     h = {"authorization": "Bearer img"}
 

@@ -4,6 +4,7 @@ The semantic stage finds candidates by cosine; each then gets a `Judgement`:
 
 * `below_threshold`: cosine under the (per-category) pre-filter threshold;
 * `verbatim`: the prompts' code or quoted text differ (verbatim.py; always on);
+* `case`: a word's case differs where it carries meaning, "May"/"may", "US"/"us" (casing.py; always on);
 * a rule family of verify.py that vetoes it (`numbers`, `negation`, `antonym`, `units`, `specific`);
 * `learned`: the learned verifier's P(same answer) is under `verifier_threshold`, and the prompts are not
   an answer-neutral rewording of each other (equivalent.py; with `accept_equivalent`);
@@ -20,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from semrouter.cache.casing import case_differs
 from semrouter.cache.equivalent import equivalent
 from semrouter.cache.types import Entry
 from semrouter.cache.verbatim import verbatim_differs
 from semrouter.cache.verify import RULES, Verifier
 
-VETOES: tuple[str, ...] = ("verbatim", *RULES, "learned")
+VETOES: tuple[str, ...] = ("verbatim", "case", *RULES, "learned")
 MISS_REASONS: tuple[str, ...] = (
     "category_disabled", "backend_down", "timeout", "error", "no_candidates", "below_threshold", *VETOES,
 )
@@ -84,6 +86,8 @@ def _veto(prompt: str, cached: str, score: float | None, verifier_threshold: flo
           rules: Collection[str], accept_equivalent: bool) -> str:
     if verbatim_differs(prompt, cached):
         return "verbatim"
+    if case_differs(prompt, cached):
+        return "case"
     if rules:
         v = verifier.check(prompt, cached, rules)
         if not v.ok:

@@ -393,3 +393,20 @@ def test_every_api_field_is_converted_scoped_or_listed_neutral(api: str, fields:
             break
         else:
             raise AssertionError(f"no value of {field} parses")
+
+
+def test_explain_request_keys_a_whole_body_in_its_own_scope() -> None:
+    """`cache explain --request`: the body of any API gives the key the router gives that request; the bare
+    prompt is a chat request with no parameters (another scope than a Messages request's)."""
+    body = {"model": "auto", "max_tokens": 50, "system": "Be brief.",
+            "messages": [{"role": "user", "content": "Name a red fruit."}]}
+    routed = make_key(CacheConfig(), _parse("messages", body), {}, tenant="t")
+    explained = make_key(CacheConfig(), apis.explain_request("", "auto", "messages", json.dumps(body)), {}, tenant="t")
+    bare = make_key(CacheConfig(), apis.explain_request("Name a red fruit.", "auto"), {}, tenant="t")
+    assert routed is not None and explained is not None and bare is not None
+    assert explained.scope == routed.scope and explained.prompt_hash == routed.prompt_hash
+    assert bare.scope != routed.scope and bare.prompt_hash == routed.prompt_hash
+    with pytest.raises(ValueError, match="max_tokens"):
+        apis.explain_request("", "auto", "messages", json.dumps({"model": "auto", "messages": []}))
+    with pytest.raises(ValueError, match="api must be one of"):
+        apis.explain_request("", "auto", "embeddings", "{}")

@@ -378,6 +378,36 @@ def test_cache_explain_names_the_reason_for_a_miss(client: Client) -> None:
     assert hit["verdict"] == "hit" and hit["stage"] == "exact" and hit["reason"] == ""
 
 
+def test_cache_explain_of_a_whole_request_finds_its_scope(client: Client) -> None:
+    """A Messages request (max_tokens is required) or a chat request with any parameter is cached in a scope that
+    `explain "<prompt>"` never looked in: it answered `miss` / `no_candidates` for a prompt that hits. The whole
+    body (`--request`, `--api`) now gives the request's own scope."""
+    from semrouter.cache.config import CacheConfig
+    from semrouter.cache.keys import tenancy
+
+    h = {"x-api-key": "sk-ant-explain"}
+    body = {"model": "auto", "max_tokens": 200, "system": "Answer briefly.",
+            "messages": [{"role": "user", "content": "Which ocean is the deepest?"}]}
+    hdrs = {"content-type": "application/json", **h}
+    client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+    assert eventually(lambda: client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+                      .headers.get("x-vsr-cache-hit") == "true")
+    label = tenancy(CacheConfig()).tenant(h)
+    router = f"127.0.0.1:{client.router_port}"
+    plain = json.loads(_cli("explain", "Which ocean is the deepest?", "--tenant", label, "--router", router).stdout)
+    assert plain["verdict"] == "miss" and plain["reason"] == "no_candidates"  # a chat request with no parameters
+    r = _cli("explain", "--request", json.dumps(body), "--api", "messages", "--tenant", label, "--router", router)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["verdict"] == "hit" and out["stage"] == "exact", out
+    negated = {**body, "messages": [{"role": "user", "content": "Which ocean is not the deepest?"}]}
+    near = json.loads(_cli("explain", "--api", "messages", "--tenant", label, "--router", router,
+                           "--request", json.dumps(negated)).stdout)
+    assert near["verdict"] == "miss" and near["reason"] == "negation"
+    bad = _cli("explain", "--request", json.dumps({"model": "auto"}), "--api", "messages", "--router", router)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "max_tokens" in bad.stderr, bad.stderr
+
+
 def test_locked_embedded_file_names_router(client: Client) -> None:
     r = _cli("list", "--config", str(client.config_path))
     assert r.returncode == 1

@@ -82,9 +82,11 @@ class AdminClient:
     async def cache_inspect(self, entry_id: str) -> dict[str, Any]:
         return await self._rpc("CacheInspect", pb.CacheInspectRequest(entry_id=entry_id))
 
-    async def cache_explain(self, text: str, tenant: str = "", model: str = "", category: str = "") -> dict[str, Any]:
+    async def cache_explain(self, text: str, tenant: str = "", model: str = "", category: str = "", api: str = "",
+                            request_json: str = "") -> dict[str, Any]:
         return await self._rpc("CacheExplain", pb.CacheExplainRequest(tenant=tenant, model=model, text=text,
-                                                                      category=category))
+                                                                      category=category, api=api,
+                                                                      request_json=request_json))
 
     async def get_config(self) -> dict[str, Any]:
         return await self._rpc("GetConfig", pb.GetConfigRequest())

@@ -49,8 +49,10 @@ class AdminBackend(Protocol):
     async def cache_inspect(self, entry_id: str) -> dict[str, Any]:
         """`Entry.summary(with_body=True)`; raises LookupError when there is no such entry."""
 
-    async def cache_explain(self, tenant: str, model: str, text: str, category: str) -> dict[str, Any]:
-        """`SemanticCache.explain()`'s dict for `text` as the last user message."""
+    async def cache_explain(self, tenant: str, model: str, text: str, category: str, api: str = "",
+                            request_json: str = "") -> dict[str, Any]:
+        """`SemanticCache.explain()`'s dict for `text` as the last user message, or for the whole request body
+        `request_json` of `api` (chat, responses, messages) when given."""
 
     async def get_config(self) -> tuple[str, str, float | datetime]: ...
 
@@ -171,11 +173,13 @@ class RouterAdminServicer(pb_grpc.RouterAdminServicer):
 
     async def CacheExplain(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         async def run() -> Any:
-            if not request.text.strip():
-                raise ValueError("text must not be empty")
-            if len(request.text) > MAX_TEXT_CHARS:
-                raise ValueError(f"text is {len(request.text)} characters; the limit is {MAX_TEXT_CHARS}")
-            found = await self._backend.cache_explain(request.tenant, request.model, request.text, request.category)
+            if not request.text.strip() and not request.request_json.strip():
+                raise ValueError("text (or request_json) must not be empty")
+            for name, value in (("text", request.text), ("request_json", request.request_json)):
+                if len(value) > MAX_TEXT_CHARS:
+                    raise ValueError(f"{name} is {len(value)} characters; the limit is {MAX_TEXT_CHARS}")
+            found = await self._backend.cache_explain(request.tenant, request.model, request.text, request.category,
+                                                      request.api, request.request_json)
             return convert.cache_explain_response(found)
 
         return await self._call(context, "CacheExplain", run)

@@ -6,12 +6,16 @@
     semrouter cache delete  --config FILE (--id ID | --tenant T | --model M)
     semrouter cache clear   --config FILE --yes
     semrouter cache explain --config FILE "<prompt>" [--tenant T] [--model M] [--category C]
+    semrouter cache explain --config FILE --request BODY [--api chat|responses|messages] [--tenant T]
 
 Every command also works with `--router HOST:PORT` (the running router's admin API) instead of
 `--config`, and prints the same fields with the same values in both modes: the admin API's message
 shapes (`CacheEntry`, `CacheStatsResponse`, `CacheExplainResponse` in proto/semrouter/v1/router.proto).
 Milvus Lite (a local .db path) is opened by one process at a time: while the router runs, `--config`
 stops with one line naming `--router`. Only `explain --config` loads the encoder (to embed the prompt).
+`explain "<prompt>"` keys the prompt as the only message of a chat request with no parameters; a request
+sent with any (max_tokens, a system prompt, tools; every Messages request) is in another scope, so explain it
+with `--request` (the JSON body as sent, or @FILE) and `--api` for a Responses or Messages body.
 Output is JSON on stdout; exit status 1 on errors (one line on stderr).
 """
 
@@ -57,7 +61,11 @@ def add_parser(subparsers: Any) -> None:
     cl = cmd("clear", "delete every entry (the collection itself is kept)")
     cl.add_argument("--yes", action="store_true", help="confirm")
     ex = cmd("explain", "why a prompt would hit or miss: candidates, cosine, verifier score, veto, verdict")
-    ex.add_argument("prompt")
+    ex.add_argument("prompt", nargs="?", default="", help="the prompt (or give --request)")
+    ex.add_argument("--request", dest="request_json", default="",
+                    help="a whole request body as sent (JSON, or @FILE): its conversation and parameters set the scope")
+    ex.add_argument("--api", default="chat", choices=("chat", "responses", "messages"),
+                    help="the API --request is a body of (default chat)")
     ex.add_argument("--tenant", default="", help="the tenant label as `cache list` shows it (empty = anonymous)")
     ex.add_argument("--model", default="", help="the requested model (empty = the first auto model name)")
     ex.add_argument("--category", default="", help="apply this category's threshold")
@@ -96,7 +104,8 @@ async def _remote(args: argparse.Namespace) -> Any:
             case "clear":
                 return await c.cache_clear()
             case "explain":
-                return await c.cache_explain(args.prompt, args.tenant, args.model, args.category)
+                return await c.cache_explain(args.prompt, args.tenant, args.model, args.category, args.api,
+                                             args.request_json)
     raise ValueError(f"unknown command {args.cache_cmd}")
 
 
@@ -141,6 +150,12 @@ async def _run(args: argparse.Namespace) -> Any:
         raise ValueError("refusing to clear without --yes")
     if args.cache_cmd == "delete" and not (args.entry_id or args.tenant or args.model):
         raise ValueError("give --id, --tenant or --model")
+    if args.cache_cmd == "explain":
+        if args.request_json.startswith("@"):
+            with open(args.request_json[1:], encoding="utf-8") as f:
+                args.request_json = f.read()
+        if not args.prompt.strip() and not args.request_json.strip():
+            raise ValueError("give a prompt or --request")
     if args.router:
         return await _remote(args)
 
@@ -178,11 +193,10 @@ async def _run(args: argparse.Namespace) -> Any:
 
 
 async def _explain(full: Any, cache: SemanticCache, args: argparse.Namespace) -> dict[str, Any]:
-    from semrouter.request.parse import ChatRequest
+    from semrouter.request.apis import explain_request
 
-    model = args.model or full.routing.auto_model_names[0]
-    msgs = ({"role": "user", "content": args.prompt},)
-    req = ChatRequest(body={"model": model, "messages": list(msgs)}, model=model, messages=msgs, stream=False)
+    req = explain_request(args.prompt, args.model or full.routing.auto_model_names[0], args.api, args.request_json,
+                          full.server.max_body_bytes)
     key = cache.key_for(req, {}, tenant=args.tenant or None)  # a label as `cache list` shows it
     if key is None:
         raise ValueError("this request would not use the cache (opt-out rules)")

@@ -42,3 +42,20 @@ def rewrite(req: ChatRequest, model: Model, use_reasoning: bool | None, system_p
     if req.api == "messages" and req.source is not None:
         return anthropic.rewrite(req.source, model, use_reasoning, system_prompt)
     return rewrite_body(req.body, model, use_reasoning, system_prompt)
+
+
+def explain_request(text: str, model: str, api: str = "", request_json: str = "",
+                    max_bytes: int = 4 * 1024 * 1024) -> ChatRequest:
+    """The request `semrouter cache explain` keys: `request_json` parsed as a body of `api` (chat, responses or
+    messages; empty = chat) when given, else `text` as the only user message of a chat request for `model` with
+    no parameters. Raises ValueError for an unknown api, or a body the router would refuse (naming the field)."""
+    if request_json:
+        which = next((a for a in API_PATHS.values() if a == (api or "chat")), None)
+        if which is None:
+            raise ValueError(f"api must be one of {sorted(API_PATHS.values())}, got {api!r}")
+        try:
+            return parse(which, request_json.encode("utf-8", "surrogatepass"), max_bytes)
+        except RequestError as e:
+            raise ValueError(f"request_json: {e.message}") from None
+    msgs = ({"role": "user", "content": text},)
+    return ChatRequest(body={"model": model, "messages": list(msgs)}, model=model, messages=msgs, stream=False)

@@ -9,7 +9,7 @@ import yaml
 
 from semrouter.admin.service import AdminError
 from semrouter.decision.explain import explain
-from semrouter.request.parse import ChatRequest
+from semrouter.request.apis import explain_request
 
 if TYPE_CHECKING:
     from semrouter.server.app import RouterServer
@@ -50,13 +50,13 @@ class RouterAdminBackend:
             return {"enabled": False}
         return {"enabled": True, **await cache.stats()}
 
-    def _key(self, tenant: str, model: str, text: str) -> Any:
-        """The cache key of `text` as the only (user) message of a request from `tenant` for `model`."""
+    def _key(self, tenant: str, model: str, text: str, api: str = "", request_json: str = "") -> Any:
+        """The cache key of `text` as the only (user) message of a request from `tenant` for `model`, or of the
+        whole `request_json` body of `api` (request/apis.explain_request)."""
         cache = self._cache()
         cfg = self._server.holder.current.config
-        model = model or cfg.routing.auto_model_names[0]
-        msgs = ({"role": "user", "content": text},)
-        req = ChatRequest(body={"model": model, "messages": list(msgs)}, model=model, messages=msgs, stream=False)
+        req = explain_request(text, model or cfg.routing.auto_model_names[0], api, request_json,
+                              cfg.server.max_body_bytes)
         key = cache.key_for(req, {}, tenant=tenant or None)  # a label as `cache list` shows it
         if key is None:
             raise ValueError("this request would not use the cache (opt-out rules)")
@@ -76,8 +76,9 @@ class RouterAdminBackend:
             raise LookupError(f"no entry {entry_id!r}")
         return dict(found)
 
-    async def cache_explain(self, tenant: str, model: str, text: str, category: str) -> dict[str, Any]:
-        return dict(await self._cache().explain(self._key(tenant, model, text), category or None))
+    async def cache_explain(self, tenant: str, model: str, text: str, category: str, api: str = "",
+                            request_json: str = "") -> dict[str, Any]:
+        return dict(await self._cache().explain(self._key(tenant, model, text, api, request_json), category or None))
 
     async def cache_delete(self, entry_id: str, tenant: str, model: str) -> int:
         if not (entry_id or tenant or model):

@@ -121,3 +121,33 @@ def test_locked_file_gets_one_line_naming_router(tmp_path: Path, capsys: pytest.
         holder.kill()
         holder.wait(timeout=10)
     assert rc == 1 and "--router" in err and err.count("\n") == 1, err
+
+
+def test_stats_reports_the_verifier_the_router_runs_and_no_milvus_warning(tmp_path: Path,
+                                                                         capfd: pytest.CaptureFixture[str]) -> None:
+    """`stats --config` reported "rules (learned model unavailable)" (the CLI process had loaded no verifier; the
+    router runs the learned one), and every command printed a pymilvus WARNING line on stderr."""
+    from semrouter.devstack import ROOT
+
+    if not (ROOT / "models" / "cache_verifier.onnx").exists():
+        pytest.skip("models/ not built: run `make models`")
+    p = tmp_path / "router.yaml"
+    p.write_text(f"""
+routing: {{default_model: m1}}
+models:
+  - name: m1
+    endpoints: [{{address: 127.0.0.1, port: 8000}}]
+cache:
+  enabled: true
+  verifier_model: {ROOT / 'models' / 'cache_verifier.onnx'}
+  milvus: {{uri: "{tmp_path / 'milvus' / 'cache.db'}"}}
+""")
+    for cmd in ("stats", "list"):
+        parser = argparse.ArgumentParser(prog="semrouter")
+        add_parser(parser.add_subparsers(dest="cmd", required=True))
+        args = parser.parse_args(["cache", cmd, "--config", str(p)])
+        assert args.func(args) == 0
+        out, err = capfd.readouterr()
+        assert "WARNING" not in err, err
+        if cmd == "stats":
+            assert json.loads(out)["details"]["verifier"] == "learned"

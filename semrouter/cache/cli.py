@@ -74,7 +74,14 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # stdout carries the JSON answer only: log lines go to stderr, whatever configured structlog before
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.__stderr__))
-    for name in ("pymilvus", "milvus_lite"):  # their tracebacks would bury the one-line message
+    if not args.router:
+        # pymilvus sets its loggers' levels when it is imported: import it first, then quiet them (their tracebacks
+        # would bury the one-line message; a WARNING about client-side timestamps came with every command)
+        try:
+            import pymilvus  # noqa: F401
+        except ImportError:
+            pass
+    for name in ("pymilvus", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         out = asyncio.run(_run(args))
@@ -130,7 +137,9 @@ def held_by_another_process(uri: str) -> bool:
     return False
 
 
-async def _open(cfg: CacheConfig, embed: Any) -> SemanticCache:
+async def _open(cfg: CacheConfig, embed: Any, with_learned: bool = False) -> SemanticCache:
+    """The configured cache, opened in this process. `with_learned`: load the learned verifier even without an
+    encoder, so `stats` reports the verifier the router runs (not the rules fallback of a process that has none)."""
     if cfg.backend == "milvus" and cfg.milvus.is_local and held_by_another_process(cfg.milvus.uri):
         raise RuntimeError(f"{cfg.milvus.uri} is open in another process (a running router?); "
                            "use --router HOST:PORT instead of --config")
@@ -139,7 +148,13 @@ async def _open(cfg: CacheConfig, embed: Any) -> SemanticCache:
         await backend.open()
     except Exception as e:
         raise RuntimeError(f"cache backend {cfg.backend} is not reachable: {e}") from None
-    return await SemanticCache.create(cfg, embed, backend=backend, maintenance=False, opened=True)
+    learned = None
+    if with_learned and embed is None:
+        from semrouter.cache.build import load_learned
+        from semrouter.cache.verify import Verifier
+
+        learned = await asyncio.to_thread(load_learned, cfg, Verifier())
+    return await SemanticCache.create(cfg, embed, backend=backend, maintenance=False, opened=True, learned=learned)
 
 
 async def _run(args: argparse.Namespace) -> Any:
@@ -166,7 +181,7 @@ async def _run(args: argparse.Namespace) -> Any:
         from semrouter.signals.onnx.analyzer import OnnxAnalyzer
 
         analyzer = await OnnxAnalyzer.create(full.signals, full.categories)
-    cache = await _open(cfg, analyzer.embed if analyzer is not None else None)
+    cache = await _open(cfg, analyzer.embed if analyzer is not None else None, with_learned=args.cache_cmd == "stats")
     try:
         match args.cache_cmd:
             case "stats":

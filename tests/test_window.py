@@ -80,6 +80,29 @@ async def test_budget_overrun_routes_without_signals_and_is_counted() -> None:
     assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 0
 
 
+async def test_a_long_prompt_gets_the_long_budget_and_a_short_one_does_not() -> None:
+    """A prompt over one encoder row (4 x signals.max_tokens characters) costs the analyzer up to ~10 rows: it waits
+    up to server.analysis_budget_long_ms, a short one only analysis_budget_ms (on a loaded 2-core machine a
+    10,000-character prompt took ~1.2 s and was refused at the old single 1 s budget)."""
+    budget = {"analysis_budget_ms": 100, "analysis_budget_long_ms": 2000}
+    long_text = "Please explain how the ocean tides work and why. " * 40  # ~2,000 characters > 4 x 256
+    hs, shared = await _route(_Recorder(delay_s=0.4), long_text, **budget)
+    assert hs["x-vsr-selected-model"] == "big"
+    assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 0
+    hs, shared = await _route(_Recorder(delay_s=0.4), "hello there", **budget)
+    assert hs["x-semrouter-reason"] == "default"
+    assert shared.metrics.value("semrouter_analysis_budget_exceeded_total") == 1
+
+
+def test_the_long_budget_is_at_least_the_short_one() -> None:
+    import pytest
+
+    from semrouter.config import ConfigError
+
+    with pytest.raises(ConfigError, match="analysis_budget_long_ms"):
+        parse_config({**CFG, "server": {"analysis_budget_ms": 2000, "analysis_budget_long_ms": 1000}})
+
+
 class _Failing(_Recorder):
     """An analyzer whose safety head failed: every other signal came back."""
 

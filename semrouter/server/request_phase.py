@@ -241,11 +241,15 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics
-    budget_s = rt.config.server.analysis_budget_ms / 1000
+    server = rt.config.server
+    # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
+    budget_ms = server.analysis_budget_long_ms if len(text) > rt.config.signals.long_prompt_chars \
+        else server.analysis_budget_ms
+    budget_s = budget_ms / 1000
     try:
         analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want), budget_s)
     except TimeoutError:  # defined overrun: route without the signals, as for a failing model
-        log.warning("signals_over_budget", request_id=st.request_id, budget_ms=rt.config.server.analysis_budget_ms,
+        log.warning("signals_over_budget", request_id=st.request_id, budget_ms=budget_ms,
                     chars=len(text))
         metrics.record_analysis_budget_exceeded()
         return None

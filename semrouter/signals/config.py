@@ -176,3 +176,10 @@ class SignalsConfig(_Cfg):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     complexity: bool = Field(default=True, description="score complexity when complexity_head.onnx is present")
     pii: PIIConfig = Field(default_factory=PIIConfig)
+
+    @property
+    def long_prompt_chars(self) -> int:
+        """Characters above which a prompt is *long*: more than one encoder row of `max_tokens` (~4 characters a
+        token). Long prompts wait in the analyzer's heavy lane (signals/onnx/batcher.py) and get
+        server.analysis_budget_long_ms instead of server.analysis_budget_ms."""
+        return 4 * self.max_tokens

@@ -116,7 +116,7 @@ class OnnxAnalyzer:
         self._heavy_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer-heavy")
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms,
-            cost=lambda job: len(job.text), max_cost=cfg.batch_max_chars, light_cost=4 * cfg.max_tokens,
+            cost=lambda job: len(job.text), max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
             heavy_executor=self._heavy_executor,
         )
 

@@ -217,6 +217,23 @@ def test_secret_and_prompt_never_reach_the_logs(client: Client, stack: Stack) ->
             assert fragment not in text, (name, fragment)
 
 
+def test_a_client_request_id_is_logged_only_when_plain(client: Client, stack: Stack) -> None:
+    """Envoy keeps a client's x-request-id (preserve_external_request_id); the router logs it only when it is 1-128
+    plain characters, otherwise a short hash of it: a 60 KB id with quotes and spaces was written whole into every
+    event of its request."""
+    import hashlib
+
+    marker = "quoted 'id' with spaces "
+    hostile = marker + "x" * 4_000  # the demo upstream (aiohttp) takes header lines up to 8 KB
+    assert client.chat(user("What is the capital of Norway?"), {"x-request-id": hostile}).status == 200
+    assert client.chat(user("What is the capital of Sweden?"), {"x-request-id": "trace-42.abc"}).status == 200
+    time.sleep(0.5)
+    router = (stack.log_dir / "router.log").read_text(errors="replace")
+    assert marker not in router and "x" * 200 not in router
+    assert "sha256:" + hashlib.sha256(hostile.encode()).hexdigest()[:16] in router
+    assert "trace-42.abc" in router
+
+
 # -- item 9: junk models mint no series --
 
 def _scrape(stack: Stack) -> str:

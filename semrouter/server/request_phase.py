@@ -29,7 +29,7 @@ from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis, language_of
-from semrouter.telemetry.logging import hide_in_logs
+from semrouter.telemetry.logging import hide_in_logs, loggable_request_id
 
 log = structlog.get_logger("semrouter.request")
 
@@ -58,7 +58,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     st.method = h.get(":method", "").upper()
     raw_path = h.get(":path", "")
     st.path = canonical_path(raw_path)
-    st.request_id = h.get(H.REQUEST_ID, "-")
+    st.request_id = loggable_request_id(h.get(H.REQUEST_ID))
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
     if st.method in ("GET", "HEAD") and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"

@@ -30,6 +30,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.request_phase import on_request_body, on_request_headers, on_request_trailers
 from semrouter.server.response_phase import on_response_body, on_response_headers
 from semrouter.server.state import StreamState
+from semrouter.telemetry.logging import loggable_request_id
 
 log = structlog.get_logger("semrouter.stream")
 
@@ -118,7 +119,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             st.observer = True
             if phase == "request_headers":
                 h = mut.header_map(req.request_headers.headers)
-                st.request_id, st.join = h.get(H.REQUEST_ID, "-"), h.get(H.JOIN, "")
+                st.request_id, st.join = loggable_request_id(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
                 return None
         if phase == "request_headers":
             return on_request_headers(rt, st, req.request_headers)
@@ -140,7 +141,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             if st.observer:
                 if not st.join:  # observer without a request phase: Envoy copies both onto the answer
                     h = mut.header_map(req.response_headers.headers)
-                    st.request_id, st.join = h.get(H.REQUEST_ID, "-"), h.get(H.JOIN, "")
+                    st.request_id, st.join = loggable_request_id(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
                 rt = self._adopt(st)
             else:
                 rt.shared.inflight.take(st.join)  # answered on its own stream (single-filter config)

@@ -15,6 +15,7 @@ What never reaches a log line (issue 12 item 6):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -57,6 +58,21 @@ def _redact(value: Any, depth: int = 0) -> Any:
         items = [_redact(v, depth + 1) for v in value]
         return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def loggable_request_id(value: str | None) -> str:
+    """The request id as the router logs and keys it: a client may send any `x-request-id` (Envoy keeps an
+    external one, envoy.yaml `preserve_external_request_id`), so a value that is not 1-128 plain characters
+    (letters, digits, ``._:@/+=-``) is logged as ``sha256:<first 16 hex digits>`` of it: no 60 KB id on every
+    event, no spaces, quotes or control characters in a console log line. "-" when there is none."""
+    if not value:
+        return "-"
+    if _PLAIN_ID.fullmatch(value):
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def hide_in_logs(values: Iterable[str]) -> None:

@@ -112,12 +112,13 @@ class CacheConfig(_Strict):
         "threshold raised to at least fallback_similarity_threshold",
     )
     cross_threshold: float = Field(
-        default=0.5, ge=0, le=1,
+        default=0.70, ge=0, le=1,
         description="minimum cross-encoder P(same answer) for a hit (verifier: cross), English and unknown-language "
-        "prompts; chosen on validation data (benchmarks/RESULTS.md, seventh session `xenc`)",
+        "prompts; 0.70 with similarity_threshold 0.55: chosen on validation data so that no near-miss kind exceeds "
+        "4% false hits (benchmarks/RESULTS.md, seventh session `xenc`)",
     )
     cross_threshold_other_languages: float = Field(
-        default=0.5, ge=0, le=1,
+        default=0.88, ge=0, le=1,
         description="cross_threshold for a prompt the language signal detects as not English; chosen on validation "
         "STS pairs in 10 languages (every language's false hits <= 5%, pooled <= 2%)",
     )

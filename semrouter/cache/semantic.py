@@ -40,7 +40,7 @@ from semrouter.cache.build import load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.health import Breaker
-from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score
+from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score, served_by_rule
 from semrouter.cache.learned_verify import LearnedVerifier
 from semrouter.cache.maintenance import Maintenance
 from semrouter.cache.types import (
@@ -240,7 +240,7 @@ class SemanticCache:
             "threshold": max(self.cfg.threshold_for(category), self.cfg.fallback_similarity_threshold)
             if self._fallback else self.cfg.threshold_for(category),
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
-            "verifier_model": "" if self._learned is None else self._learned.path.name,
+            "verifier_model": self._model_name(),
             "verifier_threshold": self.cfg.verifier_threshold_for(None),
         }
         if not self.cfg.category_enabled(category):
@@ -254,6 +254,11 @@ class SemanticCache:
         hit = any(j.verdict == "hit" for j in judged)
         return {"verdict": "hit" if hit else "miss", "stage": "semantic", "reason": "" if hit else miss_reason(judged),
                 **base, "candidates": [j.as_dict() for j in judged]}
+
+    def _model_name(self) -> str:
+        """The file name of the verifier model in use ("" without one)."""
+        path = getattr(self._learned, "path", None)
+        return "" if path is None else str(getattr(path, "name", path))
 
     def _rules(self) -> tuple[str, ...]:
         """The rule families that veto a candidate in the effective verification mode."""
@@ -288,12 +293,16 @@ class SemanticCache:
 
     async def _cross_scores(self, prompt: str, entries: list[Entry]) -> np.ndarray:
         """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
-        (judge.needs_score), one batched run in a worker thread; NaN for candidates it does not decide, 0 for
-        those past the top k (refused as `learned`)."""
+        (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
+        candidates it does not decide, 0 for those past the top k (refused as `learned`)."""
         assert isinstance(self._learned, CrossVerifier)
         out = np.full(len(entries), np.nan, dtype=np.float32)
-        need = [i for i, e in enumerate(entries)
-                if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent)]
+        need: list[int] = []
+        for i, e in enumerate(entries):  # best cosine first: candidates after one a rule serves are not reached
+            if served_by_rule(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
+                break
+            if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
+                need.append(i)
         if not need:
             return out
         top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
@@ -434,7 +443,7 @@ class SemanticCache:
             "enabled": self.cfg.enabled, "backend": self._backend.name, "backend_up": not self._breaker.open,
             "similarity_threshold": self.cfg.similarity_threshold, "ttl_seconds": self.cfg.ttl_seconds,
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
-            "verifier_model": "" if self._learned is None else self._learned.path.name,
+            "verifier_model": self._model_name(),
             "verifier_threshold": self.cfg.verifier_threshold_for(None),
             "max_entries": self.cfg.max_entries, "eviction": self.cfg.eviction, "pending_stores": len(self._pending),
             "hits": self._counters["hits"], "misses": self._counters["misses"],

@@ -4,15 +4,17 @@
 modelbuild/cache_verifier/cross/train.py trains on the verifier's mix) is MiniLM-L6 over
 `[CLS] new prompt [SEP] cached prompt [SEP]` (token types 0 / 1) with a small head. Unlike the
 bi-encoder verifier (learned_verify.py: two sentence vectors + lexical features) its attention sees
-which words of one prompt have a counterpart in the other, so a negation, a swapped direction or an
-added scope word is visible to it, and a synonym or a reordering is not a difference.
+which words of one prompt have a counterpart in the other (an added scope word, a synonym), but as trained it
+does not tell swapped arguments apart and serves some negations of unseen styles: keep the vetoes
+(benchmarks/RESULTS.md, "Seventh session (`xenc`)").
 
     inputs  input_ids, attention_mask, token_type_ids int64 [B,T]  ->  probs float32 [B,2]
 
 The sidecar `cache_verifier_cross.labels.json` (next to the model) must say `"kind": "cross_encoder"`
-and names the tokenizer and `max_len_served`: a pair longer than that many tokens gets score 0 (truncating it
-could cut off the difference; training saw pairs of at most `max_len` tokens). One ONNX Runtime session, one intra-op thread; `score` blocks (~2-6 ms for 1-3 short
-pairs on one core), so the cache calls it in a worker thread.
+and names the tokenizer and `max_len_served`: a pair longer than that many tokens gets score 0 (truncating
+it could cut off the difference; training saw pairs of at most `max_len` tokens). One ONNX Runtime session,
+one intra-op thread; `score` blocks (the fp32 model: p50 ~10 ms for one chat-length pair, ~17 ms for three,
+on a loaded 2-core machine), so the cache calls it in a worker thread.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ learned verifier decides it, and with a model that reads token alignment (align.
 encoder run over the prompt and the candidate.
 
 `--arm NAME=MODEL,T,T_OTHER` (repeatable) starts one stack per arm with that verifier model and thresholds
-(`--arm default=` : the shipped config) and sends every request to each arm in turn (A/B in one run).
+(`--arm default=` : the shipped config; `--arm NAME=cross`: `verifier: cross`, the cross-encoder with the
+config's thresholds) and sends every request to each arm in turn (A/B in one run).
 
     .venv/bin/python benchmarks/bench_cache_hit_latency.py [--rounds 100] \
         [--arm default= --arm align=models/cache_verifier_align.onnx,0.92,0.76]
@@ -87,13 +88,17 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--arm", action="append", default=[],
-                    help="NAME=MODEL,T,T_OTHER (verifier model, thresholds) or NAME= for the shipped config")
+                    help="NAME=MODEL,T,T_OTHER (verifier model, thresholds), NAME=cross (verifier: cross) or NAME= "
+                    "for the shipped config")
     a = ap.parse_args()
     arms: dict[str, dict[str, object]] = {}
     for spec in a.arm or ["default="]:
         name, _, rest = spec.partition("=")
         if not rest:
             arms[name] = {}
+            continue
+        if rest == "cross":  # the cross-encoder verifier with the config's thresholds
+            arms[name] = {"cache.verifier": "cross"}
             continue
         model, t, t_other = rest.split(",")
         arms[name] = {"cache.verifier_model": str(Path(model).resolve()), "cache.verifier_threshold": float(t),

@@ -11,10 +11,13 @@ mix.py; none of it trained or tuned on): qqp-dev test split; paraphrase-dev orig
 and the negation origins left out of training; chat-style rewrites of prompts from sources left out of
 training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.jsonl (hand-written).
 `--part within`: unseen rows of the training sources instead (same sources, rows never trained on).
+`--cross models/cache_verifier_cross.onnx`: the cross-encoder verifier (verifier: cross; thresholds
+cross_threshold / cross_threshold_other_languages) scores instead of the bi-encoder model (scores cached under
+build/xenc/). `--no-rules`: the model alone (no veto family, no rewording rule; verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
 
-    .venv/bin/python benchmarks/bench_cache_quality.py [--part test|val] [--threads 2]
+    .venv/bin/python benchmarks/bench_cache_quality.py [--part test|val|within] [--cross MODEL] [--no-rules]
 """
 
 from __future__ import annotations
@@ -35,7 +38,10 @@ from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr  # noqa: E402
 from modelbuild.cache_verifier.mix import load_mix, within_source_pairs  # noqa: E402
 from modelbuild.cache_verifier.train import Mixed, kind_groups  # noqa: E402
+from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
+from semrouter.cache.cross_verify import CrossVerifier  # noqa: E402
+from semrouter.cache.verify import Verifier  # noqa: E402
 from semrouter.cache.equivalent import equivalent  # noqa: E402
 from semrouter.cache.learned_verify import LearnedVerifier, lex_vector  # noqa: E402
 from semrouter.cache.verbatim import verbatim_differs  # noqa: E402
@@ -74,6 +80,39 @@ def latency_us(lv: LearnedVerifier, rules_check: object, n: int, reps: int = 300
     return statistics.median(t_l) * 1e6, statistics.median(t_r) * 1e6
 
 
+def cross_latency_ms(cv: CrossVerifier, n: int, reps: int = 300) -> tuple[float, float]:
+    """(p50, p99) ms of one cross-encoder run over n (prompt, candidate) pairs of chat length."""
+    query = "What is the best way to learn Python programming quickly?"
+    cached = [f"How can I learn Python programming fast, option {i}?" for i in range(n)]
+    cv.score(query, cached)
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        cv.score(query, cached)
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return float(np.percentile(ts, 50)), float(np.percentile(ts, 99))
+
+
+DEMO = (("What are the main renewable energy sources?", "Which renewable energy sources are the most important?"),
+        ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"))
+
+
+def demo(cross: str, lv: LearnedVerifier, rules: Verifier, cfg: CacheConfig) -> None:
+    """The issue's demo pair (and one more): cosine, score, verdict with the given settings."""
+    print("\ndemo pairs (cached -> new):")
+    for a, b in DEMO:
+        ea, eb = embed_cached([a], threads=1), embed_cached([b], threads=1)
+        cos = float((ea * eb).sum())
+        if cross:
+            sc = float(cross_scores([b], [a], Path(cross))[0])
+        else:
+            sc = float(lv.score(b, eb[0], [a], ea)[0])
+        ok = rules.check(b, a, cfg.verifier_veto).ok and not verbatim_differs(b, a)
+        hit = cos >= cfg.similarity_threshold and ok and (sc >= cfg.verifier_threshold_for("en") or (
+            cfg.accept_equivalent and equivalent(b, a, rules.common_words)))
+        print(f"  {a!r} -> {b!r}: cosine {cos:.3f}, score {sc:.3f}, {'hit' if hit else 'miss'}")
+
+
 def main() -> None:
     cfg = CacheConfig()
     ap = argparse.ArgumentParser()
@@ -84,10 +123,18 @@ def main() -> None:
     ap.add_argument("--thresholds", default="",
                     help="T,T_OTHER: verifier_threshold and verifier_threshold_other_languages instead of the config's "
                     "(e.g. 0.92,0.76 for models/cache_verifier_align.onnx, its validation choice)")
+    ap.add_argument("--cross", default="", help="the cross-encoder model to score with (verifier: cross)")
+    ap.add_argument("--no-rules", action="store_true", help="no veto families, no rewording rule (verbatim stays)")
     args = ap.parse_args()
+    if args.cross:
+        cfg = cfg.model_copy(update={"verifier": "cross"})
+    if args.no_rules:
+        cfg = cfg.model_copy(update={"verifier_veto": (), "accept_equivalent": False})
     if args.thresholds:
         t_en, t_other = (float(x) for x in args.thresholds.split(","))
-        cfg = cfg.model_copy(update={"verifier_threshold": t_en, "verifier_threshold_other_languages": t_other})
+        names = (("cross_threshold", "cross_threshold_other_languages") if args.cross
+                 else ("verifier_threshold", "verifier_threshold_other_languages"))
+        cfg = cfg.model_copy(update=dict(zip(names, (t_en, t_other), strict=True)))
     c, t = cfg.similarity_threshold, cfg.verifier_threshold
     rules = features.rules_verifier()
     lv = LearnedVerifier(args.verifier, rules, ROOT / "models")
@@ -97,8 +144,14 @@ def main() -> None:
     mix = Mixed(pairs, args.threads, align=lv.wants_align)  # alignment: cached under build/
     m = mix.part == args.part
     cos, y, kind = mix.cos[m], mix.y[m], mix.kind[m]
-    sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])
+    picked = [pairs[i] for i in np.nonzero(m)[0]]
+    if args.cross:
+        sc = cross_scores([p.b for p in picked], [p.a for p in picked], Path(args.cross), progress=True)
+    else:
+        sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])
     veto_ok = mix.veto_ok[m]
+    if args.no_rules:
+        veto_ok = np.array([not verbatim_differs(p.b, p.a) for p in picked])
     rules_ok = mix.lex[m][:, -1] > 0.5  # LEX_FEATURES[-1] = rules_ok (every rule family)
     print(f"{m.sum()} {args.part} pairs, features + scores in {time.perf_counter() - t0:.0f}s")
     equiv = mix.equiv[m] & cfg.accept_equivalent
@@ -110,8 +163,9 @@ def main() -> None:
     cos_only = cos >= RULES_COS
     rules_only = cos_only & rules_ok
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
-          f"learned >= {cfg.verifier_threshold} (other languages {cfg.verifier_threshold_other_languages}) or "
-          "equivalent rewording); same = hit rate, diff = false-hit rate")
+          f"{'cross-encoder' if args.cross else 'learned'} >= {cfg.verifier_threshold_for('en')} (other languages "
+          f"{cfg.verifier_threshold_for('de')}){' or equivalent rewording' if cfg.accept_equivalent else ''}); "
+          "same = hit rate, diff = false-hit rate")
     print(f"{'kind':>28} {'pairs':>6} {'mean cos':>8} {'cos>=' + str(RULES_COS):>9} {'rules':>7} {'learned':>7} "
           f"{'equiv':>7} {'shipped':>7}")
     groups = kind_groups(kind, y)
@@ -150,13 +204,27 @@ def main() -> None:
                      for r in rows])
     a_eq = np.array([equivalent(r["b"], r["a"], rules.common_words) for r in rows]) & cfg.accept_equivalent
     a_t = np.array([cfg.verifier_threshold_for(detect(r["b"])) for r in rows], dtype=np.float32)
-    a_align = (np.concatenate([lv.align_rows(r["b"], [r["a"]]) for r in rows]) if lv.wants_align else None)
-    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((lv.score_arrays(eb, ea, a_lex, a_align) >= a_t) | a_eq)
+    if args.no_rules:
+        a_ok = np.array([not verbatim_differs(r["b"], r["a"]) for r in rows])
+    if args.cross:
+        a_sc = cross_scores([r["b"] for r in rows], [r["a"] for r in rows], Path(args.cross))
+    else:
+        a_align = (np.concatenate([lv.align_rows(r["b"], [r["a"]]) for r in rows]) if lv.wants_align else None)
+        a_sc = lv.score_arrays(eb, ea, a_lex, a_align)
+    a_hit = ((ea * eb).sum(1) >= c) & a_ok & ((a_sc >= a_t) | a_eq)
     print("\nhand-written adversarial pairs (benchmarks/data/cache_adversarial.jsonl), shipped settings:")
     for k in sorted({r["kind"] for r in rows}):
         km = np.array([r["kind"] == k for r in rows])
         print(f"  {k:>10} {km.sum():3d} pairs: served {a_hit[km].sum()}")
 
+    demo(args.cross, lv, rules, cfg)
+    if args.cross:
+        cv = CrossVerifier(args.cross)
+        print("\ncross-encoder latency (one batched run, 1 intra-op thread, 300 runs, this machine):")
+        for n in (1, 3):
+            p50, p99 = cross_latency_ms(cv, n)
+            print(f"  {n} candidate pair(s): p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        return
     print("\nverifier latency (median of 300, this machine, 1 intra-op thread; with alignment features the encoder "
           "run over the prompt and the candidates is included):")
     for n in (1, 5):

@@ -5,7 +5,9 @@
 1. Exports the encoder (fp32 + int8 + tokenizer.json) when missing or when its inputs changed
    (export_encoder.py, the weights package version, torch/onnxruntime versions).
 2. Copies every committed head from modelbuild/artifacts/ (`*.onnx` and `*.json` sidecars such as
-   `<head>.labels.json`) into the output folder.
+   `<head>.labels.json`) into the output folder, and exports the cross-encoder cache verifier
+   (modelbuild/cache_verifier/cross/export.py: committed LoRA adapters merged into the encoder weights)
+   when its inputs changed.
 3. Writes `manifest.json`: sha256 of every file, embedding dim, labels per head, versions, the
    encoder parity numbers and a `build_key` (hash of the modelbuild sources + artifacts).
 Idempotent: when the build key and every file hash match, it prints "up to date" and does nothing.
@@ -123,6 +125,13 @@ def build(out: Path, force: bool = False) -> dict[str, Any]:
         if src.suffix in (".onnx", ".json") and src.is_file():
             shutil.copyfile(src, out / src.name)
             copied.append(src.name)
+    from modelbuild.cache_verifier.cross import export as cross
+
+    if cross.ADAPTER.is_file():  # the cross-encoder verifier: adapters merged into the encoder weights
+        if force or not cross.current(out):
+            print("exporting the cross-encoder cache verifier ...", flush=True)
+            cross.export(out, out / "tokenizer.json")
+        copied += [f"{cross.NAME}.onnx", f"{cross.NAME}.labels.json"]
     names = sorted({*ENCODER_OUTPUTS, *copied})
     for stale in set(old) - set(names):
         (out / stale).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Builders for a `SemanticCache`'s parts from its config: the storage backend and the learned verifier."""
+"""Builders for a `SemanticCache`'s parts from its config: the storage backend and the model verifier."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import structlog
 
 from semrouter.cache.backend_memory import MemoryBackend
 from semrouter.cache.config import CacheConfig
+from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.types import CacheBackend
 from semrouter.cache.verify import Verifier
@@ -36,8 +37,16 @@ async def no_embedder(texts: Any) -> np.ndarray:
     raise RuntimeError("this cache was opened without an embedder (management only)")
 
 
-def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | None:
-    """The learned verifier if `cfg.verifier` asks for it and it loads and fits; else None (warned)."""
+def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | CrossVerifier | None:
+    """The model verifier `cfg.verifier` asks for (learned / both: verifier_model; cross: cross_model) if it
+    loads and fits; else None (warned: the cache then verifies with the rules)."""
+    if cfg.verifier == "cross":
+        try:
+            return CrossVerifier(cfg.cross_model)
+        except VerifierModelError as e:
+            log.warning("cross-encoder cache verifier unavailable; verifying with rules", error=str(e),
+                        similarity_threshold_at_least=cfg.fallback_similarity_threshold)
+            return None
     if cfg.verifier not in ("learned", "both"):
         return None
     try:

@@ -96,12 +96,36 @@ class CacheConfig(_Strict):
     disabled_categories: tuple[str, ...] = Field(
         default=(), description="categories whose requests never use the cache (neither lookup nor store)"
     )
-    verifier: Literal["learned", "rules", "both", "off"] = Field(
+    verifier: Literal["learned", "cross", "rules", "both", "off"] = Field(
         default="learned",
         description="how a candidate above the threshold is verified before it is served: learned = the ONNX "
-        "pair classifier (verifier_model) must score >= verifier_threshold; rules = reject differing numbers, "
+        "pair classifier (verifier_model) must score >= verifier_threshold; cross = the cross-encoder "
+        "(cross_model, both prompts in one input) must score >= cross_threshold, with the verifier_veto families "
+        "and accept_equivalent as for learned; rules = reject differing numbers, "
         "negation, antonyms, names (verify.py); both = learned and rules; off = cosine only. The legacy key "
         "`verify: false` means off",
+    )
+    cross_model: str = Field(
+        default="models/cache_verifier_cross.onnx",
+        description="the cross-encoder verifier for verifier: cross (built by `make models`; its sidecar "
+        "<name>.labels.json must say kind: cross_encoder); missing or unusable = a warning and the rules, with the "
+        "threshold raised to at least fallback_similarity_threshold",
+    )
+    cross_threshold: float = Field(
+        default=0.70, ge=0, le=1,
+        description="minimum cross-encoder P(same answer) for a hit (verifier: cross), English and unknown-language "
+        "prompts; 0.70 with similarity_threshold 0.55: chosen on validation data so that no near-miss kind exceeds "
+        "4% false hits (benchmarks/RESULTS.md, seventh session `xenc`)",
+    )
+    cross_threshold_other_languages: float = Field(
+        default=0.88, ge=0, le=1,
+        description="cross_threshold for a prompt the language signal detects as not English; chosen on validation "
+        "STS pairs in 10 languages (every language's false hits <= 5%, pooled <= 2%)",
+    )
+    cross_top_k: int = Field(
+        default=3, ge=1, le=100,
+        description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "
+        "score decides: vetoes passed, not an answer-neutral rewording); further ones are refused (score 0)",
     )
     verifier_model: str = Field(
         default="models/cache_verifier.onnx",
@@ -252,11 +276,18 @@ class CacheConfig(_Strict):
             return self.category_thresholds.get(category.lower(), self.similarity_threshold)
         return self.similarity_threshold
 
+    @property
+    def model_verified(self) -> bool:
+        """Whether a model scores candidates (verifier learned, both or cross)."""
+        return self.verifier in ("learned", "both", "cross")
+
     def verifier_threshold_for(self, language: str | None) -> float:
-        """The learned verifier's threshold for a prompt in `language` (ISO 639-1, "und" or None = unknown)."""
-        if language and language not in ("en", "und"):
-            return self.verifier_threshold_other_languages
-        return self.verifier_threshold
+        """The model verifier's threshold (cross_* for verifier: cross) for a prompt in `language` (ISO 639-1,
+        "und" or None = unknown)."""
+        other = bool(language) and language not in ("en", "und")
+        if self.verifier == "cross":
+            return self.cross_threshold_other_languages if other else self.cross_threshold
+        return self.verifier_threshold_other_languages if other else self.verifier_threshold
 
     def category_enabled(self, category: str | None) -> bool:
         return category is None or category.lower() not in self.disabled_categories

@@ -82,6 +82,14 @@ def needs_score(prompt: str, cached: str, verifier: Verifier, rules: Collection[
     return not (accept_equivalent and equivalent(prompt, cached, verifier.common_words))
 
 
+def served_by_rule(prompt: str, cached: str, verifier: Verifier, rules: Collection[str],
+                   accept_equivalent: bool = True) -> bool:
+    """Whether judge() serves this candidate without the learned score: no veto fires and it is an
+    answer-neutral rewording."""
+    return (accept_equivalent and not _veto(prompt, cached, None, 0.0, verifier, rules, accept_equivalent)
+            and equivalent(prompt, cached, verifier.common_words))
+
+
 def _veto(prompt: str, cached: str, score: float | None, verifier_threshold: float, verifier: Verifier,
           rules: Collection[str], accept_equivalent: bool) -> str:
     if verbatim_differs(prompt, cached):

@@ -4,8 +4,10 @@ Lookup order: category enabled? -> exact match on the prompt hash within the sco
 embedding) -> embedding (or the one passed in) -> vector search filtered to the scope and to
 unexpired entries -> a verdict per candidate (judge.py): under the per-category threshold (the cosine
 pre-filter); code or quoted text that differ (verbatim.py, always); a rule family that vetoes
-(`verifier: learned` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the learned
-score P(same answer) under `verifier_threshold` (`learned`, `both`) unless the prompts are an
+(`verifier: learned` and `cross` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the
+model's score P(same answer) under `verifier_threshold` (`learned`, `both`; `cross_threshold` for `cross`:
+the cross-encoder of cross_verify.py, run on at most `cross_top_k` candidates in a worker thread) unless the
+prompts are an
 answer-neutral rewording of each other (equivalent.py, `accept_equivalent`); else the best such
 candidate is served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
 (reason, cosine, score; never prompt text); a miss carries one reason of judge.MISS_REASONS
@@ -36,8 +38,9 @@ import structlog
 from semrouter.cache import keys, replies
 from semrouter.cache.build import load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
+from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.health import Breaker
-from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score
+from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score, served_by_rule
 from semrouter.cache.learned_verify import LearnedVerifier
 from semrouter.cache.maintenance import Maintenance
 from semrouter.cache.types import (
@@ -59,14 +62,17 @@ VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the le
 
 class SemanticCache:
     def __init__(self, cfg: CacheConfig, embed: Embedder, backend: CacheBackend, verifier: Verifier | None = None,
-                 clock: Callable[[], float] = time.time, learned: LearnedVerifier | None = None) -> None:
+                 clock: Callable[[], float] = time.time,
+                 learned: LearnedVerifier | CrossVerifier | None = None) -> None:
         self.cfg = cfg
         self._embed = embed
         self._backend = backend
         self._verifier = verifier or Verifier()
-        self._learned = learned if cfg.verifier in ("learned", "both") else None
-        # learned configured but unavailable -> rules with a raised threshold
-        self._fallback = cfg.verifier in ("learned", "both") and self._learned is None
+        self._learned = learned if cfg.model_verified else None
+        if isinstance(self._learned, CrossVerifier) != (cfg.verifier == "cross"):
+            self._learned = None  # a model of the other kind than configured
+        # a model configured but unavailable -> rules with a raised threshold
+        self._fallback = cfg.model_verified and self._learned is None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._clock = clock
         self._breaker = Breaker(cfg.reconnect_initial_seconds, cfg.reconnect_max_seconds)
@@ -79,7 +85,7 @@ class SemanticCache:
     @classmethod
     async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
                      verifier: Verifier | None = None, clock: Callable[[], float] = time.time,
-                     maintenance: bool = True, learned: LearnedVerifier | None = None,
+                     maintenance: bool = True, learned: LearnedVerifier | CrossVerifier | None = None,
                      opened: bool = False) -> SemanticCache:
         """Connect and create the collection. A backend that is down is not fatal (the cache fails
         open and reconnects in the background); a schema mismatch is (CacheSchemaError).
@@ -227,14 +233,15 @@ class SemanticCache:
         """Why this prompt would hit or miss now, without serving or counting anything.
 
         Returns {"verdict": "hit" | "miss", "stage": "exact" | "semantic" | "", "reason": "" or one of
-        judge.MISS_REASONS, "threshold", "verifier", "verifier_threshold", "candidates": [{"entry_id",
+        judge.MISS_REASONS, "threshold", "verifier", "verifier_model", "verifier_threshold", "candidates": [{"entry_id",
         "prompt", "cosine", "verifier_score", "veto", "verdict"}]}. Raises CacheBackendError when the
         backend fails (an admin call, not the request path)."""
         base: dict[str, Any] = {
             "threshold": max(self.cfg.threshold_for(category), self.cfg.fallback_similarity_threshold)
             if self._fallback else self.cfg.threshold_for(category),
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
-            "verifier_threshold": self.cfg.verifier_threshold,
+            "verifier_model": self._model_name(),
+            "verifier_threshold": self.cfg.verifier_threshold_for(None),
         }
         if not self.cfg.category_enabled(category):
             return {"verdict": "miss", "stage": "", "reason": "category_disabled", **base, "candidates": []}
@@ -248,11 +255,16 @@ class SemanticCache:
         return {"verdict": "hit" if hit else "miss", "stage": "semantic", "reason": "" if hit else miss_reason(judged),
                 **base, "candidates": [j.as_dict() for j in judged]}
 
+    def _model_name(self) -> str:
+        """The file name of the verifier model in use ("" without one)."""
+        path = getattr(self._learned, "path", None)
+        return "" if path is None else str(getattr(path, "name", path))
+
     def _rules(self) -> tuple[str, ...]:
         """The rule families that veto a candidate in the effective verification mode."""
         if self.cfg.verifier in ("rules", "both") or self._fallback:
             return RULES
-        if self.cfg.verifier == "learned":
+        if self.cfg.verifier in ("learned", "cross"):
             return self.cfg.verifier_veto
         return ()
 
@@ -262,6 +274,8 @@ class SemanticCache:
         others), after one encoder run over the prompt and those candidates in a worker thread."""
         if self._learned is None:
             return None
+        if isinstance(self._learned, CrossVerifier):
+            return await self._cross_scores(prompt, entries)
         if not self._learned.wants_align:
             vectors = await self._candidate_vectors(entries)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
@@ -275,6 +289,26 @@ class SemanticCache:
         texts = [e.prompt for e in picked]
         align = await asyncio.to_thread(self._learned.align_rows, prompt, texts)
         out[need] = self._learned.score(prompt, vec, texts, vectors, align)
+        return out
+
+    async def _cross_scores(self, prompt: str, entries: list[Entry]) -> np.ndarray:
+        """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
+        (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
+        candidates it does not decide, 0 for those past the top k (refused as `learned`)."""
+        assert isinstance(self._learned, CrossVerifier)
+        out = np.full(len(entries), np.nan, dtype=np.float32)
+        need: list[int] = []
+        for i, e in enumerate(entries):  # best cosine first: candidates after one a rule serves are not reached
+            if served_by_rule(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
+                break
+            if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
+                need.append(i)
+        if not need:
+            return out
+        top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
+        out[rest] = 0.0
+        out[top] = await asyncio.to_thread(self._learned.score, prompt, [entries[i].prompt for i in top])
+        self._counters["cross_encoder_runs"] += 1
         return out
 
     async def _candidate_vectors(self, entries: list[Entry]) -> np.ndarray:
@@ -409,7 +443,8 @@ class SemanticCache:
             "enabled": self.cfg.enabled, "backend": self._backend.name, "backend_up": not self._breaker.open,
             "similarity_threshold": self.cfg.similarity_threshold, "ttl_seconds": self.cfg.ttl_seconds,
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
-            "verifier_threshold": self.cfg.verifier_threshold,
+            "verifier_model": self._model_name(),
+            "verifier_threshold": self.cfg.verifier_threshold_for(None),
             "max_entries": self.cfg.max_entries, "eviction": self.cfg.eviction, "pending_stores": len(self._pending),
             "hits": self._counters["hits"], "misses": self._counters["misses"],
             "counters": dict(sorted(self._counters.items())),

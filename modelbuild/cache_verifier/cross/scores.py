@@ -1,0 +1,49 @@
+"""Cross-encoder scores of many (new, cached) pairs, through the runtime class (semrouter/cache/cross_verify.py),
+cached under build/xenc/ per model file (never in the repo): the benchmark and choose.py read the same numbers."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from semrouter.cache.cross_verify import CrossVerifier
+
+ROOT = Path(__file__).resolve().parents[3]
+MODEL = ROOT / "models" / "cache_verifier_cross.onnx"
+CACHE = ROOT / "build" / "xenc"
+
+
+def _key(new: str, cached: str) -> str:
+    return hashlib.sha1(f"{new}\x00{cached}".encode()).hexdigest()
+
+
+def cross_scores(news: Sequence[str], cached: Sequence[str], model: Path = MODEL, batch: int = 32,
+                 progress: bool = False) -> np.ndarray:
+    """P(same answer) of (news[i], cached[i]) with the cross-encoder `model`: float32 [N]."""
+    digest = hashlib.sha256(Path(model).read_bytes()).hexdigest()[:16]
+    store = CACHE / f"scores_{digest}.npz"
+    known: dict[str, float] = {}
+    if store.exists():
+        with np.load(store) as z:
+            known = dict(zip(z["keys"].tolist(), z["vals"].tolist(), strict=True))
+    keys = [_key(n, c) for n, c in zip(news, cached, strict=True)]
+    todo = sorted({k: i for i, k in enumerate(keys) if k not in known}.values(),
+                  key=lambda i: len(news[i]) + len(cached[i]))
+    if todo:
+        cv = CrossVerifier(model)
+        t0 = time.perf_counter()
+        for n, s in enumerate(range(0, len(todo), batch)):
+            idx = todo[s:s + batch]
+            got = cv.score_pairs([news[i] for i in idx], [cached[i] for i in idx])
+            known.update(zip((keys[i] for i in idx), got.tolist(), strict=True))
+            if progress and n % 50 == 0:
+                print(f"  cross-encoder: {s + len(idx)}/{len(todo)} pairs, {time.perf_counter() - t0:.0f}s", flush=True)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = store.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(list(known)), vals=np.array(list(known.values()), dtype=np.float32))
+        tmp.rename(store)
+    return np.array([known[k] for k in keys], dtype=np.float32)

@@ -1,0 +1,116 @@
+"""Cross-encoder hit verifier: P(same answer) from one model that reads both prompts at once.
+
+`models/cache_verifier_cross.onnx` (built by `make models` from the LoRA adapters that
+modelbuild/cache_verifier/cross/train.py trains on the verifier's mix) is MiniLM-L6 over
+`[CLS] new prompt [SEP] cached prompt [SEP]` (token types 0 / 1) with a small head. Unlike the
+bi-encoder verifier (learned_verify.py: two sentence vectors + lexical features) its attention sees
+which words of one prompt have a counterpart in the other (an added scope word, a synonym), but as trained it
+does not tell swapped arguments apart and serves some negations of unseen styles: keep the vetoes
+(benchmarks/RESULTS.md, "Seventh session (`xenc`)").
+
+    inputs  input_ids, attention_mask, token_type_ids int64 [B,T]  ->  probs float32 [B,2]
+
+The sidecar `cache_verifier_cross.labels.json` (next to the model) must say `"kind": "cross_encoder"`
+and names the tokenizer and `max_len_served`: a pair longer than that many tokens gets score 0 (truncating
+it could cut off the difference; training saw pairs of at most `max_len` tokens). One ONNX Runtime session,
+one intra-op thread; `score` blocks (the fp32 model: p50 ~10 ms for one chat-length pair, ~17 ms for three,
+on a loaded 2-core machine), so the cache calls it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from semrouter.cache.learned_verify import VerifierModelError
+
+KIND = "cross_encoder"
+
+
+class PairTokenizer:
+    """The encoder's tokenizer in pair mode: (firsts[i], seconds[i]) -> padded int64 [B,T] arrays.
+
+    `[CLS] first [SEP] second [SEP]`, truncated longest-first to `max_len` tokens (training uses this class)."""
+
+    def __init__(self, path: str | Path, max_len: int) -> None:
+        from tokenizers import Tokenizer
+
+        self.max_len = max_len
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._full = Tokenizer.from_file(str(path))
+        self._full.no_padding()
+        self._full.no_truncation()
+        self._tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tok.enable_truncation(max_len, strategy="longest_first")
+
+    def __call__(self, firsts: Sequence[str], seconds: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(input_ids, attention_mask, token_type_ids), each int64 [B,T] with T <= max_len."""
+        enc = self._tok.encode_batch(list(zip(firsts, seconds, strict=True)))
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        types = np.array([e.type_ids for e in enc], dtype=np.int64)
+        return ids, mask, types
+
+    def lengths(self, firsts: Sequence[str], seconds: Sequence[str]) -> np.ndarray:
+        """Untruncated pair lengths in tokens, int [B]."""
+        return np.array([len(e.ids) for e in self._full.encode_batch(list(zip(firsts, seconds, strict=True)))])
+
+
+class CrossVerifier:
+    """Scores (new prompt, cached prompt) pairs with the cross-encoder (onnxruntime, one intra-op thread)."""
+
+    def __init__(self, model_path: str | Path, tokenizer_path: str | Path | None = None) -> None:
+        """`tokenizer_path`: default the sidecar's `tokenizer` next to the model. Raises VerifierModelError when
+        the model, its sidecar or the tokenizer is missing, or the model is not a cross-encoder."""
+        path = Path(model_path)
+        if not path.is_file():
+            raise VerifierModelError(f"cross-encoder verifier model not found: {path}")
+        sidecar = path.with_name(path.name.removesuffix(".onnx") + ".labels.json")
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise VerifierModelError(f"{sidecar}: cannot read the cross-encoder's sidecar: {e}") from e
+        if meta.get("kind") != KIND:
+            raise VerifierModelError(f"{sidecar}: kind {meta.get('kind')!r} is not {KIND!r} (not a cross-encoder)")
+        tok = Path(tokenizer_path) if tokenizer_path is not None else path.parent / str(meta.get("tokenizer", ""))
+        if not tok.is_file():
+            raise VerifierModelError(f"cross-encoder tokenizer not found: {tok}")
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise VerifierModelError(f"cannot load cross-encoder verifier {path}: {e}") from e
+        names = {i.name for i in self._sess.get_inputs()}
+        if names != {"input_ids", "attention_mask", "token_type_ids"}:
+            raise VerifierModelError(f"{path}: inputs {sorted(names)} != attention_mask, input_ids, token_type_ids")
+        self.path = path
+        self.max_len_served = int(meta.get("max_len_served", 256))
+        self.thresholds: dict[str, float] = dict(meta.get("chosen_on_validation") or {})
+        self._tok = PairTokenizer(tok, self.max_len_served)
+        self.runs = 0  # ONNX runs so far (read by tests)
+
+    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+        """P(same answer) of (query, cached[i]) for each i: float32 [len(cached)], one batched run (blocking).
+        A pair longer than `max_len_served` tokens scores 0."""
+        return self.score_pairs([query] * len(cached), cached)
+
+    def score_pairs(self, news: Sequence[str], cached: Sequence[str]) -> np.ndarray:
+        """P(same answer) of (news[i], cached[i]): float32 [B], one run (the benchmark scores many pairs)."""
+        if not cached:
+            return np.zeros(0, dtype=np.float32)
+        ids, mask, types = self._tok(list(news), list(cached))
+        (probs,) = self._sess.run(["probs"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
+        self.runs += 1
+        out = probs[:, 1].astype(np.float32)
+        out[self._tok.lengths(list(news), list(cached)) > self.max_len_served] = 0.0
+        return out

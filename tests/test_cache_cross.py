@@ -1,0 +1,161 @@
+"""The cross-encoder cache verifier (semrouter/cache/cross_verify.py) and `verifier: cross` in the cache."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from semrouter.cache import CacheConfig, SemanticCache
+from semrouter.cache.cross_verify import CrossVerifier
+from semrouter.cache.learned_verify import VerifierModelError
+from semrouter.cache.testing import HashEmbedder, completion
+from semrouter.request.parse import ChatRequest
+
+ROOT = Path(__file__).resolve().parent.parent
+CROSS = ROOT / "models" / "cache_verifier_cross.onnx"  # built by `make models` from the committed adapters
+ADAPTER = ROOT / "modelbuild" / "cache_verifier" / "cross" / "adapter.safetensors"
+H = {"x-user-id": "alice"}
+
+
+def req(text: str) -> ChatRequest:
+    messages = ({"role": "user", "content": text},)
+    return ChatRequest(body={"model": "m1", "messages": list(messages)}, model="m1", messages=messages, stream=False)
+
+
+@pytest.fixture(scope="module")
+def cross() -> CrossVerifier:
+    if not CROSS.is_file():
+        pytest.skip("models/ not built (make models)")
+    return CrossVerifier(CROSS)
+
+
+def test_committed_adapters_are_small_and_the_sidecar_says_cross_encoder(cross: CrossVerifier) -> None:
+    assert ADAPTER.stat().st_size < 5_000_000
+    side = json.loads(CROSS.with_name("cache_verifier_cross.labels.json").read_text())
+    assert side["kind"] == "cross_encoder" and side["labels"] == ["different_answer", "same_answer"]
+    chosen = side["chosen_on_validation"]
+    cfg = CacheConfig()
+    assert (chosen["cross_threshold"], chosen["cross_threshold_other_languages"]) == (
+        cfg.cross_threshold, cfg.cross_threshold_other_languages)  # the config's defaults are the validation choice
+
+
+def test_scores_are_probabilities_of_the_right_shape(cross: CrossVerifier) -> None:
+    s = cross.score("Why do cats purr?", ["why do cats purr", "Why do dogs bark?", "Explain how cats purr."])
+    assert s.shape == (3,) and s.dtype == np.float32 and ((s >= 0) & (s <= 1)).all()
+    assert cross.score("Why do cats purr?", []).shape == (0,)
+    one = cross.score("Why do cats purr?", ["Why do dogs bark?"])
+    assert abs(float(one[0]) - float(s[1])) < 0.02  # padding in a batch does not change a pair's score
+
+
+def test_reworded_prompt_accepted_and_negated_one_refused(cross: CrossVerifier) -> None:
+    t = CacheConfig().cross_threshold
+    cached = "How do I remove a stuck screw from wood?"
+    ok, negated, other = cross.score(cached.replace("How do I", "What's the best way to"), [cached]), \
+        cross.score("Why should I not remove a stuck screw from wood?", [cached]), \
+        cross.score("How do I remove a stuck screw from metal?", [cached])
+    assert float(ok[0]) >= t
+    assert float(negated[0]) < t and float(other[0]) < t
+
+
+def test_a_pair_too_long_to_score_whole_scores_zero(cross: CrossVerifier) -> None:
+    long = "Please explain the following carefully. " + "word " * 300
+    assert float(cross.score(long, [long])[0]) == 0.0
+
+
+def test_missing_or_wrong_model_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(VerifierModelError, match="not found"):
+        CrossVerifier(tmp_path / "nope.onnx")
+    bi = ROOT / "modelbuild" / "artifacts" / "cache_verifier.onnx"  # the bi-encoder model: not a cross-encoder
+    with pytest.raises(VerifierModelError, match="not a cross-encoder"):
+        CrossVerifier(bi)
+    (tmp_path / "m.onnx").write_bytes(b"not onnx")
+    (tmp_path / "m.labels.json").write_text(json.dumps({"kind": "cross_encoder", "tokenizer": "t.json"}))
+    with pytest.raises(VerifierModelError, match="tokenizer"):
+        CrossVerifier(tmp_path / "m.onnx")
+
+
+class FixedCross(CrossVerifier):
+    """Scores by substring, so lookup behaviour does not depend on the trained weights."""
+
+    def __init__(self, good: str) -> None:
+        self.path = Path("fixed.onnx")
+        self.good = good
+        self.calls: list[int] = []
+
+    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(cached))
+        return np.array([0.99 if self.good in query else 0.01] * len(cached), dtype=np.float32)
+
+
+async def _cache(learned: CrossVerifier | None = None, **over: Any) -> SemanticCache:
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                      "similarity_threshold": 0.3, "lookup_timeout_ms": 5000, **over})
+    return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
+
+
+async def _put(cache: SemanticCache, text: str) -> None:
+    key = cache.key_for(req(text), H)
+    assert key is not None
+    cache.store_in_background(key, None, 200, "application/json", completion("answer"), has_pii=False)
+    await cache.flush()
+
+
+async def test_lookup_serves_by_the_cross_score_and_explain_names_it() -> None:
+    fixed = FixedCross(good="home")
+    cache = await _cache(fixed)
+    await _put(cache, "How do I bake sourdough bread?")
+    key = cache.key_for(req("how do i bake sourdough bread at home"), H)
+    assert key is not None and await cache.lookup(key, None) is not None
+    key = cache.key_for(req("how do i bake sourdough bread quickly"), H)
+    assert key is not None
+    assert (await cache.lookup_with_reason(key, None))[1] == "learned"
+    out = await cache.explain(key)
+    assert out["verifier"] == "cross" and out["verifier_model"] == "fixed.onnx"
+    assert out["verifier_threshold"] == CacheConfig().cross_threshold
+    assert [c["verifier_score"] for c in out["candidates"]] == [0.01]
+    stats = await cache.stats()
+    assert stats["counters"]["cross_encoder_runs"] == 3 and fixed.calls == [1, 1, 1]
+    await cache.close()
+
+
+async def test_only_top_k_candidates_are_scored_and_reworded_ones_need_no_run() -> None:
+    fixed = FixedCross(good="home")
+    cache = await _cache(fixed, cross_top_k=1, search_limit=5)
+    for t in ("bake sourdough bread", "bake sourdough bread fast", "bake sourdough loaves"):
+        await _put(cache, t)
+    key = cache.key_for(req("bake sourdough bread at home please"), H)
+    assert key is not None
+    out = await cache.explain(key)
+    scored = [c["verifier_score"] for c in out["candidates"] if c["verifier_score"] is not None]
+    assert fixed.calls == [1] and sorted(scored) == [0.0, 0.0, 0.99]  # one run of one pair; the rest refused
+    fixed.calls.clear()
+    key = cache.key_for(req("Bake sourdough bread?"), H)  # an answer-neutral rewording: served by the rule
+    assert key is not None and await cache.lookup(key, None) is not None and fixed.calls == []
+    await cache.close()
+
+
+async def test_missing_cross_model_falls_back_to_rules_with_a_warning() -> None:
+    cache = await SemanticCache.create(
+        CacheConfig.model_validate({"enabled": True, "backend": "memory", "verifier": "cross",
+                                    "cross_model": "/nonexistent/x.onnx", "fallback_similarity_threshold": 0.7}),
+        HashEmbedder(384), maintenance=False)
+    assert (await cache.stats())["verifier"].startswith("rules")
+    await _put(cache, "foods that raise blood pressure quickly")
+    key = cache.key_for(req("foods that lower blood pressure quickly"), H)
+    assert key is not None and await cache.lookup(key, None) is None
+    await cache.close()
+
+
+def test_cross_thresholds_per_language() -> None:
+    cfg = CacheConfig.model_validate({"verifier": "cross", "cross_threshold": 0.8,
+                                      "cross_threshold_other_languages": 0.7})
+    assert cfg.verifier_threshold_for("en") == cfg.verifier_threshold_for(None) == 0.8
+    assert cfg.verifier_threshold_for("de") == 0.7
+    assert CacheConfig().verifier_threshold_for("en") == CacheConfig().verifier_threshold
+    with pytest.raises(ValueError, match="cross_top_k"):
+        CacheConfig.model_validate({"cross_top_k": 0})

@@ -1,0 +1,57 @@
+"""`verifier: cross` (the cross-encoder cache verifier, opt-in) end to end through Envoy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Client, start_stack, user, wait_hit
+from semrouter.devstack import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "cache_verifier_cross.onnx").exists(),
+                                                  reason="models/ not built: run `make models`")]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "semrouter", "cache", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+
+
+def _stored(client: Client, text: str, h: dict[str, str]) -> None:
+    client.chat(user(text), h)
+    assert wait_hit(client, user(text), h).headers.get("x-vsr-cache-hit") == "true"
+
+
+def _hit(client: Client, text: str, h: dict[str, str]) -> bool:
+    r = client.chat(user(text), h)
+    assert r.status == 200
+    if r.headers.get("x-vsr-cache-hit") == "true":
+        return True
+    assert "x-demo-model" in r.headers  # answered upstream
+    return False
+
+
+def test_cross_verifier_serves_a_synonym_and_refuses_negation_and_swap(tmp_path: Path) -> None:
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000, "cache.verifier": "cross"})
+    try:
+        h = {"authorization": "Bearer cross"}
+        for q in ("How can I make my old laptop run faster?", "Is it safe to eat raw eggs?",
+                  "Convert 10 euros to dollars"):
+            _stored(c, q, h)
+        assert _hit(c, "How can I make my old laptop run quicker?", h)  # a synonym: no rule accepts it
+        assert not _hit(c, "Is it not safe to eat raw eggs?", h)
+        assert not _hit(c, "Convert 10 dollars to euros", h)
+        from semrouter.cache.config import CacheConfig
+        from semrouter.cache.keys import tenancy
+        out = json.loads(_cli("explain", "How can I make my old laptop run quicker?", "--tenant",
+                              tenancy(CacheConfig()).tenant(h), "--router", f"127.0.0.1:{stack.port(50052)}").stdout)
+        assert out["verifier"] == "cross"  # the cross-encoder loaded (not the rules fallback)
+        best = out["candidates"][0]
+        assert best["verifier_score"] is not None and best["verifier_score"] >= out["verifier_threshold"]
+    finally:
+        stack.stop()

@@ -224,8 +224,9 @@ class Server(_Strict):
     analysis_budget_long_ms: float = Field(
         default=3000.0, gt=0, description="analysis_budget_ms for a prompt longer than one encoder row (more than "
         "4 x signals.max_tokens characters: the analyzer's heavy lane, which runs beside the short prompts' lane "
-        "and costs up to ~10x one row). Keep it under Envoy's ext_proc message_timeout (5 s in the shipped "
-        "configs), past which Envoy itself fails the request open or closed"
+        "and costs up to ~10x one row); the larger of this and analysis_budget_ms applies. Keep it under Envoy's "
+        "ext_proc message_timeout (5 s in the shipped configs), past which Envoy itself fails the request open or "
+        "closed"
     )
     signals_unavailable: Literal["refuse", "route"] = Field(
         default="refuse", description="when a signal a blocking policy needs (the jailbreak guard with a `block` "
@@ -244,14 +245,6 @@ class Server(_Strict):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
         return v
-
-    @model_validator(mode="after")
-    def _long_budget(self) -> Server:
-        if self.analysis_budget_long_ms < self.analysis_budget_ms:
-            raise ValueError(f"server.analysis_budget_long_ms ({self.analysis_budget_long_ms}) is below "
-                             f"server.analysis_budget_ms ({self.analysis_budget_ms}); a long prompt costs more, so set "
-                             "it at least as high (default 3000)")
-        return self
 
     @model_validator(mode="after")
     def _admin_apart(self) -> Server:

@@ -243,8 +243,8 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     metrics = rt.shared.metrics
     server = rt.config.server
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
-    budget_ms = server.analysis_budget_long_ms if len(text) > rt.config.signals.long_prompt_chars \
-        else server.analysis_budget_ms
+    budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
+        if len(text) > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000
     try:
         analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want), budget_s)

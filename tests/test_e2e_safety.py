@@ -62,7 +62,8 @@ def test_shell_and_code_questions_are_answered(client: Client, text: str) -> Non
     _answered(client, text)
 
 
-@pytest.mark.parametrize("text", ["qzvx 47", "hjkl asdf 9", "Wie spät ist es in Tokio gerade?"])
+@pytest.mark.parametrize("text", ["qzvx 47", "hjkl asdf 9", "Wie spät ist es in Tokio gerade?",
+                                  "so sure !? [{ Manual formatting ]( heading Tutorial -- oppos sentence }} revert"])
 def test_gibberish_and_other_languages_are_answered(client: Client, text: str) -> None:
     _answered(client, text)
 

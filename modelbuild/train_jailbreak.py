@@ -18,7 +18,10 @@ Data (targets per label; `-` = not trained on that label):
   random gibberish generated here (seeded).
 - generated hard cases (modelbuild/safety_cases.py, train template families; `--no-generated` leaves them
   out): injections inside pasted documents with clean and human-addressed twins, short direct jailbreaks,
-  benign look-alikes. Its eval template families are eval-only.
+  benign look-alikes. Its eval template families are eval-only. modelbuild/safety_cases_direct.py adds (unless
+  `--no-direct`) override and system-prompt extraction attacks, harmful requests + junk suffixes and persuasive
+  framings with their look-alikes; its eval pieces are eval-only too. `--twins` also trains every pasted-document
+  injection's clean twin (modelbuild/safety_twins.py; measured, not shipped: benchmarks/RESULTS.md, safety8).
 
 Held-out evaluation (the numbers in metrics.json and benchmarks/RESULTS.md): every dev origin is put in
 one of 5 folds by a hash of its family (BIPIA clean and attacked contexts of one domain together, each
@@ -30,6 +33,10 @@ held-out benign false-positive rate is <= --fpr (so the thresholds, one number e
 pooled held-out benign scores; recall on attacks is not). The shipped head is trained on everything.
 `--split group` instead holds out near-duplicate groups WITHIN every origin (`near_duplicate_fold`): the
 kind of split the independent checks use (same sources, unseen rows); those numbers are labelled as such.
+The shipped thresholds come from both: `--joint-with build/safety-cache/oof-fused-group<tag>.npz` (written by a
+`--split group --cv-only --tag=<tag>` run) picks the jailbreak and injection thresholds separately so that benign
+stays <= --fpr and look-alikes <= --lookalike-fpr on BOTH splits, with the best mean within-origin recall
+(`pick_joint`); both splits' tables are printed at those thresholds.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ instruction as the only difference the head can use.
 
 Which sentences are the attack is read from the data, not written by hand: an injected instruction is reused
 in documents of different kinds (the same sentence in an email, a table and a code answer) or in several
-different documents of one kind, a document's own sentences are not. `attack_sentences` returns those normalised sentences (never one seen in a clean row); `clean_twin` removes those sentences from one text.
+different documents of one kind, a document's own sentences are not. `attack_sentences` returns those
+normalised sentences (never one seen in a clean row); `clean_twin` removes them from one text.
 """
 
 from __future__ import annotations

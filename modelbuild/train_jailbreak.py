@@ -494,8 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {k}: held out {sorted({rows[i]['origin'] for i in te})}", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     meta = {"labels": np.array([r["label"] for r in rows]), "origins": np.array([r["origin"] for r in rows]),
-            "fold": fold, "aux": np.array([bool(r.get("aux")) for r in rows]),
-            "texts": np.array([r["text"] for r in rows])}
+            "fold": fold, "aux": np.array([bool(r.get("aux")) for r in rows])}
     np.savez(saved, oof=oof, **meta)  # the embedding branch alone (what --reuse-oof reads)
     lex = None if args.no_lexical else _Lex(rows, ev, args.models, y, w, args.segments)
     if lex is not None:

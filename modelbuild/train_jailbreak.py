@@ -18,7 +18,10 @@ Data (targets per label; `-` = not trained on that label):
   random gibberish generated here (seeded).
 - generated hard cases (modelbuild/safety_cases.py, train template families; `--no-generated` leaves them
   out): injections inside pasted documents with clean and human-addressed twins, short direct jailbreaks,
-  benign look-alikes. Its eval template families are eval-only.
+  benign look-alikes. Its eval template families are eval-only. modelbuild/safety_cases_direct.py adds (unless
+  `--no-direct`) override and system-prompt extraction attacks, harmful requests + junk suffixes and persuasive
+  framings with their look-alikes; its eval pieces are eval-only too. `--twins` also trains every pasted-document
+  injection's clean twin (modelbuild/safety_twins.py; measured, not shipped: benchmarks/RESULTS.md, safety8).
 
 Held-out evaluation (the numbers in metrics.json and benchmarks/RESULTS.md): every dev origin is put in
 one of 5 folds by a hash of its family (BIPIA clean and attacked contexts of one domain together, each
@@ -30,6 +33,10 @@ held-out benign false-positive rate is <= --fpr (so the thresholds, one number e
 pooled held-out benign scores; recall on attacks is not). The shipped head is trained on everything.
 `--split group` instead holds out near-duplicate groups WITHIN every origin (`near_duplicate_fold`): the
 kind of split the independent checks use (same sources, unseen rows); those numbers are labelled as such.
+The shipped thresholds come from both: `--joint-with build/safety-cache/oof-fused-group<tag>.npz` (written by a
+`--split group --cv-only --tag=<tag>` run) picks the jailbreak and injection thresholds separately so that benign
+stays <= --fpr and look-alikes <= --lookalike-fpr on BOTH splits, with the best mean within-origin recall
+(`pick_joint`); both splits' tables are printed at those thresholds.
 """
 
 from __future__ import annotations
@@ -47,7 +54,9 @@ import numpy as np
 
 from modelbuild.heads import ARTIFACTS, DATA, ROOT, held_out, read_jsonl
 from modelbuild.safety_cases import cases
+from modelbuild.safety_cases_direct import direct_attack_cases
 from modelbuild.safety_lexical import LEXICAL_LABELS, MAX_CHUNKS, SEGMENTS, WINDOWS, LexicalBranch, view_ids
+from modelbuild.safety_twins import twin_rows
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 LABELS = ("jailbreak", "injection", "harmful")
@@ -105,8 +114,12 @@ def targets(label: str) -> tuple[list[float], list[float]]:
     return y, m
 
 
-def load(mmlu_sample: int, generated: bool = True) -> tuple[list[dict], list[dict]]:
-    """(train-or-fold rows, eval-only rows); each row: text, label, origin, fold (-1: always trained on)."""
+def load(mmlu_sample: int, generated: bool = True, direct: bool = True,
+         twins: bool = False) -> tuple[list[dict], list[dict]]:
+    """(train-or-fold rows, eval-only rows); each row: text, label, origin, fold (-1: always trained on).
+    `direct`: modelbuild/safety_cases_direct.py's kinds too (with `generated`); `twins`: the clean twin of every
+    pasted-document injection (modelbuild/safety_twins.py), in its attacked row's fold, marked `aux` (trained
+    with that row, never reported) and `src` (the attacked row's index)."""
     rows = [{**r, "fold": fold_of(r["origin"])} for r in read_jsonl(SHARED / "jailbreak-dev.jsonl.gz")]
     own = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team/jailbreak",
             "fold": -1} for r in read_jsonl(DATA / "jailbreak.jsonl")]
@@ -127,6 +140,8 @@ def load(mmlu_sample: int, generated: bool = True) -> tuple[list[dict], list[dic
     own += [{"text": t, "label": "benign", "origin": "gibberish", "fold": -1} for t in gibberish(300, 0)]
     if generated:
         own += [{**r, "fold": -1} for r in cases("train")]  # modelbuild/safety_cases.py, train families
+        if direct:
+            own += [{**r, "fold": -1} for r in direct_attack_cases("train")]
 
     ev = [{"text": r["text"], "label": "jailbreak" if int(r["label"]) else "benign", "origin": "team-eval/jailbreak"}
           for r in read_jsonl(DATA / "jailbreak.eval.jsonl")]
@@ -144,6 +159,10 @@ def load(mmlu_sample: int, generated: bool = True) -> tuple[list[dict], list[dic
     ev += [{"text": r["text"], "label": r["label"], "origin": "team-eval/injection"}
            for r in read_jsonl(DATA / "injection.eval.jsonl")]
     ev += cases("eval")  # other template families than the trained ones
+    if direct:
+        ev += direct_attack_cases("eval")
+    if twins:  # last, so the cached views of the rows before them stay valid (views() caches in blocks)
+        own += [{**t, "fold": rows[t["src"]]["fold"], "aux": True} for t in twin_rows(rows)]
     return rows + own, ev
 
 
@@ -314,6 +333,40 @@ def pick_thresholds(p: np.ndarray, fpr: float) -> dict[str, float]:
     return best
 
 
+def pick_joint(sets: list[dict[str, np.ndarray]], fpr: float, lookalike_fpr: float,
+               objective: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(jailbreak, injection) thresholds chosen separately: of all pairs that refuse (either label) at most `fpr` of
+    the benign rows and at most `lookalike_fpr` of the look-alike rows of EVERY held-out set in `sets` (each
+    {"benign": [N,3], "lookalike": [M,3]} scores), the pair with the highest mean of jailbreak recall and
+    injection recall on `objective` ({"jailbreak": [J,3], "injection": [I,3]} held-out scores of attacks).
+    Candidates are the benign scores' upper quantiles of each label."""
+    def cands(col: int) -> np.ndarray:
+        allb = np.concatenate([s["benign"][:, col] for s in sets])
+        return np.unique(np.clip(np.quantile(allb, np.linspace(0.95, 1.0, 300)) + 1e-6, 0.0, 1.0 - 1e-6))
+
+    best, pick = -1.0, (1.0 - 1e-6, 1.0 - 1e-6)
+    ti_all = cands(1)
+    for tj in cands(0):
+        ok = np.ones(len(ti_all), bool)
+        for s in sets:
+            for key, cap in (("benign", fpr), ("lookalike", lookalike_fpr)):
+                p = s[key]
+                if not len(p):
+                    continue
+                jb = p[:, 0] >= tj  # refused as jailbreak whatever ti is; the rest refused when inj >= ti
+                rest = np.sort(p[~jb, 1])
+                n_inj = len(rest) - np.searchsorted(rest, ti_all, side="left")
+                ok &= (jb.sum() + n_inj) <= cap * len(p)
+        if not ok.any():
+            continue
+        ti = ti_all[ok][0]  # the lowest injection threshold allowed with this tj
+        score = 0.5 * (float((objective["jailbreak"][:, 0] >= tj).mean())
+                       + float((objective["injection"][:, 1] >= ti).mean()))
+        if score > best:
+            best, pick = score, (float(tj), float(ti))
+    return pick
+
+
 def table(rows: list[dict], p: np.ndarray, thr: dict[str, float]) -> tuple[list[str], dict]:
     """Per origin: n, label, share flagged as jailbreak / injection / either (the refusal rate) / harmful."""
     lines = [f"{'origin':38s} {'label':17s} {'n':>5s} {'jailbrk':>8s} {'inject':>8s} {'either':>8s} {'harmful':>8s}"]
@@ -394,11 +447,21 @@ def main(argv: list[str] | None = None) -> int:
                     help="held-out folds: whole origin families (default) or near-duplicate groups within origins")
     ap.add_argument("--cv-only", action="store_true", help="stop after the held-out table (no shipped head)")
     ap.add_argument("--no-generated", action="store_true", help="leave out modelbuild/safety_cases.py's train rows")
+    ap.add_argument("--joint-with", type=Path, default=None,
+                    help="held-out scores of the other split (build/safety-cache/oof-fused-group*.npz): jailbreak and "
+                         "injection thresholds chosen separately so that BOTH splits keep benign <= --fpr and look-alikes "
+                         "<= --lookalike-fpr, recall maximised on that file's attacks (pick_joint)")
+    ap.add_argument("--lookalike-fpr", type=float, default=0.05)
+    ap.add_argument("--tag", default="", help="suffix of the saved held-out scores' file names (build/)")
+    ap.add_argument("--no-direct", action="store_true", help="leave out modelbuild/safety_cases_direct.py's rows")
+    ap.add_argument("--twins", action="store_true",
+                    help="also train the clean twins of pasted-document injections (modelbuild/safety_twins.py); measured "
+                         "and not shipped: benchmarks/RESULTS.md, seventh session")
     ap.add_argument("--segments", type=int, default=SEGMENTS,
                     help="sentence segments encoded alone per prompt, at the most (0: none)")
     args = ap.parse_args(argv)
 
-    rows, ev = load(args.mmlu_sample, not args.no_generated)
+    rows, ev = load(args.mmlu_sample, not args.no_generated, not args.no_direct, args.twins)
     bags = views([r["text"] for r in rows + ev], args.models)
     if POSITIONAL:
         bags = with_positions(bags, [r["text"] for r in rows + ev], args.models)
@@ -416,10 +479,11 @@ def main(argv: list[str] | None = None) -> int:
     w *= len(w) / w.sum()
     if args.split == "group":  # within-origin: every origin in every fold, near-duplicates kept together
         rows = [{**r, "fold": near_duplicate_fold(r["text"]) if r["fold"] >= 0 else -1} for r in rows]
+        rows = [{**r, "fold": rows[r["src"]]["fold"]} if r.get("aux") else r for r in rows]  # twins: their source's
     fold = np.array([r["fold"] for r in rows])
 
     oof = np.zeros((len(rows), len(LABELS)))
-    saved = CACHE / f"oof-{args.split}.npz"
+    saved = CACHE / f"oof-{args.split}{args.tag}.npz"
     if args.reuse_oof and saved.is_file() and len(np.load(saved)["oof"]) == len(rows):
         oof = np.load(saved)["oof"]  # the folds of an earlier run with the same data (build/ cache)
     for k in ([] if args.reuse_oof and oof.any() else range(FOLDS)):
@@ -430,17 +494,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fold {k}: held out {sorted({rows[i]['origin'] for i in te})}", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     meta = {"labels": np.array([r["label"] for r in rows]), "origins": np.array([r["origin"] for r in rows]),
-            "fold": fold}
+            "fold": fold, "aux": np.array([bool(r.get("aux")) for r in rows])}
     np.savez(saved, oof=oof, **meta)  # the embedding branch alone (what --reuse-oof reads)
     lex = None if args.no_lexical else _Lex(rows, ev, args.models, y, w, args.segments)
     if lex is not None:
         oof = lex.held_out(oof, fold)
-        np.savez(CACHE / f"oof-fused-{args.split}.npz", oof=oof, **meta)
-    dev = np.where(fold >= 0)[0]
+        np.savez(CACHE / f"oof-fused-{args.split}{args.tag}.npz", oof=oof, **meta)
+    dev = np.where((fold >= 0) & ~np.array([bool(r.get("aux")) for r in rows]))[0]  # twins are never reported
     benign = [i for i in dev if rows[i]["label"] == "benign"]
     thr = pick_thresholds(oof[benign], args.fpr)
+    if args.joint_with is not None:  # jailbreak/injection chosen separately, on both splits' held-out scores
+        other = np.load(args.joint_with)
+        odev = (other["fold"] >= 0) & ~other["aux"]
+        olab, op = other["labels"][odev], other["oof"][odev]
+        lab = np.array([rows[i]["label"] for i in dev])
+
+        def held(lbl: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
+            return {"benign": p[lbl == "benign"], "lookalike": p[lbl == "benign_lookalike"]}
+
+        thr["jailbreak"], thr["injection"] = pick_joint(
+            [held(lab, oof[dev]), held(olab, op)], args.fpr, args.lookalike_fpr,
+            {"jailbreak": op[olab == "jailbreak"], "injection": op[olab == "injection"]})
+        olines, _ = table([{"label": a, "origin": b} for a, b in zip(olab, other["origins"][odev], strict=True)], op, thr)
+        print(f"\n{args.joint_with.name} at the joint thresholds {thr}")
+        print("\n".join(olines))
     lines, summary = table([rows[i] for i in dev], oof[dev], thr)
-    print(f"\nheld-out origins (5 folds by origin family), thresholds {thr}")
+    what = "origins (5 folds by origin family)" if args.split == "origin" else "near-duplicate groups within origins"
+    print(f"\nheld-out {what}, thresholds {thr}")
     print("\n".join(lines))
 
     if args.cv_only:

@@ -11,9 +11,9 @@ from semrouter.signals.pii.config import PIIConfig
 
 
 # The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
-JAILBREAK_THRESHOLD = 0.9877
-INJECTION_THRESHOLD = 0.952
-HARMFUL_THRESHOLD = 0.8705
+JAILBREAK_THRESHOLD = 0.9885
+INJECTION_THRESHOLD = 0.9348
+HARMFUL_THRESHOLD = 0.8808
 _DEFAULTS = {"jailbreak": JAILBREAK_THRESHOLD, "injection": INJECTION_THRESHOLD, "harmful": HARMFUL_THRESHOLD}
 _DEFAULT_ACTIONS: dict[str, Literal["block", "report"]] = {"jailbreak": "block", "injection": "block",
                                                            "harmful": "report"}

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from modelbuild.category_data import LABELS
+from modelbuild.category_data import LABELS, dup_group
+from modelbuild.category_memory import MemoryVote
 from modelbuild.heads import (
     embed, export_grouped_head, fit_temperature, fit_temperature_grouped, grouped_probs, held_out, logits,
     softmax, train_mlp,
@@ -38,52 +39,72 @@ def fine_label(r: dict, names: list[str]) -> int:
 
 
 class Lexical:
-    """The word-piece branch: vocabulary, regression, and its mix with the MLP (see the module doc)."""
+    """The word-piece branch: vocabulary, regression, and its mix with the MLP and the exemplar memory (see
+    the module doc): probs = softmax((log p_mlp + beta * log p_lex + gamma * mem_logp) / t2)."""
 
     BETAS = (0.5, 0.75, 1.0, 1.25, 1.5)
+    GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
     def __init__(self, vocab, clf, tokenizer) -> None:  # type: ignore[no-untyped-def]
         self.vocab, self.clf, self.tok = vocab, clf, tokenizer
-        self.beta, self.t2 = 1.0, 1.0
+        self.beta, self.t2, self.gamma = 1.0, 1.0, 0.0
+        self.t2_val = 1.0  # the temperature chosen on the validation slice (t2 = t2_val * calibration scale)
+        self.mem: MemoryVote | None = None
 
     def log_probs(self, texts: list[str]) -> np.ndarray:
         tb = self.tok.encode(texts)
         return np.log(self.clf.predict_proba(self.vocab.features(tb.input_ids, tb.attention_mask)) + 1e-12)
 
-    def _mix(self, p_mlp: np.ndarray, lex_logp: np.ndarray, beta: float) -> np.ndarray:
-        return np.log(p_mlp + 1e-12) + beta * lex_logp
+    def _mix(self, p_mlp: np.ndarray, lex_logp: np.ndarray, beta: float, mem_logp: np.ndarray | None = None,
+             gamma: float = 0.0) -> np.ndarray:
+        z = np.log(p_mlp + 1e-12) + beta * lex_logp
+        return z + gamma * mem_logp if mem_logp is not None and gamma else z
 
-    def pick(self, p_mlp_val: np.ndarray, val_texts: list[str], yv: np.ndarray) -> None:
-        """beta by validation accuracy (NLL breaks ties), then the temperature of the mix by validation NLL."""
+    def pick(self, p_mlp_val: np.ndarray, val_texts: list[str], yv: np.ndarray,
+             mem_logp_val: np.ndarray | None = None) -> None:
+        """beta (and gamma, with a memory) by validation accuracy (NLL breaks ties), then the temperature of the
+        mix by validation NLL."""
         lv = self.log_probs(val_texts)
         best = None
         for beta in self.BETAS:
-            s = self._mix(p_mlp_val, lv, beta)
-            acc = float((s.argmax(1) == yv).mean())
-            nll = -float(np.mean(np.log(softmax(s)[np.arange(len(yv)), yv] + 1e-12)))
-            if best is None or (acc, -nll) > (best[0], -best[1]):
-                best = (acc, nll, beta)
+            for gamma in (self.GAMMAS if mem_logp_val is not None else (0.0,)):
+                s = self._mix(p_mlp_val, lv, beta, mem_logp_val, gamma)
+                acc = float((s.argmax(1) == yv).mean())
+                nll = -float(np.mean(np.log(softmax(s)[np.arange(len(yv)), yv] + 1e-12)))
+                if best is None or (acc, -nll) > (best[0], -best[1]):
+                    best = (acc, nll, beta, gamma)
         assert best is not None
-        self.beta = best[2]
-        self.t2 = fit_temperature(self._mix(p_mlp_val, lv, self.beta), yv)
-        print(f"lexical: {self.vocab.n_features} features, beta={self.beta}, mix temperature={self.t2:.3f}")
+        self.beta, self.gamma = best[2], best[3]
+        self.t2 = self.t2_val = fit_temperature(self._mix(p_mlp_val, lv, self.beta, mem_logp_val, self.gamma), yv)
+        print(f"lexical: {self.vocab.n_features} features, beta={self.beta}, memory gamma={self.gamma}, "
+              f"mix temperature={self.t2:.3f}")
 
-    def combine(self, p_mlp: np.ndarray, texts: list[str]) -> np.ndarray:
-        return softmax(self._mix(p_mlp, self.log_probs(texts), self.beta) / self.t2)
+    def mix_logits(self, p_mlp: np.ndarray, texts: list[str], mem_logp: np.ndarray | None = None) -> np.ndarray:
+        """The mix before its temperature [N,14]."""
+        return self._mix(p_mlp, self.log_probs(texts), self.beta, mem_logp, self.gamma)
+
+    def combine(self, p_mlp: np.ndarray, texts: list[str], mem_logp: np.ndarray | None = None) -> np.ndarray:
+        return softmax(self.mix_logits(p_mlp, texts, mem_logp) / self.t2)
 
     def round_fp16(self) -> None:
         """Round the regression's weights to float16 values (stored so by `fp16_initializers`)."""
         self.clf.coef_ = self.clf.coef_.astype(np.float16).astype(np.float64)
 
     def report(self) -> dict[str, object]:
-        return {"lexical_features": self.vocab.n_features, "lexical_beta": self.beta,
-                "lexical_mix_temperature": round(self.t2, 4), "lexical_c": float(self.clf.C)}
+        out: dict[str, object] = {"lexical_features": self.vocab.n_features, "lexical_beta": self.beta,
+                                  "lexical_mix_temperature": round(self.t2, 4),
+                                  "lexical_mix_temperature_val": round(self.t2_val, 4), "lexical_c": float(self.clf.C)}
+        if self.mem is not None:
+            out.update({"memory_rows": self.mem.n_rows, "memory_k": self.mem.k, "memory_tau": self.mem.tau,
+                        "memory_gamma": self.gamma})
+        return out
 
     def attach(self, path: Path) -> None:
         """Append the lexical branch and the mix to the exported MLP graph (its `probs` becomes `mlp_probs`)."""
         import onnx
         from onnx import TensorProto, helper, numpy_helper
 
+        from modelbuild.category_memory import memory_graph
         from modelbuild.lexical import lexical_graph
 
         m = onnx.load(str(path))
@@ -107,10 +128,18 @@ class Lexical:
             n("Log", ["mlp_probs_eps"], ["mlp_logp"]),
             n("LogSoftmax", ["lex_logits"], ["lex_logp"], axis=-1),
             n("Mul", ["lex_logp", "mix_beta"], ["lex_scaled"]),
-            n("Add", ["mlp_logp", "lex_scaled"], ["mix"]),
-            n("Div", ["mix", "mix_t2"], ["mix_t"]),
-            n("Softmax", ["mix_t"], ["probs"], axis=-1),
+            n("Add", ["mlp_logp", "lex_scaled"], ["mix_lex"]),
         ])
+        mix = "mix_lex"
+        if self.mem is not None and self.gamma:  # the exemplar memory's vote (modelbuild/category_memory.py)
+            m_nodes, m_inits = memory_graph(self.mem)
+            g.node.extend(m_nodes)
+            g.initializer.extend(m_inits)
+            g.initializer.append(numpy_helper.from_array(np.array([self.gamma], np.float32), "mix_gamma"))
+            g.node.extend([n("Mul", ["mem_logp", "mix_gamma"], ["mem_scaled"]),
+                           n("Add", ["mix_lex", "mem_scaled"], ["mix"])])
+            mix = "mix"
+        g.node.extend([n("Div", [mix, "mix_t2"], ["mix_t"]), n("Softmax", ["mix_t"], ["probs"], axis=-1)])
         for name in ("input_ids", "attention_mask"):
             g.input.append(helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"]))
         g.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(LABELS)]))
@@ -227,6 +256,9 @@ class Settings:
     lexical_min_df: int = 3
     refit: bool = False
     layers: tuple[int, ...] = ()
+    memory: bool = True  # the exemplar memory's vote joins the mix (modelbuild/category_memory.py)
+    memory_k: int = 20
+    memory_tau: float = 0.05
 
 
 @dataclass
@@ -240,11 +272,30 @@ class FittedHead:
     val_y: np.ndarray  # [V]
     fit_rows: int
     val_rows: int
+    val_mix: np.ndarray | None = None  # [V,14] the mix before its temperature on the validation rows
 
-    def probs(self, x: np.ndarray, texts: list[str]) -> np.ndarray:
-        """Calibrated category probabilities [N,14] for head inputs `x` [N,D] and their texts."""
+    def probs(self, x: np.ndarray, texts: list[str], exclude: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated category probabilities [N,14] for head inputs `x` [N,D] and their texts (`exclude` [N,M]:
+        memory rows each text may not see; the validation rows' own near-duplicate groups)."""
         p = grouped_probs(logits(self.model, x), self.group, self.temperature)
-        return self.lex.combine(p, texts) if self.lex is not None else p
+        return self.lex.combine(p, texts, self._mem_logp(x, exclude)) if self.lex is not None else p
+
+    def mix_logits(self, x: np.ndarray, texts: list[str]) -> np.ndarray:
+        """The word-piece mix before its temperature [N,14] (needs the lexical branch)."""
+        assert self.lex is not None
+        p = grouped_probs(logits(self.model, x), self.group, self.temperature)
+        return self.lex.mix_logits(p, texts, self._mem_logp(x, None))
+
+    def _mem_logp(self, x: np.ndarray, exclude: np.ndarray | None) -> np.ndarray | None:
+        if self.lex is None or self.lex.mem is None or not self.lex.gamma:
+            return None
+        return self.lex.mem.log_term(x[:, :384], exclude)
+
+    def scale_temperature(self, factor: float) -> None:
+        """Multiply the mix temperature chosen on the validation slice by `factor` (> 1: less confident),
+        the calibration transfer of train_category (fitted on a source the evaluation head never saw)."""
+        assert self.lex is not None
+        self.lex.t2 = self.lex.t2_val * factor
 
     def export(self, path: Path, fp16: bool, x_check: np.ndarray, texts_check: list[str],
                fp16_lexical: bool = False) -> None:
@@ -295,9 +346,19 @@ def fit_head(rows: list[dict], x: np.ndarray, s: Settings) -> FittedHead:
         lex = train_lexical([r["text"] for r in fit_rows], yf, wf, s.models, s.lexical_c, s.lexical_min_df)
         if s.fp16_lexical:
             lex.round_fp16()
-        lex.pick(grouped_probs(logits(model, xv), group, temp), [r["text"] for r in val_rows], yv)
+        mem_val = exclude = None
+        if s.memory:  # every row is in the memory; a validation row does not see its own near-duplicate group
+            ya = np.array([LABELS.index(r["category"]) for r in rows], dtype=np.int64)
+            lex.mem = MemoryVote.build(x[:, :384], ya, len(LABELS), s.memory_k, s.memory_tau)
+            groups = np.array([dup_group(r["text"]) for r in rows])
+            exclude = groups[val][:, None] == groups[None, :]
+            mem_val = lex.mem.log_term(xv[:, :384], exclude)
+        lex.pick(grouped_probs(logits(model, xv), group, temp), [r["text"] for r in val_rows], yv, mem_val)
     head = FittedHead(model, group, temp, lex, s.layers, np.zeros((0, len(LABELS))), yv, len(fit_rows), len(val_rows))
-    head.val_probs = head.probs(xv, [r["text"] for r in val_rows])
+    head.val_probs = head.probs(xv, [r["text"] for r in val_rows], exclude if s.lexical and s.memory else None)
+    if lex is not None:
+        head.val_mix = lex.mix_logits(grouped_probs(logits(model, xv), group, temp), [r["text"] for r in val_rows],
+                                      head._mem_logp(xv, exclude))
     if s.refit:  # settings fixed (temperature, beta, mix temperature): refit both models on all rows
         fa, wa = weights_of(rows)
         head.model = train_mlps(x, fa, len(names), wa, s.hidden, s.epochs, s.weight_decay, s.members)
@@ -306,7 +367,7 @@ def fit_head(rows: list[dict], x: np.ndarray, s: Settings) -> FittedHead:
         if lex is not None:
             ya = np.array([LABELS.index(r["category"]) for r in rows], dtype=np.int64)
             refit = train_lexical([r["text"] for r in rows], ya, wa, s.models, s.lexical_c, s.lexical_min_df)
-            refit.beta, refit.t2 = lex.beta, lex.t2
+            refit.beta, refit.t2, refit.t2_val, refit.gamma, refit.mem = lex.beta, lex.t2, lex.t2_val, lex.gamma, lex.mem
             if s.fp16_lexical:
                 refit.round_fp16()
             head.lex = refit
@@ -363,7 +424,8 @@ def _check_export(path: Path, head: FittedHead, x: np.ndarray, texts: list[str])
         assert head.lex is not None
         tb = head.lex.tok.encode(texts)
         feeds["input_ids"], feeds["attention_mask"] = tb.input_ids, tb.attention_mask
-    got = sess.run(["probs"], feeds)[0]
+    # one text per run, as the router at concurrency 1 (the memory's query quantisation is per run)
+    got = np.concatenate([sess.run(["probs"], {k: v[i : i + 1] for k, v in feeds.items()})[0] for i in range(len(x))])
     diff = float(np.abs(got - head.probs(x, texts)).max())
     print(f"onnx vs numpy (category head): max abs diff {diff:.2e}")
     if diff > 1e-4:

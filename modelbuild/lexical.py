@@ -104,7 +104,9 @@ def lexical_graph(vocab: LexicalVocab, weight: np.ndarray, bias: np.ndarray, pre
     w = np.asarray(weight, np.float32).copy()
     w[0] = 0.0
     inits = [
-        numpy_helper.from_array(vocab.unigram.astype(np.int64), p + "unigram"),
+        # lookup tables stored narrow and widened by a Cast that onnxruntime folds at load (same numbers)
+        numpy_helper.from_array(vocab.unigram.astype(np.uint16 if vocab.n_features < 1 << 16 else np.int32),
+                                p + "unigram_narrow"),
         numpy_helper.from_array(vocab.idf.astype(np.float32), p + "idf"),
         numpy_helper.from_array(w, p + "weight"),
         numpy_helper.from_array(np.asarray(bias, np.float32), p + "bias"),
@@ -118,9 +120,11 @@ def lexical_graph(vocab: LexicalVocab, weight: np.ndarray, bias: np.ndarray, pre
     ]
     special = np.zeros(vocab.vocab_size, np.int64)
     special[list(SPECIAL_IDS)] = 1
-    inits.append(numpy_helper.from_array(special, p + "special"))
+    inits.append(numpy_helper.from_array(special.astype(np.uint8), p + "special_u8"))
     n = helper.make_node
     nodes = [
+        n("Cast", [p + "unigram_narrow"], [p + "unigram"], to=TensorProto.INT64),
+        n("Cast", [p + "special_u8"], [p + "special"], to=TensorProto.INT64),
         # ids of special tokens are "not a token": masked out, and they break bigrams
         n("Gather", [p + "special", "input_ids"], [p + "is_special"]),
         n("Sub", [p + "one", p + "is_special"], [p + "not_special"]),

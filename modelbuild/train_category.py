@@ -28,6 +28,15 @@ classifier joins it (modelbuild/lexical.py: logistic regression on idf-weighted 
 bigrams of the router's own `input_ids`): probs = softmax((log p_mlp + beta * log p_lex) / T2), beta
 and T2 picked on the validation slice (`--refit` then refits both on training + validation rows). The head then takes `embedding`, `input_ids` and
 `attention_mask` and still outputs `probs` [B,14]; the script checks onnxruntime against numpy.
+Unless `--no-memory`, an exemplar memory joins the mix (modelbuild/category_memory.py): the 2-bit quantised
+sentence embeddings of every training row (no text), whose 20 nearest rows by cosine vote for a category;
+probs = softmax((log p_mlp + beta * log p_lex + gamma * log p_knn) / T2), gamma chosen with beta on the
+validation slice (whose rows do not see their own near-duplicate group in the memory). Unless
+`--no-calibrate`, T2 is then multiplied by a factor fitted on a source the evaluation head never saw: the
+temperature minimising NLL(validation slice) + NLL(held-out MMLU-Pro stemez subjects), divided by the
+validation slice's own; every pass uses the same factor (the final head has no unseen source left to fit on).
+The other held-out parts (theoremQA, scibench, tldr, natural; Japanese in bench_routing_mix.py) are reported
+before and after it without having been used (metrics.json: `before_calibration`, `pro_not_calibration_*`).
 `--layers 3,4,5` also feeds those rows of the encoder's `layer_means` (L2-normalised, as the complexity head
 reads them) to the MLP; the head then also takes `layer_means` [B,7,384].
 Embeddings come from the built int8 encoder (run `python -m modelbuild.build_all` first).
@@ -78,6 +87,43 @@ def _part_report(name: str, rows: list[dict], p: np.ndarray, by_source: bool) ->
     return out
 
 
+def _is_calibration_source(r: dict) -> bool:
+    """The held-out MMLU-Pro stemez subjects: the unseen source the calibration factor is fitted on (theoremQA,
+    scibench, tldr, natural and Japanese stay unused by it)."""
+    return r["source"].startswith("pro:stemez")
+
+
+def _calibration_factor(ev: FittedHead, pro: list[dict], x_pro: np.ndarray) -> float:
+    """T / t2_val, where T minimises NLL(validation slice) + NLL(held-out stemez subjects) of the evaluation
+    head's mix (equal weight to text like the training rows and to a source it never saw) and t2_val is the
+    temperature the validation slice alone chose: a temperature fitted on the rows the head was trained on (or
+    their near neighbours) is too low for text unlike them. The same factor scales every pass's temperature."""
+    from modelbuild.heads import softmax
+
+    idx = [j for j, r in enumerate(pro) if _is_calibration_source(r)]
+    rows = [pro[j] for j in idx]
+    zc = ev.mix_logits(x_pro[idx], [r["text"] for r in rows])
+    yc = np.array([LABELS.index(r["category"]) for r in rows])
+    assert ev.val_mix is not None and ev.lex is not None
+    zv, yv = ev.val_mix, ev.val_y
+
+    def nll(z: np.ndarray, y: np.ndarray, t: float) -> float:
+        return -float(np.mean(np.log(softmax(z / t)[np.arange(len(y)), y] + 1e-12)))
+
+    grid = np.exp(np.linspace(np.log(0.2), np.log(10.0), 400))
+    t = float(grid[int(np.argmin([nll(zv, yv, t) + nll(zc, yc, t) for t in grid]))])
+    print(f"calibration: joint temperature {t:.3f} on {len(yv)} validation + {len(yc)} held-out stemez rows; "
+          f"validation alone {ev.lex.t2_val:.3f}")
+    return t / ev.lex.t2_val
+
+
+def _pro_split_report(pro: list[dict], p: np.ndarray) -> dict[str, object]:
+    """ECE and accuracy of the held-out MMLU-Pro rows outside the calibration source (theoremQA, scibench)."""
+    idx = [j for j, r in enumerate(pro) if not _is_calibration_source(r)]
+    out = _part_report("pro_not_calibration", [pro[j] for j in idx], p[idx], by_source=False)
+    return {k: v for k, v in out.items() if k.endswith(("_accuracy", "_ece", "_n", "_stratified"))}
+
+
 def _origin(source: str) -> str:
     """`pro:theoremQA-Math` -> `pro:theoremQA`; other sources unchanged."""
     return source.split("-", 1)[0] if source.startswith("pro:") else source
@@ -108,13 +154,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="once temperature and mix are chosen, refit both models on fit + val rows "
                          "(measured: 84.7%% MMLU / 90.3%% natural vs 84.9%% / 91.6%% without; not the default)")
     ap.add_argument("--no-within-source", action="store_true", help="skip the within-source pass")
+    ap.add_argument("--memory", action=argparse.BooleanOptionalAction, default=True,
+                    help="the exemplar memory's vote joins the mix (modelbuild/category_memory.py; default on)")
+    ap.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                    help="scale every head's mix temperature by the factor fitted on a held-out source "
+                         "(default on; see the module doc)")
     ap.add_argument("--no-final", action="store_true", help="ship the evaluation head (no fit on all rows)")
     args = ap.parse_args(argv)
     layers = tuple(int(v) for v in args.layers.split(",") if v.strip())
     st = Settings(models=args.models, hidden=args.hidden, epochs=args.epochs, weight_decay=args.weight_decay,
                   members=args.members, fp16=args.fp16_mlp, fp16_lexical=args.fp16_lexical,
                   lexical=not args.no_lexical, lexical_c=args.lexical_c,
-                  lexical_min_df=args.lexical_min_df, refit=args.refit, layers=layers)
+                  lexical_min_df=args.lexical_min_df, refit=args.refit, layers=layers, memory=args.memory)
 
     def keep(r: dict) -> bool:
         return not ((args.no_pro and r["source"].startswith("pro:")) or (args.no_chat and r["source"].startswith("chat:")))
@@ -150,8 +201,21 @@ def main(argv: list[str] | None = None) -> int:
                                           for p in ("mmlu", "pro", "chat", "natural")}})
     if ev.lex is not None:
         report.update(ev.lex.report())
+    factor = 1.0
+    if args.calibrate and ev.lex is not None and ev.val_mix is not None:
+        factor = _calibration_factor(ev, tests["pro"], xs(tests["pro"], x1))
+        print("== evaluation head before the calibration transfer (temperature chosen on the validation slice)")
+        before = {}
+        for name, rows in tests.items():
+            before.update(_part_report(name, rows, score(ev, rows), by_source=False))
+        before.update(_pro_split_report(tests["pro"], score(ev, tests["pro"])))
+        report["before_calibration"] = {k: v for k, v in before.items() if k.endswith(("_ece", "_accuracy", "_n"))}
+        ev.scale_temperature(factor)
+        print(f"== evaluation head, mix temperature x {factor:.3f}")
+    report["calibration_factor"] = round(factor, 4)
     for name, rows in tests.items():
         report.update(_part_report(name, rows, score(ev, rows), by_source=name == "pro"))
+    report.update(_pro_split_report(tests["pro"], score(ev, tests["pro"])))
     yv = ev.val_y
     report.update({"val_accuracy": round(float((ev.val_probs.argmax(1) == yv).mean()), 4),
                    "val_ece": round(ece(ev.val_probs, yv), 4), "val_n": len(yv)})
@@ -160,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print("== within-source head (20% of near-duplicate groups held out in every source)")
         w_train, w_test = within_source_split(labelled)
         wh = fit_head(w_train, xs(w_train, x32), st)
+        if factor != 1.0:
+            wh.scale_temperature(factor)
         unseen = {r["source"] for k in ("pro", "chat") for r in tests.get(k, [])}  # never seen by the evaluation head
         origin = [_origin(r["source"]) + (" (unseen in evaluation)" if r["source"] in unseen else "") for r in w_test]
         p_all = score(wh, w_test)
@@ -180,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_final:
         print("== final head (every labelled row but the natural eval set): ships")
         head = fit_head(labelled, xs(labelled, x32), st)
+        if factor != 1.0:
+            head.scale_temperature(factor)
         shipped: dict[str, object] = {"train_rows": head.fit_rows, "val_rows": head.val_rows,
                                       "temperature": head.temperature}
         if head.lex is not None:

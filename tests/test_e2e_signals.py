@@ -52,6 +52,15 @@ def test_history_question_routes_by_category_without_reasoning(client: Client) -
     assert "enable_thinking" not in r.json()["choices"][0]["message"]["content"]
 
 
+def test_prompt_unlike_the_training_data_is_not_confident_and_gets_the_default_model(client: Client) -> None:
+    # creative role-play with no subject: the head trained before the held-out-source calibration put it in
+    # history at 0.54 (over the 0.5 threshold: the history model); the calibrated head reads it under 0.5
+    r = client.chat(user("Imagine you are a tree that has lived for five hundred years. Tell me what you saw."))
+    assert r.status == 200
+    assert r.headers["x-semrouter-reason"] == "default"
+    assert r.headers["x-demo-model"] == "llama-3.1-8b"
+
+
 def test_complexity_header_and_routing_decision_event(logs_and_client: tuple[Path, Client]) -> None:
     logs, client = logs_and_client
     r = client.chat(user("Prove that there are infinitely many primes of the form 4k+3."), {"x-request-id": "cx-1"})

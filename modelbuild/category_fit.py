@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.category_data import LABELS, dup_group
-from modelbuild.category_memory import MemoryVote
+from modelbuild.category_memory import MemoryVote, edit_rows
 from modelbuild.heads import (
     embed, export_grouped_head, fit_temperature, fit_temperature_grouped, grouped_probs, held_out, logits,
     softmax, train_mlp,
@@ -259,6 +259,7 @@ class Settings:
     memory: bool = True  # the exemplar memory's vote joins the mix (modelbuild/category_memory.py)
     memory_k: int = 20
     memory_tau: float = 0.05
+    memory_edit_margin: float = 0.5  # 0 keeps every row (category_memory.edit_rows)
 
 
 @dataclass
@@ -349,9 +350,11 @@ def fit_head(rows: list[dict], x: np.ndarray, s: Settings) -> FittedHead:
         mem_val = exclude = None
         if s.memory:  # every row is in the memory; a validation row does not see its own near-duplicate group
             ya = np.array([LABELS.index(r["category"]) for r in rows], dtype=np.int64)
-            lex.mem = MemoryVote.build(x[:, :384], ya, len(LABELS), s.memory_k, s.memory_tau)
             groups = np.array([dup_group(r["text"]) for r in rows])
-            exclude = groups[val][:, None] == groups[None, :]
+            kept = edit_rows(x[:, :384], ya, groups, s.memory_k, s.memory_tau, s.memory_edit_margin)
+            print(f"memory: {int(kept.sum())} of {len(rows)} rows kept (edited at margin {s.memory_edit_margin})")
+            lex.mem = MemoryVote.build(x[kept, :384], ya[kept], len(LABELS), s.memory_k, s.memory_tau)
+            exclude = groups[val][:, None] == groups[kept][None, :]
             mem_val = lex.mem.log_term(xv[:, :384], exclude)
         lex.pick(grouped_probs(logits(model, xv), group, temp), [r["text"] for r in val_rows], yv, mem_val)
     head = FittedHead(model, group, temp, lex, s.layers, np.zeros((0, len(LABELS))), yv, len(fit_rows), len(val_rows))

@@ -1,6 +1,7 @@
 """An exemplar memory for the category head: the k nearest labelled training rows by cosine, as a vote.
 
-The memory holds the sentence embeddings [N,384] of the head's training rows (never their text), each
+The memory holds the sentence embeddings [N,384] of the head's training rows (never their text; rows whose
+label none of their neighbours share are left out: `edit_rows`), each
 dimension quantised to 2 bits (4 levels between that dimension's 1st and 99th percentile), four codes a byte:
 12,630 rows are 1.2 MB. For a query embedding q (unit length) the scores are s = q . m_hat over the
 dequantised rows m_hat, up to a constant per query, computed as an integer product: (q * step) quantised to
@@ -85,6 +86,31 @@ class MemoryVote:
     def log_term(self, x: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
         """log((1 - EPS) * p_knn + EPS / n_classes) [B, n_classes]: what the head mixes in (times gamma)."""
         return np.log((1.0 - EPS) * self.probs(x, exclude) + EPS / self.n_classes)
+
+
+def edit_rows(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, k: int = 20, tau: float = 0.05,
+              margin: float = 0.5, chunk: int = 1000) -> np.ndarray:
+    """Which rows to keep in the memory [N] bool (Wilson editing against label noise): a row stays when, voted on
+    by its `k` nearest other rows outside its own near-duplicate group (`groups` [N], as at validation; softmax
+    weights at `tau`), its own category gets at least `margin` of the winning category's vote. A question that
+    its source labels unlike every neighbour (e.g. a plain quadratic equation filed under chemistry) would
+    otherwise outvote the rest whenever a request is a near copy of it. Scores on the unquantised `x` [N,D]."""
+    x = np.asarray(x, np.float32)
+    labels = np.asarray(labels, np.int64)
+    n_classes = int(labels.max()) + 1
+    keep = np.ones(len(x), bool)
+    for i in range(0, len(x), chunk):
+        idx = np.arange(i, min(i + chunk, len(x)))
+        s = x[idx] @ x.T
+        s[groups[idx][:, None] == groups[None, :]] = -2.0  # itself and its near duplicates
+        nn = np.argsort(-s, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(s, nn, 1)
+        w = np.exp((top - top.max(1, keepdims=True)) / tau)
+        w /= w.sum(1, keepdims=True)
+        vote = np.zeros((len(idx), n_classes))
+        np.add.at(vote, (np.repeat(np.arange(len(idx)), k), labels[nn].ravel()), w.ravel())
+        keep[idx] = vote[np.arange(len(idx)), labels[idx]] >= margin * vote.max(1)
+    return keep
 
 
 def _dynamic_quantize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

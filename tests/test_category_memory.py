@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from modelbuild.category_memory import EPS, MemoryVote, memory_graph
+from modelbuild.category_memory import EPS, MemoryVote, edit_rows, memory_graph
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -64,3 +64,16 @@ def test_onnx_graph_matches_numpy(memory: tuple[MemoryVote, np.ndarray]) -> None
     # one query per run, as the router at concurrency 1 (the graph quantises a batch as one tensor)
     got = np.concatenate([sess.run(["mem_logp"], {"embedding": q[i : i + 1]})[0] for i in range(len(q))])
     np.testing.assert_allclose(got, mem.log_term(q), atol=1e-5)
+
+
+def test_editing_drops_a_row_labelled_unlike_its_neighbours(memory: tuple[MemoryVote, np.ndarray]) -> None:
+    mem, centres = memory
+    rows = mem.matrix()
+    labels = mem.labels.copy()
+    labels[0] = 4  # one row of cluster 0 carries the label of cluster 4
+    groups = np.arange(len(rows))
+    keep = edit_rows(rows, labels, groups, k=7, tau=0.05)
+    assert not keep[0] and keep[1:].mean() > 0.8  # (the fixture's clusters overlap a little)
+    edited = MemoryVote.build(rows[keep], labels[keep], 5, k=7, tau=0.05)
+    near_copy = _unit(rows[:1] + 1e-3)  # a query nearly identical to the mislabelled row
+    assert edited.probs(near_copy).argmax(1)[0] == 0

@@ -1,10 +1,12 @@
-"""Fitting one category head (the MLP members, temperature, word-piece branch) and exporting it to ONNX.
+"""Fitting one category head (the MLP members, temperature, word-piece branch, exemplar memory) and exporting it.
 
 Used by modelbuild/train_category.py, which decides what rows each pass sees (evaluation, within-source,
 final). `fit_head` takes rows (dicts with `text`, `category`, `fine`, `source`) and their head inputs `x`
 [N,D] (the sentence embedding, then any lower layers' means: `head_input`), keeps every 10th-by-hash row
-out of the fit to choose the temperature and the word-piece mix, and returns a `FittedHead` whose `probs`
-gives calibrated [N,14] probabilities and whose `export` writes the ONNX head the router loads.
+out of the fit to choose the temperature and the mix (word-piece weight beta, memory weight gamma; the memory,
+modelbuild/category_memory.py, holds every row's embedding, edited), and returns a `FittedHead` whose `probs`
+gives calibrated [N,14] probabilities, whose `scale_temperature` applies train_category's held-out-source
+calibration factor and whose `export` writes the ONNX head the router loads.
 """
 
 from __future__ import annotations

@@ -82,12 +82,10 @@ class CrossVerifier:
             raise VerifierModelError(f"cross-encoder tokenizer not found: {tok}")
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
+        from semrouter.signals.onnx.sessions import session_options
+
         try:
-            self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            self._sess = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
         except Exception as e:
             raise VerifierModelError(f"cannot load cross-encoder verifier {path}: {e}") from e
         names = {i.name for i in self._sess.get_inputs()}

@@ -81,11 +81,10 @@ class LearnedVerifier:
                 raise VerifierModelError(f"{sidecar}: lexical features {names} != {LEX_FEATURES}")
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
+        from semrouter.signals.onnx.sessions import session_options
+
         try:
-            self._sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            self._sess = ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
         except Exception as e:
             raise VerifierModelError(f"cannot load verifier model {path}: {e}") from e
         shapes = {i.name: i.shape for i in self._sess.get_inputs()}

@@ -29,11 +29,9 @@ class TokenStates:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        self._sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        from semrouter.signals.onnx.sessions import session_options
+
+        self._sess = ort.InferenceSession(str(model), session_options(threads), providers=["CPUExecutionProvider"])
         self._tok = Tokenizer.from_file(str(tokenizer))
         self._tok.no_padding()
         self._tok.no_truncation()

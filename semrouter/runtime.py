@@ -28,6 +28,7 @@ import structlog
 
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
+from semrouter.decision.needs import policy_fingerprint
 from semrouter.server.conversations import ResponseOwners
 from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
@@ -64,6 +65,7 @@ class Runtime:
     language: LanguageDetector | None = None  # None when `language.enabled` is false
 
     models_digest: str = ""  # sha256 of the model directory's manifest.json the analyzer was loaded from
+    policy_fingerprint: str = ""  # decision/needs.policy_fingerprint(config): part of every cache key's scope
 
     async def close(self, keep: Sequence[Runtime] = ()) -> bool:
         """Close the analyzer and cache, except those a runtime in `keep` (still in use) shares.
@@ -142,6 +144,7 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         cache=cache,
         models_digest=digest,
         language=language,
+        policy_fingerprint=policy_fingerprint(cfg),
     )
 
 

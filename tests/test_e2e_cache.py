@@ -412,3 +412,31 @@ def test_locked_embedded_file_names_router(client: Client) -> None:
     r = _cli("list", "--config", str(client.config_path))
     assert r.returncode == 1
     assert r.stderr.count("\n") == 1 and "--router" in r.stderr, r.stderr
+
+
+def test_a_stricter_guard_after_a_reload_is_not_bypassed_by_cached_answers(tmp_path: Path) -> None:
+    """An exact repeat is answered from the cache before any signal runs. An answer stored under one safety policy
+    was served after a reload made that policy stricter (here: every request refused), until its TTL. The answer
+    policies' fingerprint is part of the cache scope (decision/needs.policy_fingerprint), so the repeat is decided
+    again under the new policy."""
+    import yaml
+
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000})
+    try:
+        q, h = user("Which river flows through Vienna?"), {"authorization": "Bearer policy"}
+        c.chat(q, h)
+        assert wait_hit(c, q, h).headers.get("x-vsr-cache-hit") == "true"
+        path = tmp_path / "semrouter.yaml"
+        cfg = yaml.safe_load(path.read_text())
+        cfg["signals"]["jailbreak"] = {**cfg["signals"].get("jailbreak", {}), "jailbreak": {"threshold": 0.0}}
+        path.write_text(yaml.safe_dump(cfg))
+        stack.procs["router"].send_signal(signal.SIGHUP)
+
+        def refused() -> bool:
+            r = c.chat(q, h)
+            return (r.status == 200 and "x-vsr-cache-hit" not in r.headers
+                    and r.json()["choices"][0]["finish_reason"] == "content_filter")
+        assert eventually(refused, timeout=20, every=0.3)
+    finally:
+        stack.stop()

@@ -85,3 +85,18 @@ async def test_analyzer_reports_only_what_was_asked_even_when_batched_with_auto(
         assert alone.pii == full.pii and alone.jailbreak is None and not alone.category_probs
     finally:
         await a.close()
+
+
+def test_policy_fingerprint_follows_the_answer_policies_only() -> None:
+    """The cache scope's policy part (cache/keys.py): it changes with the guard, PII detection and a model's
+    pii_policy, and not with what does not decide whether a request is answered (here: the log level)."""
+    from semrouter.decision.needs import policy_fingerprint
+
+    base = policy_fingerprint(cfg())
+    assert base == policy_fingerprint(cfg()) and len(base) == 16
+    assert policy_fingerprint(cfg(logging__level="debug")) == base
+    assert policy_fingerprint(cfg(signals__jailbreak__jailbreak={"threshold": 0.5})) != base
+    assert policy_fingerprint(cfg(signals__jailbreak__block=False)) != base
+    data = yaml.safe_load(yaml.safe_dump(SHIPPED))
+    data["models"][0]["pii_policy"] = {"allow_by_default": False}
+    assert policy_fingerprint(parse_config(data)) != base

@@ -212,7 +212,10 @@ async def _explain(full: Any, cache: SemanticCache, args: argparse.Namespace) ->
 
     req = explain_request(args.prompt, args.model or full.routing.auto_model_names[0], args.api, args.request_json,
                           full.server.max_body_bytes)
-    key = cache.key_for(req, {}, tenant=args.tenant or None)  # a label as `cache list` shows it
+    from semrouter.decision.needs import policy_fingerprint
+
+    key = cache.key_for(req, {}, tenant=args.tenant or None,  # a label as `cache list` shows it
+                        policy=policy_fingerprint(full))
     if key is None:
         raise ValueError("this request would not use the cache (opt-out rules)")
     return await cache.explain(key, args.category or None)

@@ -21,6 +21,9 @@ Scope (all must be equal for an answer to be shared; they are filters inside the
   message except its text: its non-text parts (`image_url`, `input_audio`, `file`, ... by URL or
   inline data, i.e. by content) and any other field (`name`). The same question in another
   conversation, or about another image, misses.
+* policy: the fingerprint of the answer policies (jailbreak guard, PII detection, each model's pii_policy;
+  decision/needs.policy_fingerprint), inside params_hash: an answer stored under other policies is not served
+  (a stricter guard after a reload also covers the exact stage, which answers before any signal runs).
 * params_hash: sha256 of the API name and the canonical JSON of every body field except those listed
   as answer-neutral in `ANSWER_NEUTRAL[api]` (each with its reason). `SCOPE_FIELDS[api]` lists the
   known fields that separate the scope (tools, tool_choice, response_format, max_tokens, stop, seed,
@@ -190,7 +193,8 @@ def answer_params(body: Mapping[str, Any], api: str = CHAT_COMPLETIONS) -> dict[
 
 
 def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, model: str, prompt: str,
-                   context: Any, body: Mapping[str, Any], tenant: str | None = _RESOLVE) -> CacheKey | None:
+                   context: Any, body: Mapping[str, Any], tenant: str | None = _RESOLVE,
+                   policy: str = "") -> CacheKey | None:
     """The cache key of any API's request, or None when it must not use the cache.
 
     `prompt`: the text the semantic stage compares (the last user turn's text); `context`: JSON-able
@@ -198,7 +202,8 @@ def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, mo
     prompt, the last turn's non-text parts); `body`: the request body (its fields are filtered by
     `ANSWER_NEUTRAL[api]`). Applies the opt-outs of the module docstring that do not depend on the API
     shape (bypass headers, prompt size, n/logprobs, temperature, tools, tenant). `tenant`: the resolved
-    tenant label, None for none (default: resolved from `headers` by `tenant_of`)."""
+    tenant label, None for none (default: resolved from `headers` by `tenant_of`). `policy`: the fingerprint of
+    the policies that decide whether a request is answered (decision/needs.policy_fingerprint; part of the scope)."""
     if bypass_requested(headers) or not prompt.strip() or len(prompt) > cfg.max_prompt_chars:
         return None
     n = body.get("n")
@@ -219,14 +224,15 @@ def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, mo
         tenant=tenant,
         model=safe_label(model),
         context_hash=sha256(canonical_json(context)),
-        params_hash=sha256(canonical_json({"api": api, "params": answer_params(body, api)})),
+        params_hash=sha256(canonical_json({"api": api, "params": answer_params(body, api),
+                                           **({"policy": policy} if policy else {})})),
         prompt=prompt,
         prompt_hash=prompt_hash(prompt),
     )
 
 
 def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
-             tenant: str | None = _RESOLVE) -> CacheKey | None:
+             tenant: str | None = _RESOLVE, policy: str = "") -> CacheKey | None:
     """A request's cache key, or None when it must not use the cache (module docstring). Responses and Messages
     requests arrive converted to chat messages (request/apis.py); their own fields are scoped by their tables."""
     if not req.messages:
@@ -237,7 +243,8 @@ def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
     history = [_message_identity(m) for m in req.messages[:-1]]
     return key_from_parts(cfg, headers, api=KEY_API[req.api], model=req.model,
                           prompt=content_text(last.get("content")),
-                          context={"history": history, "last": _non_text(last)}, body=req.body, tenant=tenant)
+                          context={"history": history, "last": _non_text(last)}, body=req.body, tenant=tenant,
+                          policy=policy)
 
 
 def _message_identity(m: Mapping[str, Any]) -> dict[str, Any]:

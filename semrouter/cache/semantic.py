@@ -120,13 +120,15 @@ class SemanticCache:
 
     # -- request path -----------------------------------------------------------------------
 
-    def key_for(self, req: ChatRequest, headers: Mapping[str, str], tenant: str | None = None) -> CacheKey | None:
+    def key_for(self, req: ChatRequest, headers: Mapping[str, str], tenant: str | None = None,
+                policy: str = "") -> CacheKey | None:
         """The request's key (None: not cacheable). `tenant`: a tenant label as stored (admin lookups);
-        by default it is resolved from `headers` (semrouter/request/tenant.py)."""
+        by default it is resolved from `headers` (semrouter/request/tenant.py). `policy`: the serving config's
+        decision/needs.policy_fingerprint (part of the scope)."""
         if not self.cfg.enabled:
             return None
         label = keys.safe_label(tenant) if tenant else self._tenancy.tenant(headers)
-        key = keys.make_key(self.cfg, req, headers, label)
+        key = keys.make_key(self.cfg, req, headers, label, policy)
         if key is None:
             self._counters["not_cacheable"] += 1
         return key

@@ -19,6 +19,9 @@ after the jailbreak guard).
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from semrouter.config.schema import Config
 from semrouter.decision.engine import is_auto
 from semrouter.signals.types import SIGNALS
@@ -71,3 +74,14 @@ def _may_block(cfg: Config) -> bool:
     jb = cfg.signals.jailbreak
     policies = [jb.policy_for(None), *(jb.policy_for(c) for c in jb.category_overrides)]
     return any(pol.action == "block" for pols in policies for pol in pols.values())
+
+
+def policy_fingerprint(cfg: Config) -> str:
+    """16 hex digits of sha256 over every setting that decides whether a request is answered at all: the safety
+    guard (`signals.jailbreak`: labels, thresholds, actions, per-category overrides), PII detection
+    (`signals.pii`) and each model's `pii_policy`. Part of the cache scope (cache/keys.py): an answer is served
+    from the cache only under the policies it passed when it was stored, so a stricter guard after a reload is
+    not bypassed by answers cached before it (the exact stage answers before any signal runs)."""
+    doc = {"jailbreak": cfg.signals.jailbreak.model_dump(mode="json"), "pii": cfg.signals.pii.model_dump(mode="json"),
+           "models": {m.name: m.pii_policy.model_dump(mode="json") for m in cfg.models}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -57,7 +57,8 @@ class RouterAdminBackend:
         cfg = self._server.holder.current.config
         req = explain_request(text, model or cfg.routing.auto_model_names[0], api, request_json,
                               cfg.server.max_body_bytes)
-        key = cache.key_for(req, {}, tenant=tenant or None)  # a label as `cache list` shows it
+        key = cache.key_for(req, {}, tenant=tenant or None,  # a label as `cache list` shows it
+                            policy=self._server.holder.current.policy_fingerprint)
         if key is None:
             raise ValueError("this request would not use the cache (opt-out rules)")
         return key

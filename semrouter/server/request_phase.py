@@ -119,8 +119,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         return _error_reply(st, e)
     hide_in_logs(_message_texts(req))
 
-    # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs.
-    cache_key = rt.cache.key_for(req, st.headers) if rt.cache is not None else None
+    # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs; the scope includes
+    # the answer policies' fingerprint, so it was answered under the same guard and PII policies.
+    cache_key = rt.cache.key_for(req, st.headers, policy=rt.policy_fingerprint) if rt.cache is not None else None
     if cache_key is not None:
         with tracer.span("cache_lookup_exact", request_id=st.request_id):
             hit = await rt.cache.lookup(cache_key, None, stage="exact")

@@ -13,8 +13,7 @@ import pytest
 from semrouter.cache import CacheConfig, SemanticCache
 from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.learned_verify import VerifierModelError
-from semrouter.cache.testing import HashEmbedder, completion
-from semrouter.request.parse import ChatRequest
+from semrouter.cache.testing import HashEmbedder, put_answer, user_request
 
 ROOT = Path(__file__).resolve().parent.parent
 CROSS = ROOT / "models" / "cache_verifier_cross.onnx"  # built by `make models` from the committed adapters
@@ -22,9 +21,7 @@ ADAPTER = ROOT / "modelbuild" / "cache_verifier" / "cross" / "adapter.safetensor
 H = {"x-user-id": "alice"}
 
 
-def req(text: str) -> ChatRequest:
-    messages = ({"role": "user", "content": text},)
-    return ChatRequest(body={"model": "m1", "messages": list(messages)}, model="m1", messages=messages, stream=False)
+req = user_request
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +95,9 @@ async def _cache(learned: CrossVerifier | None = None, **over: Any) -> SemanticC
     return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
 
 
+
 async def _put(cache: SemanticCache, text: str) -> None:
-    key = cache.key_for(req(text), H)
-    assert key is not None
-    cache.store_in_background(key, None, 200, "application/json", completion("answer"), has_pii=False)
-    await cache.flush()
+    await put_answer(cache, text, H)
 
 
 async def test_lookup_serves_by_the_cross_score_and_explain_names_it() -> None:

@@ -13,14 +13,11 @@ from semrouter.cache import SemanticCache
 from semrouter.cache.backend_memory import MemoryBackend
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.judge import MISS_REASONS
-from semrouter.cache.testing import HashEmbedder, completion
-from semrouter.request.parse import ChatRequest
+from semrouter.cache.testing import HashEmbedder, completion, user_request
 from semrouter.telemetry.metrics import Metrics
 
 
-def req(text: str) -> ChatRequest:
-    msgs = ({"role": "user", "content": text},)
-    return ChatRequest({"model": "m1", "messages": list(msgs)}, "m1", msgs, False)
+req = user_request
 
 
 async def make(**cfg: Any) -> SemanticCache:

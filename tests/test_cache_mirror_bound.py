@@ -7,17 +7,14 @@ from pathlib import Path
 
 from semrouter.cache import CacheConfig, SemanticCache
 from semrouter.cache.backend_memory import MemoryBackend, entry_bytes
-from semrouter.cache.testing import HashEmbedder, completion
+from semrouter.cache.testing import HashEmbedder, completion, user_request
 from semrouter.cache.types import Entry
-from semrouter.request.parse import ChatRequest
 
 DIM = 32
 MIB = 1024 * 1024
 
 
-def req(text: str) -> ChatRequest:
-    messages = ({"role": "user", "content": text},)
-    return ChatRequest(body={"model": "m1", "messages": list(messages)}, model="m1", messages=messages, stream=False)
+req = user_request
 
 
 def cfg(uri: str, max_bytes: int) -> CacheConfig:

@@ -13,9 +13,8 @@ import pytest
 from semrouter.cache import CacheConfig, SemanticCache
 from semrouter.cache.align import ALIGN_FEATURES
 from semrouter.cache.learned_verify import LEX_FEATURES, LearnedVerifier, VerifierModelError, lex_matrix
-from semrouter.cache.testing import HashEmbedder, completion
+from semrouter.cache.testing import HashEmbedder, completion, put_answer, user_request
 from semrouter.cache.verify import Verifier
-from semrouter.request.parse import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "modelbuild" / "artifacts" / "cache_verifier.onnx"
@@ -28,9 +27,7 @@ PARAPHRASE = ("How do I bake sourdough bread at home?", "What is the way to make
 NEAR_MISS = ("How many days are in 3 weeks?", "How many days are in 7 weeks?")
 
 
-def req(text: str) -> ChatRequest:
-    messages = ({"role": "user", "content": text},)
-    return ChatRequest(body={"model": "m1", "messages": list(messages)}, model="m1", messages=messages, stream=False)
+req = user_request
 
 
 @pytest.fixture(scope="module")
@@ -176,11 +173,9 @@ async def _cache(learned: LearnedVerifier | None = None, **over: Any) -> Semanti
     return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
 
 
+
 async def _put(cache: SemanticCache, text: str) -> None:
-    key = cache.key_for(req(text), H)
-    assert key is not None
-    cache.store_in_background(key, None, 200, "application/json", completion("answer"), has_pii=False)
-    await cache.flush()
+    await put_answer(cache, text, H)
 
 
 async def _get(cache: SemanticCache, text: str):  # type: ignore[no-untyped-def]

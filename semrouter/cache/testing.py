@@ -5,10 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from semrouter.request.parse import ChatRequest
+
+if TYPE_CHECKING:
+    from semrouter.cache.semantic import SemanticCache
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset("a an the is are do does i to of in on for how what can me my you your please".split())
@@ -85,3 +90,18 @@ def parse_sse(body: bytes) -> tuple[list[dict[str, Any]], bool]:
         else:
             events.append(json.loads(data))
     return events, done
+
+
+def user_request(text: str, model: str = "m1") -> ChatRequest:
+    """A chat request whose only message is the user's `text`, for `model` (the shape the cache keys)."""
+    messages = ({"role": "user", "content": text},)
+    return ChatRequest(body={"model": model, "messages": list(messages)}, model=model, messages=messages, stream=False)
+
+
+async def put_answer(cache: SemanticCache, text: str, headers: Mapping[str, str], answer: str = "answer") -> None:
+    """Store `answer` for `user_request(text)` from a client with `headers` and wait until it is stored."""
+    key = cache.key_for(user_request(text), headers)
+    assert key is not None, "not cacheable"
+    cache.store_in_background(key, None, 200, "application/json", completion(answer), has_pii=False)
+    await cache.flush()
+

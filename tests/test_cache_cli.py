@@ -16,7 +16,8 @@ from semrouter.config import load_config
 from semrouter.request.parse import ChatRequest
 
 
-def write_config(tmp_path: Path) -> Path:
+def write_config(tmp_path: Path, cache_setting: str = "dimension: 16") -> Path:
+    """A one-model router config with the cache on (Milvus Lite under tmp_path) and `cache_setting` in its cache."""
     p = tmp_path / "router.yaml"
     p.write_text(f"""
 routing: {{default_model: m1}}
@@ -25,7 +26,7 @@ models:
     endpoints: [{{address: 127.0.0.1, port: 8000}}]
 cache:
   enabled: true
-  dimension: 16
+  {cache_setting}
   milvus: {{uri: "{tmp_path / 'milvus' / 'cache.db'}"}}
 """)
     return p
@@ -131,17 +132,7 @@ def test_stats_reports_the_verifier_the_router_runs_and_no_milvus_warning(tmp_pa
 
     if not (ROOT / "models" / "cache_verifier.onnx").exists():
         pytest.skip("models/ not built: run `make models`")
-    p = tmp_path / "router.yaml"
-    p.write_text(f"""
-routing: {{default_model: m1}}
-models:
-  - name: m1
-    endpoints: [{{address: 127.0.0.1, port: 8000}}]
-cache:
-  enabled: true
-  verifier_model: {ROOT / 'models' / 'cache_verifier.onnx'}
-  milvus: {{uri: "{tmp_path / 'milvus' / 'cache.db'}"}}
-""")
+    p = write_config(tmp_path, f"verifier_model: {ROOT / 'models' / 'cache_verifier.onnx'}")
     for cmd in ("stats", "list"):
         parser = argparse.ArgumentParser(prog="semrouter")
         add_parser(parser.add_subparsers(dest="cmd", required=True))

@@ -97,6 +97,24 @@ def test_streaming_answer_is_cached_and_replayed_as_valid_sse(client: Client) ->
     assert j.json()["choices"][0]["message"]["content"] == orig
 
 
+def test_stream_hit_asking_for_usage_gets_a_usage_chunk_even_when_the_entry_had_none(client: Client) -> None:
+    # OpenAI sends the usage chunk whenever stream_options.include_usage is true; an entry stored from a stream
+    # that did not ask for usage has none, and the replay used to drop the chunk the client asked for
+    h = {"authorization": "Bearer ursula"}
+    client.chat(user("Write one sentence about winter fog.", stream=True), h)
+    asked = user("Write one sentence about winter fog.", stream=True, stream_options={"include_usage": True})
+    hit = wait_hit(client, asked, h)
+    assert hit.headers.get("x-vsr-cache-hit") == "true"
+    events = [e for e in hit.body.decode().split("\n\n") if e]
+    assert events[-1] == "data: [DONE]"
+    last = json.loads(events[-2].removeprefix("data: "))
+    assert last["choices"] == [] and last["usage"]["total_tokens"] == 0
+    # and one not asking gets none, as OpenAI does
+    plain = client.chat(user("Write one sentence about winter fog.", stream=True), h)
+    assert plain.headers.get("x-vsr-cache-hit") == "true"
+    assert '"usage"' not in plain.body.decode()
+
+
 def test_truncated_stream_and_errors_are_not_stored(client: Client) -> None:
     h = {"authorization": "Bearer frank"}
     q = user("Tell me a fact about owls.", stream=True)

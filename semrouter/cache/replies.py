@@ -13,9 +13,9 @@ Replay side (`render`): a fresh `id` (`chatcmpl-cache-…`) and `created` per re
 model that produced the stored answer (the requested model when the answer names none). As SSE:
 one role chunk per choice, the content in pieces of at most 64 characters, tool calls in one
 delta, a finish chunk carrying finish_reason, then — when `include_usage` (the default; pass the
-client's `stream_options.include_usage` to follow OpenAI exactly) and the answer had usage — a
-usage chunk with `choices: []`, then `data: [DONE]`. `usage` is the stored answer's usage: the
-tokens of the answer that is served (nothing was generated for this reply).
+client's `stream_options.include_usage` to follow OpenAI exactly) — a usage chunk with
+`choices: []`, then `data: [DONE]`. `usage` is the stored answer's usage: the tokens of the answer
+that is served (nothing was generated for this reply); zero counts when the stored answer had none.
 """
 
 from __future__ import annotations

@@ -50,10 +50,15 @@ def pieces(text: str) -> list[str]:
     return out
 
 
+_NO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
 def sse_from_completion(obj: dict[str, Any], include_usage: bool = True) -> bytes:
     """Replay a chat.completion as a valid SSE stream of chat.completion.chunk events: per choice a role
     chunk, the text in pieces of at most 64 characters, tool calls in one delta, a finish chunk; then a
-    usage chunk with `choices: []` (when `include_usage` and the answer has usage) and `data: [DONE]`."""
+    usage chunk with `choices: []` when `include_usage` and `data: [DONE]`. OpenAI sends that usage chunk whenever
+    the client asked for it, so it is always there then: the answer's own `usage`, or zero counts when the answer
+    carries none (a cache hit whose entry came from a stream without usage: nothing was generated for this reply)."""
     base: dict[str, Any] = {"id": obj.get("id") or new_id(), "object": "chat.completion.chunk",
                             "created": obj.get("created") or int(time.time()), "model": obj.get("model", "")}
     if obj.get("system_fingerprint"):
@@ -72,8 +77,9 @@ def sse_from_completion(obj: dict[str, Any], include_usage: bool = True) -> byte
             calls = [dict(tc, index=k) for k, tc in enumerate(msg["tool_calls"])]
             events.append({**base, "choices": [{"index": i, "delta": {"tool_calls": calls}, "finish_reason": None}]})
         events.append({**base, "choices": [{"index": i, "delta": {}, "finish_reason": c.get("finish_reason")}]})
-    if include_usage and isinstance(obj.get("usage"), dict):
-        events.append({**base, "choices": [], "usage": obj["usage"]})
+    if include_usage:
+        usage = obj["usage"] if isinstance(obj.get("usage"), dict) else dict(_NO_USAGE)
+        events.append({**base, "choices": [], "usage": usage})
     lines = [f"data: {json.dumps(e, ensure_ascii=False, separators=(',', ':'))}\n\n" for e in events]
     lines.append("data: [DONE]\n\n")
     return "".join(lines).encode()

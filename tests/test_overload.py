@@ -1,0 +1,124 @@
+"""Envoy's overload manager in every shipped config: its own heap and its downstream connections are bounded, so a
+flood gets quick replies in the client API's error shape (or closed connections) instead of an Envoy that grows
+without limit. Static checks over the configs, then each bound through a real Envoy, made small in a copy."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import eventually, start_stack
+from test_local_replies import ANTHROPIC, OPENAI_PATHS, _assert_shape, _post, _read_reply
+from test_trust_boundary import SHIPPED
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAP = "envoy.resource_monitors.fixed_heap"
+CONNS = "envoy.resource_monitors.global_downstream_max_connections"
+
+
+def _monitors(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m["typed_config"] for m in cfg["overload_manager"]["resource_monitors"]}
+
+
+def _actions(cfg: dict[str, Any]) -> dict[str, float]:
+    return {a["name"]: a["triggers"][0]["threshold"]["value"] for a in cfg["overload_manager"]["actions"]}
+
+
+@pytest.mark.parametrize("name, cfg", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_every_shipped_config_bounds_envoys_heap_and_connections(name: str, cfg: dict[str, Any]) -> None:
+    mons = _monitors(cfg)
+    assert int(mons[CONNS]["max_active_downstream_connections"]) > 0, name
+    assert int(mons[HEAP]["max_heap_size_bytes"]) >= 256 << 20, name
+    acts = _actions(cfg)
+    # requests stop being accepted before the heap is full, and the heap is shrunk before that
+    assert acts["envoy.overload_actions.shrink_heap"] < acts["envoy.overload_actions.stop_accepting_requests"] < 1
+
+
+def _shrunk_copy(tmp: Path, heap_bytes: int | None = None, connections: int | None = None) -> Path:
+    cfg = yaml.safe_load((ROOT / "envoy" / "envoy.yaml").read_text())
+    for m in cfg["overload_manager"]["resource_monitors"]:
+        if m["name"] == HEAP and heap_bytes is not None:
+            m["typed_config"]["max_heap_size_bytes"] = heap_bytes
+        if m["name"] == CONNS and connections is not None:
+            m["typed_config"]["max_active_downstream_connections"] = connections
+    out = tmp / "envoy-shrunk.yaml"
+    out.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return out
+
+
+@pytest.mark.e2e
+def test_envoy_over_its_heap_bound_answers_503_in_each_apis_shape(tmp_path: Path) -> None:
+    """A heap bound far below what Envoy uses at rest: stop_accepting_requests fires, and each request gets a quick
+    503 in its API's error shape (Anthropic's overloaded_error on /v1/messages), never a hang or a plain-text body."""
+    envoy = _shrunk_copy(tmp_path, heap_bytes=1 << 20)
+    stack, client = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False}, envoy_config=envoy)
+    try:  # the monitor is read every refresh_interval: wait for its first reading
+        admin = f"http://127.0.0.1:{stack.port(9901)}/stats?filter=stop_accepting_requests.active"
+        assert eventually(lambda: b": 1" in urllib.request.urlopen(admin, timeout=5).read(), timeout=10)
+        for path in [*OPENAI_PATHS, ANTHROPIC]:
+            t0 = time.monotonic()
+            r = _post(client, path)
+            assert time.monotonic() - t0 < 5
+            _assert_shape(path, r, 503, "service_unavailable")
+            assert "x-demo-model" not in r.headers
+    finally:
+        stack.stop()
+
+
+def _hello(port: int) -> socket.socket:
+    """A keep-alive connection that has had one answer (so Envoy has accepted and counted it)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+    assert _read_reply(s).status == 200
+    return s
+
+
+@pytest.mark.e2e
+def test_connections_over_the_bound_are_closed_and_room_frees_up(tmp_path: Path) -> None:
+    envoy = _shrunk_copy(tmp_path, connections=2)
+    stack, client = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False}, envoy_config=envoy)
+    held: list[socket.socket] = []
+    try:
+        held = [_hello(client.port), _hello(client.port)]
+        extra = socket.create_connection(("127.0.0.1", client.port), timeout=10)
+        try:  # accepted by the kernel, closed by Envoy at once: no answer
+            extra.sendall(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n")
+            got = extra.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            got = b""
+        finally:
+            extra.close()
+        assert got == b""
+        held.pop().close()
+        deadline = time.monotonic() + 5  # Envoy counts the close once its worker has seen it
+        while True:
+            try:
+                held.append(_hello(client.port))
+                break
+            except (AssertionError, OSError, IndexError, ValueError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+    finally:
+        for s in held:
+            s.close()
+        stack.stop()
+
+
+def test_k8s_heap_bound_fits_inside_the_envoy_containers_memory_limit() -> None:
+    """Above the container's limit the kernel kills Envoy before the overload manager acts: the bound must leave
+    room for Envoy's memory outside the heap (a quarter of the limit here)."""
+    units = {"Mi": 1 << 20, "Gi": 1 << 30}
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text()))
+    pods = [d["spec"]["template"]["spec"] for d in docs if d and d.get("kind") == "Deployment"]
+    envoy = next(c for p in pods for c in p["containers"] if "envoy" in c["name"])
+    limit = envoy["resources"]["limits"]["memory"]
+    limit_bytes = int(limit[:-2]) * units[limit[-2:]]
+    cfg = next(c for n, c in SHIPPED if "k8s" in n)
+    assert int(_monitors(cfg)[HEAP]["max_heap_size_bytes"]) <= 0.8 * limit_bytes

@@ -234,6 +234,29 @@ def test_a_client_request_id_is_logged_only_when_plain(client: Client, stack: St
     assert "trace-42.abc" in router
 
 
+def test_a_requested_model_name_is_logged_only_when_plain(client: Client, stack: Stack) -> None:
+    """An unknown `model` (up to 256 characters of anything: line breaks, quotes, prose) was written whole into
+    `request_refused` on all three APIs, though the request's prompt and credentials are kept out of the log: a
+    client could put either there. Now like x-request-id: a plain name as it is (an operator sees the typo),
+    anything else as a short hash."""
+    import hashlib
+
+    marker = "no such 'model' with spaces"
+    hostile = marker + "\nsk-live-" + "m" * 150
+    q = "What is the capital of Portugal?"
+    for path, body in (("/v1/chat/completions", user(q, model=hostile)),
+                       ("/v1/responses", {"model": hostile, "input": q}),
+                       ("/v1/messages", {**user(q, model=hostile), "max_tokens": 16})):
+        r = client.request("POST", path, json.dumps(body).encode(), {"content-type": "application/json"})
+        assert r.status == 404, (path, r.status, r.body[:200])
+    assert client.chat(user("What is the capital of Spain?", model="gpt-typo-4")).status == 404
+    time.sleep(0.5)
+    router = (stack.log_dir / "router.log").read_text(errors="replace")
+    assert marker not in router and "sk-live-" not in router and "m" * 100 not in router
+    assert router.count("sha256:" + hashlib.sha256(hostile.encode()).hexdigest()[:16]) >= 3
+    assert "gpt-typo-4" in router
+
+
 # -- item 9: junk models mint no series --
 
 def _scrape(stack: Stack) -> str:

@@ -29,7 +29,7 @@ from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis, language_of
-from semrouter.telemetry.logging import hide_in_logs, loggable_request_id
+from semrouter.telemetry.logging import hide_in_logs, loggable
 
 log = structlog.get_logger("semrouter.request")
 
@@ -58,7 +58,7 @@ def on_request_headers(rt: Runtime, st: StreamState, msg: pb.HttpHeaders) -> pb.
     st.method = h.get(":method", "").upper()
     raw_path = h.get(":path", "")
     st.path = canonical_path(raw_path)
-    st.request_id = loggable_request_id(h.get(H.REQUEST_ID))
+    st.request_id = loggable(h.get(H.REQUEST_ID))
     hide_in_logs(v for k, v in h.items() if k in H.SENSITIVE)
     if st.method in ("GET", "HEAD") and (st.path == paths.MODELS_PATH or st.path.startswith(paths.MODELS_PATH + "/")):
         st.kind = "models"
@@ -314,7 +314,7 @@ def _log_decision(st: StreamState, d: Decision, endpoint: str, analysis: Analysi
         "routing_decision",
         request_id=st.request_id,
         api=st.api,
-        requested_model=d.source_model,
+        requested_model=loggable(d.source_model),  # any string the client sent (auto in any case)
         model=d.model,
         category=d.category,
         category_guess=d.category_guess,
@@ -335,7 +335,7 @@ def _error_reply(st: StreamState, e: RequestError, extra: dict[str, str] | None 
                  d: Decision | None = None) -> pb.ProcessingResponse:
     """The error as an immediate reply in the client's API's error shape (OpenAI or Anthropic)."""
     log.info("request_refused", request_id=st.request_id, status=e.status, code=e.code,
-             model=d.model if d else None, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
+             model=loggable(d.model) if d else None, latency_ms=round((time.monotonic() - st.started_at) * 1000, 3))
     hdrs = dict(extra or {})
     if d is not None:
         hdrs[H.DECISION_REASON] = d.reason

@@ -30,7 +30,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.request_phase import on_request_body, on_request_headers, on_request_trailers
 from semrouter.server.response_phase import on_response_body, on_response_headers
 from semrouter.server.state import StreamState
-from semrouter.telemetry.logging import loggable_request_id
+from semrouter.telemetry.logging import loggable
 
 log = structlog.get_logger("semrouter.stream")
 
@@ -89,7 +89,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    log.exception("phase_failed", phase=phase, request_id=st.request_id, path=st.path)
+                    log.exception("phase_failed", phase=phase, request_id=st.request_id, path=loggable(st.path))
                     resp = self._on_error(st, phase)
                 if st.observer:  # Envoy ignores replies on an observer stream; end it once the answer is in
                     if _answer_complete(st, req, phase):
@@ -106,7 +106,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                     return
         except asyncio.CancelledError:
             if not st.observer:  # Envoy may close an observer stream abruptly once it has seen the answer
-                log.info("stream_cancelled", request_id=st.request_id, path=st.path)
+                log.info("stream_cancelled", request_id=st.request_id, path=loggable(st.path))
                 rt.shared.metrics.record_error(None, "cancellation")
             raise
         finally:
@@ -119,7 +119,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             st.observer = True
             if phase == "request_headers":
                 h = mut.header_map(req.request_headers.headers)
-                st.request_id, st.join = loggable_request_id(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
+                st.request_id, st.join = loggable(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
                 return None
         if phase == "request_headers":
             return on_request_headers(rt, st, req.request_headers)
@@ -141,7 +141,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             if st.observer:
                 if not st.join:  # observer without a request phase: Envoy copies both onto the answer
                     h = mut.header_map(req.response_headers.headers)
-                    st.request_id, st.join = loggable_request_id(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
+                    st.request_id, st.join = loggable(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
                 rt = self._adopt(st)
             else:
                 rt.shared.inflight.take(st.join)  # answered on its own stream (single-filter config)

@@ -63,11 +63,13 @@ def _redact(value: Any, depth: int = 0) -> Any:
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
-def loggable_request_id(value: str | None) -> str:
-    """The request id as the router logs and keys it: a client may send any `x-request-id` (Envoy keeps an
-    external one, envoy.yaml `preserve_external_request_id`), so a value that is not 1-128 plain characters
-    (letters, digits, ``._:@/+=-``) is logged as ``sha256:<first 16 hex digits>`` of it: no 60 KB id on every
-    event, no spaces, quotes or control characters in a console log line. "-" when there is none."""
+def loggable(value: str | None) -> str:
+    """A client-chosen string (x-request-id, the requested `model`, a request path) as the router logs it: a value
+    of 1-128 plain characters (letters, digits, ``._:@/+=-``) as it is, any other as ``sha256:<first 16 hex
+    digits>`` of it: no 60 KB header or 256-character model name on every event, no spaces, quotes or control
+    characters in a console log line, and no prose (a prompt, a key) that a client put where a name belongs, which
+    the request's own redaction (`hide_in_logs`: message texts, credentials) does not cover. "-" when there is none. (A client may send any `x-request-id`: Envoy keeps an external one, envoy.yaml
+    `preserve_external_request_id`.)"""
     if not value:
         return "-"
     if _PLAIN_ID.fullmatch(value):

@@ -16,6 +16,7 @@ import asyncio
 import ctypes
 import gc
 import hashlib
+import json
 import random
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ import structlog
 
 from semrouter.config.schema import Config
 from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
-from semrouter.decision.needs import policy_fingerprint
+from semrouter.decision.needs import PolicyFingerprints, policy_fingerprints
 from semrouter.server.conversations import ResponseOwners
 from semrouter.server.inflight import InflightTable
 from semrouter.signals.keywords import KeywordSignal
@@ -65,7 +66,8 @@ class Runtime:
     language: LanguageDetector | None = None  # None when `language.enabled` is false
 
     models_digest: str = ""  # sha256 of the model directory's manifest.json the analyzer was loaded from
-    policy_fingerprint: str = ""  # decision/needs.policy_fingerprint(config): part of every cache key's scope
+    # decision/needs.policy_fingerprints(config, policy_model_files(config)): part of every cache key's scope
+    policy: PolicyFingerprints = PolicyFingerprints(by_model={}, auto="", unknown="")
 
     async def close(self, keep: Sequence[Runtime] = ()) -> bool:
         """Close the analyzer and cache, except those a runtime in `keep` (still in use) shares.
@@ -90,6 +92,18 @@ def models_digest(cfg: Config) -> str:
         return hashlib.sha256((Path(cfg.signals.model_dir) / "manifest.json").read_bytes()).hexdigest()
     except OSError:
         return ""
+
+
+def policy_model_files(cfg: Config) -> dict[str, str]:
+    """{file name: sha256} from `signals.model_dir`/manifest.json, for decision/needs.policy_fingerprints ({} when
+    the signals are off or the manifest is unreadable: the build then reports why)."""
+    if not cfg.signals.enabled:
+        return {}
+    try:
+        files = json.loads((Path(cfg.signals.model_dir) / "manifest.json").read_bytes()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
 
 
 def _reusable(old: Runtime | None, cfg: Config, digest: str) -> tuple[Analyzer | None, Any]:
@@ -144,7 +158,7 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         cache=cache,
         models_digest=digest,
         language=language,
-        policy_fingerprint=policy_fingerprint(cfg),
+        policy=policy_fingerprints(cfg, policy_model_files(cfg)),
     )
 
 

@@ -88,15 +88,36 @@ async def test_analyzer_reports_only_what_was_asked_even_when_batched_with_auto(
 
 
 def test_policy_fingerprint_follows_the_answer_policies_only() -> None:
-    """The cache scope's policy part (cache/keys.py): it changes with the guard, PII detection and a model's
-    pii_policy, and not with what does not decide whether a request is answered (here: the log level)."""
-    from semrouter.decision.needs import policy_fingerprint
+    """The cache scope's policy part (cache/keys.py): it changes with the guard, PII detection, whether and on what
+    the signals run, the safety and PII model files, and the requested model's pii_policy; not with what does not
+    decide whether a request is answered (the log level, a budget, another head's file, another model)."""
+    from semrouter.decision.needs import policy_fingerprints
 
-    base = policy_fingerprint(cfg())
-    assert base == policy_fingerprint(cfg()) and len(base) == 16
-    assert policy_fingerprint(cfg(logging__level="debug")) == base
-    assert policy_fingerprint(cfg(signals__jailbreak__jailbreak={"threshold": 0.5})) != base
-    assert policy_fingerprint(cfg(signals__jailbreak__block=False)) != base
+    files = {"encoder.int8.onnx": "e", "jailbreak_head.onnx": "j", "pii_head.onnx": "p", "category_head.onnx": "c"}
+
+    def fp(c: Any, model: str = "llama-3.1-8b", **changed: str) -> str:
+        return policy_fingerprints(c, {**files, **changed}).for_request(c, model)
+
+    base, auto = fp(cfg()), fp(cfg(), "auto")
+    assert base == fp(cfg()) and len(base) == 16 and auto == fp(cfg(), "MoM") != base
+    assert fp(cfg(), "no-such-model") not in (base, auto)
+    for same in (cfg(logging__level="debug"), cfg(server__analysis_budget_ms=50.0)):
+        assert fp(same) == base and fp(same, "auto") == auto
+    retrained = {**files, "category_head.onnx": "c2"}  # routing only, unless the guard has per-category overrides
+    assert policy_fingerprints(cfg(), retrained).for_request(cfg(), "auto") == auto
+    over = cfg(signals__jailbreak__category_overrides={"math": {"jailbreak": {"threshold": 0.99}}})
+    assert policy_fingerprints(over, retrained).for_request(over, "auto") != fp(over, "auto")
+    for stricter in (cfg(signals__jailbreak__jailbreak={"threshold": 0.5}), cfg(signals__jailbreak__block=False),
+                     cfg(signals__enabled=False, cache__enabled=False), cfg(routing__classify_text="conversation"),
+                     cfg(server__analysis_head_chars=20_000), cfg(signals__precision="fp32")):
+        assert fp(stricter) != base and fp(stricter, "auto") != auto
+    for name in ("jailbreak_head.onnx", "pii_head.onnx", "encoder.int8.onnx"):
+        assert policy_fingerprints(cfg(), {**files, name: "retrained"}).for_request(cfg(), "auto") != auto
     data = yaml.safe_load(yaml.safe_dump(SHIPPED))
     data["models"][0]["pii_policy"] = {"allow_by_default": False}
-    assert policy_fingerprint(parse_config(data)) != base
+    assert fp(parse_config(data)) != base and fp(parse_config(data), "auto") != auto
+    assert fp(parse_config(data), "qwen3-32b") == fp(cfg(), "qwen3-32b")  # another model's policy
+    # a model added with a policy another model has: nothing changes for anyone
+    data = yaml.safe_load(yaml.safe_dump(SHIPPED))
+    data["models"].append({**data["models"][0], "name": "extra-model"})
+    assert fp(parse_config(data)) == base and fp(parse_config(data), "auto") == auto

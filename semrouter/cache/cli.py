@@ -212,10 +212,11 @@ async def _explain(full: Any, cache: SemanticCache, args: argparse.Namespace) ->
 
     req = explain_request(args.prompt, args.model or full.routing.auto_model_names[0], args.api, args.request_json,
                           full.server.max_body_bytes)
-    from semrouter.decision.needs import policy_fingerprint
+    from semrouter.decision.needs import policy_fingerprints
+    from semrouter.runtime import policy_model_files
 
     key = cache.key_for(req, {}, tenant=args.tenant or None,  # a label as `cache list` shows it
-                        policy=policy_fingerprint(full))
+                        policy=policy_fingerprints(full, policy_model_files(full)).for_request(full, req.model))
     if key is None:
         raise ValueError("this request would not use the cache (opt-out rules)")
     return await cache.explain(key, args.category or None)

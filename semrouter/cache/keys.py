@@ -21,8 +21,8 @@ Scope (all must be equal for an answer to be shared; they are filters inside the
   message except its text: its non-text parts (`image_url`, `input_audio`, `file`, ... by URL or
   inline data, i.e. by content) and any other field (`name`). The same question in another
   conversation, or about another image, misses.
-* policy: the fingerprint of the answer policies (jailbreak guard, PII detection, each model's pii_policy;
-  decision/needs.policy_fingerprint), inside params_hash: an answer stored under other policies is not served
+* policy: the fingerprint of the answer policies (jailbreak guard, PII detection, what they read, the requested
+  model's pii_policy; decision/needs.policy_fingerprints), inside params_hash: an answer stored under other policies is not served
   (a stricter guard after a reload also covers the exact stage, which answers before any signal runs).
 * params_hash: sha256 of the API name and the canonical JSON of every body field except those listed
   as answer-neutral in `ANSWER_NEUTRAL[api]` (each with its reason). `SCOPE_FIELDS[api]` lists the
@@ -203,7 +203,7 @@ def key_from_parts(cfg: CacheConfig, headers: Mapping[str, str], *, api: str, mo
     `ANSWER_NEUTRAL[api]`). Applies the opt-outs of the module docstring that do not depend on the API
     shape (bypass headers, prompt size, n/logprobs, temperature, tools, tenant). `tenant`: the resolved
     tenant label, None for none (default: resolved from `headers` by `tenant_of`). `policy`: the fingerprint of
-    the policies that decide whether a request is answered (decision/needs.policy_fingerprint; part of the scope)."""
+    the policies that decide whether a request is answered (decision/needs.policy_fingerprints; part of the scope)."""
     if bypass_requested(headers) or not prompt.strip() or len(prompt) > cfg.max_prompt_chars:
         return None
     n = body.get("n")

@@ -124,7 +124,7 @@ class SemanticCache:
                 policy: str = "") -> CacheKey | None:
         """The request's key (None: not cacheable). `tenant`: a tenant label as stored (admin lookups);
         by default it is resolved from `headers` (semrouter/request/tenant.py). `policy`: the serving config's
-        decision/needs.policy_fingerprint (part of the scope)."""
+        decision/needs.policy_fingerprints (part of the scope)."""
         if not self.cfg.enabled:
             return None
         label = keys.safe_label(tenant) if tenant else self._tenancy.tenant(headers)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from semrouter.config.schema import Config
 from semrouter.decision.engine import is_auto
@@ -76,12 +78,66 @@ def _may_block(cfg: Config) -> bool:
     return any(pol.action == "block" for pols in policies for pol in pols.values())
 
 
-def policy_fingerprint(cfg: Config) -> str:
-    """16 hex digits of sha256 over every setting that decides whether a request is answered at all: the safety
-    guard (`signals.jailbreak`: labels, thresholds, actions, per-category overrides), PII detection
-    (`signals.pii`) and each model's `pii_policy`. Part of the cache scope (cache/keys.py): an answer is served
-    from the cache only under the policies it passed when it was stored, so a stricter guard after a reload is
-    not bypassed by answers cached before it (the exact stage answers before any signal runs)."""
-    doc = {"jailbreak": cfg.signals.jailbreak.model_dump(mode="json"), "pii": cfg.signals.pii.model_dump(mode="json"),
-           "models": {m.name: m.pii_policy.model_dump(mode="json") for m in cfg.models}}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+# Model files whose change changes what the policies see (the encoder, the tokenizer, the safety and PII heads);
+# the category head joins them when the guard has per-category overrides. Other heads change routing, not answers.
+_POLICY_FILES = ("tokenizer.json", "jailbreak_head.onnx", "jailbreak_head.labels.json", "pii_head.onnx",
+                 "pii_head.labels.json", "pii_names.json")
+_CATEGORY_FILES = ("category_head.onnx", "category_head.labels.json")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyFingerprints:
+    """The answer policies' fingerprint (16 hex digits) per requested model: part of the cache scope
+    (cache/keys.py), so an answer is served from the cache only under the policies it passed when it was stored.
+    Built once per runtime by `policy_fingerprints`."""
+
+    by_model: Mapping[str, str]  # configured model name -> its requests' fingerprint
+    auto: str  # an `auto` request (any model may answer it)
+    unknown: str  # a name no model has: nothing was stored under it, nothing is served
+
+    def for_request(self, cfg: Config, requested_model: str) -> str:
+        """The fingerprint a request for `requested_model` (as the client sent it) is cached under."""
+        if is_auto(cfg, requested_model):
+            return self.auto
+        return self.by_model.get(requested_model, self.unknown)
+
+
+def policy_fingerprints(cfg: Config, model_files: Mapping[str, str] | None = None) -> PolicyFingerprints:
+    """Fingerprints of every setting that decides whether a request is answered at all, and of what those
+    settings read: the safety guard (`signals.jailbreak`: labels, thresholds, actions, per-category overrides), PII
+    detection (`signals.pii`), whether the signals run at all and on what (`signals.enabled`, `precision`,
+    `max_tokens`, `routing.classify_text`, `server.analysis_head_chars` / `analysis_tail_chars`), the model files
+    they run (`model_files`: file name -> sha256 from the model directory's manifest.json, runtime.policy_model_files;
+    a retrained safety head with stricter thresholds is a stricter policy) and the requested model's `pii_policy`
+    (for `auto`: the set of distinct policies of all models). With per-category guard overrides, what decides the
+    category (categories, keyword rules, classifier, language, the category head) joins them.
+
+    Not in it: what does not decide whether a request is answered (endpoints, budgets, logging, ...), nor models
+    other than the requested one, so adding a model with a policy that another model already has leaves the cache
+    warm for every request. Pure: `model_files` is passed in."""
+    files = model_files or {}
+    jb = cfg.signals.jailbreak
+    wanted = [*_POLICY_FILES, *(_CATEGORY_FILES if jb.category_overrides else ())]
+    enc = "encoder.int8.onnx" if cfg.signals.precision == "int8" else "encoder.onnx"
+    base: dict[str, object] = {
+        "signals": {"enabled": cfg.signals.enabled, "precision": cfg.signals.precision,
+                    "max_tokens": cfg.signals.max_tokens, "jailbreak": jb.model_dump(mode="json"),
+                    "pii": cfg.signals.pii.model_dump(mode="json")},
+        "reads": {"classify_text": cfg.routing.classify_text, "head": cfg.server.analysis_head_chars,
+                  "tail": cfg.server.analysis_tail_chars},
+        "files": {name: files.get(name, "") for name in (enc, *wanted)},
+    }
+    if jb.category_overrides:
+        base["category"] = {"categories": [c.model_dump(mode="json") for c in cfg.categories],
+                            "keywords": [k.model_dump(mode="json") for k in cfg.keyword_rules],
+                            "classifier": cfg.signals.classifier.model_dump(mode="json"),
+                            "language": cfg.language.model_dump(mode="json")}
+
+    def digest(extra: object) -> str:
+        doc = json.dumps({**base, "model": extra}, sort_keys=True, default=str)
+        return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+    policies = {m.name: m.pii_policy.model_dump(mode="json") for m in cfg.models}
+    distinct = sorted({json.dumps(p, sort_keys=True) for p in policies.values()})
+    return PolicyFingerprints(by_model={name: digest({"pii_policy": p}) for name, p in policies.items()},
+                              auto=digest({"any_of": distinct}), unknown=digest("unknown"))

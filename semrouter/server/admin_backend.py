@@ -54,11 +54,12 @@ class RouterAdminBackend:
         """The cache key of `text` as the only (user) message of a request from `tenant` for `model`, or of the
         whole `request_json` body of `api` (request/apis.explain_request)."""
         cache = self._cache()
-        cfg = self._server.holder.current.config
+        rt = self._server.holder.current  # one runtime: its config and its policies' fingerprints
+        cfg = rt.config
         req = explain_request(text, model or cfg.routing.auto_model_names[0], api, request_json,
                               cfg.server.max_body_bytes)
         key = cache.key_for(req, {}, tenant=tenant or None,  # a label as `cache list` shows it
-                            policy=self._server.holder.current.policy_fingerprint)
+                            policy=rt.policy.for_request(cfg, req.model))
         if key is None:
             raise ValueError("this request would not use the cache (opt-out rules)")
         return key

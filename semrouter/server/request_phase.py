@@ -121,7 +121,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 
     # An exact repeat (normalised prompt hash, same scope) is answered before any signal runs; the scope includes
     # the answer policies' fingerprint, so it was answered under the same guard and PII policies.
-    cache_key = rt.cache.key_for(req, st.headers, policy=rt.policy_fingerprint) if rt.cache is not None else None
+    cache_key = (rt.cache.key_for(req, st.headers, policy=rt.policy.for_request(cfg, req.model))
+                 if rt.cache is not None else None)
     if cache_key is not None:
         with tracer.span("cache_lookup_exact", request_id=st.request_id):
             hit = await rt.cache.lookup(cache_key, None, stage="exact")
@@ -147,6 +148,10 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             return _error_reply(st, RequestError(
                 503, "The router could not check this request against its policies in time; retry shortly",
                 "service_unavailable", "signals_unavailable"), {"retry-after": "1"})
+        if cache_key is not None and (missing or _pii_unknown(cfg, want, analysis)):
+            # routed without a policy's signals (signals_unavailable: route), or without the PII check the store
+            # rule reads (cache.skip_pii): its answer is not stored, or a repeat would get it unchecked later
+            cache_key = None
         if analysis is not None and "pii" in want:
             # a model's PII policy covers the whole request: system prompt, earlier turns, tool results
             analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
@@ -216,6 +221,11 @@ def on_request_trailers(st: StreamState) -> pb.ProcessingResponse:
 def _message_texts(req: ChatRequest) -> list[str]:
     """Every message's text, to be kept out of the logs."""
     return [content_text(m.get("content")) for m in req.messages]
+
+
+def _pii_unknown(cfg: Config, want: frozenset[str], analysis: Analysis | None) -> bool:
+    """Whether the PII signal was wanted, the cache's store rule reads it (cache.skip_pii) and it did not come."""
+    return cfg.cache.skip_pii and "pii" in want and (analysis is None or "pii" in analysis.errors)
 
 
 def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> np.ndarray | None:

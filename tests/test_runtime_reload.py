@@ -167,3 +167,43 @@ async def test_reload_with_a_new_language_section_gets_an_analyzer_with_the_new_
         assert third.analyzer is second.analyzer and third.language is second.language
     finally:
         await srv.stop(0)
+
+
+async def test_a_reload_rotates_the_admin_token_and_refuses_to_move_a_listener(tmp_path: Path) -> None:
+    """The admin token was read once at start-up: a reload that rotated a leaked `server.admin_token` reported
+    success while the old token kept working. And a reload that moved the admin API or the metrics to another
+    address (off a public interface, say) reported success while the old socket stayed open. Now the token is the
+    current config's at every call, and a listener change is a rejection naming the key (nothing of it applied)."""
+    import grpc
+
+    from semrouter.admin.client import AdminCallError, AdminClient
+
+    path = tmp_path / "semrouter.yaml"
+    server = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+              "watch_config_seconds": 0}
+    write_config(path, server={**server, "admin_token": "leaked-token-1"})
+    srv = await started(path)
+    await srv.start()
+    target = f"127.0.0.1:{srv.admin_port}"
+
+    async def version(token: str) -> str:
+        async with AdminClient(target, token=token) as c:
+            return (await c.get_config())["version"]
+
+    try:
+        first = await version("leaked-token-1")
+        write_config(path, server={**server, "admin_token": "fresh-token-2"})
+        ok, _, second = await srv.reload()
+        assert ok and second != first
+        with pytest.raises(AdminCallError) as e:
+            await version("leaked-token-1")
+        assert e.value.code == grpc.StatusCode.UNAUTHENTICATED
+        assert await version("fresh-token-2") == second
+
+        for key, value in (("admin_listen", "0.0.0.0:0"), ("metrics_listen", "127.0.0.1:0")):
+            write_config(path, server={**server, "admin_token": "fresh-token-2", key: value})
+            ok, error, serving = await srv.reload()
+            assert not ok and f"server.{key}" in error and "restart" in error and serving == second
+        assert reloads(srv, "error") == 2 and await version("fresh-token-2") == second
+    finally:
+        await srv.stop(0)

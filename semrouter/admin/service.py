@@ -81,15 +81,21 @@ def bearer_ok(metadata: Sequence[tuple[str, str | bytes]] | None, token: str) ->
     return False
 
 
+TokenSource = str | None | Callable[[], str | None]
+"""The admin token: fixed, None (no auth), or read at every call (the router's current config: a reload that
+rotates `server.admin_token` applies at once)."""
+
+
 class RouterAdminServicer(pb_grpc.RouterAdminServicer):
-    def __init__(self, backend: AdminBackend, token: str | None = None) -> None:
-        if token is not None and not token.strip():
+    def __init__(self, backend: AdminBackend, token: TokenSource = None) -> None:
+        if isinstance(token, str) and not token.strip():
             raise ValueError("admin token must not be empty (pass None to disable auth)")
         self._backend = backend
         self._token = token
 
     async def _call(self, context: grpc.aio.ServicerContext, method: str, fn: Callable[[], Awaitable[T]]) -> T:
-        if self._token is not None and not bearer_ok(context.invocation_metadata(), self._token):
+        token = self._token() if callable(self._token) else self._token
+        if token is not None and not (token.strip() and bearer_ok(context.invocation_metadata(), token)):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid 'authorization: Bearer <token>'")
         try:
             return await fn()
@@ -209,12 +215,13 @@ class RouterAdminServicer(pb_grpc.RouterAdminServicer):
 def add_admin_service(
     server: grpc.aio.Server,
     backend: AdminBackend,
-    token: str | None,
+    token: TokenSource,
 ) -> RouterAdminServicer:
     """Register RouterAdmin on `server` (before `server.start()`).
 
     With a token, every call must carry `authorization: Bearer <token>` metadata, else it
-    fails UNAUTHENTICATED. Pass a token whenever the server listens beyond loopback.
+    fails UNAUTHENTICATED. Pass a token whenever the server listens beyond loopback; a callable
+    is asked at every call (an empty answer is refused like a wrong token: never no auth).
     """
     servicer = RouterAdminServicer(backend, token)
     pb_grpc.add_RouterAdminServicer_to_server(servicer, server)
@@ -255,6 +262,7 @@ __all__ = [
     "AdminBackend",
     "AdminError",
     "RouterAdminServicer",
+    "TokenSource",
     "add_admin_service",
     "admin_token_for",
     "bearer_ok",

@@ -81,9 +81,11 @@ class RouterServer:
         if self.port == 0:
             raise OSError(f"server.listen: cannot bind {cfg.server.listen}")
         if cfg.server.admin_listen is not None:
-            token = admin_token_for(cfg.server.admin_listen, cfg.server.admin_token, os.environ)
+            admin_token_for(cfg.server.admin_listen, cfg.server.admin_token, os.environ)  # raises when one is needed
             self.admin_server = grpc.aio.server(options=_GRPC_OPTIONS)
-            add_admin_service(self.admin_server, RouterAdminBackend(self), token)
+            listen = cfg.server.admin_listen  # read at start-up: a reload cannot move it (reload() refuses)
+            add_admin_service(self.admin_server, RouterAdminBackend(self),
+                              lambda: admin_token_for(listen, holder.current.config.server.admin_token, os.environ))
             self.admin_port = self.admin_server.add_insecure_port(cfg.server.admin_listen)
             if self.admin_port == 0:
                 raise OSError(f"server.admin_listen: cannot bind {cfg.server.admin_listen}")
@@ -131,7 +133,8 @@ class RouterServer:
                 return False, self._invalid_reason, version
             try:
                 cfg = config_from_text(raw.decode("utf-8", "replace"), str(self.config_path))
-            except ConfigError as e:
+                _check_reloadable(self.holder.current.config, cfg)
+            except (ConfigError, ValueError) as e:
                 self._invalid_digest, self._invalid_reason = digest, str(e)
                 return self._rejected(str(e), "invalid")
             try:
@@ -174,6 +177,22 @@ class RouterServer:
             self.metrics_server.stop()
         self.shared.tracer.shutdown()
         log.info("router_stopped")
+
+
+_START_ONLY = ("listen", "admin_listen", "metrics_listen")  # server.* addresses bound once, at start-up
+
+
+def _check_reloadable(old: Config, new: Config) -> None:
+    """Raise ValueError (naming the key) when `new` changes what a reload cannot apply to the running process: the
+    addresses it listens on (a reload that moved the admin API or the metrics off a public interface would report
+    success while the old socket stayed open), or a non-loopback admin API left without a token."""
+    for key in _START_ONLY:
+        was, now = getattr(old.server, key), getattr(new.server, key)
+        if was != now:
+            raise ValueError(f"server.{key}: {now!r} needs a restart (the running router listens on {was!r}); "
+                             "restart it to apply this file, or put the old value back to reload the rest")
+    if new.server.admin_listen is not None:
+        admin_token_for(new.server.admin_listen, new.server.admin_token, os.environ)
 
 
 async def watch_config(srv: RouterServer, path: Path, every_s: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -193,24 +193,21 @@ def _long_prompt(chars: int, seed: int) -> str:
     return " ".join(out)[:chars]
 
 
-def test_a_flood_of_long_prompts_does_not_refuse_short_ones(client: Client) -> None:
-    """server.signals_unavailable: refuse must not let one client refuse everyone: 8 clients keep 10,000-character
-    prompts in flight (each costs the analyzer ~10 encoder rows), and short requests sent meanwhile are still
-    answered in time (routed, or refused as attacks: the guard still runs), not 503 signals_unavailable. With one
-    first-come-first-served queue the long prompts were batched together and every short request behind them
-    went over server.analysis_budget_ms: all of them were 503 (benchmarks/RESULTS.md, review8)."""
+def _flood_then_probe(client: Client, prompt: Callable[[int], str], clients: int = 8) -> None:
+    """`clients` threads keep prompt(i) in flight; meanwhile 12 short requests must be answered in time (routed,
+    not 503 signals_unavailable) and an attack refused (the guard still runs)."""
     import threading
 
     stop, done = threading.Event(), []
 
     def flood(i: int) -> None:
-        text, k = _long_prompt(10_000, i), 0
+        text, k = prompt(i), 0
         while not stop.is_set():
             k += 1
             r = client.chat(user(f"{text} {k}"))
             done.append(r.status)
 
-    threads = [threading.Thread(target=flood, args=(i,), daemon=True) for i in range(8)]
+    threads = [threading.Thread(target=flood, args=(i,), daemon=True) for i in range(clients)]
     for t in threads:
         t.start()
     try:
@@ -226,9 +223,32 @@ def test_a_flood_of_long_prompts_does_not_refuse_short_ones(client: Client) -> N
         stop.set()
         for t in threads:
             t.join(timeout=60)
-    assert len(done) >= 8, "the flood did not run"
+    assert len(done) >= clients, "the flood did not run"
     assert statuses.count(200) >= 10, statuses
     assert attack.status == 200 and attack.headers.get("x-vsr-jailbreak-blocked") == "true", attack.status
+
+
+def test_a_flood_of_long_prompts_does_not_refuse_short_ones(client: Client) -> None:
+    """server.signals_unavailable: refuse must not let one client refuse everyone: 8 clients keep 10,000-character
+    prompts in flight (each costs the analyzer ~10 encoder rows), and short requests sent meanwhile are still
+    answered in time (routed, or refused as attacks: the guard still runs), not 503 signals_unavailable. With one
+    first-come-first-served queue the long prompts were batched together and every short request behind them
+    went over server.analysis_budget_ms: all of them were 503 (benchmarks/RESULTS.md, review8)."""
+    _flood_then_probe(client, lambda i: _long_prompt(10_000, i))
+
+
+def test_a_flood_of_short_but_token_dense_prompts_does_not_refuse_short_ones(client: Client) -> None:
+    """The lanes were chosen by characters: 1,000 characters of CJK (or of punctuation) are 1,000 word pieces, ~5
+    encoder rows, as costly as a 10,000-character English paste, yet they counted as one row: light lane, ten to a
+    run, 1 s budget, so 8 clients sending them got the short requests refused 503. Cost is now counted in characters
+    of prose (signals/config.analysis_cost: such a character counts 4), so they wait in the heavy lane."""
+    import random
+
+    def dense(i: int) -> str:
+        rng = random.Random(i)
+        return "".join(chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(1_000))
+
+    _flood_then_probe(client, dense)
 
 
 def test_a_run_of_sentence_marks_is_decided_in_time(tmp_path: Path) -> None:

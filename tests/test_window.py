@@ -149,3 +149,26 @@ async def test_policy_signals_unavailable_refuse_by_default() -> None:
     report = {"signals": {"enabled": True, "jailbreak": {"block": False}}}
     status, _, _, _ = await _route_status(_Recorder(delay_s=2.0), **report)
     assert status == 200
+
+
+def test_analysis_cost_counts_what_the_encoder_pays_for() -> None:
+    """Which lane and which budget a prompt gets (signals/config.analysis_cost): plain prose costs its length; a
+    character that is about one word piece on its own (CJK, other non-ASCII, ASCII punctuation) costs 4, so 1,000
+    of them are long (over one encoder row of the shipped max_tokens) while 1,000 characters of prose are not."""
+    from semrouter.signals.config import SignalsConfig, analysis_cost
+    from semrouter.signals.onnx.tokenize import TextTokenizer
+    from semrouter.devstack import ROOT
+
+    long = SignalsConfig().long_prompt_chars
+    prose = ("The river carries silt from the hills down to the wide delta in spring " * 20)[:1000]
+    dense = {"cjk": "漢字" * 500, "marks": "!" * 1000, "emoji": "\U0001F600" * 1000, "cyrillic": "ж" * 1000}
+    assert analysis_cost(prose) == 1000 <= long and analysis_cost("") == 0
+    assert analysis_cost("Hi, you!") == 8 + 3 * 2
+    for name, text in dense.items():
+        assert analysis_cost(text) == 4000 > long, name
+    tok = ROOT / "models" / "tokenizer.json"
+    if tok.exists():  # the unit is the encoder's: prose ~4+ characters a word piece, the dense texts ~1
+        t = TextTokenizer(tok)
+        assert len(t.content_ids([prose])[0]) * 4 <= analysis_cost(prose)
+        for text in (dense["cjk"], dense["marks"]):
+            assert len(t.content_ids([text])[0]) * 4 <= analysis_cost(text)

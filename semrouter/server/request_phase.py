@@ -27,6 +27,7 @@ from semrouter.server import conversations, paths
 from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
+from semrouter.signals.config import analysis_cost
 from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis, language_of
 from semrouter.telemetry.logging import hide_in_logs, loggable
@@ -255,7 +256,7 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     server = rt.config.server
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
-        if len(text) > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
+        if analysis_cost(text) > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000
     try:
         analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want), budget_s)

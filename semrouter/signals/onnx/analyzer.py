@@ -26,7 +26,7 @@ import structlog
 
 from semrouter.config.schema import Category
 from semrouter.signals.complexity import KnobTable
-from semrouter.signals.config import SignalsConfig
+from semrouter.signals.config import SignalsConfig, analysis_cost
 from semrouter.signals.onnx.batcher import MicroBatcher
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
@@ -109,14 +109,15 @@ class OnnxAnalyzer:
         self._layer_signals = frozenset(
             ({"complexity"} if complexity is not None and complexity.wants_layers else set())
             | ({"category"} if category is not None and category.wants_layers else set()))
-        # Cost = characters: a prompt that fits one encoder row (~4 characters a token) is light; longer ones
+        # Cost = characters of prose (signals/config.analysis_cost: a CJK or punctuation character counts as a word
+        # piece, ~4): a prompt that fits one encoder row is light; longer ones
         # (chunk and segment rows: a 10,000-character prompt costs ~10x) are batched in a lane of their own, run
         # on a second thread beside the light lane's, so a flood of them cannot push light requests past
         # server.analysis_budget_ms (batcher.py; the sessions, tokenizer and heads are safe to run concurrently).
         self._heavy_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer-heavy")
         self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms,
-            cost=lambda job: len(job.text), max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
+            cost=lambda job: analysis_cost(job.text), max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
             heavy_executor=self._heavy_executor,
         )
 

@@ -142,3 +142,15 @@ def test_stats_reports_the_verifier_the_router_runs_and_no_milvus_warning(tmp_pa
         assert "WARNING" not in err, err
         if cmd == "stats":
             assert json.loads(out)["details"]["verifier"] == "learned"
+
+
+def test_without_config_or_router_the_shipped_config_path_is_used(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's `semrouter cache explain "PROMPT" [--tenant T --model M]` and "in-process by default": every cache
+    command required --config or --router (an argparse error), unlike `semrouter classify`. Now --config defaults to
+    config/semrouter.yaml, as for classify and serve."""
+    (tmp_path / "config").mkdir()
+    write_config(tmp_path).rename(tmp_path / "config" / "semrouter.yaml")
+    monkeypatch.chdir(tmp_path)
+    rc, stats = cli(capsys, "cache", "stats")
+    assert rc == 0 and stats["backend"] == "milvus" and stats["entries"] == 0

@@ -8,8 +8,8 @@
     semrouter cache explain --config FILE "<prompt>" [--tenant T] [--model M] [--category C]
     semrouter cache explain --config FILE --request BODY [--api chat|responses|messages] [--tenant T]
 
-Every command also works with `--router HOST:PORT` (the running router's admin API) instead of
-`--config`, and prints the same fields with the same values in both modes: the admin API's message
+`--config` defaults to config/semrouter.yaml. Every command also works with `--router HOST:PORT` (the running
+router's admin API) instead of `--config`, and prints the same fields with the same values in both modes: the admin API's message
 shapes (`CacheEntry`, `CacheStatsResponse`, `CacheExplainResponse` in proto/semrouter/v1/router.proto).
 Milvus Lite (a local .db path) is opened by one process at a time: while the router runs, `--config`
 stops with one line naming `--router`. Only `explain --config` loads the encoder (to embed the prompt).
@@ -35,14 +35,18 @@ from semrouter.cache.build import make_backend
 from semrouter.cache.semantic import SemanticCache
 
 
+DEFAULT_CONFIG = "config/semrouter.yaml"  # as `semrouter classify` and `semrouter serve`
+
+
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("cache", help="inspect and manage the semantic cache")
     sub = p.add_subparsers(dest="cache_cmd", required=True)
 
     def cmd(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_)
-        where = c.add_mutually_exclusive_group(required=True)
-        where.add_argument("--config", help="router configuration YAML (opens the backend in-process)")
+        where = c.add_mutually_exclusive_group()
+        where.add_argument("--config", default=DEFAULT_CONFIG,
+                           help=f"router configuration YAML (opens the backend in-process; default {DEFAULT_CONFIG})")
         where.add_argument("--router", metavar="HOST:PORT", help="a running router's admin API")
         c.set_defaults(func=run)
         return c

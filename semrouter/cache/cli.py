@@ -9,8 +9,9 @@
     semrouter cache explain --config FILE --request BODY [--api chat|responses|messages] [--tenant T]
 
 `--config` defaults to config/semrouter.yaml. Every command also works with `--router HOST:PORT` (the running
-router's admin API) instead of `--config`, and prints the same fields with the same values in both modes: the admin API's message
-shapes (`CacheEntry`, `CacheStatsResponse`, `CacheExplainResponse` in proto/semrouter/v1/router.proto).
+router's admin API) instead of `--config`, and prints the same fields with the same values in both modes: the
+admin API's message shapes (`CacheEntry`, `CacheStatsResponse`, `CacheExplainResponse` in
+proto/semrouter/v1/router.proto).
 Milvus Lite (a local .db path) is opened by one process at a time: while the router runs, `--config`
 stops with one line naming `--router`. Only `explain --config` loads the encoder (to embed the prompt).
 `explain "<prompt>"` keys the prompt as the only message of a chat request with no parameters; a request

@@ -22,8 +22,9 @@ Scope (all must be equal for an answer to be shared; they are filters inside the
   inline data, i.e. by content) and any other field (`name`). The same question in another
   conversation, or about another image, misses.
 * policy: the fingerprint of the answer policies (jailbreak guard, PII detection, what they read, the requested
-  model's pii_policy; decision/needs.policy_fingerprints), inside params_hash: an answer stored under other policies is not served
-  (a stricter guard after a reload also covers the exact stage, which answers before any signal runs).
+  model's pii_policy; decision/needs.policy_fingerprints), inside params_hash: an answer stored under other
+  policies is not served (a stricter guard after a reload also covers the exact stage, which answers before any
+  signal runs).
 * params_hash: sha256 of the API name and the canonical JSON of every body field except those listed
   as answer-neutral in `ANSWER_NEUTRAL[api]` (each with its reason). `SCOPE_FIELDS[api]` lists the
   known fields that separate the scope (tools, tool_choice, response_format, max_tokens, stop, seed,

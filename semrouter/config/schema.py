@@ -223,10 +223,10 @@ class Server(_Strict):
     )
     analysis_budget_long_ms: float = Field(
         default=3000.0, gt=0, description="analysis_budget_ms for a prompt longer than one encoder row (an analysis "
-        "cost over 4 x signals.max_tokens, signals/config.analysis_cost: the analyzer's heavy lane, which runs beside the short prompts' lane "
-        "and costs up to ~10x one row); the larger of this and analysis_budget_ms applies. Keep it under Envoy's "
-        "ext_proc message_timeout (5 s in the shipped configs), past which Envoy itself fails the request open or "
-        "closed"
+        "cost over 4 x signals.max_tokens, signals/config.analysis_cost: the analyzer's heavy lane, which runs "
+        "beside the short prompts' lane and costs up to ~10x one row); the larger of this and analysis_budget_ms "
+        "applies. Keep it under Envoy's ext_proc message_timeout (5 s in the shipped configs), past which Envoy "
+        "itself fails the request open or closed"
     )
     signals_unavailable: Literal["refuse", "route"] = Field(
         default="refuse", description="when a signal a blocking policy needs (the jailbreak guard with a `block` "

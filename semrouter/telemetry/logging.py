@@ -68,8 +68,8 @@ def loggable(value: str | None) -> str:
     of 1-128 plain characters (letters, digits, ``._:@/+=-``) as it is, any other as ``sha256:<first 16 hex
     digits>`` of it: no 60 KB header or 256-character model name on every event, no spaces, quotes or control
     characters in a console log line, and no prose (a prompt, a key) that a client put where a name belongs, which
-    the request's own redaction (`hide_in_logs`: message texts, credentials) does not cover. "-" when there is none. (A client may send any `x-request-id`: Envoy keeps an external one, envoy.yaml
-    `preserve_external_request_id`.)"""
+    the request's own redaction (`hide_in_logs`: message texts, credentials) does not cover. "-" when there is none.
+    (A client may send any `x-request-id`: Envoy keeps an external one, envoy.yaml `preserve_external_request_id`.)"""
     if not value:
         return "-"
     if _PLAIN_ID.fullmatch(value):

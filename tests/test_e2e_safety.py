@@ -251,6 +251,22 @@ def test_a_flood_of_short_but_token_dense_prompts_does_not_refuse_short_ones(cli
     _flood_then_probe(client, dense)
 
 
+def test_a_flood_of_made_up_words_does_not_refuse_short_ones(client: Client) -> None:
+    """The same with what the character count cannot see: 1,000 characters of made-up lower-case words cost 1,000
+    (light) but are ~600 word pieces, ~5x an English prompt of that length. The light lane's run hands such a job
+    back after tokenising it, and it waits in the heavy lane (signals/onnx/analyzer.py)."""
+    import random
+    import string
+
+    def made_up(i: int) -> str:
+        rng, words = random.Random(i), []
+        while len(" ".join(words)) < 1_000:
+            words.append("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9))))
+        return " ".join(words)[:1_000]
+
+    _flood_then_probe(client, made_up)
+
+
 def test_a_run_of_sentence_marks_is_decided_in_time(tmp_path: Path) -> None:
     """A prompt that is one long run of '.' (no white space after any) made the safety segments' sentence splitter
     quadratic: 10,000 marks 1.1-1.6 s of the analyzer's thread holding the GIL, so the event loop stood still too

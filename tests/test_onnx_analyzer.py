@@ -261,3 +261,34 @@ async def test_category_head_reading_layer_means_gets_them_from_the_same_encoder
         assert float(np.abs(other - want).max()) > 1e-3  # the head really reads the layers
     finally:
         await a.close()
+
+
+async def test_a_light_prompt_over_one_row_is_analysed_in_the_heavy_lane(analyzer: OnnxAnalyzer) -> None:
+    """The lane is chosen by signals/config.analysis_cost before tokenising. 1,000 characters of made-up lower-case
+    words cost 1,000 (light: one row, ten to a run) but are ~600 word pieces (~3 rows with the safety chunks, ~5x a
+    1,000-character English prompt): the light run hands such a job back after tokenising it, and it is analysed in
+    the heavy lane (two runs), with the same scores as when the heavy lane is asked directly; an English prompt of
+    the same length stays one light run."""
+    import random
+    import string
+
+    rng, words = random.Random(5), []
+    while len(" ".join(words)) < 1000:
+        words.append("".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9))))
+    dense = " ".join(words)[:1000]
+    prose = ("The river carries silt from the hills down to the wide delta in spring " * 20)[:1000]
+    b = analyzer.batcher
+    start = b.batches
+    plain = await analyzer.analyze(prose)
+    assert b.batches - start == 1 and plain.errors == ()
+    start = b.batches
+    got = await analyzer.analyze(dense)
+    assert b.batches - start == 2 and got.errors == () and got.jailbreak is not None
+    from semrouter.signals.onnx.analyzer import _Job
+    from semrouter.signals.types import SIGNALS
+
+    direct = await b.submit(_Job(dense, True, SIGNALS), heavy=True)
+    assert direct is not None and direct[1].jailbreak == pytest.approx(got.jailbreak, abs=1e-4)
+    mixed = await asyncio.gather(analyzer.analyze(prose), analyzer.analyze(dense), analyzer.analyze("Hi there"))
+    assert all(m.errors == () and m.embedding is not None for m in mixed)
+    assert mixed[1].jailbreak == pytest.approx(got.jailbreak, abs=1e-3)

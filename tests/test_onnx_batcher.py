@@ -161,3 +161,24 @@ async def test_cancelled_callers_take_no_place_in_a_batch() -> None:
     finally:
         await b.close()
     assert calls == [[0], [3, 4]]
+
+
+async def test_an_item_sent_heavy_runs_in_the_heavy_lane_whatever_its_cost() -> None:
+    """submit(item, heavy=True): the analyzer's retry of a job its light run found over one row."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fn(items: list[int]) -> list[str]:
+        return [threading.current_thread().name for _ in items]
+
+    light = ThreadPoolExecutor(1, thread_name_prefix="light")
+    heavy = ThreadPoolExecutor(1, thread_name_prefix="heavy")
+    b: MicroBatcher[int, str] = MicroBatcher(fn, light, cost=float, light_cost=100, heavy_executor=heavy)
+    try:
+        assert (await b.submit(1)).startswith("light")
+        assert (await b.submit(1, heavy=True)).startswith("heavy")
+        assert (await b.submit(1000)).startswith("heavy")
+    finally:
+        await b.close()
+        light.shutdown()
+        heavy.shutdown()

@@ -32,7 +32,7 @@ from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, Model
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
-from semrouter.signals.onnx.tokenize import TextTokenizer
+from semrouter.signals.onnx.tokenize import TextTokenizer, TokenBatch
 from semrouter.signals.types import SIGNALS, Analysis, PIIEntity, TextLanguage
 
 log = structlog.get_logger(__name__)
@@ -47,6 +47,10 @@ class _Job:
     text: str
     signals: bool  # False: embedding only (semantic cache)
     want: frozenset[str] = SIGNALS  # which of SIGNALS this request needs (the rest are not reported)
+    light: bool = False  # sent to the light lane by its cost: a run that finds it over one row hands it back
+
+
+_Result = tuple[np.ndarray, Analysis] | None  # None: handed back to be analysed in the heavy lane
 
 
 class _CategoryModel:
@@ -115,7 +119,7 @@ class OnnxAnalyzer:
         # on a second thread beside the light lane's, so a flood of them cannot push light requests past
         # server.analysis_budget_ms (batcher.py; the sessions, tokenizer and heads are safe to run concurrently).
         self._heavy_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer-heavy")
-        self.batcher: MicroBatcher[_Job, tuple[np.ndarray, Analysis]] = MicroBatcher(
+        self.batcher: MicroBatcher[_Job, _Result] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms,
             cost=lambda job: analysis_cost(job.text), max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
             heavy_executor=self._heavy_executor,
@@ -214,10 +218,22 @@ class OnnxAnalyzer:
 
     # ---------------------------------------------------------------- the batch (worker thread)
 
-    def _run_batch(self, jobs: list[_Job]) -> list[tuple[np.ndarray, Analysis]]:
+    def _run_batch(self, jobs: list[_Job]) -> list[_Result]:
+        """One run. A light job whose word pieces do not fit one encoder row (its cost, counted in characters, said
+        they would: e.g. 1,000 characters of random letters are ~600 word pieces) is not analysed here but handed
+        back (None), so that the light lane's runs stay one row a prompt and the caller's retry waits in the heavy
+        lane; only its tokenisation was spent."""
         t0 = time.perf_counter()
+        tb = self.tokenizer.encode([j.text for j in jobs])
+        back = [j.light and cut for j, cut in zip(jobs, tb.truncated, strict=True)]
+        if not any(back):
+            return list(self._analyse(jobs, tb, t0))
+        keep = [i for i, b in enumerate(back) if not b]
+        done = iter(self._analyse([jobs[i] for i in keep], tb.select(keep), t0) if keep else ())
+        return [None if b else next(done) for b in back]
+
+    def _analyse(self, jobs: list[_Job], tb: TokenBatch, t0: float) -> list[tuple[np.ndarray, Analysis]]:
         texts = [j.text for j in jobs]
-        tb = self.tokenizer.encode(texts)
         t1 = time.perf_counter()
         sig = [i for i, j in enumerate(jobs) if j.signals]
         # a head runs when any request in the batch wants it; only those that want it get its result
@@ -353,13 +369,21 @@ class OnnxAnalyzer:
 
     async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
         """All signals, or only those in `want` (a subset of SIGNALS; the others are left empty/None)."""
-        return (await self.batcher.submit(_Job(text, True, SIGNALS if want is None else want & SIGNALS)))[1]
+        job = _Job(text, True, SIGNALS if want is None else want & SIGNALS,
+                   light=analysis_cost(text) <= self.cfg.long_prompt_chars)
+        res = await self.batcher.submit(job)
+        if res is None:  # over one encoder row after all: the heavy lane
+            res = await self.batcher.submit(_Job(job.text, True, job.want), heavy=True)
+        assert res is not None  # only light jobs are handed back
+        return res[1]
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.encoder.dim), np.float32)
         res = await asyncio.gather(*(self.batcher.submit(_Job(t, False)) for t in texts))
-        return np.stack([r[0] for r in res]).astype(np.float32, copy=False)
+        rows = [r[0] for r in res if r is not None]  # embedding jobs are never handed back
+        assert len(rows) == len(res)
+        return np.stack(rows).astype(np.float32, copy=False)
 
     async def close(self) -> None:
         await self.batcher.close()

@@ -86,13 +86,14 @@ class MicroBatcher(Generic[In, Out]):
         self.batches = 0  # number of fn calls so far
         self.items = 0  # number of items processed so far
 
-    async def submit(self, item: In) -> Out:
-        """`fn`'s result for `item`, computed in a batch with others. Raises what `fn` raised for that batch,
+    async def submit(self, item: In, heavy: bool = False) -> Out:
+        """`fn`'s result for `item`, computed in a batch with others; `heavy`: the heavy lane whatever its cost (an
+        item the light lane's run found heavier than its cost said). Raises what `fn` raised for that batch,
         BatcherClosed after close()."""
         if self._closed:
             raise BatcherClosed("the batcher is closed")
         c = float(self._cost(item))
-        lane = self._lanes[0 if c <= self.light_cost else 1]
+        lane = self._lanes[1 if heavy or c > self.light_cost else 0]
         loop = asyncio.get_running_loop()
         if lane.task is None:
             lane.task = loop.create_task(self._worker(lane), name="onnx-microbatcher")

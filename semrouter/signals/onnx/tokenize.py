@@ -31,6 +31,13 @@ class TokenBatch:
     def lengths(self) -> list[int]:
         return [len(o) for o in self.offsets]
 
+    def select(self, rows: Sequence[int]) -> TokenBatch:
+        """The batch of these rows only (in this order), its padding cut to their longest row."""
+        width = max((len(self.offsets[i]) for i in rows), default=0)
+        idx = list(rows)
+        return TokenBatch(input_ids=self.input_ids[idx, :width], attention_mask=self.attention_mask[idx, :width],
+                          offsets=[self.offsets[i] for i in idx], truncated=[self.truncated[i] for i in idx])
+
 
 class TextTokenizer:
     """Wraps a `tokenizer.json` (BERT word pieces). Stateless after construction; thread-safe."""

@@ -207,3 +207,28 @@ async def test_a_reload_rotates_the_admin_token_and_refuses_to_move_a_listener(t
         assert reloads(srv, "error") == 2 and await version("fresh-token-2") == second
     finally:
         await srv.stop(0)
+
+
+async def test_a_reload_names_the_settings_that_wait_for_a_restart(tmp_path: Path) -> None:
+    """Settings read once at start-up (the in-flight table's bound, endpoint health, the watcher, logging, tracing)
+    were accepted by a reload that reported plain success while the process kept the old values. The reload now
+    applies the rest and names those keys; it keeps naming them until a restart, whatever other edits follow."""
+    path = tmp_path / "semrouter.yaml"
+    server = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+              "watch_config_seconds": 0}
+    write_config(path, server=server)
+    srv = await started(path)
+    try:
+        write_config(path, server={**server, "max_inflight": 123})
+        ok, note, _ = await srv.reload()
+        assert ok and "server.max_inflight" in note and "restart" in note
+        assert srv.shared.inflight.max_entries != 123  # what the note says: not in effect yet
+        add_rule(path, "lanterns")  # an unrelated edit later: still named
+        ok, note, _ = await srv.reload()
+        assert ok and "server.max_inflight" in note
+        assert [r.name for r in srv.holder.current.config.keyword_rules][-1] == "lanterns"
+        write_config(path, server=server)  # back to the started value: nothing waits
+        ok, note, _ = await srv.reload()
+        assert ok and note == ""
+    finally:
+        await srv.stop(0)

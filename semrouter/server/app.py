@@ -43,6 +43,7 @@ class RouterServer:
         self.config_path = config_path
         self.holder = holder
         self.shared = shared
+        self.started_config = holder.current.config  # what the restart-only settings were read from
         self.server = grpc.aio.server(options=_GRPC_OPTIONS)
         self.admin_server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
@@ -143,12 +144,17 @@ class RouterServer:
                 raise
             except Exception as e:  # any part that cannot be built: reject, keep serving
                 return self._rejected(f"{type(e).__name__}: {e}", "build")
+            pending = restart_only_changes(self.started_config, cfg)
             old = self.holder.swap(rt)
             self._serving_digest, self._invalid_digest = digest, ""
             self.shared.metrics.record_config_reload(True)
             log.info("config_reloaded", old_version=old.version, new_version=rt.version,
                      reused_signals=rt.analyzer is not None and rt.analyzer is old.analyzer,
                      reused_cache=rt.cache is not None and rt.cache is old.cache)
+            if pending:
+                log.warning("config_reload_needs_restart", keys=pending)
+                return True, "applied, except (they take effect at the next restart): " + ", ".join(pending), \
+                    rt.version
             task = asyncio.create_task(self.holder.retire(old, RETIRE_MAX_WAIT_S), name="semrouter-retire")
             self._background.add(task)
             task.add_done_callback(self._retired)
@@ -180,6 +186,24 @@ class RouterServer:
 
 
 _START_ONLY = ("listen", "admin_listen", "metrics_listen")  # server.* addresses bound once, at start-up
+
+
+# Settings read once, when the process starts (the shared endpoint health, the in-flight table, the tracer, the
+# log setup, the file watcher): a reload applies every other change and names these as waiting for a restart.
+_RESTART_ONLY = ("server.max_inflight", "server.inflight_max_age_seconds", "server.watch_config_seconds",
+                 "routing.endpoint_fail_threshold", "routing.endpoint_cooldown_seconds", "logging", "tracing")
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The dotted keys of `_RESTART_ONLY` whose value differs between the running config and `new`: a reload
+    applies the rest of `new` and reports these (its message, a warning log line) instead of claiming them."""
+    def value(cfg: Config, key: str) -> object:
+        node: object = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        return node
+
+    return [k for k in _RESTART_ONLY if value(old, k) != value(new, k)]
 
 
 def _check_reloadable(old: Config, new: Config) -> None:

@@ -13,7 +13,9 @@ training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.js
 `--part within`: unseen rows of the training sources instead (same sources, rows never trained on).
 `--cross models/cache_verifier_cross.onnx`: the cross-encoder verifier (verifier: cross; thresholds
 cross_threshold / cross_threshold_other_languages) scores instead of the bi-encoder model (scores cached under
-build/xenc/). `--no-rules`: the model alone (no veto family, no rewording rule; verbatim still applies).
+build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
+guard; `--no-guard`: without it). `--no-rules`: the model alone (no veto family, no rewording rule, no guard;
+verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
 
@@ -97,6 +99,11 @@ DEMO = (("What are the main renewable energy sources?", "Which renewable energy 
         ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"))
 
 
+def guarded(cross: np.ndarray, bi: np.ndarray, cfg: CacheConfig) -> np.ndarray:
+    """The router's cross-encoder score: capped at the bi-encoder's where that is under cross_guard_threshold."""
+    return np.where(bi < cfg.cross_guard_threshold, np.minimum(cross, bi), cross)
+
+
 def demo(cross: str, lv: LearnedVerifier, rules: Verifier, cfg: CacheConfig) -> None:
     """The issue's demo pair (and one more): cosine, score, verdict with the given settings."""
     print("\ndemo pairs (cached -> new):")
@@ -104,7 +111,7 @@ def demo(cross: str, lv: LearnedVerifier, rules: Verifier, cfg: CacheConfig) -> 
         ea, eb = embed_cached([a], threads=1), embed_cached([b], threads=1)
         cos = float((ea * eb).sum())
         if cross:
-            sc = float(cross_scores([b], [a], Path(cross))[0])
+            sc = float(guarded(cross_scores([b], [a], Path(cross)), lv.score(b, eb[0], [a], ea), cfg)[0])
         else:
             sc = float(lv.score(b, eb[0], [a], ea)[0])
         ok = rules.check(b, a, cfg.verifier_veto).ok and not verbatim_differs(b, a)
@@ -124,10 +131,17 @@ def main() -> None:
                     help="T,T_OTHER: verifier_threshold and verifier_threshold_other_languages instead of the config's "
                     "(e.g. 0.92,0.76 for models/cache_verifier_align.onnx, its validation choice)")
     ap.add_argument("--cross", default="", help="the cross-encoder model to score with (verifier: cross)")
-    ap.add_argument("--no-rules", action="store_true", help="no veto families, no rewording rule (verbatim stays)")
+    ap.add_argument("--no-rules", action="store_true", help="no veto families, no rewording rule, no guard (verbatim "
+                    "stays)")
+    ap.add_argument("--no-guard", action="store_true", help="--cross without the bi-encoder guard")
+    ap.add_argument("--veto", default=None, help="comma-separated verifier_veto families instead of the config's")
     args = ap.parse_args()
     if args.cross:
         cfg = cfg.model_copy(update={"verifier": "cross"})
+    if args.veto is not None:
+        cfg = cfg.model_copy(update={"verifier_veto": tuple(x for x in args.veto.split(",") if x)})
+    if args.no_rules or args.no_guard:
+        cfg = cfg.model_copy(update={"cross_guard_threshold": 0.0})
     if args.no_rules:
         cfg = cfg.model_copy(update={"verifier_veto": (), "accept_equivalent": False})
     if args.thresholds:
@@ -141,12 +155,13 @@ def main() -> None:
 
     t0 = time.perf_counter()
     pairs = within_source_pairs() if args.part == "within" else load_mix()
-    mix = Mixed(pairs, args.threads, align=lv.wants_align)  # alignment: cached under build/
+    mix = Mixed(pairs, args.threads, align=lv.wants_align, veto=cfg.verifier_veto)  # alignment: cached under build/
     m = mix.part == args.part
     cos, y, kind = mix.cos[m], mix.y[m], mix.kind[m]
     picked = [pairs[i] for i in np.nonzero(m)[0]]
     if args.cross:
         sc = cross_scores([p.b for p in picked], [p.a for p in picked], Path(args.cross), progress=True)
+        sc = guarded(sc, scores(lv, mix.u[m], mix.v[m], mix.lex[m]), cfg)
     else:
         sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])
     veto_ok = mix.veto_ok[m]
@@ -162,9 +177,11 @@ def main() -> None:
     shipped = (cos >= c) & veto_ok & ((score_ok := sc >= t) | equiv)
     cos_only = cos >= RULES_COS
     rules_only = cos_only & rules_ok
+    guard_note = f", guard {cfg.cross_guard_threshold}" if args.cross and cfg.cross_guard_threshold else ""
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
           f"{'cross-encoder' if args.cross else 'learned'} >= {cfg.verifier_threshold_for('en')} (other languages "
-          f"{cfg.verifier_threshold_for('de')}){' or equivalent rewording' if cfg.accept_equivalent else ''}); "
+          f"{cfg.verifier_threshold_for('de')}){guard_note}"
+          f"{' or equivalent rewording' if cfg.accept_equivalent else ''}); "
           "same = hit rate, diff = false-hit rate")
     print(f"{'kind':>28} {'pairs':>6} {'mean cos':>8} {'cos>=' + str(RULES_COS):>9} {'rules':>7} {'learned':>7} "
           f"{'equiv':>7} {'shipped':>7}")
@@ -207,7 +224,8 @@ def main() -> None:
     if args.no_rules:
         a_ok = np.array([not verbatim_differs(r["b"], r["a"]) for r in rows])
     if args.cross:
-        a_sc = cross_scores([r["b"] for r in rows], [r["a"] for r in rows], Path(args.cross))
+        a_sc = guarded(cross_scores([r["b"] for r in rows], [r["a"] for r in rows], Path(args.cross)),
+                       lv.score_arrays(eb, ea, a_lex), cfg)
     else:
         a_align = (np.concatenate([lv.align_rows(r["b"], [r["a"]]) for r in rows]) if lv.wants_align else None)
         a_sc = lv.score_arrays(eb, ea, a_lex, a_align)

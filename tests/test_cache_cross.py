@@ -12,7 +12,7 @@ import pytest
 
 from semrouter.cache import CacheConfig, SemanticCache
 from semrouter.cache.cross_verify import CrossVerifier
-from semrouter.cache.learned_verify import VerifierModelError
+from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.testing import HashEmbedder, put_answer, user_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,10 +89,27 @@ class FixedCross(CrossVerifier):
         return np.array([0.99 if self.good in query else 0.01] * len(cached), dtype=np.float32)
 
 
-async def _cache(learned: CrossVerifier | None = None, **over: Any) -> SemanticCache:
+class FixedGuard(LearnedVerifier):
+    """A bi-encoder guard with one fixed score."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+        self.wants_align = False
+        self.dimension = 384
+
+    def score(self, query: str, q: np.ndarray, cached: Sequence[str], vectors: np.ndarray,
+              align: np.ndarray | None = None) -> np.ndarray:
+        assert q.shape == (384,) and vectors.shape == (len(cached), 384)
+        return np.full(len(cached), self.value, dtype=np.float32)
+
+
+async def _cache(learned: CrossVerifier | None = None, guard: LearnedVerifier | None = None,
+                 **over: Any) -> SemanticCache:
+    """`verifier: cross` on the memory backend; no bi-encoder guard unless `guard` (or cross_guard_threshold)."""
     cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
-                                      "similarity_threshold": 0.3, "lookup_timeout_ms": 5000, **over})
-    return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
+                                      "similarity_threshold": 0.3, "lookup_timeout_ms": 5000,
+                                      "cross_guard_threshold": 0.4 if guard else 0.0, **over})
+    return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned, guard=guard)
 
 
 
@@ -132,6 +149,33 @@ async def test_only_top_k_candidates_are_scored_and_reworded_ones_need_no_run() 
     key = cache.key_for(req("Bake sourdough bread?"), H)  # an answer-neutral rewording: served by the rule
     assert key is not None and await cache.lookup(key, None) is not None and fixed.calls == []
     await cache.close()
+
+
+async def test_the_bi_encoder_guard_caps_the_cross_score_under_its_threshold() -> None:
+    for guard, served, shown in ((0.1, False, 0.1), (0.5, True, 0.99)):
+        fixed = FixedCross(good="home")
+        cache = await _cache(fixed, FixedGuard(guard))
+        await _put(cache, "How do I bake sourdough bread?")
+        key = cache.key_for(req("how do i bake sourdough bread at home"), H)  # the cross-encoder says 0.99
+        assert key is not None
+        hit, reason = await cache.lookup_with_reason(key, None)
+        assert (hit is not None) is served and reason == ("" if served else "learned")
+        out = await cache.explain(key)
+        assert abs(out["candidates"][0]["verifier_score"] - shown) < 1e-6  # the lower score when capped
+        assert (await cache.stats())["counters"]["cross_guard_capped"] == (0 if served else 2)
+        await cache.close()
+
+
+async def test_the_guard_is_loaded_from_verifier_model_and_off_at_zero() -> None:
+    if not (ROOT / "models" / "cache_verifier.onnx").is_file():
+        pytest.skip("models/ not built (make models)")
+    on = await _cache(FixedCross(good="home"), cross_guard_threshold=0.4,
+                      verifier_model=str(ROOT / "models" / "cache_verifier.onnx"))
+    off = await _cache(FixedCross(good="home"), cross_guard_threshold=0.0)
+    missing = await _cache(FixedCross(good="home"), cross_guard_threshold=0.4, verifier_model="/nonexistent/v.onnx")
+    assert isinstance(on._guard, LearnedVerifier) and off._guard is None and missing._guard is None
+    for c in (on, off, missing):
+        await c.close()
 
 
 async def test_missing_cross_model_falls_back_to_rules_with_a_warning() -> None:

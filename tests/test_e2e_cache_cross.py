@@ -35,17 +35,21 @@ def _hit(client: Client, text: str, h: dict[str, str]) -> bool:
     return False
 
 
-def test_cross_verifier_serves_a_synonym_and_refuses_negation_and_swap(tmp_path: Path) -> None:
+def test_cross_verifier_serves_a_synonym_and_refuses_negation_swap_unit_and_order(tmp_path: Path) -> None:
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
                                       "cache.lookup_timeout_ms": 2000, "cache.verifier": "cross"})
     try:
         h = {"authorization": "Bearer cross"}
         for q in ("How can I make my old laptop run faster?", "Is it safe to eat raw eggs?",
-                  "Convert 10 euros to dollars"):
+                  "Convert 10 euros to dollars", "How many minutes should I boil an egg for a runny yolk?",
+                  "Why does my dog chase the cat next door?"):
             _stored(c, q, h)
         assert _hit(c, "How can I make my old laptop run quicker?", h)  # a synonym: no rule accepts it
         assert not _hit(c, "Is it not safe to eat raw eggs?", h)
         assert not _hit(c, "Convert 10 dollars to euros", h)
+        assert not _hit(c, "How many seconds should I boil an egg for a runny yolk?", h)  # another unit
+        assert not _hit(c, "Why does the cat next door chase my dog?", h)  # the same words, roles swapped
+        assert _hit(c, "Is eating raw eggs safe?", h)  # a paraphrase the cross-encoder (and its guard) accept
         from semrouter.cache.config import CacheConfig
         from semrouter.cache.keys import tenancy
         out = json.loads(_cli("explain", "How can I make my old laptop run quicker?", "--tenant",

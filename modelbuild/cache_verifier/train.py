@@ -65,9 +65,11 @@ def pair_features(u: np.ndarray, v: np.ndarray, lex: np.ndarray, align: np.ndarr
 class Mixed:
     """Features of every pair of the mix: u = new prompt (b), v = cached prompt (a)."""
 
-    def __init__(self, pairs: list[MixPair], threads: int = 2, align: bool = False) -> None:
+    def __init__(self, pairs: list[MixPair], threads: int = 2, align: bool = False,
+                 veto: tuple[str, ...] | None = None) -> None:
+        """`veto`: the rule families behind `veto_ok` (default: CacheConfig's verifier_veto)."""
         rules = features.rules_verifier()
-        veto = CacheConfig().verifier_veto
+        veto = CacheConfig().verifier_veto if veto is None else veto
         texts = [p.a for p in pairs] + [p.b for p in pairs]
         emb = embed_cached(texts, threads=threads, progress=True)
         n = len(pairs)

@@ -37,6 +37,23 @@ async def no_embedder(texts: Any) -> np.ndarray:
     raise RuntimeError("this cache was opened without an embedder (management only)")
 
 
+def load_guard(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | None:
+    """The bi-encoder verifier that guards the cross-encoder (`verifier: cross` with cross_guard_threshold > 0)
+    if it loads and fits; else None (warned when it was asked for: the cross-encoder then decides alone)."""
+    if cfg.verifier != "cross" or cfg.cross_guard_threshold <= 0:
+        return None
+    try:
+        guard = LearnedVerifier(cfg.verifier_model, rules)
+    except VerifierModelError as e:
+        log.warning("bi-encoder guard of the cross-encoder unavailable; the cross-encoder decides alone", error=str(e))
+        return None
+    if guard.dimension != cfg.dimension or guard.wants_align:
+        log.warning("bi-encoder guard of the cross-encoder does not fit (dimension or alignment features); the "
+                    "cross-encoder decides alone", model_dimension=guard.dimension, dimension=cfg.dimension)
+        return None
+    return guard
+
+
 def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | CrossVerifier | None:
     """The model verifier `cfg.verifier` asks for (learned / both: verifier_model; cross: cross_model) if it
     loads and fits; else None (warned: the cache then verifies with the rules)."""

@@ -122,6 +122,14 @@ class CacheConfig(_Strict):
         description="cross_threshold for a prompt the language signal detects as not English; chosen on validation "
         "STS pairs in 10 languages (every language's false hits <= 5%, pooled <= 2%)",
     )
+    cross_guard_threshold: float = Field(
+        default=0.40, ge=0, le=1,
+        description="verifier: cross also asks the bi-encoder verifier (verifier_model) about each candidate the "
+        "cross-encoder scores; under this P(same answer) the candidate's score is capped at the bi-encoder's (two "
+        "models must agree: a near-miss one of them has never seen is refused). 0 = off. 0.40: the largest value that "
+        "costs at most 1 point of the mean validation hit rate (benchmarks/RESULTS.md, eighth session `cache9`); "
+        "a missing verifier_model = a warning and no guard",
+    )
     cross_top_k: int = Field(
         default=3, ge=1, le=100,
         description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "
@@ -146,8 +154,9 @@ class CacheConfig(_Strict):
         "every language's false hits on 'different' pairs stay <= 5% and the pooled rate <= 2% (the issue's "
         "near-miss and unrelated limits); see benchmarks/RESULTS.md",
     )
-    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "direction", "specific"], ...] = Field(
-        default=("numbers", "antonym", "units", "negation", "direction"),
+    verifier_veto: tuple[Literal["numbers", "negation", "antonym", "units", "direction", "specific", "order"],
+                         ...] = Field(
+        default=("numbers", "antonym", "units", "negation", "direction", "order"),
         description="rule families of verify.py that still veto a hit under verifier: learned (both = all of "
         "them); these cost few true duplicates and catch near-misses the model rarely saw (per-kind numbers in "
         "benchmarks/RESULTS.md). Code and quoted text that differ always veto (verbatim.py)",

@@ -6,8 +6,8 @@ unexpired entries -> a verdict per candidate (judge.py): under the per-category 
 pre-filter); code or quoted text that differ (verbatim.py, always); a rule family that vetoes
 (`verifier: learned` and `cross` = the `verifier_veto` families; `rules` and `both` = all of verify.py); the
 model's score P(same answer) under `verifier_threshold` (`learned`, `both`; `cross_threshold` for `cross`:
-the cross-encoder of cross_verify.py, run on at most `cross_top_k` candidates in a worker thread) unless the
-prompts are an
+the cross-encoder of cross_verify.py, run on at most `cross_top_k` candidates in a worker thread, its score
+capped at the bi-encoder verifier's where that is under `cross_guard_threshold`) unless the prompts are an
 answer-neutral rewording of each other (equivalent.py, `accept_equivalent`); else the best such
 candidate is served. `off` serves the best candidate above the threshold. Each refused candidate logs one info line
 (reason, cosine, score; never prompt text); a miss carries one reason of judge.MISS_REASONS
@@ -36,7 +36,7 @@ import numpy as np
 import structlog
 
 from semrouter.cache import keys, replies
-from semrouter.cache.build import load_learned, make_backend, no_embedder
+from semrouter.cache.build import load_guard, load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.health import Breaker
@@ -63,7 +63,8 @@ VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the le
 class SemanticCache:
     def __init__(self, cfg: CacheConfig, embed: Embedder, backend: CacheBackend, verifier: Verifier | None = None,
                  clock: Callable[[], float] = time.time,
-                 learned: LearnedVerifier | CrossVerifier | None = None) -> None:
+                 learned: LearnedVerifier | CrossVerifier | None = None, guard: LearnedVerifier | None = None) -> None:
+        """`guard`: the bi-encoder verifier that caps the cross-encoder's score (verifier: cross only)."""
         self.cfg = cfg
         self._embed = embed
         self._backend = backend
@@ -73,6 +74,7 @@ class SemanticCache:
             self._learned = None  # a model of the other kind than configured
         # a model configured but unavailable -> rules with a raised threshold
         self._fallback = cfg.model_verified and self._learned is None
+        self._guard = guard if isinstance(self._learned, CrossVerifier) and cfg.cross_guard_threshold > 0 else None
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._clock = clock
         self._breaker = Breaker(cfg.reconnect_initial_seconds, cfg.reconnect_max_seconds)
@@ -86,17 +88,20 @@ class SemanticCache:
     async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
                      verifier: Verifier | None = None, clock: Callable[[], float] = time.time,
                      maintenance: bool = True, learned: LearnedVerifier | CrossVerifier | None = None,
-                     opened: bool = False) -> SemanticCache:
+                     opened: bool = False, guard: LearnedVerifier | None = None) -> SemanticCache:
         """Connect and create the collection. A backend that is down is not fatal (the cache fails
         open and reconnects in the background); a schema mismatch is (CacheSchemaError).
-        `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed);
+        `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed); `guard`: the
+        cross-encoder's bi-encoder guard (else loaded from cfg.verifier_model under verifier: cross);
         `opened`: the caller already opened `backend` (the CLI, to report its own errors)."""
         if verifier is None and cfg.verify:
             verifier = await asyncio.to_thread(Verifier.from_tokenizer, cfg.verify_vocabulary)
         verifier = verifier or Verifier()
         if learned is None and embed is not None:
             learned = await asyncio.to_thread(load_learned, cfg, verifier)
-        self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned)
+        if guard is None and embed is not None and isinstance(learned, CrossVerifier):
+            guard = await asyncio.to_thread(load_guard, cfg, verifier)
+        self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned, guard)
         try:
             if not opened:
                 await self._backend.open()
@@ -277,7 +282,7 @@ class SemanticCache:
         if self._learned is None:
             return None
         if isinstance(self._learned, CrossVerifier):
-            return await self._cross_scores(prompt, entries)
+            return await self._cross_scores(prompt, vec, entries)
         if not self._learned.wants_align:
             vectors = await self._candidate_vectors(entries)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
@@ -293,10 +298,11 @@ class SemanticCache:
         out[need] = self._learned.score(prompt, vec, texts, vectors, align)
         return out
 
-    async def _cross_scores(self, prompt: str, entries: list[Entry]) -> np.ndarray:
+    async def _cross_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry]) -> np.ndarray:
         """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
         (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
-        candidates it does not decide, 0 for those past the top k (refused as `learned`)."""
+        candidates it does not decide, 0 for those past the top k (refused as `learned`). With the guard, a
+        candidate whose bi-encoder P(same answer) is under `cross_guard_threshold` gets the lower of the two."""
         assert isinstance(self._learned, CrossVerifier)
         out = np.full(len(entries), np.nan, dtype=np.float32)
         need: list[int] = []
@@ -309,8 +315,15 @@ class SemanticCache:
             return out
         top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
         out[rest] = 0.0
-        out[top] = await asyncio.to_thread(self._learned.score, prompt, [entries[i].prompt for i in top])
+        texts = [entries[i].prompt for i in top]
+        out[top] = await asyncio.to_thread(self._learned.score, prompt, texts)
         self._counters["cross_encoder_runs"] += 1
+        if self._guard is not None:
+            vectors = await self._candidate_vectors([entries[i] for i in top])
+            guard = self._guard.score(prompt, vec, texts, vectors)
+            low = guard < self.cfg.cross_guard_threshold
+            out[top] = np.where(low, np.minimum(out[top], guard), out[top])
+            self._counters["cross_guard_capped"] += int(low.sum())
         return out
 
     async def _candidate_vectors(self, entries: list[Entry]) -> np.ndarray:

@@ -9,11 +9,15 @@ texts with cheap, explainable rules and refuses the hit when any of these differ
 * negation: whether the text is negated (not, no, never, n't, without, ...; and the plain negation words
   of the other languages the language signal knows that write words with Latin or Cyrillic letters:
   nicht, pas, niet, nie, не, ...; Chinese and Japanese negation is left to the learned verifier);
-* antonyms: one text has a word whose antonym (built-in list) is in the other instead;
+* antonyms: one text has a word whose antonym (built-in list) is in the other instead, or the same word with a
+  negating prefix or suffix ("likely" vs "unlikely", "agree" vs "disagree", "useful" vs "useless");
 * units: the unit or language converted to ("5 miles to km" vs "5 km to miles", "how many kg is ..." vs
   "how many pounds is ..."), or one unit word put in place of another anywhere ("minutes" vs "hours");
 * direction: the words around a relation (to, from, into, than, vs, before, after, over) trade places
   ("copy a to b" vs "copy b to a", "is x bigger than y" vs "is y bigger than x");
+* order: the same content words (and relation words) in another order that is not one phrase moved from one
+  end to the other ("move the logs from the archive into tmp" vs "move the logs from tmp into the archive",
+  "a bites b" vs "b bites a"): cheap to refuse, and a rewording rarely keeps every word while reordering them;
 * specific tokens: a content word present in only one text that looks like a name or
   identifier — contains a digit or symbol (c++, gpt-4, node.js), is capitalised inside the
   sentence (Paris, Rust), or, when a vocabulary of common words is given, is not in it (pandas
@@ -43,7 +47,7 @@ _NUM_WORDS = {
 }
 _NEGATIONS = frozenset({
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "unable",
-    "nowhere", "lack", "lacking",
+    "nowhere", "lack", "lacking", "hardly", "scarcely", "barely", "seldom",
     # the Latin-script languages of the language signal (de, es, fr, it, pt, nl, pl): words that negate alone
     "nicht", "nichts", "kein", "keine", "keinen", "keinem", "keiner", "niemals", "niemand", "nunca", "nada",
     "nadie", "ninguno", "ninguna", "tampoco", "pas", "jamais", "rien", "aucun", "aucune", "non", "nessuno",
@@ -90,7 +94,9 @@ way ways thing things also really much many please tell know want need use using
 """.split())
 
 
-RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific")
+RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific", "order")
+# the families behind the `rules_ok` signal (the learned verifier's input; fixed when it was trained)
+_SIGNAL_RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific")
 _RELATIONS = frozenset({"to", "into", "from", "than", "vs", "versus", "before", "after", "over"})
 _QUESTION_WORDS = frozenset({"what", "why", "how", "when", "where", "who", "which", "whom", "whose"})
 
@@ -127,7 +133,7 @@ class Signals:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
-    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | direction | specific:<token>
+    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | direction | order | specific:<token>
 
 
 def _stem(w: str) -> str:
@@ -151,6 +157,18 @@ def _pairs() -> dict[str, frozenset[str]]:
 
 
 _ANTONYMS = _pairs()
+_NEG_PREFIXES = ("non-", "non", "dis", "un", "in", "im", "il", "ir")
+
+
+def _affix_negated(w: str, others: set[str]) -> str | None:
+    """The word of `others` that `w` negates with a prefix or the -less/-ful suffix (or that negates `w`), else
+    None. A prefixed base word must have 4+ letters ("in" + "form" counts; "a" + "broad" is not tried)."""
+    for p in _NEG_PREFIXES:
+        if w.startswith(p) and len(w) - len(p) >= 4 and w[len(p):] in others:
+            return w[len(p):]
+    if w.endswith("less") and len(w) >= 7 and (w[:-4] + "ful" in others or w[:-4] in others):
+        return w[:-4] + "ful" if w[:-4] + "ful" in others else w[:-4]
+    return None
 _UNITS_STEMMED = frozenset(_stem(u) for u in _UNITS)
 
 
@@ -210,10 +228,35 @@ def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, s
     return before, words[i], after
 
 
-def _unit_swapped(sa: set[str], sb: set[str]) -> bool:
-    """One text has a unit (or language) word the other lacks, and the other has a different one: "how many
-    minutes in a day" vs "how many hours in a day"."""
-    return bool((sa - sb) & _UNITS_STEMMED) and bool((sb - sa) & _UNITS_STEMMED)
+def _unit_swapped(a: _Parsed, b: _Parsed) -> bool:
+    """One text has a unit (or language) word more often than the other, and the other has a different one
+    more often: "how many minutes in a day" vs "how many hours in a day", "a 100 kg and a 50 kg person" vs
+    "a 100 pound and a 50 kg person" (counted, so a unit that stays elsewhere in the text does not hide it)."""
+    ca = Counter(w for w in a.words if w in _UNITS_STEMMED)
+    cb = Counter(w for w in b.words if w in _UNITS_STEMMED)
+    return bool(ca - cb) and bool(cb - ca)
+
+
+_ORDER_KEEP = frozenset("""
+to from into onto of for by with without per vs versus within toward towards through than before after over under
+""".split())
+
+
+def _content_order(p: _Parsed) -> list[str]:
+    """The words that carry what is asked, in order: content words, numbers and relation words."""
+    return [w for w in p.words if w not in _STOP or w in _ORDER_KEEP]
+
+
+def _rotation(x: list[str], y: list[str]) -> bool:
+    """Whether y is x with a run of words moved from one end to the other (x itself included)."""
+    return len(x) == len(y) and ("\x00" + "\x00".join(y) + "\x00") in ("\x00" + "\x00".join(x + x) + "\x00")
+
+
+def _reordered(a: _Parsed, b: _Parsed) -> bool:
+    """Same content words (as a multiset), another order, and not one phrase moved to the other end ("for kids,
+    what ..." vs "what ... for kids" is a move; "from a to b" vs "to a from b" is not)."""
+    x, y = _content_order(a), _content_order(b)
+    return x != y and Counter(x) == Counter(y) and not _rotation(x, y)
 
 
 def _swapped(a: _Parsed, b: _Parsed) -> bool:
@@ -285,7 +328,7 @@ class Verifier:
             first_question_word_differs=(qa[:1] != qb[:1]),
             swapped=_swapped(a, b) or _swapped(b, a),
             char_jaccard=_jaccard(set(a.grams), set(b.grams)), latin=min(a.latin, b.latin),
-            rules_ok=self._check(a, b).ok,
+            rules_ok=self._check(a, b, _SIGNAL_RULES).ok,
         )
 
     def _check(self, a: _Parsed, b: _Parsed, rules: Collection[str] = RULES) -> Verdict:
@@ -299,10 +342,18 @@ class Verifier:
                 for opposite in _ANTONYMS.get(w, ()):
                     if opposite in sb and opposite not in sa:
                         return Verdict(False, f"antonym:{w}/{opposite}")
-        if "units" in rules and (a.targets and b.targets and a.targets != b.targets or _unit_swapped(sa, sb)):
+            for w, others in ((w, sb - sa) for w in sa - sb):
+                if (base := _affix_negated(w, others)) is not None:
+                    return Verdict(False, f"antonym:{w}/{base}")
+            for w, others in ((w, sa - sb) for w in sb - sa):
+                if (base := _affix_negated(w, others)) is not None:
+                    return Verdict(False, f"antonym:{w}/{base}")
+        if "units" in rules and (a.targets and b.targets and a.targets != b.targets or _unit_swapped(a, b)):
             return Verdict(False, "units")
         if "direction" in rules and (_swapped(a, b) or _swapped(b, a)):
             return Verdict(False, "direction")
+        if "order" in rules and _reordered(a, b):
+            return Verdict(False, "order")
         only_a = self._content(sa - sb)
         only_b = self._content(sb - sa)
         if "specific" in rules and only_a and only_b:

@@ -12,7 +12,8 @@ encoder run over the prompt and the candidate.
 
 `--arm NAME=MODEL,T,T_OTHER` (repeatable) starts one stack per arm with that verifier model and thresholds
 (`--arm default=` : the shipped config; `--arm NAME=cross`: `verifier: cross`, the cross-encoder with the
-config's thresholds) and sends every request to each arm in turn (A/B in one run).
+config's thresholds; `--arm NAME=cross-guard`: with the bi-encoder guard at 0.40) and sends every request to
+each arm in turn (A/B in one run).
 
     .venv/bin/python benchmarks/bench_cache_hit_latency.py [--rounds 100] \
         [--arm default= --arm align=models/cache_verifier_align.onnx,0.92,0.76]
@@ -88,7 +89,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--arm", action="append", default=[],
-                    help="NAME=MODEL,T,T_OTHER (verifier model, thresholds), NAME=cross (verifier: cross) or NAME= "
+                    help="NAME=MODEL,T,T_OTHER (verifier model, thresholds), NAME=cross (verifier: cross), "
+                    "NAME=cross-guard (with the bi-encoder guard at 0.40) or NAME= "
                     "for the shipped config")
     a = ap.parse_args()
     arms: dict[str, dict[str, object]] = {}
@@ -97,8 +99,8 @@ def main() -> int:
         if not rest:
             arms[name] = {}
             continue
-        if rest == "cross":  # the cross-encoder verifier with the config's thresholds
-            arms[name] = {"cache.verifier": "cross"}
+        if rest in ("cross", "cross-guard"):  # the cross-encoder verifier with the config's thresholds
+            arms[name] = {"cache.verifier": "cross"} | ({"cache.cross_guard_threshold": 0.4} if rest != "cross" else {})
             continue
         model, t, t_other = rest.split(",")
         arms[name] = {"cache.verifier_model": str(Path(model).resolve()), "cache.verifier_threshold": float(t),

@@ -14,8 +14,8 @@ training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.js
 `--cross models/cache_verifier_cross.onnx`: the cross-encoder verifier (verifier: cross; thresholds
 cross_threshold / cross_threshold_other_languages) scores instead of the bi-encoder model (scores cached under
 build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
-guard; `--no-guard`: without it). `--no-rules`: the model alone (no veto family, no rewording rule, no guard;
-verbatim still applies).
+opt-in guard, off by default; `--guard 0.4`: with it). `--no-rules`: the model alone (no veto family, no
+rewording rule, no guard; verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
 
@@ -133,13 +133,16 @@ def main() -> None:
     ap.add_argument("--cross", default="", help="the cross-encoder model to score with (verifier: cross)")
     ap.add_argument("--no-rules", action="store_true", help="no veto families, no rewording rule, no guard (verbatim "
                     "stays)")
-    ap.add_argument("--no-guard", action="store_true", help="--cross without the bi-encoder guard")
+    ap.add_argument("--no-guard", action="store_true", help="--cross without the bi-encoder guard (threshold 0)")
+    ap.add_argument("--guard", type=float, default=None, help="--cross with cross_guard_threshold T (e.g. 0.4)")
     ap.add_argument("--veto", default=None, help="comma-separated verifier_veto families instead of the config's")
     args = ap.parse_args()
     if args.cross:
         cfg = cfg.model_copy(update={"verifier": "cross"})
     if args.veto is not None:
         cfg = cfg.model_copy(update={"verifier_veto": tuple(x for x in args.veto.split(",") if x)})
+    if args.guard is not None:
+        cfg = cfg.model_copy(update={"cross_guard_threshold": args.guard})
     if args.no_rules or args.no_guard:
         cfg = cfg.model_copy(update={"cross_guard_threshold": 0.0})
     if args.no_rules:

@@ -5,8 +5,9 @@ modelbuild/cache_verifier/cross/train.py trains on the verifier's mix) is MiniLM
 `[CLS] new prompt [SEP] cached prompt [SEP]` (token types 0 / 1) with a small head. Unlike the
 bi-encoder verifier (learned_verify.py: two sentence vectors + lexical features) its attention sees
 which words of one prompt have a counterpart in the other (an added scope word, a synonym), but as trained it
-does not tell swapped arguments apart and serves some negations of unseen styles: keep the vetoes
-(benchmarks/RESULTS.md, "Seventh session (`xenc`)").
+does not tell swapped arguments apart and serves some negations of unseen styles: keep the vetoes (the `order`
+family refuses the same words in another order) and the bi-encoder guard (`cross_guard_threshold`)
+(benchmarks/RESULTS.md, "Seventh session (`xenc`)" and "Eighth session (`cache9`)").
 
     inputs  input_ids, attention_mask, token_type_ids int64 [B,T]  ->  probs float32 [B,2]
 

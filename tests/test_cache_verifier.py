@@ -352,3 +352,13 @@ def test_order_is_a_default_veto_and_not_an_input_of_the_learned_model() -> None
     assert "order" in CacheConfig().verifier_veto
     s = Verifier().signals("Why does the cat chase the dog?", "Why does the dog chase the cat?")
     assert s.rules_ok  # the trained model's rules_ok feature keeps the families it was trained with
+
+
+@pytest.mark.parametrize("a,b", [
+    ("There is no excuse for a slow checkout page", "There isn't no excuse for a slow checkout page"),
+    ("It is safe to microwave this bowl", "It isn’t safe to microwave this bowl"),  # typographic apostrophe
+    ("You can reheat rice twice", "You cant reheat rice twice"),  # chat typing without the apostrophe
+])
+def test_negations_are_counted_and_written_every_way(a: str, b: str) -> None:
+    assert Verifier().check(b, a, ("negation",)).reason == "negation"
+    assert Verifier().check("Isn't it safe to reheat rice?", "Is it not safe to reheat rice?", ("negation",)).ok

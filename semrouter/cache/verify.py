@@ -6,9 +6,10 @@ finds a candidate above the threshold, `Verifier.check(query, cached_prompt)` co
 texts with cheap, explainable rules and refuses the hit when any of these differ:
 
 * numbers: the multiset of numbers (digits, number words "five", ordinals "5th"/"fifth");
-* negation: whether the text is negated (not, no, never, n't, without, ...; and the plain negation words
+* negation: how many negations the text has (not, no, never, n't, without, ...; and the plain negation words
   of the other languages the language signal knows that write words with Latin or Cyrillic letters:
-  nicht, pas, niet, nie, не, ...; Chinese and Japanese negation is left to the learned verifier);
+  nicht, pas, niet, nie, не, ...; Chinese and Japanese negation is left to the learned verifier): counted, so
+  a second negation added to a negated text ("there is no excuse" vs "there isn't no excuse") also differs;
 * antonyms: one text has a word whose antonym (built-in list) is in the other instead, or the same word with a
   negating prefix or suffix ("likely" vs "unlikely", "agree" vs "disagree", "useful" vs "useless");
 * units: the unit or language converted to ("5 miles to km" vs "5 km to miles", "how many kg is ..." vs
@@ -48,6 +49,9 @@ _NUM_WORDS = {
 _NEGATIONS = frozenset({
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot", "unable",
     "nowhere", "lack", "lacking", "hardly", "scarcely", "barely", "seldom",
+    # contractions typed without the apostrophe
+    "cant", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont", "wouldnt", "couldnt",
+    "shouldnt", "havent", "hasnt", "hadnt", "aint",
     # the Latin-script languages of the language signal (de, es, fr, it, pt, nl, pl): words that negate alone
     "nicht", "nichts", "kein", "keine", "keinen", "keinem", "keiner", "niemals", "niemand", "nunca", "nada",
     "nadie", "ninguno", "ninguna", "tampoco", "pas", "jamais", "rien", "aucun", "aucune", "non", "nessuno",
@@ -179,6 +183,7 @@ class _Parsed:
     capital: tuple[bool, ...]  # capitalised and not at the start of a sentence
     numbers: Counter[float]
     negated: bool
+    negations: int  # negation words (a negated text has at least one)
     targets: frozenset[str]  # units/languages converted to: "... to km", "how many km ..."
     relations: frozenset[tuple[str, str, str]]  # (word before, relation, word after) for each relation word
     grams: frozenset[str]  # character bigrams of the letters and digits (any script), lower-case
@@ -197,6 +202,7 @@ def _number(tok: str) -> float | None:
 
 
 def _parse(text: str) -> _Parsed:
+    text = text.replace("\u2019", "'")  # a typographic apostrophe: "isn’t" is one word, as "isn't"
     raw: list[str] = []
     capital: list[bool] = []
     for m in _TOKEN.finditer(text):
@@ -207,7 +213,7 @@ def _parse(text: str) -> _Parsed:
         capital.append(tok[0].isupper() and not starts_sentence)
     words = tuple(_stem(t) for t in raw)
     numbers: Counter[float] = Counter(n for n in map(_number, raw) if n is not None)
-    negated = any(w in _NEGATIONS or w.endswith("n't") for w in words) or any(
+    negations = sum(w in _NEGATIONS or w.endswith("n't") for w in words) + sum(
         w in _NEGATIONS_CYRILLIC for w in _CYRILLIC_WORD.findall(text.lower()))
     targets = frozenset(w for prev, w in zip(("",) + words, words, strict=False)
                         if prev in _TARGET_MARKERS and w in _UNITS)
@@ -216,7 +222,7 @@ def _parse(text: str) -> _Parsed:
     grams = frozenset(a + b for a, b in zip(chars, chars[1:], strict=False))
     letters = [c for c in text if c.isalpha()]
     latin = sum(c.isascii() for c in letters) / len(letters) if letters else 1.0
-    return _Parsed(words, tuple(raw), tuple(capital), numbers, negated, targets, rel, grams, latin)
+    return _Parsed(words, tuple(raw), tuple(capital), numbers, negations > 0, negations, targets, rel, grams, latin)
 
 
 def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, str] | None:
@@ -334,7 +340,7 @@ class Verifier:
     def _check(self, a: _Parsed, b: _Parsed, rules: Collection[str] = RULES) -> Verdict:
         if "numbers" in rules and a.numbers != b.numbers:
             return Verdict(False, "numbers")
-        if "negation" in rules and a.negated != b.negated:
+        if "negation" in rules and a.negations != b.negations:
             return Verdict(False, "negation")
         sa, sb = set(a.words), set(b.words)
         if "antonym" in rules:

@@ -10,7 +10,8 @@ settings, detects the new prompt as not English). Data (modelbuild/cache_verifie
 mix.py; none of it trained or tuned on): qqp-dev test split; paraphrase-dev origin stsb/test (11 languages)
 and the negation origins left out of training; chat-style rewrites of prompts from sources left out of
 training (tldr, arena-hard, mmlu-pro); plus benchmarks/data/cache_adversarial.jsonl (hand-written).
-`--part within`: unseen rows of the training sources instead (same sources, rows never trained on).
+`--part within`: unseen rows of the training sources instead (same sources, rows never trained on); `--part
+chatval`: more chat near-misses of the training sources (mix.chat_validation_pairs), where rules were chosen.
 `--cross models/cache_verifier_cross.onnx`: the cross-encoder verifier (verifier: cross; thresholds
 cross_threshold / cross_threshold_other_languages) scores instead of the bi-encoder model (scores cached under
 build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from modelbuild.cache_verifier import features  # noqa: E402
 from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr  # noqa: E402
-from modelbuild.cache_verifier.mix import load_mix, within_source_pairs  # noqa: E402
+from modelbuild.cache_verifier.mix import chat_validation_pairs, load_mix, within_source_pairs  # noqa: E402
 from modelbuild.cache_verifier.train import Mixed, kind_groups  # noqa: E402
 from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
@@ -124,8 +125,9 @@ def main() -> None:
     cfg = CacheConfig()
     ap = argparse.ArgumentParser()
     ap.add_argument("--verifier", default=str(ROOT / "models" / "cache_verifier.onnx"))
-    ap.add_argument("--part", default="test", choices=("test", "val", "within"),
-                    help="within = unseen rows of the training sources (mix.within_source_pairs; label them so)")
+    ap.add_argument("--part", default="test", choices=("test", "val", "within", "chatval"),
+                    help="within = unseen rows of the training sources (mix.within_source_pairs; label them so); "
+                    "chatval = more chat near-misses of the training sources (mix.chat_validation_pairs: for rules)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--thresholds", default="",
                     help="T,T_OTHER: verifier_threshold and verifier_threshold_other_languages instead of the config's "
@@ -157,7 +159,8 @@ def main() -> None:
     lv = LearnedVerifier(args.verifier, rules, ROOT / "models")
 
     t0 = time.perf_counter()
-    pairs = within_source_pairs() if args.part == "within" else load_mix()
+    pairs = (within_source_pairs() if args.part == "within" else chat_validation_pairs() if args.part == "chatval"
+             else load_mix())
     mix = Mixed(pairs, args.threads, align=lv.wants_align, veto=cfg.verifier_veto)  # alignment: cached under build/
     m = mix.part == args.part
     cos, y, kind = mix.cos[m], mix.y[m], mix.kind[m]

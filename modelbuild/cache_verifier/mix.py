@@ -126,6 +126,17 @@ def within_source_pairs(seed: int = 0, per_lang: int = 100, n_neg: int = 500, n_
     return out
 
 
+def chat_validation_pairs(seed: int = 0, skip: int = 400, upto: int = 3000) -> list[MixPair]:
+    """More validation for rule choices (part "chatval"): chat rewrites of the *training* sources' prompts that
+    neither the mix nor the within part uses (prompts `skip`..`upto` in chatpairs' hash order; never trained on),
+    for the kinds the mix's validation part has too few of (swap, unit) and their neighbours. Same sources as
+    training, so it says how rules do on those rewrite rules, not on unseen sources."""
+    seen = {p.a for p in chatpairs.build(skip, seed)}
+    kinds = ("swap", "unit", "negation", "number", "scope", "entity", "synonym", "reorder", "typo")
+    return [MixPair(p.a, p.b, p.same_answer, f"chat_{p.kind}", "chatval") for p in chatpairs.build(upto, seed)
+            if p.part == "train" and p.a not in seen and p.kind in kinds]
+
+
 def load_mix(seed: int = 0) -> list[MixPair]:
     """The whole mix (a few ten thousand pairs); sizes fixed here so a rerun is identical."""
     return (qqp_pairs(3000, 800, 3000, seed) + paraphrase_pairs(400, 100, 2500, seed)

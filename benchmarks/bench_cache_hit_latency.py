@@ -89,8 +89,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--lookup-timeout-ms", type=int, default=0,
-                    help="cache.lookup_timeout_ms for every arm (0 = the config's 50): on a loaded machine a lookup the "
-                    "cross-encoder decides can overrun 50 ms, miss, and the prompt is then answered by the exact stage")
+                    help="cache.lookup_timeout_ms for every arm (0 = the config's 50): on a loaded machine a lookup "
+                    "the cross-encoder decides can overrun 50 ms, miss, and the prompt is then answered by the exact "
+                    "stage")
     ap.add_argument("--arm", action="append", default=[],
                     help="NAME=MODEL,T,T_OTHER (verifier model, thresholds), NAME=cross (verifier: cross), "
                     "NAME=cross-guard (with the bi-encoder guard at 0.40) or NAME= "

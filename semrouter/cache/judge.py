@@ -5,7 +5,8 @@ The semantic stage finds candidates by cosine; each then gets a `Judgement`:
 * `below_threshold`: cosine under the (per-category) pre-filter threshold;
 * `verbatim`: the prompts' code or quoted text differ (verbatim.py; always on);
 * `case`: a word's case differs where it carries meaning, "May"/"may", "US"/"us" (casing.py; always on);
-* a rule family of verify.py that vetoes it (`numbers`, `negation`, `antonym`, `units`, `specific`);
+* a rule family of verify.py that vetoes it (`numbers`, `negation`, `antonym`, `units`, `direction`, `specific`,
+  `order`);
 * `learned`: the learned verifier's P(same answer) is under `verifier_threshold`, and the prompts are not
   an answer-neutral rewording of each other (equivalent.py; with `accept_equivalent`);
 * `hit`: served (the first such candidate, best cosine first).

@@ -137,7 +137,8 @@ class Signals:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
-    reason: str  # "" when ok; else numbers | negation | antonym:<a>/<b> | units | direction | order | specific:<token>
+    # "" when ok; else numbers | negation | antonym:<a>/<b> | units | direction | order | specific:<token>
+    reason: str
 
 
 def _stem(w: str) -> str:
@@ -161,6 +162,7 @@ def _pairs() -> dict[str, frozenset[str]]:
 
 
 _ANTONYMS = _pairs()
+_UNITS_STEMMED = frozenset(_stem(u) for u in _UNITS)
 _NEG_PREFIXES = ("non-", "non", "dis", "un", "in", "im", "il", "ir")
 
 
@@ -173,7 +175,6 @@ def _affix_negated(w: str, others: set[str]) -> str | None:
     if w.endswith("less") and len(w) >= 7 and (w[:-4] + "ful" in others or w[:-4] in others):
         return w[:-4] + "ful" if w[:-4] + "ful" in others else w[:-4]
     return None
-_UNITS_STEMMED = frozenset(_stem(u) for u in _UNITS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,9 +130,9 @@ def test_stats_reports_the_verifier_the_router_runs_and_no_milvus_warning(tmp_pa
     router runs the learned one), and every command printed a pymilvus WARNING line on stderr."""
     from semrouter.devstack import ROOT
 
-    if not (ROOT / "models" / "cache_verifier.onnx").exists():
+    if not (ROOT / "models" / "cache_verifier_cross.onnx").exists():
         pytest.skip("models/ not built: run `make models`")
-    p = write_config(tmp_path, f"verifier_model: {ROOT / 'models' / 'cache_verifier.onnx'}")
+    p = write_config(tmp_path, f"cross_model: {ROOT / 'models' / 'cache_verifier_cross.onnx'}")
     for cmd in ("stats", "list"):
         parser = argparse.ArgumentParser(prog="semrouter")
         add_parser(parser.add_subparsers(dest="cmd", required=True))
@@ -141,7 +141,7 @@ def test_stats_reports_the_verifier_the_router_runs_and_no_milvus_warning(tmp_pa
         out, err = capfd.readouterr()
         assert "WARNING" not in err, err
         if cmd == "stats":
-            assert json.loads(out)["details"]["verifier"] == "learned"
+            assert json.loads(out)["details"]["verifier"] == "cross"  # the default, loaded
 
 
 def test_without_config_or_router_the_shipped_config_path_is_used(tmp_path: Path, capsys: pytest.CaptureFixture[str],

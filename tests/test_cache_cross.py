@@ -195,6 +195,7 @@ def test_cross_thresholds_per_language() -> None:
                                       "cross_threshold_other_languages": 0.7})
     assert cfg.verifier_threshold_for("en") == cfg.verifier_threshold_for(None) == 0.8
     assert cfg.verifier_threshold_for("de") == 0.7
-    assert CacheConfig().verifier_threshold_for("en") == CacheConfig().verifier_threshold
+    learned = CacheConfig(verifier="learned")
+    assert learned.verifier_threshold_for("en") == learned.verifier_threshold
     with pytest.raises(ValueError, match="cross_top_k"):
         CacheConfig.model_validate({"cross_top_k": 0})

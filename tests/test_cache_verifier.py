@@ -87,7 +87,7 @@ def test_paraphrase_scores_higher_than_number_near_miss(learned: LearnedVerifier
     para = learned.score(PARAPHRASE[1], e[1], [PARAPHRASE[0]], e[:1])[0]
     miss = learned.score(NEAR_MISS[1], e[3], [NEAR_MISS[0]], e[2:3])[0]
     assert para > miss
-    assert miss < CacheConfig().verifier_threshold
+    assert miss < CacheConfig(verifier="learned").verifier_threshold
 
 
 SCOPED = ("What are the main renewable energy sources?", "What are the main renewable energy sources in Europe?")
@@ -119,7 +119,7 @@ def test_added_scope_word_scores_low_and_a_reworded_question_high(aligned: Learn
     scoped = aligned.score(SCOPED[1], e[1], [SCOPED[0]], e[:1])[0]
     reworded = aligned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0]
     assert scoped < 0.5 * ALIGNED_THRESHOLD < ALIGNED_THRESHOLD <= reworded
-    assert learned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0] < CacheConfig().verifier_threshold
+    assert learned.score(REWORDED[1], e[3], [REWORDED[0]], e[2:3])[0] < CacheConfig(verifier="learned").verifier_threshold
 
 
 async def test_alignment_costs_an_encoder_run_only_when_the_score_decides(encode: Any,
@@ -128,6 +128,7 @@ async def test_alignment_costs_an_encoder_run_only_when_the_score_decides(encode
         return encode(texts)
 
     cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "lookup_timeout_ms": 5000,
+                                      "verifier": "learned",
                                       "verifier_model": str(ALIGNED), "verify_vocabulary": str(TOKENIZER),
                                       "verifier_threshold": ALIGNED_THRESHOLD})
     cache = await SemanticCache.create(cfg, embed, maintenance=False)
@@ -168,7 +169,7 @@ class FixedScores(LearnedVerifier):
 
 
 async def _cache(learned: LearnedVerifier | None = None, **over: Any) -> SemanticCache:
-    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384,
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "learned",
                                       "similarity_threshold": 0.5, "lookup_timeout_ms": 5000, **over})
     return await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=learned)
 
@@ -229,6 +230,7 @@ async def test_real_model_in_lookup(encode: Any) -> None:
         return encode(texts)
 
     cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "lookup_timeout_ms": 5000,
+                                      "verifier": "learned",
                                       "verifier_model": str(MODEL), "verify_vocabulary": str(TOKENIZER)})
     cache = await SemanticCache.create(cfg, embed, maintenance=False)
     key = cache.key_for(req(NEAR_MISS[0]), H)
@@ -252,9 +254,9 @@ async def test_missing_model_falls_back_to_rules_with_raised_threshold() -> None
 
 
 def test_config_legacy_verify_key() -> None:
-    assert CacheConfig().verifier == "learned"
+    assert CacheConfig().verifier == "cross"
     assert CacheConfig.model_validate({"verify": False}).verifier == "off"
-    assert CacheConfig.model_validate({"verify": True}).verifier == "learned"
+    assert CacheConfig.model_validate({"verify": True}).verifier == "cross"  # the default
     assert not CacheConfig.model_validate({"verifier": "off"}).verify
     with pytest.raises(ValueError):
         CacheConfig.model_validate({"verifier": "maybe"})
@@ -276,7 +278,7 @@ class MiddleScores(FixedScores):
 
 
 async def test_other_languages_use_their_own_verifier_threshold() -> None:
-    cfg = CacheConfig()
+    cfg = CacheConfig(verifier="learned")
     assert cfg.verifier_threshold_for("de") == cfg.verifier_threshold_other_languages < cfg.verifier_threshold
     assert cfg.verifier_threshold_for("en") == cfg.verifier_threshold_for("und") == cfg.verifier_threshold_for(None)
     cache = await _cache(MiddleScores(good=""), verifier_threshold=0.94, verifier_threshold_other_languages=0.9)

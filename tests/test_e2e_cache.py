@@ -152,7 +152,7 @@ def test_alignment_verifier_serves_a_reworded_question_and_refuses_added_scope(t
     """The opt-in verifier with token alignment (models/cache_verifier_align.onnx, its validation thresholds):
     a rewording no rule accepts is served after the extra encoder run; a word of scope added is refused."""
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
-                                      "cache.lookup_timeout_ms": 2000,
+                                      "cache.lookup_timeout_ms": 2000, "cache.verifier": "learned",
                                       "cache.verifier_model": str(ROOT / "models" / "cache_verifier_align.onnx"),
                                       "cache.verifier_threshold": 0.92,
                                       "cache.verifier_threshold_other_languages": 0.76})

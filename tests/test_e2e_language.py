@@ -24,9 +24,11 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     # every other non-English language falls to the default model. quality_target 1: always the best candidate.
     # PII stays on: outside signals.pii.head_languages a name needs personal context, so Spanish words the
     # English-trained head reads as PERSON no longer reroute away from qwen3-32b's PII policy.
+    # The multilingual category is off here (the gate alone; test_e2e_multilingual.py has it on).
     rules = [{"languages": ["es"], "category": "math"}, {"languages": ["ja"], "model": "qwen3-32b"}]
     stack, c = start_stack(tmp_path_factory.mktemp("language"),
-                           {"cache.enabled": False, "routing.quality_target": 1.0, "language.rules": rules})
+                           {"cache.enabled": False, "routing.quality_target": 1.0, "language.rules": rules,
+                            "signals.multilingual.enabled": False})
     try:
         yield c
     finally:

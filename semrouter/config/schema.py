@@ -319,6 +319,14 @@ class Config(_Strict):
             if lr.category is not None and lr.category not in set(cats):
                 raise ValueError(f"language.rules[{i}].category: {lr.category!r} is not a configured category; "
                                  f"use one of {sorted(cats)}")
+        ml = self.signals.multilingual
+        for code in ml.languages:
+            if code not in self.language.detect:
+                raise ValueError(f"signals.multilingual.languages: {code!r} is not in language.detect; add it there "
+                                 "or remove it here")
+            if code in self.language.classifier_languages:
+                raise ValueError(f"signals.multilingual.languages: {code!r} is in language.classifier_languages (the "
+                                 "English classifier decides those); remove it from one of the two")
         return self
 
     def model(self, name: str) -> Model | None:

@@ -1,8 +1,11 @@
 """The decision engine: signals + config → which model serves the request, and why.
 
 Pure: no I/O, no clocks, no randomness. Order of precedence for `auto` requests:
-1. a prompt in a language the classifier is not trusted on (`language.classifier_languages`) takes the first
-   `language.rules` entry naming its language: a preferred model, or a category to route as;
+0. a prompt in a language the classifier is not trusted on, whose multilingual category (`signals.multilingual`,
+   only for its `languages`) is at least `signals.multilingual.threshold` sure, routes as that category
+   (reason `multilingual`; a keyword rule that matches still comes first);
+1. otherwise a prompt in a language the classifier is not trusted on (`language.classifier_languages`) takes the
+   first `language.rules` entry naming its language: a preferred model, or a category to route as;
 2. a keyword rule that matches (first in config order) names the category;
 3. otherwise the classifier's top category when its probability ≥ `signals.classifier.threshold`, and only for
    prompts in a `language.classifier_languages` language (the shipped heads are English-only);
@@ -37,7 +40,7 @@ class Refusal:
 class Decision:
     model: str
     category: str | None
-    reason: str  # explicit | keyword:<rule> | language | classifier | default | complexity:<small|large> | cheapest | pii_reroute
+    reason: str  # explicit | keyword:<rule> | language | classifier | multilingual | default | complexity:<small|large> | cheapest | pii_reroute
     confidence: float | None = None
     use_reasoning: bool = False
     complexity: float | None = None
@@ -60,11 +63,24 @@ def category_vote(cfg: Config, keyword: CategoryVote | None, analysis: Analysis 
     prompts in a language it is trusted on (`language`: ISO 639-1 code, None = not detected)."""
     if keyword is not None and cfg.category(keyword.category) is not None:
         return keyword
-    if analysis is None or not analysis.category_probs or not cfg.language.trusted(language):
+    if not cfg.language.trusted(language):
+        return multilingual_vote(cfg, analysis, language)
+    if analysis is None or not analysis.category_probs:
         return None
     label, prob = max(analysis.category_probs.items(), key=lambda kv: kv[1])
     if prob >= cfg.signals.classifier.threshold and cfg.category(label) is not None:
         return CategoryVote(category=label, confidence=float(prob), source="classifier")
+    return None
+
+
+def multilingual_vote(cfg: Config, analysis: Analysis | None, language: str | None) -> CategoryVote | None:
+    """The multilingual category of a prompt in a language the classifier is not trusted on, when its top
+    probability is at least `signals.multilingual.threshold` and the category is configured; else None."""
+    if analysis is None or not analysis.multilingual_probs or cfg.language.trusted(language):
+        return None
+    label, prob = max(analysis.multilingual_probs.items(), key=lambda kv: kv[1])
+    if prob >= cfg.signals.multilingual.threshold and cfg.category(label) is not None:
+        return CategoryVote(category=label, confidence=float(prob), source="multilingual")
     return None
 
 
@@ -160,7 +176,8 @@ def decide(
                         confidence=vote.confidence if vote else None, complexity=complexity,
                         source_model=requested_model, language=language)
 
-    rule = cfg.language.rule_for(language)
+    ml = multilingual_vote(cfg, analysis, language)  # a confident multilingual category comes before the rules
+    rule = None if ml is not None else cfg.language.rule_for(language)
     vote = None if rule is not None else category_vote(cfg, keyword, analysis, language)
     cat = cfg.category(rule.category) if rule is not None and rule.category else (
         cfg.category(vote.category) if vote else None)

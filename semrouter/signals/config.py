@@ -152,6 +152,34 @@ class ClassifierConfig(_Cfg):
     )
 
 
+class MultilingualConfig(_Cfg):
+    """The category of prompts the English classifier is not trusted on, from the multilingual encoder
+    (multilingual-e5-small, `make models` writes it to models/e5) and its category head."""
+
+    enabled: bool = Field(
+        default=True, description="for a prompt in one of `languages`, run the multilingual encoder and its category "
+        "head (only then: English prompts never pay for it); off, or without model_dir's files: the language gate "
+        "decides alone (language.rules, else the default model)")
+    model_dir: str = Field(default="models/e5", description="directory written by `make models` (modelbuild/"
+                           "export_e5.py: encoder.int8.onnx, tokenizer.json, e5_category_head.onnx, manifest.json)")
+    threshold: float = Field(
+        default=0.78, ge=0, le=1, description="minimum probability of its top category to route on it; below it the "
+        "language gate decides. 0.78: the lowest at which the shipped head's confident-and-wrong share of the Japanese "
+        "validation rows is at most 5% (e5_category_head.metrics.json, benchmarks/RESULTS.md)")
+    languages: tuple[str, ...] = Field(
+        default=("ja",), description="ISO 639-1 codes whose prompts get the multilingual category (each must be in "
+        "language.detect and not in language.classifier_languages). Measured with labels: Japanese only")
+    max_tokens: int = Field(default=256, ge=16, le=512, description="longer prompts keep their first and last tokens")
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(c.strip().lower() for c in v)
+        if len(set(out)) != len(out):
+            raise ValueError("duplicate language codes")
+        return out
+
+
 class SignalsConfig(_Cfg):
     enabled: bool = Field(default=True, description="off: only keyword rules decide (no ONNX session is loaded)")
     model_dir: str = Field(default="models", description="directory built by `make models` (has manifest.json)")
@@ -193,6 +221,7 @@ class SignalsConfig(_Cfg):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     complexity: bool = Field(default=True, description="score complexity when complexity_head.onnx is present")
     pii: PIIConfig = Field(default_factory=PIIConfig)
+    multilingual: MultilingualConfig = Field(default_factory=MultilingualConfig)
 
     @property
     def long_prompt_chars(self) -> int:

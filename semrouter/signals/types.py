@@ -49,6 +49,9 @@ class Analysis:
     complexity: float | None = None
     small_model_wrong: float | None = None  # the same head's estimate that the small model answers wrongly
     language: str | None = None  # ISO 639-1 code or "und" (signals/language.py), None when not detected here
+    # The multilingual encoder's category probabilities (signals.multilingual), only for a prompt whose detected
+    # language is in signals.multilingual.languages; empty otherwise (English prompts never get them)
+    multilingual_probs: Mapping[str, float] = field(default_factory=dict)
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     errors: tuple[str, ...] = ()  # signals that failed (the request is still routed)
 

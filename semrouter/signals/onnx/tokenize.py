@@ -40,18 +40,21 @@ class TokenBatch:
 
 
 class TextTokenizer:
-    """Wraps a `tokenizer.json` (BERT word pieces). Stateless after construction; thread-safe."""
+    """Wraps a `tokenizer.json` (BERT word pieces by default; `specials` names the start, end and padding tokens
+    of another vocabulary, e.g. ("<s>", "</s>", "<pad>") for the multilingual encoder's). Stateless after
+    construction; thread-safe."""
 
-    def __init__(self, path: str | Path, max_tokens: int = 256) -> None:
+    def __init__(self, path: str | Path, max_tokens: int = 256,
+                 specials: tuple[str, str, str] = ("[CLS]", "[SEP]", "[PAD]")) -> None:
         if max_tokens < 8:
             raise ValueError("max_tokens must be at least 8")
         self._tok = Tokenizer.from_file(str(path))
         self._tok.no_truncation()
         self._tok.no_padding()
         self.max_tokens = max_tokens
-        self.cls_id = self._require("[CLS]")
-        self.sep_id = self._require("[SEP]")
-        self.pad_id = self._tok.token_to_id("[PAD]") or 0
+        self.cls_id = self._require(specials[0])
+        self.sep_id = self._require(specials[1])
+        self.pad_id = self._tok.token_to_id(specials[2]) or 0
         self.vocab_size = int(self._tok.get_vocab_size(with_added_tokens=True))
 
     def _require(self, token: str) -> int:

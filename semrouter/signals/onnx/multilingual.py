@@ -1,0 +1,72 @@
+"""The multilingual category: multilingual-e5-small + its category head, for prompts the English classifier is
+not trusted on (`signals.multilingual`).
+
+The files come from `make models` (modelbuild/export_e5.py, its own `manifest.json` in `model_dir`). They are
+optional: `MultilingualCategory.load` returns None when the directory or a file is missing (the analyzer logs it
+once and keeps the language gate). Runs in the analyzer's worker thread, only on the rows of a batch whose
+detected language is in `signals.multilingual.languages`, after the language signal has answered; English
+prompts never reach it. One pass: tokenise ("query: " + text, head+tail truncation), encode (int8, masked mean,
+L2), head -> probabilities over the head's 14 categories, restricted and renormalised to the configured ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from semrouter.signals.config import MultilingualConfig
+from semrouter.signals.onnx.manifest import sha256_file
+from semrouter.signals.onnx.sessions import Encoder, Head
+from semrouter.signals.onnx.tokenize import TextTokenizer
+
+HEAD = "e5_category_head"
+REQUIRED = ("manifest.json", "tokenizer.json", "encoder.int8.onnx", f"{HEAD}.onnx", f"{HEAD}.labels.json")
+SPECIALS = ("<s>", "</s>", "<pad>")
+
+
+class MultilingualCategory:
+    """texts -> category probabilities [B,K] over `labels`. Thread-safe (ONNX sessions, stateless tokenizer)."""
+
+    def __init__(self, tokenizer: TextTokenizer, encoder: Encoder, head: Head, labels: Sequence[str],
+                 prefix: str) -> None:
+        self.tokenizer, self.encoder, self.head, self.prefix = tokenizer, encoder, head, prefix
+        self.labels = tuple(labels)
+        self._idx = np.array([head.labels.index(x) for x in self.labels], dtype=np.int64)
+        self.runs = 0  # passes so far (tests and metrics read it)
+
+    @classmethod
+    def missing(cls, model_dir: Path) -> list[str]:
+        """The required files absent from `model_dir` (empty: present)."""
+        return [n for n in REQUIRED if not (model_dir / n).is_file()]
+
+    @classmethod
+    def load(cls, cfg: MultilingualConfig, so: ort.SessionOptions, head_so: ort.SessionOptions,
+             keep: Sequence[str] = ()) -> MultilingualCategory | None:
+        """The model in `cfg.model_dir`, or None when a file is missing or the head lacks a configured category
+        (`keep`: the configured category names; empty = the head's). Raises ValueError when a file does not match
+        the directory's manifest (a partial copy: rebuild with `make models`)."""
+        mdir = Path(cfg.model_dir)
+        if cls.missing(mdir):
+            return None
+        manifest = json.loads((mdir / "manifest.json").read_text())
+        for name in ("tokenizer.json", "encoder.int8.onnx", f"{HEAD}.onnx"):
+            if sha256_file(mdir / name) != manifest.get("files", {}).get(name):
+                raise ValueError(f"{mdir / name} does not match {mdir}/manifest.json; rebuild it with `make models`")
+        head = Head.load(mdir, HEAD, head_so)
+        if keep and not set(keep) <= set(head.labels):
+            return None
+        tok = TextTokenizer(mdir / "tokenizer.json", cfg.max_tokens, specials=SPECIALS)
+        return cls(tok, Encoder(mdir / "encoder.int8.onnx", so, outputs=("sentence_embedding",)), head,
+                   tuple(keep) or head.labels, str(manifest.get("query_prefix", "query: ")))
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), len(labels)] probabilities (rows sum to 1)."""
+        tb = self.tokenizer.encode([self.prefix + t for t in texts])
+        emb = self.encoder(tb.input_ids, tb.attention_mask).embedding
+        self.runs += 1
+        p = self.head(emb)[:, self._idx]
+        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)

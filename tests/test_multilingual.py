@@ -1,0 +1,91 @@
+"""The multilingual category in decisions and config (signals.multilingual): pure functions of signals + config."""
+
+from __future__ import annotations
+
+import pytest
+
+from semrouter.config import parse_config
+from semrouter.config.load import ConfigError
+from semrouter.decision.engine import decide
+from semrouter.signals.keywords import KeywordSignal
+from semrouter.signals.types import Analysis
+
+
+def cfg(rules: list[dict] | None = None, threshold: float = 0.6, **multilingual: object):
+    return parse_config({
+        "routing": {"default_model": "small"},
+        "signals": {"enabled": False, "multilingual": {"threshold": threshold, **multilingual}},
+        "models": [
+            {"name": "small", "endpoints": [{"address": "h", "port": 1}], "pricing": {"prompt_per_1m": 0.1}},
+            {"name": "big", "endpoints": [{"address": "h", "port": 2}], "pricing": {"prompt_per_1m": 3.0}},
+            {"name": "polyglot", "endpoints": [{"address": "h", "port": 3}], "pricing": {"prompt_per_1m": 1.0}},
+        ],
+        "categories": [
+            {"name": "math", "model_scores": [{"model": "big", "score": 0.9}, {"model": "small", "score": 0.6}]},
+            {"name": "history", "model_scores": [{"model": "small", "score": 0.8}]},
+        ],
+        "keyword_rules": [{"name": "calc", "category": "math", "keywords": ["derivada"]}],
+        "language": {"rules": rules if rules is not None else [{"languages": ["*"], "model": "polyglot"}]},
+    })
+
+
+def ml(english: dict[str, float] | None = None, **p: float) -> Analysis:
+    return Analysis(category_probs=english or {"history": 0.9, "math": 0.1}, multilingual_probs=p)
+
+
+def test_confident_multilingual_category_routes_before_the_language_rule() -> None:
+    d = decide(cfg(), "auto", None, ml(math=0.8, history=0.2), language="ja")
+    assert (d.model, d.category, d.reason, d.confidence) == ("big", "math", "multilingual", 0.8)
+
+
+def test_unsure_multilingual_category_leaves_the_language_rule_and_no_category() -> None:
+    d = decide(cfg(), "auto", None, ml(math=0.55, history=0.45), language="ja")
+    assert (d.model, d.category, d.reason, d.category_guess) == ("polyglot", None, "language", None)
+
+
+def test_unsure_without_a_rule_gets_the_default_model() -> None:
+    d = decide(cfg(rules=[]), "auto", None, ml(math=0.55, history=0.45), language="ja")
+    assert (d.model, d.category, d.reason) == ("small", None, "default")
+
+
+def test_english_prompts_ignore_multilingual_probs_and_keep_the_english_classifier() -> None:
+    d = decide(cfg(), "auto", None, ml({"history": 0.9, "math": 0.1}, math=0.99), language="en")
+    assert (d.category, d.reason) == ("history", "classifier")
+
+
+def test_the_english_head_is_never_trusted_on_japanese_even_when_sure() -> None:
+    d = decide(cfg(rules=[]), "auto", None, Analysis(category_probs={"history": 0.99}), language="ja")
+    assert (d.category, d.reason) == (None, "default")
+
+
+def test_a_matching_keyword_rule_still_wins_over_the_multilingual_category() -> None:
+    c = cfg(rules=[])
+    kw = KeywordSignal(c.keyword_rules).evaluate("¿Cuál es la derivada de x al cubo?")
+    d = decide(c, "auto", kw, ml(history=0.9, math=0.1), language="es")
+    assert (d.category, d.reason) == ("math", "keyword:calc")
+
+
+def test_an_unconfigured_top_category_does_not_route() -> None:
+    d = decide(cfg(), "auto", None, ml(law=0.9, math=0.1), language="ja")
+    assert (d.model, d.reason) == ("polyglot", "language")
+
+
+def test_explicit_model_reports_the_multilingual_category_without_rerouting() -> None:
+    d = decide(cfg(), "small", None, ml(math=0.9, history=0.1), language="ja")
+    assert (d.model, d.category, d.reason) == ("small", "math", "explicit")
+
+
+@pytest.mark.parametrize("languages, key_hint", [
+    (["en"], "classifier_languages"),
+    (["sw"], "language.detect"),
+])
+def test_languages_are_validated_against_the_language_section(languages: list[str], key_hint: str) -> None:
+    with pytest.raises((ConfigError, ValueError)) as e:
+        cfg(languages=languages)
+    assert "signals.multilingual.languages" in str(e.value) and key_hint in str(e.value)
+
+
+def test_threshold_out_of_range_is_refused() -> None:
+    with pytest.raises((ConfigError, ValueError)) as e:
+        cfg(threshold=1.5)
+    assert "threshold" in str(e.value)

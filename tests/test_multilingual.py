@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from semrouter.config import parse_config
 from semrouter.config.load import ConfigError
 from semrouter.decision.engine import decide
+from semrouter.devstack import ROOT
 from semrouter.signals.keywords import KeywordSignal
+from semrouter.signals.onnx.multilingual import MultilingualCategory
 from semrouter.signals.types import Analysis
+
+
+# Hand-written prompts (not from any data set).
+JAPANESE_MATH = "方程式 2x + 6 = 14 を解き、さらに x の二乗を 0 から 3 まで積分した値を求めてください。"
+SPANISH_MATH = "Resuelve la ecuación 2x + 6 = 14 y calcula el área bajo la curva y = x² entre 0 y 3."
 
 
 def cfg(rules: list[dict] | None = None, threshold: float = 0.6, **multilingual: object):
@@ -89,3 +98,36 @@ def test_threshold_out_of_range_is_refused() -> None:
     with pytest.raises((ConfigError, ValueError)) as e:
         cfg(threshold=1.5)
     assert "threshold" in str(e.value)
+
+
+# ---------------------------------------------------------------- the analyzer (built models/ and models/e5)
+
+E5_READY = (ROOT / "models" / "manifest.json").is_file() and not MultilingualCategory.missing(ROOT / "models" / "e5")
+
+
+@pytest.mark.skipif(not E5_READY, reason="models/ or models/e5 not built: run `make models`")
+async def test_only_listed_languages_pay_for_the_multilingual_pass_and_they_share_one() -> None:
+    from semrouter.config.schema import Category, ModelScore
+    from semrouter.signals.config import MultilingualConfig, SignalsConfig
+    from semrouter.signals.language import LanguageConfig, LanguageDetector
+    from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+
+    cats = [Category(name=n, model_scores=(ModelScore(model="m", score=0.5),)) for n in ("math", "history", "law")]
+    sig = SignalsConfig(model_dir=str(ROOT / "models"),
+                        multilingual=MultilingualConfig(model_dir=str(ROOT / "models" / "e5"), languages=("ja", "es")))
+    a = await OnnxAnalyzer.create(sig, cats, language=LanguageDetector(LanguageConfig()))
+    try:
+        assert a.multilingual is not None and a.multilingual.labels == ("math", "history", "law")
+        english = await a.analyze("Solve for x: 3x + 7 = 22, and explain each step.")
+        assert english.language == "en" and english.multilingual_probs == {} and a.multilingual.runs == 0
+        french = await a.analyze("Pourquoi l'Empire romain d'Occident s'est-il effondré ?")  # not listed
+        assert french.language == "fr" and french.multilingual_probs == {} and a.multilingual.runs == 0
+        ja, es = await asyncio.gather(a.analyze(JAPANESE_MATH), a.analyze(SPANISH_MATH))
+        assert (ja.language, es.language) == ("ja", "es")
+        assert max(ja.multilingual_probs, key=ja.multilingual_probs.__getitem__) == "math"
+        assert sum(es.multilingual_probs.values()) == pytest.approx(1.0, abs=1e-5)
+        assert a.multilingual.runs in (1, 2)  # one pass per micro-batch: both rows share it when batched together
+        only_cat = await a.analyze(JAPANESE_MATH, want=frozenset({"jailbreak"}))  # no category wanted: no pass
+        assert only_cat.multilingual_probs == {}
+    finally:
+        await a.close()

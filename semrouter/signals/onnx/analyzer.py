@@ -199,7 +199,11 @@ class OnnxAnalyzer:
         multilingual = None
         ml = cfg.multilingual
         if ml.enabled and ml.languages and language is not None:
-            multilingual = MultilingualCategory.load(ml, so, head_so, names)
+            # loaded on a thread of its own: its ~250 MB of load-time allocations stay out of this worker thread's
+            # malloc arena (loaded here, every English request's tokenise/encode/heads ran ~5-8% slower in one
+            # process A/B, though the e5 sessions never ran for them)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="multilingual-load") as loader:
+                multilingual = loader.submit(MultilingualCategory.load, ml, so, head_so, names).result()
             if multilingual is None:  # once per runtime build: the files are optional
                 log.warning("multilingual_category_unavailable", model_dir=ml.model_dir,
                             missing=MultilingualCategory.missing(Path(ml.model_dir)),

@@ -94,6 +94,15 @@ def test_languages_are_validated_against_the_language_section(languages: list[st
     assert "signals.multilingual.languages" in str(e.value) and key_hint in str(e.value)
 
 
+def test_the_default_languages_do_not_invalidate_a_narrower_detect_list() -> None:
+    c = parse_config({
+        "routing": {"default_model": "small"}, "signals": {"enabled": False},
+        "models": [{"name": "small", "endpoints": [{"address": "h", "port": 1}]}],
+        "language": {"detect": ["en", "es"]},
+    })
+    assert c.signals.multilingual.languages == ("ja",)  # never reported by lingua here: no effect
+
+
 def test_threshold_out_of_range_is_refused() -> None:
     with pytest.raises((ConfigError, ValueError)) as e:
         cfg(threshold=1.5)

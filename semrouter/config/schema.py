@@ -320,7 +320,9 @@ class Config(_Strict):
                 raise ValueError(f"language.rules[{i}].category: {lr.category!r} is not a configured category; "
                                  f"use one of {sorted(cats)}")
         ml = self.signals.multilingual
-        for code in ml.languages:
+        # checked when written: the default ([ja]) must not make a config that narrows language.detect invalid (a
+        # default language lingua never reports is simply never seen)
+        for code in (ml.languages if ml.enabled and "languages" in ml.model_fields_set else ()):
             if code not in self.language.detect:
                 raise ValueError(f"signals.multilingual.languages: {code!r} is not in language.detect; add it there "
                                  "or remove it here")

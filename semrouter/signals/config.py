@@ -168,7 +168,7 @@ class MultilingualConfig(_Cfg):
         "validation rows is at most 5% (e5_category_head.metrics.json, benchmarks/RESULTS.md)")
     languages: tuple[str, ...] = Field(
         default=("ja",), description="ISO 639-1 codes whose prompts get the multilingual category (each must be in "
-        "language.detect and not in language.classifier_languages). Measured with labels: Japanese only")
+        "language.detect and not in language.classifier_languages when set). Measured with labels: Japanese only")
     max_tokens: int = Field(default=256, ge=16, le=512, description="longer prompts keep their first and last tokens")
 
     @field_validator("languages")

@@ -199,7 +199,7 @@ class OnnxAnalyzer:
         multilingual = None
         ml = cfg.multilingual
         if ml.enabled and ml.languages and language is not None:
-            # loaded on a thread of its own: its ~250 MB of load-time allocations stay out of this worker thread's
+            # loaded on a thread of its own: its ~430 MB of load-time allocations stay out of this worker thread's
             # malloc arena (loaded here, every English request's tokenise/encode/heads ran ~5-8% slower in one
             # process A/B, though the e5 sessions never ran for them)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="multilingual-load") as loader:

@@ -277,8 +277,8 @@ def direct_cases(split: str, n_attacks: int, seed: int) -> list[dict]:
             seen.add(t)
             out.append({"text": t, "label": "jailbreak", "origin": f"gen-{split}/jailbreak"})
     for tmpl in _LOOK[split]:
-        for t in {rng.choice(_POLITE[split]) + tmpl.format(b64=rng.choice(_B64), cmd=rng.choice(_CMDS))
-                  for _ in range(4)}:
+        for t in dict.fromkeys(rng.choice(_POLITE[split]) + tmpl.format(b64=rng.choice(_B64), cmd=rng.choice(_CMDS))
+                               for _ in range(4)):  # first-seen order: a set's order changes from run to run
             out.append({"text": t, "label": "benign_lookalike", "origin": f"gen-{split}/lookalike"})
     return out
 

@@ -80,3 +80,14 @@ def test_joint_thresholds_keep_every_set_within_its_caps() -> None:
             refused = (s[key][:, 0] >= tj) | (s[key][:, 1] >= ti)
             assert refused.mean() <= cap
     assert (attacks["jailbreak"][:, 0] >= tj).mean() > 0.5  # not the trivial pair (1, 1)
+
+
+def test_generated_rows_come_in_the_same_order_whatever_the_hash_seed() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = "from modelbuild.safety_cases import cases; print('\\x00'.join(r['text'] for r in cases('train') + cases('eval')))"
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
+    assert outs[0] and outs[0] == outs[1] == outs[2]

@@ -1,6 +1,8 @@
 """Fine-tune the safety branch (a copy of encoder layer 5 + the safety head) and compare it with the frozen head.
 
-    python -m modelbuild.train_safety_branch --split group [--folds 0,1,2,3,4] [--steps 300] [--tag T]
+    python -m modelbuild.train_safety_branch --split group [--folds 0,1,2,3,4] [--steps 150] [--tag T]
+    python -m modelbuild.train_safety_branch --report build/safety-cache/branch-group.npz build/safety-cache/branch-origin.npz
+    python -m modelbuild.train_safety_branch --final JB INJ BRANCH_JB BRANCH_INJ
 
 Same rows, folds and splits as modelbuild/train_jailbreak.py (`--split origin`: whole origin families held out;
 `--split group`: near-duplicate groups held out inside every origin, the independent checks' kind of split). Per
@@ -12,6 +14,8 @@ held-out fold, two models are trained on the other folds and score the fold:
 Both are fused with the same per-fold lexical branch (train_jailbreak._Lex) as the shipped head is. The held-out
 scores are saved to build/safety-cache/branch-<split><tag>.npz (`frozen`, `branch`, labels, origins, fold) for
 `pick_joint` and the tables (`--report A.npz B.npz`: thresholds by the shipped rule on both splits, per origin).
+`--final` trains both models on every row and scores the eval-only sets (train_jailbreak.load's second list) at the
+given thresholds. Measured in benchmarks/RESULTS.md (eighth session, `safety9`); nothing here is shipped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,19 +34,22 @@ from modelbuild.safety_branch import DIM, RowSet, bert_layer_weights, make_layer
 from modelbuild.train_jailbreak import CACHE, FOLDS, LABELS, _Lex, load, near_duplicate_fold, pick_joint, score, table
 from modelbuild.train_jailbreak import targets, train
 
+if TYPE_CHECKING:
+    import torch
+
 
 class Branch:
     """The layer copy + head over a RowSet's cached layer-4 states (torch modules; float32)."""
 
-    def __init__(self, rs: RowSet, states: np.ndarray, start: np.ndarray, end: np.ndarray,  # type: ignore[no-untyped-def]
-                 head) -> None:
+    def __init__(self, rs: RowSet, states: np.ndarray, start: np.ndarray,  # type: ignore[no-untyped-def]
+                 end: np.ndarray, head) -> None:
         import copy
 
         self.rs, self.states, self.start, self.end = rs, states, start, end
         self.layer = make_layer(bert_layer_weights())
         self.head = copy.deepcopy(head)
 
-    def bag_logits(self, prompts: list[int], train: bool) -> "torch.Tensor":  # noqa: F821
+    def bag_logits(self, prompts: list[int], train: bool) -> torch.Tensor:
         """Logits [B,3] of `prompts` (max over each prompt's views)."""
         import torch
 
@@ -121,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--split", choices=("origin", "group"), default="group")
     ap.add_argument("--folds", default=",".join(str(k) for k in range(FOLDS)))
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=12)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--epochs", type=int, default=80, help="the frozen head's epochs (train_jailbreak's default)")
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--tag", default="")

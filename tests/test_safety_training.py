@@ -87,7 +87,8 @@ def test_generated_rows_come_in_the_same_order_whatever_the_hash_seed() -> None:
     import subprocess
     import sys
 
-    code = "from modelbuild.safety_cases import cases; print('\\x00'.join(r['text'] for r in cases('train') + cases('eval')))"
+    code = ("from modelbuild.safety_cases import cases; "
+            "print('\\x00'.join(r['text'] for r in cases('train') + cases('eval')))")
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")]
     assert outs[0] and outs[0] == outs[1] == outs[2]

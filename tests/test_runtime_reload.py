@@ -232,3 +232,34 @@ async def test_a_reload_names_the_settings_that_wait_for_a_restart(tmp_path: Pat
         assert ok and note == ""
     finally:
         await srv.stop(0)
+
+
+@pytest.mark.skipif(not (MODELS / "manifest.json").exists(), reason="models not built (make models)")
+async def test_a_reload_that_names_restart_keys_still_closes_the_replaced_runtime(tmp_path: Path) -> None:
+    """A reload whose note names restart-only keys returned before retiring the old runtime: its analyzer (ONNX
+    sessions) and cache stayed open, on every later reload too (the note names the keys until a restart)."""
+    path = tmp_path / "semrouter.yaml"
+    server = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+              "watch_config_seconds": 0}
+    signals = {"enabled": True, "model_dir": str(MODELS), "pii": {"enabled": False}}
+    write_config(path, server=server, signals=signals)
+    srv = await started(path)
+    try:
+        first = srv.holder.current
+        write_config(path, server={**server, "max_inflight": 123}, signals={**signals, "max_tokens": 128})
+        ok, note, _ = await srv.reload()
+        assert ok and "server.max_inflight" in note
+        second = srv.holder.current
+        assert second.analyzer is not first.analyzer
+        await asyncio.sleep(0.1)
+        with pytest.raises(Exception):  # replaced and no stream on it: closed
+            await asyncio.wait_for(first.analyzer.analyze("closed"), 2)
+        write_config(path, server={**server, "max_inflight": 123}, signals={**signals, "max_tokens": 96})
+        ok, note, _ = await srv.reload()  # a later edit: still named, and the one it replaces is closed too
+        assert ok and "server.max_inflight" in note
+        await asyncio.sleep(0.1)
+        with pytest.raises(Exception):
+            await asyncio.wait_for(second.analyzer.analyze("closed"), 2)
+        assert (await srv.holder.current.analyzer.analyze("new")).embedding is not None
+    finally:
+        await srv.stop(0)

@@ -151,13 +151,15 @@ class RouterServer:
             log.info("config_reloaded", old_version=old.version, new_version=rt.version,
                      reused_signals=rt.analyzer is not None and rt.analyzer is old.analyzer,
                      reused_cache=rt.cache is not None and rt.cache is old.cache)
+            # the old runtime is retired whatever the note says (returning before this leaked its analyzer and
+            # cache on every reload once a restart-only key had changed)
+            task = asyncio.create_task(self.holder.retire(old, RETIRE_MAX_WAIT_S), name="semrouter-retire")
+            self._background.add(task)
+            task.add_done_callback(self._retired)
             if pending:
                 log.warning("config_reload_needs_restart", keys=pending)
                 return True, "applied, except (they take effect at the next restart): " + ", ".join(pending), \
                     rt.version
-            task = asyncio.create_task(self.holder.retire(old, RETIRE_MAX_WAIT_S), name="semrouter-retire")
-            self._background.add(task)
-            task.add_done_callback(self._retired)
             return True, "", rt.version
 
     def _rejected(self, reason: str, stage: str) -> tuple[bool, str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,37 @@ async def test_only_top_k_candidates_are_scored_and_reworded_ones_need_no_run() 
     fixed.calls.clear()
     key = cache.key_for(req("Bake sourdough bread?"), H)  # an answer-neutral rewording: served by the rule
     assert key is not None and await cache.lookup(key, None) is not None and fixed.calls == []
+    await cache.close()
+
+
+class SlowCross(FixedCross):
+    """A cross-encoder run that takes `seconds` (a loaded CPU, or the longest pairs a client can send)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(good="never")
+        self.seconds = seconds
+
+    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+        time.sleep(self.seconds)
+        return super().score(query, cached)
+
+
+async def test_a_slow_cross_run_misses_by_timeout_without_marking_the_backend_down() -> None:
+    """A lookup over lookup_timeout_ms because the verifier model ran long was counted as a backend failure:
+    three in a row opened the breaker, and every client's lookups were then skipped as `backend_down` (and the
+    backend reconnected) while the backend answered all along."""
+    cache = await _cache(SlowCross(0.15), lookup_timeout_ms=50)
+    await _put(cache, "How do I bake sourdough bread?")
+    # the request path's semantic stage (its exact stage ran before the signals): four requests in flight at once
+    for extra in ("at home", "at home please", "in my oven", "on a weekend"):
+        key = cache.key_for(req(f"how do i bake sourdough bread {extra}"), H)
+        assert key is not None
+        assert await cache.lookup_with_reason(key, None, stage="semantic") == (None, "timeout")
+    stats = await cache.stats()
+    assert stats["backend_up"] and stats["counters"].get("skipped_backend_down", 0) == 0
+    assert stats["counters"]["lookup_timeouts"] == 4 and stats["counters"]["lookup_timeouts_local"] == 4
+    key = cache.key_for(req("How do I bake sourdough bread?"), H)
+    assert key is not None and await cache.lookup(key, None, stage="exact") is not None  # still serving
     await cache.close()
 
 

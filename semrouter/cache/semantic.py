@@ -30,6 +30,7 @@ import time
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -56,6 +57,14 @@ from semrouter.cache.verify import RULES, Verifier
 from semrouter.request.parse import ChatRequest
 
 log = structlog.get_logger("semrouter.cache")
+
+
+@dataclass
+class _Waiting:
+    """What one lookup is awaiting, read when `lookup_timeout_ms` expires: only a backend call that overran is a
+    backend failure (the breaker). The embedder or a verifier model overrunning (a loaded CPU, long prompts a client
+    chose) is not: counted as such, those tripped the breaker and turned the cache off for every client."""
+    backend: bool = False
 
 VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the learned verifier
 
@@ -164,12 +173,16 @@ class SemanticCache:
         if self._breaker.open:
             self._counters["skipped_backend_down"] += 1
             return None, "backend_down"
+        waiting = _Waiting()
         try:
             async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
-                hit, judged = await self._lookup(key, category, embedding, stage, language)
+                hit, judged = await self._lookup(key, category, embedding, stage, language, waiting)
         except TimeoutError:
             self._counters["lookup_timeouts"] += 1
-            self._failed("lookup timed out", None)
+            if waiting.backend:
+                self._failed("lookup timed out", None)
+            else:  # the encoder or a verifier model: the backend answered
+                self._counters["lookup_timeouts_local"] += 1
             return None, "timeout"
         except CacheBackendError as e:
             self._counters["lookup_errors"] += 1
@@ -195,17 +208,21 @@ class SemanticCache:
         log.warning(what, backend=self._backend.name, error=str(e) if e else None)
 
     async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                      stage: str = "all", language: str | None = None) -> tuple[CacheHit | None, list[Judgement]]:
+                      stage: str = "all", language: str | None = None,
+                      waiting: _Waiting | None = None) -> tuple[CacheHit | None, list[Judgement]]:
         now = self._now_ms()
+        waiting = waiting or _Waiting()
         if stage != "semantic":
+            waiting.backend = True
             exact = await self._backend.find_exact(key.scope, key.prompt_hash, now)
+            waiting.backend = False
             self._breaker.success()
             if exact is not None and exact.expires > now:
                 self._counters["hits_exact"] += 1
                 return CacheHit(exact.id, exact.body, 1.0, True), []
             if stage == "exact":
                 return None, []
-        judged = await self._judge(key, category, embedding, now, language)
+        judged = await self._judge(key, category, embedding, now, language, waiting)
         for j in judged:
             if j.verdict == "hit":
                 self._counters["hits_semantic"] += 1
@@ -218,10 +235,14 @@ class SemanticCache:
         return None, judged
 
     async def _judge(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                     now: int, language: str | None = None) -> list[Judgement]:
-        """Search the scope and judge every candidate found (judge.py), best cosine first."""
+                     now: int, language: str | None = None, waiting: _Waiting | None = None) -> list[Judgement]:
+        """Search the scope and judge every candidate found (judge.py), best cosine first. `waiting` is set
+        while a backend call is awaited."""
+        waiting = waiting or _Waiting()
         vec = embedding if embedding is not None else await self._embed_one(key.prompt)
+        waiting.backend = True
         found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
+        waiting.backend = False
         threshold = self.cfg.threshold_for(category)
         if self._fallback:
             threshold = max(threshold, self.cfg.fallback_similarity_threshold)
@@ -232,7 +253,7 @@ class SemanticCache:
                 continue
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
-        learned = await self._learned_scores(key.prompt, vec, above) if above else None
+        learned = await self._learned_scores(key.prompt, vec, above, waiting) if above else None
         return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
                      self._rules(), self.cfg.accept_equivalent)
 
@@ -275,16 +296,17 @@ class SemanticCache:
             return self.cfg.verifier_veto
         return ()
 
-    async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry]) -> np.ndarray | None:
+    async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
+                              waiting: _Waiting | None = None) -> np.ndarray | None:
         """P(same answer) per candidate with the learned verifier; None when it is not in use. A model with
         alignment features scores only the candidates the score decides (judge.needs_score; NaN for the
         others), after one encoder run over the prompt and those candidates in a worker thread."""
         if self._learned is None:
             return None
         if isinstance(self._learned, CrossVerifier):
-            return await self._cross_scores(prompt, vec, entries)
+            return await self._cross_scores(prompt, vec, entries, waiting)
         if not self._learned.wants_align:
-            vectors = await self._candidate_vectors(entries)
+            vectors = await self._candidate_vectors(entries, waiting)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
         out = np.full(len(entries), np.nan, dtype=np.float32)
         need = [i for i, e in enumerate(entries)
@@ -292,13 +314,14 @@ class SemanticCache:
         if not need:
             return out
         picked = [entries[i] for i in need]
-        vectors = await self._candidate_vectors(picked)
+        vectors = await self._candidate_vectors(picked, waiting)
         texts = [e.prompt for e in picked]
         align = await asyncio.to_thread(self._learned.align_rows, prompt, texts)
         out[need] = self._learned.score(prompt, vec, texts, vectors, align)
         return out
 
-    async def _cross_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry]) -> np.ndarray:
+    async def _cross_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
+                            waiting: _Waiting | None = None) -> np.ndarray:
         """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
         (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
         candidates it does not decide, 0 for those past the top k (refused as `learned`). With the guard, a
@@ -319,16 +342,17 @@ class SemanticCache:
         out[top] = await asyncio.to_thread(self._learned.score, prompt, texts)
         self._counters["cross_encoder_runs"] += 1
         if self._guard is not None:
-            vectors = await self._candidate_vectors([entries[i] for i in top])
+            vectors = await self._candidate_vectors([entries[i] for i in top], waiting)
             guard = self._guard.score(prompt, vec, texts, vectors)
             low = guard < self.cfg.cross_guard_threshold
             out[top] = np.where(low, np.minimum(out[top], guard), out[top])
             self._counters["cross_guard_capped"] += int(low.sum())
         return out
 
-    async def _candidate_vectors(self, entries: list[Entry]) -> np.ndarray:
+    async def _candidate_vectors(self, entries: list[Entry], waiting: _Waiting | None = None) -> np.ndarray:
         """[len(entries), dim]: from the backend (optional `vectors(ids)`), the in-process memo, or
-        embedded again (one batch for all the missing ones)."""
+        embedded again (one batch for all the missing ones). `waiting` is set while the backend is awaited."""
+        waiting = waiting or _Waiting()
         out: dict[str, np.ndarray] = {}
         for e in entries:
             v = self._vectors.get(e.id)
@@ -338,7 +362,9 @@ class SemanticCache:
         missing = [e for e in entries if e.id not in out]
         fetch = getattr(self._backend, "vectors", None)
         if missing and fetch is not None:
+            waiting.backend = True
             got = await fetch([e.id for e in missing])
+            waiting.backend = False
             for eid, v in got.items():
                 out[eid] = self._remember(eid, np.asarray(v, dtype=np.float32).reshape(-1))
             missing = [e for e in missing if e.id not in out]

@@ -62,7 +62,14 @@ def test_reworded_prompt_accepted_and_negated_one_refused(cross: CrossVerifier) 
 
 def test_a_pair_too_long_to_score_whole_scores_zero(cross: CrossVerifier) -> None:
     long = "Please explain the following carefully. " + "word " * 300
+    runs = cross.runs
     assert float(cross.score(long, [long])[0]) == 0.0
+    # no run for pairs known to score 0 (a client's long prompts cost a full-length run each for nothing)
+    assert list(cross.score(long, [long, long, long])) == [0.0] * 3 and cross.runs == runs
+    short = "How do I remove a stuck screw from wood?"
+    alone = float(cross.score(short, [short])[0])
+    mixed = cross.score_pairs([short, long], [short, long])
+    assert mixed[1] == 0.0 and abs(float(mixed[0]) - alone) < 1e-4 and cross.runs == runs + 2
 
 
 def test_missing_or_wrong_model_is_an_error(tmp_path: Path) -> None:

@@ -263,3 +263,27 @@ async def test_a_reload_that_names_restart_keys_still_closes_the_replaced_runtim
         assert (await srv.holder.current.analyzer.analyze("new")).embedding is not None
     finally:
         await srv.stop(0)
+
+
+async def test_shutdown_drains_for_the_reloaded_grace_seconds(tmp_path: Path) -> None:
+    """server.grace_seconds was read from the start-up config at shutdown: a reload accepted a new value without
+    naming it as waiting for a restart, and shutdown used the old one."""
+    path = tmp_path / "semrouter.yaml"
+    server = {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "metrics_listen": None,
+              "watch_config_seconds": 0, "grace_seconds": 5.0}
+    write_config(path, server=server)
+    srv = await started(path)
+    await srv.start()
+    write_config(path, server={**server, "grace_seconds": 0.25})
+    ok, note, _ = await srv.reload()
+    assert ok and note == ""
+    graces: list[float | None] = []
+    stop = srv.server.stop
+
+    async def recording_stop(grace: float | None) -> None:
+        graces.append(grace)
+        await stop(grace)
+
+    srv.server.stop = recording_stop  # type: ignore[method-assign]
+    await srv.stop()
+    assert graces == [0.25]

@@ -172,7 +172,11 @@ class RouterServer:
         if not task.cancelled() and task.exception() is not None:
             log.error("runtime_close_failed", error=repr(task.exception()))
 
-    async def stop(self, grace: float) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and close everything. `grace`: seconds open streams may still finish; None = the serving
+        config's server.grace_seconds (a reloaded value applies: shutdown read the start-up file's before)."""
+        if grace is None:
+            grace = self.holder.current.config.server.grace_seconds
         await self.health.enter_graceful_shutdown()
         if self.admin_server is not None:
             await self.admin_server.stop(0)
@@ -277,4 +281,4 @@ async def serve(cfg: Config, config_path: Path | None) -> None:
     finally:
         if watcher is not None:
             watcher.cancel()
-        await srv.stop(cfg.server.grace_seconds)
+        await srv.stop()

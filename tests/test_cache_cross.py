@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from semrouter.cache import CacheConfig, SemanticCache
 from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.testing import HashEmbedder, put_answer, user_request
+from semrouter.cache.verify import RULES, Verdict, Verifier
 
 ROOT = Path(__file__).resolve().parent.parent
 CROSS = ROOT / "models" / "cache_verifier_cross.onnx"  # built by `make models` from the committed adapters
@@ -187,6 +189,52 @@ async def test_a_slow_cross_run_misses_by_timeout_without_marking_the_backend_do
     assert stats["counters"]["lookup_timeouts"] == 4 and stats["counters"]["lookup_timeouts_local"] == 4
     key = cache.key_for(req("How do I bake sourdough bread?"), H)
     assert key is not None and await cache.lookup(key, None, stage="exact") is not None  # still serving
+    await cache.close()
+
+
+class SlowRules(Verifier):
+    """Rules that take `seconds` per check (pure Python on long prompts: ~10 ms per pair of 4,000 characters)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def check(self, query: str, cached: str, rules: Collection[str] = RULES) -> Verdict:
+        time.sleep(self.seconds)
+        return super().check(query, cached, rules)
+
+
+async def test_slow_rules_run_off_the_event_loop_and_the_timeout_interrupts_them() -> None:
+    """The rules screened and judged candidates on the event loop: a client's long prompts stalled every other
+    stream of the router for the whole screening, and lookup_timeout_ms could not fire until it ended."""
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                      "similarity_threshold": 0.3, "lookup_timeout_ms": 100,
+                                      "cross_guard_threshold": 0.0})
+    cache = await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=FixedCross(good="never"),
+                                       verifier=SlowRules(0.0))
+    for t in ("bake sourdough bread", "bake sourdough bread fast", "bake sourdough loaves"):
+        await _put(cache, t)
+    cache._verifier.seconds = 0.1  # type: ignore[attr-defined]
+    key = cache.key_for(req("bake sourdough bread at home please"), H)
+    assert key is not None
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    t0 = time.perf_counter()
+    assert await cache.lookup_with_reason(key, None, stage="semantic") == (None, "timeout")
+    took = time.perf_counter() - t0
+    tick.cancel()
+    assert took < 0.2 and max(gaps) < 0.08, (took, max(gaps))
+    await asyncio.sleep(0.5)  # the abandoned screening finishes in its thread
     await cache.close()
 
 

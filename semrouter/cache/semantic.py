@@ -254,8 +254,11 @@ class SemanticCache:
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
         learned = await self._learned_scores(key.prompt, vec, above, waiting) if above else None
-        return judge(key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
-                     self._rules(), self.cfg.accept_equivalent)
+        # the rules are pure Python, linear in the prompts' length but ~10 ms per long pair: off the event loop
+        # (a client's long prompts otherwise stalled every stream, and lookup_timeout_ms could not interrupt them)
+        return await asyncio.to_thread(judge, key.prompt, live, threshold, learned,
+                                       self.cfg.verifier_threshold_for(language), self._verifier, self._rules(),
+                                       self.cfg.accept_equivalent)
 
     async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:
         """Why this prompt would hit or miss now, without serving or counting anything.
@@ -309,8 +312,9 @@ class SemanticCache:
             vectors = await self._candidate_vectors(entries, waiting)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
         out = np.full(len(entries), np.nan, dtype=np.float32)
-        need = [i for i, e in enumerate(entries)
-                if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent)]
+        rules, verifier, equiv = self._rules(), self._verifier, self.cfg.accept_equivalent
+        need = await asyncio.to_thread(
+            lambda: [i for i, e in enumerate(entries) if needs_score(prompt, e.prompt, verifier, rules, equiv)])
         if not need:
             return out
         picked = [entries[i] for i in need]
@@ -328,12 +332,7 @@ class SemanticCache:
         candidate whose bi-encoder P(same answer) is under `cross_guard_threshold` gets the lower of the two."""
         assert isinstance(self._learned, CrossVerifier)
         out = np.full(len(entries), np.nan, dtype=np.float32)
-        need: list[int] = []
-        for i, e in enumerate(entries):  # best cosine first: candidates after one a rule serves are not reached
-            if served_by_rule(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
-                break
-            if needs_score(prompt, e.prompt, self._verifier, self._rules(), self.cfg.accept_equivalent):
-                need.append(i)
+        need = await asyncio.to_thread(self._cross_candidates, prompt, entries)
         if not need:
             return out
         top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
@@ -348,6 +347,17 @@ class SemanticCache:
             out[top] = np.where(low, np.minimum(out[top], guard), out[top])
             self._counters["cross_guard_capped"] += int(low.sum())
         return out
+
+    def _cross_candidates(self, prompt: str, entries: list[Entry]) -> list[int]:
+        """Indices of `entries` the cross-encoder decides (blocking: the rules; called in a worker thread)."""
+        rules, verifier, equiv = self._rules(), self._verifier, self.cfg.accept_equivalent
+        need: list[int] = []
+        for i, e in enumerate(entries):  # best cosine first: candidates after one a rule serves are not reached
+            if served_by_rule(prompt, e.prompt, verifier, rules, equiv):
+                break
+            if needs_score(prompt, e.prompt, verifier, rules, equiv):
+                need.append(i)
+        return need
 
     async def _candidate_vectors(self, entries: list[Entry], waiting: _Waiting | None = None) -> np.ndarray:
         """[len(entries), dim]: from the backend (optional `vectors(ids)`), the in-process memo, or

@@ -29,6 +29,7 @@ It is a pure function of the two strings (no model, microseconds per call).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -36,6 +37,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from dataclasses import dataclass
 
+PARSE_MEMO = 64  # parsed texts kept per Verifier (a lookup's prompt and its candidates)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9+#._'-]*[A-Za-z0-9+#]|[A-Za-z]|\d+(?:[.,]\d+)*(?:st|nd|rd|th)?")
 _NUM_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -282,6 +284,9 @@ class Verifier:
 
     def __init__(self, common_words: frozenset[str] | None = None) -> None:
         self._common = common_words
+        # a lookup checks its prompt against each candidate several times (screening, then judging): each text
+        # is parsed once (a 4,000-character prompt takes ~5 ms). Read-only results; thread-safe in CPython
+        self._parse = functools.lru_cache(maxsize=PARSE_MEMO)(_parse)
 
     @property
     def common_words(self) -> frozenset[str] | None:
@@ -297,16 +302,16 @@ class Verifier:
 
     def check(self, query: str, cached: str, rules: Collection[str] = RULES) -> Verdict:
         """Accept or reject serving `cached`'s answer to `query`; `rules`: which rule families apply."""
-        return self._check(_parse(query), _parse(cached), rules)
+        return self._check(self._parse(query), self._parse(cached), rules)
 
     def signals(self, query: str, cached: str) -> Signals:
         """Graded pair signals (the rules' inputs as numbers) for the learned verifier; symmetric."""
-        return self._signals(_parse(query), _parse(cached))
+        return self._signals(self._parse(query), self._parse(cached))
 
     def signals_many(self, query: str, cached: Sequence[str]) -> list[Signals]:
         """`signals(query, c)` for each c, parsing the query once."""
-        a = _parse(query)
-        return [self._signals(a, _parse(c)) for c in cached]
+        a = self._parse(query)
+        return [self._signals(a, self._parse(c)) for c in cached]
 
     def _signals(self, a: _Parsed, b: _Parsed) -> Signals:
         sa, sb = set(a.words), set(b.words)

@@ -25,16 +25,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from semrouter.signals.onnx.manifest import sha256_file
+
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts"
 MANIFEST = "manifest.json"
 ENCODER_OUTPUTS = ("encoder.onnx", "encoder.int8.onnx", "tokenizer.json", "encoder.parity.json")
 EMBEDDING_DIM = 384
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -63,7 +60,7 @@ def build_key(versions: dict[str, str]) -> str:
     files = sorted(p for p in HERE.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
     for p in files:
         h.update(str(p.relative_to(HERE)).encode())
-        h.update(_sha256(p).encode())
+        h.update(sha256_file(p).encode())
     h.update(encoder_key(versions).encode())
     return h.hexdigest()
 
@@ -82,7 +79,7 @@ def _up_to_date(out: Path, key: str) -> bool:
         m = json.loads(mpath.read_text())
         if m.get("build_key") != key:
             return False
-        return all((out / n).is_file() and _sha256(out / n) == d for n, d in m["files"].items())
+        return all((out / n).is_file() and sha256_file(out / n) == d for n, d in m["files"].items())
     except (ValueError, KeyError, OSError):
         return False
 
@@ -94,7 +91,7 @@ def _encoder_current(out: Path, key: str) -> bool:
     try:
         m = json.loads(mpath.read_text())
         return m.get("encoder_key") == key and all(
-            _sha256(out / n) == m["files"].get(n) for n in ENCODER_OUTPUTS
+            sha256_file(out / n) == m["files"].get(n) for n in ENCODER_OUTPUTS
         )
     except (ValueError, KeyError, OSError):
         return False
@@ -146,7 +143,7 @@ def build(out: Path, force: bool = False) -> dict[str, Any]:
         "embedding_dim": EMBEDDING_DIM,
         "encoder": {"inputs": ["input_ids", "attention_mask"],
                     "outputs": ["sentence_embedding", "token_embeddings", "layer_means"]},
-        "files": {n: _sha256(out / n) for n in names},
+        "files": {n: sha256_file(out / n) for n in names},
         "heads": heads,
         "versions": versions,
         "parity": parity,

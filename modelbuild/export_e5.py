@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.e5_bin import PACKAGE_VERSION, E5File, E5FileError, locate, read
+from semrouter.signals.onnx.manifest import sha256_file
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts" / "e5"
@@ -70,11 +71,6 @@ CALIBRATION_SENTENCES: tuple[str, ...] = (
 )
 
 
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def input_key() -> str:
     """What the exported files depend on: this script, the reader, the wheel version, the exporters' versions."""
     from importlib.metadata import PackageNotFoundError, version
@@ -82,7 +78,7 @@ def input_key() -> str:
     h = hashlib.sha256()
     for p in (HERE / "export_e5.py", HERE / "e5_bin.py", *sorted(ARTIFACTS.glob("*"))):
         if p.is_file():
-            h.update(p.name.encode() + _sha256(p).encode())
+            h.update(p.name.encode() + sha256_file(p).encode())
     for pkg in ("torch", "onnxruntime", "transformers", "tokenizers", "onnx"):
         try:
             h.update(f"{pkg}={version(pkg)}".encode())
@@ -98,7 +94,7 @@ def current(out: Path) -> bool:
     try:
         m = json.loads(mpath.read_text())
         return m.get("key") == input_key() and all(
-            (out / n).is_file() and _sha256(out / n) == d for n, d in m["files"].items())
+            (out / n).is_file() and sha256_file(out / n) == d for n, d in m["files"].items())
     except (OSError, ValueError, KeyError):
         return False
 
@@ -280,7 +276,7 @@ def export(out: Path) -> dict[str, float]:
             shutil.copyfile(src, out / src.name)
             names.append(src.name)
     manifest = {"format": 1, "embedding_dim": e5.config.hidden, "query_prefix": QUERY_PREFIX,
-                "files": {n: _sha256(out / n) for n in names}, "key": input_key(), "parity": res}
+                "files": {n: sha256_file(out / n) for n in names}, "key": input_key(), "parity": res}
     tmp = out / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     tmp.replace(out / "manifest.json")

@@ -22,12 +22,10 @@ class ModelDirError(RuntimeError):
     """The model directory is missing, incomplete or does not match its manifest."""
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of the file's bytes (read in blocks). Raises OSError when it cannot be read."""
     with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

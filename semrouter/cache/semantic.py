@@ -254,11 +254,13 @@ class SemanticCache:
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
         learned = await self._learned_scores(key.prompt, vec, above, waiting) if above else None
+        args = (key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
+                self._rules(), self.cfg.accept_equivalent)
+        if not above:  # no rule runs under the threshold: no thread hop for the commonest miss
+            return judge(*args)
         # the rules are pure Python, linear in the prompts' length but ~10 ms per long pair: off the event loop
         # (a client's long prompts otherwise stalled every stream, and lookup_timeout_ms could not interrupt them)
-        return await asyncio.to_thread(judge, key.prompt, live, threshold, learned,
-                                       self.cfg.verifier_threshold_for(language), self._verifier, self._rules(),
-                                       self.cfg.accept_equivalent)
+        return await asyncio.to_thread(judge, *args)
 
     async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:
         """Why this prompt would hit or miss now, without serving or counting anything.

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import os
 import signal
+from operator import attrgetter
 from pathlib import Path
 
 import grpc
@@ -203,13 +204,7 @@ _RESTART_ONLY = ("server.max_inflight", "server.inflight_max_age_seconds", "serv
 def restart_only_changes(old: Config, new: Config) -> list[str]:
     """The dotted keys of `_RESTART_ONLY` whose value differs between the running config and `new`: a reload
     applies the rest of `new` and reports these (its message, a warning log line) instead of claiming them."""
-    def value(cfg: Config, key: str) -> object:
-        node: object = cfg
-        for part in key.split("."):
-            node = getattr(node, part)
-        return node
-
-    return [k for k in _RESTART_ONLY if value(old, k) != value(new, k)]
+    return [k for k in _RESTART_ONLY if attrgetter(k)(old) != attrgetter(k)(new)]
 
 
 def _check_reloadable(old: Config, new: Config) -> None:

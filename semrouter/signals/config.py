@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from semrouter.signals.pii.config import PIIConfig
 
 
-# The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
 _NOT_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -27,6 +26,7 @@ def analysis_cost(text: str) -> int:
     return len(text) + 3 * (len(text) - ascii_chars + punctuation)
 
 
+# The shipped head's operating points (jailbreak_head.labels.json `thresholds`; a test keeps them equal).
 JAILBREAK_THRESHOLD = 0.9885
 INJECTION_THRESHOLD = 0.9348
 HARMFUL_THRESHOLD = 0.8808

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import grpc
 import yaml
@@ -10,9 +10,16 @@ import yaml
 from semrouter.admin.service import AdminError
 from semrouter.decision.explain import explain
 from semrouter.request.apis import explain_request
+from semrouter.runtime import RuntimeHolder
 
-if TYPE_CHECKING:
-    from semrouter.server.app import RouterServer
+
+class LiveRouter(Protocol):
+    """What the admin API needs of the running router (`semrouter.server.app.RouterServer`): the live runtime and
+    a reload that answers (applied, version, message)."""
+
+    holder: RuntimeHolder
+
+    async def reload(self, *, force: bool = False) -> tuple[bool, str, str]: ...
 
 
 _SECRET_KEYS = frozenset({"admin_token", "token", "password"})
@@ -27,9 +34,9 @@ def _mask(node: Any) -> Any:
 
 
 class RouterAdminBackend:
-    """Implements `semrouter.admin.service.AdminBackend` on the live runtime of a RouterServer."""
+    """Implements `semrouter.admin.service.AdminBackend` on the live runtime of a running router."""
 
-    def __init__(self, server: RouterServer) -> None:
+    def __init__(self, server: LiveRouter) -> None:
         self._server = server
 
     def _cache(self) -> Any:

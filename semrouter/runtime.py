@@ -32,6 +32,7 @@ from semrouter.decision.endpoints import EndpointHealth, EndpointPicker
 from semrouter.decision.needs import PolicyFingerprints, policy_fingerprints
 from semrouter.server.conversations import ResponseOwners
 from semrouter.server.inflight import InflightTable
+from semrouter.server.uploads import UploadSlots
 from semrouter.signals.keywords import KeywordSignal
 from semrouter.signals.language import LanguageDetector
 from semrouter.signals.types import Analyzer
@@ -51,6 +52,7 @@ class Shared:
     tracer: Tracer = field(default_factory=Tracer.disabled)
     inflight: InflightTable = field(default_factory=InflightTable)  # forwarded requests awaiting their answer
     response_owners: ResponseOwners = field(default_factory=ResponseOwners)  # Responses ids -> model, endpoint
+    uploads: UploadSlots = field(default_factory=UploadSlots)  # request bodies still arriving, per client address
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ without limit. Static checks over the configs, then each bound through a real En
 
 from __future__ import annotations
 
+import json
 import socket
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import eventually, start_stack
+from conftest import eventually, start_stack, user
 from test_local_replies import ANTHROPIC, OPENAI_PATHS, _assert_shape, _post, _read_reply
 from test_trust_boundary import SHIPPED
 
@@ -122,3 +124,112 @@ def test_k8s_heap_bound_fits_inside_the_envoy_containers_memory_limit() -> None:
     limit_bytes = int(limit[:-2]) * units[limit[-2:]]
     cfg = next(c for n, c in SHIPPED if "k8s" in n)
     assert int(_monitors(cfg)[HEAP]["max_heap_size_bytes"]) <= 0.8 * limit_bytes
+
+
+# ---------------------------------------------------------------- one client's uploads (review12)
+
+def _router_max_body_bytes() -> set[int]:
+    """server.max_body_bytes of every shipped router config."""
+    docs = [yaml.safe_load((ROOT / p).read_text()) for p in ("config/semrouter.yaml", "deploy/semrouter-compose.yaml")]
+    for doc in yaml.safe_load_all((ROOT / "deploy" / "k8s" / "configmap.yaml").read_text()):
+        if doc and "semrouter.yaml" in doc.get("data", {}):
+            docs.append(yaml.safe_load(doc["data"]["semrouter.yaml"]))
+    return {int(d["server"]["max_body_bytes"]) for d in docs}
+
+
+def _listener(cfg: dict[str, Any]) -> dict[str, Any]:
+    return cfg["static_resources"]["listeners"][0]
+
+
+def _hcm(cfg: dict[str, Any]) -> dict[str, Any]:
+    return _listener(cfg)["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+@pytest.mark.parametrize("name, cfg", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_every_shipped_config_bounds_what_one_upload_and_one_connection_hold(name: str, cfg: dict[str, Any]) -> None:
+    """Each body being received holds up to the buffer limit of Envoy's heap: just above the router's
+    max_body_bytes (8 MiB before, twice what any shipped router accepts). Under HTTP/2 a stream's body limit is its
+    window (Envoy's default 16 MiB) and a connection had 1,024 streams. The decision filter sends the client's
+    address, which the router's per-client bound needs."""
+    limit = int(_listener(cfg)["per_connection_buffer_limit_bytes"])
+    bodies = _router_max_body_bytes()
+    assert max(bodies) < limit <= min(bodies) + (128 << 10), (name, limit, bodies)
+    h2 = _hcm(cfg)["http2_protocol_options"]
+    assert int(h2["initial_stream_window_size"]) <= limit, name
+    assert int(h2["max_concurrent_streams"]) * limit <= 0.2 * int(_monitors(cfg)[HEAP]["max_heap_size_bytes"]), name
+    ext_proc = next(f["typed_config"] for f in _hcm(cfg)["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
+    assert "source.address" in ext_proc["request_attributes"], name
+
+
+def _held_upload(port: int, source: str, clen: int, size: int) -> socket.socket:
+    """A chat request from `source` that announces `clen` bytes of body, sends `size` of them and waits."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+              b"content-length: %d\r\n\r\n" % clen)
+    s.settimeout(3)
+    try:
+        s.sendall(b" " * size)
+    except OSError:  # refused at its headers: Envoy answered and closed
+        pass
+    return s
+
+
+@pytest.mark.e2e
+def test_one_clients_held_uploads_leave_other_clients_their_answers(tmp_path: Path) -> None:
+    """One client (127.0.0.2) opens 40 chat requests, sends as much of each body as Envoy buffers and then a byte
+    now and then (no idle timeout fires). Before, every upload held up to 8 MiB of Envoy's heap for request_timeout
+    (120 s): with a 128 MiB heap bound, 18 of them made the overload manager answer every client 503. Now the router
+    refuses that address's requests past server.max_uploads_per_client (16) at their headers, before Envoy buffers
+    their bodies: the others get 429 too_many_uploads, another client (127.0.0.1) gets its answers, and once the
+    uploads end the address may send again."""
+    envoy = _shrunk_copy(tmp_path, heap_bytes=128 << 20)
+    limit = int(yaml.safe_load(envoy.read_text())["static_resources"]["listeners"][0]
+                ["per_connection_buffer_limit_bytes"])
+    size = min(7 << 20, limit - (64 << 10))
+    stack, client = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False}, envoy_config=envoy)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.5):
+            for s in held:
+                try:
+                    s.send(b" ")
+                except OSError:
+                    pass
+
+    ticker = threading.Thread(target=trickle, daemon=True)
+    try:
+        held.extend(_held_upload(client.port, "127.0.0.2", size + (1 << 20), size) for _ in range(40))
+        ticker.start()
+        time.sleep(1.0)  # the heap monitor reads every 0.25 s
+        for _ in range(3):
+            r = client.chat(user("What is the capital of Norway?"))
+            assert r.status == 200, (r.status, r.body[:200])
+        refused = 0
+        for s in held:
+            s.settimeout(0.2)
+            try:
+                reply = _read_reply(s)
+            except (OSError, ValueError, IndexError):
+                continue
+            assert reply.status == 429 and reply.json()["error"]["code"] == "too_many_uploads", reply
+            refused += 1
+        assert refused >= 40 - 16
+    finally:
+        stop.set()
+        if ticker.is_alive():
+            ticker.join(timeout=5)
+        for s in held:
+            s.close()
+    try:  # the slots are given back when the streams end
+        def answered() -> bool:
+            s = socket.create_connection(("127.0.0.1", client.port), timeout=10, source_address=("127.0.0.2", 0))
+            with s:
+                body = json.dumps(user("What is the capital of Norway?")).encode()
+                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                          b"content-length: %d\r\n\r\n%s" % (len(body), body))
+                return _read_reply(s).status == 200
+        assert eventually(answered, timeout=10, every=0.2)
+    finally:
+        stack.stop()

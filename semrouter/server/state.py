@@ -57,6 +57,7 @@ class StreamState:
     started_at: float = field(default_factory=time.monotonic)
     body_parts: list[bytes] = field(default_factory=list)
     body_size: int = 0
+    upload_client: str | None = None  # the client address holding an upload slot until the body is in (uploads.py)
     routed: Routed | None = None
     response: ResponseCapture = field(default_factory=ResponseCapture)
     result_headers: dict[str, str] = field(default_factory=dict)  # added to the client's response

@@ -30,6 +30,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.request_phase import on_request_body, on_request_headers, on_request_trailers
 from semrouter.server.response_phase import on_response_body, on_response_headers
 from semrouter.server.state import StreamState
+from semrouter.server.uploads import client_address
 from semrouter.telemetry.logging import loggable
 
 log = structlog.get_logger("semrouter.stream")
@@ -110,6 +111,7 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 rt.shared.metrics.record_error(None, "cancellation")
             raise
         finally:
+            self._upload_arrived(rt, st)
             rt.shared.metrics.stream_closed()
             self._holder.release(rt)
 
@@ -122,7 +124,11 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
                 st.request_id, st.join = loggable(h.get(H.REQUEST_ID)), h.get(H.JOIN, "")
                 return None
         if phase == "request_headers":
-            return on_request_headers(rt, st, req.request_headers)
+            resp = on_request_headers(rt, st, req.request_headers)
+            if st.kind in ("chat", "path") and not resp.HasField("immediate_response"):
+                return self._hold_upload(rt, st, req) or resp
+            return resp
+        self._upload_arrived(rt, st)  # the body (or trailers without one) is in: Envoy holds it no longer
         if phase == "request_body":
             if st.kind not in ("chat", "path"):
                 return mut.continue_plain(phase)
@@ -155,6 +161,30 @@ class ExternalProcessor(pb_grpc.ExternalProcessorServicer):
             return mut.continue_plain(phase)
         log.warning("unknown_phase", phase=phase)
         return None
+
+    @staticmethod
+    def _hold_upload(rt: Runtime, st: StreamState, req: pb.ProcessingRequest) -> pb.ProcessingResponse | None:
+        """Take an upload slot of the client's address for a request whose body is still to come (server/uploads.py)
+        and None; or, when that address holds `server.max_uploads_per_client` already, the immediate 429
+        `too_many_uploads` (retry-after: 1) in the client's API's shape. No address from Envoy: no bound."""
+        client = client_address(req.attributes)
+        if client is None:
+            return None
+        if rt.shared.uploads.acquire(client, rt.config.server.max_uploads_per_client):
+            st.upload_client = client if rt.config.server.max_uploads_per_client > 0 else None
+            return None
+        log.warning("too_many_uploads", request_id=st.request_id, held=rt.shared.uploads.held(client))
+        rt.shared.metrics.record_error(None, "too_many_uploads")
+        return mut.immediate(429, error_body(
+            st.api, 429, "Too many requests from this client are still sending their body; retry shortly",
+            "rate_limit_error", "too_many_uploads"), {"retry-after": "1"})
+
+    @staticmethod
+    def _upload_arrived(rt: Runtime, st: StreamState) -> None:
+        """Give back the stream's upload slot, once (its body arrived, or the stream ended without one)."""
+        if st.upload_client is not None:
+            rt.shared.uploads.release(st.upload_client)
+            st.upload_client = None
 
     def _adopt(self, st: StreamState) -> Runtime:
         """Join an observer stream to the request it answers: by the router-minted nonce (from its request headers,

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 DEFAULT_CONFIG = "config/semrouter.yaml"
-JSONL_KEYS = ("category", "confidence", "jailbreak", "blocked", "pii", "model", "complexity", "small_model_wrong",
-              "reason")
+JSONL_KEYS = ("category", "confidence", "category_source", "language", "jailbreak", "blocked", "pii", "model",
+              "complexity", "small_model_wrong", "reason")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -95,8 +95,12 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 def _print(r: dict[str, Any]) -> None:
-    conf = f" ({r['confidence']:.2f})" if r.get("confidence") is not None else ""
-    print(f"category:   {r.get('category') or 'none'}{conf}")
+    conf = f"{r['confidence']:.2f}" if r.get("confidence") is not None else ""
+    # where the category came from: classifier, multilingual (the e5 head, for signals.multilingual.languages),
+    # keyword:<rule>, language (a language rule's category)
+    about = ", ".join(x for x in (conf, r.get("category_source") or "") if x)
+    print(f"category:   {r.get('category') or 'none'}{f' ({about})' if about else ''}")
+    print(f"language:   {r.get('language') or 'n/a'}")
     jb = "n/a" if r.get("jailbreak") is None else f"{r['jailbreak']:.3f}"
     kind = f" [{r['jailbreak_type']}]" if r.get("jailbreak_type") else ""
     print(f"jailbreak:  {jb}{kind}{'  BLOCKED' if r.get('blocked') else ''}")

@@ -42,3 +42,25 @@ def test_classify_applies_the_language_rules_a_request_gets(monkeypatch: pytest.
     assert main(["classify", "--jsonl", "--config", "config/semrouter.yaml"]) == 0
     (r,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
     assert r["model"] == "qwen3-32b"
+
+
+def test_classify_shows_the_language_and_where_the_category_came_from(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A newcomer trying the multilingual category (README, Languages) sees the detected language and that the
+    category is the multilingual head's; the output said neither (a Japanese math question printed `category: math
+    (1.00)` and the reason `complexity:small`, like an English one)."""
+    ensure_models()
+    monkeypatch.chdir(ROOT)
+    from semrouter.signals.onnx.multilingual import MultilingualCategory
+    if MultilingualCategory.missing(ROOT / "models" / "e5"):
+        pytest.skip("models/e5 not built (make models with the build extras)")
+    assert main(["classify", "--config", "config/semrouter.yaml",
+                 "方程式 3x - 7 = 11 を解いて、x の値を求めてください。"]) == 0
+    out = capsys.readouterr().out
+    assert "language:   ja" in out
+    assert "category:   math (" in out and "multilingual)" in out
+    line = {"text": "方程式 3x - 7 = 11 を解いて、x の値を求めてください。"}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(line) + "\n"))
+    assert main(["classify", "--jsonl", "--config", "config/semrouter.yaml"]) == 0
+    (r,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    assert (r["language"], r["category"], r["category_source"]) == ("ja", "math", "multilingual")

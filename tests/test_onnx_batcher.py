@@ -182,3 +182,72 @@ async def test_an_item_sent_heavy_runs_in_the_heavy_lane_whatever_its_cost() -> 
         await b.close()
         light.shutdown()
         heavy.shutdown()
+
+
+async def _closed_loop(b: MicroBatcher[int, int], clients: int, budget_s: float, seconds: float,
+                       deadlines: bool) -> tuple[int, int]:
+    """`clients` callers, each sending again as soon as it has its answer or its budget ran out (as Envoy's clients
+    do): (answered in budget, timed out or refused)."""
+    ok = late = 0
+    stop = time.monotonic() + seconds
+
+    async def client(k: int) -> None:
+        nonlocal ok, late
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            try:
+                dl = time.monotonic() + budget_s if deadlines else None
+                await asyncio.wait_for(b.submit(k * 1000 + i, deadline=dl), budget_s)
+                ok += 1
+            except TimeoutError:  # DeadlineExceeded too
+                late += 1
+
+    await asyncio.gather(*(client(k) for k in range(clients)))
+    return ok, late
+
+
+async def test_under_overload_runs_fit_their_callers_budget_instead_of_none_being_answered() -> None:
+    """12 callers in a closed loop, a run costing 60 ms per item, a 300 ms budget. Runs took every caller waiting
+    (up to max_size), so once the queue was full each run lasted past its callers' budget and nearly nothing was
+    answered in time (the CPU spent on answers nobody read; the router's 503 signals_unavailable for everyone,
+    RESULTS review12). With deadlines a run holds only what can end in time, and an item that cannot is refused
+    at once: most of the lane's capacity (300 ms / 60 ms, ~5 a budget) becomes answers."""
+    runs: list[int] = []
+
+    def fn(items: list[int]) -> list[int]:
+        runs.append(len(items))
+        time.sleep(0.06 * len(items))
+        return items
+
+    results = {}
+    for deadlines in (False, True):
+        b: MicroBatcher[int, int] = MicroBatcher(fn, None, max_size=16, max_wait_ms=2)
+        try:
+            results[deadlines] = await _closed_loop(b, clients=12, budget_s=0.3, seconds=3.0, deadlines=deadlines)
+        finally:
+            await b.close()
+    (ok_without, _), (ok_with, refused) = results[False], results[True]
+    assert ok_with >= 3 * max(ok_without, 5), results  # 3 s of 60 ms items: at most ~50 answers
+    assert refused > 0
+
+
+async def test_an_item_that_cannot_end_by_its_deadline_is_refused_without_a_run() -> None:
+    from semrouter.signals.onnx.batcher import DeadlineExceeded
+    runs: list[list[int]] = []
+
+    def fn(items: list[int]) -> list[int]:
+        runs.append(list(items))
+        time.sleep(0.05 * len(items))
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, cost=lambda i: 100.0)
+    try:
+        assert await b.submit(1) == 1  # no pace yet: run (0.05 s for 100 units)
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(2, deadline=time.monotonic() + 0.01)  # needs ~0.05 s
+        assert await b.submit(3, deadline=time.monotonic() + 1.0) == 3
+        assert await b.submit(4) == 4  # no deadline: always run
+    finally:
+        await b.close()
+    assert [r for run in runs for r in run] == [1, 3, 4]

@@ -259,8 +259,9 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
         if analysis_cost(text) > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000
     try:
-        analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want), budget_s)
-    except TimeoutError:  # defined overrun: route without the signals, as for a failing model
+        # the deadline lets the analyzer skip a run that could not end in time (it would only delay the others)
+        analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want, time.monotonic() + budget_s), budget_s)
+    except TimeoutError:  # defined overrun (or known in advance): route without the signals, as for a failing model
         log.warning("signals_over_budget", request_id=st.request_id, budget_ms=budget_ms,
                     chars=len(text))
         metrics.record_analysis_budget_exceeded()

@@ -78,8 +78,10 @@ async def language_of(detector: TextLanguage | None, text: str, analysis: Analys
 class Analyzer(Protocol):
     """Model-based signals. Implementations batch and run off the event loop."""
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
-        """All signals (`want` None) or only the named ones ("category", "jailbreak", "complexity", "pii")."""
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+        """All signals (`want` None) or only the named ones ("category", "jailbreak", "complexity", "pii").
+        `deadline` (time.monotonic() s): when the caller stops waiting; an implementation may raise TimeoutError
+        at once when it knows it cannot answer by then."""
         ...
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray: ...

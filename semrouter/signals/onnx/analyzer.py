@@ -409,13 +409,15 @@ class OnnxAnalyzer:
         """The category labels `category_probs` is over (empty when no classifier is configured)."""
         return self.category.labels if self.category is not None else ()
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None) -> Analysis:
-        """All signals, or only those in `want` (a subset of SIGNALS; the others are left empty/None)."""
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+        """All signals, or only those in `want` (a subset of SIGNALS; the others are left empty/None). `deadline`
+        (time.monotonic() s): when the caller stops waiting; raises batcher.DeadlineExceeded (a TimeoutError) at
+        once when the analyzer's recent pace says the run cannot end by then (it is not run)."""
         job = _Job(text, True, SIGNALS if want is None else want & SIGNALS,
                    light=analysis_cost(text) <= self.cfg.long_prompt_chars)
-        res = await self.batcher.submit(job)
+        res = await self.batcher.submit(job, deadline=deadline)
         if res is None:  # over one encoder row after all: the heavy lane
-            res = await self.batcher.submit(_Job(job.text, True, job.want), heavy=True)
+            res = await self.batcher.submit(_Job(job.text, True, job.want), heavy=True, deadline=deadline)
         assert res is not None  # only light jobs are handed back
         return res[1]
 

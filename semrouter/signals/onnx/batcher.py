@@ -16,6 +16,13 @@ queue of heavy work would otherwise time every other caller out). With `cost` gi
   served and batched by a worker of its own. With `heavy_executor` the heavy lane runs on it, beside the light
   lane's runs (ONNX Runtime releases the GIL): a light item never waits for a heavy run. Without it both lanes'
   runs queue on `executor` and take turns: a light item waits for at most one heavy run.
+
+Items may carry a deadline (the caller's budget, monotonic s). Each lane keeps its recent pace (seconds per unit of
+cost, a moving average over its runs), and a batch stops taking items once its expected run would end past the
+earliest deadline in it; an item that cannot finish in time even alone is failed at once (`DeadlineExceeded`, a
+TimeoutError) instead of run. Without this, under more load than the lanes can serve every run outlasted its
+callers' budget: each caller timed out while its batch still ran, the CPU was spent on answers nobody read, and
+no request at all got its signals (12 clients sending ~900-character prompts on 2 busy cores: 0 of ~250).
 """
 
 from __future__ import annotations
@@ -35,19 +42,37 @@ class BatcherClosed(RuntimeError):
     """submit() after close()."""
 
 
+class DeadlineExceeded(TimeoutError):
+    """The item's deadline would pass before its run could end, at the lane's recent pace: it is not run."""
+
+
+_PACE_WEIGHT = 0.3  # weight of the last run in a lane's pace (seconds per unit of cost)
+
+
 class _Lane(Generic[In, Out]):
     """One lane's queue (item, its cost, the caller's future; oldest first), its worker task and its executor."""
 
     def __init__(self, executor: Executor | None) -> None:
         self.executor = executor
-        self.queue: deque[tuple[In, float, asyncio.Future[Out]]] = deque()
+        # item, its cost, its deadline (monotonic s; None: none), the caller's future
+        self.queue: deque[tuple[In, float, float | None, asyncio.Future[Out]]] = deque()
         self.arrived = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.last_size = 1  # the previous batch's size (adaptive wait)
+        self.pace: float | None = None  # seconds per unit of cost of recent runs (None: no run yet)
+
+    def late(self, work: float, deadline: float | None, now: float) -> bool:
+        """Whether a run of `work` units of cost started now would end after `deadline`, at the recent pace."""
+        return deadline is not None and self.pace is not None and now + work * self.pace > deadline
+
+    def ran(self, work: float, seconds: float) -> None:
+        """Record a run of `work` units of cost that took `seconds`."""
+        sample = seconds / max(work, 1.0)
+        self.pace = sample if self.pace is None else (1 - _PACE_WEIGHT) * self.pace + _PACE_WEIGHT * sample
 
     def drop_done(self) -> None:
         """Forget callers at the head of the queue that were cancelled while they waited."""
-        while self.queue and self.queue[0][2].done():
+        while self.queue and self.queue[0][3].done():
             self.queue.popleft()
 
 
@@ -86,10 +111,11 @@ class MicroBatcher(Generic[In, Out]):
         self.batches = 0  # number of fn calls so far
         self.items = 0  # number of items processed so far
 
-    async def submit(self, item: In, heavy: bool = False) -> Out:
+    async def submit(self, item: In, heavy: bool = False, deadline: float | None = None) -> Out:
         """`fn`'s result for `item`, computed in a batch with others; `heavy`: the heavy lane whatever its cost (an
-        item the light lane's run found heavier than its cost said). Raises what `fn` raised for that batch,
-        BatcherClosed after close()."""
+        item the light lane's run found heavier than its cost said); `deadline` (time.monotonic() s): when the
+        caller stops waiting. Raises what `fn` raised for that batch, DeadlineExceeded when the lane's pace says the
+        item's run cannot end by `deadline` (it is not run), BatcherClosed after close()."""
         if self._closed:
             raise BatcherClosed("the batcher is closed")
         c = float(self._cost(item))
@@ -98,29 +124,40 @@ class MicroBatcher(Generic[In, Out]):
         if lane.task is None:
             lane.task = loop.create_task(self._worker(lane), name="onnx-microbatcher")
         fut: asyncio.Future[Out] = loop.create_future()
-        lane.queue.append((item, c, fut))
+        lane.queue.append((item, c, deadline, fut))
         lane.arrived.set()
         return await fut
 
-    async def _collect(self, lane: _Lane[In, Out]) -> list[tuple[In, asyncio.Future[Out]]]:
+    async def _collect(self, lane: _Lane[In, Out]) -> list[tuple[In, float, asyncio.Future[Out]]]:
         lane.drop_done()
         while not lane.queue:
             lane.arrived.clear()
             await lane.arrived.wait()
             lane.drop_done()
-        batch: list[tuple[In, asyncio.Future[Out]]] = []
+        batch: list[tuple[In, float, asyncio.Future[Out]]] = []
         total = 0.0
+        work = 0.0  # the batch's cost as its pace counts it (each item at least 1)
+        due: float | None = None  # the earliest deadline in the batch
         wait = self.max_wait if (lane.last_size > 1 or len(lane.queue) > 1) else 0.0
         deadline = time.monotonic() + wait
         while len(batch) < self.max_size:
             lane.drop_done()  # cancelled while waiting: no place in the batch
             if lane.queue:
-                item, c, fut = lane.queue[0]
+                item, c, dl, fut = lane.queue[0]
                 if batch and total + c > self.max_cost:
                     break  # it opens the next batch
+                first = dl if due is None else due if dl is None else min(due, dl)
+                if lane.late(work + max(c, 1.0), first, time.monotonic()):
+                    if batch:
+                        break  # the batch would end past a deadline in it: it opens the next batch
+                    lane.queue.popleft()  # not even alone in time: its caller would time out while it ran
+                    fut.set_exception(DeadlineExceeded("the signals could not be computed within the budget"))
+                    continue
                 lane.queue.popleft()
-                batch.append((item, fut))
+                batch.append((item, c, fut))
                 total += c
+                work += max(c, 1.0)
+                due = first
                 continue
             left = deadline - time.monotonic()
             if left <= 0:
@@ -135,14 +172,17 @@ class MicroBatcher(Generic[In, Out]):
     async def _worker(self, lane: _Lane[In, Out]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect(lane)
-            batch = [(i, f) for i, f in batch if not f.done()]
-            if not batch:
+            collected = await self._collect(lane)
+            collected = [(i, c, f) for i, c, f in collected if not f.done()]
+            if not collected:
                 continue
+            batch = [(i, f) for i, _, f in collected]
             items = [i for i, _ in batch]
             lane.last_size = len(items)
             try:
+                t0 = time.monotonic()
                 results = await loop.run_in_executor(lane.executor, self._fn, items)
+                lane.ran(sum(max(c, 1.0) for _, c, _ in collected), time.monotonic() - t0)
                 if len(results) != len(items):
                     raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
             except asyncio.CancelledError:
@@ -174,6 +214,6 @@ class MicroBatcher(Generic[In, Out]):
                     pass
                 lane.task = None
             while lane.queue:
-                _, _, f = lane.queue.popleft()
+                _, _, _, f = lane.queue.popleft()
                 if not f.done():
                     f.set_exception(BatcherClosed("the batcher was closed"))

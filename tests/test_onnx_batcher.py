@@ -251,3 +251,18 @@ async def test_an_item_that_cannot_end_by_its_deadline_is_refused_without_a_run(
     finally:
         await b.close()
     assert [r for run in runs for r in run] == [1, 3, 4]
+
+
+async def test_a_long_item_is_not_refused_on_a_straight_line_guess() -> None:
+    """The analyzer's work stops growing past its chunk bound: an item's cost counts at most max_cost in the pace, so
+    a 10,000x longer text is not refused as if it took 10,000x longer."""
+    def fn(items: list[int]) -> list[int]:
+        time.sleep(0.02)
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, cost=lambda i: float(i), max_cost=200.0)
+    try:
+        assert await b.submit(100) == 100  # pace: ~0.2 ms per unit
+        assert await b.submit(1_000_000, deadline=time.monotonic() + 0.5) == 1_000_000  # counted as 200: ~40 ms
+    finally:
+        await b.close()

@@ -111,6 +111,12 @@ class MicroBatcher(Generic[In, Out]):
         self.batches = 0  # number of fn calls so far
         self.items = 0  # number of items processed so far
 
+    def _work(self, cost: float) -> float:
+        """An item's cost as a lane's pace counts it: at least 1, at most `max_cost` (the analyzer's work stops growing
+        with the text: a prompt past its chunk bound costs more characters, not more encoder rows, so a longer one is
+        never refused on a straight-line guess)."""
+        return min(max(cost, 1.0), self.max_cost)
+
     async def submit(self, item: In, heavy: bool = False, deadline: float | None = None) -> Out:
         """`fn`'s result for `item`, computed in a batch with others; `heavy`: the heavy lane whatever its cost (an
         item the light lane's run found heavier than its cost said); `deadline` (time.monotonic() s): when the
@@ -147,7 +153,7 @@ class MicroBatcher(Generic[In, Out]):
                 if batch and total + c > self.max_cost:
                     break  # it opens the next batch
                 first = dl if due is None else due if dl is None else min(due, dl)
-                if lane.late(work + max(c, 1.0), first, time.monotonic()):
+                if lane.late(work + self._work(c), first, time.monotonic()):
                     if batch:
                         break  # the batch would end past a deadline in it: it opens the next batch
                     lane.queue.popleft()  # not even alone in time: its caller would time out while it ran
@@ -156,7 +162,7 @@ class MicroBatcher(Generic[In, Out]):
                 lane.queue.popleft()
                 batch.append((item, c, fut))
                 total += c
-                work += max(c, 1.0)
+                work += self._work(c)
                 due = first
                 continue
             left = deadline - time.monotonic()
@@ -182,7 +188,7 @@ class MicroBatcher(Generic[In, Out]):
             try:
                 t0 = time.monotonic()
                 results = await loop.run_in_executor(lane.executor, self._fn, items)
-                lane.ran(sum(max(c, 1.0) for _, c, _ in collected), time.monotonic() - t0)
+                lane.ran(sum(self._work(c) for _, c, _ in collected), time.monotonic() - t0)
                 if len(results) != len(items):
                     raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
             except asyncio.CancelledError:

@@ -210,7 +210,8 @@ class Server(_Strict):
         default=16, ge=0, description="requests of one client address (Envoy's source.address) whose body is still "
         "arriving; past it a request is refused at its headers with 429 too_many_uploads (retry-after: 1) before "
         "Envoy buffers its body, so one client's stalled uploads cannot fill Envoy's heap and get everyone 503 "
-        "(server/uploads.py); 0 = no bound. Behind a proxy that hides client addresses all its clients share one"
+        "(server/uploads.py); 0 = no bound. Behind a proxy that hides client addresses all its clients share one "
+        "address and one set of slots: keep client addresses (docs/DEPLOY.md) or raise the bound"
     )
     inflight_max_age_seconds: float = Field(
         default=900.0, gt=0, description="a forwarded request whose answer has not come by then is dropped likewise"

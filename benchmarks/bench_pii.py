@@ -1,7 +1,7 @@
 """PII detection quality per source and per type on public data, plus detect() latency.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--fp32] [--limit N] [--no-head] \
-        [--any-person | --no-full-names] [--cache build/pii_cache]
+        [--any-person | --no-full-names | --no-person-model] [--cache build/pii_cache]
 
 With `--cache`, the head's output per text is kept under build/ and later runs only decode and apply the rules
 (minutes -> seconds; the latency line then covers decoding and rules only).
@@ -266,12 +266,52 @@ HARD_CASES: dict[str, tuple[tuple[str, ...], bool]] = {
     ), True),
 }
 
+# Ninth session (pii10), written before the learned span check was measured on them; no data set.
+HARD_CASES_NINTH: dict[str, tuple[tuple[str, ...], bool]] = {
+    "invented characters in story requests": ((
+        "Write a bedtime story about a fox named Pemberton Quill who fears the dark.",
+        "Continue the tale: Captain Ysolde Marrow sails into the storm.",
+        "Give me three plot twists for a mystery where Inspector Gideon Thrale is the killer.",
+        "Describe the villain Morwen Ashgrave's castle in vivid detail.",
+        "In my novel, Tobiah Renwick inherits a haunted bakery. What happens next?",
+        "Write a dialogue between two robots, Kessa and Orrin, arguing about rain.",
+        "Create a backstory for my D&D rogue, Lirael Thornwick.",
+        "Write a limerick about a clumsy wizard called Barnaby Fizzlewick.",
+        "Make up a sci-fi hero named Juno Castellan and describe her ship.",
+        "Draft the opening scene where young Elspeth Marlow finds a map in the attic.",
+    ), False),
+    "public figures in questions": ((
+        "What did Marie Curie discover about radioactivity?",
+        "Why did Napoleon Bonaparte invade Russia in 1812?",
+        "Summarise Abraham Lincoln's Gettysburg Address.",
+        "How did Serena Williams change women's tennis?",
+        "What was Albert Einstein's view on quantum mechanics?",
+        "Compare the leadership styles of Winston Churchill and Franklin Roosevelt.",
+        "Which paintings made Frida Kahlo famous?",
+        "What is Barack Obama doing since leaving office?",
+        "Explain Isaac Newton's three laws simply.",
+        "Was Cleopatra Egyptian or Greek by descent?",
+    ), False),
+    "private people with a relation or in a complaint (should count)": ((
+        "My landlord Tomasz Wierzbicki never returned the deposit; what can I do?",
+        "My neighbour Priya Ramaswamy called about the fence again.",
+        "Our babysitter Anouk Verbeek is leaving; write her a reference.",
+        "Help me reply to Jolene Farrow, who says I owe her for the concert tickets.",
+        "Yesterday Ifeoma Chukwu from accounts sent me the wrong payslip.",
+        "Can you summarise the complaint Ruairi Brennan filed about my dog?",
+        "I need to apologise to Svetlana Morozova for missing her birthday dinner.",
+        "Remind me what Hector Villanueva said about the roof repair quote.",
+        "Write a warm retirement message for Gwendolyn Okonkwo from the night shift.",
+        "Is it weird that my ex, Dmitri Sokolov, still texts my mum?",
+    ), True),
+}
+
 
 def hard_case_table(run: Runner) -> None:
-    print("\n### Hand-written hard cases for the PERSON policy (sixth session)\n")
+    print("\n### Hand-written hard cases for the PERSON policy (sixth and ninth sessions)\n")
     print("| kind | sentences | with PERSON | should |")
     print("|---|---:|---:|---|")
-    for kind, (texts, should) in HARD_CASES.items():
+    for kind, (texts, should) in {**HARD_CASES, **HARD_CASES_NINTH}.items():
         n = sum(any(p.type == "PERSON" for p in run(t)) for t in texts)
         print(f"| {kind} | {len(texts)} | {n} | {'count' if should else 'not count'} |")
 
@@ -286,12 +326,18 @@ def main() -> None:
                     help="person_requires_context=false (every name counts; English-only languages still gated)")
     ap.add_argument("--no-full-names", action="store_true",
                     help="person_full_names=false (the name gazetteer is not evidence; context words only)")
+    ap.add_argument("--no-person-model", action="store_true",
+                    help="person_model=false (the learned span check is not evidence: the sixth session's policy)")
     ap.add_argument("--no-language", action="store_true", help="do not run the language signal")
     ap.add_argument("--cache", default=None,
                     help="folder for the head's output per text (e.g. build/pii_cache); latency is then decode + rules only")
     args = ap.parse_args()
 
-    cfg = PIIConfig(person_requires_context=not args.any_person, person_full_names=not args.no_full_names)
+    cfg = PIIConfig(person_requires_context=not args.any_person, person_full_names=not args.no_full_names,
+                    person_model=not args.no_person_model)
+    if args.cache and cfg.person_requires_context and cfg.person_model:
+        ap.error("--cache keeps the head's output, not the token states the learned span check reads: "
+                 "add --no-person-model or drop --cache")
     if args.no_head:
         cfg = PIIConfig(types=tuple(STRUCTURED))
     detector = PIIDetector.load(args.models, cfg)

@@ -65,11 +65,13 @@ def test_person_and_address_found(detector: PIIDetector, embedder, text: str, ex
 
 
 @needs_encoder
-def test_full_name_without_a_cue_counts(detector: PIIDetector, embedder) -> None:  # type: ignore[no-untyped-def]
-    # signals.pii.person_full_names: a census first name + surname is the evidence, no "my colleague" needed
+def test_full_name_without_a_cue_counts(embedder) -> None:  # type: ignore[no-untyped-def]
+    # signals.pii.person_full_names (the policy without the learned span check): a census first name + surname is
+    # the evidence, no "my colleague" needed
     text = "Can you check whether Dana Whitfield got the contract renewal I sent last week?"
-    assert run(detector, embedder, text) == [("PERSON", "Dana Whitfield")]
-    off = PIIDetector.load(ARTIFACTS, PIIConfig(person_full_names=False))
+    census = PIIDetector.load(ARTIFACTS, PIIConfig(person_model=False))
+    assert run(census, embedder, text) == [("PERSON", "Dana Whitfield")]
+    off = PIIDetector.load(ARTIFACTS, PIIConfig(person_full_names=False, person_model=False))
     assert run(off, embedder, text) == []
 
 

@@ -47,6 +47,20 @@ class PIIConfig(BaseModel):
         "common English words such as Will, Grant, Rose left out) counts without a context word; only in "
         "head_languages",
     )
+    person_model: bool = Field(
+        default=True,
+        description="with person_requires_context: a PERSON without a context word or census full name still counts "
+        "when the learned span check (models/pii_person.json, trained by modelbuild/pii/train_person.py on the "
+        "encoder's token states around the name) scores it at least person_model_threshold; only in head_languages",
+    )
+    person_model_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="probability a name needs from the learned span check to count; null: the threshold validated "
+        "when the model was trained (stored in models/pii_person.json). Lower finds more names and flags more "
+        "ordinary prompts (story characters, public figures)",
+    )
     head_languages: tuple[str, ...] = Field(
         default=("en",),
         description="ISO 639-1 codes of the languages the PERSON / STREET_ADDRESS head was trained on; in any other "

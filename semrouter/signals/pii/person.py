@@ -11,6 +11,11 @@ sees in the config:
 - `signals.pii.person_full_names` (default true): with the policy on, a first name followed by a surname from
   the census name lists (names.py: "Dana Whitfield", not "Grant Park") is evidence too, without a cue. Only in a
   language the head is trusted on.
+- `signals.pii.person_model` (default true): with the policy on, in a language the head is trusted on, a name
+  the learned span check accepts counts too, and the census rule of `person_full_names` is replaced by it
+  (person_model.py: a logistic model over the encoder's token states of the name, its neighbours and the whole
+  text, with the cue and the census evidence as features, trained to tell names in presidio-style documents
+  from story characters, personas and public figures in chat prompts). Other languages keep rules 1-4.
 - `signals.pii.head_languages` (default [en]): languages the head is trusted on. In any other detected
   language a PERSON needs personal context whatever `person_requires_context` says, and a STREET_ADDRESS
   needs a street word ("calle", "rua", "Hauptstraße"), not just a capitalised word next to a number.
@@ -35,7 +40,7 @@ or contact details counts like any other: the router cannot know who is famous, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from semrouter.signals.pii.names import NameGazetteer
 from semrouter.signals.pii.spans import street_word
@@ -119,13 +124,16 @@ def person_counts(
     requires_context: bool,
     languages: Sequence[str],
     gazetteer: NameGazetteer | None = None,
+    learned: Callable[[PIIEntity], bool] | None = None,
 ) -> list[PIIEntity]:
     """`found` without the learned entities that lack evidence under the policy (module docstring).
 
     PERSON needs personal context when `requires_context` is set or `language` (ISO 639-1 from the language
     signal) is not in `languages`; in such a language a STREET_ADDRESS also needs a street word. With
     `gazetteer` (the `person_full_names` policy), a listed first name + surname is evidence in a trusted
-    language. Other types pass unchanged.
+    language. With `learned` (the `person_model` policy: the span check of person_model.py, which reads the
+    census evidence as a feature), in a trusted language it replaces the census rule: a name counts with a cue
+    word or when the check accepts it. Other types pass unchanged.
     """
     trusted = trusted_language(language, languages)
     if not trusted:
@@ -134,6 +142,8 @@ def person_counts(
         return list(found)
     if any(e.type != "PERSON" for e in found):  # rule 1: the names sit in a record with other personal data
         return list(found)
+    if trusted and learned is not None:  # the span check reads the census evidence as one of its features
+        return [e for e in found if e.type != "PERSON" or has_personal_cue(text, e.start, e.end) or learned(e)]
     cased = text != text.lower()
     return [e for e in found if e.type != "PERSON" or has_personal_cue(text, e.start, e.end)
             or (trusted and gazetteer is not None and gazetteer.full_name(e.value, cased))]

@@ -1,0 +1,276 @@
+"""Train and measure the learned PERSON check (`semrouter/signals/pii/person_model.py`) -> `artifacts/pii_person.json`.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m modelbuild.pii.train_person [--report] [--out modelbuild/artifacts]
+
+Data (person_data.py): PERSON spans the head proposes in pii-dev (positive when they overlap a gold PERSON)
+and in benign prompts (negative): the jailbreak-dev `benign` origins, a Quora sample and STS English
+sentences (samples disjoint from the ones bench_pii.py reports). A logistic model on standardised
+`span_features`; C and the threshold are picked on a validation part only (groups of near-duplicates held
+out): the highest of the thresholds at which at most `--chat-budget` of each source's validation prompts
+(jailbreak-dev chat, Quora, STS) are flagged by any entity, C the one with the best validation PERSON recall.
+
+Decision at run time (`--rule cue`, shipped): in a language the head is trusted on, a PERSON counts when the
+text has other personal data (rule 1 of person.py), a cue word ties it to a person (rules 2-4), or the model's
+probability reaches the threshold; the census lists are a feature of the model, no longer a rule beside it.
+Measured and not shipped: `--rule learned` (rule 1 or the model only: +5 points of recall, but the held-out
+arena-hard/v0.1 prompts 2.8-3.3% flagged and cue-word cases such as "my colleague X" left to the model) and
+`--rule or` (today's rules, census full names included, or the model: today's flags alone use up the
+validation budget on STS, so the threshold admits nothing).
+
+`--report` prints the measured tables (markdown): within-origin (5 folds of near-duplicate groups inside every
+origin) and by origin (a whole pii-dev origin and the chat origins never read by the cue rules held out),
+per origin, today's policy vs the learned one. Without it, only the shipped model is fitted and written:
+trained on both pii-dev origins and the dev chat origins, Quora/STS training samples; held out from it:
+arena-hard/v0.1, gpteacher/codegen, gpteacher/toolformer, XSTest, the Quora and STS rows bench_pii.py reads,
+pii-clean-dev.
+
+Needs ../shared/data (not part of `make models`: the artifact is committed, 0.03 MB, and copied by build_all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from modelbuild.pii.person_data import CHAT_DEV, CHAT_HELD_OUT, ROOT, Row, extract, load_rows, summary
+from semrouter.signals.pii.person_model import FEATURE_VERSION, PERSON_MODEL_FILE, SCALARS
+
+CS = (0.003, 0.01, 0.03, 0.1)
+FOLDS = 5
+
+
+def fold_of(row: Row) -> int:
+    """Fold of the row's near-duplicate group (stable: sha256 of origin + group key)."""
+    return hashlib.sha256(f"{row.origin}\x00{row.group}".encode()).digest()[0] % FOLDS
+
+
+Model = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # mean, scale, coef, intercept
+
+
+def fit(rows: Sequence[Row], c: float) -> Model:
+    """Logistic regression (balanced classes) on the candidates of `rows` (pii-dev: gold overlap; else negative)."""
+    from sklearn.linear_model import LogisticRegression
+
+    xs, ys = [], []
+    for r in rows:
+        if r.feats is None:
+            continue
+        xs.append(r.feats)
+        ys += [label(r, s, e) for s, e, _, _ in r.cands]
+    x, y = np.concatenate(xs).astype(np.float64), np.array(ys)
+    mean, scale = x.mean(0), x.std(0) + 1e-3
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+    lr.fit((x - mean) / scale, y)
+    return mean, scale, lr.coef_[0], float(lr.intercept_[0])
+
+
+def label(row: Row, s: int, e: int) -> int:
+    return int(row.kind == "pii" and any(gs < e and s < ge for gs, ge in row.gold))
+
+
+def probs(model: Model, row: Row) -> np.ndarray:
+    if row.feats is None:
+        return np.zeros(0)
+    mean, scale, coef, b = model
+    z = ((row.feats - mean) / scale) @ coef + b
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def kept(row: Row, p: np.ndarray, thr: float | None) -> list[bool]:
+    """Per candidate: counts under today's policy (thr None), else under RULE (in a trusted language): "or" =
+    today's OR the learned check; "learned" = the check or other personal data in the text (rule 1); "cue" = the
+    check, rule 1 or a cue word (rules 2-4)."""
+    if thr is None or not row.trusted:
+        return [c[3] for c in row.cands]
+    if RULE[0] == "learned":
+        return [row.other_flag or float(q) >= thr for q in p]
+    if RULE[0] == "cue":
+        if row.feats is None:
+            return []
+        cue = row.feats[:, row.feats.shape[1] - len(SCALARS) + SCALARS.index("cue")]
+        return [row.other_flag or bool(c) or float(q) >= thr for c, q in zip(cue, p, strict=True)]
+    return [old or float(q) >= thr for (_, _, _, old), q in zip(row.cands, p, strict=True)]
+
+
+RULE = ["cue"]  # set once by main() from --rule
+
+
+def flagged(row: Row, p: np.ndarray, thr: float | None) -> bool:
+    return row.other_flag or any(kept(row, p, thr))
+
+
+def recall(rows: Sequence[Row], ps: Sequence[np.ndarray], thr: float | None, records_only: bool = False
+           ) -> tuple[int, int]:
+    """(gold PERSON spans found, gold PERSON spans) over pii-dev rows."""
+    hit = n = 0
+    for r, p in zip(rows, ps, strict=True):
+        if r.kind != "pii" or (records_only and not r.in_record):
+            continue
+        k = kept(r, p, thr)
+        for gs, ge in r.gold:
+            n += 1
+            hit += any(kk and s < ge and gs < e for (s, e, _, _), kk in zip(r.cands, k, strict=True))
+    return hit, n
+
+
+def pick_threshold(rows: Sequence[Row], ps: Sequence[np.ndarray], budget: float) -> float:
+    """Lowest threshold at which at most `budget` of the chat rows of each source (jailbreak-dev prompts, Quora,
+    STS) in `rows` are flagged, today's other flags included: the highest of the three sources' thresholds."""
+    chat = [(r, p) for r, p in zip(rows, ps, strict=True) if r.kind == "chat"]
+    return max(_threshold([(r, p) for r, p in chat if _source(r) == src], budget) for src in {_source(r) for r, _ in chat})
+
+
+def _source(row: Row) -> str:
+    return row.origin.split("/")[0] if row.origin.startswith(("qqp/", "sts-en/")) else "jailbreak-dev"
+
+
+def _threshold(chat: Sequence[tuple[Row, np.ndarray]], budget: float) -> float:
+    base = [flagged(r, np.full(len(p), -1.0), 0.0) for r, p in chat]  # flagged whatever the threshold
+    allowed = int(budget * len(chat)) - sum(base)
+    # a chat row not flagged anyway becomes flagged at the max probability of its trusted candidates
+    tops = sorted((max(p) for (r, p), b in zip(chat, base, strict=True) if len(p) and r.trusted and not b),
+                  reverse=True)
+    if allowed < 0:
+        return 1.01
+    return float(tops[allowed]) + 1e-6 if allowed < len(tops) else 0.0
+
+
+def train_and_pick(train: Sequence[Row], val: Sequence[Row], budget: float) -> tuple[Model, float, float]:
+    """(model fitted on `train`, threshold and C picked on `val`)."""
+    best: tuple[float, Model, float, float] | None = None
+    for c in CS:
+        m = fit(train, c)
+        ps = [probs(m, r) for r in val]
+        thr = pick_threshold(val, ps, budget)
+        h, n = recall(val, ps, thr)
+        if best is None or h / max(n, 1) > best[0]:
+            best = (h / max(n, 1), m, thr, c)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{100 * a / b:.1f}%" if b else "-"
+
+
+def table(title: str, rows: Sequence[Row], ps: Sequence[np.ndarray], thr_of: Callable[[Row], float], held: str) -> None:
+    """Per origin: PERSON recall (all, in records) for pii-dev, texts flagged otherwise; today vs learned."""
+    print(f"\n#### {title}\n")
+    print("| origin | texts | gold PERSON | today | learned | in records: today | learned |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    by: dict[str, list[tuple[Row, np.ndarray]]] = defaultdict(list)
+    for r, p in zip(rows, ps, strict=True):
+        by[r.origin].append((r, p))
+    for origin in sorted(by, key=lambda o: (by[o][0][0].kind != "pii", o)):
+        rs = [r for r, _ in by[origin]]
+        pp = [p for _, p in by[origin]]
+        tag = held if origin in HELD_OUT_NAMES else ""
+        if rs[0].kind == "pii":
+            cells = []
+            for rec in (False, True):
+                h0, n = recall(rs, pp, None, rec)
+                h1 = sum(recall([r], [p], thr_of(r), rec)[0] for r, p in zip(rs, pp, strict=True))
+                cells.append((n, _pct(h0, n), _pct(h1, n)))
+            print(f"| {tag}{origin} | {len(rs)} | {cells[0][0]} | {cells[0][1]} | **{cells[0][2]}** | {cells[1][1]} "
+                  f"| {cells[1][2]} |")
+        else:
+            f0 = sum(flagged(r, p, None) for r, p in zip(rs, pp, strict=True))
+            f1 = sum(flagged(r, p, thr_of(r)) for r, p in zip(rs, pp, strict=True))
+            print(f"| {tag}{origin} (flagged) | {len(rs)} | | {_pct(f0, len(rs))} | **{_pct(f1, len(rs))}** | | |")
+
+
+HELD_OUT_NAMES: set[str] = set()
+
+
+def within_origin(rows: list[Row], budget: float) -> None:
+    """5 folds of near-duplicate groups inside every origin (pii-dev and chat); C / threshold on an inner fold."""
+    pool = [r for r in rows if r.kind in ("pii", "chat")]
+    out: dict[int, np.ndarray] = {}
+    thr_by: dict[int, float] = {}
+    picks = []
+    for k in range(FOLDS):
+        test = [r for r in pool if fold_of(r) == k]
+        val = [r for r in pool if fold_of(r) == (k + 1) % FOLDS]
+        train = [r for r in pool if fold_of(r) not in (k, (k + 1) % FOLDS)]
+        m, thr, c = train_and_pick(train, val, budget)
+        picks.append((thr, c))
+        for r in test:
+            out[id(r)] = probs(m, r)
+            thr_by[id(r)] = thr
+    HELD_OUT_NAMES.clear()
+    table(f"within-origin (every row scored by the fold that held its group out; thresholds / C per fold: "
+          f"{', '.join(f'{t:.3f} / {c}' for t, c in picks)})", pool, [out[id(r)] for r in pool],
+          lambda r: thr_by[id(r)], "")
+
+
+def by_origin(rows: list[Row], budget: float) -> None:
+    """A whole pii-dev origin and the never-read chat origins held out; validation inside the training origins."""
+    pii_origins = sorted({r.origin for r in rows if r.kind == "pii"})
+    for held_pii in pii_origins:
+        train_pool = [r for r in rows if (r.kind == "pii" and r.origin != held_pii)
+                      or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
+        val = [r for r in train_pool if fold_of(r) == 0]
+        train = [r for r in train_pool if fold_of(r) != 0]
+        m, thr, c = train_and_pick(train, val, budget)
+        test = [r for r in rows if r.origin == held_pii or r.origin in CHAT_HELD_OUT or r.kind in ("eval", "clean")]
+        HELD_OUT_NAMES.clear()
+        HELD_OUT_NAMES.update({held_pii, *CHAT_HELD_OUT})
+        table(f"by origin: `{held_pii}` and chat {', '.join(CHAT_HELD_OUT)} held out (threshold {thr:.3f}, C {c}, "
+              "picked on a validation fifth of the training origins)", test, [probs(m, r) for r in test],
+              lambda r, t=thr: t, "**held out** ")
+
+
+def final(rows: list[Row], budget: float, out: Path) -> None:
+    """The shipped model: trained on pii-dev and the dev chat origins, threshold / C on a validation fifth."""
+    pool = [r for r in rows if r.kind == "pii" or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
+    val = [r for r in pool if fold_of(r) == 0]
+    train = [r for r in pool if fold_of(r) != 0]
+    (mean, scale, coef, b), thr, c = train_and_pick(train, val, budget)
+    data = {
+        "feature_version": FEATURE_VERSION,
+        "scalars": list(SCALARS),
+        "trained_on": "pii-dev (both presidio origins), jailbreak-dev benign " + ", ".join(CHAT_DEV)
+        + ", Quora / STS-en training samples (modelbuild/pii/train_person.py)",
+        "C": c,
+        "chat_budget": budget,
+        "threshold": round(thr, 6),
+        "intercept": b,
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "coef": [round(float(v), 6) for v in coef],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / PERSON_MODEL_FILE).write_text(json.dumps(data, separators=(",", ":")) + "\n")
+    print(f"wrote {out / PERSON_MODEL_FILE}: threshold {thr:.4f}, C {c}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default=str(ROOT / "models"))
+    ap.add_argument("--cache", default=str(ROOT / "build" / "pii_person_cache"))
+    ap.add_argument("--out", default=str(ROOT / "modelbuild" / "artifacts"))
+    ap.add_argument("--chat-budget", type=float, default=0.015,
+                    help="share of validation chat prompts that may be flagged (any entity) at the threshold")
+    ap.add_argument("--report", action="store_true", help="print the within-origin and by-origin tables")
+    ap.add_argument("--rule", choices=("or", "learned", "cue"), default="cue",
+                    help="cue (shipped): a record, a cue word or the model; learned: a record or the model; or: "
+                    "today's policy (census full names included) or the model")
+    args = ap.parse_args()
+    RULE[0] = args.rule
+    rows = load_rows()
+    extract(rows, Path(args.models), Path(args.cache))
+    if args.report:
+        print(summary(rows))
+        within_origin(rows, args.chat_budget)
+        by_origin(rows, args.chat_budget)
+    final(rows, args.chat_budget, Path(args.out))
+
+
+if __name__ == "__main__":
+    main()

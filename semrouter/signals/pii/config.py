@@ -45,13 +45,15 @@ class PIIConfig(BaseModel):
         description="with person_requires_context: a PERSON span holding a first name followed by a surname from "
         "the US Census 1990 name lists (models/pii_names.json, built by modelbuild/pii/gazetteer.py; names that are "
         "common English words such as Will, Grant, Rose left out) counts without a context word; only in "
-        "head_languages",
+        "head_languages. With person_model on, the learned span check reads these lists as a feature and this rule "
+        "is not applied",
     )
     person_model: bool = Field(
         default=True,
-        description="with person_requires_context: a PERSON without a context word or census full name still counts "
-        "when the learned span check (models/pii_person.json, trained by modelbuild/pii/train_person.py on the "
-        "encoder's token states around the name) scores it at least person_model_threshold; only in head_languages",
+        description="with person_requires_context: a PERSON without a context word still counts when the learned "
+        "span check (models/pii_person.json, trained by modelbuild/pii/train_person.py on the encoder's token states "
+        "of the name, its neighbours and the whole text) scores it at least person_model_threshold; it replaces the "
+        "person_full_names rule; only in head_languages (false: the rules of person_full_names alone)",
     )
     person_model_threshold: float | None = Field(
         default=None,

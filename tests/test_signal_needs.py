@@ -111,7 +111,7 @@ def test_policy_fingerprint_follows_the_answer_policies_only() -> None:
                      cfg(signals__enabled=False, cache__enabled=False), cfg(routing__classify_text="conversation"),
                      cfg(server__analysis_head_chars=20_000), cfg(signals__precision="fp32")):
         assert fp(stricter) != base and fp(stricter, "auto") != auto
-    for name in ("jailbreak_head.onnx", "pii_head.onnx", "encoder.int8.onnx"):
+    for name in ("jailbreak_head.onnx", "pii_head.onnx", "encoder.int8.onnx", "pii_person.json"):
         assert policy_fingerprints(cfg(), {**files, name: "retrained"}).for_request(cfg(), "auto") != auto
     data = yaml.safe_load(yaml.safe_dump(SHIPPED))
     data["models"][0]["pii_policy"] = {"allow_by_default": False}

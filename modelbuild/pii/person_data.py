@@ -35,6 +35,7 @@ DATA = ROOT.parent / "shared" / "data"
 # Chat origins whose texts earlier sessions read while writing the cue rules (dev), and those never read.
 CHAT_DEV = ("arena-hard/v2.0", "gpteacher/roleplay", "nl2bash/nl", "tldr/prompt")
 CHAT_HELD_OUT = ("arena-hard/v0.1", "gpteacher/codegen", "gpteacher/toolformer")
+DATAGEN_ORIGIN = "datagen/train"
 
 
 @dataclass
@@ -79,8 +80,10 @@ def _jsonl(name: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def load_rows() -> list[Row]:
-    """Every text used: pii-dev, pii-clean-dev, benign chat, XSTest safe prompts, Quora and STS English samples.
+def load_rows(datagen: int = 1500) -> list[Row]:
+    """Every text used: pii-dev, pii-clean-dev, benign chat, XSTest safe prompts, Quora and STS English samples,
+    and `datagen` generated requests of modelbuild/pii/datagen.py (seed 31) that name a person (positives only:
+    always trained on, never validated or reported).
 
     Quora and STS each give two samples without a near-duplicate in common: `qqp/question`, `sts-en/eval` (the
     rows benchmarks/bench_pii.py reports, never trained on) and `qqp/train`, `sts-en/train` (negatives to learn
@@ -100,6 +103,14 @@ def load_rows() -> list[Row]:
             rows.append(Row(r["text"], r["origin"], group_key(r["text"]), "chat"))
         elif r["label"] == "benign_lookalike" and r["origin"].startswith("xstest/"):
             rows.append(Row(r["text"], r["origin"], group_key(r["text"]), "eval"))
+    if datagen:  # the PERSON head's own training sentences (datagen.py TRAIN templates): private people in requests
+        from modelbuild.pii.datagen import make_examples
+
+        for ex in make_examples(datagen, seed=31):
+            gold = [(a, b) for a, b, t in ex.spans if t == "PERSON"]
+            if gold:
+                rows.append(Row(ex.text, DATAGEN_ORIGIN, group_key(ex.text), "pii", gold,
+                                any(t != "PERSON" for _, _, t in ex.spans)))
     qqp = _jsonl("qqp-dev.jsonl.gz")
     rows += [Row(r["a"], "qqp/question", group_key(r["a"]), "eval") for r in qqp[::40][:1000]]
     sts = [r for r in _jsonl("paraphrase-dev.jsonl.gz") if r.get("kind") == "sts" and r.get("lang") == "en"]

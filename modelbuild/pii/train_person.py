@@ -2,8 +2,9 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m modelbuild.pii.train_person [--report] [--out modelbuild/artifacts]
 
-Data (person_data.py): PERSON spans the head proposes in pii-dev (positive when they overlap a gold PERSON)
-and in benign prompts (negative): the jailbreak-dev `benign` origins, a Quora sample and STS English
+Data (person_data.py): PERSON spans the head proposes in pii-dev and in 1,500 requests of the head's own
+generator (modelbuild/pii/datagen.py, seed 31: private people named in chat-style requests; always trained
+on, never validated) (positive when they overlap a gold PERSON) and in benign prompts (negative): the jailbreak-dev `benign` origins, a Quora sample and STS English
 sentences (samples disjoint from the ones bench_pii.py reports). A logistic model on standardised
 `span_features`; C and the threshold are picked on a validation part only (groups of near-duplicates held
 out): the highest of the thresholds at which at most `--chat-budget` of each source's validation prompts
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelbuild.pii.person_data import CHAT_DEV, CHAT_HELD_OUT, ROOT, Row, extract, load_rows, summary
+from modelbuild.pii.person_data import CHAT_DEV, CHAT_HELD_OUT, DATAGEN_ORIGIN, ROOT, Row, extract, load_rows, summary
 from semrouter.signals.pii.person_model import FEATURE_VERSION, PERSON_MODEL_FILE, SCALARS
 
 CS = (0.003, 0.01, 0.03, 0.1)
@@ -190,14 +191,15 @@ HELD_OUT_NAMES: set[str] = set()
 
 def within_origin(rows: list[Row], budget: float) -> None:
     """5 folds of near-duplicate groups inside every origin (pii-dev and chat); C / threshold on an inner fold."""
-    pool = [r for r in rows if r.kind in ("pii", "chat")]
+    pool = [r for r in rows if r.kind in ("pii", "chat") and r.origin != DATAGEN_ORIGIN]
+    generated = [r for r in rows if r.origin == DATAGEN_ORIGIN]
     out: dict[int, np.ndarray] = {}
     thr_by: dict[int, float] = {}
     picks = []
     for k in range(FOLDS):
         test = [r for r in pool if fold_of(r) == k]
         val = [r for r in pool if fold_of(r) == (k + 1) % FOLDS]
-        train = [r for r in pool if fold_of(r) not in (k, (k + 1) % FOLDS)]
+        train = [r for r in pool if fold_of(r) not in (k, (k + 1) % FOLDS)] + generated
         m, thr, c = train_and_pick(train, val, budget)
         picks.append((thr, c))
         for r in test:
@@ -211,12 +213,12 @@ def within_origin(rows: list[Row], budget: float) -> None:
 
 def by_origin(rows: list[Row], budget: float) -> None:
     """A whole pii-dev origin and the never-read chat origins held out; validation inside the training origins."""
-    pii_origins = sorted({r.origin for r in rows if r.kind == "pii"})
+    pii_origins = sorted({r.origin for r in rows if r.kind == "pii" and r.origin != DATAGEN_ORIGIN})
     for held_pii in pii_origins:
-        train_pool = [r for r in rows if (r.kind == "pii" and r.origin != held_pii)
+        train_pool = [r for r in rows if (r.kind == "pii" and r.origin not in (held_pii, DATAGEN_ORIGIN))
                       or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
         val = [r for r in train_pool if fold_of(r) == 0]
-        train = [r for r in train_pool if fold_of(r) != 0]
+        train = [r for r in train_pool if fold_of(r) != 0] + [r for r in rows if r.origin == DATAGEN_ORIGIN]
         m, thr, c = train_and_pick(train, val, budget)
         test = [r for r in rows if r.origin == held_pii or r.origin in CHAT_HELD_OUT or r.kind in ("eval", "clean")]
         HELD_OUT_NAMES.clear()
@@ -228,15 +230,16 @@ def by_origin(rows: list[Row], budget: float) -> None:
 
 def final(rows: list[Row], budget: float, out: Path) -> None:
     """The shipped model: trained on pii-dev and the dev chat origins, threshold / C on a validation fifth."""
-    pool = [r for r in rows if r.kind == "pii" or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
+    pool = [r for r in rows if (r.kind == "pii" and r.origin != DATAGEN_ORIGIN)
+            or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
     val = [r for r in pool if fold_of(r) == 0]
-    train = [r for r in pool if fold_of(r) != 0]
+    train = [r for r in pool if fold_of(r) != 0] + [r for r in rows if r.origin == DATAGEN_ORIGIN]
     (mean, scale, coef, b), thr, c = train_and_pick(train, val, budget)
     data = {
         "feature_version": FEATURE_VERSION,
         "scalars": list(SCALARS),
-        "trained_on": "pii-dev (both presidio origins), jailbreak-dev benign " + ", ".join(CHAT_DEV)
-        + ", Quora / STS-en training samples (modelbuild/pii/train_person.py)",
+        "trained_on": "pii-dev (both presidio origins), modelbuild/pii/datagen.py requests (seed 31), jailbreak-dev "
+        "benign " + ", ".join(CHAT_DEV) + ", Quora / STS-en training samples (modelbuild/pii/train_person.py)",
         "C": c,
         "chat_budget": budget,
         "threshold": round(thr, 6),

@@ -9,8 +9,9 @@ span the head found with a logistic model over what the router already has for t
 - scalars: the head's span score, the context cue of person.py, census-list evidence (names.py), the span's
   shape (words, sentence start), other personal data in the text.
 
-Trained by `modelbuild/pii/train_person.py` (presidio-generated PERSON spans against the head's spans in
-benign chat prompts); the weights, the standardisation and the validated threshold are in
+Trained by `modelbuild/pii/train_person.py` (presidio-generated PERSON spans and the head's own generated
+requests naming private people, against the head's spans in benign chat prompts, Quora questions and STS
+sentences); the weights, the standardisation and the validated threshold are in
 `models/pii_person.json`. Scoring is one dot product per span: O(tokens of the text) for the averages.
 """
 

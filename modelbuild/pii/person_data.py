@@ -4,8 +4,9 @@ For every text: the int8 encoder's token states, the language signal, and the de
 (`person_requires_context: false`, language not applied) give the PERSON spans the head proposes (after the
 span checks of spans.py); each span gets `span_features` and whether today's policy (person.py) keeps it given
 the text's language. Gold: a span of pii-dev is positive when it overlaps a gold PERSON span; every span of a
-benign chat prompt, Quora question or STS sentence is negative. Cached under build/ (token states of texts with
-a candidate, float16), so a change of the features re-reads the cache instead of re-running the encoder.
+benign chat prompt, Quora question or STS sentence is negative. Cached under build/ (every text's token states
+in float16 and its language, ~21,000 files), so a change of the features re-reads the cache instead of
+re-running the encoder.
 
 Rows come from ../shared/data (read here; no sentence of it is written anywhere but the build/ cache).
 """

@@ -141,7 +141,8 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         if analyzer is None:
             raise ValueError("cache.enabled: the semantic cache needs signals.enabled (it uses the encoder)")
         try:
-            cache = await SemanticCache.create(cfg.cache, analyzer.embed)
+            cache = await SemanticCache.create(cfg.cache, analyzer.embed,
+                                               embed_multilingual=getattr(analyzer, "multilingual_embedder", None))
         except BaseException:
             if built_analyzer:
                 await analyzer.close()

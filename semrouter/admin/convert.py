@@ -113,7 +113,7 @@ def cache_explain_response(d: Mapping[str, Any]) -> Any:
     msg = pb.CacheExplainResponse(
         verdict=str(d.get("verdict") or ""), stage=str(d.get("stage") or ""), reason=str(d.get("reason") or ""),
         threshold=float(d.get("threshold") or 0.0), verifier=str(d.get("verifier") or ""),
-        verifier_threshold=float(d.get("verifier_threshold") or 0.0),
+        verifier_threshold=float(d.get("verifier_threshold") or 0.0), space=str(d.get("space") or ""),
     )
     for c in d.get("candidates") or ():
         cand = pb.CacheCandidate(entry_id=str(c.get("entry_id") or ""), prompt=str(c.get("prompt") or ""),

@@ -75,6 +75,53 @@ class MilvusConfig(_Strict):
         return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
+_VetoFamily = Literal["numbers", "negation", "antonym", "units", "direction", "specific", "order", "digits"]
+
+
+class MultilingualCacheConfig(_Strict):
+    """Non-English prompts in a space of their own (semrouter/cache/multilingual.py): the multilingual encoder that
+    signals.multilingual loads (multilingual-e5-small, models/e5 from `make models`) embeds them, one space per
+    detected language (part of the entry's scope), so a Spanish prompt is only ever compared with Spanish prompts
+    and served a Spanish prompt's answer, and e5 vectors never meet MiniLM vectors. Without that encoder
+    (signals.multilingual off, language off, or models/e5 missing) or off, every prompt uses the English path."""
+
+    enabled: bool = Field(
+        default=True,
+        description="look up and store prompts the language signal detects as one of `languages` in their "
+        "language's e5 space (needs language.enabled, signals.multilingual.enabled and models/e5; without them a "
+        "warning at start and the English path)",
+    )
+    languages: tuple[str, ...] = Field(
+        default=("de", "es", "fr", "it", "ja", "nl", "pl", "pt", "ru", "zh"),
+        description="ISO 639-1 codes that get a space of their own (measured: these 10, benchmarks/RESULTS.md, "
+        "ninth session `cache10`); a prompt detected as another language (or en / und) uses the English path",
+    )
+    threshold: float = Field(
+        default=0.95, ge=0, le=1,
+        description="minimum e5 cosine for a hit in a multilingual space (no model score there: the cross-encoder "
+        "reads English). 0.95: the lowest value where, on validation STS pairs in 10 languages (stsb/dev), every "
+        "language's false hits on 'different' pairs stay <= 5% and the pooled rate <= 2% (the rule "
+        "cross_threshold_other_languages was chosen by; benchmarks/RESULTS.md, ninth session `cache10`)",
+    )
+    veto: tuple[_VetoFamily, ...] = Field(
+        default=("digits", "negation"),
+        description="rule families of verify.py that veto a candidate in a multilingual space (those that read "
+        "any language: `digits`, every run of digits, also inside names such as M31; `negation`, the negation "
+        "words of the Latin- and Cyrillic-script languages and the Japanese / Chinese markers); code and "
+        "quoted text that differ and meaning-bearing case always veto",
+    )
+
+    @field_validator("languages")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = tuple(c.strip().lower() for c in v)
+        if len(set(out)) != len(out):
+            raise ValueError("cache.multilingual.languages: duplicate language codes")
+        if "en" in out or "und" in out:
+            raise ValueError("cache.multilingual.languages: 'en' and 'und' use the English path; remove them")
+        return out
+
+
 class CacheConfig(_Strict):
     """The semantic cache: exact + similarity lookup of earlier answers, scoped per tenant."""
 
@@ -137,6 +184,10 @@ class CacheConfig(_Strict):
         default=3, ge=1, le=100,
         description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "
         "score decides: vetoes passed, not an answer-neutral rewording); further ones are refused (score 0)",
+    )
+    multilingual: MultilingualCacheConfig = Field(
+        default_factory=MultilingualCacheConfig,
+        description="non-English prompts embedded and verified in a space per language (multilingual-e5-small)",
     )
     verifier_model: str = Field(
         default="models/cache_verifier.onnx",

@@ -31,6 +31,26 @@ from semrouter.cache.learned_verify import VerifierModelError
 KIND = "cross_encoder"
 
 
+def differing_window(query: str, cached: str, context_words: int) -> tuple[str, str]:
+    """The two prompts cut to where they differ: the words (split on whitespace) both share at the start and at the
+    end are dropped, except `context_words` of each next to the difference. Prompts that differ near both ends (a
+    politeness wrapper, a changed first and last word) come back whole. A one-term swap inside a long prompt becomes
+    a short pair, the length the cross-encoder was trained on (its score rose with the shared context it was
+    never trained on: benchmarks/RESULTS.md, eighth session `review11`, item 6)."""
+    a, b = query.split(), cached.split()
+    n = min(len(a), len(b))
+    pre = 0
+    while pre < n and a[pre] == b[pre]:
+        pre += 1
+    suf = 0
+    while suf < n - pre and a[len(a) - 1 - suf] == b[len(b) - 1 - suf]:
+        suf += 1
+    lo, cut = max(0, pre - context_words), max(0, suf - context_words)
+    if lo == 0 and cut == 0:
+        return query, cached
+    return " ".join(a[lo:len(a) - cut]), " ".join(b[lo:len(b) - cut])
+
+
 class PairTokenizer:
     """The encoder's tokenizer in pair mode: (firsts[i], seconds[i]) -> padded int64 [B,T] arrays.
 

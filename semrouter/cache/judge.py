@@ -6,7 +6,7 @@ The semantic stage finds candidates by cosine; each then gets a `Judgement`:
 * `verbatim`: the prompts' code or quoted text differ (verbatim.py; always on);
 * `case`: a word's case differs where it carries meaning, "May"/"may", "US"/"us" (casing.py; always on);
 * a rule family of verify.py that vetoes it (`numbers`, `negation`, `antonym`, `units`, `direction`, `specific`,
-  `order`);
+  `order`; `digits` where named: cache.multilingual.veto);
 * `learned`: the learned verifier's P(same answer) is under `verifier_threshold`, and the prompts are not
   an answer-neutral rewording of each other (equivalent.py; with `accept_equivalent`);
 * `hit`: served (the first such candidate, best cosine first).
@@ -26,9 +26,9 @@ from semrouter.cache.casing import case_differs
 from semrouter.cache.equivalent import equivalent
 from semrouter.cache.types import Entry
 from semrouter.cache.verbatim import verbatim_differs
-from semrouter.cache.verify import RULES, Verifier
+from semrouter.cache.verify import EXTRA_RULES, RULES, Verifier
 
-VETOES: tuple[str, ...] = ("verbatim", "case", *RULES, "learned")
+VETOES: tuple[str, ...] = ("verbatim", "case", *RULES, *EXTRA_RULES, "learned")
 MISS_REASONS: tuple[str, ...] = (
     "category_disabled", "backend_down", "timeout", "error", "no_candidates", "below_threshold", *VETOES,
 )

@@ -25,6 +25,9 @@ Scope (all must be equal for an answer to be shared; they are filters inside the
   model's pii_policy; decision/needs.policy_fingerprints), inside params_hash: an answer stored under other
   policies is not served (a stricter guard after a reload also covers the exact stage, which answers before any
   signal runs).
+* space: a prompt the language signal detects as one of `multilingual.languages` is embedded by the multilingual
+  encoder and kept in that language's space (`in_space`, inside params_hash): a Spanish prompt is compared with,
+  and served, Spanish prompts' answers only (multilingual.py).
 * params_hash: sha256 of the API name and the canonical JSON of every body field except those listed
   as answer-neutral in `ANSWER_NEUTRAL[api]` (each with its reason). `SCOPE_FIELDS[api]` lists the
   known fields that separate the scope (tools, tool_choice, response_format, max_tokens, stop, seed,
@@ -42,6 +45,7 @@ completions, Responses, Messages, each with its own `SCOPE_FIELDS` / `ANSWER_NEU
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -246,6 +250,15 @@ def make_key(cfg: CacheConfig, req: ChatRequest, headers: Mapping[str, str],
                           prompt=content_text(last.get("content")),
                           context={"history": history, "last": _non_text(last)}, body=req.body, tenant=tenant,
                           policy=policy)
+
+
+def in_space(key: CacheKey, space: str) -> CacheKey:
+    """`key` in an embedding space of its own (cache.multilingual: "e5:<language>"): params_hash becomes
+    sha256(space + params_hash), so entries of two spaces never share a scope (neither the exact stage nor the
+    vector search compares them: their vectors come from different encoders). "" = the English space, unchanged."""
+    if not space:
+        return key
+    return dataclasses.replace(key, params_hash=sha256(f"space={space}|{key.params_hash}"))
 
 
 def _message_identity(m: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from semrouter.cache.health import Breaker
 from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score, served_by_rule
 from semrouter.cache.learned_verify import LearnedVerifier
 from semrouter.cache.maintenance import Maintenance
+from semrouter.cache.multilingual import LanguageSpaces
 from semrouter.cache.types import (
     CacheBackend,
     CacheBackendError,
@@ -72,10 +73,13 @@ VECTOR_MEMO_ENTRIES = 4096  # cached prompts' vectors kept in process for the le
 class SemanticCache:
     def __init__(self, cfg: CacheConfig, embed: Embedder, backend: CacheBackend, verifier: Verifier | None = None,
                  clock: Callable[[], float] = time.time,
-                 learned: LearnedVerifier | CrossVerifier | None = None, guard: LearnedVerifier | None = None) -> None:
-        """`guard`: the bi-encoder verifier that caps the cross-encoder's score (verifier: cross only)."""
+                 learned: LearnedVerifier | CrossVerifier | None = None, guard: LearnedVerifier | None = None,
+                 embed_multilingual: Embedder | None = None) -> None:
+        """`guard`: the bi-encoder verifier that caps the cross-encoder's score (verifier: cross only);
+        `embed_multilingual`: the multilingual encoder of the language spaces (multilingual.py; None: none)."""
         self.cfg = cfg
         self._embed = embed
+        self._spaces = LanguageSpaces(cfg.multilingual, embed_multilingual, cfg.dimension)
         self._backend = backend
         self._verifier = verifier or Verifier()
         self._learned = learned if cfg.model_verified else None
@@ -97,12 +101,14 @@ class SemanticCache:
     async def create(cls, cfg: CacheConfig, embed: Embedder | None = None, *, backend: CacheBackend | None = None,
                      verifier: Verifier | None = None, clock: Callable[[], float] = time.time,
                      maintenance: bool = True, learned: LearnedVerifier | CrossVerifier | None = None,
-                     opened: bool = False, guard: LearnedVerifier | None = None) -> SemanticCache:
+                     opened: bool = False, guard: LearnedVerifier | None = None,
+                     embed_multilingual: Embedder | None = None) -> SemanticCache:
         """Connect and create the collection. A backend that is down is not fatal (the cache fails
         open and reconnects in the background); a schema mismatch is (CacheSchemaError).
         `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed); `guard`: the
         cross-encoder's bi-encoder guard (else loaded from cfg.verifier_model under verifier: cross);
-        `opened`: the caller already opened `backend` (the CLI, to report its own errors)."""
+        `opened`: the caller already opened `backend` (the CLI, to report its own errors); `embed_multilingual`:
+        the multilingual encoder for cache.multilingual (None with it enabled: a warning, every prompt English)."""
         if verifier is None and cfg.verify:
             verifier = await asyncio.to_thread(Verifier.from_tokenizer, cfg.verify_vocabulary)
         verifier = verifier or Verifier()
@@ -110,7 +116,11 @@ class SemanticCache:
             learned = await asyncio.to_thread(load_learned, cfg, verifier)
         if guard is None and embed is not None and isinstance(learned, CrossVerifier):
             guard = await asyncio.to_thread(load_guard, cfg, verifier)
-        self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned, guard)
+        if embed_multilingual is None and embed is not None and cfg.multilingual.enabled:
+            log.warning("cache.multilingual: no multilingual encoder (signals.multilingual off, language off, or "
+                        "models/e5 missing); non-English prompts use the English path")
+        self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned, guard,
+                   embed_multilingual)
         try:
             if not opened:
                 await self._backend.open()
@@ -162,7 +172,9 @@ class SemanticCache:
                                  language: str | None = None) -> tuple[CacheHit | None, str]:
         """`lookup`, plus the miss reason: "" on a hit, else one of judge.MISS_REASONS (an exact-stage
         miss is "no_candidates": the semantic stage decides). `language`: the prompt's ISO 639-1 code from
-        the language signal (None = unknown: English settings); picks the verifier threshold."""
+        the language signal (None = unknown: English settings); picks the verifier threshold, and a language of
+        cache.multilingual.languages its own space (multilingual.py: the key's scope, the e5 vector, the exact
+        stage tried there too)."""
         if stage == "exact":
             self._counters["exact_lookups"] += 1
         else:
@@ -176,7 +188,11 @@ class SemanticCache:
         waiting = _Waiting()
         try:
             async with asyncio.timeout(self.cfg.lookup_timeout_ms / 1000):
-                hit, judged = await self._lookup(key, category, embedding, stage, language, waiting)
+                space = self._spaces.space(language) if stage != "exact" else ""
+                if space:  # the English embedding is of no use there; an exact repeat is only found in the space
+                    self._counters["lookups_multilingual"] += 1
+                    key, embedding, stage = self._spaces.key(key, space), None, "all"
+                hit, judged = await self._lookup(key, category, embedding, stage, language, waiting, space)
         except TimeoutError:
             self._counters["lookup_timeouts"] += 1
             if waiting.backend:
@@ -208,8 +224,8 @@ class SemanticCache:
         log.warning(what, backend=self._backend.name, error=str(e) if e else None)
 
     async def _lookup(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                      stage: str = "all", language: str | None = None,
-                      waiting: _Waiting | None = None) -> tuple[CacheHit | None, list[Judgement]]:
+                      stage: str = "all", language: str | None = None, waiting: _Waiting | None = None,
+                      space: str = "") -> tuple[CacheHit | None, list[Judgement]]:
         now = self._now_ms()
         waiting = waiting or _Waiting()
         if stage != "semantic":
@@ -222,10 +238,12 @@ class SemanticCache:
                 return CacheHit(exact.id, exact.body, 1.0, True), []
             if stage == "exact":
                 return None, []
-        judged = await self._judge(key, category, embedding, now, language, waiting)
+        judged = await self._judge(key, category, embedding, now, language, waiting, space)
         for j in judged:
             if j.verdict == "hit":
                 self._counters["hits_semantic"] += 1
+                if space:
+                    self._counters["hits_multilingual"] += 1
                 return CacheHit(j.entry.id, j.entry.body, min(j.cosine, 1.0), False), judged
             if j.verdict == "rejected":
                 self._counters["rejected_learned" if j.veto == "learned" else "rejected_verify"] += 1
@@ -235,14 +253,27 @@ class SemanticCache:
         return None, judged
 
     async def _judge(self, key: CacheKey, category: str | None, embedding: np.ndarray | None,
-                     now: int, language: str | None = None, waiting: _Waiting | None = None) -> list[Judgement]:
+                     now: int, language: str | None = None, waiting: _Waiting | None = None,
+                     space: str = "") -> list[Judgement]:
         """Search the scope and judge every candidate found (judge.py), best cosine first. `waiting` is set
-        while a backend call is awaited."""
+        while a backend call is awaited. `space`: a language space (`key` already in it): e5 vectors, its
+        threshold and vetoes, no model score."""
         waiting = waiting or _Waiting()
-        vec = embedding if embedding is not None else await self._embed_one(key.prompt)
+        if space:
+            vec = await self._spaces.vector(key)
+        else:
+            vec = embedding if embedding is not None else await self._embed_one(key.prompt)
         waiting.backend = True
         found = await self._backend.search(key.scope, vec, self.cfg.search_limit, now)
         waiting.backend = False
+        if space:
+            ml = self.cfg.multilingual
+            live = [(e, sc) for e, sc in found if e.expires > now and e.scope == key.scope]
+            self._counters["rejected_stale"] += len(found) - len(live)
+            args_ml = (key.prompt, live, ml.threshold, None, 0.0, self._verifier, ml.veto, False)
+            if not any(sc >= ml.threshold for _, sc in live):
+                return judge(*args_ml)
+            return await asyncio.to_thread(judge, *args_ml)
         threshold = self.cfg.threshold_for(category)
         if self._fallback:
             threshold = max(threshold, self.cfg.fallback_similarity_threshold)
@@ -262,20 +293,27 @@ class SemanticCache:
         # (a client's long prompts otherwise stalled every stream, and lookup_timeout_ms could not interrupt them)
         return await asyncio.to_thread(judge, *args)
 
-    async def explain(self, key: CacheKey, category: str | None = None) -> dict[str, Any]:
+    async def explain(self, key: CacheKey, category: str | None = None, language: str | None = None) -> dict[str, Any]:
         """Why this prompt would hit or miss now, without serving or counting anything.
 
         Returns {"verdict": "hit" | "miss", "stage": "exact" | "semantic" | "", "reason": "" or one of
         judge.MISS_REASONS, "threshold", "verifier", "verifier_model", "verifier_threshold", "candidates": [{"entry_id",
         "prompt", "cosine", "verifier_score", "veto", "verdict"}]}. Raises CacheBackendError when the
-        backend fails (an admin call, not the request path)."""
+        backend fails (an admin call, not the request path). `language`: as for lookup_with_reason (a language of
+        cache.multilingual.languages is explained in its space; "space" names it, "" = English)."""
+        space = self._spaces.space(language)
+        key = self._spaces.key(key, space)
         base: dict[str, Any] = {
             "threshold": max(self.cfg.threshold_for(category), self.cfg.fallback_similarity_threshold)
             if self._fallback else self.cfg.threshold_for(category),
             "verifier": self.cfg.verifier if not self._fallback else "rules (learned model unavailable)",
             "verifier_model": self._model_name(),
             "verifier_threshold": self.cfg.verifier_threshold_for(None),
+            "space": space,
         }
+        if space:
+            base.update(threshold=self.cfg.multilingual.threshold, verifier="multilingual cosine", verifier_model="",
+                        verifier_threshold=None)
         if not self.cfg.category_enabled(category):
             return {"verdict": "miss", "stage": "", "reason": "category_disabled", **base, "candidates": []}
         now = self._now_ms()
@@ -283,7 +321,7 @@ class SemanticCache:
         if exact is not None and exact.expires > now:
             j = Judgement(exact, 1.0, None, "", "hit")
             return {"verdict": "hit", "stage": "exact", "reason": "", **base, "candidates": [j.as_dict()]}
-        judged = await self._judge(key, category, None, now)
+        judged = await self._judge(key, category, None, now, language, None, space)
         hit = any(j.verdict == "hit" for j in judged)
         return {"verdict": "hit" if hit else "miss", "stage": "semantic", "reason": "" if hit else miss_reason(judged),
                 **base, "candidates": [j.as_dict() for j in judged]}
@@ -403,15 +441,22 @@ class SemanticCache:
         return np.asarray(out, dtype=np.float32).reshape(len(out), -1)[0]
 
     def store_in_background(self, key: CacheKey, category: str | None, status: int, content_type: str,
-                            body: bytes, has_pii: bool, embedding: np.ndarray | None = None) -> None:
-        """Queue the answer for storage; never raises, never blocks (see module docstring)."""
+                            body: bytes, has_pii: bool, embedding: np.ndarray | None = None,
+                            language: str | None = None) -> None:
+        """Queue the answer for storage; never raises, never blocks (see module docstring). `embedding`: the
+        prompt's English (MiniLM) embedding, if the caller has it; `language`: as for lookup_with_reason (a
+        language of cache.multilingual.languages stores the entry in its space, with the lookup's e5 vector)."""
         try:
             reason = self._store_refusal(category, status, has_pii)
             if reason:
                 self._counters[f"store_skipped_{reason}"] += 1
                 return
+            space = self._spaces.space(language)
+            if space:
+                key = self._spaces.key(key, space)
+                embedding = self._spaces.take(key)  # None: embedded again in the task
             task = asyncio.get_running_loop().create_task(
-                self._store(key, category, content_type, body, embedding))
+                self._store(key, category, content_type, body, embedding, space))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
         except Exception as e:
@@ -434,7 +479,7 @@ class SemanticCache:
         return ""
 
     async def _store(self, key: CacheKey, category: str | None, content_type: str, body: bytes,
-                     embedding: np.ndarray | None = None) -> None:
+                     embedding: np.ndarray | None = None, space: str = "") -> None:
         try:
             completion = await asyncio.to_thread(replies.completion_from_upstream, content_type, body)
             if completion is None:
@@ -445,16 +490,23 @@ class SemanticCache:
             if await self._backend.find_exact(key.scope, key.prompt_hash, now) is not None:
                 self._counters["store_skipped_duplicate"] += 1
                 return
-            vec = (np.asarray(embedding, dtype=np.float32).reshape(-1) if embedding is not None
-                   else await self._embed_one(key.prompt))
+            if embedding is not None:
+                vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
+            elif space:
+                vec = await self._spaces.vector(key)
+                self._spaces.take(key)  # remembered by vector(); this store was its use
+            else:
+                vec = await self._embed_one(key.prompt)
             entry = Entry(id=uuid.uuid4().hex, tenant=key.tenant, model=key.model, context_hash=key.context_hash,
                           params_hash=key.params_hash, prompt_hash=key.prompt_hash, prompt=key.prompt,
                           category=(category or "").lower(), body=stored, created=now,
                           expires=now + self.cfg.ttl_seconds * 1000)
             await self._backend.insert(entry, vec)
-            if self._learned is not None:
+            if self._learned is not None and not space:  # the learned verifier reads English vectors only
                 self._remember(entry.id, np.asarray(vec, dtype=np.float32).reshape(-1))
             self._counters["stores"] += 1
+            if space:
+                self._counters["stores_multilingual"] += 1
         except CacheBackendError as e:
             self._counters["store_errors"] += 1
             self._failed("cache store failed", e)

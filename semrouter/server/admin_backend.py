@@ -87,7 +87,10 @@ class RouterAdminBackend:
 
     async def cache_explain(self, tenant: str, model: str, text: str, category: str, api: str = "",
                             request_json: str = "") -> dict[str, Any]:
-        return dict(await self._cache().explain(self._key(tenant, model, text, api, request_json), category or None))
+        key = self._key(tenant, model, text, api, request_json)
+        detector = self._server.holder.current.language  # as on the request path: a language may have its own space
+        language = await detector.detect_async(key.prompt) if detector is not None else None
+        return dict(await self._cache().explain(key, category or None, language))
 
     async def cache_delete(self, entry_id: str, tenant: str, model: str) -> int:
         if not (entry_id or tenant or model):

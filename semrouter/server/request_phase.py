@@ -178,10 +178,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 
     if cache_key is not None:
         with tracer.span("cache_lookup", request_id=st.request_id) as span:
-            vec = _prompt_embedding(cfg, req, analysis)  # and the language, when analysed on the same text
+            vec = _prompt_embedding(cfg, req, analysis)
             hit, miss_reason = await rt.cache.lookup_with_reason(
-                cache_key, category, embedding=vec, stage="semantic",
-                language=analysis.language if vec is not None and analysis is not None else None)
+                cache_key, category, embedding=vec, stage="semantic", language=_prompt_language(cfg, req, analysis))
             span.set_attribute("hit", hit is not None)
         if hit is not None:
             metrics.record_cache_hit()
@@ -234,6 +233,11 @@ def _prompt_embedding(cfg: Config, req: ChatRequest, analysis: Analysis | None) 
     which = cfg.routing.classify_text  # "conversation" prefixes the role, so its text is never the prompt
     same_text = which == "last_user" or (which == "all_user" and len(req.messages) == 1)
     return analysis.embedding if analysis is not None and same_text else None
+
+
+def _prompt_language(cfg: Config, req: ChatRequest, analysis: Analysis | None) -> str | None:
+    """The analysed text's language, when that text is the cache key's prompt (else None: unknown)."""
+    return analysis.language if _prompt_embedding(cfg, req, analysis) is not None and analysis is not None else None
 
 
 def _policy_signals_missing(rt: Runtime, model: str, want: frozenset[str], analysis: Analysis | None) -> frozenset[str]:
@@ -289,7 +293,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
                      **mut.route_headers(cfg.routing, model, lambda: endpoint.hostport)}
     st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, api=req.api, cache_key=cache_key,
                        has_pii=bool(analysis and analysis.pii),
-                       embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None)
+                       embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None,
+                       language=_prompt_language(cfg, req, analysis) if cache_key is not None else None)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
     route_headers.update(st.result_headers)  # Envoy copies these to the answer (see envoy/envoy.yaml)
     st.join = new_join_key()  # the observer joins the answer by this, never by the client-choosable x-request-id

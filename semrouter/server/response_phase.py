@@ -94,7 +94,7 @@ def _finish(rt: Runtime, st: StreamState) -> None:
             m.record_usage(model, *usage)
     if rt.cache is not None and r.cache_key is not None and not cap.overflow and 200 <= cap.status < 300 and body:
         rt.cache.store_in_background(r.cache_key, r.decision.category, cap.status, content_type,
-                                     body, r.has_pii, r.embedding)
+                                     body, r.has_pii, r.embedding, r.language)
     cap.chunks = []
     log.debug("response_complete", request_id=st.request_id, status=cap.status, model=r.decision.model,
               total_ms=round((time.monotonic() - st.started_at) * 1000, 3))

@@ -23,6 +23,7 @@ class Routed:
     cache_key: Any = None  # semrouter.cache CacheKey, or None when the cache is not used
     has_pii: bool = False
     embedding: Any = None  # the prompt's embedding, reused when the answer is stored
+    language: str | None = None  # the prompt's detected language (the cache's language spaces), None = unknown
     forwarded_at: float = field(default_factory=time.monotonic)
 
 

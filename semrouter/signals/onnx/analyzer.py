@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,6 +428,20 @@ class OnnxAnalyzer:
         rows = [r[0] for r in res if r is not None]  # embedding jobs are never handed back
         assert len(rows) == len(res)
         return np.stack(rows).astype(np.float32, copy=False)
+
+    @property
+    def multilingual_embedder(self) -> Callable[[Sequence[str]], Awaitable[np.ndarray]] | None:
+        """texts -> float32 [N, dim] L2-normalised multilingual-e5 embeddings (the semantic cache's language spaces),
+        run in a worker thread; None when the multilingual encoder is not loaded (signals.multilingual off, no
+        language signal, or models/e5 missing)."""
+        ml = self.multilingual
+        if ml is None:
+            return None
+
+        async def embed(texts: Sequence[str]) -> np.ndarray:
+            return await asyncio.to_thread(ml.embed, list(texts))
+
+        return embed
 
     async def close(self) -> None:
         await self.batcher.close()

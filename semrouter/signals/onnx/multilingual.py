@@ -63,10 +63,20 @@ class MultilingualCategory:
         return cls(tok, Encoder(mdir / "encoder.int8.onnx", so, outputs=("sentence_embedding",)), head,
                    tuple(keep) or head.labels, str(manifest.get("query_prefix", "query: ")))
 
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        """[len(texts), len(labels)] probabilities (rows sum to 1)."""
+    @property
+    def dim(self) -> int:
+        """The sentence embedding's size (multilingual-e5-small: 384)."""
+        return self.encoder.dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 [len(texts), dim] sentence embeddings, L2-normalised ("query: " + text, as the head reads them;
+        the semantic cache's multilingual spaces use them). Blocking: call it in a worker thread."""
         tb = self.tokenizer.encode([self.prefix + t for t in texts])
         emb = self.encoder(tb.input_ids, tb.attention_mask).embedding
         self.runs += 1
-        p = self.head(emb)[:, self._idx]
+        return np.asarray(emb, dtype=np.float32)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), len(labels)] probabilities (rows sum to 1)."""
+        p = self.head(self.embed(texts))[:, self._idx]
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)

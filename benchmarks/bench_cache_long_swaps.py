@@ -1,0 +1,194 @@
+"""One-term swaps inside long prompts under `verifier: cross`, by pair length: false hits, and what fixes cost.
+
+The cross-encoder was trained on pairs of at most 96 tokens and scores pairs up to `max_len_served` (256); its
+score of a one-term swap rises with the shared context around it (benchmarks/RESULTS.md, `review11` item 6). Pairs
+made here from prompts of ../shared/data (40-250 MiniLM tokens; never copied into the repo), one rewrite each:
+
+* near-misses (different answer): `entity` (a capitalised word inside a sentence -> a capitalised word of another
+  prompt), `word` (a lower-case content word of 5+ letters -> one of another prompt), `term` (a technical term ->
+  its sibling, _TERMS, where the prompt has one), `number` (a number changed);
+* paraphrases (same answer): `typo` and `polite` (modelbuild/cache_verifier/chatpairs.py's rewrites).
+
+The swap sits at a random word of the prompt. Verdict as the router's (judge.py): MiniLM cosine >= 0.55, verbatim,
+case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rewording rule (equivalent.py), for
+
+* `full`: the whole pair (today; over max_len_served tokens it scores 0, refused);
+* `window N`: the cross-encoder scores only the differing window (cross_verify.differing_window, N words of
+  shared context each side) when the pair is longer than `--from-tokens` (96: the training length);
+* `specific`: today plus the `specific` veto for pairs longer than that.
+
+Parts: `val` = half of the mmlu-dev prompts (choices made here), `within` = the other half (within source), `test`
+= mmlupro-dev and the arena-hard prompts of jailbreak-dev (held out by source). Scores cached under build/xenc/.
+
+    .venv/bin/python benchmarks/bench_cache_long_swaps.py --part val|within|test [--per-source 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import random
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from modelbuild.cache_verifier import chatpairs, features  # noqa: E402
+from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
+from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
+from semrouter.cache.casing import case_differs  # noqa: E402
+from semrouter.cache.config import CacheConfig  # noqa: E402
+from semrouter.cache.cross_verify import differing_window  # noqa: E402
+from semrouter.cache.equivalent import equivalent  # noqa: E402
+from semrouter.cache.verbatim import verbatim_differs  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+CROSS = ROOT / "models" / "cache_verifier_cross.onnx"
+_TERMS = [("PostgreSQL", "MySQL"), ("Python", "JavaScript"), ("Linux", "Windows"), ("GET", "POST"),
+          ("TCP", "UDP"), ("React", "Vue"), ("JSON", "XML"), ("AWS", "Azure"), ("Docker", "Kubernetes"),
+          ("Java", "Kotlin"), ("iOS", "Android"), ("SQL", "NoSQL"), ("Excel", "Sheets"), ("C++", "Rust"),
+          ("plaintiff", "defendant"), ("buyer", "seller"), ("landlord", "tenant"), ("employer", "employee"),
+          ("acid", "base"), ("oxidation", "reduction"), ("mitosis", "meiosis"), ("voltage", "current")]
+_TERM_MAP = {a: b for a, b in _TERMS} | {b: a for a, b in _TERMS}
+_STOP = frozenset("""which would their there these those about after before other could should where while
+being under between through during without within against because""".split())
+BUCKETS = ((0, 96), (96, 160), (160, 256), (256, 10_000))
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    a: str  # cached
+    b: str  # new
+    same: bool
+    kind: str
+    source: str
+
+
+def _h(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def load_prompts(part: str, tokens: Callable[[list[str]], list[int]], per_source: int) -> dict[str, list[str]]:
+    """Source -> prompts of 40-250 tokens of `part` (sorted by hash, at most per_source)."""
+    src: dict[str, list[str]] = {"mmlu": [], "mmlupro": [], "arena-hard": []}
+    with gzip.open(DATA / "mmlu-dev.jsonl.gz", "rt", encoding="utf-8") as f:
+        src["mmlu"] = [json.loads(x)["text"] for x in f]
+    with gzip.open(DATA / "mmlupro-dev.jsonl.gz", "rt", encoding="utf-8") as f:
+        src["mmlupro"] = [r["text"] for r in map(json.loads, f) if not r.get("in_old_mmlu_dev")]
+    with gzip.open(DATA / "jailbreak-dev.jsonl.gz", "rt", encoding="utf-8") as f:
+        src["arena-hard"] = [r["text"] for r in map(json.loads, f)
+                             if r["label"] == "benign" and r["origin"].startswith("arena-hard")]
+    if part in ("val", "within"):
+        src = {"mmlu": [t for t in src["mmlu"] if (_h(t) % 2 == 0) == (part == "val")]}
+    else:
+        src.pop("mmlu")
+    out = {}
+    for s, texts in src.items():
+        texts = sorted(set(t.strip() for t in texts), key=_h)[:per_source * 6]
+        n = tokens(texts)
+        out[s] = [t for t, k in zip(texts, n, strict=True) if 40 <= k <= 250][:per_source]
+    return out
+
+
+def _swap_word(t: str, rng: random.Random, pool: list[str], pattern: str) -> str:
+    spots = [m for m in re.finditer(pattern, t) if m.group().lower() not in _STOP]
+    if not spots or not pool:
+        return t
+    m = rng.choice(spots)
+    rep = rng.choice(pool)
+    return t if rep == m.group() else t[:m.start()] + rep + t[m.end():]
+
+
+def build(prompts: dict[str, list[str]]) -> list[Pair]:
+    cap = r"(?<=[a-z,] )[A-Z][a-z]{3,}\b"
+    low = r"(?<= )[a-z]{5,}\b"
+    out: list[Pair] = []
+    for s, texts in prompts.items():
+        caps = sorted({m.group() for t in texts for m in re.finditer(cap, t)})
+        lows = sorted({m.group() for t in texts for m in re.finditer(low, t)} - _STOP)
+        for t in texts:
+            rng = random.Random(_h(t))
+            terms = [m for m in re.finditer(r"[A-Za-z+]+", t) if m.group() in _TERM_MAP]
+            term = ""
+            if terms:
+                m = rng.choice(terms)
+                term = t[:m.start()] + _TERM_MAP[m.group()] + t[m.end():]
+            rewrites = {"entity": _swap_word(t, rng, caps, cap), "word": _swap_word(t, rng, lows, low),
+                        "term": term, "number": chatpairs.number(t, rng),
+                        "typo": chatpairs.typo(t, rng), "polite": chatpairs.polite(t, rng)}
+            for k, b in rewrites.items():
+                if b and b != t:
+                    out.append(Pair(t, b, k in ("typo", "polite"), k, s))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", default="val", choices=("val", "within", "test"))
+    ap.add_argument("--per-source", type=int, default=200)
+    ap.add_argument("--from-tokens", type=int, default=96, help="pairs longer than this get the fix")
+    ap.add_argument("--windows", default="8,16,32", help="context words of the window variants")
+    args = ap.parse_args()
+    cfg = CacheConfig()
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(ROOT / "models" / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+
+    def tokens(texts: list[str]) -> list[int]:
+        return [len(e.ids) for e in tok.encode_batch(texts)]
+
+    pairs = build(load_prompts(args.part, tokens, args.per_source))
+    a, b = [p.a for p in pairs], [p.b for p in pairs]
+    pair_len = np.array([len(e.ids) for e in tok.encode_batch(list(zip(b, a, strict=True)))])
+    ea, eb = embed_cached(a, threads=2), embed_cached(b, threads=2)
+    cos = (ea * eb).sum(1)
+    rules = features.rules_verifier()
+    passed = np.array([not (verbatim_differs(y, x) or case_differs(y, x)) and rules.check(y, x, cfg.verifier_veto).ok
+                       for x, y in zip(a, b, strict=True)]) & (cos >= cfg.similarity_threshold)
+    spec_ok = np.array([rules.check(y, x, ("specific",)).ok for x, y in zip(a, b, strict=True)])
+    eq = np.array([equivalent(y, x, rules.common_words) for x, y in zip(a, b, strict=True)])
+    long = pair_len > args.from_tokens
+    need = np.flatnonzero(passed & ~eq)
+    t = cfg.cross_threshold
+
+    def verdict(score_ok: np.ndarray) -> np.ndarray:
+        return passed & (eq | score_ok)
+
+    full = np.zeros(len(pairs), np.float32)
+    full[need] = cross_scores([b[i] for i in need], [a[i] for i in need], CROSS, progress=True)
+    variants: dict[str, np.ndarray] = {"full (today)": verdict(full >= t),
+                                       "specific when long": verdict(full >= t) & (spec_ok | ~long)}
+    for w in (int(x) for x in args.windows.split(",") if x):
+        wins = [differing_window(b[i], a[i], w) for i in need]
+        sc = full.copy()
+        sc[need] = cross_scores([x for x, _ in wins], [y for _, y in wins], CROSS, progress=True)
+        sc = np.where(long, sc, full)
+        variants[f"window {w}"] = verdict(sc >= t)
+    kinds = ("entity", "word", "term", "number", "typo", "polite")
+    kind = np.array([p.kind for p in pairs])
+    source = np.array([p.source for p in pairs])
+    print(f"{len(pairs)} pairs ({args.part}: {', '.join(sorted(set(source.tolist())))}); fix for pairs > "
+          f"{args.from_tokens} tokens; near-miss kinds: false-hit rate, typo / polite: hit rate")
+    for s in (*sorted(set(source.tolist())), "all"):
+        sm = np.ones(len(pairs), bool) if s == "all" else source == s
+        print(f"\nsource {s}")
+        print(f"{'variant':>20} {'pair tokens':>12} " + " ".join(f"{k:>13}" for k in kinds))
+        for name, v in variants.items():
+            for lo, hi in BUCKETS:
+                lm = sm & (pair_len > lo) & (pair_len <= hi)
+                cells = [f"{v[lm & (kind == k)].mean():6.1%} ({(lm & (kind == k)).sum():4d})"
+                         if (lm & (kind == k)).any() else f"{'-':>13}" for k in kinds]
+                print(f"{name:>20} {f'{lo + 1}-{hi}':>12} " + " ".join(cells))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,10 @@ again verbatim (exact stage: no encoder pass) and in a reworded form (typo, poli
 the semantic stage, after the signals' encoder pass). Prints p50/p90 per kind and the share of requests
 that were hits (a paraphrase that misses is not counted in its latency row).
 
+A fourth kind, "multilingual", is a paraphrase of a Spanish, German or French question: with cache.multilingual
+(the default) it is looked up in its language's space (one e5 pass after the signals); `--arm NAME=no-multilingual`
+sends it through the English path instead.
+
 A third kind, "reworded", is a paraphrase that no rule accepts (not an answer-neutral rewording): the
 learned verifier decides it, and with a model that reads token alignment (align.py) that costs one extra
 encoder run over the prompt and the candidate.
@@ -48,7 +52,13 @@ REWORDED = [
     ("How do I bake sourdough bread at home?", "What is the way to make sourdough bread at home?"),
     ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"),
 ]
-KINDS = ("exact", "paraphrase", "reworded")
+# (stored non-English question, paraphrase): cache.multilingual serves it in the language's e5 space (cosine >= 0.95)
+MULTILINGUAL = [
+    ("¿Cuáles son los beneficios de beber agua todos los días?", "¿Qué beneficios tiene beber agua todos los días?"),
+    ("Wie kann ich in Python eine Datei Zeile für Zeile lesen?", "Wie kann ich in Python eine Datei zeilenweise lesen?"),
+    ("Quels sont les avantages de la voiture électrique ?", "Quels sont les avantages d'une voiture électrique ?"),
+]
+KINDS = ("exact", "paraphrase", "reworded", "multilingual")
 
 
 def ask(port: int, text: str) -> tuple[float, bool]:
@@ -77,7 +87,7 @@ def _stack(tmp: Path, overrides: dict[str, object]) -> tuple[Stack, int]:
 
 
 def _fill(port: int) -> None:
-    stored = [q for q, _ in PAIRS + REWORDED]
+    stored = [q for q, _ in PAIRS + REWORDED + MULTILINGUAL]
     for q in stored:
         ask(port, q)
     deadline = time.monotonic() + 20
@@ -94,7 +104,8 @@ def main() -> int:
                     "stage")
     ap.add_argument("--arm", action="append", default=[],
                     help="NAME=MODEL,T,T_OTHER (verifier model, thresholds), NAME=cross (verifier: cross), "
-                    "NAME=cross-guard (with the bi-encoder guard at 0.40) or NAME= "
+                    "NAME=cross-guard (with the bi-encoder guard at 0.40), NAME=no-multilingual (cache.multilingual "
+                    "off) or NAME= "
                     "for the shipped config")
     a = ap.parse_args()
     arms: dict[str, dict[str, object]] = {}
@@ -102,6 +113,9 @@ def main() -> int:
         name, _, rest = spec.partition("=")
         if not rest:
             arms[name] = {}
+            continue
+        if rest == "no-multilingual":  # non-English prompts through the English path (the cross-encoder)
+            arms[name] = {"cache.multilingual.enabled": False}
             continue
         if rest in ("cross", "cross-guard"):  # the cross-encoder verifier with the config's thresholds
             arms[name] = {"cache.verifier": "cross"} | ({"cache.cross_guard_threshold": 0.4} if rest != "cross" else {})
@@ -121,6 +135,7 @@ def main() -> int:
             _fill(ports[arm])
         asks = [(k, q if k == "exact" else p) for q, p in PAIRS for k in ("exact", "paraphrase")]
         asks += [("reworded", p) for _, p in REWORDED]
+        asks += [("multilingual", p) for _, p in MULTILINGUAL]
         for _ in range(a.rounds):
             for kind, text in asks:
                 for arm, port in ports.items():  # A/B: each request goes to every arm in turn
@@ -132,7 +147,7 @@ def main() -> int:
           f"concurrency 1, interleaved{' between arms' if len(arms) > 1 else ''}")
     print(f"{'arm':>9} {'kind':>10} {'n':>5} {'hits':>6} {'p50 ms':>7} {'p90 ms':>7} {'mean ms':>8}")
     for (arm, kind), xs in lat.items():
-        n = a.rounds * (len(REWORDED) if kind == "reworded" else len(PAIRS))
+        n = a.rounds * {"reworded": len(REWORDED), "multilingual": len(MULTILINGUAL)}.get(kind, len(PAIRS))
         print(f"{arm:>9} {kind:>10} {n:5d} {hits[(arm, kind)] / n:6.0%} {pct(xs, 0.5):7.2f} {pct(xs, 0.9):7.2f} "
               f"{(statistics.mean(xs) * 1000 if xs else float('nan')):8.2f}")
     return 0

@@ -7,7 +7,7 @@ made here from prompts of ../shared/data (40-250 MiniLM tokens; never copied int
 * near-misses (different answer): `entity` (a capitalised word inside a sentence -> a capitalised word of another
   prompt), `word` (a lower-case content word of 5+ letters -> one of another prompt), `term` (a technical term ->
   its sibling, _TERMS, where the prompt has one), `number` (a number changed);
-* paraphrases (same answer): `typo` and `polite` (modelbuild/cache_verifier/chatpairs.py's rewrites).
+* paraphrases (same answer): `typo`, `polite` and `synonym` (modelbuild/cache_verifier/chatpairs.py's rewrites).
 
 The swap sits at a random word of the prompt. Verdict as the router's (judge.py): MiniLM cosine >= 0.55, verbatim,
 case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rewording rule (equivalent.py), for
@@ -15,7 +15,9 @@ case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rew
 * `full`: the whole pair (today; over max_len_served tokens it scores 0, refused);
 * `window N`: the cross-encoder scores only the differing window (cross_verify.differing_window, N words of
   shared context each side) when the pair is longer than `--from-tokens` (96: the training length);
-* `specific`: today plus the `specific` veto for pairs longer than that.
+* `specific`: today plus the `specific` veto for pairs longer than that;
+* `substitution N` (shipped as cache.cross_long_substitution_words, N = 2): pairs longer than that whose prompts
+  differ in one run of at most N words each (not a one-letter typo) score 0 (cross_verify.is_substitution).
 
 Parts: `val` = half of the mmlu-dev prompts (choices made here), `within` = the other half (within source), `test`
 = mmlupro-dev and the arena-hard prompts of jailbreak-dev (held out by source). Scores cached under build/xenc/.
@@ -45,7 +47,7 @@ from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
 from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from semrouter.cache.casing import case_differs  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
-from semrouter.cache.cross_verify import differing_window  # noqa: E402
+from semrouter.cache.cross_verify import differing_window, is_substitution  # noqa: E402
 from semrouter.cache.equivalent import equivalent  # noqa: E402
 from semrouter.cache.verbatim import verbatim_differs  # noqa: E402
 
@@ -122,10 +124,11 @@ def build(prompts: dict[str, list[str]]) -> list[Pair]:
                 term = t[:m.start()] + _TERM_MAP[m.group()] + t[m.end():]
             rewrites = {"entity": _swap_word(t, rng, caps, cap), "word": _swap_word(t, rng, lows, low),
                         "term": term, "number": chatpairs.number(t, rng),
-                        "typo": chatpairs.typo(t, rng), "polite": chatpairs.polite(t, rng)}
+                        "typo": chatpairs.typo(t, rng), "polite": chatpairs.polite(t, rng),
+                        "synonym": chatpairs.synonym(t, rng)}
             for k, b in rewrites.items():
                 if b and b != t:
-                    out.append(Pair(t, b, k in ("typo", "polite"), k, s))
+                    out.append(Pair(t, b, k in ("typo", "polite", "synonym"), k, s))
     return out
 
 
@@ -134,7 +137,7 @@ def main() -> None:
     ap.add_argument("--part", default="val", choices=("val", "within", "test"))
     ap.add_argument("--per-source", type=int, default=200)
     ap.add_argument("--from-tokens", type=int, default=96, help="pairs longer than this get the fix")
-    ap.add_argument("--windows", default="8,16,32", help="context words of the window variants")
+    ap.add_argument("--windows", default="", help="context words of window variants to score (e.g. 8,16,32)")
     args = ap.parse_args()
     cfg = CacheConfig()
     from tokenizers import Tokenizer
@@ -167,13 +170,16 @@ def main() -> None:
     full[need] = cross_scores([b[i] for i in need], [a[i] for i in need], CROSS, progress=True)
     variants: dict[str, np.ndarray] = {"full (today)": verdict(full >= t),
                                        "specific when long": verdict(full >= t) & (spec_ok | ~long)}
+    for n in (1, 2, 3):  # the router's cross_long_substitution_words: a score of 0
+        subst = np.array([is_substitution(y, x, n) for x, y in zip(a, b, strict=True)]) & long
+        variants[f"substitution {n} when long"] = verdict((full >= t) & ~subst)
     for w in (int(x) for x in args.windows.split(",") if x):
         wins = [differing_window(b[i], a[i], w) for i in need]
         sc = full.copy()
         sc[need] = cross_scores([x for x, _ in wins], [y for _, y in wins], CROSS, progress=True)
         sc = np.where(long, sc, full)
         variants[f"window {w}"] = verdict(sc >= t)
-    kinds = ("entity", "word", "term", "number", "typo", "polite")
+    kinds = ("entity", "word", "term", "number", "typo", "polite", "synonym")
     kind = np.array([p.kind for p in pairs])
     source = np.array([p.source for p in pairs])
     print(f"{len(pairs)} pairs ({args.part}: {', '.join(sorted(set(source.tolist())))}); fix for pairs > "

@@ -74,6 +74,25 @@ def test_a_pair_too_long_to_score_whole_scores_zero(cross: CrossVerifier) -> Non
     assert mixed[1] == 0.0 and abs(float(mixed[0]) - alone) < 1e-4 and cross.runs == runs + 2
 
 
+_LONG = ("We are moving a legacy reporting tool to a new cluster. The tool reads sales data every night, aggregates it "
+         "by region and product, and emails a summary to the managers before they start work in the morning. Only "
+         "the {} role can read the data. What is the safest way to migrate it without losing data? Please give "
+         "concrete steps and the commands we need.")
+
+
+def test_a_long_pair_with_one_term_swapped_scores_zero_without_a_run(cross: CrossVerifier) -> None:
+    guarded = CrossVerifier(CROSS, long_substitution_words=CacheConfig().cross_long_substitution_words)
+    new, cached = _LONG.format("writer"), _LONG.format("reader")
+    assert float(cross.score(new, [cached])[0]) >= CacheConfig().cross_threshold  # the model alone serves it
+    runs = guarded.runs
+    assert guarded.score(new, [cached])[0] == 0.0 and guarded.runs == runs
+    short = guarded.score("Only the writer role can read the data.", ["Only the reader role can read the data."])
+    assert guarded.runs == runs + 1 and short[0] > 0  # a pair the length it was trained on is the model's to judge
+    # a one-letter typo is not a swapped term: the model scores it
+    typo = guarded.score(_LONG.format("reader").replace("migrate", "migrtae"), [cached])
+    assert guarded.runs == runs + 2 and typo[0] > 0
+
+
 def test_missing_or_wrong_model_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(VerifierModelError, match="not found"):
         CrossVerifier(tmp_path / "nope.onnx")

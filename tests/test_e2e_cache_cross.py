@@ -59,3 +59,23 @@ def test_cross_verifier_serves_a_synonym_and_refuses_negation_swap_unit_and_orde
         assert best["verifier_score"] is not None and best["verifier_score"] >= out["verifier_threshold"]
     finally:
         stack.stop()
+
+
+_SERVICE = ("Our team runs a small invoicing service for freelancers. Customers upload their timesheets, the service "
+            "turns them into invoices and sends them by email. Everything runs on a handful of virtual machines. "
+            "The webhook accepts {} requests only. What is the safest way to migrate it without losing data? Please "
+            "give concrete steps and the commands we need.")
+
+
+def test_a_long_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_path: Path) -> None:
+    """The cross-encoder alone scores this GET/POST swap 0.89 (trained on pairs of <= 96 tokens; this one is ~155):
+    cache.cross_long_substitution_words refuses it without a run."""
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000})
+    try:
+        h = {"authorization": "Bearer long"}
+        _stored(c, _SERVICE.format("GET"), h)
+        assert not _hit(c, _SERVICE.format("POST"), h)
+        assert _hit(c, _SERVICE.format("GET").replace("migrate", "migrtae"), h)  # a typo: still the same request
+    finally:
+        stack.stop()

@@ -180,6 +180,14 @@ class CacheConfig(_Strict):
         "points of English STS hits and kept 9.4% false hits on negations from unseen origins (9.5% without; "
         "benchmarks/RESULTS.md, eighth session `cache9`); a missing verifier_model = a warning and no guard",
     )
+    cross_long_substitution_words: int = Field(
+        default=2, ge=0, le=20,
+        description="verifier: cross refuses (score 0, no model run) a pair longer than the cross-encoder was trained "
+        "on (its sidecar's max_len, 96 tokens) whose prompts differ in one run of at most this many words each, "
+        "everything else equal (one term swapped: PostgreSQL/MySQL, GET/POST; a one-letter typo excepted); 0 = "
+        "off. The model served such swaps more often the more shared context surrounded them (benchmarks/"
+        "RESULTS.md, ninth session `cache10`)",
+    )
     cross_top_k: int = Field(
         default=3, ge=1, le=100,
         description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "

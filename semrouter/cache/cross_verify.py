@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semrouter.cache.equivalent import _one_edit
 from semrouter.cache.learned_verify import VerifierModelError
 
 KIND = "cross_encoder"
@@ -34,9 +35,7 @@ KIND = "cross_encoder"
 def differing_window(query: str, cached: str, context_words: int) -> tuple[str, str]:
     """The two prompts cut to where they differ: the words (split on whitespace) both share at the start and at the
     end are dropped, except `context_words` of each next to the difference. Prompts that differ near both ends (a
-    politeness wrapper, a changed first and last word) come back whole. A one-term swap inside a long prompt becomes
-    a short pair, the length the cross-encoder was trained on (its score rose with the shared context it was
-    never trained on: benchmarks/RESULTS.md, eighth session `review11`, item 6)."""
+    politeness wrapper, a changed first and last word) come back whole."""
     a, b = query.split(), cached.split()
     n = min(len(a), len(b))
     pre = 0
@@ -49,6 +48,21 @@ def differing_window(query: str, cached: str, context_words: int) -> tuple[str, 
     if lo == 0 and cut == 0:
         return query, cached
     return " ".join(a[lo:len(a) - cut]), " ".join(b[lo:len(b) - cut])
+
+
+def is_substitution(query: str, cached: str, max_words: int) -> bool:
+    """Whether the prompts differ in one run of 1..`max_words` words each, everything else equal, and not by one
+    letter (a typo of one word: equivalent.py serves those): "... stored in PostgreSQL ..." vs "... in MySQL ..."."""
+    x, y = differing_window(query, cached, 0)
+    wx, wy = x.split(), y.split()
+    if not (1 <= len(wx) <= max_words and 1 <= len(wy) <= max_words):
+        return False
+    if len(wx) == len(wy) == 1 and _one_edit(wx[0].lower().strip(_PUNCT), wy[0].lower().strip(_PUNCT)):
+        return False
+    return True
+
+
+_PUNCT = ".,;:?!\"'()"
 
 
 class PairTokenizer:
@@ -85,9 +99,12 @@ class PairTokenizer:
 class CrossVerifier:
     """Scores (new prompt, cached prompt) pairs with the cross-encoder (onnxruntime, one intra-op thread)."""
 
-    def __init__(self, model_path: str | Path, tokenizer_path: str | Path | None = None) -> None:
-        """`tokenizer_path`: default the sidecar's `tokenizer` next to the model. Raises VerifierModelError when
-        the model, its sidecar or the tokenizer is missing, or the model is not a cross-encoder."""
+    def __init__(self, model_path: str | Path, tokenizer_path: str | Path | None = None,
+                 long_substitution_words: int = 0) -> None:
+        """`tokenizer_path`: default the sidecar's `tokenizer` next to the model. `long_substitution_words`: a pair
+        longer than the sidecar's training `max_len` tokens whose prompts differ in one run of at most this many
+        words each (`is_substitution`) scores 0 without a run (0 = off). Raises VerifierModelError when the model,
+        its sidecar or the tokenizer is missing, or the model is not a cross-encoder."""
         path = Path(model_path)
         if not path.is_file():
             raise VerifierModelError(f"cross-encoder verifier model not found: {path}")
@@ -114,6 +131,8 @@ class CrossVerifier:
             raise VerifierModelError(f"{path}: inputs {sorted(names)} != attention_mask, input_ids, token_type_ids")
         self.path = path
         self.max_len_served = int(meta.get("max_len_served", 256))
+        self.max_len_trained = int(meta.get("max_len", 96))
+        self.long_substitution_words = long_substitution_words
         self.thresholds: dict[str, float] = dict(meta.get("chosen_on_validation") or {})
         self._tok = PairTokenizer(tok, self.max_len_served)
         self.runs = 0  # ONNX runs so far (read by tests)
@@ -129,9 +148,14 @@ class CrossVerifier:
         out = np.zeros(len(cached), dtype=np.float32)
         if not cached:
             return out
+        lengths = self._tok.lengths(list(news), list(cached))
         # pairs over max_len_served score 0 without a run: a batch of them cost a full max_len_served-token run
         # per pair (~120 ms for three on a loaded 2-core machine) for a known 0, and padded shorter pairs to it
-        fits = np.flatnonzero(self._tok.lengths(list(news), list(cached)) <= self.max_len_served)
+        ok = lengths <= self.max_len_served
+        if self.long_substitution_words:  # longer than trained on, and one term swapped: a 0 the model does not give
+            ok &= np.array([n <= self.max_len_trained or not is_substitution(a, b, self.long_substitution_words)
+                            for n, a, b in zip(lengths, news, cached, strict=True)])
+        fits = np.flatnonzero(ok)
         if not len(fits):
             return out
         ids, mask, types = self._tok([news[i] for i in fits], [cached[i] for i in fits])

@@ -141,8 +141,11 @@ async def build_runtime(cfg: Config, shared: Shared, reuse: Runtime | None = Non
         if analyzer is None:
             raise ValueError("cache.enabled: the semantic cache needs signals.enabled (it uses the encoder)")
         try:
-            cache = await SemanticCache.create(cfg.cache, analyzer.embed,
-                                               embed_multilingual=getattr(analyzer, "multilingual_embedder", None))
+            embed_ml = getattr(analyzer, "multilingual_embedder", None)
+            if embed_ml is None and cfg.cache.multilingual.enabled:
+                log.warning("cache_multilingual_unavailable", note="no multilingual encoder (signals.multilingual "
+                            "off, language off, or models/e5 missing): non-English prompts use the English path")
+            cache = await SemanticCache.create(cfg.cache, analyzer.embed, embed_multilingual=embed_ml)
         except BaseException:
             if built_analyzer:
                 await analyzer.close()

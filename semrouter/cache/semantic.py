@@ -108,7 +108,7 @@ class SemanticCache:
         `learned`: a loaded learned verifier (else loaded from cfg.verifier_model when needed); `guard`: the
         cross-encoder's bi-encoder guard (else loaded from cfg.verifier_model under verifier: cross);
         `opened`: the caller already opened `backend` (the CLI, to report its own errors); `embed_multilingual`:
-        the multilingual encoder for cache.multilingual (None with it enabled: a warning, every prompt English)."""
+        the multilingual encoder for cache.multilingual (None: every prompt takes the English path)."""
         if verifier is None and cfg.verify:
             verifier = await asyncio.to_thread(Verifier.from_tokenizer, cfg.verify_vocabulary)
         verifier = verifier or Verifier()
@@ -116,9 +116,6 @@ class SemanticCache:
             learned = await asyncio.to_thread(load_learned, cfg, verifier)
         if guard is None and embed is not None and isinstance(learned, CrossVerifier):
             guard = await asyncio.to_thread(load_guard, cfg, verifier)
-        if embed_multilingual is None and embed is not None and cfg.multilingual.enabled:
-            log.warning("cache.multilingual: no multilingual encoder (signals.multilingual off, language off, or "
-                        "models/e5 missing); non-English prompts use the English path")
         self = cls(cfg, embed or no_embedder, backend or make_backend(cfg), verifier, clock, learned, guard,
                    embed_multilingual)
         try:

@@ -93,6 +93,15 @@ async def test_digits_and_negation_veto_in_a_space() -> None:
     await cache.close()
 
 
+async def test_an_english_prompt_taken_for_another_language_keeps_the_direction_veto() -> None:
+    """The language signal detects "How do I convert Celsius to Fahrenheit?" as German: in the e5:de space the swap
+    scored 0.996 and only digits and negation vetoed."""
+    cache = await _cache(FakeE5())
+    await _store(cache, "How do I convert Celsius to Fahrenheit?", "de", "multiply by 9/5, add 32")
+    assert (await _ask(cache, "How do I convert Fahrenheit to Celsius?", "de")) == (None, "direction")
+    await cache.close()
+
+
 async def test_without_the_multilingual_encoder_every_prompt_uses_the_english_path() -> None:
     for cache in (await _cache(None), await _cache(FakeE5(), **{"multilingual": {"enabled": False}})):
         await put_answer(cache, "Cuál es la capital de Argentina", H, "english-path answer")
@@ -129,7 +138,7 @@ def test_config_names_the_key_and_the_fix() -> None:
         CacheConfig.model_validate({"multilingual": {"languages": ["es", "en"]}})
     with pytest.raises(ValidationError):
         CacheConfig.model_validate({"multilingual": {"veto": ["colour"]}})
-    assert CacheConfig().multilingual.veto == ("digits", "negation")
+    assert CacheConfig().multilingual.veto == ("digits", "negation", "direction", "order")
 
 
 def test_negation_markers_of_portuguese_japanese_chinese_and_digit_runs() -> None:

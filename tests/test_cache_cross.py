@@ -305,3 +305,33 @@ def test_cross_thresholds_per_language() -> None:
     assert learned.verifier_threshold_for("en") == learned.verifier_threshold
     with pytest.raises(ValueError, match="cross_top_k"):
         CacheConfig.model_validate({"cross_top_k": 0})
+
+
+class CountingRules(Verifier):
+    """The rule verifier, counting its checks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks = 0
+
+    def check(self, query: str, cached: str, rules: Collection[str] = RULES) -> Verdict:
+        self.checks += 1
+        return super().check(query, cached, rules)
+
+
+async def test_the_rules_run_once_per_candidate_under_the_cross_encoder() -> None:
+    """The screening (which candidates the model decides) and the verdict ran every rule again: three times per
+    candidate, ~100 ms for three 4,000-character candidates on a loaded 2-core machine."""
+    rules = CountingRules()
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                      "similarity_threshold": 0.3, "lookup_timeout_ms": 5000})
+    cache = await SemanticCache.create(cfg, HashEmbedder(384), maintenance=False, learned=FixedCross(good="home"),
+                                       verifier=rules)
+    await _put(cache, "How do I bake sourdough bread?")
+    await _put(cache, "How do I bake sourdough bread in a pan?")
+    key = cache.key_for(req("how do i bake sourdough bread at home"), H)
+    assert key is not None
+    before = rules.checks
+    hit, _ = await cache.lookup_with_reason(key, None, stage="semantic")
+    assert hit is not None and rules.checks - before == 2  # two candidates above the threshold, one check each
+    await cache.close()

@@ -41,7 +41,7 @@ from semrouter.cache.build import load_guard, load_learned, make_backend, no_emb
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.cross_verify import CrossVerifier
 from semrouter.cache.health import Breaker
-from semrouter.cache.judge import Judgement, judge, miss_reason, needs_score, served_by_rule
+from semrouter.cache.judge import Check, Judgement, check, judge, miss_reason, needs_score
 from semrouter.cache.learned_verify import LearnedVerifier
 from semrouter.cache.maintenance import Maintenance
 from semrouter.cache.multilingual import LanguageSpaces
@@ -281,10 +281,11 @@ class SemanticCache:
                 continue
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
-        learned = await self._learned_scores(key.prompt, vec, above, waiting) if above else None
+        checks: list[Check | None] = [None] * len(above)  # the rules' verdicts, filled where the screening ran them
+        learned = await self._learned_scores(key.prompt, vec, above, waiting, checks) if above else None
         args = (key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
-                self._rules(), self.cfg.accept_equivalent)
-        if not above:  # no rule runs under the threshold: no thread hop for the commonest miss
+                self._rules(), self.cfg.accept_equivalent, checks)
+        if all(c is not None for c in checks):  # no rule left to run (none under the threshold): no thread hop
             return judge(*args)
         # the rules are pure Python, linear in the prompts' length but ~10 ms per long pair: off the event loop
         # (a client's long prompts otherwise stalled every stream, and lookup_timeout_ms could not interrupt them)
@@ -337,14 +338,16 @@ class SemanticCache:
         return ()
 
     async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
-                              waiting: _Waiting | None = None) -> np.ndarray | None:
+                              waiting: _Waiting | None = None,
+                              checks: list[Check | None] | None = None) -> np.ndarray | None:
         """P(same answer) per candidate with the learned verifier; None when it is not in use. A model with
         alignment features scores only the candidates the score decides (judge.needs_score; NaN for the
-        others), after one encoder run over the prompt and those candidates in a worker thread."""
+        others), after one encoder run over the prompt and those candidates in a worker thread. `checks[i]` is set to
+        the rules' verdict of each candidate the cross-encoder's screening judged (judge() reuses them)."""
         if self._learned is None:
             return None
         if isinstance(self._learned, CrossVerifier):
-            return await self._cross_scores(prompt, vec, entries, waiting)
+            return await self._cross_scores(prompt, vec, entries, waiting, checks)
         if not self._learned.wants_align:
             vectors = await self._candidate_vectors(entries, waiting)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
@@ -362,14 +365,15 @@ class SemanticCache:
         return out
 
     async def _cross_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
-                            waiting: _Waiting | None = None) -> np.ndarray:
+                            waiting: _Waiting | None = None, checks: list[Check | None] | None = None) -> np.ndarray:
         """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
         (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
         candidates it does not decide, 0 for those past the top k (refused as `learned`). With the guard, a
         candidate whose bi-encoder P(same answer) is under `cross_guard_threshold` gets the lower of the two."""
         assert isinstance(self._learned, CrossVerifier)
         out = np.full(len(entries), np.nan, dtype=np.float32)
-        need = await asyncio.to_thread(self._cross_candidates, prompt, entries)
+        checks = checks if checks is not None else [None] * len(entries)
+        need = await asyncio.to_thread(self._cross_candidates, prompt, entries, checks)
         if not need:
             return out
         top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
@@ -385,14 +389,16 @@ class SemanticCache:
             self._counters["cross_guard_capped"] += int(low.sum())
         return out
 
-    def _cross_candidates(self, prompt: str, entries: list[Entry]) -> list[int]:
-        """Indices of `entries` the cross-encoder decides (blocking: the rules; called in a worker thread)."""
+    def _cross_candidates(self, prompt: str, entries: list[Entry], checks: list[Check | None]) -> list[int]:
+        """Indices of `entries` the cross-encoder decides (blocking: the rules, once per candidate, their verdicts
+        written to `checks`; called in a worker thread)."""
         rules, verifier, equiv = self._rules(), self._verifier, self.cfg.accept_equivalent
         need: list[int] = []
         for i, e in enumerate(entries):  # best cosine first: candidates after one a rule serves are not reached
-            if served_by_rule(prompt, e.prompt, verifier, rules, equiv):
+            checks[i] = c = check(prompt, e.prompt, verifier, rules, equiv)
+            if c == ("", True):  # served by the rewording rule
                 break
-            if needs_score(prompt, e.prompt, verifier, rules, equiv):
+            if c == ("", False):
                 need.append(i)
         return need
 

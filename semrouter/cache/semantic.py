@@ -15,7 +15,11 @@ candidate is served. `off` serves the best candidate above the threshold. Each r
 verifier needs the cached prompts' vectors: from the backend's optional `vectors(ids)`, else a
 bounded in-process map filled at store time, else the prompts are embedded again (one batch).
 A learned model that is missing or does not fit is replaced by the rules (with a warning) and the
-threshold raised to at least `fallback_similarity_threshold`.
+threshold raised to at least `fallback_similarity_threshold`. A prompt the language signal detects as one of
+`multilingual.languages` is looked up and stored in that language's own space instead (multilingual.py: e5
+vectors, its own scope, cosine >= `multilingual.threshold` and the `multilingual.veto` families, no model score).
+Under `verifier: cross` each candidate's rules run once (judge.check), in the screening that picks what the model
+decides; the verdict reads them.
 Everything is bounded by `lookup_timeout_ms` and fails open (None), counting what went wrong.
 
 A maintenance task (maintenance.py, every `purge_interval_seconds`) writes LRU hit times, deletes expired

@@ -138,7 +138,8 @@ def test_config_names_the_key_and_the_fix() -> None:
         CacheConfig.model_validate({"multilingual": {"languages": ["es", "en"]}})
     with pytest.raises(ValidationError):
         CacheConfig.model_validate({"multilingual": {"veto": ["colour"]}})
-    assert CacheConfig().multilingual.veto == ("digits", "negation", "direction", "order")
+    assert CacheConfig().multilingual.veto == ("digits", "numbers", "negation", "antonym", "units", "direction",
+                                               "order")
 
 
 def test_negation_markers_of_portuguese_japanese_chinese_and_digit_runs() -> None:

@@ -93,12 +93,13 @@ async def test_digits_and_negation_veto_in_a_space() -> None:
     await cache.close()
 
 
-async def test_an_english_prompt_taken_for_another_language_keeps_the_direction_veto() -> None:
+async def test_an_english_prompt_taken_for_another_language_keeps_the_english_vetoes() -> None:
     """The language signal detects "How do I convert Celsius to Fahrenheit?" as German: in the e5:de space the swap
     scored 0.996 and only digits and negation vetoed."""
     cache = await _cache(FakeE5())
     await _store(cache, "How do I convert Celsius to Fahrenheit?", "de", "multiply by 9/5, add 32")
-    assert (await _ask(cache, "How do I convert Fahrenheit to Celsius?", "de")) == (None, "direction")
+    body, reason = await _ask(cache, "How do I convert Fahrenheit to Celsius?", "de")
+    assert body is None and reason in ("units", "direction")  # the English families apply in the space too
     await cache.close()
 
 

@@ -4,7 +4,7 @@
 
 Dev check, not part of `make models`: compiles the wheel's `e5.c` with gcc (OpenMP) into a ctypes library in
 build/e5ref/ (a one-function shim exposes the engine's tokenizer), then for each sentence compares the ids of our
-`tokenizer.json` ("query: " prefix, <s> ... </s>) with the engine's, and the cosine of our ONNX embedding with the
+tokenizer (`tokenizer.model`, "query: " prefix, <s> ... </s>) with the engine's, and the cosine of our ONNX embedding with the
 engine's (which also quantises activations to int8 per 32 values, so ~0.98-0.99 is expected, not 1.0).
 Without --texts it uses its own sentences in several languages.
 """
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=3, help="print this many token mismatches")
     args = ap.parse_args(argv)
     import onnxruntime as ort
-    from tokenizers import Tokenizer
+
+    from semrouter.signals.onnx.multilingual import TOKENIZER
+    from semrouter.signals.onnx.tokenize import Normaliser, UnigramTokenizer
 
     texts = list(SENTENCES)
     if args.texts:
@@ -107,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         with op(args.texts, "rt") as f:
             texts = [json.loads(line)[args.field] for line, _ in zip(f, range(args.limit), strict=False)]
     lib, handle = engine(ROOT / "build" / "e5ref")
-    tok = Tokenizer.from_file(str(args.out / "tokenizer.json"))
+    tok = UnigramTokenizer(args.out / TOKENIZER[0], Normaliser.load(args.out / TOKENIZER[1]), 100_000)
     sess = ort.InferenceSession(str(args.out / "encoder.int8.onnx"), providers=["CPUExecutionProvider"])
     same, cos, shown = 0, [], 0
     for t in texts:
-        ours = tok.encode("query: " + t).ids
+        ours = tok.encode(["query: " + t]).input_ids[0].tolist()
         theirs = engine_ids(lib, handle, t)
         same += ours == theirs
         if ours != theirs and shown < args.show:

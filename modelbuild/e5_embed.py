@@ -38,7 +38,8 @@ def embed_e5(texts: Sequence[str], model_dir: Path = E5_DIR, batch: int = 16, th
     """[N,384] float32 L2-normalised embeddings of `texts` (cached). Raises FileNotFoundError without models/e5."""
     import onnxruntime as ort
 
-    from semrouter.signals.onnx.tokenize import TextTokenizer
+    from semrouter.signals.onnx.multilingual import TOKENIZER
+    from semrouter.signals.onnx.tokenize import Normaliser, UnigramTokenizer
 
     path = CACHE / f"{_model_tag(model_dir)}-{max_tokens}.npz"
     cache: dict[str, np.ndarray] = {}
@@ -51,7 +52,7 @@ def embed_e5(texts: Sequence[str], model_dir: Path = E5_DIR, batch: int = 16, th
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         sess = ort.InferenceSession(str(model_dir / "encoder.int8.onnx"), so, providers=["CPUExecutionProvider"])
-        tok = TextTokenizer(model_dir / "tokenizer.json", max_tokens, specials=("<s>", "</s>", "<pad>"))
+        tok = UnigramTokenizer(model_dir / TOKENIZER[0], Normaliser.load(model_dir / TOKENIZER[1]), max_tokens)
         t0 = time.time()
         for i in range(0, len(todo), batch):
             part = todo[i : i + batch]

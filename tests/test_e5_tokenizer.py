@@ -6,6 +6,8 @@ sentences; the special and first ids are XLM-R's (<s>=0, <pad>=1, </s>=2, <unk>=
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from semrouter.devstack import ROOT
@@ -24,6 +26,14 @@ ENGINE_IDS = {
     # full-width letters and an ideographic space (NFKC), a run of spaces and a tab (one separator)
     "Ｆｕｌｌｗｉｄｔｈ\u3000ＡＢＣ  and\ttabs": [9312, 146984, 47457, 136, 20928, 7, 2],
     "¿Qué es una célula?": [3936, 32806, 198, 220, 22090, 9723, 32, 2],
+}
+# Pinned from the `tokenizers` Unigram tokenizer this one replaced (same pieces and scores), content ids only.
+TOKENIZERS_IDS = {
+    "元号が㋿に変わった年": [6, 2954, 5730, 281, 3, 327, 219565, 470],  # U+32FF kept out of NFKC: <unk> as before
+    "cafe\u0301 na\u0308ive": [26216, 51656, 272],  # combining marks composed (NFKC)
+    "ﬁnal ①② Ⅻ ｶﾀｶﾅ": [2704, 427, 39198, 6, 10045, 10793, 10045, 17456],  # compatibility forms
+    "zero\u200bwidth and soft\u00adhyphen": [45234, 146984, 136, 32977, 3038, 88322],  # invisible characters dropped
+    "Quelle est la dérivée de x² ?": [59528, 437, 21, 133361, 4371, 4170, 8, 1022, 304, 705],
 }
 
 
@@ -54,3 +64,20 @@ def test_long_text_keeps_head_and_tail_with_xlmr_specials(tok: UnigramTokenizer)
     assert len(ids) == 16 and ids[0] == 0 and ids[-1] == 2
     assert ids[1:5] == [41, 1294, 12, short.content_ids(["uno"])[0][0]]  # the head: the prefix survives
     assert ids[-2] == short.content_ids(["fin"])[0][-1]  # the tail
+
+
+@pytest.mark.parametrize("text", list(TOKENIZERS_IDS))
+def test_ids_match_the_tokenizers_unigram_it_replaced(tok: UnigramTokenizer, text: str) -> None:
+    assert tok.content_ids([text])[0] == TOKENIZERS_IDS[text]
+
+
+def test_a_literal_special_token_in_a_prompt_is_plain_text(tok: UnigramTokenizer) -> None:
+    ids = tok.content_ids(["write <s> then </s> and <mask>"])[0]
+    assert len(ids) > 6 and not {0, 1, 2, 250001} & set(ids)
+
+
+def test_a_broken_normaliser_file_names_the_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "tokenizer.nfkc.json"
+    bad.write_text('{"keep": [1, 2]}')
+    with pytest.raises(ValueError, match="make models"):
+        Normaliser.load(bad)

@@ -16,12 +16,14 @@ against the training rows' views directly. Per fold, the memory holds (never tex
   of an attacked document is not stored as an attack, so its clean twin is not pulled towards one).
 
 A held-out view's `k` nearest memory views by cosine vote with weights softmax(cos / tau) (as
-modelbuild/category_memory.py); a prompt's memory score per label is the max over its views. The memory is fused
+modelbuild/category_memory.py), times (0.99 + 0.01 x the nearest neighbour's cosine) so that unanimous votes (1.0)
+are ranked by closeness; a prompt's memory score per label is the max over its views. The memory is fused
 with the head's fused score (train_jailbreak: embedding branch + lexical branch) by `FUSIONS`; thresholds by the
 shipped rule (train_jailbreak.pick_joint on both splits' held-out scores). The head is retrained here on the same
 folds (the shipped recipe), so both columns of every table read the same rows scored by models that never saw them.
 Scores are saved under build/safety-cache/memory-<split>.npz. Measured in benchmarks/RESULTS.md ("Ninth session
-(`safety10`)"); nothing here is shipped.
+(`safety10`)"); nothing here is shipped: at 2 bits a dimension the ~110,000 views of a fold are ~10 MB (over the
+5 MB limit), and the best fusion (`max-jailbreak`) costs injection recall.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ def vote_from(sims: np.ndarray, cl: np.ndarray, sizes: np.ndarray, k: int = K, t
     top = sims[:, :k].astype(np.float32)
     w = np.exp((top - top[:, :1]) / tau)
     w /= w.sum(1, keepdims=True)
-    out = np.stack([(w * (cl[:, :k] == 1)).sum(1), (w * (cl[:, :k] == 2)).sum(1)], axis=1)
+    # ties broken by closeness: a unanimous vote (1.0 in float) is ranked by its nearest neighbour's cosine
+    out = np.stack([(w * (cl[:, :k] == c)).sum(1) for c in (1, 2)], axis=1) * (0.99 + 0.01 * top[:, :1])
     cuts = np.cumsum(np.concatenate([[0], sizes]))
     return np.maximum.reduceat(out, cuts[:-1], axis=0) if len(out) else np.zeros((len(sizes), 2))
 
@@ -128,6 +131,7 @@ FUSIONS = {  # head [N,3] (fused with the lexical branch) and memory vote [N,2] 
     "mean-logit": lambda h, v: np.concatenate([_sig(0.5 * (_logit(h[:, :2]) + _logit(0.98 * v + 0.01))), h[:, 2:]],
                                               axis=1),
     "memory": lambda h, v: np.concatenate([v, h[:, 2:]], axis=1),
+    "max-jailbreak": lambda h, v: np.concatenate([np.maximum(h[:, :1], v[:, :1]), h[:, 1:]], axis=1),
 }
 
 
@@ -197,6 +201,21 @@ def report(args: argparse.Namespace) -> None:
     def held(d: dict, p: np.ndarray) -> dict[str, np.ndarray]:
         return {"benign": p[d["labels"] == "benign"], "lookalike": p[d["labels"] == "benign_lookalike"]}
 
+    def or_rule(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """max(head, memory mapped onto the head's scale): the memory's benign quantile -> the head's score at the
+        same benign quantile (both splits' benign rows pooled), so one threshold reads either branch at the same
+        benign share: refused when the head OR the memory is past it."""
+        out = h.copy()
+        for c in (0, 1):
+            hb = np.sort(np.concatenate([g["head"][g["labels"] == "benign", c], o["head"][o["labels"] == "benign", c]]))
+            mb = np.sort(np.concatenate([g["memory"][g["labels"] == "benign", c],
+                                         o["memory"][o["labels"] == "benign", c]]))
+            q = np.searchsorted(mb, v[:, c], side="right") / len(mb)
+            out[:, c] = np.maximum(h[:, c], np.quantile(hb, np.clip(q, 0, 1)) * (q < 1) + (q >= 1) * (
+                1 - 1e-7 + 1e-7 * v[:, c]))
+        return out
+
+    FUSIONS["or"] = or_rule
     per: dict[str, dict] = {}
     for name, f in FUSIONS.items():
         pg, po = f(g["head"], g["memory"]), f(o["head"], o["memory"])

@@ -47,7 +47,8 @@ from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
 from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from semrouter.cache.casing import case_differs  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
-from semrouter.cache.cross_verify import differing_window, is_substitution  # noqa: E402
+from semrouter.cache.cross_verify import differing_window, substituted  # noqa: E402
+from semrouter.cache.verify import vocabulary_words  # noqa: E402
 from semrouter.cache.equivalent import equivalent  # noqa: E402
 from semrouter.cache.verbatim import verbatim_differs  # noqa: E402
 
@@ -61,7 +62,7 @@ _TERMS = [("PostgreSQL", "MySQL"), ("Python", "JavaScript"), ("Linux", "Windows"
 _TERM_MAP = {a: b for a, b in _TERMS} | {b: a for a, b in _TERMS}
 _STOP = frozenset("""which would their there these those about after before other could should where while
 being under between through during without within against because""".split())
-BUCKETS = ((0, 96), (96, 160), (160, 256), (256, 10_000))
+BUCKETS = ((0, 48), (48, 96), (96, 160), (160, 256), (256, 10_000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,9 @@ def _h(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def load_prompts(part: str, tokens: Callable[[list[str]], list[int]], per_source: int) -> dict[str, list[str]]:
-    """Source -> prompts of 40-250 tokens of `part` (sorted by hash, at most per_source)."""
+def load_prompts(part: str, tokens: Callable[[list[str]], list[int]], per_source: int,
+                 span: tuple[int, int] = (40, 250)) -> dict[str, list[str]]:
+    """Source -> prompts of `span` (40-250) tokens of `part` (sorted by hash, at most per_source)."""
     src: dict[str, list[str]] = {"mmlu": [], "mmlupro": [], "arena-hard": []}
     with gzip.open(DATA / "mmlu-dev.jsonl.gz", "rt", encoding="utf-8") as f:
         src["mmlu"] = [json.loads(x)["text"] for x in f]
@@ -93,9 +95,9 @@ def load_prompts(part: str, tokens: Callable[[list[str]], list[int]], per_source
         src.pop("mmlu")
     out = {}
     for s, texts in src.items():
-        texts = sorted(set(t.strip() for t in texts), key=_h)[:per_source * 6]
+        texts = sorted(set(t.strip() for t in texts), key=_h)[:per_source * 12]
         n = tokens(texts)
-        out[s] = [t for t, k in zip(texts, n, strict=True) if 40 <= k <= 250][:per_source]
+        out[s] = [t for t, k in zip(texts, n, strict=True) if span[0] <= k <= span[1]][:per_source]
     return out
 
 
@@ -138,6 +140,13 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=200)
     ap.add_argument("--from-tokens", type=int, default=96, help="pairs longer than this get the fix")
     ap.add_argument("--windows", default="", help="context words of window variants to score (e.g. 8,16,32)")
+    ap.add_argument("--both", default="0.6,0.7,0.8", help="cross-encoder thresholds on the two runs alone, "
+                    "required as well as each --word-cos threshold (cross_substitution_synonym_score)")
+    ap.add_argument("--tokens", default="40,250", help="MIN,MAX prompt tokens (e.g. 8,48 for short prompts)")
+    ap.add_argument("--synonym", default="",
+                    help="thresholds of a near-synonym exception by the cross-encoder on the two runs alone (no cosine)")
+    ap.add_argument("--word-cos", default="0.4,0.5,0.6",
+                    help="thresholds of the MiniLM-cosine near-synonym exception (cross_substitution_synonym_cosine)")
     args = ap.parse_args()
     cfg = CacheConfig()
     from tokenizers import Tokenizer
@@ -149,7 +158,8 @@ def main() -> None:
     def tokens(texts: list[str]) -> list[int]:
         return [len(e.ids) for e in tok.encode_batch(texts)]
 
-    pairs = build(load_prompts(args.part, tokens, args.per_source))
+    span = tuple(int(x) for x in args.tokens.split(","))
+    pairs = build(load_prompts(args.part, tokens, args.per_source, (span[0], span[1])))
     a, b = [p.a for p in pairs], [p.b for p in pairs]
     pair_len = np.array([len(e.ids) for e in tok.encode_batch(list(zip(b, a, strict=True)))])
     ea, eb = embed_cached(a, threads=2), embed_cached(b, threads=2)
@@ -170,9 +180,26 @@ def main() -> None:
     full[need] = cross_scores([b[i] for i in need], [a[i] for i in need], CROSS, progress=True)
     variants: dict[str, np.ndarray] = {"full (today)": verdict(full >= t),
                                        "specific when long": verdict(full >= t) & (spec_ok | ~long)}
-    for n in (1, 2, 3):  # the router's cross_long_substitution_words: a score of 0
-        subst = np.array([is_substitution(y, x, n) for x, y in zip(a, b, strict=True)]) & long
-        variants[f"substitution {n} when long"] = verdict((full >= t) & ~subst)
+    common = vocabulary_words(ROOT / "models" / "tokenizer.json")
+    variants["long 2 (shipped)"] = verdict((full >= t) & ~(np.array(
+        [substituted(y, x, 2, common) is not None for x, y in zip(a, b, strict=True)]) & long))
+    for n in (1, 2):  # substitution refused at every length (cache.cross_short_substitution_words = n)
+        runs = [substituted(y, x, n, common) for x, y in zip(a, b, strict=True)]
+        sub = np.array([r is not None for r in runs])
+        free = np.array([r is not None and not r.refused for r in runs])  # no run names something
+        variants[f"all {n}, no synonyms"] = verdict((full >= t) & ~sub)
+        ri = np.flatnonzero(free)
+        rs, wc = np.zeros(len(pairs), np.float32), np.zeros(len(pairs), np.float32)
+        if len(ri):  # the near-synonym signals: the cross-encoder and MiniLM cosine of the two runs alone
+            rs[ri] = cross_scores([runs[i].new for i in ri], [runs[i].cached for i in ri], CROSS)  # type: ignore
+            wa = embed_cached([runs[i].new for i in ri], threads=2)  # type: ignore[union-attr]
+            wb = embed_cached([runs[i].cached for i in ri], threads=2)  # type: ignore[union-attr]
+            wc[ri] = (wa * wb).sum(1)
+        for st in (float(x) for x in args.synonym.split(",") if x):
+            variants[f"all {n}, x {st}"] = verdict((full >= t) & ~(sub & ~(free & (rs >= st))))
+        for wt in (float(x) for x in args.word_cos.split(",") if x):
+            for st in (0.0, *(float(x) for x in args.both.split(",") if x)):
+                variants[f"all {n}, w {wt} x {st}"] = verdict((full >= t) & ~(sub & ~(free & (wc >= wt) & (rs >= st))))
     for w in (int(x) for x in args.windows.split(",") if x):
         wins = [differing_window(b[i], a[i], w) for i in need]
         sc = full.copy()

@@ -100,6 +100,25 @@ DEMO = (("What are the main renewable energy sources?", "Which renewable energy 
         ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"))
 
 
+def refused(news: list[str], cached: list[str], cfg: CacheConfig, cross: Path) -> np.ndarray:
+    """Which pairs the cross-encoder scores 0 as a one-run substitution, as semantic.py decides it (CrossVerifier
+    substitutions by cache.cross_long_substitution_words / cross_short_substitution_words; the near-synonym
+    exception: no run names something, the runs' MiniLM cosine >= cross_substitution_synonym_cosine and their
+    cross-encoder score >= cross_substitution_synonym_score): bool [N]."""
+    cv = CrossVerifier(cross, long_substitution_words=cfg.cross_long_substitution_words,
+                       short_substitution_words=cfg.cross_short_substitution_words)
+    swaps = cv._substitutions(news, cached, cv._tok.lengths(news, cached))
+    out = np.array([s is not None for s in swaps])
+    idx = np.array([i for i, s in enumerate(swaps) if s is not None and not s.refused], dtype=int)
+    if cfg.cross_substitution_synonym_cosine is not None and len(idx):
+        u = embed_cached([swaps[i].new for i in idx])  # type: ignore[union-attr]
+        v = embed_cached([swaps[i].cached for i in idx])  # type: ignore[union-attr]
+        rs = cross_scores([swaps[i].new for i in idx], [swaps[i].cached for i in idx], cross)  # type: ignore
+        out[idx] = ((u * v).sum(1) < cfg.cross_substitution_synonym_cosine) | (
+            rs < cfg.cross_substitution_synonym_score)
+    return out
+
+
 def guarded(cross: np.ndarray, bi: np.ndarray, cfg: CacheConfig) -> np.ndarray:
     """The router's cross-encoder score: capped at the bi-encoder's where that is under cross_guard_threshold."""
     return np.where(bi < cfg.cross_guard_threshold, np.minimum(cross, bi), cross)
@@ -137,10 +156,23 @@ def main() -> None:
                     "stays)")
     ap.add_argument("--no-guard", action="store_true", help="--cross without the bi-encoder guard (threshold 0)")
     ap.add_argument("--guard", type=float, default=None, help="--cross with cross_guard_threshold T (e.g. 0.4)")
+    ap.add_argument("--short-substitution", type=int, default=None,
+                    help="--cross with cache.cross_short_substitution_words N instead of the config's")
+    ap.add_argument("--synonym", type=float, default=None, help="--cross with cross_substitution_synonym_cosine "
+                    "T instead of the config's (negative: none)")
+    ap.add_argument("--synonym-score", type=float, default=None,
+                    help="--cross with cross_substitution_synonym_score S instead of the config's")
     ap.add_argument("--veto", default=None, help="comma-separated verifier_veto families instead of the config's")
     args = ap.parse_args()
     if args.cross:
         cfg = cfg.model_copy(update={"verifier": "cross"})
+    if args.short_substitution is not None:
+        cfg = cfg.model_copy(update={"cross_short_substitution_words": args.short_substitution})
+    if args.synonym_score is not None:
+        cfg = cfg.model_copy(update={"cross_substitution_synonym_score": args.synonym_score})
+    if args.synonym is not None:
+        cfg = cfg.model_copy(update={"cross_substitution_synonym_cosine": args.synonym if args.synonym >= 0
+                                     else None})
     if args.veto is not None:
         cfg = cfg.model_copy(update={"verifier_veto": tuple(x for x in args.veto.split(",") if x)})
     if args.guard is not None:
@@ -168,6 +200,8 @@ def main() -> None:
     if args.cross:
         sc = cross_scores([p.b for p in picked], [p.a for p in picked], Path(args.cross), progress=True)
         sc = guarded(sc, scores(lv, mix.u[m], mix.v[m], mix.lex[m]), cfg)
+        if not args.no_rules:
+            sc = np.where(refused([p.b for p in picked], [p.a for p in picked], cfg, Path(args.cross)), 0.0, sc)
     else:
         sc = scores(lv, mix.u[m], mix.v[m], mix.lex[m], None if mix.align is None else mix.align[m])
     veto_ok = mix.veto_ok[m]
@@ -184,6 +218,10 @@ def main() -> None:
     cos_only = cos >= RULES_COS
     rules_only = cos_only & rules_ok
     guard_note = f", guard {cfg.cross_guard_threshold}" if args.cross and cfg.cross_guard_threshold else ""
+    if args.cross and not args.no_rules:
+        guard_note += (f", substitutions refused (long {cfg.cross_long_substitution_words}, short "
+                       f"{cfg.cross_short_substitution_words} words, near-synonym exception "
+                       f"cosine {cfg.cross_substitution_synonym_cosine} / score {cfg.cross_substitution_synonym_score})")
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
           f"{'cross-encoder' if args.cross else 'learned'} >= {cfg.verifier_threshold_for('en')} (other languages "
           f"{cfg.verifier_threshold_for('de')}){guard_note}"
@@ -232,6 +270,8 @@ def main() -> None:
     if args.cross:
         a_sc = guarded(cross_scores([r["b"] for r in rows], [r["a"] for r in rows], Path(args.cross)),
                        lv.score_arrays(eb, ea, a_lex), cfg)
+        if not args.no_rules:
+            a_sc = np.where(refused([r["b"] for r in rows], [r["a"] for r in rows], cfg, Path(args.cross)), 0.0, a_sc)
     else:
         a_align = (np.concatenate([lv.align_rows(r["b"], [r["a"]]) for r in rows]) if lv.wants_align else None)
         a_sc = lv.score_arrays(eb, ea, a_lex, a_align)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from semrouter.cache import CacheConfig, SemanticCache
-from semrouter.cache.cross_verify import CrossVerifier
+from semrouter.cache.cross_verify import CrossVerifier, Swap, neutral_swap, substituted
 from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.testing import HashEmbedder, put_answer, user_request
 from semrouter.cache.verify import RULES, Verdict, Verifier
@@ -93,6 +93,54 @@ def test_a_long_pair_with_one_term_swapped_scores_zero_without_a_run(cross: Cros
     assert guarded.runs == runs + 2 and typo[0] > 0
 
 
+def test_answer_neutral_swaps_are_no_substitution_and_a_changed_term_or_relation_is() -> None:
+    common = frozenset({"horse", "house", "cat", "car", "sort", "list"})
+    base = "How do I sort a list of dates in PostgreSQL quickly?"
+    assert substituted(base.replace("PostgreSQL", "MySQL"), base, 2, common) == Swap("MySQL", "PostgreSQL", True)
+    assert substituted("Draw a horse for me", "Draw a house for me", 2, common) == Swap("horse", "house", False)
+    assert substituted("Draw a cat for me", "Draw a car for me", 2, common) is not None  # two words, no typo
+    assert substituted("convert miles to km now", "convert miles from km now", 2, common) is not None
+    assert substituted("how is bread made at home", "why is bread made at home", 2, common) is not None
+    for new in ("How do I sort a lsit of dates in PostgreSQL quickly?",  # a typo
+                "How do I sort a lst of dates in PostgreSQL quickly?",  # a typo of a short word outside `common`
+                "How do I sorted a list of dates in PostgreSQL quickly?",  # an inflection
+                "How do I sort a list of dates in PostgreSQL really quickly?",  # an intensifier added (no run)
+                "how do I sort a list of dates in postgresql quickly?",  # case
+                "How do I sort a list of dates in PostgreSQL quickly pls?",  # shorthand (please)
+                "How can I sort a list of dates in PostgreSQL quickly?"):  # a function word
+        assert substituted(new, base, 2, common) is None, new
+    assert neutral_swap(["Please"], ["Kindly"]) and neutral_swap(["very"], ["really"])
+    assert not neutral_swap(["his"], ["her"]) and not neutral_swap(["all"], ["some"])
+
+
+def test_a_short_pair_with_one_term_swapped_scores_zero_and_its_typo_and_politeness_are_scored(
+        cross: CrossVerifier) -> None:
+    short = CrossVerifier(CROSS, short_substitution_words=2)
+    cached = "How do I add an index to a PostgreSQL table?"
+    assert float(cross.score(cached.replace("PostgreSQL", "MySQL"), [cached])[0]) > 0  # the model alone scores it
+    runs = short.runs
+    assert short.score(cached.replace("PostgreSQL", "MySQL"), [cached])[0] == 0.0 and short.runs == runs
+    assert short.score(cached.replace("PostgreSQL", "MySQL"), [cached], [None])[0] > 0  # the caller's swaps decide
+    typo = short.score(cached.replace("index", "idnex"), [cached])
+    polite = short.score("Kindly, how do I add an index to a PostgreSQL table?",
+                         ["Please, how do I add an index to a PostgreSQL table?"])
+    assert short.runs == runs + 3 and typo[0] > 0 and polite[0] > 0  # scored: the model's own scores
+    assert abs(float(typo[0]) - float(cross.score(cached.replace("index", "idnex"), [cached])[0])) < 1e-4
+
+
+def test_a_near_synonym_is_scored_by_its_runs_and_a_refused_swap_is_not(cross: CrossVerifier) -> None:
+    syn = CrossVerifier(CROSS, short_substitution_words=2, synonym_score=0.5)
+    cached, new = "How can I make my old laptop run faster?", "How can I make my old laptop run quicker?"
+    swap = syn.substitutions(new, [cached])[0]
+    assert swap == Swap("quicker", "faster", False)
+    alone = float(cross.score(new, [cached])[0])
+    assert abs(float(syn.score(new, [cached])[0]) - alone) < 1e-4  # one run: the pair and the two words alone
+    assert syn.score(new, [cached], [swap._replace(refused=True)])[0] == 0.0
+    strict = CrossVerifier(CROSS, short_substitution_words=2, synonym_score=0.99)  # the words alone score less
+    assert strict.score(new, [cached])[0] == 0.0
+    assert CrossVerifier(CROSS, short_substitution_words=2).score(new, [cached])[0] == 0.0  # no exception
+
+
 def test_missing_or_wrong_model_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(VerifierModelError, match="not found"):
         CrossVerifier(tmp_path / "nope.onnx")
@@ -112,8 +160,9 @@ class FixedCross(CrossVerifier):
         self.path = Path("fixed.onnx")
         self.good = good
         self.calls: list[int] = []
+        self.long_substitution_words = self.short_substitution_words = 0
 
-    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+    def score(self, query: str, cached: Sequence[str], swaps: Sequence[Swap | None] | None = None) -> np.ndarray:
         self.calls.append(len(cached))
         return np.array([0.99 if self.good in query else 0.01] * len(cached), dtype=np.float32)
 
@@ -187,7 +236,7 @@ class SlowCross(FixedCross):
         super().__init__(good="never")
         self.seconds = seconds
 
-    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+    def score(self, query: str, cached: Sequence[str], swaps: Sequence[Swap | None] | None = None) -> np.ndarray:
         time.sleep(self.seconds)
         return super().score(query, cached)
 

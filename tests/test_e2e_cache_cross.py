@@ -79,3 +79,23 @@ def test_a_long_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_pa
         assert _hit(c, _SERVICE.format("GET").replace("migrate", "migrtae"), h)  # a typo: still the same request
     finally:
         stack.stop()
+
+
+_REQUEST = "How do I send a {} request with curl and a bearer token?"
+
+
+def test_a_short_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_path: Path) -> None:
+    """The cross-encoder alone scores this short GET/POST swap 0.86 (>= cross_threshold 0.70):
+    cache.cross_short_substitution_words refuses it (a named term: no near-synonym exception)."""
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000, "cache.cross_short_substitution_words": 2,
+                                      "cache.cross_substitution_synonym_cosine": 0.6})
+    try:
+        h = {"authorization": "Bearer short"}
+        _stored(c, _REQUEST.format("GET"), h)
+        assert not _hit(c, _REQUEST.format("POST"), h)
+        assert _hit(c, _REQUEST.format("GET").replace("request", "reqeust"), h)  # a typo: still the same request
+        _stored(c, "How can I make my old laptop run faster?", h)
+        assert _hit(c, "How can I make my old laptop run quicker?", h)  # a near-synonym: the model decides
+    finally:
+        stack.stop()

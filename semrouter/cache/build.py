@@ -59,7 +59,10 @@ def load_learned(cfg: CacheConfig, rules: Verifier) -> LearnedVerifier | CrossVe
     loads and fits; else None (warned: the cache then verifies with the rules)."""
     if cfg.verifier == "cross":
         try:
-            return CrossVerifier(cfg.cross_model, long_substitution_words=cfg.cross_long_substitution_words)
+            return CrossVerifier(cfg.cross_model, long_substitution_words=cfg.cross_long_substitution_words,
+                                 short_substitution_words=cfg.cross_short_substitution_words,
+                                 synonym_score=None if cfg.cross_substitution_synonym_cosine is None
+                                 else cfg.cross_substitution_synonym_score)
         except VerifierModelError as e:
             log.warning("cross-encoder cache verifier unavailable; verifying with rules", error=str(e),
                         similarity_threshold_at_least=cfg.fallback_similarity_threshold)

@@ -190,6 +190,26 @@ class CacheConfig(_Strict):
         "off. The model served such swaps more often the more shared context surrounded them (benchmarks/"
         "RESULTS.md, ninth session `cache10`)",
     )
+    cross_short_substitution_words: int = Field(
+        default=0, ge=0, le=20,
+        description="cross_long_substitution_words for pairs of at most the cross-encoder's training length (96 "
+        "tokens): a short pair whose prompts differ in one run of at most this many words each scores 0 unless the "
+        "swap is answer-neutral (a one-letter typo, case, an inflection, shorthand, function or politeness words) "
+        "or a near-synonym (cross_substitution_synonym_cosine); 0 = off",
+    )
+    cross_substitution_synonym_cosine: float | None = Field(
+        default=None, ge=0, le=1,
+        description="a substitution refused by cross_long_substitution_words / cross_short_substitution_words is "
+        "scored by the cross-encoder as usual when it is a near-synonym (\"quick\" / \"fast\"): neither run names "
+        "something (capitalised mid-sentence or mixed case), the embedding model's cosine of the two runs alone "
+        "(one batch) is at least this, and the cross-encoder scores the two runs alone at least "
+        "cross_substitution_synonym_score; null = no exception",
+    )
+    cross_substitution_synonym_score: float = Field(
+        default=0.7, ge=0, le=1,
+        description="the cross-encoder's P(same answer) of a substitution's two runs alone for the near-synonym "
+        "exception (cross_substitution_synonym_cosine; 0 = the cosine alone decides)",
+    )
     cross_top_k: int = Field(
         default=3, ge=1, le=100,
         description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
 
-from semrouter.cache.equivalent import _one_edit
+from semrouter.cache.equivalent import _DIRECTED, _FILLER, _SCOPE, _SHORT_RE, _SHORTHAND, _one_edit
 from semrouter.cache.learned_verify import VerifierModelError
+from semrouter.cache.verify import _NEGATIONS, _STOP, _TOKEN, _stem, vocabulary_words
 
 KIND = "cross_encoder"
 
@@ -53,19 +55,94 @@ def differing_window(query: str, cached: str, context_words: int) -> tuple[str, 
     return " ".join(a[lo:len(a) - cut]), " ".join(b[lo:len(b) - cut])
 
 
-def is_substitution(query: str, cached: str, max_words: int) -> bool:
-    """Whether the prompts differ in one run of 1..`max_words` words each, everything else equal, and not by one
-    letter (a typo of one word: equivalent.py serves those): "... stored in PostgreSQL ..." vs "... in MySQL ..."."""
+class Swap(NamedTuple):
+    """A one-run substitution between a new and a cached prompt (`substituted`)."""
+
+    new: str  # the new prompt's differing run ("MySQL")
+    cached: str  # the cached prompt's ("PostgreSQL")
+    refused: bool  # no near-synonym exception: a run names something (`named`), or a caller's signal said no
+
+
+def substituted(query: str, cached: str, max_words: int, common: frozenset[str] | None = None) -> Swap | None:
+    """The two differing runs ("MySQL", "PostgreSQL") when the prompts differ in one run of 1..`max_words` words
+    each, everything else equal, and the swap is not answer-neutral (`neutral_swap` with `common`); else None.
+    `refused` is set when either run names something (`named`): never a near-synonym."""
     x, y = differing_window(query, cached, 0)
     wx, wy = x.split(), y.split()
-    if not (1 <= len(wx) <= max_words and 1 <= len(wy) <= max_words):
+    if not (1 <= len(wx) <= max_words and 1 <= len(wy) <= max_words) or neutral_swap(wx, wy, common):
+        return None
+    words = query.split()
+    start = next((i for i in range(len(words) - len(wx) + 1) if words[i:i + len(wx)] == wx), 0)
+    before = words[start - 1] if start else ""
+    return Swap(x.strip(_PUNCT), y.strip(_PUNCT), named(wx, before) or named(wy, before))
+
+
+def named(run: Sequence[str], before: str) -> bool:
+    """Whether a run of words names something: a word with a capital after its first letter ("PostgreSQL", "GET",
+    "iOS") or capitalised where a sentence does not start (`before`: the word preceding the run, "" at the start)."""
+    for i, w in enumerate(run):
+        core = w.strip(_PUNCT)
+        prev = run[i - 1] if i else before
+        if any(c.isupper() for c in core[1:]) or (core[:1].isupper() and core != "I" and prev
+                                                   and not prev.endswith((".", "?", "!", ":"))):
+            return True
+    return False
+
+
+def is_substitution(query: str, cached: str, max_words: int, common: frozenset[str] | None = None) -> bool:
+    """Whether the prompts differ in one run of 1..`max_words` words each, everything else equal, and not by an
+    answer-neutral swap (`neutral_swap`: a one-letter typo, case, an inflection, shorthand, function words):
+    "... stored in PostgreSQL ..." vs "... in MySQL ..."."""
+    return substituted(query, cached, max_words, common) is not None
+
+
+def neutral_swap(a: Sequence[str], b: Sequence[str], common: frozenset[str] | None = None) -> bool:
+    """Whether two differing runs of words (split on whitespace) cannot change what is asked: the same words up to
+    case, punctuation, chat shorthand and a plural/possessive ending ("Python" / "python?", "u" / "you", "file" /
+    "files"), one-letter typos of 5+-letter words ("recieve" / "receive"; not two words both in `common`, the
+    vocabulary: "horse" / "house"), and function, politeness and intensifier
+    words ("please" / "kindly", "very" / "really"; equivalent.py's filler and verify.py's stop words, except the
+    negation, scope and relation words that equivalent.py counts as content, question words and pronouns: "to" /
+    "from", "what" / "why", "his" / "her" are no neutral swaps)."""
+    def alike(x: list[str], y: list[str]) -> bool:
+        return len(x) == len(y) and all(u == v or _typo(u, v, common) or _stem_like(u, v)
+                                        for u, v in zip(x, y, strict=True))
+
+    x, y = _content_run(a), _content_run(b)
+    return x == y or alike(x, y) or alike([w.lower().strip(_PUNCT) for w in a], [w.lower().strip(_PUNCT) for w in b])
+
+
+def _typo(a: str, b: str, common: frozenset[str] | None) -> bool:
+    """A one-letter typo (equivalent._one_edit), also of 3-4-letter words when one of the two is not in `common`
+    ("wans" / "wants"; "cat" / "car" are two words)."""
+    if _one_edit(a, b, common):
+        return True
+    if common is None or min(len(a), len(b)) < 3 or (a in common and b in common):
         return False
-    if len(wx) == len(wy) == 1 and _one_edit(wx[0].lower().strip(_PUNCT), wy[0].lower().strip(_PUNCT)):
-        return False
-    return True
+    return _one_edit(a + "xx", b + "xx") if a[-1] == b[-1] else _one_edit("xx" + a, "xx" + b)
 
 
 _PUNCT = ".,;:?!\"'()"
+_INTENSIFIERS = frozenset("very really quite extremely pretty super highly truly totally so too".split())
+# stop words that still say what is asked about or whose: kept as content in a differing run
+_MEANT = frozenset("what why how when where who whom whose which i me my we our you your he him his she her they "
+                   "them their it its".split()) | _NEGATIONS | _DIRECTED | (_SCOPE - _INTENSIFIERS)
+
+
+def _content_run(words: Sequence[str]) -> list[str]:
+    text = _SHORT_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], " ".join(words))
+    return [w for w in map(_stem, _TOKEN.findall(text)) if w in _MEANT or not (
+        w in _STOP or w in _FILLER or w in _INTENSIFIERS)]
+
+
+def _stem_like(a: str, b: str) -> bool:
+    """An inflection of one stem: one word is the other plus -ed, -ing, -ly, -es, -s or -d ("sort" / "sorted")."""
+    s, t = (a, b) if len(a) <= len(b) else (b, a)
+    return len(s) >= 3 and t.startswith(s) and t[len(s):] in _ENDINGS or (
+        len(s) >= 4 and s.endswith("e") and t.startswith(s[:-1]) and t[len(s) - 1:] in _ENDINGS)
+
+
+_ENDINGS = frozenset({"ed", "ing", "ly", "es", "d", "s"})
 
 
 class PairTokenizer:
@@ -103,11 +180,15 @@ class CrossVerifier:
     """Scores (new prompt, cached prompt) pairs with the cross-encoder (onnxruntime, one intra-op thread)."""
 
     def __init__(self, model_path: str | Path, tokenizer_path: str | Path | None = None,
-                 long_substitution_words: int = 0) -> None:
+                 long_substitution_words: int = 0, short_substitution_words: int = 0,
+                 synonym_score: float | None = None) -> None:
         """`tokenizer_path`: default the sidecar's `tokenizer` next to the model. `long_substitution_words`: a pair
         longer than the sidecar's training `max_len` tokens whose prompts differ in one run of at most this many
-        words each (`is_substitution`) scores 0 without a run (0 = off). Raises VerifierModelError when the model,
-        its sidecar or the tokenizer is missing, or the model is not a cross-encoder."""
+        words each, not answer-neutral (`substituted`), scores 0 without a run (0 = off);
+        `short_substitution_words`: the same for pairs of at most `max_len` tokens. `synonym_score`: a substitution
+        not `refused` is scored as usual when the model scores its two runs alone at least this (a near-synonym:
+        "quick" / "fast"; None: every substitution scores 0). Raises VerifierModelError
+        when the model, its sidecar or the tokenizer is missing, or the model is not a cross-encoder."""
         path = Path(model_path)
         if not path.is_file():
             raise VerifierModelError(f"cross-encoder verifier model not found: {path}")
@@ -136,18 +217,24 @@ class CrossVerifier:
         self.max_len_served = int(meta.get("max_len_served", 256))
         self.max_len_trained = int(meta.get("max_len", 96))
         self.long_substitution_words = long_substitution_words
+        self.short_substitution_words = short_substitution_words
+        self.synonym_score = synonym_score
+        self._common = vocabulary_words(tok)
         self.thresholds: dict[str, float] = dict(meta.get("chosen_on_validation") or {})
         self._tok = PairTokenizer(tok, self.max_len_served)
         self.runs = 0  # ONNX runs so far (read by tests)
 
-    def score(self, query: str, cached: Sequence[str]) -> np.ndarray:
+    def score(self, query: str, cached: Sequence[str], swaps: Sequence[Swap | None] | None = None) -> np.ndarray:
         """P(same answer) of (query, cached[i]) for each i: float32 [len(cached)], one batched run (blocking).
-        A pair longer than `max_len_served` tokens scores 0."""
-        return self.score_pairs([query] * len(cached), cached)
+        A pair longer than `max_len_served` tokens, or a refused substitution, scores 0 (`score_pairs`)."""
+        return self.score_pairs([query] * len(cached), cached, swaps)
 
-    def score_pairs(self, news: Sequence[str], cached: Sequence[str]) -> np.ndarray:
+    def score_pairs(self, news: Sequence[str], cached: Sequence[str],
+                    swaps: Sequence[Swap | None] | None = None) -> np.ndarray:
         """P(same answer) of (news[i], cached[i]): float32 [B], one run over the pairs of at most
-        `max_len_served` tokens (none when no pair fits; the others score 0). The benchmark scores many pairs."""
+        `max_len_served` tokens (none when no pair fits; the others score 0). `swaps[i]` (default: `substitutions`)
+        a substitution: 0 without a run when `refused` or without `synonym_score`; else its two runs alone are
+        scored in the same run, and under `synonym_score` the pair scores 0. The benchmark scores many pairs."""
         out = np.zeros(len(cached), dtype=np.float32)
         if not cached:
             return out
@@ -155,14 +242,36 @@ class CrossVerifier:
         # pairs over max_len_served score 0 without a run: a batch of them cost a full max_len_served-token run
         # per pair (~120 ms for three on a loaded 2-core machine) for a known 0, and padded shorter pairs to it
         ok = lengths <= self.max_len_served
-        if self.long_substitution_words:  # longer than trained on, and one term swapped: a 0 the model does not give
-            ok &= np.array([n <= self.max_len_trained or not is_substitution(a, b, self.long_substitution_words)
-                            for n, a, b in zip(lengths, news, cached, strict=True)])
+        swaps = self._substitutions(news, cached, lengths) if swaps is None else swaps
+        check = self.synonym_score is not None
+        ok &= np.array([s is None or (check and not s.refused) for s in swaps], dtype=bool)
         fits = np.flatnonzero(ok)
         if not len(fits):
             return out
-        ids, mask, types = self._tok([news[i] for i in fits], [cached[i] for i in fits])
+        runs = [i for i in fits if swaps[i] is not None]  # near-synonym candidates: their runs alone too
+        firsts = [news[i] for i in fits] + [swaps[i].new for i in runs]  # type: ignore[union-attr]
+        seconds = [cached[i] for i in fits] + [swaps[i].cached for i in runs]  # type: ignore[union-attr]
+        ids, mask, types = self._tok(firsts, seconds)
         (probs,) = self._sess.run(["probs"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
         self.runs += 1
-        out[fits] = probs[:, 1].astype(np.float32)
+        out[fits] = probs[:len(fits), 1].astype(np.float32)
+        for i, p in zip(runs, probs[len(fits):, 1], strict=True):
+            if p < self.synonym_score:  # type: ignore[operator]
+                out[i] = 0.0
+        return out
+
+    def substitutions(self, query: str, cached: Sequence[str]) -> list[Swap | None]:
+        """Per candidate, the substitution (`substituted`: query's run, cached's run) the settings look at, within
+        `long_substitution_words` / `short_substitution_words` by the pair's length against the training length,
+        else None (blocking: tokenises the pairs)."""
+        if not (self.long_substitution_words or self.short_substitution_words):
+            return [None] * len(cached)
+        news = [query] * len(cached)
+        return self._substitutions(news, cached, self._tok.lengths(news, list(cached)))
+
+    def _substitutions(self, news: Sequence[str], cached: Sequence[str], lengths: np.ndarray) -> list[Swap | None]:
+        out: list[Swap | None] = []
+        for n, a, b in zip(lengths, news, cached, strict=True):
+            words = self.long_substitution_words if n > self.max_len_trained else self.short_substitution_words
+            out.append(substituted(a, b, words, self._common) if words else None)
         return out

@@ -43,7 +43,7 @@ import structlog
 from semrouter.cache import keys, replies
 from semrouter.cache.build import load_guard, load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
-from semrouter.cache.cross_verify import CrossVerifier
+from semrouter.cache.cross_verify import CrossVerifier, Swap
 from semrouter.cache.health import Breaker
 from semrouter.cache.judge import Check, Judgement, check, judge, miss_reason, needs_score
 from semrouter.cache.learned_verify import LearnedVerifier
@@ -383,7 +383,8 @@ class SemanticCache:
         top, rest = need[:self.cfg.cross_top_k], need[self.cfg.cross_top_k:]
         out[rest] = 0.0
         texts = [entries[i].prompt for i in top]
-        out[top] = await asyncio.to_thread(self._learned.score, prompt, texts)
+        swaps = await self._substitutions(prompt, texts)
+        out[top] = await asyncio.to_thread(self._learned.score, prompt, texts, swaps)
         self._counters["cross_encoder_runs"] += 1
         if self._guard is not None:
             vectors = await self._candidate_vectors([entries[i] for i in top], waiting)
@@ -392,6 +393,30 @@ class SemanticCache:
             out[top] = np.where(low, np.minimum(out[top], guard), out[top])
             self._counters["cross_guard_capped"] += int(low.sum())
         return out
+
+    async def _substitutions(self, prompt: str, texts: list[str]) -> list[Swap | None]:
+        """The candidates' one-run substitutions (CrossVerifier.substitutions), each `refused` outright unless its
+        two runs alone embed at cosine >= cross_substitution_synonym_cosine (one batch; the cross-encoder then
+        also scores the runs against cross_substitution_synonym_score)."""
+        assert isinstance(self._learned, CrossVerifier)
+        swaps = await asyncio.to_thread(self._learned.substitutions, prompt, texts)
+        found = [i for i, s in enumerate(swaps) if s is not None and not s.refused]
+        if not found:
+            return swaps
+        self._counters["cross_substitutions"] += len(found)
+        t = self.cfg.cross_substitution_synonym_cosine
+        if t is None:
+            return [s if s is None else s._replace(refused=True) for s in swaps]
+        runs = [w for i in found for w in swaps[i][:2]]  # type: ignore[index]
+        try:
+            vecs = np.asarray(await self._embed(runs), dtype=np.float32).reshape(len(found), 2, -1)
+        except Exception:  # an embedder failure: no exception (the substitution is refused)
+            self._counters["embed_errors"] += 1
+            vecs = np.zeros((len(found), 2, 1), np.float32)
+        for i, (u, v) in zip(found, vecs, strict=True):
+            if float(u @ v) < t * float(np.linalg.norm(u) * np.linalg.norm(v)) or not u.any():  # cosine < t
+                swaps[i] = swaps[i]._replace(refused=True)  # type: ignore[union-attr]
+        return swaps
 
     def _cross_candidates(self, prompt: str, entries: list[Entry], checks: list[Check | None]) -> list[int]:
         """Indices of `entries` the cross-encoder decides (blocking: the rules, once per candidate, their verdicts

@@ -2,7 +2,8 @@
 
 The cross-encoder was trained on pairs of at most 96 tokens and scores pairs up to `max_len_served` (256); its
 score of a one-term swap rises with the shared context around it (benchmarks/RESULTS.md, `review11` item 6). Pairs
-made here from prompts of ../shared/data (40-250 MiniLM tokens; never copied into the repo), one rewrite each:
+made here from prompts of ../shared/data (40-250 MiniLM tokens, `--tokens 8,48` for short ones; never copied into
+the repo), one rewrite each:
 
 * near-misses (different answer): `entity` (a capitalised word inside a sentence -> a capitalised word of another
   prompt), `word` (a lower-case content word of 5+ letters -> one of another prompt), `term` (a technical term ->
@@ -16,13 +17,17 @@ case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rew
 * `window N`: the cross-encoder scores only the differing window (cross_verify.differing_window, N words of
   shared context each side) when the pair is longer than `--from-tokens` (96: the training length);
 * `specific`: today plus the `specific` veto for pairs longer than that;
-* `substitution N` (shipped as cache.cross_long_substitution_words, N = 2): pairs longer than that whose prompts
-  differ in one run of at most N words each (not a one-letter typo) score 0 (cross_verify.is_substitution).
+* `long 2 (shipped)` (cache.cross_long_substitution_words = 2): pairs longer than that whose prompts differ in one
+  run of at most 2 words each, not an answer-neutral swap, score 0 (cross_verify.substituted);
+* `all N, ...` (cache.cross_short_substitution_words = N as well): the same at every length; `no synonyms`: always
+  refused; `w C x S`: not refused when no run names something (capitalised mid-sentence, mixed case), the MiniLM
+  cosine of the two runs alone is >= C (cross_substitution_synonym_cosine) and the cross-encoder scores the two
+  runs alone >= S (cross_substitution_synonym_score), as semantic.py decides it.
 
 Parts: `val` = half of the mmlu-dev prompts (choices made here), `within` = the other half (within source), `test`
 = mmlupro-dev and the arena-hard prompts of jailbreak-dev (held out by source). Scores cached under build/xenc/.
 
-    .venv/bin/python benchmarks/bench_cache_long_swaps.py --part val|within|test [--per-source 200]
+    .venv/bin/python benchmarks/bench_cache_long_swaps.py --part val|within|test [--per-source 200] [--tokens 8,48]
 """
 
 from __future__ import annotations
@@ -144,7 +149,8 @@ def main() -> None:
                     "required as well as each --word-cos threshold (cross_substitution_synonym_score)")
     ap.add_argument("--tokens", default="40,250", help="MIN,MAX prompt tokens (e.g. 8,48 for short prompts)")
     ap.add_argument("--synonym", default="",
-                    help="thresholds of a near-synonym exception by the cross-encoder on the two runs alone (no cosine)")
+                    help="thresholds of a near-synonym exception by the cross-encoder on the two runs alone "
+                    "(no cosine)")
     ap.add_argument("--word-cos", default="0.4,0.5,0.6",
                     help="thresholds of the MiniLM-cosine near-synonym exception (cross_substitution_synonym_cosine)")
     args = ap.parse_args()

@@ -15,8 +15,10 @@ chatval`: more chat near-misses of the training sources (mix.chat_validation_pai
 `--cross models/cache_verifier_cross.onnx`: the cross-encoder verifier (verifier: cross; thresholds
 cross_threshold / cross_threshold_other_languages) scores instead of the bi-encoder model (scores cached under
 build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
-opt-in guard, off by default; `--guard 0.4`: with it). `--no-rules`: the model alone (no veto family, no
-rewording rule, no guard; verbatim still applies).
+opt-in guard, off by default; `--guard 0.4`: with it) and zeroed where the router refuses a one-run substitution
+(cache.cross_long_substitution_words / cross_short_substitution_words and the near-synonym exception;
+`--short-substitution N --synonym C --synonym-score S` to try other values). `--no-rules`: the model alone (no
+veto family, no rewording rule, no guard, no substitution refusal; verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
 
@@ -221,7 +223,8 @@ def main() -> None:
     if args.cross and not args.no_rules:
         guard_note += (f", substitutions refused (long {cfg.cross_long_substitution_words}, short "
                        f"{cfg.cross_short_substitution_words} words, near-synonym exception "
-                       f"cosine {cfg.cross_substitution_synonym_cosine} / score {cfg.cross_substitution_synonym_score})")
+                       f"cosine {cfg.cross_substitution_synonym_cosine} / score "
+                       f"{cfg.cross_substitution_synonym_score})")
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
           f"{'cross-encoder' if args.cross else 'learned'} >= {cfg.verifier_threshold_for('en')} (other languages "
           f"{cfg.verifier_threshold_for('de')}){guard_note}"

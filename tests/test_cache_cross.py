@@ -384,3 +384,14 @@ async def test_the_rules_run_once_per_candidate_under_the_cross_encoder() -> Non
     hit, _ = await cache.lookup_with_reason(key, None, stage="semantic")
     assert hit is not None and rules.checks - before == 2  # two candidates above the threshold, one check each
     await cache.close()
+
+
+def test_substitution_settings_are_validated_and_off_at_chat_length_by_default() -> None:
+    from pydantic import ValidationError
+
+    cfg = CacheConfig()
+    assert cfg.cross_short_substitution_words == 0 and cfg.cross_substitution_synonym_cosine is None
+    for key, bad in (("cross_short_substitution_words", -1), ("cross_substitution_synonym_cosine", 1.5),
+                     ("cross_substitution_synonym_score", -0.1)):
+        with pytest.raises(ValidationError, match=key):
+            CacheConfig(**{key: bad})

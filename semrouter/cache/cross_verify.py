@@ -14,9 +14,14 @@ family refuses the same words in another order) and the bi-encoder guard (`cross
 The sidecar `cache_verifier_cross.labels.json` (next to the model) must say `"kind": "cross_encoder"`
 and names the tokenizer and `max_len_served`: a pair longer than that many tokens gets score 0 (truncating
 it could cut off the difference; training saw pairs of at most `max_len` tokens). A pair longer than `max_len`
-whose prompts differ in one run of a few words only (`is_substitution`, `long_substitution_words`) also gets 0:
+whose prompts differ in one run of a few words only (`substituted`, `long_substitution_words`) also gets 0:
 the model served such one-term swaps (PostgreSQL/MySQL, GET/POST) the more often the more shared context
-surrounded them (benchmarks/RESULTS.md, ninth session `cache10`). One ONNX Runtime session,
+surrounded them (benchmarks/RESULTS.md, ninth session `cache10`). `short_substitution_words` does the same for
+pairs of at most `max_len` tokens (opt-in: at chat length the model serves one-word swaps too, 20-57% of random
+ones, but refusing them costs one-word synonym rewordings; ninth session `cache11`). Answer-neutral swaps are no
+substitution (`neutral_swap`: typos, case, inflections, shorthand, function and politeness words), and a
+substitution whose runs name nothing may be let through as a near-synonym (`synonym_score`, with the cache's
+cosine of the two runs alone: semantic.py). One ONNX Runtime session,
 one intra-op thread; `score` blocks (the fp32 model: p50 ~10 ms for one chat-length pair, ~17 ms for three,
 on a loaded 2-core machine), so the cache calls it in a worker thread.
 """

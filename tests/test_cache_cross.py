@@ -386,11 +386,11 @@ async def test_the_rules_run_once_per_candidate_under_the_cross_encoder() -> Non
     await cache.close()
 
 
-def test_substitution_settings_are_validated_and_off_at_chat_length_by_default() -> None:
+def test_substitution_settings_are_validated_and_on_at_chat_length_by_default() -> None:
     from pydantic import ValidationError
 
     cfg = CacheConfig()
-    assert cfg.cross_short_substitution_words == 0 and cfg.cross_substitution_synonym_cosine is None
+    assert cfg.cross_short_substitution_words == 2 and cfg.cross_substitution_synonym_cosine == 0.6
     for key, bad in (("cross_short_substitution_words", -1), ("cross_substitution_synonym_cosine", 1.5),
                      ("cross_substitution_synonym_score", -0.1)):
         with pytest.raises(ValidationError, match=key):

@@ -86,10 +86,9 @@ _REQUEST = "How do I send a {} request with curl and a bearer token?"
 
 def test_a_short_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_path: Path) -> None:
     """The cross-encoder alone scores this short GET/POST swap 0.86 (>= cross_threshold 0.70):
-    cache.cross_short_substitution_words refuses it (a named term: no near-synonym exception)."""
+    the shipped cache.cross_short_substitution_words refuses it (a named term: no near-synonym exception)."""
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
-                                      "cache.lookup_timeout_ms": 2000, "cache.cross_short_substitution_words": 2,
-                                      "cache.cross_substitution_synonym_cosine": 0.6})
+                                      "cache.lookup_timeout_ms": 2000})
     try:
         h = {"authorization": "Bearer short"}
         _stored(c, _REQUEST.format("GET"), h)

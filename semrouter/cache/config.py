@@ -191,14 +191,18 @@ class CacheConfig(_Strict):
         "RESULTS.md, ninth session `cache10`)",
     )
     cross_short_substitution_words: int = Field(
-        default=0, ge=0, le=20,
+        default=2, ge=0, le=20,
         description="cross_long_substitution_words for pairs of at most the cross-encoder's training length (96 "
         "tokens): a short pair whose prompts differ in one run of at most this many words each scores 0 unless the "
         "swap is answer-neutral (a one-letter typo, case, an inflection, shorthand, function or politeness words) "
-        "or a near-synonym (cross_substitution_synonym_cosine); 0 = off",
+        "or a near-synonym (cross_substitution_synonym_cosine); 0 = off. 2 (with the near-synonym exception at 0.6 / "
+        "0.7, the setting chosen on validation): one-word entity / word / number swaps of exam and coding prompts "
+        "served 0-0.3% instead of 31-57%, sibling terms 10.3%; the cost is one-word synonym rewordings (chat 82 -> "
+        "58%) and English STS pairs 61.7 -> 57.0% (benchmarks/RESULTS.md, ninth session `cache11` and the lead's "
+        "note after it)",
     )
     cross_substitution_synonym_cosine: float | None = Field(
-        default=None, ge=0, le=1,
+        default=0.6, ge=0, le=1,
         description="a substitution refused by cross_long_substitution_words / cross_short_substitution_words is "
         "scored by the cross-encoder as usual when it is a near-synonym (\"quick\" / \"fast\"): neither run names "
         "something (capitalised mid-sentence or mixed case), the embedding model's cosine of the two runs alone "

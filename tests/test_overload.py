@@ -159,6 +159,8 @@ def test_every_shipped_config_bounds_what_one_upload_and_one_connection_hold(nam
     assert int(h2["max_concurrent_streams"]) * limit <= 0.2 * int(_monitors(cfg)[HEAP]["max_heap_size_bytes"]), name
     ext_proc = next(f["typed_config"] for f in _hcm(cfg)["http_filters"] if f["name"] == "envoy.filters.http.ext_proc")
     assert "source.address" in ext_proc["request_attributes"], name
+    # ... and that address is the connection's peer, not the last x-forwarded-for entry a client wrote
+    assert _hcm(cfg).get("use_remote_address") is True and not _hcm(cfg).get("xff_num_trusted_hops"), name
 
 
 def _held_upload(port: int, source: str, clen: int, size: int) -> socket.socket:
@@ -232,4 +234,30 @@ def test_one_clients_held_uploads_leave_other_clients_their_answers(tmp_path: Pa
                 return _read_reply(s).status == 200
         assert eventually(answered, timeout=10, every=0.2)
     finally:
+        stack.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("spoof", ["x-forwarded-for: 203.0.113.7", "x-forwarded-for: 127.0.0.2, 198.51.100.9",
+                                   "x-real-ip: 203.0.113.8", "source.address: 203.0.113.9"])
+def test_a_client_cannot_name_its_own_address_to_the_upload_bound(tmp_path: Path, spoof: str) -> None:
+    """The bound counts the address Envoy sees the connection from, whatever the request's headers say. Before, the
+    shipped configs left use_remote_address off, so Envoy took the client's address from the last x-forwarded-for
+    entry: one client naming a new address in each request got a new set of slots each time (no bound at all)."""
+    stack, client = start_stack(tmp_path, {"signals.enabled": False, "cache.enabled": False,
+                                           "server.max_uploads_per_client": 1})
+    held: list[socket.socket] = []
+    try:
+        held.append(_held_upload(client.port, "127.0.0.2", 4096, 1024))
+        time.sleep(0.3)  # its headers have reached the router: the address's one slot is taken
+        s = socket.create_connection(("127.0.0.1", client.port), timeout=10, source_address=("127.0.0.2", 0))
+        held.append(s)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                  b"%s\r\ncontent-length: 4096\r\n\r\n" % spoof.encode())
+        s.settimeout(5)
+        reply = _read_reply(s)
+        assert reply.status == 429 and reply.json()["error"]["code"] == "too_many_uploads", reply
+    finally:
+        for s in held:
+            s.close()
         stack.stop()

@@ -11,9 +11,10 @@ come takes a slot of its client's address (Envoy's `source.address` attribute, t
 slots the request is refused at its headers (429 `too_many_uploads`, retry-after 1), before Envoy buffers any of
 its body. An ordinary client holds a slot for the milliseconds its body takes to arrive.
 
-The address is the downstream peer as Envoy sees it: behind a proxy or load balancer that does not keep the client
-address (no PROXY protocol, no `use_remote_address` with trusted `x-forwarded-for` hops), all its clients share one
-address and one set of slots. No attribute (an Envoy config without `request_attributes`): no bound.
+The address is the downstream peer as Envoy sees it (the shipped configs set `use_remote_address: true` with no
+trusted hops: a client's own `x-forwarded-for` never names its address): behind a proxy or load balancer that does
+not keep the client address (no PROXY protocol, no `xff_num_trusted_hops` for it), all its clients share one address
+and one set of slots. No attribute (an Envoy config without `request_attributes`): no bound.
 """
 
 from __future__ import annotations

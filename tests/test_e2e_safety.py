@@ -284,3 +284,21 @@ def test_a_run_of_sentence_marks_is_decided_in_time(tmp_path: Path) -> None:
         assert took < 4.5, took
     finally:
         stack.stop()
+
+
+def test_a_few_short_prompts_do_not_refuse_every_ordinary_one(tmp_path: Path) -> None:
+    """Through Envoy: three greetings, then ~900-character questions. The analyzer's pace counted a greeting's run
+    (its fixed cost, a few ms) per character of its 2: ~3 ms a character, so each question (~0.1 s to analyse)
+    looked like seconds, was refused at once (503 signals_unavailable) and never ran to correct the pace; every
+    later question of that length got 503 while greetings kept the pace there (review13)."""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False})
+    try:
+        for _ in range(3):
+            assert c.chat(user("hi")).status == 200
+        question = ("How does a small bakery decide what to charge for a loaf when flour, rent and wages all rose "
+                    "this year, and which of those costs should it spread over its other products? ") * 5
+        for _ in range(3):
+            r = c.chat(user(question))
+            assert r.status == 200, (r.status, r.body[:200])
+    finally:
+        stack.stop()

@@ -292,3 +292,17 @@ async def test_a_light_prompt_over_one_row_is_analysed_in_the_heavy_lane(analyze
     mixed = await asyncio.gather(analyzer.analyze(prose), analyzer.analyze(dense), analyzer.analyze("Hi there"))
     assert all(m.errors == () and m.embedding is not None for m in mixed)
     assert mixed[1].jailbreak == pytest.approx(got.jailbreak, abs=1e-3)
+
+
+async def test_short_prompts_do_not_make_an_ordinary_one_miss_its_budget(analyzer: OnnxAnalyzer) -> None:
+    """A run's fixed part (~6 ms on 2 cores) over a 2-character prompt's cost of 2 made the analyzer's pace ~3-9 ms
+    a character: a ~900-character question (~105 ms) then looked like 8 s, was refused DeadlineExceeded with a 1 s
+    budget (signals_unavailable) and never ran, so only short prompts kept setting the pace (review13)."""
+    import time
+
+    for _ in range(3):
+        await analyzer.analyze("hi", deadline=time.monotonic() + 1.0)
+    question = ("How does a small bakery decide what to charge for a loaf when flour, rent and wages all rose "
+                "this year, and which of those costs should it spread over its other products? ") * 5
+    res = await analyzer.analyze(question, deadline=time.monotonic() + 1.0)
+    assert res.category_probs

@@ -266,3 +266,45 @@ async def test_a_long_item_is_not_refused_on_a_straight_line_guess() -> None:
         assert await b.submit(1_000_000, deadline=time.monotonic() + 0.5) == 1_000_000  # counted as 200: ~40 ms
     finally:
         await b.close()
+
+
+async def test_short_items_fixed_cost_does_not_make_a_longer_one_look_late() -> None:
+    """A run has a fixed part whatever its items (the analyzer: ~6 ms for a 2-character prompt, ~105 ms for 910
+    characters). Counted per unit of cost, three 2-unit runs set a pace of ~10 ms a unit and a 900-unit item with a
+    0.5 s budget looked like 9 s: refused without a run, and only short items ever ran again to move the pace.
+    min_run_cost counts each run as at least that much work."""
+    def fn(items: list[int]) -> list[int]:
+        time.sleep(0.02 + 0.0001 * sum(items))
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, cost=lambda i: float(i), min_run_cost=200.0)
+    try:
+        for _ in range(3):
+            assert await b.submit(2, deadline=time.monotonic() + 0.5) == 2
+        assert await b.submit(900, deadline=time.monotonic() + 0.5) == 900  # ~0.11 s
+    finally:
+        await b.close()
+
+
+async def test_a_lane_that_only_refuses_measures_its_pace_again() -> None:
+    """The pace moves only when something runs: after one slow run (a stalled CPU) every item was refused, so
+    nothing ran and the pace stayed wrong for good. A lane that has not run for a while runs the next item it would
+    refuse as a probe, and the probe's time is the new pace."""
+    from semrouter.signals.onnx.batcher import _STALE_S, DeadlineExceeded
+    slow = [True]
+
+    def fn(items: list[int]) -> list[int]:
+        time.sleep(0.5 if slow[0] else 0.005)
+        return items
+
+    b: MicroBatcher[int, int] = MicroBatcher(fn, None, cost=lambda i: 100.0)
+    try:
+        assert await b.submit(1) == 1  # 0.5 s for 100 units
+        slow[0] = False  # the stall is over
+        with pytest.raises(DeadlineExceeded):  # just measured: refused
+            await b.submit(2, deadline=time.monotonic() + 0.2)
+        await asyncio.sleep(_STALE_S + 0.1)
+        assert await b.submit(3, deadline=time.monotonic() + 0.2) == 3  # a probe: ~5 ms
+        assert await b.submit(4, deadline=time.monotonic() + 0.2) == 4  # the pace it measured
+    finally:
+        await b.close()

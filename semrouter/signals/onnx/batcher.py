@@ -23,6 +23,11 @@ earliest deadline in it; an item that cannot finish in time even alone is failed
 TimeoutError) instead of run. Without this, under more load than the lanes can serve every run outlasted its
 callers' budget: each caller timed out while its batch still ran, the CPU was spent on answers nobody read, and
 no request at all got its signals (12 clients sending ~900-character prompts on 2 busy cores: 0 of ~250).
+A run costs a fixed part whatever its items (the session call, language detection): a run's cost counts at least
+`min_run_cost` units in its pace, or a few runs of 2-character prompts (6 ms each, 3 ms "per character") made a
+910-character prompt (~105 ms) look like 8 s and refused it. And the pace only moves when something runs: when a lane
+has refused items and not run for `_STALE_S`, the next item it would refuse alone runs instead, as a probe whose time
+replaces the estimate, so one slow run (a stalled CPU) cannot refuse every later item for good.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ class DeadlineExceeded(TimeoutError):
 
 
 _PACE_WEIGHT = 0.3  # weight of the last run in a lane's pace (seconds per unit of cost)
+_STALE_S = 1.0  # a lane that has not run for this long measures its pace again before it refuses anything alone
 
 
 class _Lane(Generic[In, Out]):
@@ -60,15 +66,22 @@ class _Lane(Generic[In, Out]):
         self.task: asyncio.Task[None] | None = None
         self.last_size = 1  # the previous batch's size (adaptive wait)
         self.pace: float | None = None  # seconds per unit of cost of recent runs (None: no run yet)
+        self.min_work = 1.0  # the least work a run counts (its fixed part), units of cost
+        self.last_run = 0.0  # when the last run ended (monotonic s)
+        self.probe = False  # the batch being collected is a probe: its run's pace replaces the estimate
 
     def late(self, work: float, deadline: float | None, now: float) -> bool:
         """Whether a run of `work` units of cost started now would end after `deadline`, at the recent pace."""
-        return deadline is not None and self.pace is not None and now + work * self.pace > deadline
+        return deadline is not None and self.pace is not None and now + max(work, self.min_work) * self.pace > deadline
 
-    def ran(self, work: float, seconds: float) -> None:
-        """Record a run of `work` units of cost that took `seconds`."""
-        sample = seconds / max(work, 1.0)
-        self.pace = sample if self.pace is None else (1 - _PACE_WEIGHT) * self.pace + _PACE_WEIGHT * sample
+    def ran(self, work: float, seconds: float, replace: bool = False) -> None:
+        """Record a run of `work` units of cost that took `seconds`; `replace`: the run's pace is the estimate."""
+        self.last_run = time.monotonic()
+        sample = seconds / max(work, self.min_work, 1.0)
+        if self.pace is None or replace:
+            self.pace = sample
+        else:
+            self.pace = (1 - _PACE_WEIGHT) * self.pace + _PACE_WEIGHT * sample
 
     def drop_done(self) -> None:
         """Forget callers at the head of the queue that were cancelled while they waited."""
@@ -89,11 +102,13 @@ class MicroBatcher(Generic[In, Out]):
         max_cost: float = float("inf"),
         light_cost: float = float("inf"),
         heavy_executor: Executor | None = None,
+        min_run_cost: float = 1.0,
     ) -> None:
         """`fn(items)` -> one result per item, run on `executor` (None: the loop's default). `cost(item)` >= 0
         (None: every item costs 0, so all are light: plain first come first served); `max_cost`: the most cost one
         batch holds (> 0; an item costing more runs alone); `light_cost`: items costing more go to the heavy
-        lane; `heavy_executor`: where the heavy lane runs (None: `executor`, taking turns with the light lane).
+        lane; `heavy_executor`: where the heavy lane runs (None: `executor`, taking turns with the light lane);
+        `min_run_cost`: the least cost a run counts in a lane's pace (a run's fixed part, in units of cost).
         Raises ValueError for max_size < 1 or max_cost <= 0."""
         if max_size < 1:
             raise ValueError("max_size must be >= 1")
@@ -107,6 +122,8 @@ class MicroBatcher(Generic[In, Out]):
         self.light_cost = light_cost
         self._lanes: tuple[_Lane[In, Out], _Lane[In, Out]] = (
             _Lane(executor), _Lane(heavy_executor if heavy_executor is not None else executor))
+        for lane in self._lanes:
+            lane.min_work = max(1.0, min(min_run_cost, max_cost))
         self._closed = False
         self.batches = 0  # number of fn calls so far
         self.items = 0  # number of items processed so far
@@ -153,9 +170,15 @@ class MicroBatcher(Generic[In, Out]):
                 if batch and total + c > self.max_cost:
                     break  # it opens the next batch
                 first = dl if due is None else due if dl is None else min(due, dl)
-                if lane.late(work + self._work(c), first, time.monotonic()):
+                now = time.monotonic()
+                if lane.late(work + self._work(c), first, now):
                     if batch:
                         break  # the batch would end past a deadline in it: it opens the next batch
+                    if now - lane.last_run > _STALE_S:  # no run lately to say so: run it alone and measure again
+                        lane.queue.popleft()
+                        lane.probe = True
+                        batch.append((item, c, fut))
+                        break
                     lane.queue.popleft()  # not even alone in time: its caller would time out while it ran
                     fut.set_exception(DeadlineExceeded("the signals could not be computed within the budget"))
                     continue
@@ -178,6 +201,7 @@ class MicroBatcher(Generic[In, Out]):
     async def _worker(self, lane: _Lane[In, Out]) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            lane.probe = False
             collected = await self._collect(lane)
             collected = [(i, c, f) for i, c, f in collected if not f.done()]
             if not collected:
@@ -188,7 +212,7 @@ class MicroBatcher(Generic[In, Out]):
             try:
                 t0 = time.monotonic()
                 results = await loop.run_in_executor(lane.executor, self._fn, items)
-                lane.ran(sum(self._work(c) for _, c, _ in collected), time.monotonic() - t0)
+                lane.ran(sum(self._work(c) for _, c, _ in collected), time.monotonic() - t0, replace=lane.probe)
                 if len(results) != len(items):
                     raise RuntimeError(f"batch function returned {len(results)} results for {len(items)} items")
             except asyncio.CancelledError:

@@ -139,8 +139,8 @@ def test_config_names_the_key_and_the_fix() -> None:
         CacheConfig.model_validate({"multilingual": {"languages": ["es", "en"]}})
     with pytest.raises(ValidationError):
         CacheConfig.model_validate({"multilingual": {"veto": ["colour"]}})
-    assert CacheConfig().multilingual.veto == ("digits", "numbers", "negation", "antonym", "units", "direction",
-                                               "order")
+    assert CacheConfig().multilingual.veto == ("digits", "languages", "numbers", "negation", "antonym", "units",
+                                               "direction", "order")
 
 
 def test_negation_markers_of_portuguese_japanese_chinese_and_digit_runs() -> None:
@@ -151,3 +151,27 @@ def test_negation_markers_of_portuguese_japanese_chinese_and_digit_runs() -> Non
     assert v.check("アンドロメダ銀河(M31)", "アンドロメダ銀河(M33)", ("digits",)).reason == "digits"
     assert v.check("ｐｐ１２３", "pp123", ("digits",)).ok  # full-width digits fold
     assert "digits" not in RULES  # `rules` / `both` mode keep their families
+
+
+def test_the_languages_family_reads_language_names_in_every_spaces_language() -> None:
+    """Two prompts that name different languages (a translation target, in the prompt's own language) differ;
+    a language named in only one of them (a nationality beside a country) does not veto."""
+    v = Verifier()
+    swaps = [("Traduce al francés: buenos días", "Traduce al alemán: buenos días"),
+             ("Übersetze ins Englische: guten Morgen", "Übersetze ins Französische: guten Morgen"),
+             ("Переведи на английский: доброе утро", "Переведи на немецкий: доброе утро"),
+             ("Przetłumacz na angielski: dzień dobry", "Przetłumacz na hiszpański: dzień dobry"),
+             ("この文を英語に翻訳してください", "この文を中国語に翻訳してください"),
+             ("把这句话翻译成英语", "把这句话翻译成法语")]
+    for a, b in swaps:
+        assert v.check(a, b, rules=("languages",)).reason == "languages", (a, b)
+        assert v.check(a, a, rules=("languages",)).ok
+    assert v.check("El ejército ruso cruzó el río", "El ejército de Rusia cruzó el río", rules=("languages",)).ok
+    assert "languages" not in RULES  # English prompts keep their own families (and the cross-encoder)
+
+
+async def test_a_translation_target_swap_is_refused_in_a_space() -> None:
+    cache = await _cache(FakeE5(), **{"multilingual": {"threshold": 0.5}})
+    await _store(cache, "Traduce al francés: buenos días", "es", "Bonjour")
+    assert (await _ask(cache, "Traduce al alemán: buenos días", "es")) == (None, "languages")
+    await cache.close()

@@ -61,3 +61,19 @@ def test_spanish_paraphrase_hits_spanish_entry_and_never_crosses_languages(tmp_p
         assert out["space"] == "e5:es" and out["verdict"] == "hit"
     finally:
         stack.stop()
+
+
+def test_a_translation_into_another_language_misses_in_the_space(tmp_path: Path) -> None:
+    """In a language space only the e5 cosine and the vetoes decide (no cross-encoder): asking for a translation into
+    German instead of French scored e5 0.977 and was served the French translation (review13). The `languages`
+    family vetoes two prompts that name different languages; a reworded request for the same language still hits."""
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000})
+    try:
+        es = {"authorization": "Bearer spanish"}
+        _stored(c, "Por favor, traduce al francés esta frase: buenos días, ¿cómo estás?", es)
+        assert not _hit(c, "Por favor, traduce al alemán esta frase: buenos días, ¿cómo estás?", es)
+        assert not _hit(c, "Por favor, traduce al italiano esta frase: buenos días, ¿cómo estás?", es)
+        assert _hit(c, "Por favor traduce al francés esta frase: buenos días, ¿cómo estás?", es)
+    finally:
+        stack.stop()

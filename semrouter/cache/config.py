@@ -75,7 +75,8 @@ class MilvusConfig(_Strict):
         return not self.uri.startswith(("http://", "https://", "tcp://", "unix:"))
 
 
-_VetoFamily = Literal["numbers", "negation", "antonym", "units", "direction", "specific", "order", "digits"]
+_VetoFamily = Literal["numbers", "negation", "antonym", "units", "direction", "specific", "order", "digits",
+                      "languages"]
 
 
 class MultilingualCacheConfig(_Strict):
@@ -104,10 +105,12 @@ class MultilingualCacheConfig(_Strict):
         "cross_threshold_other_languages was chosen by; benchmarks/RESULTS.md, ninth session `cache10`)",
     )
     veto: tuple[_VetoFamily, ...] = Field(
-        default=("digits", "numbers", "negation", "antonym", "units", "direction", "order"),
+        default=("digits", "languages", "numbers", "negation", "antonym", "units", "direction", "order"),
         description="rule families of verify.py that veto a candidate in a multilingual space: those that read any "
         "language (`digits`, every run of digits, also inside names such as M31; `negation`, the negation words of "
-        "the Latin- and Cyrillic-script languages and the Japanese / Chinese markers), plus the other default "
+        "the Latin- and Cyrillic-script languages and the Japanese / Chinese markers; `languages`, the languages a "
+        "prompt names, in English or the spaces' languages: 'traduce al francés' vs 'traduce al alemán' scored e5 "
+        "0.977 and was served), plus the other default "
         "English families (numbers, antonym, units, direction, order) for English prompts the language signal takes "
         "for another language (\"convert Celsius to Fahrenheit\" is detected as German; on validation they cost "
         "0.5 points of other-language hits). Code and quoted text that differ and meaning-bearing case always veto",

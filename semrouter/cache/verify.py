@@ -19,6 +19,10 @@ texts with cheap, explainable rules and refuses the hit when any of these differ
 * order: the same content words (and relation words) in another order that is not one phrase moved from one
   end to the other ("move the logs from the archive into tmp" vs "move the logs from tmp into the archive",
   "a bites b" vs "b bites a"): cheap to refuse, and a rewording rarely keeps every word while reordering them;
+* languages (a family for the multilingual spaces, cache.multilingual.veto): the languages both texts name differ,
+  named in English or in any of the spaces' languages ("traduce al francés" vs "traduce al alemán", "ins Englische" vs
+  "ins Französische", 英語 vs 中国語): the e5 cosine of such a pair is 0.95-0.98, and the English `units` family
+  only knows the English names;
 * specific tokens: a content word present in only one text that looks like a name or
   identifier — contains a digit or symbol (c++, gpt-4, node.js), is capitalised inside the
   sentence (Paris, Rust), or, when a vocabulary of common words is given, is not in it (pandas
@@ -69,6 +73,34 @@ _ACCENTED_WORD = re.compile(r"[^\W\d_]*[^\x00-\x7f\W\d_][^\W\d_]*")
 # adjective endings ない / ません / なかっ, and 不 / 没 / 未
 _NEGATIONS_CJK = re.compile(r"ない|ません|なかっ|[不没沒未]")
 _DIGITS = re.compile(r"\d+")
+# Language names (lower-case word beginnings; CJK as written) -> ISO 639-1 code: English and the multilingual spaces'
+# languages, each named in English, es, fr, de, it, pt, nl, pl, ru (stems: inflected forms follow), ja and zh.
+_LANGUAGE_STEMS: dict[str, tuple[str, ...]] = {
+    "en": ("english", "inglés", "ingles", "anglais", "englisch", "inglese", "inglês", "engels", "angielsk",
+           "английск", "英語", "英语", "英文"),
+    "es": ("spanish", "español", "espanol", "castellano", "espagnol", "spanisch", "spagnolo", "espanhol", "spaans",
+           "hiszpańsk", "испанск", "スペイン語", "西班牙语", "西班牙文"),
+    "fr": ("french", "francés", "frances", "français", "francais", "französisch", "franzosisch", "francese",
+           "francês", "frans", "francusk", "французск", "フランス語", "法语", "法文"),
+    "de": ("german", "alemán", "aleman", "allemand", "deutsch", "tedesco", "alemão", "alemao", "duits", "niemieck",
+           "немецк", "ドイツ語", "德语", "德文"),
+    "it": ("italian", "italien", "italiaans", "włosk", "итальянск", "イタリア語", "意大利语"),
+    "pt": ("portugu", "portoghese", "portugais", "portugiesisch", "portugees", "portugalsk", "португальск",
+           "ポルトガル語", "葡萄牙语"),
+    "ja": ("japanese", "japonés", "japones", "japonais", "japanisch", "giapponese", "japonês", "japans", "japońsk",
+           "японск", "日本語", "日语", "日文"),
+    "zh": ("chinese", "chino", "chinois", "chinesisch", "cinese", "chinês", "chinees", "chińsk", "китайск",
+           "中国語", "中文", "汉语", "漢語"),
+    "ru": ("russian", "ruso", "russe", "russisch", "russo", "rosyjsk", "русск", "ロシア語", "俄语"),
+    "nl": ("dutch", "holandés", "neerlandés", "néerlandais", "niederländisch", "olandese", "holandês", "nederlands",
+           "niderlandzk", "holendersk", "голландск", "нидерландск", "オランダ語", "荷兰语"),
+    "pl": ("polish", "polaco", "polonais", "polnisch", "polacco", "polonês", "pools", "polsk", "польск",
+           "ポーランド語", "波兰语"),
+}
+_LANGUAGE_NAMES = re.compile("|".join(
+    f"(?P<{code}>" + "|".join(re.escape(s) if s[0] >= "\u2e80" else r"(?<!\w)" + re.escape(s) + r"\w*"  # CJK: as is
+                              for s in stems) + ")"
+    for code, stems in _LANGUAGE_STEMS.items()))
 _ANTONYM_PAIRS = """
 raise lower|increase decrease|increase reduce|rise fall|high low|higher lower|highest lowest|up down|gain lose
 best worst|good bad|better worse|advantage disadvantage|pro con|positive negative|hot cold|warm cool|large small
@@ -110,7 +142,7 @@ way ways thing things also really much many please tell know want need use using
 
 RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific", "order")
 # families only named on purpose (cache.multilingual.veto): not part of `rules` / `both` mode's RULES
-EXTRA_RULES: tuple[str, ...] = ("digits",)
+EXTRA_RULES: tuple[str, ...] = ("digits", "languages")
 # the families behind the `rules_ok` signal (the learned verifier's input; fixed when it was trained)
 _SIGNAL_RULES: tuple[str, ...] = ("numbers", "negation", "antonym", "units", "direction", "specific")
 _RELATIONS = frozenset({"to", "into", "from", "than", "vs", "versus", "before", "after", "over"})
@@ -202,6 +234,7 @@ class _Parsed:
     grams: frozenset[str]  # character bigrams of the letters and digits (any script), lower-case
     latin: float  # share of the letters that are ASCII A-Z/a-z (1.0 without letters)
     digits: Counter[str]  # runs of digits anywhere (any script, NFKC: full-width digits fold), "M31" -> "31"
+    languages: Counter[str]  # languages named (ISO codes), in English or one of the spaces' languages
 
 
 def _number(tok: str) -> float | None:
@@ -240,8 +273,9 @@ def _parse(text: str) -> _Parsed:
     letters = [c for c in text if c.isalpha()]
     latin = sum(c.isascii() for c in letters) / len(letters) if letters else 1.0
     digits = Counter(_DIGITS.findall(unicodedata.normalize("NFKC", text)))
+    languages = Counter(m.lastgroup for m in _LANGUAGE_NAMES.finditer(lower) if m.lastgroup)
     return _Parsed(words, tuple(raw), tuple(capital), numbers, negations > 0, negations, targets, rel, grams, latin,
-                   digits)
+                   digits, languages)
 
 
 def _around(words: tuple[str, ...], i: int, reach: int = 3) -> tuple[str, str, str] | None:
@@ -364,6 +398,8 @@ class Verifier:
             return Verdict(False, "numbers")
         if "digits" in rules and a.digits != b.digits:
             return Verdict(False, "digits")
+        if "languages" in rules and a.languages and b.languages and a.languages != b.languages:
+            return Verdict(False, "languages")
         if "negation" in rules and a.negations != b.negations:
             return Verdict(False, "negation")
         sa, sb = set(a.words), set(b.words)

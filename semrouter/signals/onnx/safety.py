@@ -26,13 +26,13 @@ that is refused alone is refused after any ordinary prefix. Prompts of one sente
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from semrouter.signals.onnx.segments import segment_units
+from semrouter.signals.onnx.segments import choose_pairs, plan_segments
 
 SAFETY_LABELS = ("jailbreak", "injection", "harmful")
 
@@ -270,32 +270,57 @@ class SafetyViews:
         return views, coverage, self.positions(lengths, totals), vids
 
     def segment_rows(self, texts: Sequence[str], max_units: int, with_ids: bool = False,
-                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]]]:
-        """Per text the views of its sentence segments (segments.segment_units), each encoded ALONE and viewed
+                     score: Callable[[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]]], np.ndarray]
+                     | None = None, priority: Callable[[list[str]], Sequence[float]] | None = None,
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]], list[float]]:
+        """Per text the views of its sentence segments (segments.plan_segments), each encoded ALONE and viewed
         exactly as a prompt of its own would be (whole row + windows, its own position features; no overflow
-        rows): float32 [S_i,D] views, [S_i,4] position features and (`with_ids`) each view's content ids.
-        Texts with fewer than 2 sentences get empty arrays. All segments of the batch go through ONE extra
-        encoder run; none when no text has 2 sentences."""
-        units = [segment_units(t, max_units) for t in texts]
+        rows): float32 [S_i,D] views, [S_i,4] position features, (`with_ids`) each view's content ids, and the
+        share of its sentences' characters encoded alone (segments.SegmentPlan.coverage; 0.0 without units).
+
+        All first-stage units of the batch go through ONE extra encoder run; none when no text has 2 sentences.
+        `score(views, pos, ids) -> float [U]` (one entry per unit: its views [V_u,D], [V_u,4], ids) ranks the
+        singles of prompts whose pairs did not all fit the budget; the pairs around their best singles
+        (segments.choose_pairs) then go through a second run. Without `score` those prompts get singles only.
+        `priority` picks the sentences encoded alone when they do not all fit the budget (segments.plan_segments)."""
+        mt = self.tokenizer.max_tokens
+        plans = [plan_segments(t, max_units, mt, priority) for t in texts]
+        first = self._alone([p.texts(t) for p, t in zip(plans, texts, strict=True)], with_ids)
+        if score is not None and any(p.deferred and p.singles for p in plans):
+            owners = [i for i, p in enumerate(plans) if p.deferred and p.singles]
+            flat = [u for i in owners for u in first[i][: len(plans[i].singles)]]
+            s = np.asarray(score([u[0] for u in flat], [u[1] for u in flat], [u[2] for u in flat]))
+            second_units: list[list[str]] = [[] for _ in texts]
+            at = 0
+            for i in owners:
+                p, t = plans[i], texts[i]
+                k = len(p.singles)
+                second_units[i] = [t[p.spans[j][0]:p.spans[j + 1][1]] for j in choose_pairs(t, p, s[at : at + k], mt)]
+                at += k
+            for i, more in enumerate(self._alone(second_units, with_ids)):
+                first[i].extend(more)
+        seg_views = [np.concatenate([u[0] for u in us]) if us else np.zeros((0, 1), np.float32) for us in first]
+        pos = [np.concatenate([u[1] for u in us]) if us else np.zeros((0, 4), np.float32) for us in first]
+        vids = [[r for u in us for r in u[2]] for us in first]
+        return seg_views, pos, vids, [p.coverage for p in plans]
+
+    def _alone(self, units: list[list[str]], with_ids: bool,
+               ) -> list[list[tuple[np.ndarray, np.ndarray, list[Sequence[int]]]]]:
+        """Per text, per unit text: its (views [V,D], position features [V,4], view ids) as a prompt of its own,
+        all units of the batch in one encoder run (by length: encode_by_length)."""
         flat = [u for us in units for u in us]
-        seg_views = [np.zeros((0, 1), np.float32) for _ in texts]
-        pos = [np.zeros((0, 4), np.float32) for _ in texts]
-        vids: list[list[Sequence[int]]] = [[] for _ in texts]
+        out: list[list[tuple[np.ndarray, np.ndarray, list[Sequence[int]]]]] = [[] for _ in units]
         if not flat:
-            return seg_views, pos, vids
+            return out
         tb = self.tokenizer.encode(flat)
         st = encode_by_length(self.encode, tb.input_ids, tb.attention_mask)
         alone = SafetyViews(self.tokenizer, self.encode, self.specs, 0)
         v, _, p, ids = alone.rows(flat, st, tb.lengths, tb.truncated, tb.input_ids if with_ids else None)
         at = 0
         for i, us in enumerate(units):
-            if us:
-                seg_views[i] = np.concatenate(v[at : at + len(us)])
-                pos[i] = np.concatenate(p[at : at + len(us)])
-                if with_ids:
-                    vids[i] = [r for rows in ids[at : at + len(us)] for r in rows]
+            out[i] = [(v[k], p[k], ids[k]) for k in range(at, at + len(us))]
             at += len(us)
-        return seg_views, pos, vids
+        return out
 
 
 class SafetyScorer:
@@ -340,12 +365,41 @@ class SafetyScorer:
         views, coverage, pos, vids = self.views.rows(texts, states, lengths, truncated,
                                                      input_ids if self.lexical else None)
         if self.segments:
-            seg_v, seg_p, seg_ids = self.views.segment_rows(texts, self.segments, bool(self.lexical))
+            seg_v, seg_p, seg_ids, seg_cov = self.views.segment_rows(
+                texts, self.segments, bool(self.lexical), self._unit_scores,
+                self._lexical_priority if self.lexical else None)
             for i, sv in enumerate(seg_v):
                 if len(sv):
                     views[i] = np.concatenate([views[i], sv])
                     pos[i] = np.concatenate([pos[i], seg_p[i]])
                     vids[i] = [*vids[i], *seg_ids[i]]
+                # every sentence encoded alone sees the whole prompt even where the token rows stop (max_chunks)
+                coverage[i] = max(coverage[i], seg_cov[i])
+        top = self._pool(views, pos, vids)
+        return [SafetyScores({lab: float(p) for lab, p in zip(self.labels, t, strict=True)}, cov)
+                for t, cov in zip(top, coverage, strict=True)]
+
+    def _lexical_priority(self, sentences: list[str]) -> np.ndarray:
+        """float64 [N]: each sentence's highest word-piece-branch logit (lexical labels) with no encoder run: which
+        sentences of a prompt too long for the segment budget are encoded alone. A client that wants its attack
+        left out has to write more attack-like sentences than the attack itself (which are then scored)."""
+        tok = self.views.tokenizer
+        keep = tok.max_tokens - 2  # as the sentence's own row would hold it (head only: a ranking, not a score)
+        ids, mask = pad_rows([r[:keep] if len(r) else [0] for r in tok.content_ids(sentences)], tok.pad_id)
+        width = next(int(i.shape[-1]) for i in self.head.session.get_inputs() if i.name == "embedding")
+        x = np.zeros((len(sentences), width), np.float32)
+        (lex,) = self.head.run(("lex_logits",), x, tokens=(ids, mask))
+        return lex.max(axis=1).astype(np.float64)
+
+    def _unit_scores(self, views: list[np.ndarray], pos: list[np.ndarray],
+                     vids: list[list[Sequence[int]]]) -> np.ndarray:
+        """float64 [U]: each group of views' highest label probability, as `_pool` scores it (segments ranking)."""
+        return self._pool(views, pos, vids).max(axis=1)
+
+    def _pool(self, views: list[np.ndarray], pos: list[np.ndarray],
+              vids: list[list[Sequence[int]]]) -> np.ndarray:
+        """float64 [G,L]: per group of views (views [V_g,D], position features [V_g,4], view ids) the per-label
+        probability: max over its views, fused with the lexical branch's max for the lexical labels. One head run."""
         x = np.concatenate(views)
         if self.positional:
             x = np.concatenate([x, np.concatenate(pos)], axis=1)
@@ -354,14 +408,15 @@ class SafetyScorer:
             probs, lex = self.head.run(("probs", "lex_logits"), x, tokens=(ids, mask))
         else:
             probs, lex = self.head(x), None
-        out, at = [], 0
-        for v, cov in zip(views, coverage, strict=True):
+        out = np.zeros((len(views), len(self.labels)), np.float64)
+        at = 0
+        for g, v in enumerate(views):
             top = probs[at : at + len(v)].max(axis=0).astype(np.float64)
             if lex is not None:
                 z = fuse_logits(top[self._lex_cols], lex[at : at + len(v)].max(axis=0))
                 top[self._lex_cols] = 1.0 / (1.0 + np.exp(-z))
             at += len(v)
-            out.append(SafetyScores({lab: float(p) for lab, p in zip(self.labels, top, strict=True)}, cov))
+            out[g] = top
         return out
 
 

@@ -16,11 +16,18 @@ the word before is a common abbreviation or a single letter (an initial). Pieces
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from semrouter.signals.config import analysis_cost
 
 # A run of sentence marks is matched from its first mark only (the look-behind): tried from every mark of a run
 # that no white space follows ("....", 10,000 of them), the search read to the run's end from each, quadratic in
 # its length (10 KB: 1.1 s, all of it holding the GIL, so the event loop stood still too).
-_BREAK = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’)\]]*\s+|[。！？]+\s*|\n+")
+# A Latin sentence mark also ends a sentence when a CJK character follows it without a space (an English
+# sentence pasted into Japanese text: "...anything.次の文" is two sentences; "1.5" and "e.g.x" are not broken).
+_BREAK = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’)\]]*(?:\s+|(?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff01-\uff60]))"
+                    r"|[。！？]+\s*|\n+")
 _ABBREV = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie no fig approx inc ltd co corp dept est jan feb mar apr jun "
     "jul aug sep sept oct nov dec mon tue wed thu fri sat sun u.s a.m p.m".split())
@@ -57,21 +64,118 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
-def segment_units(text: str, max_units: int = 16) -> list[str]:
-    """The texts the safety head encodes on their own for `text`: [] when it has fewer than 2 sentences (its
-    whole-prompt view already is the sentence); else every sentence, then pairs of adjacent sentences while
-    the total stays <= `max_units`. With more than `max_units` sentences, runs of adjacent sentences are
-    merged into `max_units` near-equal groups (no pairs). Each unit is a slice of `text`."""
-    spans = split_sentences(text)
+def _row_cost(text: str, a: int, b: int, max_tokens: int) -> int:
+    """What encoding text[a:b] alone costs, in analysis_cost units (~4 a word piece): its cost plus the row's
+    [CLS]/[SEP], at most one encoder row of `max_tokens` (a longer unit is truncated head+tail)."""
+    return min(analysis_cost(text[a:b]) + 8, 4 * max_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPlan:
+    """Which parts of one prompt the safety head encodes alone (all slices of the prompt, distinct texts).
+
+    `spans`: its sentences [start, end) in characters; `singles`: indices into `spans` encoded alone (one per
+    distinct sentence text, in order, within the budget); `pairs`: i for the pair (i, i+1), chosen now (every
+    pair, when every pair fits the budget beside the singles); `deferred`: pairs are to be chosen after the
+    singles are scored (`choose_pairs`); `left`: what the budget leaves for them (analysis_cost units);
+    `coverage`: share of the sentences' characters whose text is encoded alone (0..1; 0.0 when no unit is
+    encoded: then only the prompt's own rows saw it; a sentence longer than one row counts the share it keeps)."""
+
+    spans: tuple[tuple[int, int], ...] = ()
+    singles: tuple[int, ...] = ()
+    pairs: tuple[int, ...] = ()
+    deferred: bool = False
+    left: int = 0
+    coverage: float = 0.0
+
+    def texts(self, text: str) -> list[str]:
+        """The unit texts of the first stage: the singles, then the pairs chosen now."""
+        s = self.spans
+        return [text[s[i][0]:s[i][1]] for i in self.singles] + [text[s[i][0]:s[i + 1][1]] for i in self.pairs]
+
+
+def segment_budget(max_units: int, max_tokens: int = 256) -> int:
+    """The cost bound of one prompt's segment rows, in analysis_cost units: `max_units` encoder rows of
+    `max_tokens` word pieces (what 16 rows cost before units were chosen by score; 16 x 256 -> 16,384)."""
+    return max(0, max_units) * 4 * max_tokens
+
+
+def plan_segments(text: str, max_units: int = 16, max_tokens: int = 256,
+                  priority: Callable[[list[str]], Sequence[float]] | None = None) -> SegmentPlan:
+    """The first stage for `text` (see module doc): no units for fewer than 2 sentences; else every distinct
+    sentence alone while their cost fits `segment_budget(max_units, max_tokens)`, then every distinct adjacent
+    pair when all of them fit what is left, else the pairs are deferred to `choose_pairs`.
+
+    When the distinct sentences do not all fit, which ones are encoded alone is chosen by `priority(sentences)`
+    (one float per distinct sentence text, higher first; e.g. the safety head's word-piece branch, which needs no
+    encoder run), else by position; the rest is left out and `coverage` says what share was kept. Never raises."""
+    spans = tuple(split_sentences(text))
     n = len(spans)
     if n < 2 or max_units <= 0:
+        return SegmentPlan(spans)
+    budget = segment_budget(max_units, max_tokens)
+    first: dict[str, int] = {}  # distinct sentence text -> its first index
+    for i, (a, b) in enumerate(spans):
+        first.setdefault(text[a:b], i)
+    cost = {t: _row_cost(text, *spans[i], max_tokens) for t, i in first.items()}
+    order = list(first)
+    if sum(cost.values()) > budget and priority is not None:
+        p = list(priority(order))
+        order = [order[k] for k in sorted(range(len(order)), key=lambda k: (-p[k], k))]
+    chosen: list[int] = []
+    for t in order:
+        if cost[t] <= budget:
+            budget -= cost[t]
+            chosen.append(first[t])
+    kept = {text[spans[i][0]:spans[i][1]] for i in chosen}
+    # a sentence longer than one encoder row keeps its head+tail share; a repeat is covered by its first copy
+    covered = sum((b - a) * min(1.0, 4 * max_tokens / (analysis_cost(text[a:b]) + 8))
+                  for a, b in spans if text[a:b] in kept)
+    coverage = covered / max(1, sum(b - a for a, b in spans))
+    singles = tuple(sorted(chosen))
+    pairs = _distinct_pairs(text, spans, range(n - 1))
+    pair_cost = sum(_row_cost(text, spans[i][0], spans[i + 1][1], max_tokens) for i in pairs)
+    if pair_cost <= budget and len(singles) == len(first):
+        return SegmentPlan(spans, singles, tuple(pairs), False, budget - pair_cost, coverage)
+    return SegmentPlan(spans, singles, (), True, budget, coverage)
+
+
+def _distinct_pairs(text: str, spans: Sequence[tuple[int, int]], order: Iterable[int]) -> list[int]:
+    seen: set[str] = set()
+    out = []
+    for i in order:
+        t = text[spans[i][0]:spans[i + 1][1]]
+        if t not in seen:
+            seen.add(t)
+            out.append(i)
+    return out
+
+
+def choose_pairs(text: str, plan: SegmentPlan, scores: Sequence[float], max_tokens: int = 256) -> list[int]:
+    """The second stage: pairs (i, i+1) around the sentences whose single scored highest (`scores`: one per
+    `plan.singles`, e.g. the head's highest label probability), both neighbours of each, best first, while their
+    cost fits `plan.left`. A sentence that was not encoded alone (past the budget) ranks by its copy's score, or
+    last. Ties go by position. [] when the plan is not deferred."""
+    if not plan.deferred or plan.left <= 0:
         return []
-    if n > max_units:
-        cuts = [round(k * n / max_units) for k in range(max_units + 1)]
-        return [text[spans[a][0] : spans[b - 1][1]] for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
-    units = [text[a:b] for a, b in spans]
-    for i in range(n - 1):
-        if len(units) >= max_units:
-            break
-        units.append(text[spans[i][0] : spans[i + 1][1]])
-    return units
+    spans = plan.spans
+    n = len(spans)
+    by_text = {text[spans[i][0]:spans[i][1]]: float(s) for i, s in zip(plan.singles, scores, strict=True)}
+    score = [by_text.get(text[a:b], float("-inf")) for a, b in spans]
+    # a pair ranks by its better sentence: a client cannot push a pair down without making another sentence
+    # look more like an attack than the attack itself
+    ranked = sorted(range(n - 1), key=lambda i: (-max(score[i], score[i + 1]), i))
+    left, out = plan.left, []
+    for i in _distinct_pairs(text, spans, ranked):
+        c = _row_cost(text, spans[i][0], spans[i + 1][1], max_tokens)
+        if c <= left:
+            left -= c
+            out.append(i)
+    return sorted(out)
+
+
+def segment_units(text: str, max_units: int = 16, max_tokens: int = 256) -> list[str]:
+    """The first-stage unit texts of `text` (`plan_segments(...).texts`): [] for fewer than 2 sentences, else
+    each distinct sentence (within the budget), then every distinct adjacent pair when they all fit. Training
+    (modelbuild/train_jailbreak.py) uses this stage alone; at request time deferred pairs follow by score."""
+    return plan_segments(text, max_units, max_tokens).texts(text)

@@ -113,6 +113,40 @@ def blocked(a) -> bool:  # type: ignore[no-untyped-def]
     return s.get("jailbreak", 0.0) >= JAILBREAK_THRESHOLD or s.get("injection", 0.0) >= INJECTION_THRESHOLD
 
 
+async def _dev(args: argparse.Namespace, an: OnnxAnalyzer, scorers: dict) -> None:  # type: ignore[type-arg]
+    """Shared dev rows whose first-stage units differ between old and new, scored by both (the router's analysis
+    window applied): refused share per label and origin. The shipped head was trained on these rows, so the
+    rates are not held-out rates; the difference between the columns is what the unit selection changes."""
+    import gzip
+    import json
+    from collections import defaultdict
+
+    from oldseg.segments import segment_units as old_units  # type: ignore[import-not-found]
+    from semrouter.request.window import analysis_window
+    from semrouter.signals.onnx.segments import segment_units
+
+    rows = [json.loads(x) for x in gzip.open(ROOT.parent / "shared" / "data" / "jailbreak-dev.jsonl.gz")]
+    rows = [r for r in rows if r["label"] in args.dev_labels and old_units(r["text"]) != segment_units(r["text"])]
+    random.Random(0).shuffle(rows)
+    per: dict[str, int] = defaultdict(int)
+    rows = [r for r in rows if (per.__setitem__(r["label"], per[r["label"]] + 1) or per[r["label"]] <= args.dev)]
+    res: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        text = analysis_window(r["text"], 8000, 2000).text
+        out = []
+        for name in ("old", "new"):
+            an.jailbreak = scorers[name]
+            out.append(int(blocked(await an.analyze(text))))
+        for key in ((r["label"], r["origin"]), (r["label"], "ALL")):
+            res[key][0] += 1
+            res[key][1] += out[0]
+            res[key][2] += out[1]
+    print("\n## shared dev rows whose units differ (shipped head, trained on them): refused old -> new")
+    print(f"{'label':17s} {'origin':34s} {'n':>5s} {'old':>7s} {'new':>7s}")
+    for (lab, org), (n, o, w) in sorted(res.items()):
+        print(f"{lab:17s} {org:34s} {n:5d} {100 * o / n:6.1f}% {100 * w / n:6.1f}%")
+
+
 async def _run(args: argparse.Namespace) -> None:
     cfg = SignalsConfig(model_dir=str(args.models))
     an = await OnnxAnalyzer.create(cfg)
@@ -124,6 +158,9 @@ async def _run(args: argparse.Namespace) -> None:
             old = Old.load(new.head, Path(args.models) / "jailbreak_head.labels.json", an.tokenizer, an.encoder,
                            cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments)
             scorers = {"old": old, "new": new}
+            if args.dev:
+                await _dev(args, an, scorers)
+                return
 
             async def run(name: str, text: str):  # type: ignore[no-untyped-def]
                 an.jailbreak = scorers[name]
@@ -198,6 +235,9 @@ def main() -> int:
     ap.add_argument("--counts", type=int, nargs="+", default=[0, 2, 4, 8, 16, 20, 32, 64])
     ap.add_argument("--chars", type=int, nargs="+", default=[1, 100, 1000, 3000, 6000, 10_000])
     ap.add_argument("--timing-blocks", type=int, default=6)
+    ap.add_argument("--dev", type=int, default=0, help="only: score up to this many shared dev rows per label whose "
+                    "units differ, old vs new (../shared/data/jailbreak-dev.jsonl.gz)")
+    ap.add_argument("--dev-labels", nargs="+", default=["benign", "benign_lookalike", "jailbreak", "injection"])
     ap.add_argument("--short-reps", type=int, default=20)
     ap.add_argument("--long-reps", type=int, default=3)
     args = ap.parse_args()

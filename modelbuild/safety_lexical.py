@@ -22,7 +22,7 @@ import numpy as np
 LEXICAL_LABELS = ("jailbreak", "injection")
 WINDOWS = ((32, 16), (128, 64))  # (tokens, stride) of the safety views, as the router builds them
 MAX_CHUNKS = 16  # overflow rows at the most (signals.jailbreak.max_chunks' default)
-SEGMENTS = 16  # sentence segments encoded alone, at the most (labels.json `segments`; safety.segment_rows)
+SEGMENTS = 16  # budget of sentence segments encoded alone, in rows (labels.json `segments`; segments.plan_segments)
 MIN_DF = 3
 C = 1.0  # fixed before any held-out result; not tuned
 

@@ -104,8 +104,11 @@ class JailbreakConfig(_Cfg):
     )
     max_segments: int | None = Field(
         default=None, ge=0, le=64,
-        description="prompts of 2+ sentences: sentence/pair rows encoded alone in one extra encoder run (unset: "
-        "the head's own `segments`, 16; 0: off, which lets a short attack be diluted by an ordinary prefix)",
+        description="prompts of 2+ sentences: the budget, in encoder rows of max_tokens, of the sentences and "
+        "sentence pairs encoded alone in one or two extra encoder runs (every distinct sentence first, then pairs "
+        "around the best-scoring ones; past the budget the word-piece branch picks the sentences and the rest is "
+        "reported as coverage < 1: segments.py). Unset: the head's own `segments`, 16; 0: off, which lets a short "
+        "attack be diluted by an ordinary prefix",
     )
     category_overrides: dict[str, JailbreakOverride] = Field(
         default_factory=dict, description="per-category enable/threshold/action, keyed by category name"

@@ -17,8 +17,9 @@ per-label probabilities (sigmoid); its labels file names the labels and the wind
 with, so training and runtime cannot disagree. A head whose labels file lists `lexical_labels` also reads
 each view's word-piece ids (a bag-of-word-pieces regression inside the same ONNX file, modelbuild/
 safety_lexical.py); for those labels the prompt's score fuses both branches' maxima (`fuse_logits`).
-A head whose labels file sets `segments` (a number of rows, e.g. 16) also scores the prompt's sentences and
-adjacent sentence pairs, each encoded ALONE in one extra encoder run (segments.py, `SafetyViews.segment_rows`):
+A head whose labels file sets `segments` (a budget in encoder rows, e.g. 16) also scores the prompt's sentences
+and adjacent sentence pairs, each encoded ALONE in one or two extra encoder runs (segments.py: every sentence,
+pairs chosen by the sentences' scores when not all fit; `SafetyViews.segment_rows`):
 the windows above see an attack sentence through the prefix's context, a segment does not, so a short attack
 that is refused alone is refused after any ordinary prefix. Prompts of one sentence pay nothing for it.
 """

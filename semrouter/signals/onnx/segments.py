@@ -2,15 +2,30 @@
 
 Token windows of the shared encoder run cannot protect a short attack sentence behind a few ordinary ones:
 every token state is contextualised by the whole prompt, so the attack's window reads differently from the
-attack alone. The safety head therefore also scores *segments* that go through the encoder by themselves:
-each sentence (or line) of the prompt, then each pair of adjacent sentences, up to `max_units` rows. A
-segment is scored exactly as if it had been sent as a prompt of its own (safety.SafetyViews.segment_rows),
-so an attack of one or two sentences that is refused alone is refused wherever it sits.
+attack alone. The safety head therefore also scores *segments* that go through the encoder by themselves,
+each scored exactly as if it had been sent as a prompt of its own (safety.SafetyViews.segment_rows), so an
+attack of one or two sentences that is refused alone is refused wherever it sits, behind any amount of padding.
+
+Which segments (`plan_segments`, then `choose_pairs`), within one cost bound per prompt, `segment_budget`:
+`max_units` encoder rows of `max_tokens` word pieces (16 x 256 by default, counted in signals/config.
+analysis_cost units, ~4 a word piece; the most the earlier first-16-units selection could cost):
+1. every distinct sentence alone (a repeated sentence scores the same: its copies are covered by the first);
+2. every distinct adjacent pair, when all of them fit the budget beside the singles (one encoder run);
+3. else the singles are scored first, and the pairs around the best-scoring sentences (both neighbours, best
+   first) take what the budget leaves, in a second encoder run. Padding cannot push the attack's pairs out
+   without itself scoring higher than the attack.
+When the distinct sentences alone do not fit (past ~4,000 CJK characters or ~16,000 of English, beyond which
+the token rows stop too: signals.jailbreak.max_chunks), a `priority` (the safety head's word-piece branch, which
+needs no encoder run) picks the sentences encoded alone, the rest is not encoded alone, and the plan's
+`coverage` (share of the sentences' characters encoded alone) is reported as the prompt's safety coverage when
+it is higher than the token rows' (logged `safety_partial_coverage` below 1). Nothing is refused for length here.
+Before: all sentences then pairs from the top while 16 rows lasted, and past 16 sentences 16 merged runs, so an
+attack shared its unit with padding (a DAN prompt between ~1,800 Japanese characters each side: 0.956 < 0.9885).
 
 The splitter is a small rule set (no dependency on the request path; measured in microseconds): line breaks
-always end a segment; inside a line, `.`, `!`, `?` (and `。！？`) followed by white space end a sentence unless
-the word before is a common abbreviation or a single letter (an initial). Pieces without a letter or digit
-(table rules, bullets) are dropped.
+always end a segment; inside a line, `.`, `!`, `?` (and `。！？`) followed by white space (or, for the Latin
+marks, by a CJK character) end a sentence unless the word before is a common abbreviation or a single letter
+(an initial). Pieces without a letter or digit (table rules, bullets) are dropped.
 """
 
 from __future__ import annotations

@@ -38,8 +38,12 @@ def test_one_sentence_has_no_units_and_every_sentence_is_a_unit() -> None:
                                     "First line here. Second one here.", "Second one here. Third one here."]
     many = " ".join(f"Sentence number {k} is here." for k in range(40))
     units = segment_units(many, 16)
-    # 40 sentences alone and 39 pairs: no sentence shares a unit with padding whatever the count (was: 16 runs)
-    assert units[:40] == [f"Sentence number {k} is here." for k in range(40)] and len(units) == 79
+    # 40 sentences alone: no sentence shares a unit with padding whatever the count (was: 16 merged runs); their
+    # 39 pairs are more than 16: up to 16 are chosen after the sentences are scored (choose_pairs)
+    assert units == [f"Sentence number {k} is here." for k in range(40)]
+    plan = plan_segments(many, 16)
+    assert plan.deferred and len(choose_pairs(many, plan, [0.0] * 40)) == 16
+    assert len(segment_units(" ".join(f"Sentence number {k} is here." for k in range(17)), 16)) == 17 + 16
 
 
 def test_repeated_sentences_are_encoded_once_and_count_as_covered() -> None:

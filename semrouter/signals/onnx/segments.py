@@ -10,9 +10,10 @@ Which segments (`plan_segments`, then `choose_pairs`), within one cost bound per
 `max_units` encoder rows of `max_tokens` word pieces (16 x 256 by default, counted in signals/config.
 analysis_cost units, ~4 a word piece; the most the earlier first-16-units selection could cost):
 1. every distinct sentence alone (a repeated sentence scores the same: its copies are covered by the first);
-2. every distinct adjacent pair, when all of them fit the budget beside the singles (one encoder run);
-3. else the singles are scored first, and the pairs around the best-scoring sentences (both neighbours, best
-   first) take what the budget leaves, in a second encoder run. Padding cannot push the attack's pairs out
+2. every distinct adjacent pair, when all of them fit the budget beside the singles and they are at most
+   `max_units` (one encoder run);
+3. else the singles are scored first, and up to `max_units` pairs around the best-scoring sentences (both
+   neighbours, best first) take what the budget leaves, in a second encoder run. Padding cannot push the attack's pairs out
    without itself scoring higher than the attack.
 When the distinct sentences alone do not fit (past ~4,000 CJK characters or ~16,000 of English, beyond which
 the token rows stop too: signals.jailbreak.max_chunks), a `priority` (the safety head's word-piece branch, which
@@ -92,7 +93,8 @@ class SegmentPlan:
     `spans`: its sentences [start, end) in characters; `singles`: indices into `spans` encoded alone (one per
     distinct sentence text, in order, within the budget); `pairs`: i for the pair (i, i+1), chosen now (every
     pair, when every pair fits the budget beside the singles); `deferred`: pairs are to be chosen after the
-    singles are scored (`choose_pairs`); `left`: what the budget leaves for them (analysis_cost units);
+    singles are scored (`choose_pairs`); `left`: what the budget leaves for them (analysis_cost units) and
+    `max_pairs` how many they may be;
     `coverage`: share of the sentences' characters whose text is encoded alone (0..1; 0.0 when no unit is
     encoded: then only the prompt's own rows saw it; a sentence longer than one row counts the share it keeps)."""
 
@@ -102,6 +104,7 @@ class SegmentPlan:
     deferred: bool = False
     left: int = 0
     coverage: float = 0.0
+    max_pairs: int = 0
 
     def texts(self, text: str) -> list[str]:
         """The unit texts of the first stage: the singles, then the pairs chosen now."""
@@ -119,7 +122,8 @@ def plan_segments(text: str, max_units: int = 16, max_tokens: int = 256,
                   priority: Callable[[list[str]], Sequence[float]] | None = None) -> SegmentPlan:
     """The first stage for `text` (see module doc): no units for fewer than 2 sentences; else every distinct
     sentence alone while their cost fits `segment_budget(max_units, max_tokens)`, then every distinct adjacent
-    pair when all of them fit what is left, else the pairs are deferred to `choose_pairs`.
+    pair when all of them fit what is left and they are at most `max_units`, else up to `max_units` pairs are
+    deferred to `choose_pairs`.
 
     When the distinct sentences do not all fit, which ones are encoded alone is chosen by `priority(sentences)`
     (one float per distinct sentence text, higher first; e.g. the safety head's word-piece branch, which needs no
@@ -150,9 +154,9 @@ def plan_segments(text: str, max_units: int = 16, max_tokens: int = 256,
     singles = tuple(sorted(chosen))
     pairs = _distinct_pairs(text, spans, range(n - 1))
     pair_cost = sum(_row_cost(text, spans[i][0], spans[i + 1][1], max_tokens) for i in pairs)
-    if pair_cost <= budget and len(singles) == len(first):
+    if pair_cost <= budget and len(singles) == len(first) and len(pairs) <= max_units:
         return SegmentPlan(spans, singles, tuple(pairs), False, budget - pair_cost, coverage)
-    return SegmentPlan(spans, singles, (), True, budget, coverage)
+    return SegmentPlan(spans, singles, (), True, budget, coverage, max_units)
 
 
 def _distinct_pairs(text: str, spans: Sequence[tuple[int, int]], order: Iterable[int]) -> list[int]:
@@ -169,7 +173,7 @@ def _distinct_pairs(text: str, spans: Sequence[tuple[int, int]], order: Iterable
 def choose_pairs(text: str, plan: SegmentPlan, scores: Sequence[float], max_tokens: int = 256) -> list[int]:
     """The second stage: pairs (i, i+1) around the sentences whose single scored highest (`scores`: one per
     `plan.singles`, e.g. the head's highest label probability), both neighbours of each, best first, while their
-    cost fits `plan.left`. A sentence that was not encoded alone (past the budget) ranks by its copy's score, or
+    cost fits `plan.left`, at most `plan.max_pairs` of them. A sentence that was not encoded alone (past the budget) ranks by its copy's score, or
     last. Ties go by position. [] when the plan is not deferred."""
     if not plan.deferred or plan.left <= 0:
         return []
@@ -182,6 +186,8 @@ def choose_pairs(text: str, plan: SegmentPlan, scores: Sequence[float], max_toke
     ranked = sorted(range(n - 1), key=lambda i: (-max(score[i], score[i + 1]), i))
     left, out = plan.left, []
     for i in _distinct_pairs(text, spans, ranked):
+        if len(out) >= plan.max_pairs:
+            break
         c = _row_cost(text, spans[i][0], spans[i + 1][1], max_tokens)
         if c <= left:
             left -= c

@@ -169,7 +169,7 @@ async def _run(args: argparse.Namespace) -> None:
             alone = [blocked(await run("new", a)) for a in ATTACKS]
             print(f"attacks blocked alone: {sum(alone)}/{len(ATTACKS)} (only these count below)")
             keep = [a for a, b in zip(ATTACKS, alone, strict=True) if b]
-            print("\n## by sentence count: blocked/attacks (old -> new), min jailbreak score new")
+            print("\n## by sentence count: blocked/attacks (old -> new)")
             print(f"{'lang':4s} {'where':6s} " + " ".join(f"{n:>11d}" for n in args.counts))
             for lang in ("en", "ja"):
                 for where in ("before", "after", "both"):
@@ -182,7 +182,8 @@ async def _run(args: argparse.Namespace) -> None:
                                 res[name] += blocked(await run(name, text))
                         cells.append(f"{res['old']}->{res['new']}/{len(keep)}")
                     print(f"{lang:4s} {where:6s} " + " ".join(f"{c:>11s}" for c in cells))
-            print("\n## by padding characters (both sides): blocked old -> new / attacks, new coverage min")
+            print("\n## by padding characters (both sides): blocked old -> new / attacks, "
+                  "c = lowest safety coverage (new)")
             print(f"{'lang':4s} " + " ".join(f"{c:>16d}" for c in args.chars))
             for lang in ("en", "ja"):
                 cells = []

@@ -13,8 +13,8 @@ analysis_cost units, ~4 a word piece; the most the earlier first-16-units select
 2. every distinct adjacent pair, when all of them fit the budget beside the singles and they are at most
    `max_units` (one encoder run);
 3. else the singles are scored first, and up to `max_units` pairs around the best-scoring sentences (both
-   neighbours, best first) take what the budget leaves, in a second encoder run. Padding cannot push the attack's pairs out
-   without itself scoring higher than the attack.
+   neighbours, best first) take what the budget leaves, in a second encoder run. Padding cannot push the
+   attack's pairs out without itself scoring higher than the attack.
 When the distinct sentences alone do not fit (past ~4,000 CJK characters or ~16,000 of English, beyond which
 the token rows stop too: signals.jailbreak.max_chunks), a `priority` (the safety head's word-piece branch, which
 needs no encoder run) picks the sentences encoded alone, the rest is not encoded alone, and the plan's
@@ -173,8 +173,8 @@ def _distinct_pairs(text: str, spans: Sequence[tuple[int, int]], order: Iterable
 def choose_pairs(text: str, plan: SegmentPlan, scores: Sequence[float], max_tokens: int = 256) -> list[int]:
     """The second stage: pairs (i, i+1) around the sentences whose single scored highest (`scores`: one per
     `plan.singles`, e.g. the head's highest label probability), both neighbours of each, best first, while their
-    cost fits `plan.left`, at most `plan.max_pairs` of them. A sentence that was not encoded alone (past the budget) ranks by its copy's score, or
-    last. Ties go by position. [] when the plan is not deferred."""
+    cost fits `plan.left`, at most `plan.max_pairs` of them. A sentence that was not encoded alone (past the
+    budget) ranks by its copy's score, or last. Ties go by position. [] when the plan is not deferred."""
     if not plan.deferred or plan.left <= 0:
         return []
     spans = plan.spans

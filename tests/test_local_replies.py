@@ -24,6 +24,10 @@ ANTHROPIC = "/v1/messages"
 BODIES = {"/v1/chat/completions": user("hello"), "/v1/responses": {"model": "auto", "input": "hello"},
           "/v1/messages": {"model": "auto", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]}}
 # Anthropic's error types by status (its API reference; 504 timeout_error)
+# A body just over Envoy's per-request buffer (per_connection_buffer_limit_bytes, 4 MiB + 64 KiB in the shipped
+# configs): Envoy answers 413 once the buffer is full and stops reading; the little left of the body fits the socket
+# buffers, so a client that sends it all before reading (http.client) still reads the 413 instead of a reset.
+OVER_ENVOY_BUFFER = 4_259_840 + 200_000
 ANTHROPIC_TYPES = {400: "invalid_request_error", 404: "not_found_error", 413: "request_too_large",
                    431: "invalid_request_error", 502: "api_error", 503: "overloaded_error", 504: "timeout_error"}
 
@@ -136,7 +140,7 @@ def test_the_routers_own_replies_are_kept(closed: tuple[Stack, Client]) -> None:
 @pytest.mark.parametrize("path", [*OPENAI_PATHS, ANTHROPIC])
 def test_body_over_envoys_buffer_is_413_in_the_apis_shape(closed: tuple[Stack, Client], path: str) -> None:
     _, client = closed
-    _assert_shape(path, _post(client, path, b"{" + b" " * 9_000_000 + b"}"), 413, "request_too_large")
+    _assert_shape(path, _post(client, path, b"{" + b" " * OVER_ENVOY_BUFFER + b"}"), 413, "request_too_large")
 
 
 @pytest.mark.parametrize("path", OPENAI_PATHS)
@@ -146,7 +150,7 @@ def test_anthropic_version_does_not_change_the_chat_and_responses_shape(closed: 
     path decides; anthropic-version only matters on other paths, e.g. /v1/models): Envoy's replies follow."""
     _, client = closed
     claude = {"anthropic-version": "2023-06-01"}
-    _assert_openai(_post(client, path, b"{" + b" " * 9_000_000 + b"}", claude), 413, "request_too_large")  # Envoy
+    _assert_openai(_post(client, path, b"{" + b" " * OVER_ENVOY_BUFFER + b"}", claude), 413, "request_too_large")  # Envoy
     _assert_openai(_post(client, path, b"{", claude), 400, "invalid_json")  # the router
 
 

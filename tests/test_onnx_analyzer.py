@@ -91,7 +91,9 @@ async def test_long_prompt_is_scored_beyond_the_token_window(analyzer: OnnxAnaly
     await analyzer.analyze("The tide came in early. Then it went out again.")
     assert analyzer.encoder.runs == runs + 3  # two sentences: one more run for the segments encoded alone
     await analyzer.analyze(filler + " " + filler)
-    assert analyzer.encoder.runs == runs + 6  # the main run, one for the overflow rows, one for its segments
+    # the main run, one for the overflow rows, one for its 80 sentences encoded alone, and (more pairs than
+    # max_segments) one for the pairs around the best-scoring sentences
+    assert analyzer.encoder.runs == runs + 7
 
 
 async def test_pii_and_complexity_are_filled(analyzer: OnnxAnalyzer) -> None:

@@ -141,6 +141,21 @@ def test_a_near_synonym_is_scored_by_its_runs_and_a_refused_swap_is_not(cross: C
     assert CrossVerifier(CROSS, short_substitution_words=2).score(new, [cached])[0] == 0.0  # no exception
 
 
+def test_a_swapped_relation_question_or_pronoun_word_is_never_a_near_synonym() -> None:
+    """MiniLM's cosine of "to" / "from" and the cross-encoder's score of the two words alone pass the near-synonym
+    exception (0.6 / 0.7): "move files from a usb drive" was served the answer cached for "to a usb drive"."""
+    for cached, new in (("How do I move files to a usb drive on mac?", "How do I move files from a usb drive on mac?"),
+                        ("Can you send the report to my manager?", "Can you send the report from my manager?"),
+                        ("What did his father do for work?", "What did her father do for work?"),
+                        ("Why is the dough so sticky?", "When is the dough so sticky?"),
+                        ("Should I add more salt to the soup?", "Should I add less salt to the soup?")):
+        swap = substituted(new, cached, 2)
+        assert swap is not None and swap.refused, (new, swap)
+    swap = substituted("How can I make my old laptop run quicker?", "How can I make my old laptop run faster?", 2)
+    assert swap == Swap("quicker", "faster", False)  # content words: the exception still decides
+    assert substituted("Copy it to the folder", "Copy it into the folder", 2) == Swap("to", "into", True)
+
+
 def test_missing_or_wrong_model_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(VerifierModelError, match="not found"):
         CrossVerifier(tmp_path / "nope.onnx")

@@ -96,5 +96,8 @@ def test_a_short_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_p
         assert _hit(c, _REQUEST.format("GET").replace("request", "reqeust"), h)  # a typo: still the same request
         _stored(c, "How can I make my old laptop run faster?", h)
         assert _hit(c, "How can I make my old laptop run quicker?", h)  # a near-synonym: the model decides
+        # "to" / "from" passes the near-synonym cosine and score: it was served the other direction's answer
+        _stored(c, "How do I move files to a usb drive on mac?", h)
+        assert not _hit(c, "How do I move files from a usb drive on mac?", h)
     finally:
         stack.stop()

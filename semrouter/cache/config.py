@@ -208,8 +208,10 @@ class CacheConfig(_Strict):
         default=0.6, ge=0, le=1,
         description="a substitution refused by cross_long_substitution_words / cross_short_substitution_words is "
         "scored by the cross-encoder as usual when it is a near-synonym (\"quick\" / \"fast\"): neither run names "
-        "something (capitalised mid-sentence or mixed case), the embedding model's cosine of the two runs alone "
-        "(one batch) is at least this, and the cross-encoder scores the two runs alone at least "
+        "something (capitalised mid-sentence or mixed case), both hold the same relation, question, scope and "
+        "pronoun words (\"to\" / \"from\", \"his\" / \"her\" are never near-synonyms), the embedding model's "
+        "cosine of the two runs alone (one batch) is at least this, and the cross-encoder scores the two runs alone "
+        "at least "
         "cross_substitution_synonym_score; null = no exception",
     )
     cross_substitution_synonym_score: float = Field(

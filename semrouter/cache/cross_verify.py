@@ -20,8 +20,9 @@ surrounded them (benchmarks/RESULTS.md, ninth session `cache10`). `short_substit
 pairs of at most `max_len` tokens (opt-in: at chat length the model serves one-word swaps too, 20-57% of random
 ones, but refusing them costs one-word synonym rewordings; ninth session `cache11`). Answer-neutral swaps are no
 substitution (`neutral_swap`: typos, case, inflections, shorthand, function and politeness words), and a
-substitution whose runs name nothing may be let through as a near-synonym (`synonym_score`, with the cache's
-cosine of the two runs alone: semantic.py). One ONNX Runtime session,
+substitution whose runs name nothing and hold the same relation, question, scope and pronoun words
+(`meant_differs`: "to" / "from" is no near-synonym) may be let through as a near-synonym (`synonym_score`, with
+the cache's cosine of the two runs alone: semantic.py). One ONNX Runtime session,
 one intra-op thread; `score` blocks (the fp32 model: p50 ~10 ms for one chat-length pair, ~17 ms for three,
 on a loaded 2-core machine), so the cache calls it in a worker thread.
 """
@@ -65,13 +66,15 @@ class Swap(NamedTuple):
 
     new: str  # the new prompt's differing run ("MySQL")
     cached: str  # the cached prompt's ("PostgreSQL")
-    refused: bool  # no near-synonym exception: a run names something (`named`), or a caller's signal said no
+    refused: bool  # no near-synonym exception: a run names something (`named`), the runs' function words that
+    # say what is asked differ (`meant_differs`: to / from, his / her, why / what), or a caller's signal said no
 
 
 def substituted(query: str, cached: str, max_words: int, common: frozenset[str] | None = None) -> Swap | None:
     """The two differing runs ("MySQL", "PostgreSQL") when the prompts differ in one run of 1..`max_words` words
     each, everything else equal, and the swap is not answer-neutral (`neutral_swap` with `common`); else None.
-    `refused` is set when either run names something (`named`): never a near-synonym."""
+    `refused` is set when either run names something (`named`) or their relation, question, scope or pronoun words
+    differ (`meant_differs`): never a near-synonym."""
     x, y = differing_window(query, cached, 0)
     wx, wy = x.split(), y.split()
     if not (1 <= len(wx) <= max_words and 1 <= len(wy) <= max_words) or neutral_swap(wx, wy, common):
@@ -79,7 +82,7 @@ def substituted(query: str, cached: str, max_words: int, common: frozenset[str] 
     words = query.split()
     start = next((i for i in range(len(words) - len(wx) + 1) if words[i:i + len(wx)] == wx), 0)
     before = words[start - 1] if start else ""
-    return Swap(x.strip(_PUNCT), y.strip(_PUNCT), named(wx, before) or named(wy, before))
+    return Swap(x.strip(_PUNCT), y.strip(_PUNCT), named(wx, before) or named(wy, before) or meant_differs(wx, wy))
 
 
 def named(run: Sequence[str], before: str) -> bool:
@@ -92,6 +95,18 @@ def named(run: Sequence[str], before: str) -> bool:
                                                    and not prev.endswith((".", "?", "!", ":"))):
             return True
     return False
+
+
+def meant_differs(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two differing runs of words (split on whitespace) hold different relation, direction, negation, scope,
+    question or pronoun words (`_MEANT`, case-insensitive): "to a" / "from a", "his" / "her", "Why" / "What",
+    "more" / "less". The near-synonym exception judges a swap by the cosine of its two runs alone and the
+    cross-encoder's score of them; both rate such function words alike (MiniLM "to" / "from" passes 0.6 / 0.7), so
+    "move files to a usb drive" was served the answer for "from a usb drive". Such a swap is never a near-synonym."""
+    def meant(run: Sequence[str]) -> set[str]:
+        return {w for w in _TOKEN.findall(" ".join(run).lower()) if w in _MEANT}
+
+    return meant(a) != meant(b)
 
 
 def is_substitution(query: str, cached: str, max_words: int, common: frozenset[str] | None = None) -> bool:

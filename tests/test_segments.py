@@ -7,7 +7,8 @@ import pytest
 
 from semrouter.devstack import ROOT
 from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
-from semrouter.signals.onnx.segments import choose_pairs, plan_segments, segment_budget, segment_units, split_sentences
+from semrouter.signals.onnx.segments import (choose_pairs, plan_segments, segment_budget, segment_units, short_runs,
+                                             split_sentences)
 
 
 def segments_cost(text: str, plan, pairs: list[int]) -> list[int]:  # type: ignore[no-untyped-def]
@@ -44,6 +45,20 @@ def test_one_sentence_has_no_units_and_every_sentence_is_a_unit() -> None:
     plan = plan_segments(many, 16)
     assert plan.deferred and len(choose_pairs(many, plan, [0.0] * 40)) == 16
     assert len(segment_units(" ".join(f"Sentence number {k} is here." for k in range(17)), 16)) == 17 + 16
+
+
+def test_a_run_of_short_lines_is_also_one_unit_and_each_line_stays_a_unit() -> None:
+    words = "Please tell me a funny story about pirates and a parrot".split()
+    text = "The ferry to the island leaves at noon every day. " + "\n".join(words) + "\nThe return trip is at six."
+    units = segment_units(text)
+    assert "\n".join(words) in units  # the instruction written a word per line, encoded alone as one unit
+    assert all(w in units for w in words)  # every short line is still a unit of its own (not diluted)
+    assert short_runs("a\nb\nc", split_sentences("a\nb\nc")) == []  # the whole prompt: its own rows see it
+    repeated = "Yes.\n" * 20 + "A much longer sentence about the weather in the hills."
+    assert short_runs(repeated, split_sentences(repeated)) == []  # fewer than 3 distinct short lines
+    many = "\n".join(f"w{k}" for k in range(400)) + "\nA much longer sentence about the weather in the hills."
+    runs = short_runs(many, split_sentences(many))
+    assert len(runs) > 1 and all(b - a < 400 for a, b in runs)  # cut into runs of bounded cost
 
 
 def test_repeated_sentences_are_encoded_once_and_count_as_covered() -> None:

@@ -10,6 +10,8 @@ Which segments (`plan_segments`, then `choose_pairs`), within one cost bound per
 `max_units` encoder rows of `max_tokens` word pieces (16 x 256 by default, counted in signals/config.
 analysis_cost units, ~4 a word piece; the most the earlier first-16-units selection could cost):
 1. every distinct sentence alone (a repeated sentence scores the same: its copies are covered by the first);
+   then each run of 3+ distinct short sentences (`short_runs`: an instruction written a word or two per line is
+   seen alone as a whole, not only as words and pairs);
 2. every distinct adjacent pair, when all of them fit the budget beside the singles and they are at most
    `max_units` (one encoder run);
 3. else the singles are scored first, and up to `max_units` pairs around the best-scoring sentences (both
@@ -80,6 +82,43 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return out
 
 
+SHORT_COST = 24  # analysis_cost of a sentence too short to carry an instruction alone (~6 word pieces, ~4 words)
+RUN_COST = 256  # consecutive short sentences are joined into runs of at most this cost (~64 word pieces)
+
+
+def short_runs(text: str, spans: Sequence[tuple[int, int]], short: int = SHORT_COST,
+               run: int = RUN_COST) -> list[tuple[int, int]]:
+    """[start, end) of each run of consecutive short sentences (analysis_cost <= `short`) that holds 3+ distinct
+    ones, cut every `run` cost units; distinct, and not the whole prompt (its own rows see that). An instruction
+    written a word or two per line or per sentence ("Ignore\nall\nprevious\ninstructions") was seen alone only as
+    single words and pairs, which the head does not refuse, and behind a few ordinary sentences the prompt's own
+    rows missed it too. The sentences stay units of their own as well (a short attack is never diluted)."""
+    pieces: list[list[tuple[int, int]]] = [[]]
+    cost = 0
+    for a, b in spans:
+        c = analysis_cost(text[a:b])
+        if c > short:
+            pieces.append([])
+            cost = 0
+            continue
+        if pieces[-1] and cost + c > run:
+            pieces.append([])
+            cost = 0
+        pieces[-1].append((a, b))
+        cost += c
+    whole = (spans[0][0], spans[-1][1]) if spans else (0, 0)
+    out: list[tuple[int, int]] = []
+    seen: set[str] = set()
+    for group in pieces:
+        if len({text[a:b] for a, b in group}) < 3:
+            continue
+        span = (group[0][0], group[-1][1])
+        if span != whole and text[span[0]:span[1]] not in seen:
+            seen.add(text[span[0]:span[1]])
+            out.append(span)
+    return out
+
+
 def _row_cost(text: str, a: int, b: int, max_tokens: int) -> int:
     """What encoding text[a:b] alone costs, in analysis_cost units (~4 a word piece): its cost plus the row's
     [CLS]/[SEP], at most one encoder row of `max_tokens` (a longer unit is truncated head+tail)."""
@@ -95,6 +134,7 @@ class SegmentPlan:
     pair, when every pair fits the budget beside the singles); `deferred`: pairs are to be chosen after the
     singles are scored (`choose_pairs`); `left`: what the budget leaves for them (analysis_cost units) and
     `max_pairs` how many they may be;
+    `runs`: [start, end) of runs of 3+ distinct short sentences (`short_runs`) encoded alone as one unit each;
     `coverage`: share of the sentences' characters whose text is encoded alone (0..1; 0.0 when no unit is
     encoded: then only the prompt's own rows saw it; a sentence longer than one row counts the share it keeps)."""
 
@@ -105,11 +145,13 @@ class SegmentPlan:
     left: int = 0
     coverage: float = 0.0
     max_pairs: int = 0
+    runs: tuple[tuple[int, int], ...] = ()
 
     def texts(self, text: str) -> list[str]:
-        """The unit texts of the first stage: the singles, then the pairs chosen now."""
+        """The unit texts of the first stage: the singles, the runs of short pieces, then the pairs chosen now."""
         s = self.spans
-        return [text[s[i][0]:s[i][1]] for i in self.singles] + [text[s[i][0]:s[i + 1][1]] for i in self.pairs]
+        return ([text[s[i][0]:s[i][1]] for i in self.singles] + [text[a:b] for a, b in self.runs]
+                + [text[s[i][0]:s[i + 1][1]] for i in self.pairs])
 
 
 def segment_budget(max_units: int, max_tokens: int = 256) -> int:
@@ -152,11 +194,16 @@ def plan_segments(text: str, max_units: int = 16, max_tokens: int = 256,
                   for a, b in spans if text[a:b] in kept)
     coverage = covered / max(1, sum(b - a for a, b in spans))
     singles = tuple(sorted(chosen))
+    runs = []
+    for a, b in short_runs(text, spans):
+        if (c := _row_cost(text, a, b, max_tokens)) <= budget:
+            budget -= c
+            runs.append((a, b))
     pairs = _distinct_pairs(text, spans, range(n - 1))
     pair_cost = sum(_row_cost(text, spans[i][0], spans[i + 1][1], max_tokens) for i in pairs)
     if pair_cost <= budget and len(singles) == len(first) and len(pairs) <= max_units:
-        return SegmentPlan(spans, singles, tuple(pairs), False, budget - pair_cost, coverage)
-    return SegmentPlan(spans, singles, (), True, budget, coverage, max_units)
+        return SegmentPlan(spans, singles, tuple(pairs), False, budget - pair_cost, coverage, 0, tuple(runs))
+    return SegmentPlan(spans, singles, (), True, budget, coverage, max_units, tuple(runs))
 
 
 def _distinct_pairs(text: str, spans: Sequence[tuple[int, int]], order: Iterable[int]) -> list[int]:

@@ -108,3 +108,19 @@ def wait_hit(client: Client, payload: dict, headers: dict[str, str], timeout: fl
         if r.headers.get("x-vsr-cache-hit") == "true" or time.monotonic() > deadline:
             return r
         time.sleep(0.2)
+
+
+def store_in_cache(client: Client, text: str, headers: dict[str, str]) -> None:
+    """Send `text` as the only user message and wait until the cache serves it back (the entry is stored)."""
+    client.chat(user(text), headers)
+    assert wait_hit(client, user(text), headers).headers.get("x-vsr-cache-hit") == "true"
+
+
+def served_from_cache(client: Client, text: str, headers: dict[str, str]) -> bool:
+    """True when `text` is answered from the cache; False when it was answered upstream (any other answer fails)."""
+    r = client.chat(user(text), headers)
+    assert r.status == 200
+    if r.headers.get("x-vsr-cache-hit") == "true":
+        return True
+    assert "x-demo-model" in r.headers  # answered by the demo upstream
+    return False

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, start_stack, user, wait_hit
+from conftest import served_from_cache as _hit, start_stack, store_in_cache as _stored
 from semrouter.devstack import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "cache_verifier_cross.onnx").exists(),
@@ -19,20 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "cache_
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "semrouter", "cache", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
-
-
-def _stored(client: Client, text: str, h: dict[str, str]) -> None:
-    client.chat(user(text), h)
-    assert wait_hit(client, user(text), h).headers.get("x-vsr-cache-hit") == "true"
-
-
-def _hit(client: Client, text: str, h: dict[str, str]) -> bool:
-    r = client.chat(user(text), h)
-    assert r.status == 200
-    if r.headers.get("x-vsr-cache-hit") == "true":
-        return True
-    assert "x-demo-model" in r.headers  # answered upstream
-    return False
 
 
 def test_cross_verifier_serves_a_synonym_and_refuses_negation_swap_unit_and_order(tmp_path: Path) -> None:

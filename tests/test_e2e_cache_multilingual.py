@@ -9,25 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, start_stack, user, wait_hit
+from conftest import served_from_cache as _hit, start_stack, store_in_cache as _stored
 from semrouter.devstack import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not (ROOT / "models" / "e5" / "encoder.int8.onnx").exists(),
                                                   reason="models/e5 not built: run `make models`")]
-
-
-def _stored(client: Client, text: str, h: dict[str, str]) -> None:
-    client.chat(user(text), h)
-    assert wait_hit(client, user(text), h).headers.get("x-vsr-cache-hit") == "true"
-
-
-def _hit(client: Client, text: str, h: dict[str, str]) -> bool:
-    r = client.chat(user(text), h)
-    assert r.status == 200
-    if r.headers.get("x-vsr-cache-hit") == "true":
-        return True
-    assert "x-demo-model" in r.headers  # answered upstream
-    return False
 
 
 def _cli(*args: str) -> dict:

@@ -134,6 +134,11 @@ def test_verbatim_parts() -> None:
     ("For beginners, how do I learn chess openings?", "How do I learn chess openings for beginners?", True),
     ("How do I center a div with flexbox?", "Using flexbox, how do I center a div?", True),
     ("Could you help me with sorting a list in Python?", "sorting a list in Python", True),
+    # another question word or person asks another question, although both are on the stop list
+    ("Why is the sky blue?", "What is the sky blue?", False),
+    ("When did the siege of the old harbour town end?", "Where did the siege of the old harbour town end?", False),
+    ("How old was his grandfather when the mill closed?", "How old was her grandfather when the mill closed?", False),
+    ("pls tell me why the sky is blue", "Why is the sky blue?", True),
 ])
 def test_answer_neutral_rewordings(a: str, b: str, same: bool) -> None:
     from semrouter.cache.equivalent import equivalent

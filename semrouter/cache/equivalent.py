@@ -10,7 +10,8 @@ change what is asked:
   both spellings are common words (`common`: the encoder's vocabulary): "horse" vs "house" is no typo;
 * a phrase moved from the end to the front or back ("in Python, how do I ..." vs "how do I ... in Python").
 
-Words that set the scope (all, some, only, most, first, ...) and negations count as content words. The
+Words that set the scope (all, some, only, most, first, ...) and negations count as content words; so do the
+question words and third-person pronouns (`_ASKED`): "why" is not "what", "his" is not "her". The
 function words that carry direction or belonging (to, from, into, of, for, by, with, than, ...; `_DIRECTED`)
 count too, except at either end of the prompt (where politeness puts them: "help me with", "I'd like to"),
 so "convert miles to km" is not "convert km to miles" and "suffers from which" is not "which from suffers".
@@ -90,8 +91,21 @@ def _rotated(a: list[str], b: list[str]) -> bool:
     return any(a[k:] + a[:k] == b for k in range(1, len(a)))
 
 
+_ASKED = frozenset("what why how when where who whom whose which he him his she her hers they them their theirs".split())
+
+
+def _asked(text: str) -> list[str]:
+    """The question words and third-person pronouns of `text`, sorted: what is asked, and about whom. They are on
+    the stop list (so "please tell me" and "what is" do not count as content), but a pair that differs in them asks
+    another question ("Why is the sky blue?" / "What is the sky blue?", "his father" / "her father")."""
+    t = _SHORT_RE.sub(lambda m: _SHORTHAND[m.group(1).lower()], text)
+    return sorted(w for w in (tok.lower() for tok in _TOKEN.findall(t)) if w in _ASKED)
+
+
 def equivalent(query: str, cached: str, common: frozenset[str] | None = None) -> bool:
     """True when the two prompts ask the same thing in the same words (see module docstring)."""
+    if _asked(query) != _asked(cached):
+        return False  # another question word or person: not a rewording (the pair model may still decide)
     if _same_words(_content(query), _content(cached), common):
         return True
     # a moved phrase that took (or reworded) its relation word: rotations of the other words only

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -143,14 +142,7 @@ def prepare(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     bags = tj.with_positions(bags, texts, args.models)
     bags = tj.with_segments(bags, texts, args.models, tj.SEGMENTS)
     print(f"views {sum(len(b) for b in bags)} for {len(bags)} texts ({time.time() - t0:.0f} s)", flush=True)
-    ym = [tj.targets(r["label"]) for r in rows]
-    y = np.array([a for a, _ in ym], np.float32)
-    m = np.array([b for _, b in ym], np.float32)
-    size: dict[str, int] = defaultdict(int)
-    for r in rows:
-        size[r["origin"]] += 1
-    w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
-    w *= len(w) / w.sum()
+    y, m, w = tj.label_arrays(rows)
     return rows, ev, bags, y, m, w
 
 

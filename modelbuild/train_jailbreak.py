@@ -114,6 +114,20 @@ def targets(label: str) -> tuple[list[float], list[float]]:
     return y, m
 
 
+def label_arrays(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, mask, weight) for training rows: `targets` of each row's label ([N, 3] float32 each) and a weight per row
+    of 1/sqrt(rows of its origin), scaled to mean 1 ([N] float32), so a large origin does not dominate."""
+    ym = [targets(r["label"]) for r in rows]
+    y = np.array([a for a, _ in ym], np.float32)
+    m = np.array([b for _, b in ym], np.float32)
+    size: dict[str, int] = defaultdict(int)
+    for r in rows:
+        size[r["origin"]] += 1
+    w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
+    w *= len(w) / w.sum()
+    return y, m, w
+
+
 def load(mmlu_sample: int, generated: bool = True, direct: bool = True,
          twins: bool = False) -> tuple[list[dict], list[dict]]:
     """(train-or-fold rows, eval-only rows); each row: text, label, origin, fold (-1: always trained on).
@@ -469,14 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         assert POSITIONAL, "segment views carry position features"
         bags = with_segments(bags, [r["text"] for r in rows + ev], args.models, args.segments)
     tr_bags, ev_bags = bags[: len(rows)], bags[len(rows) :]
-    ym = [targets(r["label"]) for r in rows]
-    y = np.array([a for a, _ in ym], np.float32)
-    m = np.array([b for _, b in ym], np.float32)
-    size = defaultdict(int)
-    for r in rows:
-        size[r["origin"]] += 1
-    w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
-    w *= len(w) / w.sum()
+    y, m, w = label_arrays(rows)
     if args.split == "group":  # within-origin: every origin in every fold, near-duplicates kept together
         rows = [{**r, "fold": near_duplicate_fold(r["text"]) if r["fold"] >= 0 else -1} for r in rows]
         rows = [{**r, "fold": rows[r["src"]]["fold"]} if r.get("aux") else r for r in rows]  # twins: their source's

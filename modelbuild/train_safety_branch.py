@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +31,7 @@ import numpy as np
 from modelbuild.heads import ROOT
 from modelbuild.safety_branch import DIM, RowSet, bert_layer_weights, make_layer, row_set, rows_states
 from modelbuild.train_jailbreak import CACHE, FOLDS, LABELS, _Lex, load, near_duplicate_fold, pick_joint, score, table
-from modelbuild.train_jailbreak import targets, train
+from modelbuild.train_jailbreak import label_arrays, train
 
 if TYPE_CHECKING:
     import torch
@@ -158,14 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"layer-4 states ready ({time.time() - t0:.0f}s)", flush=True)
         bags = [np.concatenate([np.concatenate([rviews[r] for r in rs.rows_of[i]]), rs.pos[i]], axis=1)
                 for i in range(len(texts))]
-    ym = [targets(r["label"]) for r in rows]
-    y = np.array([a for a, _ in ym], np.float32)
-    m = np.array([b for _, b in ym], np.float32)
-    size: dict[str, int] = defaultdict(int)
-    for r in rows:
-        size[r["origin"]] += 1
-    w = np.array([1.0 / np.sqrt(size[r["origin"]]) for r in rows], np.float32)
-    w *= len(w) / w.sum()
+    y, m, w = label_arrays(rows)
     if args.split == "group":
         rows = [{**r, "fold": near_duplicate_fold(r["text"]) if r["fold"] >= 0 else -1} for r in rows]
     fold = np.array([r["fold"] for r in rows])

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.heads import ROOT
+from modelbuild.npz_store import save_npz_atomic
 
 E5_DIR = ROOT / "models" / "e5"
 CACHE = ROOT / "build" / "e5-emb"
@@ -70,10 +71,7 @@ def embed_e5(texts: Sequence[str], model_dir: Path = E5_DIR, batch: int = 16, th
 
 
 def _save(path: Path, cache: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, keys=np.array(list(cache)), emb=np.stack(list(cache.values())))
-    tmp.replace(path)
+    save_npz_atomic(path, keys=np.array(list(cache)), emb=np.stack(list(cache.values())))
 
 
 def main() -> int:

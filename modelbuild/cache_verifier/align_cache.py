@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from modelbuild.cache_verifier.embed import MODEL, TOKENIZER
+from modelbuild.npz_store import save_npz_atomic
 from semrouter.cache.align import ALIGN_FEATURES, features
 from semrouter.cache.tokens import TokenStates
 
@@ -54,11 +55,8 @@ def align_cached(pairs: list[tuple[str, str]], model: Path = MODEL, tokenizer: P
                 (ta, ca), (tb, cb) = states[a], states[b]
                 known[_key(a, b)] = features(ta, ca, tb, cb)
             print(f"  align: {i + len(part)}/{len(todo)} pairs, {time.perf_counter() - t0:.0f}s", flush=True)
-            store.parent.mkdir(parents=True, exist_ok=True)
-            tmp = store.with_suffix(".tmp.npz")
-            np.savez(tmp, keys=np.array(list(known)), feats=np.stack(list(known.values())),
-                     names=np.array(ALIGN_FEATURES))
-            tmp.rename(store)
+            save_npz_atomic(store, keys=np.array(list(known)), feats=np.stack(list(known.values())),
+                            names=np.array(ALIGN_FEATURES))
     return np.stack([known[_key(a, b)] for a, b in pairs]).astype(np.float32)
 
 

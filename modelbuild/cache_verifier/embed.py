@@ -19,6 +19,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
+from modelbuild.npz_store import save_npz_atomic
+
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "encoder.int8.onnx"
 TOKENIZER = ROOT / "models" / "tokenizer.json"
@@ -80,9 +82,7 @@ def embed_cached(texts: list[str], model: Path = MODEL, tokenizer: Path = TOKENI
         emb = Encoder(Path(model), Path(tokenizer), threads)(missing, progress=progress)
         print(f"embedded {len(missing)} new texts in {time.perf_counter() - t:.0f}s -> {store}", flush=True)
         known.update(zip((_key(x) for x in missing), emb, strict=True))
-        tmp = store.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(list(known)), vecs=np.stack(list(known.values())))
-        tmp.rename(store)
+        save_npz_atomic(store, keys=np.array(list(known)), vecs=np.stack(list(known.values())))
     return np.stack([known[_key(t)] for t in texts]).astype(np.float32)
 
 
@@ -97,8 +97,7 @@ def seed_store(npy: Path, texts: list[str], model: Path = MODEL) -> None:
         with np.load(store) as z:
             known = dict(zip(z["keys"].tolist(), z["vecs"], strict=True))
     known.update(zip((_key(x) for x in uniq), emb, strict=True))
-    np.savez(store.with_suffix(".tmp.npz"), keys=np.array(list(known)), vecs=np.stack(list(known.values())))
-    store.with_suffix(".tmp.npz").rename(store)
+    save_npz_atomic(store, keys=np.array(list(known)), vecs=np.stack(list(known.values())))
 
 
 def main() -> None:

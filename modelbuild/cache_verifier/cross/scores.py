@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from modelbuild.npz_store import save_npz_atomic
 from semrouter.cache.cross_verify import CrossVerifier
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,8 +43,5 @@ def cross_scores(news: Sequence[str], cached: Sequence[str], model: Path = MODEL
             known.update(zip((keys[i] for i in idx), got.tolist(), strict=True))
             if progress and n % 50 == 0:
                 print(f"  cross-encoder: {s + len(idx)}/{len(todo)} pairs, {time.perf_counter() - t0:.0f}s", flush=True)
-        CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.array(list(known)), vals=np.array(list(known.values()), dtype=np.float32))
-        tmp.rename(store)
+        save_npz_atomic(store, keys=np.array(list(known)), vals=np.array(list(known.values()), dtype=np.float32))
     return np.array([known[k] for k in keys], dtype=np.float32)

@@ -313,6 +313,22 @@ def test_path_models_config_names_the_key_and_the_fix() -> None:
     assert model_for_path(cfg, "/v1/audio/speech") == "m" and model_for_path(cfg, "/v1/audio") is None
 
 
+def test_path_models_refuses_a_model_whose_pii_policy_it_cannot_apply() -> None:
+    """The router does not read a path_models body for PII (review15: with the e2e stack's
+    `/v1/embeddings: qwen3-32b`, an SSN reached qwen3-32b through /v1/embeddings while the same text in a chat
+    request for it got 403 pii_not_allowed): a restrictive pii_policy on such a path is a config error."""
+    from semrouter.config import parse_config
+
+    strict = {"name": "s", "endpoints": [{"address": "h", "port": 2}],
+              "pii_policy": {"allow_by_default": False, "allowed_types": ["EMAIL_ADDRESS"]}}
+    base = {"routing": {"default_model": "m"},
+            "models": [{"name": "m", "endpoints": [{"address": "h", "port": 1}]}, strict]}
+    with pytest.raises(ValueError, match=r"routing.path_models\['/v1/embeddings'\]: 's' has a restrictive pii_policy"
+                       r".*allow_by_default: true"):
+        parse_config({**base, "routing": {"default_model": "m", "path_models": {"/v1/embeddings": "s"}}})
+    assert parse_config({**base, "routing": {"default_model": "m", "path_models": {"/v1/embeddings": "m"}}})
+
+
 def _shipped_envoy_configs() -> dict[str, dict[str, Any]]:
     from pathlib import Path
 

@@ -32,7 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, St
     tmp = tmp_path_factory.mktemp("apis")
     st, client = start_stack(tmp, {"cache.milvus.uri": str(tmp / "milvus" / "cache.db"),
                                    "cache.lookup_timeout_ms": 2000, "routing.quality_target": 1.0,
-                                   "routing.path_models": {"/v1/embeddings": "qwen3-32b"}})
+                                   "routing.path_models": {"/v1/embeddings": "llama-3.1-8b"}})
     try:
         yield client, st
     finally:
@@ -426,10 +426,11 @@ def test_anthropic_models_list_and_retrieve(claude: anthropic.Anthropic) -> None
 
 
 def test_undecided_paths_go_to_their_configured_model_or_404(oai: openai.OpenAI) -> None:
+    # (llama-3.1-8b: a model with a restrictive pii_policy is refused there, since the body is not checked)
     raw = oai.embeddings.with_raw_response.create(model="text-embedding-3-small", input=["a", "b"])
-    assert raw.headers["x-demo-model"] == "qwen3-32b"  # routing.path_models, not the default chat model
+    assert raw.headers["x-demo-model"] == "llama-3.1-8b" and raw.headers["x-semrouter-reason"] == "path"
     emb = raw.parse()
-    assert len(emb.data) == 2 and emb.model == "qwen3-32b"  # the body's model was set to the served name
+    assert len(emb.data) == 2 and emb.model == "llama-3.1-8b"  # the body's model was set to the served name
     with pytest.raises(openai.NotFoundError) as e:
         oai.completions.create(model="auto", prompt="hello")
     assert e.value.body["code"] == "unknown_url"  # type: ignore[index]

@@ -170,7 +170,8 @@ class Routing(_Strict):
         description="paths the router does not decide (embeddings, completions, audio, images) -> the model that "
         "serves them (a JSON body's `model` is set to it); a key is an exact path (/v1/embeddings) or a prefix "
         "ending in / (/v1/audio/); any other path (in /v1/ or not, e.g. an upstream's /health or /metrics) gets "
-        "an OpenAI-style 404",
+        "an OpenAI-style 404. These bodies are routed, not checked (no jailbreak guard, PII policy or cache): "
+        "a model with a restrictive pii_policy cannot be named here",
     )
 
     @field_validator("path_models")
@@ -300,6 +301,14 @@ class Config(_Strict):
             if name not in known:
                 raise ValueError(f"routing.path_models[{path!r}]: {name!r} is not a configured model; "
                                  f"use one of {sorted(known)}")
+            policy = next(m.pii_policy for m in self.models if m.name == name)
+            if not policy.allow_by_default:
+                # the router does not read these bodies for PII (embeddings inputs, legacy prompts, audio): the
+                # model's policy could not hold there, while chat requests for it get 403 pii_not_allowed
+                raise ValueError(
+                    f"routing.path_models[{path!r}]: {name!r} has a restrictive pii_policy, which the router cannot "
+                    f"apply on paths it does not decide (their bodies are not checked for PII); name a model whose "
+                    f"pii_policy allows every type (allow_by_default: true), or remove the path")
         clash = known & set(self.routing.auto_model_names)
         if clash:
             raise ValueError(f"routing.auto_model_names: {sorted(clash)} is also a model name; rename one")

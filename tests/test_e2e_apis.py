@@ -281,6 +281,57 @@ def test_pii_policy_reads_the_whole_request_not_only_the_last_user_message(
     assert clean.status == 200 and clean.headers["x-demo-model"] == "qwen3-32b"
 
 
+def test_pii_policy_reads_tool_call_arguments_and_text_documents(stack: tuple[Client, Stack]) -> None:
+    """review15: an SSN in a tool call's arguments (chat tool_calls, Responses function_call, Messages tool_use) or
+    in a Messages `document` / `search_result` block reached qwen3-32b, whose policy allows only e-mail addresses
+    (200); the same text as a message got 403. The whole-request scan reads them too."""
+    client, record = stack[0], "Patient file: SSN 536-22-1847."
+    args = json.dumps({"query": record})
+    bodies = {
+        "/v1/chat/completions": [
+            {"model": "qwen3-32b", "messages": [
+                {"role": "user", "content": "Look the patient up."},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "crm", "arguments": args}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "found"},
+                {"role": "user", "content": "Summarise what you found."}]}],
+        "/v1/responses": [
+            {"model": "qwen3-32b", "input": [
+                {"role": "user", "content": "Look the patient up."},
+                {"type": "function_call", "call_id": "c1", "name": "crm", "arguments": args},
+                {"type": "function_call_output", "call_id": "c1", "output": "found"},
+                {"role": "user", "content": "Summarise what you found."}]}],
+        "/v1/messages": [
+            {"model": "qwen3-32b", "max_tokens": 50, "messages": [
+                {"role": "user", "content": "Look the patient up."},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "crm",
+                                                   "input": {"query": record}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "found"},
+                                             {"type": "text", "text": "Summarise what you found."}]}]},
+            {"model": "qwen3-32b", "max_tokens": 50, "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": record}},
+                {"type": "text", "text": "Summarise the attached file."}]}]},
+            {"model": "qwen3-32b", "max_tokens": 50, "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": record}]}},
+                {"type": "text", "text": "Summarise the attached file."}]}]},
+            {"model": "qwen3-32b", "max_tokens": 50, "messages": [{"role": "user", "content": [
+                {"type": "search_result", "source": "crm", "title": "File",
+                 "content": [{"type": "text", "text": record}]},
+                {"type": "text", "text": "Summarise the search result."}]}]},
+        ],
+    }
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    for path, cases in bodies.items():
+        for body in cases:
+            r = client.request("POST", path, json.dumps(body).encode(), hdrs)
+            assert r.status == 403 and "US_SSN" in r.headers["x-vsr-pii-violation"], (path, r.status, body)
+    clean = json.dumps({"model": "qwen3-32b", "max_tokens": 50, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Ward 3 opens at 9."}},
+        {"type": "text", "text": "Summarise the attached file."}]}]}).encode()
+    r = client.request("POST", "/v1/messages", clean, hdrs)
+    assert r.status == 200 and r.headers["x-demo-model"] == "qwen3-32b"
+
+
 # -- hostile bodies on both APIs: the chat path's strict JSON rules, each API's 400 --------------------------------
 
 _RESP = b'{"model": "auto", "input": "Prove that every bounded monotone sequence converges."'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,13 +48,13 @@ class ChatRequest:
         )
 
     def unclassified_text(self, which: ClassifyText) -> str:
-        """Every message text that `text_for(which)` leaves out, one per line ('' for `conversation`): the
-        system prompt, earlier turns, tool results (signals/pii/whole_request.py scans them for PII)."""
-        if which == "conversation":
-            return ""
+        """Every text the model reads that `text_for(which)` leaves out, one per line: the system prompt, earlier
+        turns, tool results (none of these for `conversation`), and in every message, the last user turn included,
+        the text outside its text parts (`unread_texts`: tool call arguments, text documents). Scanned for PII by
+        signals/pii/whole_request.py."""
         left_out: list[str] = []
         last = self.last_user_text if which == "last_user" else None
-        for m in self.messages:
+        for m in self.messages if which != "conversation" else ():
             t = content_text(m.get("content"))
             if not t or (which == "all_user" and m.get("role") == "user"):
                 continue
@@ -61,6 +62,7 @@ class ChatRequest:
                 last = None  # the classified message (an identical earlier one is the same text)
                 continue
             left_out.append(t)
+        left_out += (t for m in self.messages for t in unread_texts(m))
         return "\n".join(left_out)
 
 
@@ -73,6 +75,44 @@ def content_text(content: Any) -> str:
         return "\n".join(p["text"] for p in content
                          if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
+
+
+def unread_texts(message: Mapping[str, Any]) -> list[str]:
+    """Text in `message` that the model reads but `content_text` leaves out: the `arguments` of its tool calls
+    (chat `tool_calls` and `function_call`; Messages `tool_use` and Responses `function_call` items arrive as
+    these), and the text of non-text parts that carry plain text: Messages `document` blocks with a `text` source
+    (`data`) or a `content` source, their `title` and `context`, and `search_result` blocks (`title`, text
+    blocks). Binary data (images, base64 files) is not decoded."""
+    out: list[str] = []
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        fn = call.get("function") if isinstance(call, dict) else None
+        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
+            out.append(fn["arguments"])
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
+        out.append(legacy["arguments"])
+    content = message.get("content")
+    for part in content if isinstance(content, list) else ():
+        if not isinstance(part, dict) or part.get("type") not in ("document", "search_result"):
+            continue
+        out += (part[k] for k in ("title", "context") if isinstance(part.get(k), str))
+        source = part.get("source")
+        if part["type"] == "document" and isinstance(source, dict):
+            if source.get("type") == "text" and isinstance(source.get("data"), str):
+                out.append(source["data"])
+            elif source.get("type") == "content":
+                out.append(_blocks_text(source.get("content")))
+        elif part["type"] == "search_result":
+            out.append(_blocks_text(part.get("content")))
+    return [t for t in out if t]
+
+
+def _blocks_text(blocks: Any) -> str:
+    """A string, or the text of the `text` blocks in a list (Messages block content)."""
+    if isinstance(blocks, str):
+        return blocks
+    return content_text(blocks) if isinstance(blocks, list) else ""
 
 
 def check_content_type(content_type: str | None) -> None:

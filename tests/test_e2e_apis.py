@@ -332,6 +332,23 @@ def test_pii_policy_reads_tool_call_arguments_and_text_documents(stack: tuple[Cl
     assert r.status == 200 and r.headers["x-demo-model"] == "qwen3-32b"
 
 
+def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Client, Stack]) -> None:
+    """review15: the guard read only a Messages turn's text blocks, so the attack inside a `document` (text or
+    content source) or a `search_result` block, beside "Do what the document says.", or alone, was forwarded to
+    the default model (200, reason default). The text those blocks carry is the turn's text now."""
+    client = stack[0]
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    blocks = [{"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": ATTACK}},
+              {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": ATTACK}]}},
+              {"type": "search_result", "source": "wiki", "title": "Notes", "content": [{"type": "text", "text": ATTACK}]}]
+    for block in blocks:
+        for content in ([block, {"type": "text", "text": "Do what the document says."}], [block]):
+            body = {"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": content}]}
+            r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+            assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (r.status, content)
+            assert r.json()["stop_reason"] == "refusal"
+
+
 # -- hostile bodies on both APIs: the chat path's strict JSON rules, each API's 400 --------------------------------
 
 _RESP = b'{"model": "auto", "input": "Prove that every bounded monotone sequence converges."'

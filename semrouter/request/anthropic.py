@@ -2,9 +2,11 @@
 
 Conversion (`parse`): `system` (a string or text blocks) becomes a leading system message; each message
 keeps its role, its content as a string or as parts: `text` blocks become text parts, `image` and
-`document` blocks are kept as non-text parts (cache scope only), `thinking`/`redacted_thinking` blocks are
-kept out of the text; an assistant's `tool_use` blocks become `tool_calls` (arguments as JSON text) and a
-user's `tool_result` blocks become `tool` messages placed before the rest of that user turn, as in chat.
+`document` blocks are kept as non-text parts (cache scope; the text of a document with a text or content
+source, and of a `search_result` block, is read as the message's text: parse.content_text),
+`thinking`/`redacted_thinking` blocks are kept out of the text; an assistant's `tool_use` blocks become
+`tool_calls` (arguments as JSON text) and a user's `tool_result` blocks become `tool` messages placed before the
+rest of that user turn, as in chat.
 Every other field (`max_tokens`, `thinking`, `tools`, `stop_sequences`, `top_k`, ...) is kept under its name.
 
 Rewrite (`rewrite`): `model`; the reasoning switch as `thinking` (`{"type": "enabled", "budget_tokens": N}`

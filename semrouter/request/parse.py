@@ -50,7 +50,7 @@ class ChatRequest:
     def unclassified_text(self, which: ClassifyText) -> str:
         """Every text the model reads that `text_for(which)` leaves out, one per line: the system prompt, earlier
         turns, tool results (none of these for `conversation`), and in every message, the last user turn included,
-        the text outside its text parts (`unread_texts`: tool call arguments, text documents). Scanned for PII by
+        the text outside its content (`unread_texts`: tool call arguments). Scanned for PII by
         signals/pii/whole_request.py."""
         left_out: list[str] = []
         last = self.last_user_text if which == "last_user" else None
@@ -67,22 +67,21 @@ class ChatRequest:
 
 
 def content_text(content: Any) -> str:
-    """Plain text of a message's content (a string or a list of typed parts). Parts of other APIs are kept as they
+    """Plain text of a message's content (a string or a list of typed parts), in part order: `text` parts, and the
+    text of Messages `document` (text or content source) and `search_result` blocks, which the model reads as
+    the user's text (review15: a jailbreak in a document was not scored). Parts of other APIs are kept as they
     came (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(p["text"] for p in content
-                         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+        return "\n".join(t for t in map(_part_text, content) if t)
     return ""
 
 
 def unread_texts(message: Mapping[str, Any]) -> list[str]:
     """Text in `message` that the model reads but `content_text` leaves out: the `arguments` of its tool calls
     (chat `tool_calls` and `function_call`; Messages `tool_use` and Responses `function_call` items arrive as
-    these), and the text of non-text parts that carry plain text: Messages `document` blocks with a `text` source
-    (`data`) or a `content` source, their `title` and `context`, and `search_result` blocks (`title`, text
-    blocks). Binary data (images, base64 files) is not decoded."""
+    these)."""
     out: list[str] = []
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
@@ -92,20 +91,29 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
     legacy = message.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
         out.append(legacy["arguments"])
-    content = message.get("content")
-    for part in content if isinstance(content, list) else ():
-        if not isinstance(part, dict) or part.get("type") not in ("document", "search_result"):
-            continue
-        out += (part[k] for k in ("title", "context") if isinstance(part.get(k), str))
-        source = part.get("source")
-        if part["type"] == "document" and isinstance(source, dict):
-            if source.get("type") == "text" and isinstance(source.get("data"), str):
-                out.append(source["data"])
-            elif source.get("type") == "content":
-                out.append(_blocks_text(source.get("content")))
-        elif part["type"] == "search_result":
-            out.append(_blocks_text(part.get("content")))
     return [t for t in out if t]
+
+
+def _part_text(part: Any) -> str:
+    """The plain text of one content part: a `text` part's text; the text a Messages `document` block carries (its
+    `title` and `context`, and a `text` source's `data` or a `content` source's string or text blocks) or a
+    `search_result` block (`title`, text blocks); '' for anything else (images, audio, base64 or URL files)."""
+    if not isinstance(part, dict):
+        return ""
+    kind = part.get("type")
+    if kind == "text":
+        return part["text"] if isinstance(part.get("text"), str) else ""
+    if kind not in ("document", "search_result"):
+        return ""
+    texts = [part[k] for k in ("title", "context") if isinstance(part.get(k), str)]
+    source = part.get("source")
+    if kind == "search_result":
+        texts.append(_blocks_text(part.get("content")))
+    elif isinstance(source, dict) and source.get("type") == "text" and isinstance(source.get("data"), str):
+        texts.append(source["data"])
+    elif isinstance(source, dict) and source.get("type") == "content":
+        texts.append(_blocks_text(source.get("content")))
+    return "\n".join(t for t in texts if t)
 
 
 def _blocks_text(blocks: Any) -> str:

@@ -349,6 +349,24 @@ def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Clie
             assert r.json()["stop_reason"] == "refusal"
 
 
+def test_chat_parts_an_upstream_reads_as_text_are_read_by_the_router(stack: tuple[Client, Stack]) -> None:
+    """review15: vLLM's chat parser reads `input_text`, `output_text` and `refusal` parts as text; the router read
+    only `text` parts, so the attack in one of those went to the default model unscored (200, reason default) and
+    an SSN in one reached qwen3-32b (200). Now each is refused, and a non-string text in one is a 400."""
+    client = stack[0]
+    for kind, key in (("input_text", "text"), ("output_text", "text"), ("refusal", "refusal")):
+        r = client.chat({"model": "auto", "messages": [{"role": "user", "content": [{"type": kind, key: ATTACK}]}]})
+        assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (kind, r.headers)
+        pii = client.chat({"model": "qwen3-32b", "messages": [{"role": "user", "content": [
+            {"type": kind, key: "My SSN is 536-22-1847; file my taxes."}]}]})
+        assert pii.status == 403 and "US_SSN" in pii.headers["x-vsr-pii-violation"], kind
+        bad = client.chat({"model": "auto", "messages": [{"role": "user", "content": [{"type": kind, key: ["x"]}]}]})
+        assert bad.status == 400 and bad.json()["error"]["param"] == f"messages[0].content[0].{key}", kind
+    ok = client.chat({"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is the capital of Australia?"}]}]})
+    assert ok.status == 200 and ok.headers.get("x-vsr-jailbreak-blocked") is None
+
+
 # -- hostile bodies on both APIs: the chat path's strict JSON rules, each API's 400 --------------------------------
 
 _RESP = b'{"model": "auto", "input": "Prove that every bounded monotone sequence converges."'

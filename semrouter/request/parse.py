@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from semrouter.request.errors import RequestError
-from semrouter.request.validate import check_chat_fields, load_json_object
+from semrouter.request.validate import TEXT_PART_KEYS, check_chat_fields, load_json_object
 
 ClassifyText = Literal["last_user", "all_user", "conversation"]
 Api = Literal["chat", "responses", "messages"]  # /v1/chat/completions, /v1/responses, /v1/messages
@@ -67,9 +67,10 @@ class ChatRequest:
 
 
 def content_text(content: Any) -> str:
-    """Plain text of a message's content (a string or a list of typed parts), in part order: `text` parts, and the
-    text of Messages `document` (text or content source) and `search_result` blocks, which the model reads as
-    the user's text (review15: a jailbreak in a document was not scored). Parts of other APIs are kept as they
+    """Plain text of a message's content (a string or a list of typed parts), in part order: every part an upstream
+    reads as text (`text`, `input_text`, `output_text`, `refusal`), and the text of Messages `document` (text or
+    content source) and `search_result` blocks, which the model reads as the user's text (review15: a jailbreak
+    in an `input_text` part or a document was not scored). Parts of other APIs are kept as they
     came (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
     if isinstance(content, str):
         return content
@@ -95,14 +96,16 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
 
 
 def _part_text(part: Any) -> str:
-    """The plain text of one content part: a `text` part's text; the text a Messages `document` block carries (its
-    `title` and `context`, and a `text` source's `data` or a `content` source's string or text blocks) or a
-    `search_result` block (`title`, text blocks); '' for anything else (images, audio, base64 or URL files)."""
+    """The plain text of one content part: a `text`, `input_text`, `output_text` or `refusal` part's text; the text a
+    Messages `document` block carries (its `title` and `context`, and a `text` source's `data` or a `content`
+    source's string or text blocks) or a `search_result` block (`title`, text blocks); '' for anything else
+    (images, audio, base64 or URL files)."""
     if not isinstance(part, dict):
         return ""
     kind = part.get("type")
-    if kind == "text":
-        return part["text"] if isinstance(part.get("text"), str) else ""
+    if kind in TEXT_PART_KEYS:
+        text = part.get(TEXT_PART_KEYS[kind])
+        return text if isinstance(text, str) else ""
     if kind not in ("document", "search_result"):
         return ""
     texts = [part[k] for k in ("title", "context") if isinstance(part.get(k), str)]

@@ -274,12 +274,20 @@ def check_message(m: Any, param: str) -> None:
         raise invalid_value(f"{param}.content must be a string or an array of parts", f"{param}.content")
 
 
+# Chat content parts an upstream reads as text, and the key of their text: vLLM's chat parser takes `input_text` and
+# `output_text` (the Responses names) and `refusal` parts as text too, so a prompt sent in them is the prompt
+# (review15: the router read only `text` parts, and an attack in an `input_text` part reached the model unscored).
+TEXT_PART_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
+
+
 def check_content_part(part: Any, param: str) -> None:
-    """A typed content part: an object with a string `type`; a text part has a string `text`."""
+    """A typed content part: an object with a string `type`; a part an upstream reads as text (`text`, `input_text`,
+    `output_text`: `text`; `refusal`: `refusal`) has that field as a string, as the router reads it (parse.py)."""
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         raise invalid_value(f"{param} must be an object with a string 'type'", param)
-    if part["type"] == "text" and not isinstance(part.get("text"), str):
-        raise invalid_value(f"{param}.text must be a string", f"{param}.text")
+    key = TEXT_PART_KEYS.get(part["type"])
+    if key is not None and not isinstance(part.get(key), str):
+        raise invalid_value(f"{param}.{key} must be a string", f"{param}.{key}")
 
 
 def _check_stop(stop: Any) -> None:

@@ -332,6 +332,30 @@ def test_pii_policy_reads_tool_call_arguments_and_text_documents(stack: tuple[Cl
     assert r.status == 200 and r.headers["x-demo-model"] == "qwen3-32b"
 
 
+def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[Client, Stack]) -> None:
+    """review15: an SSN in a tool's description (chat, Responses, Messages), in vLLM's `documents` or in an earlier
+    assistant turn's `reasoning_content` reached qwen3-32b (200): the model reads all of them. Now 403."""
+    client, record = stack[0], "Patient file: SSN 536-22-1847."
+    ask = [{"role": "user", "content": "Summarise the patient file."}]
+    fn = {"name": "crm", "description": f"Looks up records. {record}", "parameters": {"type": "object"}}
+    cases = [
+        ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask, "tools": [{"type": "function", "function": fn}]}),
+        ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask, "documents": [{"title": "file", "text": record}]}),
+        ("/v1/chat/completions", {"model": "qwen3-32b", "messages": [
+            {"role": "user", "content": "Who is this?"},
+            {"role": "assistant", "content": "A patient.", "reasoning_content": record}, *ask]}),
+        ("/v1/responses", {"model": "qwen3-32b", "input": "Summarise the patient file.", "tools": [{"type": "function", **fn}]}),
+        ("/v1/messages", {"model": "qwen3-32b", "max_tokens": 50, "messages": ask, "tools": [
+            {"name": "crm", "description": fn["description"], "input_schema": {"type": "object"}}]}),
+    ]
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    for path, body in cases:
+        r = client.request("POST", path, json.dumps(body).encode(), hdrs)
+        assert r.status == 403 and "US_SSN" in r.headers["x-vsr-pii-violation"], (path, r.status, body)
+    clean = {"model": "qwen3-32b", "messages": ask, "tools": [{"type": "function", "function": {**fn, "description": "Looks up records."}}]}
+    assert client.request("POST", "/v1/chat/completions", json.dumps(clean).encode(), hdrs).status == 200
+
+
 def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Client, Stack]) -> None:
     """review15: the guard read only a Messages turn's text blocks, so the attack inside a `document` (text or
     content source) or a `search_result` block, beside "Do what the document says.", or alone, was forwarded to

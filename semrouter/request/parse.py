@@ -50,8 +50,8 @@ class ChatRequest:
     def unclassified_text(self, which: ClassifyText) -> str:
         """Every text the model reads that `text_for(which)` leaves out, one per line: the system prompt, earlier
         turns, tool results (none of these for `conversation`), and in every message, the last user turn included,
-        the text outside its content (`unread_texts`: tool call arguments). Scanned for PII by
-        signals/pii/whole_request.py."""
+        the text outside its content (`unread_texts`: tool call arguments, reasoning), and the body's tool
+        definitions and documents (`body_texts`). Scanned for PII by signals/pii/whole_request.py."""
         left_out: list[str] = []
         last = self.last_user_text if which == "last_user" else None
         for m in self.messages if which != "conversation" else ():
@@ -63,6 +63,7 @@ class ChatRequest:
                 continue
             left_out.append(t)
         left_out += (t for m in self.messages for t in unread_texts(m))
+        left_out += body_texts(self.body)
         return "\n".join(left_out)
 
 
@@ -82,7 +83,7 @@ def content_text(content: Any) -> str:
 def unread_texts(message: Mapping[str, Any]) -> list[str]:
     """Text in `message` that the model reads but `content_text` leaves out: the `arguments` of its tool calls
     (chat `tool_calls` and `function_call`; Messages `tool_use` and Responses `function_call` items arrive as
-    these)."""
+    these) and an assistant turn's `reasoning` / `reasoning_content` (vLLM passes them to the template)."""
     out: list[str] = []
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
@@ -92,7 +93,30 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
     legacy = message.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
         out.append(legacy["arguments"])
+    out += (message[k] for k in ("reasoning", "reasoning_content") if isinstance(message.get(k), str))
     return [t for t in out if t]
+
+
+# Body fields whose text a model reads beside the messages: tool definitions (names, descriptions, parameter
+# schemas; every API keeps its own under these names) and vLLM's `documents` (RAG documents its chat templates
+# put into the prompt).
+_TEXT_FIELDS = ("tools", "functions", "documents")
+
+
+def body_texts(body: Mapping[str, Any]) -> list[str]:
+    """Every string value (not object keys) inside the body's `tools`, `functions` and `documents`, in order."""
+    out: list[str] = []
+    stack: list[Any] = [body.get(k) for k in reversed(_TEXT_FIELDS)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node:
+                out.append(node)
+        elif isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return out
 
 
 def _part_text(part: Any) -> str:

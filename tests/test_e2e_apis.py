@@ -356,6 +356,29 @@ def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[
     assert client.request("POST", "/v1/chat/completions", json.dumps(clean).encode(), hdrs).status == 200
 
 
+def test_a_request_cannot_bring_its_own_chat_template(stack: tuple[Client, Stack]) -> None:
+    """review15: `chat_template` (top level, vLLM) or `chat_template_kwargs.chat_template` went upstream as sent: a
+    template writes the prompt, so text it adds (the attack here) reaches a vLLM that trusts request templates past
+    the guard and the PII policy (and a Jinja template is CPU a client chooses). Now a 400 naming the field on the
+    three APIs; other chat_template_kwargs still pass."""
+    client = stack[0]
+    template = "{{ '" + ATTACK + "' }}{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    bodies = {"/v1/chat/completions": {"model": "auto", "messages": [{"role": "user", "content": "Tell me a joke."}]},
+              "/v1/responses": {"model": "auto", "input": "Tell me a joke."},
+              "/v1/messages": {"model": "auto", "max_tokens": 50,
+                               "messages": [{"role": "user", "content": "Tell me a joke."}]}}
+    for path, base in bodies.items():
+        for extra, param in (({"chat_template": template}, "chat_template"),
+                             ({"chat_template_kwargs": {"chat_template": template}}, "chat_template_kwargs.chat_template")):
+            r = client.request("POST", path, json.dumps({**base, **extra}).encode(), hdrs)
+            assert r.status == 400, (path, param, r.status)
+            err = r.json()["error"]
+            assert param in err["message"] and (path == "/v1/messages" or err["param"] == param), (path, err)
+        ok = client.request("POST", path, json.dumps({**base, "chat_template_kwargs": {"x": 1}}).encode(), hdrs)
+        assert ok.status == 200, (path, ok.status)
+
+
 def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Client, Stack]) -> None:
     """review15: the guard read only a Messages turn's text blocks, so the attack inside a `document` (text or
     content source) or a `search_result` block, beside "Do what the document says.", or alone, was forwarded to

@@ -24,7 +24,7 @@ from typing import Any
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request import body_json
 from semrouter.request.parse import ChatRequest
-from semrouter.request.validate import check_model, invalid_value
+from semrouter.request.validate import check_model, check_no_request_template, invalid_value
 
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
 MIN_THINKING_BUDGET = 1024
@@ -64,6 +64,7 @@ def parse(body: dict[str, Any]) -> ChatRequest:
         raise invalid_value("stop_sequences: must be an array of strings", "stop_sequences")
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise invalid_value("tools: must be an array", "tools")
+    check_no_request_template(body)
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
     return ChatRequest(body=chat, model=model, messages=tuple(messages), stream=bool(stream),

@@ -28,7 +28,7 @@ from typing import Any
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request import body_json
 from semrouter.request.parse import ChatRequest
-from semrouter.request.validate import check_model, invalid_value, want_object
+from semrouter.request.validate import check_model, check_no_request_template, invalid_value
 
 _ROLES = frozenset({"user", "assistant", "system", "developer"})
 _CONTENT_FIELDS = frozenset({"input", "instructions"})
@@ -69,7 +69,7 @@ def parse(body: dict[str, Any]) -> ChatRequest:
             raise invalid_value(f"'{key}' must be {name}", key)
     if body.get("tools") is not None and not isinstance(body["tools"], list):
         raise invalid_value("'tools' must be an array", "tools")
-    want_object(body, "chat_template_kwargs")  # merged into when the reasoning switch is set (rewrite)
+    check_no_request_template(body)  # chat_template_kwargs is merged into when the reasoning switch is set (rewrite)
     chat = {k: v for k, v in body.items() if k not in _CONTENT_FIELDS}
     chat["messages"] = messages
     return ChatRequest(body=chat, model=model, messages=tuple(messages), stream=bool(stream),

@@ -237,7 +237,7 @@ def check_chat_fields(body: Mapping[str, Any]) -> None:
     want_bool(body, "parallel_tool_calls")
     want_str(body, "user")
     want_object(body, "metadata")
-    want_object(body, "chat_template_kwargs")
+    check_no_request_template(body)
     want_str(body, "reasoning_effort", choices=REASONING_EFFORTS)
     _check_stop(body.get("stop"))
     _check_tools(body)
@@ -278,6 +278,18 @@ def check_message(m: Any, param: str) -> None:
 # `output_text` (the Responses names) and `refusal` parts as text too, so a prompt sent in them is the prompt
 # (review15: the router read only `text` parts, and an attack in an `input_text` part reached the model unscored).
 TEXT_PART_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
+
+
+def check_no_request_template(body: Mapping[str, Any]) -> None:
+    """`chat_template_kwargs` is an object, and no request brings its own chat template (`chat_template`, at the top
+    level or inside `chat_template_kwargs`): a template is code that writes the prompt, so text it adds reaches the
+    model past every signal the router runs (and vLLM's own trust_request_chat_template refuses it by default).
+    400 `invalid_value` naming the field."""
+    kwargs = want_object(body, "chat_template_kwargs")
+    for where, holder in (("chat_template", body), ("chat_template_kwargs.chat_template", kwargs or {})):
+        if holder.get("chat_template") is not None:
+            raise invalid_value(f"{where}: a request's own chat template is not accepted (the router cannot check "
+                                "what it writes into the prompt); use the server's template", where)
 
 
 def check_content_part(part: Any, param: str) -> None:

@@ -394,6 +394,11 @@ def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Clie
             r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
             assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (r.status, content)
             assert r.json()["stop_reason"] == "refusal"
+    # nested blocks are not validated: an odd `type` in one is no text, never a 500
+    odd = {"model": "auto", "max_tokens": 50, "messages": [{"role": "user", "content": [
+        {"type": "search_result", "source": "wiki", "title": "Notes", "content": [{"type": [1], "text": "x"}]},
+        {"type": "text", "text": "What do the notes say?"}]}]}
+    assert client.request("POST", "/v1/messages", json.dumps(odd).encode(), hdrs).status == 200
 
 
 def test_chat_parts_an_upstream_reads_as_text_are_read_by_the_router(stack: tuple[Client, Stack]) -> None:

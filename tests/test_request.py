@@ -116,3 +116,26 @@ def test_unclassified_text_is_what_the_signals_do_not_read() -> None:
     assert req.unclassified_text("conversation") == ""
     only = parse_chat_request(raw({"model": "auto", "messages": [{"role": "user", "content": "hi"}]}), 10_000)
     assert only.unclassified_text("last_user") == ""  # a one-message request is not scanned twice
+
+
+def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
+    """review15: text-bearing parts other than `text` (input_text, output_text, refusal; Messages documents and search
+    results) are the message's text; tool call arguments, reasoning, tool definitions and vLLM documents are in the
+    whole-request PII text. Nested blocks are not validated: any JSON value there reads as no text, never a 500."""
+    from semrouter.request.parse import body_texts, content_text, unread_texts
+
+    parts = [{"type": "input_text", "text": "a"}, {"type": "output_text", "text": "b"}, {"type": "refusal", "refusal": "c"},
+             {"type": "document", "title": "t", "source": {"type": "text", "data": "d"}},
+             {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "e"}]}},
+             {"type": "document", "source": {"type": "base64", "data": "AAAA"}},
+             {"type": "search_result", "content": [{"type": "text", "text": "f"}, {"type": [1], "text": "g"}]},
+             {"type": [1]}, {"type": {"x": 1}, "text": "h"}, {"type": "image_url", "image_url": {"url": "i"}}, 7]
+    assert content_text(parts).splitlines() == ["a", "b", "c", "t", "d", "e", "f"]
+    msg = {"role": "assistant", "content": None, "reasoning_content": "r",
+           "tool_calls": [{"function": {"arguments": '{"q": 1}'}}, {"function": {"arguments": {"not": "a string"}}}, 3]}
+    assert unread_texts(msg) == ['{"q": 1}', "r"]
+    assert body_texts({"tools": [{"function": {"description": "d", "parameters": {"type": "object"}}}],
+                       "documents": [{"text": "x"}], "metadata": {"note": "not read"}}) == ["d", "object", "x"]
+    req = parse_chat_request(json.dumps({"model": "auto", "tools": [{"type": "function", "function": {"name": "crm"}}],
+                                         "messages": [{"role": "user", "content": "q"}]}).encode(), 10**6)
+    assert req.unclassified_text("last_user") == "function\ncrm"

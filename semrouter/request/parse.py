@@ -127,6 +127,8 @@ def _part_text(part: Any) -> str:
     if not isinstance(part, dict):
         return ""
     kind = part.get("type")
+    if not isinstance(kind, str):  # nested blocks (tool results, documents) are not validated: any JSON value
+        return ""
     if kind in TEXT_PART_KEYS:
         text = part.get(TEXT_PART_KEYS[kind])
         return text if isinstance(text, str) else ""

@@ -356,6 +356,30 @@ def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[
     assert client.request("POST", "/v1/chat/completions", json.dumps(clean).encode(), hdrs).status == 200
 
 
+def test_pii_policy_reads_responses_items_kept_as_they_came(stack: tuple[Client, Stack]) -> None:
+    """review15: Responses input items other than messages and function calls (custom tool calls and outputs,
+    reasoning summaries, MCP calls, shell output) are kept as they came; an SSN in one reached qwen3-32b (200)."""
+    client, record = stack[0], "Patient file: SSN 536-22-1847."
+    ask = {"role": "user", "content": "Summarise the patient file."}
+    items = [
+        [{"type": "custom_tool_call", "call_id": "c", "name": "crm", "input": "look up"},
+         {"type": "custom_tool_call_output", "call_id": "c", "output": record}],
+        [{"type": "custom_tool_call", "call_id": "c", "name": "crm", "input": record},
+         {"type": "custom_tool_call_output", "call_id": "c", "output": "done"}],
+        [{"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": record}]}],
+        [{"type": "mcp_call", "id": "mcp_1", "server_label": "crm", "name": "find", "arguments": "{}", "output": record}],
+        [{"type": "local_shell_call_output", "id": "sh_1", "output": record}],
+    ]
+    for before in items:
+        body = {"model": "qwen3-32b", "input": [*before, ask]}
+        r = client.request("POST", "/v1/responses", json.dumps(body).encode(), {"content-type": "application/json"})
+        assert r.status == 403 and "US_SSN" in r.headers["x-vsr-pii-violation"], (r.status, before)
+    clean = {"model": "qwen3-32b", "input": [{"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAAA536221847",
+                                             "summary": [{"type": "summary_text", "text": "Looked it up."}]}, ask]}
+    r = client.request("POST", "/v1/responses", json.dumps(clean).encode(), {"content-type": "application/json"})
+    assert r.status == 200 and r.headers["x-demo-model"] == "qwen3-32b"
+
+
 def test_a_request_cannot_bring_its_own_chat_template(stack: tuple[Client, Stack]) -> None:
     """review15: `chat_template` (top level, vLLM) or `chat_template_kwargs.chat_template` went upstream as sent: a
     template writes the prompt, so text it adds (the attack here) reaches a vLLM that trusts request templates past

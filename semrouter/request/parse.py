@@ -83,7 +83,9 @@ def content_text(content: Any) -> str:
 def unread_texts(message: Mapping[str, Any]) -> list[str]:
     """Text in `message` that the model reads but `content_text` leaves out: the `arguments` of its tool calls
     (chat `tool_calls` and `function_call`; Messages `tool_use` and Responses `function_call` items arrive as
-    these) and an assistant turn's `reasoning` / `reasoning_content` (vLLM passes them to the template)."""
+    these), an assistant turn's `reasoning` / `reasoning_content` (vLLM passes them to the template), and the text
+    of a Responses item the conversion keeps as it came (`item`: reasoning summaries, custom and MCP tool calls and
+    outputs, shell output, ...; ids, states and opaque data left out)."""
     out: list[str] = []
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
@@ -94,7 +96,14 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
         out.append(legacy["arguments"])
     out += (message[k] for k in ("reasoning", "reasoning_content") if isinstance(message.get(k), str))
+    out += _strings(message.get("item"), _OPAQUE_KEYS)  # a Responses item kept as it came (request/responses_api.py)
     return [t for t in out if t]
+
+
+# Keys of a kept Responses item (reasoning, custom or MCP tool calls and outputs, shell output, search results, ...)
+# whose strings are ids, states or opaque data, not text a model reads (`result`: an image generation's base64).
+_OPAQUE_KEYS = frozenset({"type", "id", "call_id", "status", "encrypted_content", "result", "image_url",
+                          "server_label", "approval_request_id"})
 
 
 # Body fields whose text a model reads beside the messages: tool definitions (names, descriptions, parameter
@@ -105,15 +114,21 @@ _TEXT_FIELDS = ("tools", "functions", "documents")
 
 def body_texts(body: Mapping[str, Any]) -> list[str]:
     """Every string value (not object keys) inside the body's `tools`, `functions` and `documents`, in order."""
+    return _strings([body.get(k) for k in _TEXT_FIELDS])
+
+
+def _strings(root: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Every non-empty string value inside `root` (a JSON value), in document order, without object keys and
+    without the values of keys in `skip` (at any depth)."""
     out: list[str] = []
-    stack: list[Any] = [body.get(k) for k in reversed(_TEXT_FIELDS)]
+    stack: list[Any] = [root]
     while stack:
         node = stack.pop()
         if isinstance(node, str):
             if node:
                 out.append(node)
         elif isinstance(node, dict):
-            stack.extend(reversed(list(node.values())))
+            stack.extend(reversed([v for k, v in node.items() if k not in skip]))
         elif isinstance(node, list):
             stack.extend(reversed(node))
     return out

@@ -137,5 +137,11 @@ def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
     assert body_texts({"tools": [{"function": {"description": "d", "parameters": {"type": "object"}}}],
                        "documents": [{"text": "x"}], "metadata": {"note": "not read"}}) == ["d", "object", "x"]
     req = parse_chat_request(json.dumps({"model": "auto", "tools": [{"type": "function", "function": {"name": "crm"}}],
-                                         "messages": [{"role": "user", "content": "q"}]}).encode(), 10**6)
-    assert req.unclassified_text("last_user") == "function\ncrm"
+                                         "messages": [{"role": "system", "content": "s"},
+                                                      {"role": "assistant", "content": None, "tool_calls": [
+                                                          {"id": "1", "function": {"arguments": "args"}}]},
+                                                      {"role": "tool", "tool_call_id": "1", "content": "out"},
+                                                      {"role": "user", "content": "q"}]}).encode(), 10**6)
+    # in reading order, so that the analysis window's tail keeps the latest turns of a long conversation
+    assert req.unclassified_text("last_user").splitlines() == ["function", "crm", "s", "args", "out"]
+    assert req.unclassified_text("conversation").splitlines() == ["function", "crm", "args"]

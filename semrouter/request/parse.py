@@ -48,22 +48,24 @@ class ChatRequest:
         )
 
     def unclassified_text(self, which: ClassifyText) -> str:
-        """Every text the model reads that `text_for(which)` leaves out, one per line: the system prompt, earlier
-        turns, tool results (none of these for `conversation`), and in every message, the last user turn included,
-        the text outside its content (`unread_texts`: tool call arguments, reasoning), and the body's tool
-        definitions and documents (`body_texts`). Scanned for PII by signals/pii/whole_request.py."""
-        left_out: list[str] = []
+        """Every text the model reads that `text_for(which)` leaves out, one per line: the body's tool definitions
+        and documents (`body_texts`); the system prompt, earlier turns, tool results (none of these for
+        `conversation`); and in every message, the last user turn included, the text outside its content
+        (`unread_texts`: tool call arguments, reasoning, kept Responses items). Scanned for PII by
+        signals/pii/whole_request.py."""
+        # in the order the model reads them (tool definitions first, then each message), so that the tail of the
+        # analysis window (request/window.py) still holds the latest turns of a long conversation
+        left_out = body_texts(self.body)
         last = self.last_user_text if which == "last_user" else None
-        for m in self.messages if which != "conversation" else ():
-            t = content_text(m.get("content"))
-            if not t or (which == "all_user" and m.get("role") == "user"):
-                continue
-            if last is not None and m.get("role") == "user" and t == last:
-                last = None  # the classified message (an identical earlier one is the same text)
-                continue
-            left_out.append(t)
-        left_out += (t for m in self.messages for t in unread_texts(m))
-        left_out += body_texts(self.body)
+        for m in self.messages:
+            t = content_text(m.get("content")) if which != "conversation" else ""
+            if which == "all_user" and m.get("role") == "user":
+                t = ""
+            elif t and last is not None and m.get("role") == "user" and t == last:
+                last, t = None, ""  # the classified message (an identical earlier one is the same text)
+            if t:
+                left_out.append(t)
+            left_out += unread_texts(m)
         return "\n".join(left_out)
 
 

@@ -156,3 +156,26 @@ def test_validators() -> None:
     assert luhn_ok("79927398713") and not luhn_ok("79927398710")
     assert credit_card_ok("378282246310005") and not credit_card_ok("9783161484100")
     assert iban_ok("GB82WEST12345698765432") and not iban_ok("GB82WEST12345698765433")
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Leave a voicemail at 5649-2461 if nobody answers.", "5649-2461"),
+    ("The hotline 1800-4421-77 is open all night.", "1800-4421-77"),
+    ("Text the locksmith on 6612-0943 when you arrive.", "6612-0943"),
+    ("Text me at 07.4410.2291 once you land.", "07.4410.2291"),
+    ("The reception number is 041882630, ask for the ward.", "041882630"),
+    ("Her direct line: 0388-21-4471", "0388-21-4471"),
+])
+def test_phone_words_of_running_text(text: str, value: str) -> None:
+    # national formats without a rule of their own count after a word that names a phone or a contact number
+    assert [e.value for e in detect_patterns(text, {"PHONE_NUMBER"})] == [value]
+
+
+@pytest.mark.parametrize("text", [
+    "The serial number is 4410 2291 88, printed under the lid.",
+    "Text 2 of the anthology runs to 6612 words.",
+    "Our support ticket 66120943 was closed without an answer.",
+    "The line 4410-2291 in the log shows the retry.",
+])
+def test_numbers_near_other_words_are_not_phones(text: str) -> None:
+    assert detect_patterns(text, {"PHONE_NUMBER"}) == []

@@ -44,7 +44,8 @@ _NETWORK_WORDS = re.compile(
 )
 _SSN_CONTEXT = re.compile(r"\b(?:ssn|social\s+security|soc\.?\s*sec|tax\s+id|tin|itin)\b", re.IGNORECASE)
 _PHONE_CONTEXT = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|cell|call|text|sms|whatsapp|fax|ring|dial|reach\s+me|number)\b",
+    r"\b(?:phone|tel|telephone|mobile|cell|call|text|sms|whatsapp|fax|ring|dial|reach\s+me|number|voice\s*mail|"
+    r"hotline|helpline)\b",
     re.IGNORECASE,
 )
 
@@ -74,7 +75,10 @@ _LOOSE_PHONE = re.compile(
     r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w]|[.-]\d)"
 )
 _LOOSE_PHONE_BEFORE = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|ring|dial|landline|office|"
+    r"\b(?:phone|tel|telephone|mobile|cell|call|fax|whatsapp|sms|ring|dial|landline|office|voice\s*mail|hotline|"
+    r"helpline|text(?:\s+(?:me|us|him|her|them|the\s+\w+))?\s+(?:on|at)|"
+    # a contact number named as one ("the front desk number is", "her direct line:"); not "serial number"
+    r"(?:contact|desk|direct|emergency|callback|home|work|reception|support|switchboard)\s+(?:number|line)|"
     r"reach\s+(?:me|us|him|her|them)|contact\s+(?:me|us|him|her))\b[^.!?\n\d]{0,24}$",
     re.IGNORECASE,
 )

@@ -1,7 +1,7 @@
 """PII detection quality per source and per type on public data, plus detect() latency.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/bench_pii.py [--fp32] [--limit N] [--no-head] \
-        [--any-person | --no-full-names | --no-person-model] [--cache build/pii_cache]
+        [--any-person | --no-full-names | --no-person-model | --no-candidates] [--cache build/pii_cache]
 
 With `--cache`, the head's output per text is kept under build/ and later runs only decode and apply the rules
 (minutes -> seconds; the latency line then covers decoding and rules only).
@@ -70,6 +70,8 @@ class _ProbsHead:
     def entities(self, text, probs, offsets, min_score):  # type: ignore[no-untyped-def]
         return decode_bio(text, probs, offsets, self.labels, min_score) if len(offsets) else []
 
+    decode = entities
+
 
 class Runner:
     """detect() on one text; with `cache`, the encoder + head output (label probabilities [T,K], offsets) and the
@@ -98,8 +100,25 @@ class Runner:
         np.savez(f, probs=probs, offsets=np.array(offs or [], dtype=np.int64).reshape(-1, 2), lang=np.array(lang or ""))
         return probs, offs, lang
 
+    states: Path | None = None  # --states-cache: the encoder's token states per text (train_person.py's cache)
+
+    def _cached_states(self, text: str) -> tuple[np.ndarray | None, list | None, str | None]:  # type: ignore[type-arg]
+        assert self.states is not None
+        f = self.states / (hashlib.sha256(text.encode()).hexdigest()[:32] + ".npz")
+        if f.is_file():
+            z = np.load(f, allow_pickle=False)
+            return z["emb"].astype(np.float32), [tuple(map(int, o)) for o in z["offsets"]], str(z["lang"]) or None
+        emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+        lang = self.language.detect(text) if self.language is not None else None
+        if emb is not None:
+            np.savez(f, emb=emb.astype(np.float16), offsets=np.array(offs, dtype=np.int64).reshape(-1, 2),
+                     lang=np.array(lang or ""))
+        return emb, offs, lang
+
     def __call__(self, text: str) -> list[PIIEntity]:
-        if self.cache is not None and self._real_head is not None:
+        if self.states is not None:
+            emb, offs, lang = self._cached_states(text)
+        elif self.cache is not None and self._real_head is not None:
             emb, offs, lang = self._cached(text)
         else:
             emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
@@ -190,6 +209,18 @@ PHONE_FRAMES_HELD_OUT = (
     "Leave a voicemail at {} and I'll call back.",
     "The front desk number is {}.",
     "Landline {} rings in the kitchen.",
+)
+
+
+# A third set, written by the tenth session (pii11) after its phone-word changes (made reading misses of the second
+# set) and before it was run: these frames and seed 37 are the held-out check for them.
+PHONE_FRAMES_TENTH = (
+    "If the alarm goes off, the night porter can be reached at {}.",
+    "Send a WhatsApp to {} with the photos of the damage.",
+    "Her work line is {} but she rarely picks up.",
+    "Fax the signed form to {} by Friday.",
+    "My cell: {}",
+    "Please phone the clinic on {} to rebook.",
 )
 
 
@@ -307,11 +338,52 @@ HARD_CASES_NINTH: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+# Tenth session (pii11): written before any model of this session was run on them.
+HARD_CASES_TENTH: dict[str, tuple[tuple[str, ...], bool]] = {
+    "private people, one given name or an uncommon full name, no cue word (new, should count)": ((
+        "Why does Priyanka keep booking the small meeting room for four hours?",
+        "Should I tell HR that Oluwaseun shouted at the intern again?",
+        "Can you reword this so Margarethe does not feel blamed for the delay?",
+        "Is it normal that Thibault reads all the group chat messages but never answers?",
+        "Draft a reply to Ingeborg Lindqvist saying the samples arrive Tuesday.",
+        "I found out Kwabena Asante-Mensah applied for the same flat as me.",
+        "Yusuf from the corner shop lent me his ladder; what is a nice way to thank him?",
+        "Does it sound passive-aggressive if I write that Fenella missed the deadline twice?",
+        "How do I split the electricity bill fairly with Radek and Zsofia?",
+        "Help me write a reference letter for Anneliese Vogt, who babysat our twins for three years.",
+    ), True),
+    "capitalised words that are not people: products, headings, title-case phrases (new, should not count)": ((
+        "Compare Google Sheets and Microsoft Excel for a small budget.",
+        "Why does Visual Studio Code freeze when I open a Jupyter Notebook?",
+        "Write a Terms Of Service Summary For A Small Bakery Website.",
+        "Is Premier Inn or Travelodge better for a one-night stay?",
+        "Explain the Monte Carlo method with a coin example.",
+        "What does Black Friday mean for small online shops?",
+        "Set up Windows Defender Firewall rules for a home server.",
+        "Give me a Quick Start Guide for Raspberry Pi Zero.",
+        "How does Apple Pay differ from Google Wallet?",
+        "List three Easy Weeknight Dinners with Sweet Potato.",
+    ), False),
+    "fictional characters and titles in questions (new, should not count)": ((
+        "Why does Ebenezer Scrooge change his mind at the end?",
+        "Is Severus Snape a hero or a villain?",
+        "What is the moral of Jonathan Livingston Seagull?",
+        "Describe the relationship between Walter White and Jesse Pinkman.",
+        "How does Gregor Samsa's family treat him after the change?",
+        "Who is Atticus in relation to Scout?",
+        "What makes Lisbeth Salander a compelling character?",
+        "Why did Dorian Gray hide the portrait?",
+        "Summarise what Miss Havisham wants from Pip.",
+        "How old is Paddington in the films?",
+    ), False),
+}
+
+
 def hard_case_table(run: Runner) -> None:
-    print("\n### Hand-written hard cases for the PERSON policy (sixth and ninth sessions)\n")
+    print("\n### Hand-written hard cases for the PERSON policy (sixth, ninth and tenth sessions)\n")
     print("| kind | sentences | with PERSON | should |")
     print("|---|---:|---:|---|")
-    for kind, (texts, should) in {**HARD_CASES, **HARD_CASES_NINTH}.items():
+    for kind, (texts, should) in {**HARD_CASES, **HARD_CASES_NINTH, **HARD_CASES_TENTH}.items():
         n = sum(any(p.type == "PERSON" for p in run(t)) for t in texts)
         print(f"| {kind} | {len(texts)} | {n} | {'count' if should else 'not count'} |")
 
@@ -328,13 +400,20 @@ def main() -> None:
                     help="person_full_names=false (the name gazetteer is not evidence; context words only)")
     ap.add_argument("--no-person-model", action="store_true",
                     help="person_model=false (the learned span check is not evidence: the sixth session's policy)")
+    ap.add_argument("--no-candidates", action="store_true",
+                    help="person_candidates=false (the span check judges only the head's own names: the ninth session)")
     ap.add_argument("--no-language", action="store_true", help="do not run the language signal")
+    ap.add_argument("--states-cache", default=None,
+                    help="folder of the encoder's token states per text, float16 (the cache of "
+                    "modelbuild/pii/train_person.py, build/pii_person_cache): the span check runs on them")
     ap.add_argument("--cache", default=None,
                     help="folder for the head's output per text (e.g. build/pii_cache); latency is then decode + rules only")
     args = ap.parse_args()
 
     cfg = PIIConfig(person_requires_context=not args.any_person, person_full_names=not args.no_full_names,
-                    person_model=not args.no_person_model)
+                    person_model=not args.no_person_model, person_candidates=not args.no_candidates)
+    if args.cache and args.states_cache:
+        ap.error("--cache and --states-cache exclude each other")
     if args.cache and cfg.person_requires_context and cfg.person_model:
         ap.error("--cache keeps the head's output, not the token states the learned span check reads: "
                  "add --no-person-model or drop --cache")
@@ -348,6 +427,9 @@ def main() -> None:
 
         language = LanguageDetector(LanguageConfig())
     run = Runner(detector, embedder, language, Path(args.cache) if args.cache else None)
+    if args.states_cache:
+        run.states = Path(args.states_cache)
+        run.states.mkdir(parents=True, exist_ok=True)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
 
     hard_case_table(run)
@@ -375,6 +457,7 @@ def main() -> None:
 
     phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})])
     phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})], PHONE_FRAMES_HELD_OUT, seed=29)
+    phone_table(lambda text: [p for p in detect_patterns(text, {"PHONE_NUMBER"})], PHONE_FRAMES_TENTH, seed=37)
 
     q = statistics.quantiles(run.ms, n=100)
     print(f"\n### detect() latency, encoder output given, 1 thread, {len(run.ms)} texts\n")

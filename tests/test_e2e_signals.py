@@ -158,6 +158,10 @@ def _answered_by_strict_model(client: Client, text: str) -> None:
     "Explain the friendship between Frodo Baggins and Samwise Gamgee.",
     "Summarise the plot of Pride and Prejudice in three sentences.",
     "Grant Read access to the reports bucket for the auditors group. Mark Done every ticket older than a month.",
+    # capitalised products and a character of a novel: the extra PERSON candidates (signals.pii.person_candidates)
+    # propose words the head's argmax left out; the span check does not take these
+    "Compare Google Sheets and Microsoft Excel for a small budget.",
+    "Why did Dorian Gray hide the portrait?",
 ])
 def test_names_without_personal_context_are_answered_by_a_strict_model(client: Client, text: str) -> None:
     # signals.pii.person_requires_context (default true): a lone name is not personal data
@@ -171,6 +175,9 @@ def test_names_without_personal_context_are_answered_by_a_strict_model(client: C
     ("My landlord Tomasz Wierzbicki never returned the deposit; what can I do?", {"PERSON"}),
     ("Is it weird that Dmitri Sokolov still texts my mum every week?", {"PERSON"}),
     ("Can you check whether Dana Whitfield got the contract renewal I sent last week?", {"PERSON"}),
+    # the head's argmax reads this name as O ("Tell" pulls it into an imperative); the name is proposed as an
+    # extra candidate and the span check takes it (signals.pii.person_candidates; answered on the old code)
+    ("Tell me why Griselda left the band.", {"PERSON"}),
 ])
 def test_names_tied_to_a_person_are_still_refused_by_a_strict_model(client: Client, text: str, types: set[str]) -> None:
     r = client.chat(user(text, model="qwen3-32b"))

@@ -43,6 +43,10 @@ def test_committed_artifact_loads_with_the_feature_layout() -> None:
     model = PersonModel.load(ARTIFACTS)
     assert model.dim == 3 * DIM + len(SCALARS)
     assert 0.0 < model.threshold < 1.0
+    # trained with the extra candidates of candidates.py: their threshold, floor and the head-only threshold
+    assert model.extra_threshold is not None and model.threshold <= model.extra_threshold < 1.0
+    assert 0.0 < model.candidate_floor < 0.5 and model.capitalised_runs is False
+    assert 0.0 < model.threshold_without_candidates <= model.threshold
     assert (ARTIFACTS / PERSON_MODEL_FILE).stat().st_size < 5_000_000
 
 
@@ -106,6 +110,9 @@ def test_config_keys_are_validated() -> None:
     assert PIIConfig().person_model is True and PIIConfig().person_model_threshold is None
     with pytest.raises(ValidationError, match="person_model_threshold"):
         PIIConfig(person_model_threshold=1.5)
+    assert PIIConfig().person_candidates is True and PIIConfig().person_candidate_floor is None
+    with pytest.raises(ValidationError, match="person_candidate_floor"):
+        PIIConfig(person_candidate_floor=0.0)
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
@@ -150,3 +157,10 @@ def test_the_span_check_finds_a_private_person_without_a_cue_word(embedder) -> N
     # the operator's threshold replaces the validated one
     strict = PIIDetector.load(ARTIFACTS, PIIConfig(person_model_threshold=1.0))
     assert _persons(strict, embedder, text) == []
+
+
+@needs_encoder
+def test_an_extra_candidate_the_head_left_out_counts_by_the_span_check(embedder) -> None:  # type: ignore[no-untyped-def]
+    text = "Tell me why Griselda left the band."
+    assert _persons(PIIDetector.load(ARTIFACTS, PIIConfig()), embedder, text) == ["Griselda"]
+    assert _persons(PIIDetector.load(ARTIFACTS, PIIConfig(person_candidates=False)), embedder, text) == []

@@ -51,7 +51,8 @@ class Row:
     in_record: bool = False  # the text has other gold personal data (pii-dev)
     trusted: bool = True  # the head's language
     other_flag: bool = False  # an entity other than PERSON survives today's policy
-    cands: list[tuple[int, int, float, bool]] = field(default_factory=list)  # start, end, score, today's policy keeps it
+    # start, end, score, today's policy keeps it, extra (a candidates.py proposal: counts only by the span check)
+    cands: list[tuple[int, int, float, bool, bool]] = field(default_factory=list)
     feats: np.ndarray | None = None  # [len(cands), dim]
 
 
@@ -126,8 +127,12 @@ def load_rows(datagen: int = 1500) -> list[Row]:
     return rows
 
 
-def extract(rows: list[Row], models: Path, cache: Path) -> None:
-    """Fill each row's candidates, flags and features (token states cached under `cache`)."""
+def extract(rows: list[Row], models: Path, cache: Path, floor: float | None = None, capitalised: bool = True) -> None:
+    """Fill each row's candidates, flags and features (token states cached under `cache`).
+
+    `floor` (None: none): also the extra candidates of signals/pii/candidates.py (PERSON probability >= floor,
+    and capitalised runs when `capitalised`), in a language the head is trusted on."""
+    from semrouter.signals.pii.candidates import person_candidates
     from semrouter.signals.language import LanguageConfig, LanguageDetector
 
     cache.mkdir(parents=True, exist_ok=True)
@@ -154,10 +159,15 @@ def extract(rows: list[Row], models: Path, cache: Path) -> None:
         row.other_flag = any(e.type != "PERSON" for e in kept)
         kept_spans = {(e.start, e.end) for e in kept if e.type == "PERSON"}
         persons = [e for e in found if e.type == "PERSON"]
-        row.cands = [(e.start, e.end, e.score, (e.start, e.end) in kept_spans) for e in persons]
-        if persons:
+        extras = []
+        if floor is not None and row.trusted and len(offs) and anyp.head is not None:
+            extras = person_candidates(row.text, anyp.head.probs(emb), offs, anyp.head.labels, floor, found, capitalised)
+        row.cands = [(e.start, e.end, e.score, (e.start, e.end) in kept_spans, False) for e in persons]
+        row.cands += [(e.start, e.end, e.score, False, True) for e in extras]
+        if persons or extras:
             ts = TextStates.of(row.text, emb, offs, len(persons), any(e.type != "PERSON" for e in found))
-            row.feats = np.stack([span_features(ts, e.start, e.end, e.score, names) for e in persons])
+            row.feats = np.stack([span_features(ts, e.start, e.end, e.score, names, x)
+                                  for e, x in [(e, False) for e in persons] + [(e, True) for e in extras]])
 
 
 def summary(rows: list[Row]) -> str:

@@ -1,6 +1,7 @@
 """Train and measure the learned PERSON check (`semrouter/signals/pii/person_model.py`) -> `artifacts/pii_person.json`.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python -m modelbuild.pii.train_person [--report] [--out modelbuild/artifacts]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m modelbuild.pii.train_person [--report] [--out modelbuild/artifacts] \
+        [--no-candidates | --floor 0.1 --capitalised --extra-margins 0,0.05,0.1,0.15] [--ceiling]
 
 Data (person_data.py): PERSON spans the head proposes in pii-dev and in 1,500 requests of the head's own
 generator (modelbuild/pii/datagen.py, seed 31: private people named in chat-style requests; always trained
@@ -9,6 +10,12 @@ sentences (samples disjoint from the ones bench_pii.py reports). A logistic mode
 `span_features`; C and the threshold are picked on a validation part only (groups of near-duplicates held
 out): the highest of the thresholds at which at most `--chat-budget` of each source's validation prompts
 (jailbreak-dev chat, Quora, STS) are flagged by any entity, C the one with the best validation PERSON recall.
+
+Candidates (tenth session): besides the head's own PERSON spans, the extra candidates of
+signals/pii/candidates.py (words whose PERSON probability is >= `--floor`, 0.1, below the argmax; `--capitalised`
+adds runs of capitalised words: measured, not shipped) with the feature `extra` set. An extra candidate counts
+only by the model, at the threshold plus a margin picked with C on the validation part (`--extra-margins`); the
+file stores it as `extra_threshold`, with the floor. `--no-candidates` gives the ninth session's candidates.
 
 Decision at run time (`--rule cue`, shipped): in a language the head is trusted on, a PERSON counts when the
 text has other personal data (rule 1 of person.py), a cue word ties it to a person (rules 2-4), or the model's
@@ -63,7 +70,7 @@ def fit(rows: Sequence[Row], c: float) -> Model:
         if r.feats is None:
             continue
         xs.append(r.feats)
-        ys += [label(r, s, e) for s, e, _, _ in r.cands]
+        ys += [label(r, s, e) for s, e, *_ in r.cands]
     x, y = np.concatenate(xs).astype(np.float64), np.array(ys)
     mean, scale = x.mean(0), x.std(0) + 1e-3
     lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
@@ -90,16 +97,24 @@ def kept(row: Row, p: np.ndarray, thr: float | None) -> list[bool]:
     if thr is None or not row.trusted:
         return [c[3] for c in row.cands]
     if RULE[0] == "learned":
-        return [row.other_flag or float(q) >= thr for q in p]
-    if RULE[0] == "cue":
+        out = [row.other_flag or float(q) >= thr for q in p]
+    elif RULE[0] == "cue":
         if row.feats is None:
             return []
         cue = row.feats[:, row.feats.shape[1] - len(SCALARS) + SCALARS.index("cue")]
-        return [row.other_flag or bool(c) or float(q) >= thr for c, q in zip(cue, p, strict=True)]
-    return [old or float(q) >= thr for (_, _, _, old), q in zip(row.cands, p, strict=True)]
+        out = [row.other_flag or bool(c) or float(q) >= thr for c, q in zip(cue, p, strict=True)]
+    else:
+        out = [old or float(q) >= thr for (_, _, _, old, _), q in zip(row.cands, p, strict=True)]
+    # an extra candidate (candidates.py) counts only when the check accepts it, at EXTRA_MARGIN over the threshold
+    margin = MARGIN_OF.get(id(row), EXTRA_MARGIN[0])
+    return [float(q) >= thr + margin if c[4] else o for c, q, o in zip(row.cands, p, out, strict=True)]
 
 
 RULE = ["cue"]  # set once by main() from --rule
+EXTRA_MARGIN = [0.0]  # the margin in use: picked with C on each validation part from MARGINS
+MARGINS: list[tuple[float, ...]] = [(0.0,)]  # set once by main() from --extra-margins
+MARGIN_OF: dict[int, float] = {}  # within-origin: the margin of the fold that scores the row (id of the row)
+FLOOR: list = [None, True]  # set once by main() from --floor / --no-capitalised
 
 
 def flagged(row: Row, p: np.ndarray, thr: float | None) -> bool:
@@ -116,7 +131,7 @@ def recall(rows: Sequence[Row], ps: Sequence[np.ndarray], thr: float | None, rec
         k = kept(r, p, thr)
         for gs, ge in r.gold:
             n += 1
-            hit += any(kk and s < ge and gs < e for (s, e, _, _), kk in zip(r.cands, k, strict=True))
+            hit += any(kk and s < ge and gs < e for (s, e, *_), kk in zip(r.cands, k, strict=True))
     return hit, n
 
 
@@ -135,8 +150,8 @@ def _threshold(chat: Sequence[tuple[Row, np.ndarray]], budget: float) -> float:
     base = [flagged(r, np.full(len(p), -1.0), 0.0) for r, p in chat]  # flagged whatever the threshold
     allowed = int(budget * len(chat)) - sum(base)
     # a chat row not flagged anyway becomes flagged at the max probability of its trusted candidates
-    tops = sorted((max(p) for (r, p), b in zip(chat, base, strict=True) if len(p) and r.trusted and not b),
-                  reverse=True)
+    tops = sorted((max(float(q) - (EXTRA_MARGIN[0] if c[4] else 0.0) for c, q in zip(r.cands, p, strict=True))
+                   for (r, p), b in zip(chat, base, strict=True) if len(p) and r.trusted and not b), reverse=True)
     if allowed < 0:
         return 1.01
     return float(tops[allowed]) + 1e-6 if allowed < len(tops) else 0.0
@@ -144,15 +159,19 @@ def _threshold(chat: Sequence[tuple[Row, np.ndarray]], budget: float) -> float:
 
 def train_and_pick(train: Sequence[Row], val: Sequence[Row], budget: float) -> tuple[Model, float, float]:
     """(model fitted on `train`, threshold and C picked on `val`)."""
-    best: tuple[float, Model, float, float] | None = None
+    best: tuple[float, Model, float, float, float] | None = None
     for c in CS:
         m = fit(train, c)
         ps = [probs(m, r) for r in val]
-        thr = pick_threshold(val, ps, budget)
-        h, n = recall(val, ps, thr)
-        if best is None or h / max(n, 1) > best[0]:
-            best = (h / max(n, 1), m, thr, c)
+        for margin in MARGINS[0]:
+            EXTRA_MARGIN[0] = margin
+            thr = pick_threshold(val, ps, budget)
+            h, n = recall(val, ps, thr)
+            if best is None or h / max(n, 1) > best[0]:
+                best = (h / max(n, 1), m, thr, c, margin)
     assert best is not None
+    EXTRA_MARGIN[0] = best[4]
+    print(f"  validation PERSON recall {100 * best[0]:.1f}% (C {best[3]}, threshold {best[2]:.3f}, margin {best[4]})")
     return best[1], best[2], best[3]
 
 
@@ -189,6 +208,27 @@ def table(title: str, rows: Sequence[Row], ps: Sequence[np.ndarray], thr_of: Cal
 HELD_OUT_NAMES: set[str] = set()
 
 
+def ceiling(rows: Sequence[Row]) -> None:
+    """Per origin: gold PERSON spans some candidate overlaps (the head's own / with the extra candidates), and
+    candidates per text (the head's / extra)."""
+    print("\n| origin | texts | gold PERSON | head's candidates | + extra candidates | head cands / text | extra / text |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    by: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        by[r.origin].append(r)
+    for origin in sorted(by, key=lambda o: (by[o][0].kind != "pii", o)):
+        rs = by[origin]
+        n = h0 = h1 = 0
+        for r in rs:
+            for gs, ge in r.gold:
+                n += 1
+                h0 += any(s < ge and gs < e for s, e, _, _, x in r.cands if not x)
+                h1 += any(s < ge and gs < e for s, e, *_ in r.cands)
+        c0 = sum(not c[4] for r in rs for c in r.cands)
+        c1 = sum(c[4] for r in rs for c in r.cands)
+        print(f"| {origin} | {len(rs)} | {n} | {_pct(h0, n)} | {_pct(h1, n)} | {c0 / len(rs):.2f} | {c1 / len(rs):.2f} |")
+
+
 def within_origin(rows: list[Row], budget: float) -> None:
     """5 folds of near-duplicate groups inside every origin (pii-dev and chat); C / threshold on an inner fold."""
     pool = [r for r in rows if r.kind in ("pii", "chat") and r.origin != DATAGEN_ORIGIN]
@@ -201,14 +241,16 @@ def within_origin(rows: list[Row], budget: float) -> None:
         val = [r for r in pool if fold_of(r) == (k + 1) % FOLDS]
         train = [r for r in pool if fold_of(r) not in (k, (k + 1) % FOLDS)] + generated
         m, thr, c = train_and_pick(train, val, budget)
-        picks.append((thr, c))
+        picks.append((thr, c, EXTRA_MARGIN[0]))
         for r in test:
             out[id(r)] = probs(m, r)
             thr_by[id(r)] = thr
+            MARGIN_OF[id(r)] = EXTRA_MARGIN[0]
     HELD_OUT_NAMES.clear()
-    table(f"within-origin (every row scored by the fold that held its group out; thresholds / C per fold: "
-          f"{', '.join(f'{t:.3f} / {c}' for t, c in picks)})", pool, [out[id(r)] for r in pool],
+    table(f"within-origin (every row scored by the fold that held its group out; thresholds / C / extra margin per "
+          f"fold: {', '.join(f'{t:.3f} / {c} / {x}' for t, c, x in picks)})", pool, [out[id(r)] for r in pool],
           lambda r: thr_by[id(r)], "")
+    MARGIN_OF.clear()
 
 
 def by_origin(rows: list[Row], budget: float) -> None:
@@ -224,6 +266,7 @@ def by_origin(rows: list[Row], budget: float) -> None:
         HELD_OUT_NAMES.clear()
         HELD_OUT_NAMES.update({held_pii, *CHAT_HELD_OUT})
         table(f"by origin: `{held_pii}` and chat {', '.join(CHAT_HELD_OUT)} held out (threshold {thr:.3f}, C {c}, "
+              f"extra margin {EXTRA_MARGIN[0]}, "
               "picked on a validation fifth of the training origins)", test, [probs(m, r) for r in test],
               lambda r, t=thr: t, "**held out** ")
 
@@ -235,6 +278,10 @@ def final(rows: list[Row], budget: float, out: Path) -> None:
     val = [r for r in pool if fold_of(r) == 0]
     train = [r for r in pool if fold_of(r) != 0] + [r for r in rows if r.origin == DATAGEN_ORIGIN]
     (mean, scale, coef, b), thr, c = train_and_pick(train, val, budget)
+    margin = EXTRA_MARGIN[0]
+    EXTRA_MARGIN[0] = 10.0  # no extra candidate counts: the threshold for the head's own names alone
+    thr_head_only = pick_threshold(val, [probs((mean, scale, coef, b), r) for r in val], budget)
+    EXTRA_MARGIN[0] = margin
     data = {
         "feature_version": FEATURE_VERSION,
         "scalars": list(SCALARS),
@@ -243,6 +290,9 @@ def final(rows: list[Row], budget: float, out: Path) -> None:
         "C": c,
         "chat_budget": budget,
         "threshold": round(thr, 6),
+        **({} if FLOOR[0] is None else {"candidate_floor": FLOOR[0], "capitalised_runs": FLOOR[1],
+                                        "extra_threshold": round(thr + EXTRA_MARGIN[0], 6),
+                                        "threshold_without_candidates": round(thr_head_only, 6)}),
         "intercept": b,
         "mean": [round(float(v), 6) for v in mean],
         "scale": [round(float(v), 6) for v in scale],
@@ -250,7 +300,7 @@ def final(rows: list[Row], budget: float, out: Path) -> None:
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / PERSON_MODEL_FILE).write_text(json.dumps(data, separators=(",", ":")) + "\n")
-    print(f"wrote {out / PERSON_MODEL_FILE}: threshold {thr:.4f}, C {c}")
+    print(f"wrote {out / PERSON_MODEL_FILE}: threshold {thr:.4f} (without extra candidates {thr_head_only:.4f}), C {c}")
 
 
 def main() -> None:
@@ -261,15 +311,31 @@ def main() -> None:
     ap.add_argument("--chat-budget", type=float, default=0.015,
                     help="share of validation chat prompts that may be flagged (any entity) at the threshold")
     ap.add_argument("--report", action="store_true", help="print the within-origin and by-origin tables")
+    ap.add_argument("--floor", type=float, default=0.1,
+                    help="candidates.py's extra PERSON candidates: words with PERSON probability >= floor (shipped 0.1)")
+    ap.add_argument("--no-candidates", action="store_true",
+                    help="the head's own names only (the ninth session's model, with a constant `extra` feature)")
+    ap.add_argument("--capitalised", action="store_true",
+                    help="extra candidates also from runs of capitalised words (measured, not shipped)")
+    ap.add_argument("--ceiling", action="store_true", help="print only the candidates' coverage of gold names")
+    ap.add_argument("--extra-margins", default="0,0.05,0.1,0.15",
+                    help="comma-separated margins over the threshold an extra candidate needs; picked with C on the "
+                    "validation part")
     ap.add_argument("--rule", choices=("or", "learned", "cue"), default="cue",
                     help="cue (shipped): a record, a cue word or the model; learned: a record or the model; or: "
                     "today's policy (census full names included) or the model")
     args = ap.parse_args()
     RULE[0] = args.rule
+    MARGINS[0] = tuple(float(m) for m in args.extra_margins.split(","))
+    FLOOR[:] = [None if args.no_candidates else args.floor, args.capitalised]
     rows = load_rows()
-    extract(rows, Path(args.models), Path(args.cache))
+    extract(rows, Path(args.models), Path(args.cache), FLOOR[0], FLOOR[1])
+    if args.ceiling:
+        ceiling(rows)
+        return
     if args.report:
         print(summary(rows))
+        ceiling(rows)
         within_origin(rows, args.chat_budget)
         by_origin(rows, args.chat_budget)
     final(rows, args.chat_budget, Path(args.out))

@@ -63,6 +63,22 @@ class PIIConfig(BaseModel):
         "when the model was trained (stored in models/pii_person.json). Lower finds more names and flags more "
         "ordinary prompts (story characters, public figures)",
     )
+    person_candidates: bool = Field(
+        default=True,
+        description="with person_model: the span check also judges spans the head's decoding left out: runs of words "
+        "whose PERSON probability is at least person_candidate_floor, and runs of capitalised words (a lone "
+        "sentence-opening word only at that probability); such a span counts only when the check scores it at "
+        "least the extra-candidate threshold of models/pii_person.json, never by a context word alone "
+        "(signals/pii/candidates.py); only in head_languages",
+    )
+    person_candidate_floor: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="with person_candidates: the PERSON probability (B + I, mean over a word's tokens) a word needs to "
+        "be proposed although the head's argmax said otherwise; null: the floor the span check was trained with "
+        "(models/pii_person.json)",
+    )
     head_languages: tuple[str, ...] = Field(
         default=("en",),
         description="ISO 639-1 codes of the languages the PERSON / STREET_ADDRESS head was trained on; in any other "

@@ -6,17 +6,17 @@ a chat prompt): call it from the Analyzer's executor thread, not on the event lo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import structlog
 
+from semrouter.signals.pii.candidates import person_candidates
 from semrouter.signals.pii.config import LEARNED_TYPES, PIIConfig
 from semrouter.signals.pii.head import HEAD_FILE, LABELS_FILE, PIIHead
 from semrouter.signals.pii.names import NAMES_FILE, NameGazetteer
 from semrouter.signals.pii.patterns import detect_patterns, resolve_overlaps
-from semrouter.signals.pii.person import person_counts
+from semrouter.signals.pii.person import person_counts, trusted_language
 from semrouter.signals.pii.person_model import PERSON_MODEL_FILE, PersonModel, TextStates, span_features
 from semrouter.signals.types import PIIEntity
 
@@ -35,8 +35,17 @@ class PIIDetector:
         self.person_model = person_model if cfg.person_requires_context and cfg.person_model else None
         if self.person_model is not None and self._lexicon is None:
             raise ValueError("signals.pii.person_model needs the name lists (pii_names.json) for its features")
+        model_threshold = (None if person_model is None else person_model.threshold if cfg.person_candidates
+                           else person_model.threshold_without_candidates)
         self._person_threshold = (cfg.person_model_threshold if cfg.person_model_threshold is not None
-                                  else person_model.threshold if person_model is not None else 1.0)
+                                  else model_threshold if model_threshold is not None else 1.0)
+        # extra candidates (candidates.py) need the model's own threshold for them, or the override plus its margin
+        model_extra = person_model.extra_threshold if person_model is not None else None
+        self._extra_threshold = (None if model_extra is None or not cfg.person_candidates or self.person_model is None
+                                 else self._person_threshold + (model_extra - person_model.threshold))
+        self._floor = (cfg.person_candidate_floor if cfg.person_candidate_floor is not None
+                       else person_model.candidate_floor if person_model is not None else 1.01)
+        self._capitalised = person_model.capitalised_runs if person_model is not None else False
         self._types = frozenset(cfg.types)
         self._structured = self._types - LEARNED_TYPES
         self._learned = self._types & LEARNED_TYPES
@@ -94,31 +103,61 @@ class PIIDetector:
         if not self.cfg.enabled or not text:
             return []
         found = detect_patterns(text, self._structured) if self._structured else []
+        probs = None
         if self.wants_token_embeddings and token_embeddings is not None and offsets is not None:
             assert self.head is not None
-            learned = self.head.entities(text, token_embeddings, offsets, self.cfg.min_score)
-            found.extend(e for e in learned if e.type in self._learned)
+            if token_embeddings.ndim != 2 or token_embeddings.shape[0] != len(offsets):
+                raise ValueError(f"token_embeddings {token_embeddings.shape} must be [T,dim] with T == len(offsets) "
+                                 f"== {len(offsets)}")
+            if len(offsets):
+                probs = self.head.probs(token_embeddings)
+                learned = self.head.decode(text, probs, offsets, self.cfg.min_score)
+                found.extend(e for e in learned if e.type in self._learned)
         found = resolve_overlaps(found)
         if self._learned:
-            learned = None
-            if (self.person_model is not None and token_embeddings is not None and offsets is not None
-                    and any(e.type == "PERSON" for e in found)):
-                learned = self._span_check(text, found, token_embeddings, offsets)
+            check = extras = None
+            if self.person_model is not None and token_embeddings is not None and offsets is not None:
+                check = self._span_check(text, found, token_embeddings, offsets)
+                if (probs is not None and self._extra_threshold is not None and "PERSON" in self._learned
+                        and trusted_language(language, self.cfg.head_languages)):
+                    assert self.head is not None
+                    extras = person_candidates(text, probs, offsets, self.head.labels, self._floor, found,
+                                               self._capitalised)
             found = person_counts(text, found, language, self.cfg.person_requires_context, self.cfg.head_languages,
-                                  self.names, learned)
+                                  self.names, check.accepts if check is not None else None)
+            if extras and check is not None and self._extra_threshold is not None:
+                threshold = self._extra_threshold  # an extra candidate counts by the span check alone
+                kept = [e for e in extras if check.prob(e, extra=True) >= threshold]
+                if kept:
+                    found = sorted([*found, *kept], key=lambda e: e.start)
         return found
 
     def _span_check(self, text: str, found: list[PIIEntity], token_embeddings: np.ndarray,
-                    offsets: list[tuple[int, int]]) -> Callable[[PIIEntity], bool]:
-        """The `person_model` evidence for the PERSON spans of `found` (features of person_model.py)."""
-        model, names = self.person_model, self._lexicon
+                    offsets: list[tuple[int, int]]) -> _Check:
+        """The `person_model` evidence for PERSON spans of `text` (features of person_model.py; `found`: what the
+        patterns and the head's decoding found, before the policy)."""
+        return _Check(self, text, found, token_embeddings, offsets)
+
+
+class _Check:
+    """The span check of one text: the probability of any span, and whether a name of the head's counts."""
+
+    def __init__(self, det: PIIDetector, text: str, found: list[PIIEntity], token_embeddings: np.ndarray,
+                 offsets: list[tuple[int, int]]) -> None:
+        self._det, self._text, self._found = det, text, found
+        self._emb, self._offsets = token_embeddings, offsets
+        self._states: TextStates | None = None  # built on the first span that needs it (most have a cue or none)
+
+    def prob(self, e: PIIEntity, extra: bool = False) -> float:
+        """P(real person) of the span `e`."""
+        if self._states is None:
+            f = self._found
+            self._states = TextStates.of(self._text, self._emb, self._offsets, sum(x.type == "PERSON" for x in f),
+                                         any(x.type != "PERSON" for x in f))
+        model = self._det.person_model
         assert model is not None
-        states: list[TextStates] = []  # built on the first name that needs it (most have a cue or none at all)
+        return model.prob(span_features(self._states, e.start, e.end, e.score, self._det._lexicon, extra))
 
-        def accept(e: PIIEntity) -> bool:
-            if not states:
-                states.append(TextStates.of(text, token_embeddings, offsets, sum(f.type == "PERSON" for f in found),
-                                            any(f.type != "PERSON" for f in found)))
-            return model.prob(span_features(states[0], e.start, e.end, e.score, names)) >= self._person_threshold
-
-        return accept
+    def accepts(self, e: PIIEntity) -> bool:
+        """The head's name `e` counts by the check (person.py's `learned`)."""
+        return self.prob(e) >= self._det._person_threshold

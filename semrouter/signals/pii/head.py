@@ -239,4 +239,9 @@ class PIIHead:
             )
         if len(offsets) == 0:
             return []
-        return decode_bio(text, self.probs(token_embeddings), offsets, self.labels, min_score)
+        return self.decode(text, self.probs(token_embeddings), offsets, min_score)
+
+    def decode(self, text: str, probs: np.ndarray, offsets: Sequence[tuple[int, int]], min_score: float
+               ) -> list[PIIEntity]:
+        """The entities of `text` from label probabilities [T,K] (`probs` of the same text's tokens)."""
+        return decode_bio(text, probs, offsets, self.labels, min_score) if len(offsets) else []

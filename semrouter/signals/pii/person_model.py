@@ -30,9 +30,9 @@ from semrouter.signals.pii.person import has_personal_cue
 
 PERSON_MODEL_FILE = "pii_person.json"
 CONTEXT_TOKENS = 6
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 SCALARS: tuple[str, ...] = ("head_score", "cue", "full_name", "first_listed", "last_listed", "words",
-                            "sentence_start", "record", "log_chars", "names_in_text")
+                            "sentence_start", "record", "log_chars", "names_in_text", "extra")
 
 
 def _span_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int) -> tuple[int, int]:
@@ -65,8 +65,12 @@ class TextStates:
         return cls(text, tokens, offsets, mean, names_in_text, record)
 
 
-def span_features(ts: TextStates, start: int, end: int, head_score: float, names: NameGazetteer | None) -> np.ndarray:
-    """Feature vector [3*dim + len(SCALARS)] of the PERSON span [start, end) of `ts.text` (float32)."""
+def span_features(ts: TextStates, start: int, end: int, head_score: float, names: NameGazetteer | None,
+                  extra: bool = False) -> np.ndarray:
+    """Feature vector [3*dim + len(SCALARS)] of the PERSON span [start, end) of `ts.text` (float32).
+
+    `extra`: the span is one of candidates.py's proposals, not a name of the head's own decoding (`head_score` is
+    then its words' mean PERSON probability, below the argmax)."""
     text = ts.text
     i, j = _span_tokens(ts.offsets, start, end)
     lo = max(0, i - CONTEXT_TOKENS)
@@ -89,6 +93,7 @@ def span_features(ts: TextStates, start: int, end: int, head_score: float, names
         float(ts.record),
         math.log1p(len(text)) / 10.0,
         min(ts.names_in_text, 8) / 8.0,
+        float(extra),
     ]
     return np.concatenate([span_mean, ctx_mean, ts.text_mean, np.asarray(scalars, dtype=np.float32)]).astype(
         np.float32)
@@ -98,12 +103,19 @@ class PersonModel:
     """Logistic model over `span_features`: P(the span names a real person). Immutable; thread-safe."""
 
     def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float,
-                 threshold: float) -> None:
+                 threshold: float, extra_threshold: float | None = None) -> None:
+        """`threshold`: the validated probability a head's name needs; `extra_threshold`: the one an extra
+        candidate of candidates.py needs (None: the model was not trained on them, none is proposed)."""
         if not (mean.shape == scale.shape == coef.shape and mean.ndim == 1):
             raise ValueError(f"pii_person: mean/scale/coef shapes differ: {mean.shape} {scale.shape} {coef.shape}")
         self._w = (coef / scale).astype(np.float32)
         self._b = float(intercept - (coef * mean / scale).sum())
         self.threshold = threshold
+        self.extra_threshold = extra_threshold
+        self.candidate_floor = 1.01  # what the extra candidates were proposed with in training (load() reads it)
+        self.capitalised_runs = False
+        # the validated threshold when no extra candidate is proposed (signals.pii.person_candidates: false)
+        self.threshold_without_candidates = threshold
         self.dim = mean.shape[0]
 
     @classmethod
@@ -114,7 +126,14 @@ class PersonModel:
             raise ValueError(f"{PERSON_MODEL_FILE}: feature_version {data.get('feature_version')} != "
                              f"{FEATURE_VERSION}; run `make models`")
         arr = {k: np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef")}
-        return cls(arr["mean"], arr["scale"], arr["coef"], float(data["intercept"]), float(data["threshold"]))
+        extra = data.get("extra_threshold")
+        model = cls(arr["mean"], arr["scale"], arr["coef"], float(data["intercept"]), float(data["threshold"]),
+                    None if extra is None else float(extra))
+        if extra is not None:
+            model.candidate_floor = float(data["candidate_floor"])
+            model.capitalised_runs = bool(data["capitalised_runs"])
+            model.threshold_without_candidates = float(data["threshold_without_candidates"])
+        return model
 
     def prob(self, features: np.ndarray) -> float:
         """P(real person) for one feature vector [dim]."""

@@ -57,14 +57,16 @@ def _word_probs(text: str, pp: np.ndarray, offsets: Sequence[tuple[int, int]]) -
     limit = max((e for _, e in offsets), default=0)
     words = [(m.start(), m.end()) for m in _WORD.finditer(text, 0, limit)]
     starts = [s for s, _ in words]
-    acc: list[list[float]] = [[] for _ in words]
-    for t, (s, e) in enumerate(offsets):
+    total = [0.0] * len(words)
+    count = [0] * len(words)
+    for t, ((s, e), p) in enumerate(zip(offsets, pp.tolist(), strict=True)):
         if e <= s or not words:
             continue
         w = bisect_right(starts, s) - 1
         if w >= 0 and s < words[w][1] and any(ch.isalnum() for ch in text[s:e]):
-            acc[w].append(float(pp[t]))
-    return [(s, e, float(np.mean(a)) if a else None) for (s, e), a in zip(words, acc, strict=True)]
+            total[w] += p
+            count[w] += 1
+    return [(s, e, total[k] / count[k] if count[k] else None) for k, (s, e) in enumerate(words)]
 
 
 def _capitalised(word: str) -> bool:
@@ -100,6 +102,8 @@ def person_candidates(
     if not len(offsets) or floor > 1.0:
         return []
     pp = _person_prob(probs, labels)
+    if not capitalised and not (pp >= floor).any():  # most texts: no word can be proposed
+        return []
     words = _word_probs(text, pp, offsets)
     cased = text != text.lower()
     runs: list[tuple[int, int]] = []  # word index ranges [i, j)
@@ -116,10 +120,12 @@ def person_candidates(
             runs.append((i, j))
             i = j
 
-    caps = [not cased or _capitalised(text[s:e]) or text[s:e].lower() in _PARTICLES for s, e, _ in words]
-    collect([c and p is not None and p >= floor for c, (_, _, p) in zip(caps, words, strict=True)])
+    def cap(s: int, e: int) -> bool:
+        return not cased or _capitalised(text[s:e]) or text[s:e].lower() in _PARTICLES
+
+    collect([p is not None and p >= floor and cap(s, e) for s, e, p in words])
     if capitalised and cased:
-        collect(caps)
+        collect([cap(s, e) for s, e, _ in words])
     tc = TextContext(text)
     spans = sorted((e.start, e.end) for e in taken)
     out: dict[tuple[int, int], PIIEntity] = {}

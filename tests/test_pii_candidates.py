@@ -108,7 +108,8 @@ def _detector(bias: float, extra_threshold: float | None = 0.5, **cfg: object) -
     model.candidate_floor, model.capitalised_runs = 0.1, False
     text = "The quote that Odile sent looks high."
     probs, _ = _head(text, {"Odile": 0.3})
-    return PIIDetector(PIIConfig(**cfg), _Head(probs), NameGazetteer(frozenset(), frozenset()), model)  # type: ignore[arg-type]
+    head = _Head(probs)
+    return PIIDetector(PIIConfig(**cfg), head, NameGazetteer(frozenset(), frozenset()), model)  # type: ignore[arg-type]
 
 
 def _persons(det: PIIDetector, language: str = "en") -> list[str]:

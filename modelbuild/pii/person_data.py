@@ -161,7 +161,8 @@ def extract(rows: list[Row], models: Path, cache: Path, floor: float | None = No
         persons = [e for e in found if e.type == "PERSON"]
         extras = []
         if floor is not None and row.trusted and len(offs) and anyp.head is not None:
-            extras = person_candidates(row.text, anyp.head.probs(emb), offs, anyp.head.labels, floor, found, capitalised)
+            extras = person_candidates(row.text, anyp.head.probs(emb), offs, anyp.head.labels, floor, found,
+                                       capitalised)
         row.cands = [(e.start, e.end, e.score, (e.start, e.end) in kept_spans, False) for e in persons]
         row.cands += [(e.start, e.end, e.score, False, True) for e in extras]
         if persons or extras:

@@ -211,7 +211,8 @@ HELD_OUT_NAMES: set[str] = set()
 def ceiling(rows: Sequence[Row]) -> None:
     """Per origin: gold PERSON spans some candidate overlaps (the head's own / with the extra candidates), and
     candidates per text (the head's / extra)."""
-    print("\n| origin | texts | gold PERSON | head's candidates | + extra candidates | head cands / text | extra / text |")
+    print("\n| origin | texts | gold PERSON | head's candidates | + extra candidates | head cands / text "
+          "| extra / text |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     by: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
@@ -226,7 +227,8 @@ def ceiling(rows: Sequence[Row]) -> None:
                 h1 += any(s < ge and gs < e for s, e, *_ in r.cands)
         c0 = sum(not c[4] for r in rs for c in r.cands)
         c1 = sum(c[4] for r in rs for c in r.cands)
-        print(f"| {origin} | {len(rs)} | {n} | {_pct(h0, n)} | {_pct(h1, n)} | {c0 / len(rs):.2f} | {c1 / len(rs):.2f} |")
+        print(f"| {origin} | {len(rs)} | {n} | {_pct(h0, n)} | {_pct(h1, n)} | {c0 / len(rs):.2f} "
+              f"| {c1 / len(rs):.2f} |")
 
 
 def within_origin(rows: list[Row], budget: float) -> None:
@@ -312,7 +314,8 @@ def main() -> None:
                     help="share of validation chat prompts that may be flagged (any entity) at the threshold")
     ap.add_argument("--report", action="store_true", help="print the within-origin and by-origin tables")
     ap.add_argument("--floor", type=float, default=0.1,
-                    help="candidates.py's extra PERSON candidates: words with PERSON probability >= floor (shipped 0.1)")
+                    help="candidates.py's extra PERSON candidates: words with PERSON probability >= floor "
+                    "(shipped 0.1)")
     ap.add_argument("--no-candidates", action="store_true",
                     help="the head's own names only (the ninth session's model, with a constant `extra` feature)")
     ap.add_argument("--capitalised", action="store_true",

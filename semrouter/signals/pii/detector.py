@@ -99,6 +99,9 @@ class PIIDetector:
         encoder's output for `text` without padding; when either is None only the patterns run.
         `language` is the language signal's ISO 639-1 code (None: not detected); with the PERSON policy
         (`person_requires_context`, `head_languages`) it decides which names count (signals/pii/person.py).
+        With `person_candidates` (and a span check trained with them), words the head's decoding left out are
+        proposed too (candidates.py) and count only when the span check scores them at the extra threshold.
+        Raises ValueError when `token_embeddings` is not [len(offsets), dim].
         """
         if not self.cfg.enabled or not text:
             return []

@@ -145,3 +145,54 @@ def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
     # in reading order, so that the analysis window's tail keeps the latest turns of a long conversation
     assert req.unclassified_text("last_user").splitlines() == ["function", "crm", "s", "args", "out"]
     assert req.unclassified_text("conversation").splitlines() == ["function", "crm", "args"]
+
+
+def test_safety_texts_are_the_untrusted_parts_newest_tool_result_first() -> None:
+    """The guard reads tool results (newest first, vLLM documents after them), the client's system text and earlier
+    user turns (newest first) beside the classified text; never the classified text twice, never an assistant
+    answer; `conversation` classifies everything already."""
+    req = parse_chat_request(raw({"model": "auto", "documents": [{"text": "doc"}], "messages": [
+        {"role": "system", "content": "sys"},
+        {"role": "user", "content": "first question"},
+        {"role": "assistant", "content": "an answer"},
+        {"role": "user", "content": "second question"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "function": {"arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "1", "content": "older result"},
+        {"role": "tool", "tool_call_id": "2", "content": "newer result"},
+        {"role": "user", "content": "last question"}]}), 10_000)
+    every = ("tool_results", "system", "earlier_user")
+    assert req.safety_texts(every, "last_user") == [
+        "newer result", "older result", "doc", "sys", "second question", "first question"]
+    assert req.safety_texts(("tool_results",), "last_user") == ["newer result", "older result", "doc"]
+    assert req.safety_texts(("earlier_user", "system"), "last_user") == ["sys", "second question", "first question"]
+    assert req.safety_texts((), "last_user") == []
+    assert req.safety_texts(every, "all_user") == ["newer result", "older result", "doc", "sys"]
+    assert req.safety_texts(every, "conversation") == []
+    same = parse_chat_request(raw({"model": "auto", "messages": [
+        {"role": "user", "content": "q"}, {"role": "tool", "tool_call_id": "1", "content": "q"},
+        {"role": "user", "content": "q"}]}), 10_000)
+    assert same.safety_texts(every, "last_user") == []  # the classified text is already scored
+
+
+def test_safety_texts_read_tool_results_of_every_api() -> None:
+    """Responses `function_call_output` and kept tool items, Messages `tool_result` blocks and `system` arrive as
+    chat roles (request/responses_api.py, request/anthropic.py): the guard reads them all."""
+    from semrouter.request import apis
+
+    resp = apis.parse("responses", json.dumps({"model": "auto", "instructions": "be brief", "input": [
+        {"type": "message", "role": "user", "content": "look it up"},
+        {"type": "function_call", "call_id": "c", "name": "web", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c", "output": "page text"},
+        {"type": "mcp_call", "id": "m", "name": "files", "server_label": "fs", "arguments": "{}",
+         "output": "file text"},
+        {"type": "reasoning", "id": "r", "summary": [{"type": "summary_text", "text": "thinking"}]},
+        {"type": "message", "role": "user", "content": "and now?"}]}).encode(), 10**6)
+    texts = resp.safety_texts(("tool_results", "system", "earlier_user"), "last_user")
+    assert texts[:2] == ["files\n{}\nfile text", "page text"]  # newest first
+    assert texts[2:] == ["be brief", "look it up"] and "thinking" not in "".join(texts)
+    msgs = apis.parse("messages", json.dumps({"model": "auto", "max_tokens": 9, "system": "house rules",
+                                              "messages": [{"role": "user", "content": [
+                                                  {"type": "tool_result", "tool_use_id": "t", "content": [
+                                                      {"type": "text", "text": "result text"}]},
+                                                  {"type": "text", "text": "what did it say?"}]}]}).encode(), 10**6)
+    assert msgs.safety_texts(("tool_results", "system"), "last_user") == ["result text", "house rules"]

@@ -36,7 +36,8 @@ class _Recorder:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s, self.seen = delay_s, []  # type: ignore[var-annotated]
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None,
+                      extra: Sequence[str] = ()) -> Analysis:
         self.seen.append(text)
         await asyncio.sleep(self.delay_s)
         return Analysis(category_probs={"math": 0.99})
@@ -104,7 +105,8 @@ async def test_a_long_prompt_never_gets_less_than_the_short_budget() -> None:
 class _Failing(_Recorder):
     """An analyzer whose safety head failed: every other signal came back."""
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None,
+                      extra: Sequence[str] = ()) -> Analysis:
         return Analysis(category_probs={"math": 0.99}, errors=("jailbreak",))
 
 

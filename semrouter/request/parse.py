@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,6 +67,49 @@ class ChatRequest:
                 left_out.append(t)
             left_out += unread_texts(m)
         return "\n".join(left_out)
+
+
+    def safety_texts(self, read: Sequence[str], which: ClassifyText) -> list[str]:
+        """The texts the safety guard scores beside `text_for(which)` (signals.jailbreak.read), in priority order
+        (the segment budget is spent in this order; signals/onnx/segments.plan_extra):
+        1. `tool_results`: chat `tool`/`function` messages, Responses `function_call_output` and Messages
+           `tool_result` blocks (all arrive as `tool` messages), the text of Responses items kept as they came
+           other than reasoning (MCP and custom tool outputs, shell output, search results), and vLLM's
+           `documents`; newest first, every one in the request (an agent's earlier results were read by the model
+           too). Where indirect prompt injections arrive: web pages, e-mails, files an agent fetched.
+        2. `system`: the client's system/developer messages (Responses `instructions`, Messages `system`); never the
+           router's own category prompt (added when the body is rewritten, after this).
+        3. `earlier_user`: user turns before the last one, newest first.
+        Texts already in the classified text are left out (`all_user` classifies every user turn, `conversation`
+        every message: then nothing is added); empty and repeated texts are left out. Never raises."""
+        if which == "conversation":
+            return []
+        parts = set(read)
+        tools: list[str] = []
+        system: list[str] = []
+        users: list[str] = []
+        last_user = max((i for i, m in enumerate(self.messages) if m.get("role") == "user"), default=-1)
+        for i, m in enumerate(self.messages):
+            role = m.get("role")
+            if role in ("tool", "function"):
+                tools.append(content_text(m.get("content")))
+            elif role in ("system", "developer"):
+                system.append(content_text(m.get("content")))
+            elif role == "user" and i != last_user and which == "last_user":
+                users.append(content_text(m.get("content")))
+            item = m.get("item")
+            if isinstance(item, dict) and item.get("type") != "reasoning":
+                tools.append("\n".join(_strings(item, _OPAQUE_KEYS)))
+        docs = _strings(self.body.get("documents"))
+        out = ([*reversed(tools), *reversed(docs)] if "tool_results" in parts else []) \
+            + (system if "system" in parts else []) + (list(reversed(users)) if "earlier_user" in parts else [])
+        seen = {self.text_for(which)}
+        kept = []
+        for t in out:
+            if t and t not in seen:
+                seen.add(t)
+                kept.append(t)
+        return kept
 
 
 def content_text(content: Any) -> str:

@@ -141,7 +141,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         keyword = rt.keywords.evaluate(text)
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
-        analysis = await _analyze(rt, st, text, want) if want or cache_key is not None else None
+        extra = _safety_texts(cfg, req) if "jailbreak" in want else []
+        analysis = await _analyze(rt, st, text, want, extra) if want or cache_key is not None else None
         missing = _policy_signals_missing(rt, req.model, want, analysis)
         if missing and cfg.server.signals_unavailable == "refuse":
             log.warning("signals_unavailable_refused", request_id=st.request_id, signals=sorted(missing))
@@ -252,19 +253,33 @@ def _policy_signals_missing(rt: Runtime, model: str, want: frozenset[str], analy
     return needed & frozenset(analysis.errors)
 
 
-async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]) -> Analysis | None:
-    """The signals in `want` (see decision/needs.py); None when the analyzer is off or failed."""
+def _safety_texts(cfg: Config, req: ChatRequest) -> list[str]:
+    """The request's untrusted texts the safety scores read beside the classified one (signals.jailbreak.read;
+    ChatRequest.safety_texts), each cut to the analysis windows like the classified text (server.analysis_head_chars
+    and analysis_tail_chars), in priority order."""
+    server = cfg.server
+    return [analysis_window(t, server.analysis_head_chars, server.analysis_tail_chars).text
+            for t in req.safety_texts(cfg.signals.jailbreak.read, cfg.routing.classify_text)]
+
+
+async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str],
+                   extra: list[str] | None = None) -> Analysis | None:
+    """The signals in `want` (see decision/needs.py); None when the analyzer is off or failed. `extra`: the
+    request's other texts the safety scores read (`_safety_texts`)."""
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics
     server = rt.config.server
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
+    extra = extra or []
+    cost = analysis_cost(text) + sum(map(analysis_cost, extra))
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
-        if analysis_cost(text) > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
+        if cost > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000
     try:
         # the deadline lets the analyzer skip a run that could not end in time (it would only delay the others)
-        analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want, time.monotonic() + budget_s), budget_s)
+        deadline = time.monotonic() + budget_s
+        analysis = await asyncio.wait_for(rt.analyzer.analyze(text, want, deadline, extra), budget_s)
     except TimeoutError:  # defined overrun (or known in advance): route without the signals, as for a failing model
         log.warning("signals_over_budget", request_id=st.request_id, budget_ms=budget_ms,
                     chars=len(text))

@@ -78,10 +78,12 @@ async def language_of(detector: TextLanguage | None, text: str, analysis: Analys
 class Analyzer(Protocol):
     """Model-based signals. Implementations batch and run off the event loop."""
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None,
+                      extra: Sequence[str] = ()) -> Analysis:
         """All signals (`want` None) or only the named ones ("category", "jailbreak", "complexity", "pii").
         `deadline` (time.monotonic() s): when the caller stops waiting; an implementation may raise TimeoutError
-        at once when it knows it cannot answer by then."""
+        at once when it knows it cannot answer by then. `extra`: other texts of the request that the safety scores
+        (`jailbreak`) cover too, in priority order (tool results, system prompt, earlier user turns)."""
         ...
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray: ...

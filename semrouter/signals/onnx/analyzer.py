@@ -55,6 +55,13 @@ class _Job:
     signals: bool  # False: embedding only (semantic cache)
     want: frozenset[str] = SIGNALS  # which of SIGNALS this request needs (the rest are not reported)
     light: bool = False  # sent to the light lane by its cost: a run that finds it over one row hands it back
+    # the request's other texts the safety guard reads (signals.jailbreak.read): segment units of their own
+    extra: tuple[str, ...] = ()
+
+    @property
+    def cost(self) -> int:
+        """analysis_cost of the prompt and of its other texts (what the run pays for it, at most)."""
+        return analysis_cost(self.text) + sum(map(analysis_cost, self.extra))
 
 
 _Result = tuple[np.ndarray, Analysis] | None  # None: handed back to be analysed in the heavy lane
@@ -132,7 +139,7 @@ class OnnxAnalyzer:
         self._heavy_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-analyzer-heavy")
         self.batcher: MicroBatcher[_Job, _Result] = MicroBatcher(
             self._run_batch, executor, cfg.batch_max_size, cfg.batch_max_wait_ms,
-            cost=lambda job: analysis_cost(job.text), max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
+            cost=lambda job: job.cost, max_cost=cfg.batch_max_chars, light_cost=cfg.long_prompt_chars,
             heavy_executor=self._heavy_executor, min_run_cost=_RUN_FIXED_COST,
         )
 
@@ -294,7 +301,8 @@ class OnnxAnalyzer:
                 assert tok is not None
                 jb_rows = [i for i in sig if "jailbreak" in jobs[i].want]  # only they pay for overflow rows
                 scored = self.jailbreak([texts[i] for i in jb_rows], tok[jb_rows], [tb.lengths[i] for i in jb_rows],
-                                        [tb.truncated[i] for i in jb_rows], tb.input_ids[jb_rows])
+                                        [tb.truncated[i] for i in jb_rows], tb.input_ids[jb_rows],
+                                        [jobs[i].extra for i in jb_rows])
                 safety = dict(zip(jb_rows, scored, strict=True))
             except Exception:  # noqa: BLE001
                 log.exception("jailbreak_head_failed")
@@ -415,15 +423,20 @@ class OnnxAnalyzer:
         """The category labels `category_probs` is over (empty when no classifier is configured)."""
         return self.category.labels if self.category is not None else ()
 
-    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None) -> Analysis:
+    async def analyze(self, text: str, want: frozenset[str] | None = None, deadline: float | None = None,
+                      extra: Sequence[str] = ()) -> Analysis:
         """All signals, or only those in `want` (a subset of SIGNALS; the others are left empty/None). `deadline`
         (time.monotonic() s): when the caller stops waiting; raises batcher.DeadlineExceeded (a TimeoutError) at
-        once when the analyzer's recent pace says the run cannot end by then (it is not run)."""
-        job = _Job(text, True, SIGNALS if want is None else want & SIGNALS,
-                   light=analysis_cost(text) <= self.cfg.long_prompt_chars)
+        once when the analyzer's recent pace says the run cannot end by then (it is not run). `extra`: the
+        request's other texts the safety scores cover too (tool results, system prompt, earlier turns, in priority
+        order; only the safety head reads them, within its segment budget: safety.SafetyScorer)."""
+        ex = tuple(extra)
+        job = _Job(text, True, SIGNALS if want is None else want & SIGNALS, extra=ex,
+                   light=analysis_cost(text) + sum(map(analysis_cost, ex)) <= self.cfg.long_prompt_chars)
         res = await self.batcher.submit(job, deadline=deadline)
         if res is None:  # over one encoder row after all: the heavy lane
-            res = await self.batcher.submit(_Job(job.text, True, job.want), heavy=True, deadline=deadline)
+            res = await self.batcher.submit(_Job(job.text, True, job.want, extra=job.extra), heavy=True,
+                                            deadline=deadline)
         assert res is not None  # only light jobs are handed back
         return res[1]
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semrouter.signals.onnx.segments import choose_pairs, plan_segments
+from semrouter.signals.onnx.segments import ExtraPlan, choose_pairs, plan_extra, plan_segments, spare_budget
 
 SAFETY_LABELS = ("jailbreak", "injection", "harmful")
 
@@ -273,20 +273,30 @@ class SafetyViews:
     def segment_rows(self, texts: Sequence[str], max_units: int, with_ids: bool = False,
                      score: Callable[[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]]], np.ndarray]
                      | None = None, priority: Callable[[list[str]], Sequence[float]] | None = None,
-                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]], list[float]]:
+                     extras: Sequence[Sequence[str]] | None = None,
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]], list[float],
+                                list[float]]:
         """Per text the views of its sentence segments (segments.plan_segments), each encoded ALONE and viewed
         exactly as a prompt of its own would be (whole row + windows, its own position features; no overflow
-        rows): float32 [S_i,D] views, [S_i,4] position features, (`with_ids`) each view's content ids, and the
-        share of its sentences' characters encoded alone (segments.SegmentPlan.coverage; 0.0 without units).
+        rows): float32 [S_i,D] views, [S_i,4] position features, (`with_ids`) each view's content ids, the
+        share of its sentences' characters encoded alone (segments.SegmentPlan.coverage; 0.0 without units), and
+        the share of its `extras` encoded alone (1.0 without them).
 
         All first-stage units of the batch go through ONE extra encoder run; none when no text has 2 sentences.
         `score(views, pos, ids) -> float [U]` (one entry per unit: its views [V_u,D], [V_u,4], ids) ranks the
         singles of prompts whose pairs did not all fit the budget; the pairs around their best singles
         (segments.choose_pairs) then go through a second run. Without `score` those prompts get singles only.
-        `priority` picks the sentences encoded alone when they do not all fit the budget (segments.plan_segments)."""
+        `priority` picks the sentences encoded alone when they do not all fit the budget (segments.plan_segments).
+        `extras`: per text the request's other texts the guard reads (tool results, system prompt, earlier turns;
+        request/parse.ChatRequest.safety_texts), whose units (segments.plan_extra) take what the prompt's own plan
+        leaves of the budget (segments.spare_budget) and go through the same first run, their views after the
+        prompt's; the last list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage)."""
         mt = self.tokenizer.max_tokens
         plans = [plan_segments(t, max_units, mt, priority) for t in texts]
-        first = self._alone([p.texts(t) for p, t in zip(plans, texts, strict=True)], with_ids)
+        more_units = [plan_extra(ex, spare_budget(t, p, max_units, mt), mt) if ex and max_units > 0 else ExtraPlan()
+                      for t, p, ex in zip(texts, plans, extras or [()] * len(texts), strict=True)]
+        first = self._alone([[*p.texts(t), *e.units] for p, t, e in zip(plans, texts, more_units, strict=True)],
+                            with_ids)
         if score is not None and any(p.deferred and p.singles for p in plans):
             owners = [i for i, p in enumerate(plans) if p.deferred and p.singles]
             flat = [u for i in owners for u in first[i][: len(plans[i].singles)]]
@@ -303,7 +313,7 @@ class SafetyViews:
         seg_views = [np.concatenate([u[0] for u in us]) if us else np.zeros((0, 1), np.float32) for us in first]
         pos = [np.concatenate([u[1] for u in us]) if us else np.zeros((0, 4), np.float32) for us in first]
         vids = [[r for u in us for r in u[2]] for us in first]
-        return seg_views, pos, vids, [p.coverage for p in plans]
+        return seg_views, pos, vids, [p.coverage for p in plans], [e.coverage for e in more_units]
 
     def _alone(self, units: list[list[str]], with_ids: bool,
                ) -> list[list[tuple[np.ndarray, np.ndarray, list[Sequence[int]]]]]:
@@ -358,24 +368,28 @@ class SafetyScorer:
                    if max_segments is None else min(max_segments, int(meta.get("segments", 0))))
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
-                 truncated: Sequence[bool], input_ids: np.ndarray | None = None) -> list[SafetyScores]:
+                 truncated: Sequence[bool], input_ids: np.ndarray | None = None,
+                 extras: Sequence[Sequence[str]] | None = None) -> list[SafetyScores]:
         """One SafetyScores per text; `states` [B,T,D], `lengths`, `truncated` and `input_ids` [B,T] from the
-        shared encoder run (`input_ids` is needed by a head with a lexical branch)."""
+        shared encoder run (`input_ids` is needed by a head with a lexical branch). `extras`: per text the other
+        texts of its request to score too (tool results, system prompt, earlier turns), as segment units within
+        the same budget after the text's own (`SafetyViews.segment_rows`; none when segments are off); their
+        views are max-pooled with the text's, and the coverage is the lower of the two."""
         if self.lexical and input_ids is None:
             raise ValueError("this safety head has a lexical branch: pass the encoder run's input_ids")
         views, coverage, pos, vids = self.views.rows(texts, states, lengths, truncated,
                                                      input_ids if self.lexical else None)
         if self.segments:
-            seg_v, seg_p, seg_ids, seg_cov = self.views.segment_rows(
+            seg_v, seg_p, seg_ids, seg_cov, extra_cov = self.views.segment_rows(
                 texts, self.segments, bool(self.lexical), self._unit_scores,
-                self._lexical_priority if self.lexical else None)
+                self._lexical_priority if self.lexical else None, extras)
             for i, sv in enumerate(seg_v):
                 if len(sv):
                     views[i] = np.concatenate([views[i], sv])
                     pos[i] = np.concatenate([pos[i], seg_p[i]])
                     vids[i] = [*vids[i], *seg_ids[i]]
                 # every sentence encoded alone sees the whole prompt even where the token rows stop (max_chunks)
-                coverage[i] = max(coverage[i], seg_cov[i])
+                coverage[i] = min(max(coverage[i], seg_cov[i]), extra_cov[i])
         top = self._pool(views, pos, vids)
         return [SafetyScores({lab: float(p) for lab, p in zip(self.labels, t, strict=True)}, cov)
                 for t, cov in zip(top, coverage, strict=True)]

@@ -247,3 +247,103 @@ def segment_units(text: str, max_units: int = 16, max_tokens: int = 256) -> list
     each distinct sentence (within the budget), then every distinct adjacent pair when they all fit. Training
     (modelbuild/train_jailbreak.py) uses this stage alone; at request time deferred pairs follow by score."""
     return plan_segments(text, max_units, max_tokens).texts(text)
+
+
+def spare_budget(text: str, plan: SegmentPlan, max_units: int = 16, max_tokens: int = 256) -> int:
+    """What the segment budget of a prompt leaves for the request's other texts (`plan_extra`), in analysis_cost
+    units, once `plan` (`plan_segments(text, ...)`) has taken its share: the whole budget when the prompt has no
+    units (one sentence), what is left after its singles, runs and pairs, and for a deferred plan what is left
+    after the dearest `max_pairs` distinct pairs it may still choose (an upper bound: the prompt keeps priority)."""
+    if not (plan.singles or plan.runs or plan.pairs or plan.deferred):
+        return segment_budget(max_units, max_tokens)
+    if not plan.deferred:
+        return plan.left
+    s = plan.spans
+    costs = sorted((_row_cost(text, s[i][0], s[i + 1][1], max_tokens)
+                    for i in _distinct_pairs(text, s, range(len(s) - 1))), reverse=True)
+    return max(0, plan.left - sum(costs[: plan.max_pairs]))
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraPlan:
+    """The units of a request's other texts (tool results, system prompt, earlier turns) encoded alone.
+
+    `units`: distinct unit texts, in the order they were chosen; `coverage`: share of the texts' characters
+    encoded alone as a whole text or a sentence (0..1; 1.0 when there are no texts)."""
+
+    units: tuple[str, ...] = ()
+    coverage: float = 1.0
+
+
+def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: bool = True) -> ExtraPlan:
+    """Units for the untrusted texts of a request beside its classified prompt, within `budget` analysis_cost
+    units (what `spare_budget` leaves), each scored as a prompt of its own (no surrounding context): first each
+    text whole when it fits one encoder row, then each longer text in row-sized blocks of consecutive sentences
+    (`_blocks`: each with its own windows, as the overflow rows read a long prompt), then every distinct sentence
+    of each, then each run of 3+ short sentences, then every distinct adjacent pair (`pairs`); a unit
+    is kept when it fits what is left (greedy, in that order; `texts` in priority order: the newest tool result
+    first). So an instruction planted in a tool result is seen alone as its sentence, its pair and its text,
+    however ordinary the rest of the document. Texts past the budget are not split (linear in their length).
+    Never raises; [] texts -> no units, coverage 1.0."""
+    units: list[str] = []
+    seen: set[str] = set()
+    left = budget
+
+    def take(u: str) -> bool:
+        nonlocal left
+        if u in seen:
+            return True
+        c = _row_cost(u, 0, len(u), max_tokens)
+        if c > left:
+            return False
+        left -= c
+        seen.add(u)
+        units.append(u)
+        return True
+
+    whole = [bool(t.strip()) and analysis_cost(t) + 8 <= 4 * max_tokens and take(t.strip()) for t in texts]
+    spans = [split_sentences(t) if left > 0 else [] for t in texts]
+    kept: list[set[tuple[int, int]]] = [set() for _ in texts]
+    for k, t in enumerate(texts):
+        for a, b in _blocks(t, spans[k], max_tokens) if not whole[k] else ():
+            if take(t[a:b]):
+                kept[k].update((x, y) for x, y in spans[k] if a <= x and y <= b)
+    for k, t in enumerate(texts):
+        for a, b in spans[k]:
+            if take(t[a:b]):
+                kept[k].add((a, b))
+    for k, t in enumerate(texts):
+        for a, b in short_runs(t, spans[k]) if len(spans[k]) > 1 else ():
+            take(t[a:b])
+    for k, t in enumerate(texts if pairs else ()):
+        for i in _distinct_pairs(t, spans[k], range(len(spans[k]) - 1)):
+            take(t[spans[k][i][0]:spans[k][i + 1][1]])
+    total = sum(len(t) for t in texts)
+    if not total:
+        return ExtraPlan(tuple(units), 1.0)
+    covered = 0.0
+    for k, t in enumerate(texts):
+        if whole[k]:
+            covered += len(t)
+            continue
+        covered += sum((b - a) * min(1.0, 4 * max_tokens / (analysis_cost(t[a:b]) + 8)) for a, b in kept[k])
+    return ExtraPlan(tuple(units), min(1.0, covered / total))
+
+
+def _blocks(text: str, spans: Sequence[tuple[int, int]], max_tokens: int) -> list[tuple[int, int]]:
+    """[start, end) of consecutive sentences of `text` packed into encoder rows of at most `max_tokens` word
+    pieces (analysis_cost), each block starting with the last sentence of the one before (an instruction across a
+    boundary is whole in one): a text longer than one row read in row-sized pieces, each with its own windows."""
+    out: list[tuple[int, int]] = []
+    i, n = 0, len(spans)
+    cap = 4 * max_tokens - 8
+    while i < n:
+        j, cost = i, 0
+        while j < n and (j == i or cost + analysis_cost(text[spans[j][0]:spans[j][1]]) + 1 <= cap):
+            cost += analysis_cost(text[spans[j][0]:spans[j][1]]) + 1
+            j += 1
+        out.append((spans[i][0], spans[j - 1][1]))
+        if j >= n:
+            break
+        i = j - 1 if j - 1 > i else j
+    return out

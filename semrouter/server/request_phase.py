@@ -28,6 +28,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.config import analysis_cost
+from semrouter.signals.onnx.segments import segment_budget
 from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis, language_of
 from semrouter.telemetry.logging import hide_in_logs, loggable
@@ -272,7 +273,9 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     server = rt.config.server
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
     extra = extra or []
-    cost = analysis_cost(text) + sum(map(analysis_cost, extra))
+    segs = rt.config.signals.jailbreak.max_segments  # the safety head reads `extra` within its segment budget
+    cost = analysis_cost(text) + min(sum(map(analysis_cost, extra)),
+                                     segment_budget(16 if segs is None else segs, rt.config.signals.max_tokens))
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
         if cost > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000

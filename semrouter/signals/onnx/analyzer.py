@@ -32,6 +32,7 @@ from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, Model
 from semrouter.signals.onnx.multilingual import MultilingualCategory
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
+from semrouter.signals.onnx.segments import segment_budget
 from semrouter.signals.onnx.sessions import Encoder, Head, session_options
 from semrouter.signals.onnx.tokenize import TextTokenizer, TokenBatch
 from semrouter.signals.types import SIGNALS, Analysis, PIIEntity, TextLanguage
@@ -57,11 +58,12 @@ class _Job:
     light: bool = False  # sent to the light lane by its cost: a run that finds it over one row hands it back
     # the request's other texts the safety guard reads (signals.jailbreak.read): segment units of their own
     extra: tuple[str, ...] = ()
+    extra_cost: int = 0  # what they add to the run: their analysis_cost, at most the segment budget
 
     @property
     def cost(self) -> int:
-        """analysis_cost of the prompt and of its other texts (what the run pays for it, at most)."""
-        return analysis_cost(self.text) + sum(map(analysis_cost, self.extra))
+        """analysis_cost of the prompt plus what its other texts add (the batcher's unit)."""
+        return analysis_cost(self.text) + self.extra_cost
 
 
 _Result = tuple[np.ndarray, Analysis] | None  # None: handed back to be analysed in the heavy lane
@@ -430,12 +432,17 @@ class OnnxAnalyzer:
         once when the analyzer's recent pace says the run cannot end by then (it is not run). `extra`: the
         request's other texts the safety scores cover too (tool results, system prompt, earlier turns, in priority
         order; only the safety head reads them, within its segment budget: safety.SafetyScorer)."""
-        ex = tuple(extra)
-        job = _Job(text, True, SIGNALS if want is None else want & SIGNALS, extra=ex,
-                   light=analysis_cost(text) + sum(map(analysis_cost, ex)) <= self.cfg.long_prompt_chars)
+        wanted = SIGNALS if want is None else want & SIGNALS
+        sj = self.jailbreak
+        # only the safety head's segment units read them, and never more than its segment budget: a conversation of
+        # many long tool results costs the run (and the batcher's pace estimate) at most that much
+        ex = tuple(extra) if sj is not None and sj.segments and "jailbreak" in wanted else ()
+        ex_cost = min(sum(map(analysis_cost, ex)), segment_budget(sj.segments, self.cfg.max_tokens)) if ex else 0
+        job = _Job(text, True, wanted, extra=ex, extra_cost=ex_cost,
+                   light=analysis_cost(text) + ex_cost <= self.cfg.long_prompt_chars)
         res = await self.batcher.submit(job, deadline=deadline)
         if res is None:  # over one encoder row after all: the heavy lane
-            res = await self.batcher.submit(_Job(job.text, True, job.want, extra=job.extra), heavy=True,
+            res = await self.batcher.submit(_Job(job.text, True, job.want, extra=ex, extra_cost=ex_cost), heavy=True,
                                             deadline=deadline)
         assert res is not None  # only light jobs are handed back
         return res[1]

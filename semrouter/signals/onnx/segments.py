@@ -275,6 +275,9 @@ class ExtraPlan:
     coverage: float = 1.0
 
 
+_MIN_UNIT = 12  # the cost of the smallest unit (a word and the row's [CLS]/[SEP])
+
+
 def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: bool = True) -> ExtraPlan:
     """Units for the untrusted texts of a request beside its classified prompt, within `budget` analysis_cost
     units (what `spare_budget` leaves), each scored as a prompt of its own (no surrounding context): first each
@@ -283,7 +286,8 @@ def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: 
     of each, then each run of 3+ short sentences, then every distinct adjacent pair (`pairs`); a unit
     is kept when it fits what is left (greedy, in that order; `texts` in priority order: the newest tool result
     first). So an instruction planted in a tool result is seen alone as its sentence, its pair and its text,
-    however ordinary the rest of the document. Texts past the budget are not split (linear in their length).
+    however ordinary the rest of the document. Linear in the texts' length; once the budget is spent the rest
+    is only counted.
     Never raises; [] texts -> no units, coverage 1.0."""
     units: list[str] = []
     seen: set[str] = set()
@@ -293,6 +297,8 @@ def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: 
         nonlocal left
         if u in seen:
             return True
+        if left < _MIN_UNIT:  # spent: the rest is only counted (linear), not costed
+            return False
         c = _row_cost(u, 0, len(u), max_tokens)
         if c > left:
             return False
@@ -302,7 +308,7 @@ def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: 
         return True
 
     whole = [bool(t.strip()) and analysis_cost(t) + 8 <= 4 * max_tokens and take(t.strip()) for t in texts]
-    spans = [split_sentences(t) if left > 0 else [] for t in texts]
+    spans = [split_sentences(t) if left >= _MIN_UNIT else [] for t in texts]  # none split when wholes spent it
     kept: list[set[tuple[int, int]]] = [set() for _ in texts]
     for k, t in enumerate(texts):
         for a, b in _blocks(t, spans[k], max_tokens) if not whole[k] else ():

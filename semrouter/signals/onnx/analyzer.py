@@ -436,7 +436,7 @@ class OnnxAnalyzer:
         sj = self.jailbreak
         # only the safety head's segment units read them, and never more than its segment budget: a conversation of
         # many long tool results costs the run (and the batcher's pace estimate) at most that much
-        ex = tuple(extra) if sj is not None and sj.segments and "jailbreak" in wanted else ()
+        ex = tuple(extra) if extra and sj is not None and "jailbreak" in wanted and sj.segments else ()
         ex_cost = min(sum(map(analysis_cost, ex)), segment_budget(sj.segments, self.cfg.max_tokens)) if ex else 0
         job = _Job(text, True, wanted, extra=ex, extra_cost=ex_cost,
                    light=analysis_cost(text) + ex_cost <= self.cfg.long_prompt_chars)

@@ -68,7 +68,6 @@ class ChatRequest:
             left_out += unread_texts(m)
         return "\n".join(left_out)
 
-
     def safety_texts(self, read: Sequence[str], which: ClassifyText) -> list[str]:
         """The texts the safety guard scores beside `text_for(which)` (signals.jailbreak.read), in priority order
         (the segment budget is spent in this order; signals/onnx/segments.plan_extra):

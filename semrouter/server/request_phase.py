@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import structlog
@@ -264,18 +265,18 @@ def _safety_texts(cfg: Config, req: ChatRequest) -> list[str]:
 
 
 async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str],
-                   extra: list[str] | None = None) -> Analysis | None:
+                   extra: Sequence[str] = ()) -> Analysis | None:
     """The signals in `want` (see decision/needs.py); None when the analyzer is off or failed. `extra`: the
     request's other texts the safety scores read (`_safety_texts`)."""
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics
     server = rt.config.server
-    # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
-    extra = extra or []
-    segs = rt.config.signals.jailbreak.max_segments  # the safety head reads `extra` within its segment budget
+    # the safety head reads `extra` within its segment budget (unset: the shipped head's 16 rows)
+    segs = rt.config.signals.jailbreak.max_segments
     cost = analysis_cost(text) + min(sum(map(analysis_cost, extra)),
                                      segment_budget(16 if segs is None else segs, rt.config.signals.max_tokens))
+    # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
         if cost > rt.config.signals.long_prompt_chars else server.analysis_budget_ms
     budget_s = budget_ms / 1000

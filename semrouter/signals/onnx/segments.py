@@ -269,7 +269,7 @@ class ExtraPlan:
     """The units of a request's other texts (tool results, system prompt, earlier turns) encoded alone.
 
     `units`: distinct unit texts, in the order they were chosen; `coverage`: share of the texts' characters
-    encoded alone as a whole text or a sentence (0..1; 1.0 when there are no texts)."""
+    encoded alone in a whole text, a block or a sentence (0..1; 1.0 when there are no texts)."""
 
     units: tuple[str, ...] = ()
     coverage: float = 1.0

@@ -469,16 +469,17 @@ def test_the_cache_keeps_only_checked_answers_and_follows_what_the_policies_read
     1. with `signals_unavailable: route`, a request routed without the guard (over budget) had its answer stored,
        and once the analyzer kept up again the exact stage served it to the repeat, never checked: now such an
        answer is not stored;
-    2. the guard reading the whole conversation (`routing.classify_text: conversation`) is stricter, but the
-       fingerprint did not cover what the guard reads: a conversation with an attack in an earlier turn, cached
-       while only the last turn was read, was served after the reload;
+    2. the guard reading more of the conversation (`routing.classify_text: conversation`; since guard12 also
+       `signals.jailbreak.read: [earlier_user]`, the default) is stricter, but the fingerprint did not cover what
+       the guard reads: a conversation with an attack in an earlier turn, cached while only the last turn was
+       read, was served after the reload;
     3. the other way: adding a model (with a policy another model has) started the whole cache cold."""
     import yaml
 
     tight = {"server.signals_unavailable": "route", "server.analysis_budget_ms": 0.01,
              "server.analysis_budget_long_ms": 0.01}
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
-                                      "cache.lookup_timeout_ms": 2000, **tight})
+                                      "cache.lookup_timeout_ms": 2000, "signals.jailbreak.read": [], **tight})
     path, log = tmp_path / "semrouter.yaml", tmp_path / "logs" / "router.log"
 
     def reload(change: Callable[[dict[str, Any]], None]) -> None:
@@ -514,7 +515,11 @@ def test_the_cache_keeps_only_checked_answers_and_follows_what_the_policies_read
         reload(lambda cfg: cfg["models"].append({**cfg["models"][0], "name": "extra-model"}))
         assert c.chat(q, h).headers.get("x-vsr-cache-hit") == "true"  # nothing policy-related changed
 
-        reload(lambda cfg: cfg["routing"].update(classify_text="conversation"))
+        reload(lambda cfg: cfg["signals"]["jailbreak"].update(read=["tool_results", "earlier_user"]))
+        later = c.chat(talk, h)
+        assert "x-vsr-cache-hit" not in later.headers and refused(later), later.headers
+        reload(lambda cfg: (cfg["signals"]["jailbreak"].update(read=[]),
+                            cfg["routing"].update(classify_text="conversation")))
         later = c.chat(talk, h)
         assert "x-vsr-cache-hit" not in later.headers and refused(later), later.headers
     finally:

@@ -109,6 +109,7 @@ def test_policy_fingerprint_follows_the_answer_policies_only() -> None:
     assert policy_fingerprints(over, retrained).for_request(over, "auto") != fp(over, "auto")
     for stricter in (cfg(signals__jailbreak__jailbreak={"threshold": 0.5}), cfg(signals__jailbreak__block=False),
                      cfg(signals__enabled=False, cache__enabled=False), cfg(routing__classify_text="conversation"),
+                     cfg(signals__jailbreak__read=["tool_results"]), cfg(signals__jailbreak__read=[]),
                      cfg(server__analysis_head_chars=20_000), cfg(signals__precision="fp32")):
         assert fp(stricter) != base and fp(stricter, "auto") != auto
     for name in ("jailbreak_head.onnx", "pii_head.onnx", "encoder.int8.onnx", "pii_person.json"):

@@ -114,6 +114,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("-n", type=int, default=300, help="requests per variant per round")
     ap.add_argument("--concurrency", type=int, default=None, help="default 1 (keyword, signals) or 16 (mixed)")
+    ap.add_argument("--prompt", default=None, help="the user message of every request (default: the mode's prompt "
+                    "of bench_routing_overhead.PROMPTS)")
     a = ap.parse_args()
     conc = a.concurrency or (16 if a.mode == "mixed" else 1)
     variants = [(v.partition("=")[0], Path(v.partition("=")[2]).resolve()) for v in a.variants]
@@ -125,7 +127,8 @@ def main() -> int:
     stats: dict[str, list[tuple[float, ...]]] = {}
     inproc_p50: list[float] = []
     msgs: dict[str, list[dict[str, float]]] = {}  # Envoy's ext_proc counters per request, per round
-    inproc = InProcess(PROMPTS["signals"]) if a.mode == "signals" else None
+    prompt = a.prompt or PROMPTS["keyword" if a.mode == "keyword" else "signals"]
+    inproc = InProcess(prompt) if a.mode == "signals" else None
     with tempfile.TemporaryDirectory(prefix="bench-ab-") as td:
         tmp = Path(td)
         stacks: dict[str, Stack] = {}
@@ -147,8 +150,7 @@ def main() -> int:
                 if shared is None:
                     shared = {8001: ports[8001], 8002: ports[8002]}
             names = list(stacks)
-            body = json.dumps({"model": "auto", "messages": [
-                {"role": "user", "content": PROMPTS["keyword" if a.mode == "keyword" else "signals"]}]}).encode()
+            body = json.dumps({"model": "auto", "messages": [{"role": "user", "content": prompt}]}).encode()
             headers = {"content-type": "application/json", "authorization": "Bearer bench"}
             if a.mode == "mixed":
                 for st in stacks.values():  # warm-up, other prompts

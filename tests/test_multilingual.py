@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from semrouter.config import parse_config
@@ -140,3 +141,71 @@ async def test_only_listed_languages_pay_for_the_multilingual_pass_and_they_shar
         assert only_cat.multilingual_probs == {}
     finally:
         await a.close()
+
+
+# ---- the e5 head's second opinion on English prompts the classifier is unsure of (signals.multilingual.second_opinion)
+
+def test_second_opinion_gate_takes_only_rows_under_the_threshold() -> None:
+    from semrouter.signals.onnx.multilingual import needs_second_opinion
+
+    p = np.array([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.5, 0.5]], np.float32)
+    assert needs_second_opinion(p, 0.7).tolist() == [False, True, False, True]
+    assert needs_second_opinion(p, 1.0).all()
+    assert not needs_second_opinion(np.zeros((0, 2), np.float32), 0.7).any()
+
+
+def test_second_opinion_mix_can_turn_an_unsure_answer_and_keeps_a_distribution() -> None:
+    from semrouter.signals.onnx.multilingual import fuse_second_opinion
+
+    classifier = np.array([[0.45, 0.40, 0.15]], np.float32)
+    e5 = np.array([[0.05, 0.90, 0.05]], np.float32)
+    f = fuse_second_opinion(classifier, e5, weight=1.0, temperature=1.0)
+    assert f.argmax() == 1 and f.sum() == pytest.approx(1.0, abs=1e-6)
+    # weight 0 at temperature 1 gives the classifier back
+    assert fuse_second_opinion(classifier, e5, 0.0, 1.0) == pytest.approx(classifier / classifier.sum(), abs=1e-6)
+    # a higher temperature flattens
+    assert fuse_second_opinion(classifier, e5, 1.0, 3.0).max() < f.max()
+    with pytest.raises(ValueError, match="shape"):
+        fuse_second_opinion(classifier, e5[:, :2], 1.0, 1.0)
+
+
+def test_second_opinion_languages_must_be_classifier_languages() -> None:
+    with pytest.raises(ConfigError, match="second_opinion.languages.*classifier_languages"):
+        cfg(second_opinion={"languages": ["fr"]})
+    assert cfg(second_opinion={"languages": ["en"], "below": 0.6}).signals.multilingual.second_opinion.below == 0.6
+    with pytest.raises(ConfigError, match="below"):
+        cfg(second_opinion={"below": 0})
+
+
+@pytest.mark.skipif(not E5_READY, reason="models/ or models/e5 not built: run `make models`")
+async def test_only_unsure_english_prompts_take_the_second_opinion() -> None:
+    from semrouter.config.schema import Category, ModelScore
+    from semrouter.signals.config import MultilingualConfig, SecondOpinionConfig, SignalsConfig
+    from semrouter.signals.language import LanguageConfig, LanguageDetector
+    from semrouter.signals.onnx.analyzer import OnnxAnalyzer
+
+    names = ("math", "physics", "chemistry", "biology", "health", "computer science", "engineering", "economics",
+             "business", "law", "history", "philosophy", "psychology", "other")
+    cats = [Category(name=n, model_scores=(ModelScore(model="m", score=0.5),)) for n in names]
+
+    async def build(enabled: bool) -> OnnxAnalyzer:
+        ml = MultilingualConfig(model_dir=str(ROOT / "models" / "e5"),
+                                second_opinion=SecondOpinionConfig(enabled=enabled))
+        return await OnnxAnalyzer.create(SignalsConfig(model_dir=str(ROOT / "models"), multilingual=ml), cats,
+                                         language=LanguageDetector(LanguageConfig()))
+
+    unsure = "What did the Treaty of Westphalia change about European politics?"  # hand-written
+    alone, both = await build(False), await build(True)
+    try:
+        sure = await both.analyze("Solve for x: 3x + 7 = 22, and explain each step.")
+        assert sure.category_probs["math"] > 0.9 and both.second_opinions == 0
+        assert both.multilingual is not None and both.multilingual.runs == 0  # a confident prompt pays nothing
+        a, b = await alone.analyze(unsure), await both.analyze(unsure)
+        assert max(a.category_probs.values()) < 0.5  # the classifier alone: the default model
+        top = max(b.category_probs, key=b.category_probs.__getitem__)
+        assert (top, both.second_opinions, both.multilingual.runs) == ("history", 1, 1)
+        assert b.category_probs[top] >= 0.5 and b.multilingual_probs == {}  # English: no multilingual category
+        assert sum(b.category_probs.values()) == pytest.approx(1.0, abs=1e-5)
+    finally:
+        await alone.close()
+        await both.close()

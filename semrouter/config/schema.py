@@ -345,6 +345,12 @@ class Config(_Strict):
             if code in self.language.classifier_languages:
                 raise ValueError(f"signals.multilingual.languages: {code!r} is in language.classifier_languages (the "
                                  "English classifier decides those); remove it from one of the two")
+        so = ml.second_opinion
+        for code in (so.languages if so.enabled and "languages" in so.model_fields_set else ()):
+            if not self.language.trusted(code):
+                raise ValueError(f"signals.multilingual.second_opinion.languages: {code!r} is not in "
+                                 "language.classifier_languages (only the classifier's languages get a second "
+                                 "opinion); add it there or remove it here")
         return self
 
     def model(self, name: str) -> Model | None:

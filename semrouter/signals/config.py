@@ -184,6 +184,24 @@ class ClassifierConfig(_Cfg):
     )
 
 
+class SecondOpinionConfig(_Cfg):
+    """The multilingual encoder's category head as a second opinion on prompts the English classifier is unsure of:
+    when the classifier's top probability is below `below`, the e5 head runs too and the category probabilities
+    become softmax((log p_classifier + weight * log p_e5) / temperature). A confident classifier answer is kept as
+    it is (no e5 pass). The defaults were chosen on a validation slice neither head trained on
+    (modelbuild/category_ensemble.py, benchmarks/RESULTS.md "Tenth session (`route11`)")."""
+
+    enabled: bool = Field(default=True, description="run the second opinion (needs signals.multilingual.enabled and "
+                          "its model_dir's files; without them the classifier decides alone)")
+    below: float = Field(default=0.7, gt=0, le=1, description="classifier top probability under which the e5 head "
+                         "is asked (1: every prompt in `languages`)")
+    weight: float = Field(default=0.5, ge=0, le=10, description="weight of the e5 head's log-probabilities in the mix")
+    temperature: float = Field(default=1.514, gt=0, le=20, description="temperature of the mix: 1.249 chosen on "
+                               "validation x the classifier's calibration factor 1.2126 (train_category)")
+    languages: tuple[str, ...] = Field(default=("en",), description="detected languages (ISO 639-1) whose prompts "
+                                       "may get it: the classifier's languages (language.classifier_languages)")
+
+
 class MultilingualConfig(_Cfg):
     """The category of prompts the English classifier is not trusted on, from the multilingual encoder
     (multilingual-e5-small, `make models` writes it to models/e5) and its category head."""
@@ -202,6 +220,7 @@ class MultilingualConfig(_Cfg):
         default=("ja",), description="ISO 639-1 codes whose prompts get the multilingual category (each must be in "
         "language.detect and not in language.classifier_languages when set). Measured with labels: Japanese only")
     max_tokens: int = Field(default=256, ge=16, le=512, description="longer prompts keep their first and last tokens")
+    second_opinion: SecondOpinionConfig = Field(default_factory=SecondOpinionConfig)
 
     @field_validator("languages")
     @classmethod

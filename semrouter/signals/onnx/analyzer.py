@@ -29,7 +29,7 @@ from semrouter.signals.complexity import KnobTable
 from semrouter.signals.config import SignalsConfig, analysis_cost
 from semrouter.signals.onnx.batcher import MicroBatcher
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
-from semrouter.signals.onnx.multilingual import MultilingualCategory
+from semrouter.signals.onnx.multilingual import MultilingualCategory, fuse_second_opinion, needs_second_opinion
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
 from semrouter.signals.onnx.safety import SafetyScorer, SafetyScores
 from semrouter.signals.onnx.segments import segment_budget
@@ -127,6 +127,11 @@ class OnnxAnalyzer:
         # the multilingual category (signals.multilingual): only for rows whose detected language is one of these
         self.multilingual = multilingual if language is not None else None
         self._ml_languages = frozenset(cfg.multilingual.languages)
+        # the e5 head's second opinion on prompts the classifier is unsure of (signals.multilingual.second_opinion)
+        so = cfg.multilingual.second_opinion
+        self._second = so if so.enabled and self.multilingual is not None and category is not None and (
+            category.head is not None and tuple(category.labels) == tuple(self.multilingual.labels)) else None
+        self.second_opinions = 0  # prompts whose category took the e5 head's second opinion (tests, metrics)
         self._lang_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language") if language else None
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
         # the signals whose head reads the encoder's lower layers: the encoder returns them when one is wanted
@@ -213,7 +218,7 @@ class OnnxAnalyzer:
             pii = PIIDetector.load(mdir, cfg.pii)
         multilingual = None
         ml = cfg.multilingual
-        if ml.enabled and ml.languages and language is not None:
+        if ml.enabled and (ml.languages or ml.second_opinion.enabled) and language is not None:
             # loaded on a thread of its own: its ~430 MB of load-time allocations stay out of this worker thread's
             # malloc arena (loaded here, every English request's tokenise/encode/heads ran ~5-8% slower in one
             # process A/B, though the e5 sessions never ran for them)
@@ -338,7 +343,7 @@ class OnnxAnalyzer:
             except Exception:  # noqa: BLE001
                 log.exception("language_failed")
                 errors.append("language")
-        ml_probs = self._multilingual(jobs, sig, texts, langs, errors)
+        ml_probs, cat_p = self._multilingual(jobs, sig, texts, langs, errors, cat_p)
         t_ml = time.perf_counter()
         pii: dict[int, tuple[PIIEntity, ...]] = {}
         pii_err: set[int] = set()
@@ -401,22 +406,36 @@ class OnnxAnalyzer:
         return results
 
     def _multilingual(self, jobs: list[_Job], sig: list[int], texts: list[str], langs: list[str | None],
-                      errors: list[str]) -> dict[int, dict[str, float]]:
-        """The multilingual category of the signal rows (index into `sig`) whose language is configured for it and
-        that want a category: one encoder pass over those rows together. Empty when there are none."""
+                      errors: list[str], cat_p: np.ndarray | None
+                      ) -> tuple[dict[int, dict[str, float]], np.ndarray | None]:
+        """(the multilingual category of the signal rows (index into `sig`) whose language is configured for it and
+        that want a category; the classifier's probabilities `cat_p` [len(sig),K] with the e5 head's second opinion
+        mixed into the rows it was unsure of). One encoder pass over all those rows together; none when there are
+        none. On a failure of that pass both come back as they were without it."""
         if self.multilingual is None:
-            return {}
+            return {}, cat_p
         rows = [k for k, i in enumerate(sig) if langs[k] in self._ml_languages and "category" in jobs[i].want]
-        if not rows:
-            return {}
+        second: list[int] = []
+        if self._second is not None and cat_p is not None:
+            unsure = needs_second_opinion(cat_p, self._second.below)
+            second = [k for k, i in enumerate(sig) if unsure[k] and langs[k] in self._second.languages
+                      and "category" in jobs[i].want]
+        if not rows and not second:
+            return {}, cat_p
         try:
-            p = self.multilingual([texts[sig[k]] for k in rows])
+            p = self.multilingual([texts[sig[k]] for k in rows + second])
         except Exception:  # noqa: BLE001
             log.exception("multilingual_category_failed")
             errors.append("multilingual")
-            return {}
+            return {}, cat_p
+        if second:
+            assert self._second is not None and cat_p is not None
+            cat_p = cat_p.copy()
+            cat_p[second] = fuse_second_opinion(cat_p[second], p[len(rows):], self._second.weight,
+                                                self._second.temperature)
+            self.second_opinions += len(second)
         labels = self.multilingual.labels
-        return {k: {lab: float(x) for lab, x in zip(labels, p[j], strict=True)} for j, k in enumerate(rows)}
+        return {k: {lab: float(x) for lab, x in zip(labels, p[j], strict=True)} for j, k in enumerate(rows)}, cat_p
 
     # ---------------------------------------------------------------- the Analyzer protocol
 

@@ -5,7 +5,8 @@ The files come from `make models` (modelbuild/export_e5.py, its own `manifest.js
 optional: `MultilingualCategory.load` returns None when the directory or a file is missing (the analyzer logs it
 once and keeps the language gate). Runs in the analyzer's worker thread, only on the rows of a batch whose
 detected language is in `signals.multilingual.languages`, after the language signal has answered; English
-prompts never reach it. One pass: tokenise ("query: " + text, SentencePiece, head+tail truncation), encode (int8, masked mean,
+prompts reach it only for the second opinion (`signals.multilingual.second_opinion`: the English classifier's top
+probability under `below`; `needs_second_opinion`, `fuse_second_opinion`). One pass: tokenise ("query: " + text, SentencePiece, head+tail truncation), encode (int8, masked mean,
 L2), head -> probabilities over the head's 14 categories, restricted and renormalised to the configured ones.
 """
 
@@ -81,3 +82,22 @@ class MultilingualCategory:
         """[len(texts), len(labels)] probabilities (rows sum to 1)."""
         p = self.head(self.embed(texts))[:, self._idx]
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+
+
+def needs_second_opinion(probs: np.ndarray, below: float) -> np.ndarray:
+    """bool [N]: the rows of classifier probabilities `probs` [N,K] whose top probability is under `below` (those
+    get the e5 head's second opinion; a confident row keeps the classifier's answer and costs no e5 pass)."""
+    p = np.asarray(probs)
+    return p.max(axis=1) < below if p.size else np.zeros(len(p), dtype=bool)
+
+
+def fuse_second_opinion(classifier: np.ndarray, e5: np.ndarray, weight: float, temperature: float) -> np.ndarray:
+    """[N,K] softmax((log classifier + weight * log e5) / temperature) of two [N,K] probability arrays over the same
+    labels in the same order (rows sum to 1). Raises ValueError on a shape mismatch."""
+    a, b = np.asarray(classifier, dtype=np.float64), np.asarray(e5, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"second opinion: classifier {a.shape} and e5 {b.shape} probabilities differ in shape")
+    z = (np.log(a + 1e-12) + weight * np.log(b + 1e-12)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)

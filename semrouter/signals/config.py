@@ -208,7 +208,7 @@ class MultilingualConfig(_Cfg):
 
     enabled: bool = Field(
         default=True, description="for a prompt in one of `languages`, run the multilingual encoder and its category "
-        "head (only then: English prompts never pay for it); off, or without model_dir's files: the language gate "
+        "head (English prompts pay for it only through `second_opinion`); off, or without model_dir's files: the language gate "
         "decides alone (language.rules, else the default model)")
     model_dir: str = Field(default="models/e5", description="directory written by `make models` (modelbuild/"
                            "export_e5.py: encoder.int8.onnx, tokenizer.model, e5_category_head.onnx, manifest.json)")

@@ -109,6 +109,12 @@ def test_verbatim_parts() -> None:
     assert verbatim_parts("it's what you're doing") == ()
     assert verbatim_differs("What does `a+b` do?", "What does `a-b` do?")
     assert not verbatim_differs("hi, what does `a+b` do?", "What does `a+b` do, please?")
+    # the quoted characters count, not which quote marks hold them; code keeps its own
+    assert not verbatim_differs("Why does the sign say 'no entry' here?", 'Why does the sign say "no entry" here?')
+    assert not verbatim_differs("Translate \u201cgood night\u201d", 'Translate "good night"')
+    assert verbatim_differs("Translate 'May' into French", 'Translate "may" into French')
+    assert verbatim_differs("Translate 'May' into French", "Translate May into French")
+    assert verbatim_differs("What does `x` print?", "What does 'x' print?")
 
 
 @pytest.mark.parametrize("a,b,same", [

@@ -323,6 +323,9 @@ def test_a_unit_changed_where_the_same_unit_stays_elsewhere_is_vetoed() -> None:
     ("Move the logs from the archive folder into tmp", "Move the logs from tmp into the archive folder"),
     ("Does a brick of gold weigh more than a bag of sand?", "Does a bag of sand weigh more than a brick of gold?"),
     ("My teacher is referred to as a mentor", "My teacher is as to referred a mentor"),
+    # two words of one stem trade places inside a short run (stemmed, both read "http"): compared as written too
+    ("How do I redirect http to https in nginx?", "How do I redirect https to http in nginx?"),
+    ("Should I rename the file to files?", "Should I rename the files to file?"),
 ])
 def test_the_same_words_in_another_order_are_vetoed(a: str, b: str) -> None:
     assert Verifier().check(b, a, ("order",)).reason == "order"

@@ -38,7 +38,7 @@ import numpy as np
 
 from semrouter.cache.equivalent import _DIRECTED, _FILLER, _SCOPE, _SHORT_RE, _SHORTHAND, _one_edit
 from semrouter.cache.learned_verify import VerifierModelError
-from semrouter.cache.verify import _NEGATIONS, _STOP, _TOKEN, _stem, vocabulary_words
+from semrouter.cache.verify import _NEGATIONS, _STOP, _TOKEN, _number, _stem, vocabulary_words
 
 KIND = "cross_encoder"
 
@@ -125,7 +125,7 @@ def neutral_swap(a: Sequence[str], b: Sequence[str], common: frozenset[str] | No
     negation, scope and relation words that equivalent.py counts as content, question words and pronouns: "to" /
     "from", "what" / "why", "his" / "her" are no neutral swaps)."""
     def alike(x: list[str], y: list[str]) -> bool:
-        return len(x) == len(y) and all(u == v or _typo(u, v, common) or _stem_like(u, v)
+        return len(x) == len(y) and all(u == v or _typo(u, v, common) or _stem_like(u, v, common) or _same_number(u, v)
                                         for u, v in zip(x, y, strict=True))
 
     x, y = _content_run(a), _content_run(b)
@@ -155,14 +155,38 @@ def _content_run(words: Sequence[str]) -> list[str]:
         w in _STOP or w in _FILLER or w in _INTENSIFIERS)]
 
 
-def _stem_like(a: str, b: str) -> bool:
-    """An inflection of one stem: one word is the other plus -ed, -ing, -ly, -es, -s or -d ("sort" / "sorted")."""
+def _stem_like(a: str, b: str, common: frozenset[str] | None = None) -> bool:
+    """An inflection of one stem: one word is the other plus -ed, -ing, -ly, -es, -s or -d ("sort" / "sorted"), or
+    both are forms of one verb whose base is a word of `common` (without it: 4+ letters; `_verb_bases`: "ties" /
+    "tying", "chops" / "chopping", "used" / "using"; "bring" / "bred" share no word)."""
     s, t = (a, b) if len(a) <= len(b) else (b, a)
     return len(s) >= 3 and t.startswith(s) and t[len(s):] in _ENDINGS or (
-        len(s) >= 4 and s.endswith("e") and t.startswith(s[:-1]) and t[len(s) - 1:] in _ENDINGS)
+        len(s) >= 4 and s.endswith("e") and t.startswith(s[:-1]) and t[len(s) - 1:] in _ENDINGS) or (
+        a[0] == b[0] and any(x in common if common is not None else len(x) >= 4
+                             for x in _verb_bases(a) & _verb_bases(b)))
 
 
 _ENDINGS = frozenset({"ed", "ing", "ly", "es", "d", "s"})
+
+
+def _verb_bases(w: str) -> set[str]:
+    """The bases (3+ letters) a word of one of the regular English verb forms could come from: -s, -es, -ies,
+    -ed, -ied, -ing, -ying, with a dropped e or a doubled consonant ("tying" -> tie, "chopping" -> chop)."""
+    out = {w}
+    for end, adds in (("ying", ("ie", "y")), ("ies", ("y", "ie")), ("ied", ("y",)), ("ing", ("", "e")),
+                      ("es", ("", "e")), ("ed", ("", "e")), ("s", ("",))):
+        if w.endswith(end) and len(w) > len(end):
+            base = w[:-len(end)]
+            out |= {base + x for x in adds}
+            if end in ("ing", "ed") and len(base) >= 4 and base[-1] == base[-2]:
+                out.add(base[:-1])  # chopp-ing -> chop
+    return {b for b in out if len(b) >= 3}
+
+
+def _same_number(a: str, b: str) -> bool:
+    """The same number written two ways ("10" / "ten", "3rd" / "third")."""
+    x = _number(a)
+    return x is not None and x == _number(b)
 
 
 class PairTokenizer:

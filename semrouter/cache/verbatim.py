@@ -9,6 +9,9 @@ changes a Python program, `'May'` and `'may'` translate differently. Both the ex
 * double-quoted and typographically quoted text ("...", “...”, „...“, «...», 「...」);
 * single-quoted text that starts and ends at a word boundary ('May'; not the apostrophe in "it's").
 
+The semantic stage compares quoted text without its quote marks ('May' and "May" quote the same word); the exact
+stage keeps them.
+
 Everything here is a pure function of the string (regular expressions bounded by the line or the
 fence; linear in the prompt's length).
 """
@@ -51,5 +54,16 @@ def has_verbatim(text: str) -> bool:
 
 def verbatim_differs(a: str, b: str) -> bool:
     """True when the two prompts' code/quoted segments differ in any character (the semantic stage then
-    refuses the candidate: its answer was for other code or another quotation)."""
-    return verbatim_parts(a) != verbatim_parts(b)
+    refuses the candidate: its answer was for other code or another quotation). Quoted text is compared without
+    its quote marks: 'no chance', "no chance" and “no chance” quote the same characters (code keeps its own)."""
+    return tuple(map(_unquoted, verbatim_parts(a))) != tuple(map(_unquoted, verbatim_parts(b)))
+
+
+_QUOTE_MARKS = "\"'“”„«»「」"
+
+
+def _unquoted(part: str) -> str:
+    """A quoted segment without its quote marks (the quoted characters stay exact); code as it is."""
+    if len(part) >= 2 and part[0] in _QUOTE_MARKS and part[-1] in _QUOTE_MARKS:
+        return part[1:-1]
+    return part

@@ -18,7 +18,8 @@ texts with cheap, explainable rules and refuses the hit when any of these differ
   ("copy a to b" vs "copy b to a", "is x bigger than y" vs "is y bigger than x");
 * order: the same content words (and relation words) in another order that is not one phrase moved from one
   end to the other ("move the logs from the archive into tmp" vs "move the logs from tmp into the archive",
-  "a bites b" vs "b bites a"): cheap to refuse, and a rewording rarely keeps every word while reordering them;
+  "a bites b" vs "b bites a"; as written too: "http to https" vs "https to http", one stem): cheap to refuse, and a
+  rewording rarely keeps every word while reordering them;
 * languages (a family for the multilingual spaces, cache.multilingual.veto): the languages both texts name differ,
   named in English or in any of the spaces' languages ("traduce al francés" vs "traduce al alemán", "ins Englische" vs
   "ins Französische", 英語 vs 中国語): the e5 cosine of such a pair is 0.95-0.98, and the English `units` family
@@ -311,11 +312,19 @@ def _rotation(x: list[str], y: list[str]) -> bool:
     return len(x) == len(y) and ("\x00" + "\x00".join(y) + "\x00") in ("\x00" + "\x00".join(x + x) + "\x00")
 
 
+def _written_order(p: _Parsed) -> list[str]:
+    """`_content_order` as written (lower-case, not stemmed): "http" and "https" stem alike."""
+    return [r.lower() for r, w in zip(p.raw, p.words, strict=True) if w not in _STOP or w in _ORDER_KEEP]
+
+
 def _reordered(a: _Parsed, b: _Parsed) -> bool:
     """Same content words (as a multiset), another order, and not one phrase moved to the other end ("for kids,
-    what ..." vs "what ... for kids" is a move; "from a to b" vs "to a from b" is not)."""
-    x, y = _content_order(a), _content_order(b)
-    return x != y and Counter(x) == Counter(y) and not _rotation(x, y)
+    what ..." vs "what ... for kids" is a move; "from a to b" vs "to a from b" is not). Compared stemmed and as
+    written: two words with one stem trading places ("http to https" vs "https to http") are another order too."""
+    for x, y in ((_content_order(a), _content_order(b)), (_written_order(a), _written_order(b))):
+        if x != y and Counter(x) == Counter(y) and not _rotation(x, y):
+            return True
+    return False
 
 
 def _swapped(a: _Parsed, b: _Parsed) -> bool:

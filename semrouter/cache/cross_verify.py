@@ -162,7 +162,7 @@ def _stem_like(a: str, b: str, common: frozenset[str] | None = None) -> bool:
     s, t = (a, b) if len(a) <= len(b) else (b, a)
     return len(s) >= 3 and t.startswith(s) and t[len(s):] in _ENDINGS or (
         len(s) >= 4 and s.endswith("e") and t.startswith(s[:-1]) and t[len(s) - 1:] in _ENDINGS) or (
-        a[0] == b[0] and any(x in common if common is not None else len(x) >= 4
+        a[:1] == b[:1] != "" and any(x in common if common is not None else len(x) >= 4
                              for x in _verb_bases(a) & _verb_bases(b)))
 
 

@@ -8,7 +8,9 @@ the repo), one rewrite each:
 * near-misses (different answer): `entity` (a capitalised word inside a sentence -> a capitalised word of another
   prompt), `word` (a lower-case content word of 5+ letters -> one of another prompt), `term` (a technical term ->
   its sibling, _TERMS, where the prompt has one), `number` (a number changed);
-* paraphrases (same answer): `typo`, `polite` and `synonym` (modelbuild/cache_verifier/chatpairs.py's rewrites).
+  `sibling` (a lower-case sibling or converse of _SIBLINGS: top / bottom, host / guest);
+* paraphrases (same answer): `typo`, `polite` and `synonym` (modelbuild/cache_verifier/chatpairs.py's rewrites),
+  `synonym2` (a near-synonym of _SYNONYMS2: rapidly / quickly).
 
 The swap sits at a random word of the prompt. Verdict as the router's (judge.py): MiniLM cosine >= 0.55, verbatim,
 case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rewording rule (equivalent.py), for
@@ -22,7 +24,9 @@ case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rew
 * `all N, ...` (cache.cross_short_substitution_words = N as well): the same at every length; `no synonyms`: always
   refused; `w C x S`: not refused when no run names something (capitalised mid-sentence, mixed case), the MiniLM
   cosine of the two runs alone is >= C (cross_substitution_synonym_cosine) and the cross-encoder scores the two
-  runs alone >= S (cross_substitution_synonym_score), as semantic.py decides it.
+  runs alone >= S (cross_substitution_synonym_score), as semantic.py decides it; `w C p P x S` (`--near`): and
+  the near-synonym model's probability (semrouter/cache/near_synonym.py) >= P
+  (cross_substitution_synonym_probability).
 
 Parts: `val` = half of the mmlu-dev prompts (choices made here), `within` = the other half (within source), `test`
 = mmlupro-dev and the arena-hard prompts of jailbreak-dev (held out by source). Scores cached under build/xenc/.
@@ -50,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from modelbuild.cache_verifier import chatpairs, features  # noqa: E402
 from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
 from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
+from semrouter.cache import near_synonym  # noqa: E402
 from semrouter.cache.casing import case_differs  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
 from semrouter.cache.cross_verify import differing_window, substituted  # noqa: E402
@@ -65,6 +70,45 @@ _TERMS = [("PostgreSQL", "MySQL"), ("Python", "JavaScript"), ("Linux", "Windows"
           ("plaintiff", "defendant"), ("buyer", "seller"), ("landlord", "tenant"), ("employer", "employee"),
           ("acid", "base"), ("oxidation", "reduction"), ("mitosis", "meiosis"), ("voltage", "current")]
 _TERM_MAP = {a: b for a, b in _TERMS} | {b: a for a, b in _TERMS}
+# lower-case siblings / converses (`sibling`, near-misses) and near-synonyms (`synonym2`, paraphrases) written for the
+# tenth session (`cache12`) to measure the near-synonym model; neither shares a pair with the model's fitting lists
+# (modelbuild/cache_verifier/near_synonym.py), _TERMS or chatpairs._SYN
+_SIBLINGS = """top bottom|prefix suffix|numerator denominator|horizontally vertically|host guest|predecessor successor|
+ancestor descendant|superclass subclass|supplier customer|nurse surgeon|mother father|son daughter|men women|
+day night|sunrise sunset|weekday weekend|protons neutrons|electrons neutrons|arteries capillaries|bacteria fungi|
+mammals reptiles|birds fish|cells tissues|genes chromosomes|atoms molecules|resistance voltage|heat temperature|
+volume density|pressure density|monopoly oligopoly|deficit surplus|tariffs quotas|interest principal|
+appellant respondent|prosecutor defendant|contract tort|federal state|senate congress|president governor|
+encoder decoder|compiler interpreter|keys values|width length|upward downward|inward outward|northern southern|
+eastern western|variance deviation|median mode|tangent cosine|diagonal vertical|consumers producers|
+exporters importers|renters owners|students teachers|teachers parents|plants animals|vertebrates invertebrates"""
+_SYNONYMS2 = """rapidly quickly|commonly frequently|correct accurate|obtain acquire|begin initiate|
+finish complete|assist aid|employ hire|method technique|approach strategy|principal chief|essential vital|
+crucial critical|illustrate show|depict portray|explain clarify|evaluate assess|estimate approximate|
+approximately roughly|several multiple|numerous many|typical common|occur happen|results outcomes|effects impacts|
+risk hazard|goal aim|employees workers|staff personnel|customers clients|sellers vendors|teenagers adolescents|
+idea notion|rule principle|passage excerpt|author writer|discuss examine|determine identify|main key|
+usual normal|quick rapid|buy get|choose pick|demonstrate show|shows indicates|suggests indicates|
+increase rise|decline drop"""
+
+
+def _word_map(text: str) -> dict[str, str]:
+    pairs = [p.split() for p in text.replace("\n", "").split("|")]
+    return {a: b for a, b in pairs} | {b: a for a, b in pairs}
+
+
+_SIB_MAP, _SYN2_MAP = _word_map(_SIBLINGS), _word_map(_SYNONYMS2)
+
+
+def _swap_listed(t: str, rng: random.Random, table: dict[str, str]) -> str:
+    """`t` with one word of `table` (whole word, lower-case or capitalised) replaced by its partner; "" if none."""
+    spots = [m for m in re.finditer(r"[A-Za-z]+", t) if m.group().lower() in table]
+    if not spots:
+        return ""
+    m = rng.choice(spots)
+    rep = table[m.group().lower()]
+    rep = rep.capitalize() if m.group()[0].isupper() else rep
+    return t[:m.start()] + rep + t[m.end():]
 _STOP = frozenset("""which would their there these those about after before other could should where while
 being under between through during without within against because""".split())
 BUCKETS = ((0, 48), (48, 96), (96, 160), (160, 256), (256, 10_000))
@@ -132,11 +176,21 @@ def build(prompts: dict[str, list[str]]) -> list[Pair]:
             rewrites = {"entity": _swap_word(t, rng, caps, cap), "word": _swap_word(t, rng, lows, low),
                         "term": term, "number": chatpairs.number(t, rng),
                         "typo": chatpairs.typo(t, rng), "polite": chatpairs.polite(t, rng),
-                        "synonym": chatpairs.synonym(t, rng)}
+                        "synonym": chatpairs.synonym(t, rng), "sibling": _swap_listed(t, rng, _SIB_MAP),
+                        "synonym2": _swap_listed(t, rng, _SYN2_MAP)}
             for k, b in rewrites.items():
                 if b and b != t:
-                    out.append(Pair(t, b, k in ("typo", "polite", "synonym"), k, s))
+                    out.append(Pair(t, b, k in ("typo", "polite", "synonym", "synonym2"), k, s))
     return out
+
+
+def near_probabilities(runs: list[tuple[str, str]]) -> np.ndarray:
+    """near_synonym.probability of each (new run, cached run): float32 [N] (embeddings cached as embed_cached's)."""
+    if not runs:
+        return np.zeros(0, np.float32)
+    flat = [t for a, b in runs for t in near_synonym.texts(a, b)]
+    vecs = embed_cached(flat, threads=2).reshape(len(runs), 8, -1)
+    return np.array([near_synonym.probability(v) for v in vecs], dtype=np.float32)
 
 
 def main() -> None:
@@ -151,6 +205,9 @@ def main() -> None:
     ap.add_argument("--synonym", default="",
                     help="thresholds of a near-synonym exception by the cross-encoder on the two runs alone "
                     "(no cosine)")
+    ap.add_argument("--near", default="", help="thresholds of near_synonym.probability (the near-synonym model "
+                    "on the two runs; cross_substitution_synonym_probability), each with every --word-cos and --both "
+                    "threshold (all three must pass, as in the router)")
     ap.add_argument("--word-cos", default="0.4,0.5,0.6",
                     help="thresholds of the MiniLM-cosine near-synonym exception (cross_substitution_synonym_cosine)")
     args = ap.parse_args()
@@ -201,6 +258,14 @@ def main() -> None:
             wa = embed_cached([runs[i].new for i in ri], threads=2)  # type: ignore[union-attr]
             wb = embed_cached([runs[i].cached for i in ri], threads=2)  # type: ignore[union-attr]
             wc[ri] = (wa * wb).sum(1)
+        ns = np.zeros(len(pairs), np.float32)  # near_synonym.probability of the two runs
+        if len(ri) and args.near:
+            ns[ri] = near_probabilities([(runs[i].new, runs[i].cached) for i in ri])  # type: ignore[union-attr]
+        for pt in (float(x) for x in args.near.split(",") if x):
+            for wt in (float(x) for x in args.word_cos.split(",") if x):
+                for st in (float(x) for x in args.both.split(",") if x):
+                    variants[f"all {n}, w {wt} p {pt} x {st}"] = verdict((full >= t) & ~(sub & ~(
+                        free & (wc >= wt) & (ns >= pt) & (rs >= st))))
         for st in (float(x) for x in args.synonym.split(",") if x):
             variants[f"all {n}, x {st}"] = verdict((full >= t) & ~(sub & ~(free & (rs >= st))))
         for wt in (float(x) for x in args.word_cos.split(",") if x):
@@ -212,7 +277,7 @@ def main() -> None:
         sc[need] = cross_scores([x for x, _ in wins], [y for _, y in wins], CROSS, progress=True)
         sc = np.where(long, sc, full)
         variants[f"window {w}"] = verdict(sc >= t)
-    kinds = ("entity", "word", "term", "number", "typo", "polite", "synonym")
+    kinds = ("entity", "word", "term", "sibling", "number", "typo", "polite", "synonym", "synonym2")
     kind = np.array([p.kind for p in pairs])
     source = np.array([p.source for p in pairs])
     print(f"{len(pairs)} pairs ({args.part}: {', '.join(sorted(set(source.tolist())))}); fix for pairs > "

@@ -17,7 +17,7 @@ cross_threshold / cross_threshold_other_languages) scores instead of the bi-enco
 build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
 opt-in guard, off by default; `--guard 0.4`: with it) and zeroed where the router refuses a one-run substitution
 (cache.cross_long_substitution_words / cross_short_substitution_words and the near-synonym exception;
-`--short-substitution N --synonym C --synonym-score S` to try other values). `--no-rules`: the model alone (no
+`--short-substitution N --synonym C --synonym-score S --near P` to try other values). `--no-rules`: the model alone (no
 veto family, no rewording rule, no guard, no substitution refusal; verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
@@ -44,6 +44,7 @@ from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr  # no
 from modelbuild.cache_verifier.mix import chat_validation_pairs, load_mix, within_source_pairs  # noqa: E402
 from modelbuild.cache_verifier.train import Mixed, kind_groups  # noqa: E402
 from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
+from semrouter.cache import near_synonym  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
 from semrouter.cache.cross_verify import CrossVerifier  # noqa: E402
 from semrouter.cache.verify import Verifier  # noqa: E402
@@ -105,8 +106,9 @@ DEMO = (("What are the main renewable energy sources?", "Which renewable energy 
 def refused(news: list[str], cached: list[str], cfg: CacheConfig, cross: Path) -> np.ndarray:
     """Which pairs the cross-encoder scores 0 as a one-run substitution, as semantic.py decides it (CrossVerifier
     substitutions by cache.cross_long_substitution_words / cross_short_substitution_words; the near-synonym
-    exception: no run names something, the runs' MiniLM cosine >= cross_substitution_synonym_cosine and their
-    cross-encoder score >= cross_substitution_synonym_score): bool [N]."""
+    exception: no run names something, the runs' MiniLM cosine >= cross_substitution_synonym_cosine, their
+    cross-encoder score >= cross_substitution_synonym_score and, when set, near_synonym.probability >=
+    cross_substitution_synonym_probability): bool [N]."""
     cv = CrossVerifier(cross, long_substitution_words=cfg.cross_long_substitution_words,
                        short_substitution_words=cfg.cross_short_substitution_words)
     swaps = cv._substitutions(news, cached, cv._tok.lengths(news, cached))
@@ -118,6 +120,11 @@ def refused(news: list[str], cached: list[str], cfg: CacheConfig, cross: Path) -
         rs = cross_scores([swaps[i].new for i in idx], [swaps[i].cached for i in idx], cross)  # type: ignore
         out[idx] = ((u * v).sum(1) < cfg.cross_substitution_synonym_cosine) | (
             rs < cfg.cross_substitution_synonym_score)
+        if cfg.cross_substitution_synonym_probability is not None:
+            runs = [(swaps[i].new, swaps[i].cached) for i in idx]  # type: ignore[union-attr]
+            vecs = embed_cached([t for a, b in runs for t in near_synonym.texts(a, b)]).reshape(len(idx), 8, -1)
+            out[idx] |= np.array([near_synonym.probability(x) for x in vecs]) < (
+                cfg.cross_substitution_synonym_probability)
     return out
 
 
@@ -164,6 +171,8 @@ def main() -> None:
                     "T instead of the config's (negative: none)")
     ap.add_argument("--synonym-score", type=float, default=None,
                     help="--cross with cross_substitution_synonym_score S instead of the config's")
+    ap.add_argument("--near", type=float, default=None, help="--cross with cross_substitution_synonym_probability "
+                    "P instead of the config's (negative: none)")
     ap.add_argument("--veto", default=None, help="comma-separated verifier_veto families instead of the config's")
     args = ap.parse_args()
     if args.cross:
@@ -175,6 +184,8 @@ def main() -> None:
     if args.synonym is not None:
         cfg = cfg.model_copy(update={"cross_substitution_synonym_cosine": args.synonym if args.synonym >= 0
                                      else None})
+    if args.near is not None:
+        cfg = cfg.model_copy(update={"cross_substitution_synonym_probability": args.near if args.near >= 0 else None})
     if args.veto is not None:
         cfg = cfg.model_copy(update={"verifier_veto": tuple(x for x in args.veto.split(",") if x)})
     if args.guard is not None:
@@ -224,7 +235,8 @@ def main() -> None:
         guard_note += (f", substitutions refused (long {cfg.cross_long_substitution_words}, short "
                        f"{cfg.cross_short_substitution_words} words, near-synonym exception "
                        f"cosine {cfg.cross_substitution_synonym_cosine} / score "
-                       f"{cfg.cross_substitution_synonym_score})")
+                       f"{cfg.cross_substitution_synonym_score} / near-synonym model "
+                       f"{cfg.cross_substitution_synonym_probability})")
     print(f"\nper kind ({args.part}; shipped = cos >= {c}, verbatim + veto {'+'.join(cfg.verifier_veto)}, "
           f"{'cross-encoder' if args.cross else 'learned'} >= {cfg.verifier_threshold_for('en')} (other languages "
           f"{cfg.verifier_threshold_for('de')}){guard_note}"

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from semrouter.cache import CacheConfig, SemanticCache
+from semrouter.cache import CacheConfig, SemanticCache, near_synonym
 from semrouter.cache.cross_verify import CrossVerifier, Swap, neutral_swap, substituted
 from semrouter.cache.learned_verify import LearnedVerifier, VerifierModelError
 from semrouter.cache.testing import HashEmbedder, put_answer, user_request
@@ -111,6 +111,13 @@ def test_answer_neutral_swaps_are_no_substitution_and_a_changed_term_or_relation
         assert substituted(new, base, 2, common) is None, new
     assert neutral_swap(["Please"], ["Kindly"]) and neutral_swap(["very"], ["really"])
     assert not neutral_swap(["his"], ["her"]) and not neutral_swap(["all"], ["some"])
+    # the same number written two ways, and forms of one verb ("is tying" / "ties": -ie, "chops" / "chopping")
+    assert substituted("Why did the fire burn for ten days?", "Why did the fire burn for 10 days?", 2, common) is None
+    assert substituted("Why did the fire burn for 11 days?", "Why did the fire burn for 10 days?", 2, common)
+    words = frozenset({"tie", "chop", "use", "bring", "bred"})
+    assert neutral_swap(["is", "tying"], ["ties"], words) and neutral_swap(["chops"], ["chopping"], words)
+    assert neutral_swap(["used"], ["using"], words) and not neutral_swap(["bring"], ["bred"], words)
+    assert not neutral_swap(["-"], ["x"], words) and not neutral_swap(["x", "?"], ["y", "z"])  # punctuation alone
 
 
 def test_a_short_pair_with_one_term_swapped_scores_zero_and_its_typo_and_politeness_are_scored(
@@ -410,3 +417,39 @@ def test_substitution_settings_are_validated_and_on_at_chat_length_by_default() 
                      ("cross_substitution_synonym_score", -0.1)):
         with pytest.raises(ValidationError, match=key):
             CacheConfig(**{key: bad})
+
+
+class RunsAlike(HashEmbedder):
+    """HashEmbedder, except that a batch of short texts (a substitution's runs and the near-synonym model's
+    phrases, each under 40 characters) embeds every text alike: cosine 1, and the near-synonym model reads the two
+    words as it reads two siblings (P ~0.3)."""
+
+    def __init__(self) -> None:
+        super().__init__(384)
+        self.short_batches: list[list[str]] = []
+
+    async def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if texts and all(len(t) < 40 for t in texts):
+            self.short_batches.append(list(texts))
+            return np.ones((len(texts), 384), np.float32)
+        return await super().__call__(texts)
+
+
+async def test_the_near_synonym_model_refuses_a_swap_the_cosine_lets_through(cross: CrossVerifier) -> None:
+    cached, new = "How can I make my old laptop run faster today?", "How can I make my old laptop run quicker today?"
+    for p, served in ((None, True), (0.6, False)):
+        emb = RunsAlike()
+        cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                          "similarity_threshold": 0.3, "lookup_timeout_ms": 5000,
+                                          "cross_guard_threshold": 0.0, "cross_substitution_synonym_score": 0.0,
+                                          "cross_substitution_synonym_probability": p})
+        verifier = CrossVerifier(CROSS, short_substitution_words=2, synonym_score=0.0)
+        cache = await SemanticCache.create(cfg, emb, maintenance=False, learned=verifier)
+        await _put(cache, cached)
+        key = cache.key_for(req(new), H)
+        assert key is not None
+        hit, reason = await cache.lookup_with_reason(key, None, stage="semantic")
+        assert (hit is not None) is served and (reason == "learned") is not served, (p, reason)
+        # the runs alone (cosine 1 >= 0.6), or with the model's phrases: one batch of 2 or 8 texts
+        assert emb.short_batches == [["quicker", "faster"] if p is None else near_synonym.texts("quicker", "faster")]
+        await cache.close()

@@ -87,3 +87,25 @@ def test_a_short_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_p
         assert not _hit(c, "How do I move files from a usb drive on mac?", h)
     finally:
         stack.stop()
+
+
+def test_a_sibling_word_and_an_argument_swap_inside_a_short_run_miss_and_a_near_synonym_hits(tmp_path: Path) -> None:
+    """Siblings pass the near-synonym cosine (0.6) and the cross-encoder's score of the two words (0.7): the answer
+    for "horizontally" was served for "vertically", "prefix" for "suffix". The near-synonym model
+    (cache.cross_substitution_synonym_probability, opt-in: 0.6, the validation choice) refuses them. "http to https"
+    / "https to http": the same words in another order inside one run of 3 words; both stem to "http", so the order
+    veto (on by default) missed it before."""
+    stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
+                                      "cache.lookup_timeout_ms": 2000,
+                                      "cache.cross_substitution_synonym_probability": 0.6})
+    try:
+        h = {"authorization": "Bearer siblings"}
+        for q in ("How do I center a div horizontally with flexbox?", "How do I add a prefix to every line in vim?",
+                  "How do I redirect http to https in nginx?", "How do I begin learning the piano as an adult?"):
+            _stored(c, q, h)
+        assert not _hit(c, "How do I center a div vertically with flexbox?", h)
+        assert not _hit(c, "How do I add a suffix to every line in vim?", h)
+        assert not _hit(c, "How do I redirect https to http in nginx?", h)
+        assert _hit(c, "How do I start learning the piano as an adult?", h)  # a near-synonym: still served
+    finally:
+        stack.stop()

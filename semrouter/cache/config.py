@@ -219,6 +219,14 @@ class CacheConfig(_Strict):
         description="the cross-encoder's P(same answer) of a substitution's two runs alone for the near-synonym "
         "exception (cross_substitution_synonym_cosine; 0 = the cosine alone decides)",
     )
+    cross_substitution_synonym_probability: float | None = Field(
+        default=None, ge=0, le=1,
+        description="with cross_substitution_synonym_cosine set, a near-synonym must also have at least this "
+        "probability from the near-synonym model (semrouter/cache/near_synonym.py: how the embedding model reads the "
+        "two runs in a question and in a phrase that joins them; siblings and converses such as landlord / tenant "
+        "or top / bottom pass the cosine and score but not this); 8 short texts per substitution in the same "
+        "embedding batch; null = off",
+    )
     cross_top_k: int = Field(
         default=3, ge=1, le=100,
         description="most candidates the cross-encoder scores per lookup (best cosine first, among those the "

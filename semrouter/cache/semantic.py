@@ -40,7 +40,7 @@ from typing import Any, Literal
 import numpy as np
 import structlog
 
-from semrouter.cache import keys, replies
+from semrouter.cache import keys, near_synonym, replies
 from semrouter.cache.build import load_guard, load_learned, make_backend, no_embedder
 from semrouter.cache.config import CacheConfig
 from semrouter.cache.cross_verify import CrossVerifier, Swap
@@ -396,8 +396,9 @@ class SemanticCache:
 
     async def _substitutions(self, prompt: str, texts: list[str]) -> list[Swap | None]:
         """The candidates' one-run substitutions (CrossVerifier.substitutions), each `refused` outright unless its
-        two runs alone embed at cosine >= cross_substitution_synonym_cosine (one batch; the cross-encoder then
-        also scores the runs against cross_substitution_synonym_score)."""
+        two runs alone embed at cosine >= cross_substitution_synonym_cosine and, when set, the near-synonym model
+        gives them >= cross_substitution_synonym_probability (one batch; the cross-encoder then also scores the runs
+        against cross_substitution_synonym_score)."""
         assert isinstance(self._learned, CrossVerifier)
         swaps = await asyncio.to_thread(self._learned.substitutions, prompt, texts)
         found = [i for i, s in enumerate(swaps) if s is not None and not s.refused]
@@ -407,14 +408,20 @@ class SemanticCache:
         t = self.cfg.cross_substitution_synonym_cosine
         if t is None:
             return [s if s is None else s._replace(refused=True) for s in swaps]
-        runs = [w for i in found for w in swaps[i][:2]]  # type: ignore[index]
+        p = self.cfg.cross_substitution_synonym_probability
+        # the two runs alone, or near_synonym.texts (the two runs first) when the near-synonym model decides too
+        per = 2 if p is None else 8
+        runs = [w for i in found for w in (swaps[i][:2] if p is None  # type: ignore[index]
+                                           else near_synonym.texts(*swaps[i][:2]))]  # type: ignore[index,misc]
         try:
-            vecs = np.asarray(await self._embed(runs), dtype=np.float32).reshape(len(found), 2, -1)
+            vecs = np.asarray(await self._embed(runs), dtype=np.float32).reshape(len(found), per, -1)
         except Exception:  # an embedder failure: no exception (the substitution is refused)
             self._counters["embed_errors"] += 1
-            vecs = np.zeros((len(found), 2, 1), np.float32)
-        for i, (u, v) in zip(found, vecs, strict=True):
-            if float(u @ v) < t * float(np.linalg.norm(u) * np.linalg.norm(v)) or not u.any():  # cosine < t
+            vecs = np.zeros((len(found), per, 1), np.float32)
+        for i, v in zip(found, vecs, strict=True):
+            u, w = v[0], v[1]
+            if float(u @ w) < t * float(np.linalg.norm(u) * np.linalg.norm(w)) or not u.any() or (  # cosine < t
+                    p is not None and near_synonym.probability(v) < p):
                 swaps[i] = swaps[i]._replace(refused=True)  # type: ignore[union-attr]
         return swaps
 

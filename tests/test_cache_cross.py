@@ -118,6 +118,7 @@ def test_answer_neutral_swaps_are_no_substitution_and_a_changed_term_or_relation
     assert neutral_swap(["is", "tying"], ["ties"], words) and neutral_swap(["chops"], ["chopping"], words)
     assert neutral_swap(["used"], ["using"], words) and not neutral_swap(["bring"], ["bred"], words)
     assert not neutral_swap(["-"], ["x"], words) and not neutral_swap(["x", "?"], ["y", "z"])  # punctuation alone
+    assert not neutral_swap(["?"], ["7"]) and not neutral_swap(["7"], ["?"])
 
 
 def test_a_short_pair_with_one_term_swapped_scores_zero_and_its_typo_and_politeness_are_scored(

@@ -185,7 +185,7 @@ def _verb_bases(w: str) -> set[str]:
 
 def _same_number(a: str, b: str) -> bool:
     """The same number written two ways ("10" / "ten", "3rd" / "third")."""
-    x = _number(a)
+    x = _number(a) if a and b else None
     return x is not None and x == _number(b)
 
 

@@ -92,12 +92,11 @@ def test_a_short_prompt_with_one_swapped_term_misses_and_a_typo_in_it_hits(tmp_p
 def test_a_sibling_word_and_an_argument_swap_inside_a_short_run_miss_and_a_near_synonym_hits(tmp_path: Path) -> None:
     """Siblings pass the near-synonym cosine (0.6) and the cross-encoder's score of the two words (0.7): the answer
     for "horizontally" was served for "vertically", "prefix" for "suffix". The near-synonym model
-    (cache.cross_substitution_synonym_probability, opt-in: 0.6, the validation choice) refuses them. "http to https"
+    (cache.cross_substitution_synonym_probability, 0.6, the validation choice, default) refuses them. "http to https"
     / "https to http": the same words in another order inside one run of 3 words; both stem to "http", so the order
     veto (on by default) missed it before."""
     stack, c = start_stack(tmp_path, {"cache.milvus.uri": str(tmp_path / "m" / "cache.db"),
-                                      "cache.lookup_timeout_ms": 2000,
-                                      "cache.cross_substitution_synonym_probability": 0.6})
+                                      "cache.lookup_timeout_ms": 2000})
     try:
         h = {"authorization": "Bearer siblings"}
         for q in ("How do I center a div horizontally with flexbox?", "How do I add a prefix to every line in vim?",

@@ -220,12 +220,12 @@ class CacheConfig(_Strict):
         "exception (cross_substitution_synonym_cosine; 0 = the cosine alone decides)",
     )
     cross_substitution_synonym_probability: float | None = Field(
-        default=None, ge=0, le=1,
+        default=0.6, ge=0, le=1,
         description="with cross_substitution_synonym_cosine set, a near-synonym must also have at least this "
         "probability from the near-synonym model (semrouter/cache/near_synonym.py: how the embedding model reads the "
         "two runs in a question and in a phrase that joins them; siblings and converses such as landlord / tenant "
         "or top / bottom pass the cosine and score but not this); 8 short texts per substitution in the same "
-        "embedding batch; null = off",
+        "embedding batch; null = off (0.6: the validation choice, default since the tenth session)",
     )
     cross_top_k: int = Field(
         default=3, ge=1, le=100,

@@ -428,9 +428,11 @@ def test_a_jailbreak_in_a_document_or_search_result_is_refused(stack: tuple[Clie
 def test_chat_parts_an_upstream_reads_as_text_are_read_by_the_router(stack: tuple[Client, Stack]) -> None:
     """review15: vLLM's chat parser reads `input_text`, `output_text` and `refusal` parts as text; the router read
     only `text` parts, so the attack in one of those went to the default model unscored (200, reason default) and
-    an SSN in one reached qwen3-32b (200). Now each is refused, and a non-string text in one is a 400."""
+    an SSN in one reached qwen3-32b (200). review16: the same for a `thinking` part (vLLM reads its `thinking` as
+    text in any role). Now each is refused, and a non-string text in one is a 400."""
     client = stack[0]
-    for kind, key in (("input_text", "text"), ("output_text", "text"), ("refusal", "refusal")):
+    for kind, key in (("input_text", "text"), ("output_text", "text"), ("refusal", "refusal"),
+                      ("thinking", "thinking")):
         r = client.chat({"model": "auto", "messages": [{"role": "user", "content": [{"type": kind, key: ATTACK}]}]})
         assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (kind, r.headers)
         pii = client.chat({"model": "qwen3-32b", "messages": [{"role": "user", "content": [

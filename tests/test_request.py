@@ -196,3 +196,14 @@ def test_safety_texts_read_tool_results_of_every_api() -> None:
                                                       {"type": "text", "text": "result text"}]},
                                                   {"type": "text", "text": "what did it say?"}]}]}).encode(), 10**6)
     assert msgs.safety_texts(("tool_results", "system"), "last_user") == ["result text", "house rules"]
+
+
+def test_a_thinking_part_is_text_as_vllm_reads_it() -> None:
+    """review16: vLLM's chat parser reads a `thinking` part's `thinking` as text in any role; the router did not."""
+    req = parse_chat_request(raw({"model": "auto", "messages": [{"role": "user", "content": [
+        {"type": "thinking", "thinking": "hidden"}, {"type": "text", "text": "shown"}]}]}), 10_000)
+    assert req.last_user_text.splitlines() == ["hidden", "shown"]
+    with pytest.raises(RequestError) as e:
+        parse_chat_request(raw({"model": "auto", "messages": [{"role": "user", "content": [
+            {"type": "thinking", "thinking": 3}]}]}), 10_000)
+    assert e.value.param == "messages[0].content[0].thinking"

@@ -113,7 +113,7 @@ class ChatRequest:
 
 def content_text(content: Any) -> str:
     """Plain text of a message's content (a string or a list of typed parts), in part order: every part an upstream
-    reads as text (`text`, `input_text`, `output_text`, `refusal`), and the text of Messages `document` (text or
+    reads as text (`text`, `input_text`, `output_text`, `refusal`, `thinking`), and the text of Messages `document` (text or
     content source) and `search_result` blocks, which the model reads as the user's text (review15: a jailbreak
     in an `input_text` part or a document was not scored). Parts of other APIs are kept as they
     came (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
@@ -179,10 +179,10 @@ def _strings(root: Any, skip: frozenset[str] = frozenset()) -> list[str]:
 
 
 def _part_text(part: Any) -> str:
-    """The plain text of one content part: a `text`, `input_text`, `output_text` or `refusal` part's text; the text a
-    Messages `document` block carries (its `title` and `context`, and a `text` source's `data` or a `content`
-    source's string or text blocks) or a `search_result` block (`title`, text blocks); '' for anything else
-    (images, audio, base64 or URL files)."""
+    """The plain text of one content part: a `text`, `input_text`, `output_text`, `refusal` or `thinking` part's text;
+    the text a Messages `document` block carries (its `title` and `context`, and a `text` source's `data` or a
+    `content` source's string or text blocks) or a `search_result` block (`title`, text blocks); '' for anything
+    else (images, audio, base64 or URL files)."""
     if not isinstance(part, dict):
         return ""
     kind = part.get("type")

@@ -275,9 +275,11 @@ def check_message(m: Any, param: str) -> None:
 
 
 # Chat content parts an upstream reads as text, and the key of their text: vLLM's chat parser takes `input_text` and
-# `output_text` (the Responses names) and `refusal` parts as text too, so a prompt sent in them is the prompt
-# (review15: the router read only `text` parts, and an attack in an `input_text` part reached the model unscored).
-TEXT_PART_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal"}
+# `output_text` (the Responses names), `refusal` and `thinking` parts as text too, in any role, so a prompt sent in
+# them is the prompt (review15: the router read only `text` parts, and an attack in an `input_text` part reached the
+# model unscored; review16: the same in a `thinking` part).
+TEXT_PART_KEYS = {"text": "text", "input_text": "text", "output_text": "text", "refusal": "refusal",
+                  "thinking": "thinking"}
 
 
 def check_no_request_template(body: Mapping[str, Any]) -> None:
@@ -294,7 +296,8 @@ def check_no_request_template(body: Mapping[str, Any]) -> None:
 
 def check_content_part(part: Any, param: str) -> None:
     """A typed content part: an object with a string `type`; a part an upstream reads as text (`text`, `input_text`,
-    `output_text`: `text`; `refusal`: `refusal`) has that field as a string, as the router reads it (parse.py)."""
+    `output_text`: `text`; `refusal`: `refusal`; `thinking`: `thinking`) has that field as a string, as the router
+    reads it (parse.py)."""
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         raise invalid_value(f"{param} must be an object with a string 'type'", param)
     key = TEXT_PART_KEYS.get(part["type"])

@@ -356,6 +356,35 @@ def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[
     assert client.request("POST", "/v1/chat/completions", json.dumps(clean).encode(), hdrs).status == 200
 
 
+def test_example_values_in_tool_definitions_are_not_personal_data(stack: tuple[Client, Stack]) -> None:
+    """review16: since review15 the PII scan reads tool definitions, and a strict policy refused ordinary agent tools
+    for the example values their schemas document (10 of 25 tools written for the check: 403). A value a description
+    presents as an example or a format, and JSON Schema's sample keywords, are not data about anyone: 200 on the
+    three APIs. Data in a description (no example cue) is still refused."""
+    client = stack[0]
+    ask = [{"role": "user", "content": "Add the new lead from my last message to the CRM."}]
+    props = {"phone": {"type": "string", "description": "Mobile in E.164 format, e.g. +14155552671",
+                       "examples": ["+442071838750"]},
+             "ip": {"type": "string", "description": "Signup IP, for example 81.2.69.160"},
+             "born": {"type": "string", "description": "Date of birth YYYY-MM-DD, e.g. 1990-01-31"}}
+    fn = {"name": "create_lead", "description": "Creates a lead. Numbers look like 020 7946 0958 in the UK.",
+          "parameters": {"type": "object", "properties": props}}
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    cases = [
+        ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask, "tools": [{"type": "function", "function": fn}]}),
+        ("/v1/responses", {"model": "qwen3-32b", "input": ask[0]["content"], "tools": [{"type": "function", **fn}]}),
+        ("/v1/messages", {"model": "qwen3-32b", "max_tokens": 50, "messages": ask, "tools": [
+            {"name": fn["name"], "description": fn["description"], "input_schema": fn["parameters"]}]}),
+    ]
+    for path, body in cases:
+        r = client.request("POST", path, json.dumps(body).encode(), hdrs)
+        assert r.status == 200, (path, r.status, r.headers.get("x-vsr-pii-violation"))
+    data = {**fn, "description": "Creates a lead. The owner is reachable on +1 415 555 0123."}
+    r = client.request("POST", "/v1/chat/completions", json.dumps(
+        {"model": "qwen3-32b", "messages": ask, "tools": [{"type": "function", "function": data}]}).encode(), hdrs)
+    assert r.status == 403 and "PHONE_NUMBER" in r.headers["x-vsr-pii-violation"]
+
+
 def test_pii_policy_reads_responses_items_kept_as_they_came(stack: tuple[Client, Stack]) -> None:
     """review15: Responses input items other than messages and function calls (custom tool calls and outputs,
     reasoning summaries, MCP calls, shell output) are kept as they came; an SSN in one reached qwen3-32b (200)."""

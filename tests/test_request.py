@@ -122,7 +122,7 @@ def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
     """review15: text-bearing parts other than `text` (input_text, output_text, refusal; Messages documents and search
     results) are the message's text; tool call arguments, reasoning, tool definitions and vLLM documents are in the
     whole-request PII text. Nested blocks are not validated: any JSON value there reads as no text, never a 500."""
-    from semrouter.request.parse import body_texts, content_text, unread_texts
+    from semrouter.request.parse import body_texts, content_text, definition_texts, unread_texts
 
     parts = [{"type": "input_text", "text": "a"}, {"type": "output_text", "text": "b"}, {"type": "refusal", "refusal": "c"},
              {"type": "document", "title": "t", "source": {"type": "text", "data": "d"}},
@@ -134,17 +134,22 @@ def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
     msg = {"role": "assistant", "content": None, "reasoning_content": "r",
            "tool_calls": [{"function": {"arguments": '{"q": 1}'}}, {"function": {"arguments": {"not": "a string"}}}, 3]}
     assert unread_texts(msg) == ['{"q": 1}', "r"]
-    assert body_texts({"tools": [{"function": {"description": "d", "parameters": {"type": "object"}}}],
-                       "documents": [{"text": "x"}], "metadata": {"note": "not read"}}) == ["d", "object", "x"]
+    body = {"tools": [{"function": {"description": "d", "parameters": {"type": "object", "properties": {
+        "phone": {"type": "string", "examples": ["+14155552671"], "default": "+14155550100", "pattern": "^\\+"}}}}}],
+        "functions": [{"name": "f"}], "documents": [{"text": "x"}], "metadata": {"note": "not read"}}
+    assert body_texts(body) == ["x"]
+    assert definition_texts(body) == ["d", "object", "string", "f"]  # JSON Schema sample values left out
     req = parse_chat_request(json.dumps({"model": "auto", "tools": [{"type": "function", "function": {"name": "crm"}}],
                                          "messages": [{"role": "system", "content": "s"},
                                                       {"role": "assistant", "content": None, "tool_calls": [
                                                           {"id": "1", "function": {"arguments": "args"}}]},
                                                       {"role": "tool", "tool_call_id": "1", "content": "out"},
                                                       {"role": "user", "content": "q"}]}).encode(), 10**6)
-    # in reading order, so that the analysis window's tail keeps the latest turns of a long conversation
-    assert req.unclassified_text("last_user").splitlines() == ["function", "crm", "s", "args", "out"]
-    assert req.unclassified_text("conversation").splitlines() == ["function", "crm", "args"]
+    # in reading order, so that the analysis window's tail keeps the latest turns of a long conversation; tool
+    # definitions apart (review16: their own window, so long schemas do not push the conversation out of it)
+    assert req.unclassified_text("last_user").splitlines() == ["s", "args", "out"]
+    assert req.unclassified_text("conversation").splitlines() == ["args"]
+    assert req.definitions_text.splitlines() == ["function", "crm"]
 
 
 def test_safety_texts_are_the_untrusted_parts_newest_tool_result_first() -> None:

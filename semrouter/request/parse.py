@@ -48,13 +48,13 @@ class ChatRequest:
         )
 
     def unclassified_text(self, which: ClassifyText) -> str:
-        """Every text the model reads that `text_for(which)` leaves out, one per line: the body's tool definitions
-        and documents (`body_texts`); the system prompt, earlier turns, tool results (none of these for
-        `conversation`); and in every message, the last user turn included, the text outside its content
-        (`unread_texts`: tool call arguments, reasoning, kept Responses items). Scanned for PII by
+        """Every text the model reads that `text_for(which)` leaves out, one per line, tool definitions apart
+        (`definitions_text`): vLLM's `documents` (`body_texts`); the system prompt, earlier turns, tool results
+        (none of these for `conversation`); and in every message, the last user turn included, the text outside
+        its content (`unread_texts`: tool call arguments, reasoning, kept Responses items). Scanned for PII by
         signals/pii/whole_request.py."""
-        # in the order the model reads them (tool definitions first, then each message), so that the tail of the
-        # analysis window (request/window.py) still holds the latest turns of a long conversation
+        # in the order the model reads them, so that the tail of the analysis window (request/window.py) still
+        # holds the latest turns of a long conversation
         left_out = body_texts(self.body)
         last = self.last_user_text if which == "last_user" else None
         for m in self.messages:
@@ -111,6 +111,12 @@ class ChatRequest:
         return kept
 
 
+    @property
+    def definitions_text(self) -> str:
+        """The body's tool definitions as the PII scan reads them (`definition_texts`), one string per line."""
+        return "\n".join(definition_texts(self.body))
+
+
 def content_text(content: Any) -> str:
     """Plain text of a message's content (a string or a list of typed parts), in part order: every part an upstream
     reads as text (`text`, `input_text`, `output_text`, `refusal`, `thinking`), and the text of Messages `document` (text or
@@ -150,15 +156,24 @@ _OPAQUE_KEYS = frozenset({"type", "id", "call_id", "status", "encrypted_content"
                           "server_label", "approval_request_id"})
 
 
-# Body fields whose text a model reads beside the messages: tool definitions (names, descriptions, parameter
-# schemas; every API keeps its own under these names) and vLLM's `documents` (RAG documents its chat templates
-# put into the prompt).
-_TEXT_FIELDS = ("tools", "functions", "documents")
+# Body fields of tool definitions (names, descriptions, parameter schemas; every API keeps its own under these
+# names): the application's documentation for the model, read by the PII scan apart from the conversation (review16).
+_DEFINITION_FIELDS = ("tools", "functions")
+# JSON Schema keywords whose values are a field's sample or allowed values (`"examples": ["+14155552671"]`), not
+# data about anyone.
+_SAMPLE_KEYS = frozenset({"example", "examples", "default", "enum", "const", "pattern"})
 
 
 def body_texts(body: Mapping[str, Any]) -> list[str]:
-    """Every string value (not object keys) inside the body's `tools`, `functions` and `documents`, in order."""
-    return _strings([body.get(k) for k in _TEXT_FIELDS])
+    """Every string value (not object keys) inside the body's `documents` (vLLM's RAG documents, which its chat
+    templates put into the prompt: data, read as the conversation is), in order."""
+    return _strings(body.get("documents"))
+
+
+def definition_texts(body: Mapping[str, Any]) -> list[str]:
+    """Every string value (not object keys) inside the body's tool definitions (`tools`, `functions`), in order,
+    without the values of JSON Schema's sample keywords (`_SAMPLE_KEYS`, at any depth)."""
+    return _strings([body.get(k) for k in _DEFINITION_FIELDS], _SAMPLE_KEYS)
 
 
 def _strings(root: Any, skip: frozenset[str] = frozenset()) -> list[str]:

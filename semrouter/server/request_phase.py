@@ -160,7 +160,8 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             # a model's PII policy covers the whole request: system prompt, earlier turns, tool results
             analysis = with_whole_request_pii(analysis, getattr(rt.analyzer, "pii", None),
                                               req.unclassified_text(cfg.routing.classify_text),
-                                              cfg.server.analysis_head_chars, cfg.server.analysis_tail_chars)
+                                              cfg.server.analysis_head_chars, cfg.server.analysis_tail_chars,
+                                              definitions=req.definitions_text)
         language = await language_of(rt.language, text, analysis)
         vote = category_vote(cfg, keyword, analysis, language)
         category = vote.category if vote else None

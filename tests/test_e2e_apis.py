@@ -489,6 +489,10 @@ _HOSTILE = [  # (path, body, param of a 400 invalid_value; None: 400 invalid_jso
      "messages[0].content"),
     ("/v1/responses", _RESP + b', "chat_template_kwargs": [1]}', "chat_template_kwargs"),
     ("/v1/responses", b'{"model": "qwen3-32b", "input": "hi", "chat_template_kwargs": "on"}', "chat_template_kwargs"),
+    # review16: more than 100,000 arrays (4 MB of them held the event loop seconds): refused before they are built
+    *[(path, head + b', "x": [' + b"[]," * 100_000 + b"[]]}", None) for path, head in (
+        ("/v1/responses", _RESP), ("/v1/messages", _MSGS),
+        ("/v1/chat/completions", b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]'))],
     # a routing.path_models path: its JSON body is rewritten (model) by the same loader
     ("/v1/embeddings", b'{"model": "x", "input": "a", "dimensions": NaN}', None),
     ("/v1/embeddings", rb'{"model": "x", "input": "a \ud800"}', "input"),

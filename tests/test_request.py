@@ -150,6 +150,10 @@ def test_every_text_a_model_reads_is_read_and_odd_parts_never_raise() -> None:
     assert req.unclassified_text("last_user").splitlines() == ["s", "args", "out"]
     assert req.unclassified_text("conversation").splitlines() == ["args"]
     assert req.definitions_text.splitlines() == ["function", "crm"]
+    dev = parse_chat_request(raw({"model": "auto", "messages": [
+        {"role": "developer", "content": "d", "tools": [{"function": {"description": "own", "default": "x"}}]},
+        {"role": "user", "content": "q", "tools": [{"description": "not a developer's"}]}]}), 10_000)
+    assert dev.definitions_text == "own"  # vLLM passes a developer message's tools to the template
 
 
 def test_safety_texts_are_the_untrusted_parts_newest_tool_result_first() -> None:

@@ -113,8 +113,10 @@ class ChatRequest:
 
     @property
     def definitions_text(self) -> str:
-        """The body's tool definitions as the PII scan reads them (`definition_texts`), one string per line."""
-        return "\n".join(definition_texts(self.body))
+        """The tool definitions as the PII scan reads them (`definition_texts`), one string per line: the body's, and a
+        `developer` message's own `tools` (vLLM passes them to the chat template; review16)."""
+        own = [m.get("tools") for m in self.messages if m.get("role") == "developer"]
+        return "\n".join([*definition_texts(self.body), *_strings(own, _SAMPLE_KEYS)])
 
 
 def content_text(content: Any) -> str:

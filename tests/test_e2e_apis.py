@@ -343,7 +343,8 @@ def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[
         ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask, "documents": [{"title": "file", "text": record}]}),
         # review16: vLLM passes a developer message's own `tools` to the template
         ("/v1/chat/completions", {"model": "qwen3-32b", "messages": [
-            {"role": "developer", "content": "Use the tools.", "tools": [{"type": "function", "function": fn}]}, *ask]}),
+            {"role": "developer", "content": "Use the tools.", "tools": [{"type": "function", "function": fn}]},
+            *ask]}),
         ("/v1/chat/completions", {"model": "qwen3-32b", "messages": [
             {"role": "user", "content": "Who is this?"},
             {"role": "assistant", "content": "A patient.", "reasoning_content": record}, *ask]}),

@@ -121,10 +121,10 @@ class ChatRequest:
 
 def content_text(content: Any) -> str:
     """Plain text of a message's content (a string or a list of typed parts), in part order: every part an upstream
-    reads as text (`text`, `input_text`, `output_text`, `refusal`, `thinking`), and the text of Messages `document` (text or
-    content source) and `search_result` blocks, which the model reads as the user's text (review15: a jailbreak
-    in an `input_text` part or a document was not scored). Parts of other APIs are kept as they
-    came (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
+    reads as text (`text`, `input_text`, `output_text`, `refusal`, `thinking`), and the text of Messages `document`
+    (text or content source) and `search_result` blocks, which the model reads as the user's text (review15: a
+    jailbreak in an `input_text` part or a document was not scored). Parts of other APIs are kept as they came
+    (request/responses_api.py), so a `text` part's `text` may be any JSON value: only strings count."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):

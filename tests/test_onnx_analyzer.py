@@ -71,8 +71,11 @@ async def test_jailbreak_high_and_hard_negative_low(analyzer: OnnxAnalyzer) -> N
 
 async def test_safety_thresholds_default_to_the_shipped_operating_points(models: Path) -> None:
     meta = json.loads((models / "jailbreak_head.labels.json").read_text())
-    pol = SignalsConfig().jailbreak.policy_for(None)
-    assert {k: p.threshold for k, p in pol.items()} == meta["thresholds"]
+    memory = json.loads((models / "jailbreak_memory.labels.json").read_text())
+    pol = SignalsConfig().jailbreak.policy_for(None)  # with the jailbreak memory (the default)
+    assert {k: p.threshold for k, p in pol.items()} == {**meta["thresholds"], **memory["thresholds"]}
+    off = SignalsConfig.model_validate({"jailbreak": {"memory": False}}).jailbreak.policy_for(None)
+    assert {k: p.threshold for k, p in off.items()} == meta["thresholds"]
     assert (pol["jailbreak"].action, pol["injection"].action, pol["harmful"].action) == ("block", "block", "report")
 
 

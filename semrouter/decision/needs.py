@@ -81,7 +81,8 @@ def _may_block(cfg: Config) -> bool:
 # Model files whose change changes what the policies see (the encoder, the tokenizer, the safety and PII heads, the
 # PII name lists and span check); the category head joins them when the guard has per-category overrides. Other
 # heads change routing, not answers.
-_POLICY_FILES = ("tokenizer.json", "jailbreak_head.onnx", "jailbreak_head.labels.json", "pii_head.onnx",
+_POLICY_FILES = ("tokenizer.json", "jailbreak_head.onnx", "jailbreak_head.labels.json", "jailbreak_memory.onnx",
+                 "jailbreak_memory.labels.json", "pii_head.onnx",
                  "pii_head.labels.json", "pii_names.json", "pii_person.json")
 _CATEGORY_FILES = ("category_head.onnx", "category_head.labels.json")
 

@@ -31,6 +31,10 @@ JAILBREAK_THRESHOLD = 0.9885
 INJECTION_THRESHOLD = 0.9348
 HARMFUL_THRESHOLD = 0.8808
 _DEFAULTS = {"jailbreak": JAILBREAK_THRESHOLD, "injection": INJECTION_THRESHOLD, "harmful": HARMFUL_THRESHOLD}
+# With the jailbreak exemplar memory (signals.jailbreak.memory; jailbreak_memory.labels.json `thresholds`).
+MEMORY_JAILBREAK_THRESHOLD = 0.9961
+MEMORY_INJECTION_THRESHOLD = 0.9348
+_MEMORY_DEFAULTS = {**_DEFAULTS, "jailbreak": MEMORY_JAILBREAK_THRESHOLD, "injection": MEMORY_INJECTION_THRESHOLD}
 _DEFAULT_ACTIONS: dict[str, Literal["block", "report"]] = {"jailbreak": "block", "injection": "block",
                                                            "harmful": "report"}
 
@@ -96,14 +100,24 @@ class JailbreakConfig(_Cfg):
     block: bool = Field(default=True, description="false: every label only reports, whatever its action says")
     jailbreak: LabelPolicy = Field(
         default_factory=LabelPolicy,
-        description=f"unset fields: threshold {JAILBREAK_THRESHOLD}, action block")
+        description=f"unset fields: threshold {MEMORY_JAILBREAK_THRESHOLD} with the memory ({JAILBREAK_THRESHOLD} "
+        "without), action block")
     injection: LabelPolicy = Field(
         default_factory=LabelPolicy,
-        description=f"unset fields: threshold {INJECTION_THRESHOLD}, action block")
+        description=f"unset fields: threshold {MEMORY_INJECTION_THRESHOLD} with the memory ({INJECTION_THRESHOLD} "
+        "without), action block")
     harmful: LabelPolicy = Field(
         default_factory=LabelPolicy,
         description=f"unset fields: threshold {HARMFUL_THRESHOLD}, action report (plain harmful requests are not "
         "jailbreaks; block them only on purpose)")
+    memory: bool = Field(
+        default=True,
+        description="also score every view against the jailbreak exemplar memory (jailbreak_memory.onnx: the k "
+        "nearest stored views of training jailbreaks and ordinary prompts vote) and take the higher of the head's and "
+        "the memory's jailbreak score; unset thresholds then default to the memory's operating points "
+        f"({MEMORY_JAILBREAK_THRESHOLD} / {MEMORY_INJECTION_THRESHOLD}). false: the head alone, with its own "
+        "operating points",
+    )
     max_chunks: int = Field(
         default=16, ge=0, le=256,
         description="prompts longer than max_tokens: extra encoder rows (of max_tokens each) that score the middle "
@@ -165,7 +179,8 @@ class JailbreakConfig(_Cfg):
                 act = over.action or act
             if not self.block:
                 act = "report"
-            out[label] = ResolvedPolicy(threshold=_DEFAULTS[label] if thr is None else thr,
+            defaults = _MEMORY_DEFAULTS if self.memory else _DEFAULTS
+            out[label] = ResolvedPolicy(threshold=defaults[label] if thr is None else thr,
                                         action=act or _DEFAULT_ACTIONS[label])
         return out
 

@@ -41,6 +41,7 @@ log = structlog.get_logger(__name__)
 
 CATEGORY_HEAD = "category_head"
 JAILBREAK_HEAD = "jailbreak_head"
+JAILBREAK_MEMORY = "jailbreak_memory"
 COMPLEXITY_HEAD = "complexity_head"
 
 
@@ -204,8 +205,9 @@ class OnnxAnalyzer:
         jailbreak = None
         if cfg.jailbreak.enabled:
             jb_head = head(JAILBREAK_HEAD, required=True)
+            jb_memory = head(JAILBREAK_MEMORY, required=True) if cfg.jailbreak.memory else None
             jailbreak = SafetyScorer.load(jb_head, mdir / f"{JAILBREAK_HEAD}.labels.json", tokenizer, encoder,
-                                          cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments)
+                                          cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments, jb_memory)
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
         for name, wants in ((COMPLEXITY_HEAD, complexity is not None and complexity.wants_layers),
                             (CATEGORY_HEAD, category is not None and category.wants_layers)):

@@ -343,16 +343,27 @@ class SafetyScorer:
     embedding branch's max over views and the lexical branch's max over views (modelbuild/train_jailbreak.py)."""
 
     def __init__(self, head, labels: Sequence[str], views: SafetyViews,  # type: ignore[no-untyped-def]
-                 positional: bool = False, lexical: Sequence[str] = (), segments: int = 0) -> None:
+                 positional: bool = False, lexical: Sequence[str] = (), segments: int = 0,
+                 memory=None, memory_gate: float = 0.0,  # type: ignore[no-untyped-def]
+                 memory_injection_gate: float = 1.0) -> None:
         self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
         self.lexical, self.segments = tuple(lexical), int(segments)
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
+        # the jailbreak exemplar memory (`jailbreak_memory.onnx`: view rows [R,D] -> probs [R,1], the k-nearest vote
+        # of stored jailbreak witness views): the prompt's jailbreak score is max(head, max over views of the vote),
+        # looked up only when the head's jailbreak score is at least `memory_gate` and its injection score under
+        # `memory_injection_gate` (jailbreak_memory.labels.json `gate`, `injection_gate`)
+        self.memory, self.memory_gate = memory, float(memory_gate)
+        self.memory_injection_gate = float(memory_injection_gate)
+        self._jb_col = self.labels.index("jailbreak") if memory is not None else -1
+        self._inj_col = self.labels.index("injection") if memory is not None and "injection" in self.labels else -1
 
     @classmethod
     def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int,  # type: ignore[no-untyped-def]
-             max_segments: int | None = None) -> SafetyScorer:
+             max_segments: int | None = None, memory=None) -> SafetyScorer:
         """`encoder` is the analyzer's Encoder (its token states feed the overflow and segment rows' views);
-        `max_segments` caps the head's `segments` (None: the head's value; 0: off)."""
+        `max_segments` caps the head's `segments` (None: the head's value; 0: off); `memory` the loaded
+        `jailbreak_memory` head (None: the head alone). Raises ValueError when the files do not fit together."""
         labels, specs = read_head_meta(labels_path)
         meta = json.loads(labels_path.read_text())
         lexical = tuple(str(x) for x in meta.get("lexical_labels", ()))
@@ -363,9 +374,17 @@ class SafetyScorer:
         def encode(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return encoder(ids, mask, tokens=True).tokens
 
+        gate, inj_gate = 0.0, 1.0
+        if memory is not None:
+            if tuple(memory.labels) != ("jailbreak",) or "jailbreak" not in labels:
+                raise ValueError(f"{memory.name}: labels {list(memory.labels)} (expected ['jailbreak']); "
+                                 "run `make models`")
+            mmeta = json.loads((labels_path.parent / f"{memory.name}.labels.json").read_text())
+            gate, inj_gate = float(mmeta.get("gate", 0.0)), float(mmeta.get("injection_gate", 1.0))
         return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks),
                    bool(meta.get("position_features")), lexical, int(meta.get("segments", 0))
-                   if max_segments is None else min(max_segments, int(meta.get("segments", 0))))
+                   if max_segments is None else min(max_segments, int(meta.get("segments", 0))), memory, gate,
+                   inj_gate)
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
                  truncated: Sequence[bool], input_ids: np.ndarray | None = None,
@@ -390,7 +409,7 @@ class SafetyScorer:
                     vids[i] = [*vids[i], *seg_ids[i]]
                 # every sentence encoded alone sees the whole prompt even where the token rows stop (max_chunks)
                 coverage[i] = min(max(coverage[i], seg_cov[i]), extra_cov[i])
-        top = self._pool(views, pos, vids)
+        top = self._pool(views, pos, vids, memory=True)
         return [SafetyScores({lab: float(p) for lab, p in zip(self.labels, t, strict=True)}, cov)
                 for t, cov in zip(top, coverage, strict=True)]
 
@@ -412,9 +431,11 @@ class SafetyScorer:
         return self._pool(views, pos, vids).max(axis=1)
 
     def _pool(self, views: list[np.ndarray], pos: list[np.ndarray],
-              vids: list[list[Sequence[int]]]) -> np.ndarray:
+              vids: list[list[Sequence[int]]], memory: bool = False) -> np.ndarray:
         """float64 [G,L]: per group of views (views [V_g,D], position features [V_g,4], view ids) the per-label
-        probability: max over its views, fused with the lexical branch's max for the lexical labels. One head run."""
+        probability: max over its views, fused with the lexical branch's max for the lexical labels. One head run;
+        with `memory` (and a memory loaded) one memory run too: the jailbreak label is max(that, the memory's
+        highest vote over the group's views). The segment ranking (`_unit_scores`) reads the head alone."""
         x = np.concatenate(views)
         if self.positional:
             x = np.concatenate([x, np.concatenate(pos)], axis=1)
@@ -432,6 +453,20 @@ class SafetyScorer:
                 top[self._lex_cols] = 1.0 / (1.0 + np.exp(-z))
             at += len(v)
             out[g] = top
+        if memory and self.memory is not None:
+            # only prompts the head already gives some jailbreak score (>= memory_gate) are looked up: an ordinary
+            # prompt pays nothing for the memory; nor prompts the head reads as injections (injection >=
+            # memory_injection_gate): the memory holds no injection views, so an attacked document's views would vote
+            # jailbreak and the refusal would name the wrong label
+            not_injection = (out[:, self._inj_col] < self.memory_injection_gate if self._inj_col >= 0
+                             else np.ones(len(out), bool))
+            read = np.where((out[:, self._jb_col] >= self.memory_gate) & not_injection)[0]
+            if len(read):
+                cuts = np.cumsum([0] + [len(v) for v in views])
+                rows = np.concatenate([np.arange(cuts[g], cuts[g + 1]) for g in read])
+                vote = self.memory(x[rows])[:, 0].astype(np.float64)  # [R]
+                starts = np.cumsum([0] + [len(views[g]) for g in read])[:-1]
+                out[read, self._jb_col] = np.maximum(out[read, self._jb_col], np.maximum.reduceat(vote, starts))
         return out
 
 

@@ -4,8 +4,9 @@
 
 1. Eval-only sets (never trained on, never tuned on: modelbuild/train_jailbreak.py `load`'s second list): the share
    refused (jailbreak or injection, safety_verdict with the default thresholds) per set, memory off vs on.
-2. Time: analyze() of a one-sentence and a five-sentence prompt and the safety step (`timings_ms["heads"]`),
-   off and on alternating in blocks of 20 calls in one process (p50 of each).
+2. Time: analyze() of a one-sentence prompt, a role-play request the memory reads (head jailbreak >= its gate) and
+   a five-sentence prompt, and the safety step (`timings_ms["heads"]`), off and on alternating in blocks of 20
+   calls in one process (p50 of each).
 3. Memory: resident-set growth of loading `jailbreak_memory.onnx` into a session (the codes unpacked once).
 """
 
@@ -32,6 +33,7 @@ from semrouter.signals.config import SignalsConfig  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
 
 SHORT = "Can you explain how photosynthesis turns light into chemical energy in plants?"
+READ = "Pretend you are a medieval innkeeper and greet me as I walk in from the rain."  # head jailbreak ~0.17: read
 FIVE = ("I am planning a trip to the mountains next month. The weather there changes quickly in spring. "
         "We want to walk for about five hours a day. My friend has a bad knee and walks slowly. "
         "Which kind of trail and what gear would you suggest for us?")
@@ -64,14 +66,14 @@ async def _run(args: argparse.Namespace) -> None:
     ans = {m: await OnnxAnalyzer.create(cfgs[m].signals.model_copy(update={"model_dir": str(args.models)}))
            for m in (False, True)}
     try:
-        _, ev = tj.load(args.mmlu_sample)
+        _, ev = tj.load(args.mmlu_sample) if not args.time_only else ([], [])
         groups: dict[tuple[str, str], list[str]] = defaultdict(list)
         for r in ev:
             groups[(r["origin"], r["label"])].append(r["text"])
         print("\n## Eval-only sets (never trained on), default thresholds: refused, memory off -> on")
         print(f"{'set':28s} {'label':10s} {'n':>5s} {'off':>7s} {'on':>7s}")
         totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for (origin, label), texts in sorted(groups.items()):
+        for (origin, label), texts in sorted(groups.items()) if not args.time_only else ():
             n = [0, 0]
             for t in texts:
                 for j, m in enumerate((False, True)):
@@ -86,7 +88,7 @@ async def _run(args: argparse.Namespace) -> None:
             print(f"{'ALL':28s} {kind:10s} {n:5d} {100 * a / n:6.1f}% {100 * b / n:6.1f}%")
 
         print("\n## Time, off and on alternating in blocks of 20 (p50 ms)")
-        for name, text in (("one sentence", SHORT), ("five sentences", FIVE)):
+        for name, text in (("one sentence", SHORT), ("role-play (read)", READ), ("five sentences", FIVE)):
             total: dict[bool, list[float]] = {False: [], True: []}
             heads: dict[bool, list[float]] = {False: [], True: []}
             for _ in range(args.repeat // 20):
@@ -108,6 +110,7 @@ def main() -> int:
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--mmlu-sample", type=int, default=800)
     ap.add_argument("--repeat", type=int, default=200)
+    ap.add_argument("--time-only", action="store_true", help="only the time and memory rows")
     args = ap.parse_args()
     cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
     print(f"# bench_safety_memory on {platform.machine()} {cpu}")

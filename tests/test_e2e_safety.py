@@ -445,3 +445,26 @@ def test_an_attack_two_user_turns_back_is_refused_and_an_ordinary_history_is_ans
     assert r.headers.get("x-vsr-jailbreak-blocked") == "true" and r.headers["x-vsr-jailbreak-type"] == "jailbreak"
     ok = convo("I am planning a trip to Australia next spring and want to see a few cities.")
     assert ok.status == 200 and "x-vsr-jailbreak-blocked" not in ok.headers and "x-demo-model" in ok.headers
+
+
+STATUS_RESULT = " ".join(f"Line {j}: service {j} answered in {j * 3} ms with status ok." for j in range(30))
+
+
+@pytest.mark.parametrize("last", [MEMORY_ATTACKS[1], "Thanks. Which service was the slowest?"], ids=["attack", "plain"])
+def test_a_status_tool_result_does_not_switch_the_memory_off_for_the_turn(client: Client, last: str) -> None:
+    """review17: the head reads these ordinary status lines as injection-ish (~0.91: under the injection threshold,
+    over the memory's injection gate 0.5), and the gate was prompt-wide, so a jailbreak the memory catches was
+    answered (200 from the upstream) whenever such a tool result was in the request. Now only the injection-ish
+    views stay out of the memory's vote; the same conversation with an ordinary question is answered."""
+    r = client.chat({"model": "auto", "messages": [
+        {"role": "user", "content": "Check whether the services are up."},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "status", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": STATUS_RESULT},
+        {"role": "user", "content": last}]})
+    assert r.status == 200
+    if last == MEMORY_ATTACKS[1]:
+        assert r.headers.get("x-vsr-jailbreak-blocked") == "true", r.headers.get("x-vsr-jailbreak-score")
+        assert r.headers["x-vsr-jailbreak-type"] == "jailbreak" and "x-demo-model" not in r.headers
+    else:
+        assert "x-vsr-jailbreak-blocked" not in r.headers and "x-demo-model" in r.headers

@@ -455,17 +455,26 @@ class SafetyScorer:
             out[g] = top
         if memory and self.memory is not None:
             # only prompts the head already gives some jailbreak score (>= memory_gate) are looked up: an ordinary
-            # prompt pays nothing for the memory; nor prompts the head reads as injections (injection >=
-            # memory_injection_gate): the memory holds no injection views, so an attacked document's views would vote
-            # jailbreak and the refusal would name the wrong label
-            not_injection = (out[:, self._inj_col] < self.memory_injection_gate if self._inj_col >= 0
-                             else np.ones(len(out), bool))
-            read = np.where((out[:, self._jb_col] >= self.memory_gate) & not_injection)[0]
-            if len(read):
-                cuts = np.cumsum([0] + [len(v) for v in views])
-                rows = np.concatenate([np.arange(cuts[g], cuts[g + 1]) for g in read])
+            # prompt pays nothing for the memory. The views the head reads as injections (their own injection
+            # probability >= memory_injection_gate) do not vote: the memory holds no injection views, so an attacked
+            # document's views would vote jailbreak and the refusal would name the wrong label. Per view, not per
+            # prompt (review17): a prompt-wide gate let one injection-ish text beside a jailbreak (a tool result of
+            # status lines the head scores injection 0.91) switch the memory off for the whole request, and the
+            # jailbreak then met the memory's higher threshold with the head's score alone.
+            cuts = np.cumsum([0] + [len(v) for v in views])
+            votes = np.ones(len(probs), bool)
+            if self._inj_col >= 0:  # each view's own injection score, fused with its lexical logit as `top` is
+                inj = probs[:, self._inj_col].astype(np.float64)
+                if lex is not None and self._inj_col in self._lex_cols:
+                    inj = 1.0 / (1.0 + np.exp(-fuse_logits(inj, lex[:, self._lex_cols.index(self._inj_col)])))
+                votes = inj < self.memory_injection_gate
+            read = [g for g in np.where(out[:, self._jb_col] >= self.memory_gate)[0]
+                    if votes[cuts[g]:cuts[g + 1]].any()]
+            if read:
+                rows = np.concatenate([np.arange(cuts[g], cuts[g + 1])[votes[cuts[g]:cuts[g + 1]]] for g in read])
                 vote = self.memory(x[rows])[:, 0].astype(np.float64)  # [R]
-                starts = np.cumsum([0] + [len(views[g]) for g in read])[:-1]
+                sizes = [int(votes[cuts[g]:cuts[g + 1]].sum()) for g in read]
+                starts = np.cumsum([0] + sizes)[:-1]
                 out[read, self._jb_col] = np.maximum(out[read, self._jb_col], np.maximum.reduceat(vote, starts))
         return out
 

@@ -99,7 +99,7 @@ def test_scorer_takes_the_higher_of_head_and_memory_on_the_jailbreak_label_only(
     vids: list[list] = [[], []]
     on = SafetyScorer(_Head(), labels, None, positional=True, memory=memory)._pool(views, pos, vids, memory=True)
     off = SafetyScorer(_Head(), labels, None, positional=True)._pool(views, pos, vids, memory=True)
-    assert on[0, 0] > 0.9 and on[1, 0] == off[1, 0] == np.float64(np.float32(0.2))
+    assert 0.9 < on[0, 0] <= 1.0 and on[1, 0] == off[1, 0] == np.float64(np.float32(0.2))  # a probability (review17)
     np.testing.assert_array_equal(on[:, 1:], off[:, 1:])  # injection and harmful: the head's
     np.testing.assert_array_equal(off[:, 0], [np.float32(0.2)] * 2)
     # a gate above the head's score: the memory is not read for either prompt

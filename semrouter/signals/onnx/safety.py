@@ -472,7 +472,8 @@ class SafetyScorer:
                     if votes[cuts[g]:cuts[g + 1]].any()]
             if read:
                 rows = np.concatenate([np.arange(cuts[g], cuts[g + 1])[votes[cuts[g]:cuts[g + 1]]] for g in read])
-                vote = self.memory(x[rows])[:, 0].astype(np.float64)  # [R]
+                # [R], clipped: the stored 2-bit vote can land a little past 1 (1.0004), a probability to the rest
+                vote = np.clip(self.memory(x[rows])[:, 0].astype(np.float64), 0.0, 1.0)
                 sizes = [int(votes[cuts[g]:cuts[g + 1]].sum()) for g in read]
                 starts = np.cumsum([0] + sizes)[:-1]
                 out[read, self._jb_col] = np.maximum(out[read, self._jb_col], np.maximum.reduceat(vote, starts))

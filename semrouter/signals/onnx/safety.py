@@ -275,7 +275,7 @@ class SafetyViews:
                      | None = None, priority: Callable[[list[str]], Sequence[float]] | None = None,
                      extras: Sequence[Sequence[str]] | None = None,
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]], list[float],
-                                list[float]]:
+                                list[float], list[np.ndarray]]:
         """Per text the views of its sentence segments (segments.plan_segments), each encoded ALONE and viewed
         exactly as a prompt of its own would be (whole row + windows, its own position features; no overflow
         rows): float32 [S_i,D] views, [S_i,4] position features, (`with_ids`) each view's content ids, the
@@ -290,13 +290,17 @@ class SafetyViews:
         `extras`: per text the request's other texts the guard reads (tool results, system prompt, earlier turns;
         request/parse.ChatRequest.safety_texts), whose units (segments.plan_extra) take what the prompt's own plan
         leaves of the budget (segments.spare_budget) and go through the same first run, their views after the
-        prompt's; the last list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage)."""
+        prompt's; the fifth list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage),
+        the last per text a bool [S_i] mask of the views that are the extras' (the rest are the prompt's)."""
         mt = self.tokenizer.max_tokens
         plans = [plan_segments(t, max_units, mt, priority) for t in texts]
         more_units = [plan_extra(ex, spare_budget(t, p, max_units, mt), mt) if ex and max_units > 0 else ExtraPlan()
                       for t, p, ex in zip(texts, plans, extras or [()] * len(texts), strict=True)]
         first = self._alone([[*p.texts(t), *e.units] for p, t, e in zip(plans, texts, more_units, strict=True)],
                             with_ids)
+        # per text, per unit of the first run: True for the extras' units (after the prompt's own)
+        is_extra = [[k >= len(us) - len(e.units) for k in range(len(us))] for us, e in zip(first, more_units,
+                                                                                             strict=True)]
         if score is not None and any(p.deferred and p.singles for p in plans):
             owners = [i for i, p in enumerate(plans) if p.deferred and p.singles]
             flat = [u for i in owners for u in first[i][: len(plans[i].singles)]]
@@ -310,10 +314,13 @@ class SafetyViews:
                 at += k
             for i, more in enumerate(self._alone(second_units, with_ids)):
                 first[i].extend(more)
+                is_extra[i] += [False] * len(more)  # the prompt's chosen pairs
         seg_views = [np.concatenate([u[0] for u in us]) if us else np.zeros((0, 1), np.float32) for us in first]
         pos = [np.concatenate([u[1] for u in us]) if us else np.zeros((0, 4), np.float32) for us in first]
         vids = [[r for u in us for r in u[2]] for us in first]
-        return seg_views, pos, vids, [p.coverage for p in plans], [e.coverage for e in more_units]
+        masks = [np.array([x for u, x in zip(us, xs, strict=True) for _ in range(len(u[0]))], bool)
+                 for us, xs in zip(first, is_extra, strict=True)]
+        return seg_views, pos, vids, [p.coverage for p in plans], [e.coverage for e in more_units], masks
 
     def _alone(self, units: list[list[str]], with_ids: bool,
                ) -> list[list[tuple[np.ndarray, np.ndarray, list[Sequence[int]]]]]:
@@ -351,8 +358,9 @@ class SafetyScorer:
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
         # the jailbreak exemplar memory (`jailbreak_memory.onnx`: view rows [R,D] -> probs [R,1], the k-nearest vote
         # of stored jailbreak witness views): the prompt's jailbreak score is max(head, max over views of the vote),
-        # looked up only when the head's jailbreak score is at least `memory_gate` and its injection score under
-        # `memory_injection_gate` (jailbreak_memory.labels.json `gate`, `injection_gate`)
+        # looked up only when the head's jailbreak score is at least `memory_gate`, and only for the views of a part
+        # (the prompt; the request's other texts) whose injection score is under `memory_injection_gate`
+        # (jailbreak_memory.labels.json `gate`, `injection_gate`; `_pool`)
         self.memory, self.memory_gate = memory, float(memory_gate)
         self.memory_injection_gate = float(memory_injection_gate)
         self._jb_col = self.labels.index("jailbreak") if memory is not None else -1
@@ -398,18 +406,20 @@ class SafetyScorer:
             raise ValueError("this safety head has a lexical branch: pass the encoder run's input_ids")
         views, coverage, pos, vids = self.views.rows(texts, states, lengths, truncated,
                                                      input_ids if self.lexical else None)
+        parts = [np.zeros(len(v), bool) for v in views]  # per view: True for the request's other texts' units
         if self.segments:
-            seg_v, seg_p, seg_ids, seg_cov, extra_cov = self.views.segment_rows(
+            seg_v, seg_p, seg_ids, seg_cov, extra_cov, extra_mask = self.views.segment_rows(
                 texts, self.segments, bool(self.lexical), self._unit_scores,
                 self._lexical_priority if self.lexical else None, extras)
             for i, sv in enumerate(seg_v):
                 if len(sv):
+                    parts[i] = np.concatenate([parts[i], extra_mask[i]])
                     views[i] = np.concatenate([views[i], sv])
                     pos[i] = np.concatenate([pos[i], seg_p[i]])
                     vids[i] = [*vids[i], *seg_ids[i]]
                 # every sentence encoded alone sees the whole prompt even where the token rows stop (max_chunks)
                 coverage[i] = min(max(coverage[i], seg_cov[i]), extra_cov[i])
-        top = self._pool(views, pos, vids, memory=True)
+        top = self._pool(views, pos, vids, memory=True, parts=parts)
         return [SafetyScores({lab: float(p) for lab, p in zip(self.labels, t, strict=True)}, cov)
                 for t, cov in zip(top, coverage, strict=True)]
 
@@ -431,7 +441,8 @@ class SafetyScorer:
         return self._pool(views, pos, vids).max(axis=1)
 
     def _pool(self, views: list[np.ndarray], pos: list[np.ndarray],
-              vids: list[list[Sequence[int]]], memory: bool = False) -> np.ndarray:
+              vids: list[list[Sequence[int]]], memory: bool = False,
+              parts: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """float64 [G,L]: per group of views (views [V_g,D], position features [V_g,4], view ids) the per-label
         probability: max over its views, fused with the lexical branch's max for the lexical labels. One head run;
         with `memory` (and a memory loaded) one memory run too: the jailbreak label is max(that, the memory's
@@ -455,21 +466,23 @@ class SafetyScorer:
             out[g] = top
         if memory and self.memory is not None:
             # only prompts the head already gives some jailbreak score (>= memory_gate) are looked up: an ordinary
-            # prompt pays nothing for the memory. The views the head reads as injections (their own injection
-            # probability >= memory_injection_gate) do not vote: the memory holds no injection views, so an attacked
-            # document's views would vote jailbreak and the refusal would name the wrong label. Per view, not per
-            # prompt (review17): a prompt-wide gate let one injection-ish text beside a jailbreak (a tool result of
-            # status lines the head scores injection 0.91) switch the memory off for the whole request, and the
-            # jailbreak then met the memory's higher threshold with the head's score alone.
+            # prompt pays nothing for the memory. Nor the views of a part the head reads as an injection (its pooled
+            # injection >= memory_injection_gate): the memory holds no injection views, so an attacked document's
+            # views would vote jailbreak and the refusal would name the wrong label. Parts (`parts`, per view True
+            # for the units of the request's other texts): the prompt, and the other texts. Per part, not per
+            # request (review17): one injection-ish tool result (status lines the head scores injection 0.91) beside
+            # a jailbreak switched the memory off for the whole request, and the jailbreak then met the memory's
+            # higher operating point with the head's score alone.
             cuts = np.cumsum([0] + [len(v) for v in views])
-            votes = np.ones(len(probs), bool)
-            if self._inj_col >= 0:  # each view's own injection score, fused with its lexical logit as `top` is
-                inj = probs[:, self._inj_col].astype(np.float64)
-                if lex is not None and self._inj_col in self._lex_cols:
-                    inj = 1.0 / (1.0 + np.exp(-fuse_logits(inj, lex[:, self._lex_cols.index(self._inj_col)])))
-                votes = inj < self.memory_injection_gate
-            read = [g for g in np.where(out[:, self._jb_col] >= self.memory_gate)[0]
-                    if votes[cuts[g]:cuts[g + 1]].any()]
+            votes = np.zeros(len(probs), bool)
+            for g in np.where(out[:, self._jb_col] >= self.memory_gate)[0]:
+                part = parts[g] if parts is not None else np.zeros(len(views[g]), bool)
+                for side in (False, True):
+                    idx = np.arange(cuts[g], cuts[g + 1])[part == side]
+                    if len(idx) and self._part_injection(probs[idx], lex[idx] if lex is not None else None) \
+                            < self.memory_injection_gate:
+                        votes[idx] = True
+            read = [g for g in range(len(views)) if votes[cuts[g]:cuts[g + 1]].any()]
             if read:
                 rows = np.concatenate([np.arange(cuts[g], cuts[g + 1])[votes[cuts[g]:cuts[g + 1]]] for g in read])
                 # [R], clipped: the stored 2-bit vote can land a little past 1 (1.0004), a probability to the rest
@@ -478,6 +491,17 @@ class SafetyScorer:
                 starts = np.cumsum([0] + sizes)[:-1]
                 out[read, self._jb_col] = np.maximum(out[read, self._jb_col], np.maximum.reduceat(vote, starts))
         return out
+
+    def _part_injection(self, probs: np.ndarray, lex: np.ndarray | None) -> float:
+        """The injection score of some views pooled as `_pool` pools a prompt's (max, fused with the lexical
+        branch's max when injection is a lexical label); 0.0 without an injection label."""
+        if self._inj_col < 0:
+            return 0.0
+        p = float(probs[:, self._inj_col].max())
+        if lex is not None and self._inj_col in self._lex_cols:
+            z = fuse_logits(np.float64(p), lex[:, self._lex_cols.index(self._inj_col)].max())
+            p = float(1.0 / (1.0 + np.exp(-z)))
+        return p
 
 
 def fuse_logits(probs: np.ndarray, lex_logits: np.ndarray) -> np.ndarray:

@@ -454,8 +454,8 @@ STATUS_RESULT = " ".join(f"Line {j}: service {j} answered in {j * 3} ms with sta
 def test_a_status_tool_result_does_not_switch_the_memory_off_for_the_turn(client: Client, last: str) -> None:
     """review17: the head reads these ordinary status lines as injection-ish (~0.91: under the injection threshold,
     over the memory's injection gate 0.5), and the gate was prompt-wide, so a jailbreak the memory catches was
-    answered (200 from the upstream) whenever such a tool result was in the request. Now only the injection-ish
-    views stay out of the memory's vote; the same conversation with an ordinary question is answered."""
+    answered (200 from the upstream) whenever such a tool result was in the request. Now the gate is read per part
+    (the prompt; the other texts); the same conversation with an ordinary question is answered."""
     r = client.chat({"model": "auto", "messages": [
         {"role": "user", "content": "Check whether the services are up."},
         {"role": "assistant", "content": None, "tool_calls": [

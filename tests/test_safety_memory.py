@@ -147,7 +147,7 @@ async def test_an_injection_ish_text_beside_a_jailbreak_does_not_switch_the_memo
     """review17: the memory's injection gate was prompt-wide, so one text the head reads as injection-ish (ordinary
     status lines as a tool result, injection ~0.91: under its threshold, over the gate) beside a jailbreak the
     memory catches switched the memory off for the whole request, and the jailbreak met the memory's operating
-    point with the head's score alone (answered). Views the head reads as injections still do not vote."""
+    point with the head's score alone (answered). Now the gate is read per part (the prompt; the other texts)."""
     from semrouter.signals.config import SignalsConfig
     from semrouter.signals.onnx.analyzer import OnnxAnalyzer
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_routing_overhead import PROMPTS  # noqa: E402
-from semrouter.signals.config import INJECTION_THRESHOLD, JAILBREAK_THRESHOLD, SignalsConfig  # noqa: E402
+from semrouter.signals.config import SignalsConfig  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
 
 ATTACKS = (
@@ -108,9 +108,14 @@ def load_old(ref: str, tmp: Path):  # type: ignore[no-untyped-def]
     return mod.SafetyScorer
 
 
+# the shipped operating points, as the router resolves them (with the jailbreak memory on by default: 0.9961, not the
+# head's own 0.9885): a fixed constant here had kept the head-alone threshold after the memory shipped
+_POLICY = SignalsConfig().jailbreak.policy_for(None)
+
+
 def blocked(a) -> bool:  # type: ignore[no-untyped-def]
     s = a.safety or {}
-    return s.get("jailbreak", 0.0) >= JAILBREAK_THRESHOLD or s.get("injection", 0.0) >= INJECTION_THRESHOLD
+    return any(s.get(label, 0.0) >= p.threshold for label, p in _POLICY.items() if p.action == "block")
 
 
 async def _dev(args: argparse.Namespace, an: OnnxAnalyzer, scorers: dict) -> None:  # type: ignore[type-arg]

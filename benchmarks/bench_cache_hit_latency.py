@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import http.client
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.machine import describe  # noqa: E402
 from semrouter.devstack import Stack, free_port  # noqa: E402
 
 # (stored question, paraphrase): written for this benchmark
@@ -143,7 +143,7 @@ def main() -> int:
                     hits[(arm, kind)] += hit
                     if hit:
                         lat[(arm, kind)].append(dt)
-    print(f"machine: {platform.machine()}, {platform.processor() or platform.system()}; {a.rounds} rounds, "
+    print(f"machine: {describe()}; {a.rounds} rounds, "
           f"concurrency 1, interleaved{' between arms' if len(arms) > 1 else ''}")
     print(f"{'arm':>9} {'kind':>10} {'n':>5} {'hits':>6} {'p50 ms':>7} {'p90 ms':>7} {'mean ms':>8}")
     for (arm, kind), xs in lat.items():

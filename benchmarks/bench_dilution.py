@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from benchmarks.bench_routing_overhead import PROMPTS  # noqa: E402
 from semrouter.signals.config import SignalsConfig  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
@@ -247,8 +248,7 @@ def main() -> int:
     ap.add_argument("--short-reps", type=int, default=20)
     ap.add_argument("--long-reps", type=int, default=3)
     args = ap.parse_args()
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench_dilution: {cpu}; load {open('/proc/loadavg').read().split()[:3]}")
+    print(f"# bench_dilution: {describe()}")
     asyncio.run(_run(args))
     return 0
 

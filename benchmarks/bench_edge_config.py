@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from benchmarks.machine import describe  # noqa: E402
 import loadgen  # noqa: E402
 from bench_routing_overhead import _cpu_seconds, _pct  # noqa: E402
 
@@ -102,7 +102,7 @@ def main() -> int:
             finally:
                 b.terminate()
                 b.wait(timeout=10)
-    print(f"\n{platform.processor() or platform.machine()}; {a.rounds} interleaved rounds x {a.n} requests, "
+    print(f"\n{describe()}; {a.rounds} interleaved rounds x {a.n} requests, "
           f"{'keyword routing' if a.request == 'routed' else 'router 404 replies'}, medians over rounds")
     print(f"{'config':10s} {'conc':>4s} {'p50 ms':>7s} {'p99 ms':>7s} {'req/s':>7s} {'envoy CPU ms/req':>16s}")
     for (label, c), vals in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchmarks.machine import describe  # noqa: E402
 from conftest import SHIPPED_PORTS, Client, user  # noqa: E402
 
 from semrouter.devstack import Stack, free_port  # noqa: E402
@@ -109,7 +109,7 @@ def main() -> int:
         return (f"| {name} | {len(xs)} | {statistics.median(xs):.1f} | {xs[int(0.9 * (len(xs) - 1))]:.1f} | "
                 f"{xs[-1]:.1f} |")
 
-    print(f"machine: {platform.processor() or platform.machine()}; body {len(raw):,} bytes")
+    print(f"machine: {describe()}; body {len(raw):,} bytes")
     print("| short requests | n | p50 ms | p90 ms | max ms |")
     print("|---|---|---|---|---|")
     print(row("alone", alone))

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -31,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from modelbuild import train_jailbreak as tj  # noqa: E402
 from modelbuild.heads import DATA, read_jsonl  # noqa: E402
+from benchmarks.machine import describe  # noqa: E402
 from semrouter.config.schema import Config  # noqa: E402
 from semrouter.decision.safety import safety_verdict  # noqa: E402
 from semrouter.signals.config import SignalsConfig  # noqa: E402
@@ -104,8 +103,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--cv", action="store_true", help="also rerun the held-out-origin cross-validation")
     args = ap.parse_args()
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench_safety on {platform.machine()} {cpu}")
+    print(f"# bench_safety: {describe()}")
     if args.cv:
         tj.main(["--models", str(args.models), "--no-write"])
     asyncio.run(_run(args))

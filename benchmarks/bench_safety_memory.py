@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -27,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from modelbuild import train_jailbreak as tj  # noqa: E402
+from benchmarks.machine import describe  # noqa: E402
 from semrouter.config.schema import Config  # noqa: E402
 from semrouter.decision.safety import safety_verdict  # noqa: E402
 from semrouter.signals.config import SignalsConfig  # noqa: E402
@@ -112,8 +111,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=200)
     ap.add_argument("--time-only", action="store_true", help="only the time and memory rows")
     args = ap.parse_args()
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench_safety_memory on {platform.machine()} {cpu}")
+    print(f"# bench_safety_memory: {describe()}")
     asyncio.run(_run(args))
     return 0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from benchmarks.bench_routing_overhead import PROMPTS  # noqa: E402
 from semrouter.signals.config import SignalsConfig  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
@@ -64,8 +64,7 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=10)
     ap.add_argument("--per-block", type=int, default=40)
     args = ap.parse_args()
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench_segments: {cpu}")
+    print(f"# bench_segments: {describe()}")
     asyncio.run(_run(args))
     return 0
 

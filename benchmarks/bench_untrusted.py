@@ -26,7 +26,6 @@ import gzip
 import json
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -35,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.machine import describe  # noqa: E402
 from benchmarks.bench_routing_overhead import PROMPTS  # noqa: E402
 from semrouter.request.parse import ChatRequest  # noqa: E402
 from semrouter.request.window import analysis_window  # noqa: E402
@@ -216,8 +216,7 @@ def main() -> int:
     ap.add_argument("--timing-blocks", type=int, default=6)
     ap.add_argument("--reps", type=int, default=10)
     args = ap.parse_args()
-    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name'"], capture_output=True, text=True).stdout.strip()
-    print(f"# bench_untrusted: {cpu}; load {open('/proc/loadavg').read().split()[:3]}")
+    print(f"# bench_untrusted: {describe()}")
     asyncio.run(_run(args))
     return 0
 

@@ -126,12 +126,13 @@ def test_responses_repeat_comes_from_cache_in_responses_shape(oai: openai.OpenAI
 
 
 def test_responses_follow_up_goes_to_the_model_holding_the_conversation(oai: openai.OpenAI) -> None:
-    first = oai.responses.create(model="llama-3.1-8b", input="Remember the number 7.", extra_headers=_tenant())
+    h = _tenant()
+    first = oai.responses.create(model="llama-3.1-8b", input="Remember the number 7.", extra_headers=h)
 
     def follow_up() -> Any:
         try:
             return oai.responses.with_raw_response.create(model="auto", input=MATH, previous_response_id=first.id,
-                                                          extra_headers={"cache-control": "no-store"})
+                                                          extra_headers={**h, "cache-control": "no-store"})
         except openai.NotFoundError:  # sent to a server that does not hold `first` (as a real one answers)
             return None
 
@@ -139,10 +140,32 @@ def test_responses_follow_up_goes_to_the_model_holding_the_conversation(oai: ope
     raw = _repeat_until(follow_up, lambda r: r is not None, timeout=5)
     assert raw is not None, "the follow-up never reached the upstream holding the previous response"
     assert raw.headers["x-semrouter-reason"] == "previous_response" and raw.headers["x-demo-model"] == "llama-3.1-8b"
-    assert oai.responses.retrieve(first.id).id == first.id  # the demo upstream that stored it answers
+    assert oai.responses.retrieve(first.id, extra_headers=h).id == first.id  # the demo upstream that stored it
     fresh = oai.responses.with_raw_response.create(model="auto", input=MATH,
                                                    extra_headers={"cache-control": "no-store"})
     assert fresh.headers["x-demo-model"] == "qwen3-32b"  # without the follow-up, this turn's category decides
+
+
+def test_another_tenants_response_id_is_an_unknown_id(oai: openai.OpenAI) -> None:
+    """trust18: a client that knows another tenant's Responses id is not routed to that conversation's endpoint
+    (follow-up, retrieve): the id is remembered per tenant, and the owner's own follow-up still goes there."""
+    owner, other = _tenant(), _tenant()
+    first = oai.responses.create(model="llama-3.1-8b", input="Remember the number 8.", extra_headers=owner)
+
+    def follow_up(h: dict[str, str]) -> Any:
+        try:
+            return oai.responses.with_raw_response.create(model="auto", input=MATH, previous_response_id=first.id,
+                                                          extra_headers={**h, "cache-control": "no-store"})
+        except openai.NotFoundError:
+            return None
+
+    mine = _repeat_until(lambda: follow_up(owner), lambda r: r is not None, timeout=5)
+    assert mine is not None and mine.headers["x-semrouter-reason"] == "previous_response"
+    stolen = follow_up(other)  # the demo upstream that does not hold `first` answers 404, as a real one would
+    assert stolen is None or (stolen.headers["x-semrouter-reason"] != "previous_response"
+                              and stolen.headers["x-demo-model"] != "llama-3.1-8b")
+    with pytest.raises(openai.NotFoundError):  # the router does not know the id for this tenant: 404
+        oai.responses.retrieve(first.id, extra_headers=other)
 
 
 def test_responses_jailbreak_refused_in_responses_shape(oai: openai.OpenAI) -> None:

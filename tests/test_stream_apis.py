@@ -101,8 +101,8 @@ async def test_undecided_v1_paths_need_a_configured_model() -> None:
 
 async def test_responses_follow_up_goes_where_its_conversation_is_stored() -> None:
     shared = Shared()
-    shared.response_owners.put("resp_1", "small", "10.0.0.1:8001")
-    shared.response_owners.put("resp_2", "big", "10.0.0.3:8002")
+    shared.response_owners.put("anonymous", "resp_1", "small", "10.0.0.1:8001")  # these requests send no credential
+    shared.response_owners.put("anonymous", "resp_2", "big", "10.0.0.3:8002")
 
     async def send(body: dict[str, object]) -> dict[str, str]:
         out = await run([headers_msg("POST", "/v1/responses"), body_msg(json.dumps(body).encode())], shared)
@@ -133,13 +133,46 @@ def test_response_owners_are_bounded_in_size_and_age() -> None:
 
     now = [0.0]
     owners = ResponseOwners(max_entries=2, max_age_s=10, clock=lambda: now[0])
-    owners.put("a", "m", "h:1")
-    owners.put("b", "m", "h:1")
-    assert owners.get("a") is not None  # refreshed: "b" is now the least recently used
-    owners.put("c", "m", "h:1")
-    assert owners.get("b") is None and owners.get("a") is not None and len(owners) == 2
+    owners.put("t", "a", "m", "h:1")
+    owners.put("t", "b", "m", "h:1")
+    assert owners.get("t", "a") is not None  # refreshed: "b" is now the least recently used
+    owners.put("t", "c", "m", "h:1")
+    assert owners.get("t", "b") is None and owners.get("t", "a") is not None and len(owners) == 2
     now[0] = 11
-    assert owners.get("c") is None
+    assert owners.get("t", "c") is None
+
+
+async def test_a_responses_id_is_followed_only_for_the_tenant_it_was_produced_for() -> None:
+    """trust18: another tenant's response id behaves like an unknown id (follow-up, retrieve, delete); a request
+    without a tenant is neither remembered nor followed."""
+    from semrouter.cache.keys import tenant_of
+    from semrouter.server.conversations import ResponseOwners
+
+    alice, mallory = {"authorization": "Bearer sk-alice"}, {"authorization": "Bearer sk-mallory"}
+    label = tenant_of(parse_config(CFG).cache, alice)
+    assert label is not None and label.startswith("c:")
+    shared = Shared()
+    shared.response_owners.put(label, "resp_a", "small", "10.0.0.1:8001")
+
+    async def send(body: dict[str, object], hs: dict[str, str]) -> dict[str, str]:
+        out = await run([headers_msg("POST", "/v1/responses", **hs), body_msg(json.dumps(body).encode())], shared)
+        return set_headers(out[1].request_body.response.header_mutation)
+
+    follow = {"model": "auto", "input": "an integral please", "previous_response_id": "resp_a"}
+    own = await send(follow, alice)
+    assert own["x-semrouter-reason"] == "previous_response" and own["x-vsr-destination-endpoint"] == "10.0.0.1:8001"
+    for hs in (mallory, {}):  # another credential, and none (the anonymous tenant)
+        other = await send(follow, hs)
+        assert other["x-semrouter-cluster"] == "big" and other["x-semrouter-reason"] != "previous_response"
+        assert other.get("x-vsr-destination-endpoint") != "10.0.0.1:8001"
+        for method, path in (("GET", "/v1/responses/resp_a"), ("DELETE", "/v1/responses/resp_a")):
+            got = await run([headers_msg(method, path, eos=True, **hs)], shared)
+            assert got[0].immediate_response.status.code == 404  # as for an id the router never saw
+    got = await run([headers_msg("GET", "/v1/responses/resp_a", eos=True, **alice)], shared)
+    assert set_headers(got[0].request_headers.response.header_mutation)["x-vsr-destination-endpoint"] == "10.0.0.1:8001"
+    nobody = ResponseOwners()
+    nobody.put(None, "resp_n", "small", "h:1")
+    assert len(nobody) == 0 and nobody.get(None, "resp_n") is None
 
 
 async def test_other_methods_on_api_paths_are_405_in_the_api_shape() -> None:

@@ -21,6 +21,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from semrouter import headers as H
 from semrouter.headers import ANTHROPIC_VERSION
+from semrouter.cache.keys import tenant_of
 from semrouter.config.schema import Config
 from semrouter.request import body_json
 from semrouter.request.errors import RequestError
@@ -74,7 +75,7 @@ def other_path_reply(rt: Runtime, method: str, path: str, headers: Mapping[str, 
     """Route a path the router does not decide to its configured model, or answer 404 (never the default model).
     Returns the reply and, when the JSON body must follow (its `model` rewritten), the model's name."""
     cfg = rt.config
-    owner = _stored_response_owner(rt, path)
+    owner = _stored_response_owner(rt, path, headers)
     if owner is not None:  # GET/DELETE /v1/responses/{id}[/...]: the server that stored it
         model, endpoint, reason = cfg.model(owner.model), owner.endpoint, "previous_response"
     else:
@@ -115,11 +116,13 @@ def _response_id(path: str) -> str | None:
     return parts[3]
 
 
-def _stored_response_owner(rt: Runtime, path: str) -> Owner | None:
+def _stored_response_owner(rt: Runtime, path: str, headers: Mapping[str, str]) -> Owner | None:
+    """Who stored the response a /v1/responses/{id} path names, when the router routed it for this request's tenant
+    (another tenant's id is unknown here: server/conversations.py)."""
     response_id = _response_id(path)
     if response_id is None:
         return None
-    owner = rt.shared.response_owners.get(response_id)
+    owner = rt.shared.response_owners.get(tenant_of(rt.config.cache, headers), response_id)
     return owner if owner is not None and rt.config.model(owner.model) is not None else None
 
 

@@ -12,6 +12,7 @@ import structlog
 from envoy.service.ext_proc.v3 import external_processor_pb2 as pb
 
 from semrouter import headers as H
+from semrouter.cache.keys import tenant_of
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import policy_signals, signals_needed
@@ -204,8 +205,9 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
             metrics.record_error(decision.model, r.code)
         return _error_reply(st, RequestError(r.status, r.message, "invalid_request_error", r.code), hdrs, decision)
     # A Responses follow-up goes where its conversation is stored (server/conversations.py).
-    decision, prefer = conversations.follow(cfg, rt.shared.response_owners, req, decision, analysis)
-    return _forward(rt, st, req, decision, cache_key, analysis, prefer)
+    tenant = tenant_of(cfg.cache, st.headers) if req.api == "responses" else None
+    decision, prefer = conversations.follow(cfg, rt.shared.response_owners, req, decision, analysis, tenant)
+    return _forward(rt, st, req, decision, cache_key, analysis, prefer, tenant)
 
 
 def on_request_trailers(st: StreamState) -> pb.ProcessingResponse:
@@ -301,7 +303,7 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
 
 
 def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_key: object,
-             analysis: Analysis | None, prefer: str | None = None) -> pb.ProcessingResponse:
+             analysis: Analysis | None, prefer: str | None = None, tenant: str | None = None) -> pb.ProcessingResponse:
     cfg = rt.config
     model = cfg.model(d.model)
     assert model is not None
@@ -314,7 +316,8 @@ def _forward(rt: Runtime, st: StreamState, req: ChatRequest, d: Decision, cache_
     st.routed = Routed(decision=d, endpoint=endpoint.hostport, stream=req.stream, api=req.api, cache_key=cache_key,
                        has_pii=bool(analysis and analysis.pii),
                        embedding=_prompt_embedding(cfg, req, analysis) if cache_key is not None else None,
-                       language=_prompt_language(cfg, req, analysis) if cache_key is not None else None)
+                       language=_prompt_language(cfg, req, analysis) if cache_key is not None else None,
+                       tenant=tenant)
     st.result_headers.update(_decision_headers(d, model.reasoning_family is not None))
     route_headers.update(st.result_headers)  # Envoy copies these to the answer (see envoy/envoy.yaml)
     st.join = new_join_key()  # the observer joins the answer by this, never by the client-choosable x-request-id

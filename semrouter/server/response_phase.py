@@ -82,7 +82,7 @@ def _finish(rt: Runtime, st: StreamState) -> None:
         answer = to_completion(r.api, content_type, body)
         body, content_type = (json.dumps(answer).encode(), "application/json") if answer else (b"", "")
         if answer and r.api == "responses" and answer["id"].startswith("resp_"):  # where a follow-up must go
-            rt.shared.response_owners.put(answer["id"], model, r.endpoint)
+            rt.shared.response_owners.put(r.tenant, answer["id"], model, r.endpoint)
     if cap.status >= 400:
         m.record_error(model, f"upstream_{cap.status}")
     else:

@@ -24,6 +24,7 @@ class Routed:
     has_pii: bool = False
     embedding: Any = None  # the prompt's embedding, reused when the answer is stored
     language: str | None = None  # the prompt's detected language (the cache's language spaces), None = unknown
+    tenant: str | None = None  # the request's tenant label (request/tenant.py): scopes the Responses ids it produces
     forwarded_at: float = field(default_factory=time.monotonic)
 
 

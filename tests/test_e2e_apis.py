@@ -383,6 +383,87 @@ def test_pii_policy_reads_tool_definitions_documents_and_reasoning(stack: tuple[
     assert client.request("POST", "/v1/chat/completions", json.dumps(clean).encode(), hdrs).status == 200
 
 
+def _server_tool_turn(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Messages conversation in which the API ran a tool itself: the assistant turn holds the call and `result`."""
+    return [{"role": "user", "content": "Look the customer up and tell me what you found."},
+            {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch",
+                 "input": {"url": "https://crm.example.org/customers/42"}}, result]},
+            {"role": "user", "content": "Summarise what the tool returned."}]
+
+
+def _messages_results(text: str) -> list[dict[str, Any]]:
+    """`text` in every kind of block that carries a server or MCP tool's result (and a block type nobody defined)."""
+    doc = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+    return [
+        {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_1",
+         "content": {"type": "web_fetch_result", "url": "https://crm.example.org/customers/42", "content": doc}},
+        {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1",
+         "content": [{"type": "web_search_result", "url": "https://crm.example.org/42", "title": text,
+                      "encrypted_content": "opaque"}]},
+        {"type": "code_execution_tool_result", "tool_use_id": "srvtoolu_1",
+         "content": {"type": "code_execution_result", "stdout": text, "stderr": "", "return_code": 0, "content": []}},
+        {"type": "mcp_tool_result", "tool_use_id": "srvtoolu_1", "content": [{"type": "text", "text": text}]},
+        {"type": "a_block_type_added_next_year", "tool_use_id": "srvtoolu_1", "payload": {"notes": text}},
+    ]
+
+
+def test_text_an_upstream_reads_outside_the_parsed_fields_is_checked(stack: tuple[Client, Stack]) -> None:
+    """trust18: a chat message's `name`, string values of `chat_template_kwargs`, a Responses `prompt`'s
+    `variables`, the input of Messages `server_tool_use` / `mcp_tool_use` blocks and the results of server and MCP
+    tools (web fetch / search, code execution, MCP, and a block type the router does not know) all reach the model;
+    none was read, so an SSN in any of them reached qwen3-32b (200). Now 403; the same requests without it: 200."""
+    client, ssn = stack[0], "536-22-1847"
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    ask = [{"role": "user", "content": "Summarise the patient file."}]
+
+    def cases(record: str) -> list[tuple[str, dict[str, Any]]]:
+        fetch = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch",
+                 "input": {"url": f"https://crm.example.org/find?q={record}"}}
+        mcp = {"type": "mcp_tool_use", "id": "mcptoolu_1", "name": "lookup", "server_name": "crm",
+               "input": {"query": record}}
+        out: list[tuple[str, dict[str, Any]]] = [
+            ("/v1/chat/completions", {"model": "qwen3-32b", "messages": [
+                {"role": "user", "name": record, "content": "Summarise the patient file."}]}),
+            ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask,
+                                      "chat_template_kwargs": {"user_profile": f"Patient file: {record}."}}),
+            ("/v1/responses", {"model": "qwen3-32b", "input": "Summarise the patient file.", "prompt": {
+                "id": "pmpt_1", "variables": {"patient": f"Patient file: {record}.",
+                                              "notes": {"type": "input_text", "text": "none"}}}}),
+        ]
+        for call in (fetch, mcp):
+            out.append(("/v1/messages", {"model": "qwen3-32b", "max_tokens": 50, "messages": [
+                ask[0], {"role": "assistant", "content": [call]}, {"role": "user", "content": "Go on."}]}))
+        for block in _messages_results(f"Patient file: {record}."):
+            out.append(("/v1/messages", {"model": "qwen3-32b", "max_tokens": 50, "messages": _server_tool_turn(block)}))
+        return out
+
+    for path, body in cases(ssn):
+        r = client.request("POST", path, json.dumps(body).encode(), hdrs)
+        assert r.status == 403 and "US_SSN" in r.headers["x-vsr-pii-violation"], (path, r.status, body)
+    for path, body in cases("nothing"):
+        r = client.request("POST", path, json.dumps(body).encode(), hdrs)
+        assert r.status == 200, (path, r.status, body)
+
+
+def test_a_jailbreak_in_a_server_tool_result_is_refused(stack: tuple[Client, Stack]) -> None:
+    """trust18: the guard reads tool results (signals.jailbreak.read), but the results of tools the Messages API
+    runs itself (web fetch, web search, code execution), of MCP servers and of unknown block types were kept as
+    parts and never read: the attack in any of them, before "Summarise what the tool returned.", was forwarded
+    (200, reason default). Now refused; an ordinary result is answered."""
+    client = stack[0]
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+    for block in _messages_results(ATTACK):
+        body = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(block)}
+        r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+        assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (r.status, block["type"])
+    plain = "Customer 42 is Acme Ltd, an account opened in 2019, two open invoices, no support tickets."
+    for block in _messages_results(plain):
+        body = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(block)}
+        r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+        assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") != "true", (r.status, block["type"])
+
+
 def test_example_values_in_tool_definitions_are_not_personal_data(stack: tuple[Client, Stack]) -> None:
     """review16: since review15 the PII scan reads tool definitions, and a strict policy refused ordinary agent tools
     for the example values their schemas document (10 of 25 tools written for the check: 403). A value a description

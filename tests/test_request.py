@@ -216,3 +216,52 @@ def test_a_thinking_part_is_text_as_vllm_reads_it() -> None:
         parse_chat_request(raw({"model": "auto", "messages": [{"role": "user", "content": [
             {"type": "thinking", "thinking": 3}]}]}), 10_000)
     assert e.value.param == "messages[0].content[0].thinking"
+
+
+def test_text_outside_the_parsed_fields_is_read_and_binary_or_opaque_data_is_not() -> None:
+    """trust18: a message's `name`, `chat_template_kwargs` strings, a Responses `prompt`'s variables, Messages server
+    and MCP tool calls and results, and blocks of a type the router does not know reach the model: the PII scan
+    reads them (`unclassified_text`), and the guard (`safety_texts`) where they are untrusted. Ids, signatures,
+    encrypted content, base64 and URL sources are not text."""
+    from semrouter.request import apis
+
+    chat = apis.parse("chat", json.dumps({"model": "auto", "chat_template_kwargs": {
+        "enable_thinking": True, "persona": {"style": "kwarg words"}}, "messages": [
+        {"role": "system", "name": "sysname", "content": "house rules"},
+        {"role": "user", "name": "username", "content": "hello"}]}).encode(), 10**6)
+    left = chat.unclassified_text("last_user").split("\n")
+    assert {"kwarg words", "sysname", "username"} <= set(left) and "True" not in left
+    assert chat.safety_texts(("tool_results", "earlier_user"), "last_user") == ["username"]
+    assert chat.safety_texts(("system",), "last_user") == ["house rules", "kwarg words", "sysname"]
+    resp = apis.parse("responses", json.dumps({"model": "auto", "input": "go", "prompt": {
+        "id": "pmpt_9", "version": "3", "variables": {"who": "variable words", "doc": {
+            "type": "input_text", "text": "part words"}, "pic": {"type": "input_file", "file_data": "QUJD"}}}}).encode(),
+        10**6)
+    assert resp.unclassified_text("last_user").split("\n") == ["variable words", "part words"]
+    assert resp.safety_texts(("tool_results",), "last_user") == ["part words", "variable words"]
+    msgs = apis.parse("messages", json.dumps({"model": "auto", "max_tokens": 9, "messages": [
+        {"role": "user", "content": "find it"},
+        {"role": "assistant", "content": [
+            {"type": "server_tool_use", "id": "s1", "name": "web_search", "input": {"query": "query words"}},
+            {"type": "web_search_tool_result", "tool_use_id": "s1", "content": [
+                {"type": "web_search_result", "url": "https://a.example", "title": "title words",
+                 "encrypted_content": "SECRETBLOB", "page_age": "1 day"}]},
+            {"type": "web_fetch_tool_result", "tool_use_id": "s2", "content": {
+                "type": "web_fetch_result", "url": "https://b.example", "content": {"type": "document", "source": {
+                    "type": "base64", "media_type": "application/pdf", "data": "JVBERi0x"}}}},
+            {"type": "mcp_tool_use", "id": "m1", "name": "crm", "server_name": "s", "input": {"id": "mcp words"}},
+            {"type": "mcp_tool_result", "tool_use_id": "m1", "content": "mcp result words"},
+            {"type": "future_block", "signature": "SIG", "body": [{"deep": "future words"}]},
+            {"type": "text", "text": "found"}]},
+        {"role": "user", "content": "summarise"}]}).encode(), 10**6)
+    tools = msgs.safety_texts(("tool_results",), "last_user")
+    assert tools == ["future words", "mcp result words", "https://b.example", "https://a.example\ntitle words"]
+    left = msgs.unclassified_text("last_user")
+    assert '{"query": "query words"}' in left and '{"id": "mcp words"}' in left
+    assert not any(s in left for s in ("SECRETBLOB", "JVBERi0x", "SIG", "1 day"))
+    # odd shapes never raise: non-dict blocks inside, non-string ids, a list input
+    odd = apis.parse("messages", json.dumps({"model": "auto", "max_tokens": 9, "messages": [
+        {"role": "assistant", "content": [{"type": "server_tool_use", "id": 5, "input": [1, "x"]},
+                                          {"type": "weird", "tool_use_id": [1], "content": [None, 3, {"a": "y"}]}]},
+        {"role": "user", "content": "ok"}]}).encode(), 10**6)
+    assert odd.safety_texts(("tool_results",), "last_user") == ["y"] and "x" in odd.unclassified_text("last_user")

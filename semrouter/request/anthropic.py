@@ -4,9 +4,12 @@ Conversion (`parse`): `system` (a string or text blocks) becomes a leading syste
 keeps its role, its content as a string or as parts: `text` blocks become text parts, `image` and
 `document` blocks are kept as non-text parts (cache scope; the text of a document with a text or content
 source, and of a `search_result` block, is read as the message's text: parse.content_text),
-`thinking`/`redacted_thinking` blocks are kept out of the text; an assistant's `tool_use` blocks become
-`tool_calls` (arguments as JSON text) and a user's `tool_result` blocks become `tool` messages placed before the
-rest of that user turn, as in chat.
+`thinking`/`redacted_thinking` blocks are kept out of the text; an assistant's `tool_use` blocks, and
+`server_tool_use` / `mcp_tool_use` blocks, become `tool_calls` (arguments as JSON text) and a user's `tool_result`
+blocks become `tool` messages placed before the rest of that user turn, as in chat. Every other block (the results
+of server tools: web search, web fetch, code execution, tool search; `mcp_tool_result`; `compaction`; any type
+added later) is read as a tool result: its strings (`block_strings`: not ids, signatures, encrypted or binary data)
+become a `tool` message after its turn (trust18: they were kept as parts and never read).
 Every other field (`max_tokens`, `thinking`, `tools`, `stop_sequences`, `top_k`, ...) is kept under its name.
 
 Rewrite (`rewrite`): `model`; the reasoning switch as `thinking` (`{"type": "enabled", "budget_tokens": N}`
@@ -95,6 +98,7 @@ def _message(i: int, m: Any) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     results: list[dict[str, Any]] = []
+    later: list[dict[str, Any]] = []  # server / MCP tool results in this turn, as tool messages after it
     for j, b in enumerate(content):
         at = f"{where}.content.{j}"
         if not isinstance(b, dict) or not isinstance(b.get("type"), str):
@@ -119,14 +123,62 @@ def _message(i: int, m: Any) -> list[dict[str, Any]]:
                             "is_error": bool(b.get("is_error"))})
         elif t in _HIDDEN_BLOCKS:
             parts.append({"type": t})  # its signature/data stays out of the text (and of the cache scope)
-        else:
+        elif t in _SERVER_CALLS:  # a server or MCP tool call: its input is read as tool call arguments
+            calls.append({"id": b.get("id") if isinstance(b.get("id"), str) else "", "type": "function", "function": {
+                "name": b.get("name") if isinstance(b.get("name"), str) else t,
+                "arguments": json.dumps(b.get("input"), sort_keys=True)}})
+        elif t in _KEPT_BLOCKS:
             parts.append(dict(b))
+        else:  # a server or MCP tool's result, or a type this router does not know: read as a tool result
+            parts.append({"type": t})  # the turn's shape (cache scope) keeps the block's type
+            text = "\n".join(block_strings(b))
+            if text:
+                ref = b.get("tool_use_id")
+                later.append({"role": "tool", "tool_call_id": ref if isinstance(ref, str) else "", "content": text})
     out = list(results)
     if parts or calls or not results:
         msg: dict[str, Any] = {"role": role, "content": parts}
         if calls:
             msg["tool_calls"] = calls
         out.append(msg)
+    return out + later
+
+
+# Blocks kept as parts whose text (if any) parse.content_text reads: documents and search results (their text), images
+# and container uploads (a file id: no text).
+_KEPT_BLOCKS = frozenset({"image", "document", "search_result", "container_upload"})
+# Calls of tools the API runs itself (`server_tool_use`: web search, web fetch, code execution, ...) and of MCP
+# servers (`mcp_tool_use`): the model reads their `input` as it reads a `tool_use`'s.
+_SERVER_CALLS = frozenset({"server_tool_use", "mcp_tool_use"})
+# Strings inside a block that are ids, signatures, encrypted or binary data, or metadata, not text the model reads.
+_OPAQUE_BLOCK_KEYS = frozenset({"type", "id", "tool_use_id", "cache_control", "caller", "signature",
+                                "encrypted_content", "encrypted_stdout", "file_id", "media_type", "page_age",
+                                "retrieved_at", "file_type", "citations"})
+# Objects that stand for binary or fetched data (a base64 / URL / file source, an image): skipped whole.
+_BINARY_TYPES = frozenset({"base64", "url", "file", "image"})
+
+
+def block_strings(block: Any) -> list[str]:
+    """Every string a Messages block carries that the model reads, in document order: all string values at any
+    depth except those of `_OPAQUE_BLOCK_KEYS` and inside objects of a `_BINARY_TYPES` type (not keys). Used for
+    the blocks the router does not convert: the results of server tools (`web_search_tool_result`: titles and URLs;
+    `web_fetch_tool_result`: the fetched document's text; `code_execution_tool_result` and its bash / text editor
+    kinds: stdout, stderr, file contents; `tool_search_tool_result`), `mcp_tool_result` (its text), `compaction`
+    (the summary), and any block type Anthropic adds later: read as a tool result (trust18; before, all of them
+    were kept as parts and never read). Never raises; iterative (any JSON)."""
+    out: list[str] = []
+    stack: list[Any] = [block]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node:
+                out.append(node)
+        elif isinstance(node, dict):
+            if node.get("type") in _BINARY_TYPES:
+                continue
+            stack.extend(reversed([v for k, v in node.items() if k not in _OPAQUE_BLOCK_KEYS]))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
     return out
 
 

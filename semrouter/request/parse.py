@@ -72,13 +72,16 @@ class ChatRequest:
         """The texts the safety guard scores beside `text_for(which)` (signals.jailbreak.read), in priority order
         (the segment budget is spent in this order; signals/onnx/segments.plan_extra):
         1. `tool_results`: chat `tool`/`function` messages, Responses `function_call_output` and Messages
-           `tool_result` blocks (all arrive as `tool` messages), the text of Responses items kept as they came
-           other than reasoning (MCP and custom tool outputs, shell output, search results), and vLLM's
-           `documents`; newest first, every one in the request (an agent's earlier results were read by the model
-           too). Where indirect prompt injections arrive: web pages, e-mails, files an agent fetched.
-        2. `system`: the client's system/developer messages (Responses `instructions`, Messages `system`); never the
+           `tool_result` blocks and server tool results (all arrive as `tool` messages), the text of Responses items
+           kept as they came other than reasoning (MCP and custom tool outputs, shell output, search results), vLLM's
+           `documents` and the string values of a Responses `prompt`'s `variables`; newest first, every one in the
+           request (an agent's earlier results were read by the model too). Where indirect prompt injections
+           arrive: web pages, e-mails, files an agent fetched. Then the `name`s of tool and assistant messages.
+        2. `system`: the client's system/developer messages (Responses `instructions`, Messages `system`), the string
+           values of `chat_template_kwargs` (a template may print them) and the system messages' `name`s; never the
            router's own category prompt (added when the body is rewritten, after this).
-        3. `earlier_user`: user turns before the last one, newest first.
+        3. `earlier_user`: user turns before the last one, newest first; then the user messages' `name`s (the last
+           user message's too: it is not part of its content).
         Texts already in the classified text are left out (`all_user` classifies every user turn, `conversation`
         every message: then nothing is added); empty and repeated texts are left out. Never raises."""
         if which == "conversation":
@@ -88,6 +91,7 @@ class ChatRequest:
         system: list[str] = []
         users: list[str] = []
         last_user = max((i for i, m in enumerate(self.messages) if m.get("role") == "user"), default=-1)
+        names: dict[str, list[str]] = {"tool": [], "system": [], "user": []}
         for i, m in enumerate(self.messages):
             role = m.get("role")
             if role in ("tool", "function"):
@@ -99,9 +103,14 @@ class ChatRequest:
             item = m.get("item")
             if isinstance(item, dict) and item.get("type") != "reasoning":
                 tools.append("\n".join(_strings(item, _OPAQUE_KEYS)))
-        docs = _strings(self.body.get("documents"))
-        out = ([*reversed(tools), *reversed(docs)] if "tool_results" in parts else []) \
-            + (system if "system" in parts else []) + (list(reversed(users)) if "earlier_user" in parts else [])
+            if isinstance(m.get("name"), str) and m["name"]:  # a participant's name, which templates may print
+                names["system" if role in ("system", "developer") else "user" if role == "user" else "tool"].append(
+                    m["name"])
+        docs = _strings(self.body.get("documents")) + prompt_variable_texts(self.body)
+        system += ["\n".join(template_kwarg_texts(self.body)), "\n".join(names["system"])]
+        out = ([*reversed(tools), *reversed(docs), "\n".join(names["tool"])] if "tool_results" in parts else []) \
+            + (system if "system" in parts else []) \
+            + ([*reversed(users), "\n".join(names["user"])] if "earlier_user" in parts else [])
         seen = {self.text_for(which)}
         kept = []
         for t in out:
@@ -135,7 +144,8 @@ def content_text(content: Any) -> str:
 def unread_texts(message: Mapping[str, Any]) -> list[str]:
     """Text in `message` that the model reads but `content_text` leaves out: the `arguments` of its tool calls
     (chat `tool_calls` and `function_call`; Messages `tool_use` and Responses `function_call` items arrive as
-    these), an assistant turn's `reasoning` / `reasoning_content` (vLLM passes them to the template), and the text
+    these), an assistant turn's `reasoning` / `reasoning_content` and any message's `name` (vLLM passes them to the
+    template, which may print them; trust18: an SSN as a user message's name reached a strict model), and the text
     of a Responses item the conversion keeps as it came (`item`: reasoning summaries, custom and MCP tool calls and
     outputs, shell output, ...; ids, states and opaque data left out)."""
     out: list[str] = []
@@ -147,7 +157,7 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
     legacy = message.get("function_call")
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
         out.append(legacy["arguments"])
-    out += (message[k] for k in ("reasoning", "reasoning_content") if isinstance(message.get(k), str))
+    out += (message[k] for k in ("reasoning", "reasoning_content", "name") if isinstance(message.get(k), str))
     out += _strings(message.get("item"), _OPAQUE_KEYS)  # a Responses item kept as it came (request/responses_api.py)
     return [t for t in out if t]
 
@@ -168,8 +178,32 @@ _SAMPLE_KEYS = frozenset({"example", "examples", "default", "enum", "const", "pa
 
 def body_texts(body: Mapping[str, Any]) -> list[str]:
     """Every string value (not object keys) inside the body's `documents` (vLLM's RAG documents, which its chat
-    templates put into the prompt: data, read as the conversation is), in order."""
-    return _strings(body.get("documents"))
+    templates put into the prompt: data, read as the conversation is), in order; then the string values of
+    `chat_template_kwargs` (`template_kwarg_texts`) and of a Responses `prompt`'s `variables`
+    (`prompt_variable_texts`): trust18, both reached the model unscanned."""
+    return _strings(body.get("documents")) + template_kwarg_texts(body) + prompt_variable_texts(body)
+
+
+def template_kwarg_texts(body: Mapping[str, Any]) -> list[str]:
+    """The string values inside `chat_template_kwargs` (at any depth; not keys): a chat template that prints a
+    kwarg (custom instructions, a persona, a date) puts it into the prompt. Booleans and numbers (the reasoning
+    switches) are not text. The request's own `chat_template` is refused before this (validate.py)."""
+    kwargs = body.get("chat_template_kwargs")
+    return _strings(kwargs) if isinstance(kwargs, dict) else []
+
+
+# Keys of a Responses prompt variable that is an input part (`input_image`, `input_file`) whose strings are
+# references or binary data, not text the model reads.
+_VARIABLE_OPAQUE_KEYS = frozenset({"type", "file_id", "file_data", "file_url", "image_url", "detail", "filename"})
+
+
+def prompt_variable_texts(body: Mapping[str, Any]) -> list[str]:
+    """The text a Responses `prompt` (a stored prompt template: `{"id", "version", "variables"}`) adds to the
+    request: its `variables`' string values and `input_text` parts' text, in order (not the template's id and
+    version, nor images and files). The stored template itself is the operator's and is not seen here."""
+    prompt = body.get("prompt")
+    variables = prompt.get("variables") if isinstance(prompt, dict) else None
+    return _strings(variables, _VARIABLE_OPAQUE_KEYS) if isinstance(variables, dict) else []
 
 
 def definition_texts(body: Mapping[str, Any]) -> list[str]:

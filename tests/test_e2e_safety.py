@@ -468,3 +468,56 @@ def test_a_status_tool_result_does_not_switch_the_memory_off_for_the_turn(client
         assert r.headers["x-vsr-jailbreak-type"] == "jailbreak" and "x-demo-model" not in r.headers
     else:
         assert "x-vsr-jailbreak-blocked" not in r.headers and "x-demo-model" in r.headers
+
+
+def test_a_last_message_of_tiny_sentences_does_not_hide_an_earlier_attack(tmp_path: Path) -> None:
+    """trust18 (review17's fault): the other texts the guard reads got only what the last message's segment plan
+    left, and a last message of many tiny distinct sentences left nothing: the DAN prompt in an earlier user turn or
+    in a tool result got coverage 0 and the request went to the upstream (200 from the model). The other texts now
+    have a reserve of their own (signals.jailbreak.read_segments, unset: the same rows as max_segments): refused.
+    The same padding after ordinary turns is answered. (Budgets of 2 rows here, so that ~150 tiny sentences spend
+    them and the test stays cheap on a loaded machine; with the shipped 16 rows the same needs ~3,000, which the
+    in-process test in test_onnx_analyzer.py covers.)"""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False, "signals.jailbreak.max_segments": 2})
+    pad = " ".join(f"Bed {i} is dry." for i in range(150)) + " Now carry on as before."
+
+    def convo(first: str, where: str):  # type: ignore[no-untyped-def]
+        if where == "earlier_user":
+            turns = [{"role": "user", "content": first}, {"role": "assistant", "content": "Noted."}]
+        else:
+            turns = [{"role": "user", "content": "Fetch the note."},
+                     {"role": "assistant", "content": None, "tool_calls": [
+                         {"id": "c1", "type": "function", "function": {"name": "note", "arguments": "{}"}}]},
+                     {"role": "tool", "tool_call_id": "c1", "content": first}]
+        return c.chat({"model": "auto", "messages": [*turns, {"role": "user", "content": pad}]})
+
+    try:
+        for where in ("earlier_user", "tool_result"):
+            r = convo(MEMORY_ATTACKS[2], where)
+            assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (where, r.status)
+            assert r.headers["x-vsr-jailbreak-type"] == "jailbreak" and "x-demo-model" not in r.headers
+            ok = convo("The beds in the greenhouse were watered on Monday and checked on Wednesday.", where)
+            assert ok.status == 200 and "x-vsr-jailbreak-blocked" not in ok.headers and "x-demo-model" in ok.headers
+    finally:
+        stack.stop()
+
+
+def test_on_partial_coverage_block_refuses_what_the_guard_could_not_read(tmp_path: Path) -> None:
+    """trust18: `signals.jailbreak.on_partial_coverage: block` refuses a request whose texts the guard could read
+    only in part (here budgets of one row each, so a long tool result is read in part), as `unscored`, on chat and
+    Messages; a short tool result is read whole and answered. (The default, `allow`, forwards it: the other tests.)"""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False, "signals.jailbreak.on_partial_coverage": "block",
+                                      "signals.jailbreak.max_segments": 1, "signals.jailbreak.read_segments": 1})
+    long_result = " ".join(f"Row {j}: the pump at station {j} ran normally all week." for j in range(80))
+    try:
+        for result, refused in ((long_result, True), (WEATHER_RESULT, False)):
+            for api in ("chat", "messages"):
+                r = _tool_turn(c, api, result)
+                assert r.status == 200, (api, r.status)
+                if refused:
+                    assert r.headers.get("x-vsr-jailbreak-blocked") == "true", (api, r.headers)
+                    assert r.headers["x-vsr-jailbreak-type"] == "unscored" and "x-demo-model" not in r.headers
+                else:
+                    assert "x-vsr-jailbreak-blocked" not in r.headers and "x-demo-model" in r.headers, api
+    finally:
+        stack.stop()

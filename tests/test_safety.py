@@ -107,6 +107,31 @@ def test_verdict_blocks_on_the_highest_blocking_label_and_reports_the_rest() -> 
     assert safety_verdict(cfg, None, None).blocked_by is None
 
 
+def test_partial_coverage_is_allowed_by_default_and_refused_as_unscored_when_configured() -> None:
+    """trust18: signals.jailbreak.on_partial_coverage. A request read only in part is judged on what was read
+    (allow, the default); with `block` it is refused as `unscored` (score: the share left unread) wherever a label
+    blocks for its category, and a detected blocking label still names the refusal."""
+    part = Analysis(safety={"jailbreak": 0.01, "injection": 0.02, "harmful": 0.0}, safety_coverage=0.25)
+    assert safety_verdict(_cfg({}), part, None).blocked_by is None
+    strict = _cfg({"on_partial_coverage": "block",
+                   "category_overrides": {"coding": {"jailbreak": {"action": "report"},
+                                                     "injection": {"action": "report"},
+                                                     "harmful": {"action": "report"}}}})
+    v = safety_verdict(strict, part, None)
+    assert v.blocked_by == "unscored" and v.score == pytest.approx(0.75)
+    assert safety_verdict(strict, part, "coding").blocked_by is None  # nothing blocks there: never refused for length
+    whole = Analysis(safety={"jailbreak": 0.01, "injection": 0.02, "harmful": 0.0})
+    assert safety_verdict(strict, whole, None).blocked_by is None
+    found = Analysis(safety={"jailbreak": 0.9999, "injection": 0.0, "harmful": 0.0}, safety_coverage=0.25)
+    assert safety_verdict(strict, found, None).blocked_by == "jailbreak"
+    with pytest.raises(ValidationError) as e:
+        JailbreakConfig.model_validate({"on_partial_coverage": "refuse"})
+    assert "on_partial_coverage" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        JailbreakConfig.model_validate({"read_segments": -1})
+    assert "read_segments" in str(e.value)
+
+
 @pytest.mark.skipif(not (ROOT / "models" / "tokenizer.json").exists(), reason="models/ not built")
 def test_views_and_their_positions_line_up_for_short_and_long_prompts() -> None:
     from semrouter.signals.onnx.safety import SafetyViews

@@ -16,7 +16,7 @@ from semrouter.cache.keys import tenant_of
 from semrouter.config.schema import Config
 from semrouter.decision.engine import Decision, category_vote, decide, is_auto
 from semrouter.decision.needs import policy_signals, signals_needed
-from semrouter.decision.safety import SafetyVerdict, safety_verdict
+from semrouter.decision.safety import UNSCORED, SafetyVerdict, safety_verdict
 from semrouter.request import apis
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import ChatRequest, check_content_encoding, check_content_type, content_text
@@ -170,8 +170,11 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
 
     metrics = rt.shared.metrics
     verdict = safety_verdict(cfg, analysis, category)
-    if analysis is not None and analysis.safety_coverage < 1.0:  # longer than signals.jailbreak.max_chunks covers
-        log.warning("safety_partial_coverage", request_id=st.request_id, coverage=round(analysis.safety_coverage, 3))
+    if analysis is not None and analysis.safety_coverage < 1.0:  # more text than the segment budgets cover
+        action = "block" if verdict.blocked_by == UNSCORED else "allow"
+        log.warning("safety_partial_coverage", request_id=st.request_id, coverage=round(analysis.safety_coverage, 3),
+                    action=action)
+        metrics.record_safety_partial_coverage(action)
     if verdict.blocked_by is not None:
         metrics.record_jailbreak_block(req.model)
         return _jailbreak_reply(st, req, verdict, category)
@@ -275,10 +278,12 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
         return None
     metrics = rt.shared.metrics
     server = rt.config.server
-    # the safety head reads `extra` within its segment budget (unset: the shipped head's 16 rows)
-    segs = rt.config.signals.jailbreak.max_segments
-    cost = analysis_cost(text) + min(sum(map(analysis_cost, extra)),
-                                     segment_budget(16 if segs is None else segs, rt.config.signals.max_tokens))
+    # the safety head reads `extra` within its segment budgets (unset: the shipped head's 16 rows; the larger of the
+    # prompt's and the other texts' own reserve, signals.jailbreak.read_segments)
+    jb = rt.config.signals.jailbreak
+    segs = 16 if jb.max_segments is None else jb.max_segments
+    rows = max(segs, segs if jb.read_segments is None else jb.read_segments)
+    cost = analysis_cost(text) + min(sum(map(analysis_cost, extra)), segment_budget(rows, rt.config.signals.max_tokens))
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \
         if cost > rt.config.signals.long_prompt_chars else server.analysis_budget_ms

@@ -142,6 +142,24 @@ class JailbreakConfig(_Cfg):
         "Scored as segments within max_segments' budget after the classified text's own (a request past it reports "
         "coverage < 1); max-pooled, each label with its threshold and action. [] reads the classified text only",
     )
+    read_segments: int | None = Field(
+        default=None, ge=0, le=64,
+        description="the budget, in encoder rows of max_tokens, that the texts of `read` always have for units encoded "
+        "alone, whatever the classified text spends of its own (max_segments): they get the larger of this and what "
+        "the classified text leaves, shared round-robin (every text's first block before any text's second; "
+        "segments.plan_extra). Unset: the same as max_segments (16 with the shipped head); 0: only what the "
+        "classified text leaves (before trust18, when a last message of ~3,000 tiny sentences left nothing and an "
+        "attack in an earlier turn went unscored). A request costs at most max_segments + read_segments rows",
+    )
+    on_partial_coverage: Literal["allow", "block"] = Field(
+        default="allow",
+        description="what happens to a request whose safety coverage stays under 1 (the texts it reads are longer "
+        "than the segment budgets and the token rows cover: an agent turn with many long tool results, a very long "
+        "CJK prompt): `allow` (default) scores what was read and forwards the rest unscored, logged "
+        "(safety_partial_coverage) and counted (semrouter_safety_partial_coverage_total{action}); `block` refuses it "
+        "like a blocked label (x-vsr-jailbreak-type: unscored), so no text can be hidden past the budget, at the "
+        "price of refusing long honest requests (docs/SECURITY.md). Only when the guard blocks at all (`block` true)",
+    )
     category_overrides: dict[str, JailbreakOverride] = Field(
         default_factory=dict, description="per-category enable/threshold/action, keyed by category name"
     )

@@ -186,6 +186,11 @@ class Metrics:
             "semrouter_analysis_budget_exceeded_total",
             "Requests routed without the ONNX signals because they waited longer than server.analysis_budget_ms",
             registry=r)
+        self.safety_partial_coverage = Counter(
+            "semrouter_safety_partial_coverage_total",
+            "Requests whose safety coverage stayed under 1 (texts longer than the segment budgets), by what "
+            "signals.jailbreak.on_partial_coverage did: allow (forwarded, the rest unscored) or block (refused)",
+            ["action"], registry=r)
 
     def set_vocabulary(self, models: Iterable[str], categories: Iterable[str]) -> None:
         """The label values allowed from now on (each replaced whole, so readers see one set or the other)."""
@@ -249,6 +254,10 @@ class Metrics:
 
     def record_analysis_budget_exceeded(self) -> None:
         self.analysis_budget_exceeded.inc()
+
+    def record_safety_partial_coverage(self, action: str) -> None:
+        """One request read only in part by the safety guard; `action` is `allow` or `block`."""
+        self.safety_partial_coverage.labels("block" if action == "block" else "allow").inc()
 
     # ---------------------------------------------------------------- cache
     def record_cache_hit(self) -> None:

@@ -207,7 +207,8 @@ class OnnxAnalyzer:
             jb_head = head(JAILBREAK_HEAD, required=True)
             jb_memory = head(JAILBREAK_MEMORY, required=True) if cfg.jailbreak.memory else None
             jailbreak = SafetyScorer.load(jb_head, mdir / f"{JAILBREAK_HEAD}.labels.json", tokenizer, encoder,
-                                          cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments, jb_memory)
+                                          cfg.jailbreak.max_chunks, cfg.jailbreak.max_segments, jb_memory,
+                                          cfg.jailbreak.read_segments)
         complexity = head(COMPLEXITY_HEAD, required=False) if cfg.complexity else None
         for name, wants in ((COMPLEXITY_HEAD, complexity is not None and complexity.wants_layers),
                             (CATEGORY_HEAD, category is not None and category.wants_layers)):
@@ -458,7 +459,8 @@ class OnnxAnalyzer:
         # only the safety head's segment units read them, and never more than its segment budget: a conversation of
         # many long tool results costs the run (and the batcher's pace estimate) at most that much
         ex = tuple(extra) if extra and sj is not None and "jailbreak" in wanted and sj.segments else ()
-        ex_cost = min(sum(map(analysis_cost, ex)), segment_budget(sj.segments, self.cfg.max_tokens)) if ex else 0
+        ex_cost = min(sum(map(analysis_cost, ex)), segment_budget(max(sj.segments, sj.read_segments),
+                                                                  self.cfg.max_tokens)) if ex else 0
         job = _Job(text, True, wanted, extra=ex, extra_cost=ex_cost,
                    light=analysis_cost(text) + ex_cost <= self.cfg.long_prompt_chars)
         res = await self.batcher.submit(job, deadline=deadline)

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semrouter.signals.onnx.segments import ExtraPlan, choose_pairs, plan_extra, plan_segments, spare_budget
+from semrouter.signals.onnx.segments import (ExtraPlan, choose_pairs, extra_budget, plan_extra, plan_segments,
+                                             spare_budget)
 
 SAFETY_LABELS = ("jailbreak", "injection", "harmful")
 
@@ -273,7 +274,7 @@ class SafetyViews:
     def segment_rows(self, texts: Sequence[str], max_units: int, with_ids: bool = False,
                      score: Callable[[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]]], np.ndarray]
                      | None = None, priority: Callable[[list[str]], Sequence[float]] | None = None,
-                     extras: Sequence[Sequence[str]] | None = None,
+                     extras: Sequence[Sequence[str]] | None = None, extra_units: int | None = None,
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[Sequence[int]]], list[float],
                                 list[float], list[np.ndarray]]:
         """Per text the views of its sentence segments (segments.plan_segments), each encoded ALONE and viewed
@@ -289,12 +290,14 @@ class SafetyViews:
         `priority` picks the sentences encoded alone when they do not all fit the budget (segments.plan_segments).
         `extras`: per text the request's other texts the guard reads (tool results, system prompt, earlier turns;
         request/parse.ChatRequest.safety_texts), whose units (segments.plan_extra) take what the prompt's own plan
-        leaves of the budget (segments.spare_budget) and go through the same first run, their views after the
-        prompt's; the fifth list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage),
+        leaves of the budget (segments.spare_budget), at least `extra_units` rows of their own (segments.extra_budget;
+        None: `max_units`), and go through the same first run, their views after the prompt's; the fifth list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage),
         the last per text a bool [S_i] mask of the views that are the extras' (the rest are the prompt's)."""
         mt = self.tokenizer.max_tokens
         plans = [plan_segments(t, max_units, mt, priority) for t in texts]
-        more_units = [plan_extra(ex, spare_budget(t, p, max_units, mt), mt) if ex and max_units > 0 else ExtraPlan()
+        reserve = max_units if extra_units is None else extra_units
+        more_units = [plan_extra(ex, extra_budget(spare_budget(t, p, max_units, mt), reserve, mt), mt)
+                      if ex and max_units > 0 else ExtraPlan()
                       for t, p, ex in zip(texts, plans, extras or [()] * len(texts), strict=True)]
         first = self._alone([[*p.texts(t), *e.units] for p, t, e in zip(plans, texts, more_units, strict=True)],
                             with_ids)
@@ -352,9 +355,11 @@ class SafetyScorer:
     def __init__(self, head, labels: Sequence[str], views: SafetyViews,  # type: ignore[no-untyped-def]
                  positional: bool = False, lexical: Sequence[str] = (), segments: int = 0,
                  memory=None, memory_gate: float = 0.0,  # type: ignore[no-untyped-def]
-                 memory_injection_gate: float = 1.0) -> None:
+                 memory_injection_gate: float = 1.0, read_segments: int | None = None) -> None:
         self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
         self.lexical, self.segments = tuple(lexical), int(segments)
+        # the request's other texts' own reserve of segment rows (signals.jailbreak.read_segments; None: `segments`)
+        self.read_segments = self.segments if read_segments is None else int(read_segments)
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
         # the jailbreak exemplar memory (`jailbreak_memory.onnx`: view rows [R,D] -> probs [R,1], the k-nearest vote
         # of stored jailbreak witness views): the prompt's jailbreak score is max(head, max over views of the vote),
@@ -368,10 +373,12 @@ class SafetyScorer:
 
     @classmethod
     def load(cls, head, labels_path: Path, tokenizer, encoder, max_chunks: int,  # type: ignore[no-untyped-def]
-             max_segments: int | None = None, memory=None) -> SafetyScorer:
+             max_segments: int | None = None, memory=None,  # type: ignore[no-untyped-def]
+             read_segments: int | None = None) -> SafetyScorer:
         """`encoder` is the analyzer's Encoder (its token states feed the overflow and segment rows' views);
         `max_segments` caps the head's `segments` (None: the head's value; 0: off); `memory` the loaded
-        `jailbreak_memory` head (None: the head alone). Raises ValueError when the files do not fit together."""
+        `jailbreak_memory` head (None: the head alone); `read_segments` the other texts' own reserve of rows (None:
+        the same as the segments; ignored when segments are off). Raises ValueError when the files do not fit together."""
         labels, specs = read_head_meta(labels_path)
         meta = json.loads(labels_path.read_text())
         lexical = tuple(str(x) for x in meta.get("lexical_labels", ()))
@@ -392,7 +399,7 @@ class SafetyScorer:
         return cls(head, labels, SafetyViews(tokenizer, encode, specs, max_chunks),
                    bool(meta.get("position_features")), lexical, int(meta.get("segments", 0))
                    if max_segments is None else min(max_segments, int(meta.get("segments", 0))), memory, gate,
-                   inj_gate)
+                   inj_gate, read_segments)
 
     def __call__(self, texts: Sequence[str], states: np.ndarray, lengths: Sequence[int],
                  truncated: Sequence[bool], input_ids: np.ndarray | None = None,
@@ -410,7 +417,7 @@ class SafetyScorer:
         if self.segments:
             seg_v, seg_p, seg_ids, seg_cov, extra_cov, extra_mask = self.views.segment_rows(
                 texts, self.segments, bool(self.lexical), self._unit_scores,
-                self._lexical_priority if self.lexical else None, extras)
+                self._lexical_priority if self.lexical else None, extras, self.read_segments)
             for i, sv in enumerate(seg_v):
                 if len(sv):
                     parts[i] = np.concatenate([parts[i], extra_mask[i]])

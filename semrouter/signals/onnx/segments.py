@@ -34,7 +34,8 @@ marks, by a CJK character) end a sentence unless the word before is a common abb
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from semrouter.signals.config import analysis_cost
@@ -280,14 +281,16 @@ _MIN_UNIT = 12  # the cost of the smallest unit (a word and the row's [CLS]/[SEP
 
 def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: bool = True) -> ExtraPlan:
     """Units for the untrusted texts of a request beside its classified prompt, within `budget` analysis_cost
-    units (what `spare_budget` leaves), each scored as a prompt of its own (no surrounding context): first each
-    text whole when it fits one encoder row, then each longer text in row-sized blocks of consecutive sentences
-    (`_blocks`: each with its own windows, as the overflow rows read a long prompt), then every distinct sentence
-    of each, then each run of 3+ short sentences, then every distinct adjacent pair (`pairs`); a unit
-    is kept when it fits what is left (greedy, in that order; `texts` in priority order: the newest tool result
-    first). So an instruction planted in a tool result is seen alone as its sentence, its pair and its text,
-    however ordinary the rest of the document. Linear in the texts' length; once the budget is spent the rest
-    is only counted.
+    units (`extra_budget`: what the prompt's plan leaves, at least the texts' own reserve), each scored as a prompt
+    of its own (no surrounding context), in stages: each text whole when it fits one encoder row; the row-sized
+    blocks of consecutive sentences of each longer text (`_blocks`: each with its own windows, as the overflow rows
+    read a long prompt); every distinct sentence; each run of 3+ short sentences; every distinct adjacent pair
+    (`pairs`). Within a stage the texts take turns (round-robin, `texts` in priority order: the newest tool result
+    first): every text's first block before any text's second, every text's first sentence before any second
+    sentence. So no text is starved by another: a long newest result cannot spend the budget before an older one
+    has been read at all (trust18), and an instruction planted in a tool result is seen alone as its sentence, its
+    pair and its text, however ordinary the rest of the document. A unit is kept when it fits what is left
+    (greedy). Linear in the texts' length; once the budget is spent the rest is only counted.
     Never raises; [] texts -> no units, coverage 1.0."""
     units: list[str] = []
     seen: set[str] = set()
@@ -310,20 +313,21 @@ def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: 
     whole = [bool(t.strip()) and analysis_cost(t) + 8 <= 4 * max_tokens and take(t.strip()) for t in texts]
     spans = [split_sentences(t) if left >= _MIN_UNIT else [] for t in texts]  # none split when wholes spent it
     kept: list[set[tuple[int, int]]] = [set() for _ in texts]
-    for k, t in enumerate(texts):
-        for a, b in _blocks(t, spans[k], max_tokens) if not whole[k] else ():
-            if take(t[a:b]):
-                kept[k].update((x, y) for x, y in spans[k] if a <= x and y <= b)
-    for k, t in enumerate(texts):
-        for a, b in spans[k]:
-            if take(t[a:b]):
-                kept[k].add((a, b))
-    for k, t in enumerate(texts):
-        for a, b in short_runs(t, spans[k]) if len(spans[k]) > 1 else ():
-            take(t[a:b])
-    for k, t in enumerate(texts if pairs else ()):
-        for i in _distinct_pairs(t, spans[k], range(len(spans[k]) - 1)):
-            take(t[spans[k][i][0]:spans[k][i + 1][1]])
+    blocks = [_blocks(t, spans[k], max_tokens) if not whole[k] else [] for k, t in enumerate(texts)]
+    for k, (a, b) in _round_robin(blocks):
+        if take(texts[k][a:b]):
+            kept[k].update((x, y) for x, y in spans[k] if a <= x and y <= b)
+    for k, (a, b) in _round_robin(spans):
+        if take(texts[k][a:b]):
+            kept[k].add((a, b))
+    runs = [short_runs(t, spans[k]) if len(spans[k]) > 1 and left >= _MIN_UNIT else [] for k, t in enumerate(texts)]
+    for k, (a, b) in _round_robin(runs):
+        take(texts[k][a:b])
+    if pairs and left >= _MIN_UNIT:
+        adjacent = [[(sp[i][0], sp[i + 1][1]) for i in _distinct_pairs(t, sp, range(len(sp) - 1))]
+                    for t, sp in zip(texts, spans, strict=True)]
+        for k, (a, b) in _round_robin(adjacent):
+            take(texts[k][a:b])
     total = sum(len(t) for t in texts)
     if not total:
         return ExtraPlan(tuple(units), 1.0)
@@ -334,6 +338,25 @@ def plan_extra(texts: Sequence[str], budget: int, max_tokens: int = 256, pairs: 
             continue
         covered += sum((b - a) * min(1.0, 4 * max_tokens / (analysis_cost(t[a:b]) + 8)) for a, b in kept[k])
     return ExtraPlan(tuple(units), min(1.0, covered / total))
+
+
+def extra_budget(spare: int, reserve_units: int, max_tokens: int = 256) -> int:
+    """The budget of a request's other texts (`plan_extra`), in analysis_cost units: what the prompt's plan leaves
+    (`spare_budget`), but at least their own reserve of `reserve_units` encoder rows (signals.jailbreak.
+    read_segments), so that a prompt that spends its whole budget (a last message of thousands of tiny sentences)
+    cannot leave them unread. At most max(prompt budget, reserve): a short prompt's agent turn costs what it did."""
+    return max(spare, segment_budget(reserve_units, max_tokens))
+
+
+def _round_robin(lists: Sequence[Sequence[tuple[int, int]]]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(k, item) over `lists` in turns: the first item of each list (in list order), then the second of each, ...
+    Linear in the items."""
+    queue = deque((k, 0) for k, xs in enumerate(lists) if xs)
+    while queue:
+        k, i = queue.popleft()
+        yield k, lists[k][i]
+        if i + 1 < len(lists[k]):
+            queue.append((k, i + 1))
 
 
 def _blocks(text: str, spans: Sequence[tuple[int, int]], max_tokens: int) -> list[tuple[int, int]]:

@@ -474,7 +474,7 @@ def test_a_last_message_of_tiny_sentences_does_not_hide_an_earlier_attack(tmp_pa
     """trust18 (review17's fault): the other texts the guard reads got only what the last message's segment plan
     left, and a last message of many tiny distinct sentences left nothing: the DAN prompt in an earlier user turn or
     in a tool result got coverage 0 and the request went to the upstream (200 from the model). The other texts now
-    have a reserve of their own (signals.jailbreak.read_segments, unset: the same rows as max_segments): refused.
+    have a reserve of their own (signals.jailbreak.read_segments, unset: half of max_segments, here 1 row): refused.
     The same padding after ordinary turns is answered. (Budgets of 2 rows here, so that ~150 tiny sentences spend
     them and the test stays cheap on a loaded machine; with the shipped 16 rows the same needs ~3,000, which the
     in-process test in test_onnx_analyzer.py covers.)"""

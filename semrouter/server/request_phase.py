@@ -30,7 +30,7 @@ from semrouter.server import mutations as mut
 from semrouter.server.inflight import new_join_key
 from semrouter.server.state import Routed, StreamState
 from semrouter.signals.config import analysis_cost
-from semrouter.signals.onnx.segments import segment_budget
+from semrouter.signals.onnx.segments import default_read_rows, segment_budget
 from semrouter.signals.pii.whole_request import with_whole_request_pii
 from semrouter.signals.types import Analysis, language_of
 from semrouter.telemetry.logging import hide_in_logs, loggable
@@ -282,7 +282,7 @@ async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str]
     # prompt's and the other texts' own reserve, signals.jailbreak.read_segments)
     jb = rt.config.signals.jailbreak
     segs = 16 if jb.max_segments is None else jb.max_segments
-    rows = max(segs, segs if jb.read_segments is None else jb.read_segments)
+    rows = max(segs, default_read_rows(segs) if jb.read_segments is None else jb.read_segments)
     cost = analysis_cost(text) + min(sum(map(analysis_cost, extra)), segment_budget(rows, rt.config.signals.max_tokens))
     # a long prompt runs in the analyzer's heavy lane (beside the short ones') and costs up to ~10 encoder rows
     budget_ms = max(server.analysis_budget_long_ms, server.analysis_budget_ms) \

@@ -147,9 +147,10 @@ class JailbreakConfig(_Cfg):
         description="the budget, in encoder rows of max_tokens, that the texts of `read` always have for units encoded "
         "alone, whatever the classified text spends of its own (max_segments): they get the larger of this and what "
         "the classified text leaves, shared round-robin (every text's first block before any text's second; "
-        "segments.plan_extra). Unset: the same as max_segments (16 with the shipped head); 0: only what the "
-        "classified text leaves (before trust18, when a last message of ~3,000 tiny sentences left nothing and an "
-        "attack in an earlier turn went unscored). A request costs at most max_segments + read_segments rows",
+        "segments.plan_extra). Unset: half of max_segments, rounded up (8 with the shipped head's 16); 0: only what "
+        "the classified text leaves (before trust18, when a last message of ~3,000 tiny sentences left nothing and "
+        "an attack in an earlier turn went unscored). A request costs at most max_segments + read_segments rows "
+        "(unset: 1.5x what it cost before the reserve)",
     )
     on_partial_coverage: Literal["allow", "block"] = Field(
         default="allow",

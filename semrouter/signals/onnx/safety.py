@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from semrouter.signals.onnx.segments import (ExtraPlan, choose_pairs, extra_budget, plan_extra, plan_segments,
-                                             spare_budget)
+from semrouter.signals.onnx.segments import (ExtraPlan, choose_pairs, default_read_rows, extra_budget, plan_extra,
+                                             plan_segments, spare_budget)
 
 SAFETY_LABELS = ("jailbreak", "injection", "harmful")
 
@@ -291,11 +291,11 @@ class SafetyViews:
         `extras`: per text the request's other texts the guard reads (tool results, system prompt, earlier turns;
         request/parse.ChatRequest.safety_texts), whose units (segments.plan_extra) take what the prompt's own plan
         leaves of the budget (segments.spare_budget), at least `extra_units` rows of their own (segments.extra_budget;
-        None: `max_units`), and go through the same first run, their views after the prompt's; the fifth list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage),
+        None: half of `max_units`), and go through the same first run, their views after the prompt's; the fifth list is per text the share of those texts encoded alone (segments.ExtraPlan.coverage),
         the last per text a bool [S_i] mask of the views that are the extras' (the rest are the prompt's)."""
         mt = self.tokenizer.max_tokens
         plans = [plan_segments(t, max_units, mt, priority) for t in texts]
-        reserve = max_units if extra_units is None else extra_units
+        reserve = default_read_rows(max_units) if extra_units is None else extra_units
         more_units = [plan_extra(ex, extra_budget(spare_budget(t, p, max_units, mt), reserve, mt), mt)
                       if ex and max_units > 0 else ExtraPlan()
                       for t, p, ex in zip(texts, plans, extras or [()] * len(texts), strict=True)]
@@ -358,8 +358,9 @@ class SafetyScorer:
                  memory_injection_gate: float = 1.0, read_segments: int | None = None) -> None:
         self.head, self.labels, self.views, self.positional = head, tuple(labels), views, positional
         self.lexical, self.segments = tuple(lexical), int(segments)
-        # the request's other texts' own reserve of segment rows (signals.jailbreak.read_segments; None: `segments`)
-        self.read_segments = self.segments if read_segments is None else int(read_segments)
+        # the request's other texts' own reserve of segment rows (signals.jailbreak.read_segments; None: half of
+        # `segments`, segments.default_read_rows)
+        self.read_segments = default_read_rows(self.segments) if read_segments is None else int(read_segments)
         self._lex_cols = [self.labels.index(lab) for lab in self.lexical]
         # the jailbreak exemplar memory (`jailbreak_memory.onnx`: view rows [R,D] -> probs [R,1], the k-nearest vote
         # of stored jailbreak witness views): the prompt's jailbreak score is max(head, max over views of the vote),
@@ -378,7 +379,7 @@ class SafetyScorer:
         """`encoder` is the analyzer's Encoder (its token states feed the overflow and segment rows' views);
         `max_segments` caps the head's `segments` (None: the head's value; 0: off); `memory` the loaded
         `jailbreak_memory` head (None: the head alone); `read_segments` the other texts' own reserve of rows (None:
-        the same as the segments; ignored when segments are off). Raises ValueError when the files do not fit together."""
+        half the segments; ignored when segments are off). Raises ValueError when the files do not fit together."""
         labels, specs = read_head_meta(labels_path)
         meta = json.loads(labels_path.read_text())
         lexical = tuple(str(x) for x in meta.get("lexical_labels", ()))

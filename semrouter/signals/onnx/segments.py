@@ -348,6 +348,12 @@ def extra_budget(spare: int, reserve_units: int, max_tokens: int = 256) -> int:
     return max(spare, segment_budget(reserve_units, max_tokens))
 
 
+def default_read_rows(max_units: int) -> int:
+    """The other texts' own reserve of rows when signals.jailbreak.read_segments is unset: half the prompt's
+    `max_units`, rounded up (16 -> 8), so that a request costs at most 1.5x the rows it did before the reserve."""
+    return (max(0, max_units) + 1) // 2
+
+
 def _round_robin(lists: Sequence[Sequence[tuple[int, int]]]) -> Iterator[tuple[int, tuple[int, int]]]:
     """(k, item) over `lists` in turns: the first item of each list (in list order), then the second of each, ...
     Linear in the items."""

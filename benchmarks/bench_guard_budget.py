@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+from collections import Counter
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ def through_envoy(variants: list[tuple[str, Path]], rounds: int, n: int) -> None
     from tests.conftest import SHIPPED_PORTS, free_port
 
     got: dict[tuple[str, str], list[float]] = {}
-    seen: dict[tuple[str, str], set[str]] = {}
+    seen: dict[tuple[str, str], Counter[str]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-guard-") as td:
         stacks: dict[str, Any] = {}
         try:
@@ -159,7 +160,7 @@ def through_envoy(variants: list[tuple[str, Path]], rounds: int, n: int) -> None
                             got.setdefault((name, case), []).append((time.perf_counter() - t0) * 1e3)
                             what = (f"{status} blocked:{hs.get('x-vsr-jailbreak-type')}"
                                     if hs.get("x-vsr-jailbreak-blocked") == "true" else str(status))
-                            seen.setdefault((name, case), set()).add(what)
+                            seen.setdefault((name, case), Counter())[what] += 1
                 print(f"round {rnd + 1} done", flush=True)
         finally:
             for st in stacks.values():
@@ -169,7 +170,7 @@ def through_envoy(variants: list[tuple[str, Path]], rounds: int, n: int) -> None
         for name, _ in variants:
             ms = sorted(got[(name, case)])
             print(f"| {case} | {name} | {statistics.median(ms):.0f} | {ms[int(0.9 * (len(ms) - 1))]:.0f} | "
-                  f"{', '.join(sorted(seen[(name, case)]))} |")
+                  f"{', '.join(f'{k} x{v}' for k, v in sorted(seen[(name, case)].items()))} |")
 
 
 def main() -> int:

@@ -55,9 +55,9 @@ def test_defaults_and_normalisation() -> None:
      "server.admin_listen '0.0.0.0:7000' uses the ext_proc port"),
     (lambda d: d["routing"].update(auto_model_names=["small"]), "is also a model name"),
     (lambda d: d.pop("routing"), "routing: required key is missing"),
-    (lambda d: d.setdefault("signals", {}).update(jailbreak={"read": ["tool_results", "assistant"]}),
-     "signals.jailbreak.read: unknown part(s) ['assistant']; use any of ['tool_results', 'system', "
-     "'earlier_user']"),
+    (lambda d: d.setdefault("signals", {}).update(jailbreak={"read": ["tool_results", "assistants"]}),
+     "signals.jailbreak.read: unknown part(s) ['assistants']; use any of ['tool_results', 'system', "
+     "'earlier_user', 'assistant']"),
     (lambda d: d.setdefault("signals", {}).update(jailbreak={"read": "tool_results"}),
      "signals.jailbreak.read: must be a list"),
 ])

@@ -411,8 +411,8 @@ def _messages_results(text: str) -> list[dict[str, Any]]:
 def test_text_an_upstream_reads_outside_the_parsed_fields_is_checked(stack: tuple[Client, Stack]) -> None:
     """trust18: a chat message's `name`, string values of `chat_template_kwargs`, a Responses `prompt`'s
     `variables`, the input of Messages `server_tool_use` / `mcp_tool_use` blocks and the results of server and MCP
-    tools (web fetch / search, code execution, MCP, and a block type the router does not know) all reach the model;
-    none was read, so an SSN in any of them reached qwen3-32b (200). Now 403; the same requests without it: 200."""
+    tools (web fetch / search, code execution, MCP, and a block type the router does not know), and text written in
+    Unicode tag characters all reach the model; none was read, so an SSN in any of them reached qwen3-32b (200). Now 403; the same requests without it: 200."""
     client, ssn = stack[0], "536-22-1847"
     hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
     ask = [{"role": "user", "content": "Summarise the patient file."}]
@@ -427,6 +427,11 @@ def test_text_an_upstream_reads_outside_the_parsed_fields_is_checked(stack: tupl
                 {"role": "user", "name": record, "content": "Summarise the patient file."}]}),
             ("/v1/chat/completions", {"model": "qwen3-32b", "messages": ask,
                                       "chat_template_kwargs": {"user_profile": f"Patient file: {record}."}}),
+            # written in Unicode tag characters: invisible, and dropped by the encoder's tokenizer; a model may
+            # read them as ASCII (request/window.reveal_hidden)
+            ("/v1/chat/completions", {"model": "qwen3-32b", "messages": [
+                {"role": "user", "content": "Summarise the patient file. "
+                 + "".join(chr(0xE0000 + ord(ch)) for ch in f"SSN {record}")}]}),
             ("/v1/responses", {"model": "qwen3-32b", "input": "Summarise the patient file.", "prompt": {
                 "id": "pmpt_1", "variables": {"patient": f"Patient file: {record}.",
                                               "notes": {"type": "input_text", "text": "none"}}}}),

@@ -265,3 +265,20 @@ def test_text_outside_the_parsed_fields_is_read_and_binary_or_opaque_data_is_not
                                           {"type": "weird", "tool_use_id": [1], "content": [None, 3, {"a": "y"}]}]},
         {"role": "user", "content": "ok"}]}).encode(), 10**6)
     assert odd.safety_texts(("tool_results",), "last_user") == ["y"] and "x" in odd.unclassified_text("last_user")
+
+
+def test_a_prefill_is_read_with_the_earlier_turns_and_assistant_turns_on_request() -> None:
+    """trust18: a last message that is an assistant turn is a prefill the model continues (Messages natively, vLLM
+    with continue_final_message): read with `earlier_user`, first. Earlier assistant turns are the client's writing
+    too (it sends its history): read only with the opt-in `assistant` part, newest first."""
+    from semrouter.request import apis
+
+    body = {"model": "auto", "max_tokens": 9, "messages": [
+        {"role": "user", "content": "first question"}, {"role": "assistant", "content": "first answer"},
+        {"role": "user", "content": "second question"}, {"role": "assistant", "content": "a prefill"}]}
+    msgs = apis.parse("messages", json.dumps(body).encode(), 10**6)
+    assert msgs.safety_texts(("tool_results", "earlier_user"), "last_user") == ["a prefill", "first question"]
+    assert msgs.safety_texts(("assistant",), "last_user") == ["first answer"]
+    chat = apis.parse("chat", json.dumps({"model": "auto", "messages": body["messages"][:3]}).encode(), 10**6)
+    assert chat.safety_texts(("earlier_user",), "last_user") == ["first question"]
+    assert chat.safety_texts(("earlier_user", "assistant"), "last_user") == ["first question", "first answer"]

@@ -80,8 +80,11 @@ class ChatRequest:
         2. `system`: the client's system/developer messages (Responses `instructions`, Messages `system`), the string
            values of `chat_template_kwargs` (a template may print them) and the system messages' `name`s; never the
            router's own category prompt (added when the body is rewritten, after this).
-        3. `earlier_user`: user turns before the last one, newest first; then the user messages' `name`s (the last
-           user message's too: it is not part of its content).
+        3. `earlier_user`: a last message that is an assistant turn (a prefill: the model continues the client's
+           text; trust18), then user turns before the last one, newest first; then the user messages' `name`s (the
+           last user message's too: it is not part of its content).
+        4. `assistant` (opt-in): the other assistant turns' text, newest first (a client writes its history, so a
+           made-up assistant turn that agreed to drop its rules reaches the model as the model's own words).
         Texts already in the classified text are left out (`all_user` classifies every user turn, `conversation`
         every message: then nothing is added); empty and repeated texts are left out. Never raises."""
         if which == "conversation":
@@ -92,8 +95,14 @@ class ChatRequest:
         users: list[str] = []
         last_user = max((i for i, m in enumerate(self.messages) if m.get("role") == "user"), default=-1)
         names: dict[str, list[str]] = {"tool": [], "system": [], "user": []}
+        assistant: list[str] = []
+        prefill = ""
         for i, m in enumerate(self.messages):
             role = m.get("role")
+            if role == "assistant" and i == len(self.messages) - 1:
+                prefill = content_text(m.get("content"))
+            elif role == "assistant":
+                assistant.append(content_text(m.get("content")))
             if role in ("tool", "function"):
                 tools.append(content_text(m.get("content")))
             elif role in ("system", "developer"):
@@ -110,7 +119,8 @@ class ChatRequest:
         system += ["\n".join(template_kwarg_texts(self.body)), "\n".join(names["system"])]
         out = ([*reversed(tools), *reversed(docs), "\n".join(names["tool"])] if "tool_results" in parts else []) \
             + (system if "system" in parts else []) \
-            + ([*reversed(users), "\n".join(names["user"])] if "earlier_user" in parts else [])
+            + ([prefill, *reversed(users), "\n".join(names["user"])] if "earlier_user" in parts else []) \
+            + (list(reversed(assistant)) if "assistant" in parts else [])
         seen = {self.text_for(which)}
         kept = []
         for t in out:

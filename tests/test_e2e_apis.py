@@ -462,6 +462,10 @@ def test_a_jailbreak_in_a_server_tool_result_is_refused(stack: tuple[Client, Sta
         body = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(block)}
         r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
         assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") == "true", (r.status, block["type"])
+    # nested blocks are not validated: a list where a block's `type` goes is no text, never a 500
+    odd = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(
+        {"type": "mcp_tool_result", "tool_use_id": "srvtoolu_1", "content": [{"type": [1], "text": "fine"}]})}
+    assert client.request("POST", "/v1/messages", json.dumps(odd).encode(), hdrs).status == 200
     plain = "Customer 42 is Acme Ltd, an account opened in 2019, two open invoices, no support tickets."
     for block in _messages_results(plain):
         body = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(block)}

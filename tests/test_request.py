@@ -262,9 +262,10 @@ def test_text_outside_the_parsed_fields_is_read_and_binary_or_opaque_data_is_not
     # odd shapes never raise: non-dict blocks inside, non-string ids, a list input
     odd = apis.parse("messages", json.dumps({"model": "auto", "max_tokens": 9, "messages": [
         {"role": "assistant", "content": [{"type": "server_tool_use", "id": 5, "input": [1, "x"]},
-                                          {"type": "weird", "tool_use_id": [1], "content": [None, 3, {"a": "y"}]}]},
+                                          {"type": "weird", "tool_use_id": [1], "content": [None, 3, {"a": "y"}]},
+                                          {"type": "weird", "content": {"type": ["base64"], "b": "z"}}]},
         {"role": "user", "content": "ok"}]}).encode(), 10**6)
-    assert odd.safety_texts(("tool_results",), "last_user") == ["y"] and "x" in odd.unclassified_text("last_user")
+    assert odd.safety_texts(("tool_results",), "last_user") == ["z", "y"] and "x" in odd.unclassified_text("last_user")
 
 
 def test_a_prefill_is_read_with_the_earlier_turns_and_assistant_turns_on_request() -> None:

@@ -124,13 +124,16 @@ def _message(i: int, m: Any) -> list[dict[str, Any]]:
         elif t in _HIDDEN_BLOCKS:
             parts.append({"type": t})  # its signature/data stays out of the text (and of the cache scope)
         elif t in _SERVER_CALLS:  # a server or MCP tool call: its input is read as tool call arguments
+            parts.append(dict(b))  # kept whole too: the cache scope tells apart every field (server, ids)
             calls.append({"id": b.get("id") if isinstance(b.get("id"), str) else "", "type": "function", "function": {
                 "name": b.get("name") if isinstance(b.get("name"), str) else t,
                 "arguments": json.dumps(b.get("input"), sort_keys=True)}})
         elif t in _KEPT_BLOCKS:
             parts.append(dict(b))
         else:  # a server or MCP tool's result, or a type this router does not know: read as a tool result
-            parts.append({"type": t})  # the turn's shape (cache scope) keeps the block's type
+            # kept whole as a part (not text: content_text skips it), so the cache scope still tells apart what the
+            # router does not read (encrypted search results the upstream decrypts, ids)
+            parts.append(dict(b))
             text = "\n".join(block_strings(b))
             if text:
                 ref = b.get("tool_use_id")
@@ -174,7 +177,8 @@ def block_strings(block: Any) -> list[str]:
             if node:
                 out.append(node)
         elif isinstance(node, dict):
-            if node.get("type") in _BINARY_TYPES:
+            kind = node.get("type")
+            if isinstance(kind, str) and kind in _BINARY_TYPES:  # nested blocks are not validated: any JSON value
                 continue
             stack.extend(reversed([v for k, v in node.items() if k not in _OPAQUE_BLOCK_KEYS]))
         elif isinstance(node, list):

@@ -5,11 +5,12 @@ keeps its role, its content as a string or as parts: `text` blocks become text p
 `document` blocks are kept as non-text parts (cache scope; the text of a document with a text or content
 source, and of a `search_result` block, is read as the message's text: parse.content_text),
 `thinking`/`redacted_thinking` blocks are kept out of the text; an assistant's `tool_use` blocks, and
-`server_tool_use` / `mcp_tool_use` blocks, become `tool_calls` (arguments as JSON text) and a user's `tool_result`
-blocks become `tool` messages placed before the rest of that user turn, as in chat. Every other block (the results
-of server tools: web search, web fetch, code execution, tool search; `mcp_tool_result`; `compaction`; any type
-added later) is read as a tool result: its strings (`block_strings`: not ids, signatures, encrypted or binary data)
-become a `tool` message after its turn (trust18: they were kept as parts and never read).
+`server_tool_use` / `mcp_tool_use` blocks (these also kept whole as parts), become `tool_calls` (arguments as JSON
+text) and a user's `tool_result` blocks become `tool` messages placed before the rest of that user turn, as in chat.
+Every other block (the results of server tools: web search, web fetch, code execution, tool search;
+`mcp_tool_result`; `compaction`; any type added later) is kept whole as a non-text part (cache scope) and read as a
+tool result: its strings (`block_strings`: not ids, signatures, encrypted or binary data) become a `tool` message
+after its turn (trust18: they were kept as parts and never read).
 Every other field (`max_tokens`, `thinking`, `tools`, `stop_sequences`, `top_k`, ...) is kept under its name.
 
 Rewrite (`rewrite`): `model`; the reasoning switch as `thinking` (`{"type": "enabled", "budget_tokens": N}`

@@ -174,6 +174,20 @@ def prepare(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return rows, ev, bags, y, m, w
 
 
+def persona_views(args: argparse.Namespace) -> np.ndarray:
+    """float32 [P,384] unit views of `--persona` generated benign persona requests (modelbuild/safety_persona.py;
+    every view, as a prompt's: whole row, windows, sentence segments), stored on the memory's "none" side by
+    `--quant` and `--build`; [0,384] when `--persona` is 0."""
+    if not args.persona:
+        return np.zeros((0, DIM), np.float32)
+    from modelbuild.safety_persona import persona_prompts
+
+    texts = persona_prompts(args.persona)
+    bags = tj.with_positions(tj.views(texts, args.models), texts, args.models)
+    bags = tj.with_segments(bags, texts, args.models, tj.SEGMENTS)
+    return unit(np.concatenate(bags))
+
+
 def cross_validate(args: argparse.Namespace) -> None:
     rows, ev, bags, y, m, w = prepare(args)
     tr_bags = bags[: len(rows)]
@@ -189,6 +203,8 @@ def cross_validate(args: argparse.Namespace) -> None:
     nn = np.zeros((int(sizes.sum()), K_SAVED), np.int32)  # global view index (into all rows' views) of each neighbour
     memcls = np.full((tj.FOLDS, int(sizes.sum())), -1, np.int8)  # per fold: each view's memory class, -1 not stored
     near_jb = np.zeros((tj.FOLDS, int(sizes.sum())), np.float16)  # per fold: a stored view's max cosine to a jb witness
+    lean_extra = {n: persona_views(argparse.Namespace(**{**vars(args), "persona": n})) for n in (args.lean or [])}
+    lean_votes = {n: np.zeros(int(sizes.sum()), np.float32) for n in lean_extra}
     if args.merge:  # folds run by several processes (`--folds`, each with its own --tag): their partial files
         for spec in args.merge:
             tag, ks = spec.split(":")
@@ -207,10 +223,16 @@ def cross_validate(args: argparse.Namespace) -> None:
         mem, cls, kept = memory_rows([tr_bags[i] for i in tr], [labels[i] for i in tr], probs, args.witness, True)
         gtr = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in tr])[kept]  # memory row -> global view
         memcls[k, gtr] = cls
-        near_jb[k, gtr] = max_cos_to(mem, mem[cls == 1])
-        s_te, c_te, i_te = neighbours(mem, cls, [tr_bags[i] for i in te])
+        if args.lean is None:
+            near_jb[k, gtr] = max_cos_to(mem, mem[cls == 1])
         at = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in te])
-        sims[at], cl[at], nn[at] = s_te, c_te, gtr[i_te]
+        if args.lean is not None:  # the stored memory's exact vote only (as --quant), no 64-nearest lists
+            for n_persona, extra in lean_extra.items():
+                lean_votes[n_persona][at] = stored_vote(mem, cls, extra, np.concatenate([tr_bags[i] for i in te]),
+                                                        args)
+        else:
+            s_te, c_te, i_te = neighbours(mem, cls, [tr_bags[i] for i in te])
+            sims[at], cl[at], nn[at] = s_te, c_te, gtr[i_te]
         print(f"fold {k}: memory {len(mem)} views ({np.bincount(cls, minlength=3).tolist()}), "
               f"{time.time() - t0:.0f} s", flush=True)
         np.savez(tj.CACHE / f"memory-{args.split}{args.tag}-partial.npz", oof=oof, sims=sims, cl=cl, nn=nn,
@@ -228,9 +250,34 @@ def cross_validate(args: argparse.Namespace) -> None:
     else:
         fused = lex.held_out(oof, fold)
     tj.CACHE.mkdir(parents=True, exist_ok=True)
+    cuts = np.cumsum(np.concatenate([[0], sizes]))
+    for n_persona, v in lean_votes.items():  # the files --prune reads as "stored <floor>-0[-p<n>]"
+        name = f"quant-{args.split}{args.tag}-{args.floor}-0{f'-p{n_persona}' if n_persona else ''}.npz"
+        np.savez(tj.CACHE / name, vote=np.maximum.reduceat(v, cuts[:-1]))
+        print(f"wrote {tj.CACHE / name}")
     np.savez(tj.CACHE / f"memory-{args.split}{args.tag}.npz", head=fused, sims=sims, cl=cl, sizes=sizes, fold=fold,
              nn=nn, memcls=memcls, near_jb=near_jb, labels=np.array(labels), origins=np.array([r["origin"] for r in rows]))
     print(f"wrote {tj.CACHE}/memory-{args.split}{args.tag}.npz")
+
+
+def stored_vote(mem: np.ndarray, cls: np.ndarray, extra: np.ndarray, views: np.ndarray,
+                args: argparse.Namespace) -> np.ndarray:
+    """float32 [V]: the jailbreak vote of a fold's memory (`mem` unit views [M,384], `cls` [M] from memory_rows)
+    stored as shipped (jailbreak witnesses; "none" views, and the `extra` persona views [P,384], whose cosine to the
+    nearest witness is at least --floor; 2-bit codes) for the held-out `views` [V,>=384], searched exactly."""
+    from modelbuild.category_memory import MemoryVote
+    from modelbuild.safety_memory_graph import unit_rows, vote as graph_vote
+
+    wit = mem[cls == 1]
+    floor = args.floor if args.floor is not None else -2.0
+    near = max_cos_to(mem, wit).astype(np.float32)
+    keep = (cls == 1) | ((cls == 0) & (near >= floor))
+    rows, lab = mem[keep], (cls[keep] == 1).astype(np.int64)
+    if len(extra):
+        more = extra[max_cos_to(extra, wit).astype(np.float32) >= floor]
+        rows, lab = np.concatenate([rows, more]), np.concatenate([lab, np.zeros(len(more), np.int64)])
+    store = MemoryVote.build(unit_rows(rows), lab, 2, args.k, args.tau)
+    return graph_vote(store, np.asarray(views[:, :DIM], np.float32), 1024)
 
 
 def _load(path: Path, k: int, tau: float) -> dict[str, np.ndarray]:
@@ -310,7 +357,7 @@ def prune_report(args: argparse.Namespace) -> None:
     stored = sorted({q.name.split("-", 2)[2].removesuffix(".npz") for split in data
                      for q in tj.CACHE.glob(f"quant-{split}{args.tag}-*.npz")})  # quant_report's exact votes
     results = {}
-    for name in ("head", *VARIANTS, *(f"stored {x}" for x in stored)):  # stored: at --gate
+    for name in ("head", *(() if args.only_stored else VARIANTS), *(f"stored {x}" for x in stored)):  # at --gate
         ps, size, gated = {}, [], []
         for split, z in data.items():
             dev = z["fold"] >= 0
@@ -322,7 +369,8 @@ def prune_report(args: argparse.Namespace) -> None:
                 if not qf.is_file():
                     continue
                 v, short = np.load(qf)["vote"], 0.0
-                v = np.where(h[:, 0] >= args.gate, v, 0.0)
+                # read as the runtime reads it (one part: the prompt): head jb >= gate and injection < injection gate
+                v = np.where((h[:, 0] >= args.gate) & (h[:, 1] < args.injection_gate), v, 0.0)
                 ps[split] = np.concatenate([np.maximum(h[:, :1], v[:, None]), h[:, 1:]], axis=1)[dev]
                 gated.append(float((h[:, 0][dev & (z["labels"] == "benign")] >= args.gate).mean()))
             else:
@@ -338,7 +386,8 @@ def prune_report(args: argparse.Namespace) -> None:
         sets = [held({"labels": data[s]["labels"][data[s]["fold"] >= 0]}, ps[s]) for s in choose]
         lab0 = data[choose[0]]["labels"][data[choose[0]]["fold"] >= 0]
         tj_, ti = tj.pick_joint(sets, 0.01, 0.05, {"jailbreak": ps[choose[0]][lab0 == "jailbreak"],
-                                                   "injection": ps[choose[0]][lab0 == "injection"]})
+                                                   "injection": ps[choose[0]][lab0 == "injection"]}) \
+            if not args.fixed_thr else args.fixed_thr
         thr = {"jailbreak": tj_, "injection": ti, "harmful": 1.0}
         line = f"{name:18s} {tj_:.4f}/{ti:.4f} "
         if size:
@@ -387,22 +436,30 @@ def quant_report(args: argparse.Namespace) -> None:
     keep = keep_masks(z, args.floor, False)
     sizes, fold = z["sizes"], z["fold"]
     vfold = fold[np.repeat(np.arange(len(sizes)), sizes)]
-    out = np.zeros(len(allv), np.float32)
-    for f in (args.folds or range(tj.FOLDS)):
-        t0 = time.time()
-        kept = np.where(keep[f])[0]
-        proj = pca(allv[kept], args.pca) if args.pca else None
-        mem = MemoryVote.build(unit_rows(allv[kept], proj), (z["memcls"][f][kept] == 1).astype(np.int64), 2,
-                               args.k, args.tau)
-        te = np.where(vfold == f)[0]
-        out[te] = graph_vote(mem, allv[te], 1024, proj)
-        print(f"fold {f}: {mem.n_rows} rows x {mem.codes.shape[1] * 4} dims, {mem.codes.nbytes / 1e6:.1f} MB, "
-              f"{time.time() - t0:.0f} s", flush=True)
-    cuts = np.cumsum(np.concatenate([[0], sizes]))
-    v = np.maximum.reduceat(out, cuts[:-1])
-    name = f"quant-{args.split}{args.tag}-{args.floor}-{args.pca}.npz"
-    np.savez(tj.CACHE / name, vote=v)
-    print(f"wrote {tj.CACHE / name}")
+    for n_persona in dict.fromkeys([args.persona, *args.also_persona]):  # one file per persona count
+        # "none" views of no shared row: the same in every fold, pruned by the same floor
+        extra = persona_views(argparse.Namespace(**{**vars(args), "persona": n_persona}))
+        out = np.zeros(len(allv), np.float32)
+        for f in (args.folds or range(tj.FOLDS)):
+            t0 = time.time()
+            kept = np.where(keep[f])[0]
+            rows_, cls_ = unit(allv[kept]), (z["memcls"][f][kept] == 1).astype(np.int64)
+            if len(extra):
+                near = max_cos_to(extra, unit(allv[np.where(z["memcls"][f] == 1)[0]])).astype(np.float32)
+                more = extra[near >= (args.floor if args.floor is not None else -2.0)]
+                rows_ = np.concatenate([rows_, more])
+                cls_ = np.concatenate([cls_, np.zeros(len(more), np.int64)])
+            proj = pca(rows_, args.pca) if args.pca else None
+            mem = MemoryVote.build(unit_rows(rows_, proj), cls_, 2, args.k, args.tau)
+            te = np.where(vfold == f)[0]
+            out[te] = graph_vote(mem, allv[te], 1024, proj)
+            print(f"persona {n_persona}, fold {f}: {mem.n_rows} rows x {mem.codes.shape[1] * 4} dims, "
+                  f"{mem.codes.nbytes / 1e6:.1f} MB, {time.time() - t0:.0f} s", flush=True)
+        cuts = np.cumsum(np.concatenate([[0], sizes]))
+        v = np.maximum.reduceat(out, cuts[:-1])
+        name = f"quant-{args.split}{args.tag}-{args.floor}-{args.pca}{f'-p{n_persona}' if n_persona else ''}.npz"
+        np.savez(tj.CACHE / name, vote=v)
+        print(f"wrote {tj.CACHE / name}", flush=True)
 
 
 def report(args: argparse.Namespace) -> None:
@@ -511,6 +568,8 @@ def build(args: argparse.Namespace) -> None:
     rows, ev, bags, y, m, w = prepare(args)
     tr_bags = bags[: len(rows)]
     mem, cls = memory_rows(tr_bags, [r["label"] for r in rows], shipped_view_probs(tr_bags), args.witness)
+    extra = persona_views(args)
+    mem, cls = np.concatenate([mem, extra]), np.concatenate([cls, np.zeros(len(extra), np.int64)])
     near = max_cos_to(mem, mem[cls == 1]).astype(np.float32)
     keep = (cls == 1) | ((cls == 0) & (near >= (args.floor if args.floor is not None else -2.0)))
     proj = pca(mem[keep], args.pca) if args.pca else None
@@ -520,7 +579,8 @@ def build(args: argparse.Namespace) -> None:
     meta = {"labels": ["jailbreak"], "output": "vote", "fusion": "max", "k": args.k, "tau": args.tau,
             "witness": args.witness, "floor": args.floor, "pca": args.pca, "gate": args.gate,
             "injection_gate": args.injection_gate, "rows": store.n_rows,
-            "witnesses": int((cls[keep] == 1).sum()),
+            "witnesses": int((cls[keep] == 1).sum()), "persona": args.persona,
+            "persona_rows": int(keep[len(mem) - len(extra):].sum()),
             "thresholds": {"jailbreak": args.memory_thr[0], "injection": args.memory_thr[1]}}
     (ARTIFACT_DIR / "jailbreak_memory.labels.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {store.n_rows} rows: {meta['witnesses']} witnesses; "
@@ -549,6 +609,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quant", action="store_true", help="exact search of the stored (2-bit, --pca) pruned memory")
     ap.add_argument("--floor", type=float, default=None, help="--quant: none views' cosine floor to a witness")
     ap.add_argument("--pca", type=int, default=0, help="--quant: dimensions kept (0: all 384)")
+    ap.add_argument("--lean", nargs="*", type=int, default=None,
+                    help="cross-validation: per fold only the stored memory's exact vote (as --quant at --floor), once "
+                         "per --persona count given here (0: none), saved as the quant files --prune reads; no "
+                         "64-nearest lists (--prune's simulated variants then read zeros)")
+    ap.add_argument("--also-persona", nargs="*", type=int, default=[],
+                    help="--quant: also these --persona counts, one file each (the views read once)")
+    ap.add_argument("--persona", type=int, default=0,
+                    help="--quant, --build: generated benign persona requests (modelbuild/safety_persona.py) whose "
+                         "views are stored as \"none\" (pruned by --floor like the rest)")
     ap.add_argument("--gate", type=float, default=0.0,
                     help="--build, --prune (stored): the memory is read only for prompts whose head jailbreak score is "
                          "at least this")
@@ -558,6 +627,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prune", action="store_true", help="pruned jailbreak memories' table (VARIANTS)")
     ap.add_argument("--choose-on", nargs="*", default=["group"], help="splits the --prune thresholds are chosen on")
     ap.add_argument("--show", nargs="*", default=[], help="--prune variants to print per origin")
+    ap.add_argument("--only-stored", action="store_true", help="--prune: the head and the stored (--quant) files only")
+    ap.add_argument("--fixed-thr", nargs=2, type=float, default=None,
+                    help="--prune: report every variant at these jailbreak / injection thresholds (e.g. the shipped "
+                         "0.9961 0.9348) instead of pick_joint's")
     ap.add_argument("--thr", nargs="*", default=[], help="fusion:jailbreak:injection thresholds for --final")
     args = ap.parse_args(argv)
     if args.report:

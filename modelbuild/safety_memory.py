@@ -9,7 +9,8 @@ jailbreak label's memory is shipped (modelbuild/artifacts/jailbreak_memory.onnx,
     python -m modelbuild.safety_memory --prune         # pruned jailbreak memories (VARIANTS), simulated
     python -m modelbuild.safety_memory --quant --floor 0.35   # a pruned memory stored as shipped, exact search
     python -m modelbuild.safety_memory --final         # head + memory on every row, eval-only sets
-    python -m modelbuild.safety_memory --build --floor 0.35 --gate 0.05 --memory-thr JB INJ   # the shipped file
+    python -m modelbuild.safety_memory --build --floor 0.37 --gate 0.05 --memory-thr JB INJ --persona 480  # shipped
+    python -m modelbuild.safety_memory --split origin --lean 0 480 --floor 0.37  # folds, stored vote only (safety13)
 
 Attacks of one origin share templates (jailbreak families, BIPIA attack sentences), so the views the head
 already scores (whole row, 32/128-token windows, overflow rows, sentence segments encoded alone) may be matched

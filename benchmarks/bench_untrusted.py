@@ -38,8 +38,7 @@ from benchmarks.machine import describe  # noqa: E402
 from benchmarks.bench_routing_overhead import PROMPTS  # noqa: E402
 from semrouter.request.parse import ChatRequest  # noqa: E402
 from semrouter.request.window import analysis_window  # noqa: E402
-from semrouter.signals.config import (INJECTION_THRESHOLD, JAILBREAK_THRESHOLD, READ_DEFAULT, READ_PARTS,  # noqa: E402
-                                      SignalsConfig)
+from semrouter.signals.config import READ_DEFAULT, READ_PARTS, SignalsConfig  # noqa: E402
 from semrouter.signals.onnx.analyzer import OnnxAnalyzer  # noqa: E402
 
 ASKS = ("Summarise what the tool returned for me.", "What does this result say? Keep it short.",
@@ -115,9 +114,14 @@ async def score(an: OnnxAnalyzer, req: ChatRequest, read: tuple[str, ...]):  # t
     return await an.analyze(text, frozenset({"jailbreak"}), None, extra)
 
 
+# the shipped operating points, as the router resolves them (the jailbreak memory is on by default: 0.9961, not the
+# head's own 0.9885): the module constants are the head-alone thresholds
+_POLICY = SignalsConfig().jailbreak.policy_for(None)
+
+
 def refused(a) -> bool:  # type: ignore[no-untyped-def]
     s = a.safety or {}
-    return s.get("jailbreak", 0.0) >= JAILBREAK_THRESHOLD or s.get("injection", 0.0) >= INJECTION_THRESHOLD
+    return any(s.get(label, 0.0) >= p.threshold for label, p in _POLICY.items() if p.action == "block")
 
 
 async def _rates(args: argparse.Namespace, an: OnnxAnalyzer) -> None:
@@ -138,7 +142,8 @@ async def _rates(args: argparse.Namespace, an: OnnxAnalyzer) -> None:
                     res[key][0] += 1
                     res[key][1] += refused(a)
                     res[key][2] = min(res[key][2], a.safety_coverage)
-    print(f"\n## refused (jailbreak >= {JAILBREAK_THRESHOLD} or injection >= {INJECTION_THRESHOLD}), read = "
+    rule = ", ".join(f"{k} >= {p.threshold}" for k, p in _POLICY.items() if p.action == "block")
+    print(f"\n## refused ({rule}), read = "
           f"{list(READ_PARTS)}; shipped head, trained on these rows as user prompts (not held out)")
     print(f"{'label':17s} {'origin':30s} {'n':>4s} " + " ".join(f"{r:>14s}" for r in ("user", "tool", "system",
                                                                                      "earlier")))

@@ -379,11 +379,64 @@ HARD_CASES_TENTH: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+# Eleventh session (pii12): written before any model of that session ran on them.
+HARD_CASES_ELEVENTH: dict[str, tuple[tuple[str, ...], bool]] = {
+    "private people in running text, no cue word (eleventh, should count)": ((
+        "Can you help me answer Hendrika Baumgartner about the parking space?",
+        "Torvald Eriksen asked whether the invoice can wait until March; how do I say no politely?",
+        "Summarise what Ottilie said in the meeting so I can forward it.",
+        "Anselm Kowalczyk and I disagree about the fence; who pays for it?",
+        "Rewrite this note so that Marisol Etxeberria understands the new rota.",
+        "Is it rude to remind Leopold about the money he borrowed in June?",
+        "The handyman, Casimir Dobrev, left the tap dripping again.",
+        "Make a polite list of reasons Wilhelmina cannot join the trip.",
+        "Write a birthday message for Aurelio Fontanesi from the whole office.",
+        "What should I say when Gunnhild asks why her shift was cut?",
+    ), True),
+    "capitalised verbs and words opening a sentence (eleventh, should not count)": ((
+        "Grant read access to the staging bucket for the new service account.",
+        "Mark every failing test as skipped until the fix lands.",
+        "Bill the client for the extra hours in a separate line.",
+        "Sue nobody over a typo; just send a correction, right?",
+        "Rob Peter to pay Paul: what does that saying mean?",
+        "Will the meeting move if the room is double-booked?",
+        "Pat the dough dry before you fry it, or does it not matter?",
+        "Chase the unpaid invoices older than sixty days first.",
+        "Frank feedback helps juniors more than vague praise, agree?",
+        "Carol singing starts at seven; what should we bring?",
+    ), False),
+    "fictional works and characters, invented story people (eleventh, should not count)": ((
+        "Write a short story where Captain Oriel Vantablade finds a map in a bottle.",
+        "Why does Atticus Finch take the case?",
+        "Give Hermione Granger's reasons for founding S.P.E.W.",
+        "In my novel, Lady Wrenna Thistlecombe hides a letter; suggest where.",
+        "Compare Elizabeth Bennet and Jane Eyre as heroines.",
+        "Invent a villain called Morgrave Ashcroft for a fantasy quest.",
+        "What did Ishmael think of Queequeg at first?",
+        "Write a dialogue between Sherlock Holmes and a modern hacker.",
+        "Is Gandalf stronger than Dumbledore?",
+        "Describe a dinner party hosted by Jay Gatsby in three lines.",
+    ), False),
+    "public figures in questions (eleventh, should not count)": ((
+        "What did Marie Curie discover about radium?",
+        "Why was Nelson Mandela imprisoned?",
+        "Summarise Albert Einstein's 1905 papers for a teenager.",
+        "How did Ada Lovelace describe the Analytical Engine?",
+        "What year did Neil Armstrong walk on the Moon?",
+        "Explain Charles Darwin's finches in two sentences.",
+        "Which battles did Napoleon Bonaparte lose?",
+        "What is Isaac Newton's third law?",
+        "How old was Mozart when he wrote his first symphony?",
+        "What made Florence Nightingale famous?",
+    ), False),
+}
+
+
 def hard_case_table(run: Runner) -> None:
     print("\n### Hand-written hard cases for the PERSON policy (sixth, ninth and tenth sessions)\n")
     print("| kind | sentences | with PERSON | should |")
     print("|---|---:|---:|---|")
-    for kind, (texts, should) in {**HARD_CASES, **HARD_CASES_NINTH, **HARD_CASES_TENTH}.items():
+    for kind, (texts, should) in {**HARD_CASES, **HARD_CASES_NINTH, **HARD_CASES_TENTH, **HARD_CASES_ELEVENTH}.items():
         n = sum(any(p.type == "PERSON" for p in run(t)) for t in texts)
         print(f"| {kind} | {len(texts)} | {n} | {'count' if should else 'not count'} |")
 

@@ -115,14 +115,17 @@ class Runner:
                      lang=np.array(lang or ""))
         return emb, offs, lang
 
-    def __call__(self, text: str) -> list[PIIEntity]:
+    def inputs(self, text: str) -> tuple[np.ndarray | None, list | None, str | None]:  # type: ignore[type-arg]
+        """What detect() is given for `text`: token states (or the head's cached output), offsets, language."""
         if self.states is not None:
-            emb, offs, lang = self._cached_states(text)
-        elif self.cache is not None and self._real_head is not None:
-            emb, offs, lang = self._cached(text)
-        else:
-            emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
-            lang = self.language.detect(text) if self.language is not None else None
+            return self._cached_states(text)
+        if self.cache is not None and self._real_head is not None:
+            return self._cached(text)
+        emb, offs = self.embedder.embed(text) if self.embedder is not None else (None, None)
+        return emb, offs, self.language.detect(text) if self.language is not None else None
+
+    def __call__(self, text: str) -> list[PIIEntity]:
+        emb, offs, lang = self.inputs(text)
         t0 = time.perf_counter()
         out = self.detector.detect(text, emb, offs, lang)
         self.ms.append((time.perf_counter() - t0) * 1000)
@@ -441,6 +444,27 @@ def hard_case_table(run: Runner) -> None:
         print(f"| {kind} | {len(texts)} | {n} | {'count' if should else 'not count'} |")
 
 
+def latency_ab(run: Runner, other: PIIDetector, texts: list[str], rounds: int = 4) -> None:
+    """detect() of `run`'s detector vs `other` (e.g. the previous span check) on the same encoder output, rounds
+    alternating in one process: p50 / p95 / mean per detector, and the hand-written kinds under `other`."""
+    inputs = [(t, *run.inputs(t)) for t in texts]
+    ms: dict[str, list[float]] = {"this": [], "other": []}
+    for k in range(rounds):
+        for name, det in (("this", run.detector), ("other", other))[:: 1 if k % 2 == 0 else -1]:
+            for text, emb, offs, lang in inputs:
+                t0 = time.perf_counter()
+                det.detect(text, emb, offs, lang)
+                ms[name].append((time.perf_counter() - t0) * 1000)
+    print(f"\n### detect() A/B, encoder output given, 1 thread, {len(texts)} texts x {rounds} rounds alternating\n")
+    for name, v in ms.items():
+        q = statistics.quantiles(v, n=100)
+        print(f"{name}: p50 {q[49]:.3f} ms, p95 {q[94]:.3f} ms, mean {statistics.fmean(v):.3f} ms")
+    print("\nhand-written kinds under the other detector:")
+    for kind, (cases, should) in {**HARD_CASES, **HARD_CASES_NINTH, **HARD_CASES_TENTH, **HARD_CASES_ELEVENTH}.items():
+        n = sum(any(p.type == "PERSON" for p in other.detect(t, *run.inputs(t))) for t in cases)
+        print(f"| {kind} | {len(cases)} | {n} | {'count' if should else 'not count'} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=str(ROOT / "models"))
@@ -459,6 +483,9 @@ def main() -> None:
     ap.add_argument("--states-cache", default=None,
                     help="folder of the encoder's token states per text, float16 (the cache of "
                     "modelbuild/pii/train_person.py, build/pii_person_cache): the span check runs on them")
+    ap.add_argument("--ab-models", default=None,
+                    help="a second model folder (e.g. the previous pii_person.json beside links to models/): only the "
+                    "detect() latency A/B against it and its hand-written counts (needs --states-cache)")
     ap.add_argument("--cache", default=None,
                     help="folder for the head's output per text (e.g. build/pii_cache); latency is then decode + rules only")
     args = ap.parse_args()
@@ -484,6 +511,13 @@ def main() -> None:
         run.states = Path(args.states_cache)
         run.states.mkdir(parents=True, exist_ok=True)
     print(f"encoder {'fp32' if args.fp32 else 'int8'}{', patterns only' if args.no_head else ''}")
+    if args.ab_models:
+        if not args.states_cache:
+            ap.error("--ab-models needs --states-cache")
+        pii = rows("pii-dev.jsonl.gz")[::5][:300]
+        chat = [r for r in rows("jailbreak-dev.jsonl.gz") if r["label"] == "benign"][::10][:300]
+        latency_ab(run, PIIDetector.load(args.ab_models, cfg), [r["text"] for r in pii + chat])
+        return
 
     hard_case_table(run)
     recall_tables(run, rows("pii-dev.jsonl.gz", args.limit))

@@ -127,8 +127,9 @@ def load_rows(datagen: int = 1500) -> list[Row]:
     return rows
 
 
-def extract(rows: list[Row], models: Path, cache: Path, floor: float | None = None, capitalised: bool = True) -> None:
-    """Fill each row's candidates, flags and features (token states cached under `cache`).
+def extract(rows: list[Row], models: Path, cache: Path, floor: float | None = None, capitalised: bool = True,
+            version: int = 2) -> None:
+    """Fill each row's candidates, flags and features of feature `version` (token states cached under `cache`).
 
     `floor` (None: none): also the extra candidates of signals/pii/candidates.py (PERSON probability >= floor,
     and capitalised runs when `capitalised`), in a language the head is trusted on."""
@@ -160,14 +161,15 @@ def extract(rows: list[Row], models: Path, cache: Path, floor: float | None = No
         kept_spans = {(e.start, e.end) for e in kept if e.type == "PERSON"}
         persons = [e for e in found if e.type == "PERSON"]
         extras = []
-        if floor is not None and row.trusted and len(offs) and anyp.head is not None:
-            extras = person_candidates(row.text, anyp.head.probs(emb), offs, anyp.head.labels, floor, found,
-                                       capitalised)
+        probs = anyp.head.probs(emb) if len(offs) and anyp.head is not None else None
+        if floor is not None and row.trusted and probs is not None and anyp.head is not None:
+            extras = person_candidates(row.text, probs, offs, anyp.head.labels, floor, found, capitalised)
         row.cands = [(e.start, e.end, e.score, (e.start, e.end) in kept_spans, False) for e in persons]
         row.cands += [(e.start, e.end, e.score, False, True) for e in extras]
         if persons or extras:
-            ts = TextStates.of(row.text, emb, offs, len(persons), any(e.type != "PERSON" for e in found))
-            row.feats = np.stack([span_features(ts, e.start, e.end, e.score, names, x)
+            ts = TextStates.of(row.text, emb, offs, len(persons), any(e.type != "PERSON" for e in found), probs,
+                               anyp.head.labels if anyp.head is not None else ())
+            row.feats = np.stack([span_features(ts, e.start, e.end, e.score, names, x, version)
                                   for e, x in [(e, False) for e in persons] + [(e, True) for e in extras]])
 
 

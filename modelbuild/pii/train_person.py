@@ -1,7 +1,8 @@
 """Train and measure the learned PERSON check (`semrouter/signals/pii/person_model.py`) -> `artifacts/pii_person.json`.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m modelbuild.pii.train_person [--report] [--out modelbuild/artifacts] \
-        [--no-candidates | --floor 0.1 --capitalised --extra-margins 0,0.05,0.1,0.15] [--ceiling]
+        [--no-candidates | --floor 0.1 --capitalised --extra-margins 0,0.05,0.1,0.15] [--ceiling] \
+        [--features 3 --model mlp --hidden 32 --seeds 3 --epochs 30 --alphas 0.01,0.1,1.0 | --features 2 --model logistic]
 
 Data (person_data.py): PERSON spans the head proposes in pii-dev and in 1,500 requests of the head's own
 generator (modelbuild/pii/datagen.py, seed 31: private people named in chat-style requests; always trained
@@ -16,6 +17,12 @@ signals/pii/candidates.py (words whose PERSON probability is >= `--floor`, 0.1, 
 adds runs of capitalised words: measured, not shipped) with the feature `extra` set. An extra candidate counts
 only by the model, at the threshold plus a margin picked with C on the validation part (`--extra-margins`); the
 file stores it as `extra_threshold`, with the floor. `--no-candidates` gives the ninth session's candidates.
+
+Model (eleventh session): feature version 3 of person_model.py (neighbours apart, the head's label probabilities,
+casing, recurrence, position; `--features 2` gives the tenth session's) and a small MLP (`--model mlp`: `--seeds`
+nets of `--hidden` ReLU units trained for `--epochs` epochs with class-balanced sample weights, their logits
+averaged, which is one net with all their hidden units; the L2 penalty picked from `--alphas` on the validation
+part like C). `--features 2 --model logistic` is the tenth session's check.
 
 Decision at run time (`--rule cue`, shipped): in a language the head is trusted on, a PERSON counts when the
 text has other personal data (rule 1 of person.py), a cue word ties it to a person (rules 2-4), or the model's
@@ -40,14 +47,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from modelbuild.pii.person_data import CHAT_DEV, CHAT_HELD_OUT, DATAGEN_ORIGIN, ROOT, Row, extract, load_rows, summary
-from semrouter.signals.pii.person_model import FEATURE_VERSION, PERSON_MODEL_FILE, SCALARS
+from semrouter.signals.pii.person_model import FEATURE_VERSION, PERSON_MODEL_FILE, scalars_of
 
 CS = (0.003, 0.01, 0.03, 0.1)
 FOLDS = 5
@@ -58,24 +67,82 @@ def fold_of(row: Row) -> int:
     return hashlib.sha256(f"{row.origin}\x00{row.group}".encode()).digest()[0] % FOLDS
 
 
-Model = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # mean, scale, coef, intercept
+@dataclass(frozen=True)
+class Model:
+    """Standardisation, then a logistic (`hw` None) or one hidden ReLU layer `hw` [dim,H], `hb` [H] and a logistic
+    on it (`coef` [H]: several nets' hidden units side by side, their logits averaged)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    b: float
+    hw: np.ndarray | None = None
+    hb: np.ndarray | None = None
+    skip: np.ndarray | None = None  # [dim]: a linear term beside the hidden layer (KIND "mix")
 
 
-def fit(rows: Sequence[Row], c: float) -> Model:
-    """Logistic regression (balanced classes) on the candidates of `rows` (pii-dev: gold overlap; else negative)."""
-    from sklearn.linear_model import LogisticRegression
+_MLP_CACHE: dict[tuple[int, int], Model] = {}  # KIND "mix": the nets of one training set, fitted once for every C
 
+
+def _xy(rows: Sequence[Row]) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for r in rows:
         if r.feats is None:
             continue
         xs.append(r.feats)
         ys += [label(r, s, e) for s, e, *_ in r.cands]
-    x, y = np.concatenate(xs).astype(np.float64), np.array(ys)
+    return np.concatenate(xs).astype(np.float64), np.array(ys)
+
+
+def fit(rows: Sequence[Row], c: float) -> Model:
+    """On the candidates of `rows` (pii-dev: gold overlap; else negative), classes balanced: a logistic regression
+    of inverse regularisation `c` (KIND "logistic"), or SEEDS MLPs of HIDDEN ReLU units with L2 penalty `c`
+    (KIND "mlp"; their logits averaged, which is one wider net)."""
+    x, y = _xy(rows)
     mean, scale = x.mean(0), x.std(0) + 1e-3
-    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
-    lr.fit((x - mean) / scale, y)
-    return mean, scale, lr.coef_[0], float(lr.intercept_[0])
+    z = (x - mean) / scale
+    weight = np.where(y == 1, 0.5 / max(y.mean(), 1e-6), 0.5 / max(1 - y.mean(), 1e-6))
+    if KIND[0] in ("logistic", "mix"):
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+        lr.fit(z, y)
+        if KIND[0] == "logistic":
+            return Model(mean, scale, lr.coef_[0], float(lr.intercept_[0]))
+        key = (id(rows), len(rows))
+        if key not in _MLP_CACHE:
+            _MLP_CACHE.clear()
+            _MLP_CACHE[key] = _nets(z, y, weight, mean, scale, MIX_ALPHA[0])
+        m = _MLP_CACHE[key]  # the logistic's and the nets' logits averaged
+        assert m.hw is not None and m.hb is not None
+        return Model(mean, scale, m.coef / 2, (m.b + float(lr.intercept_[0])) / 2, m.hw, m.hb, lr.coef_[0] / 2)
+    return _nets(z, y, weight, mean, scale, c)
+
+
+def _nets(z: np.ndarray, y: np.ndarray, weight: np.ndarray, mean: np.ndarray, scale: np.ndarray, c: float) -> Model:
+    """SEEDS MLPs (HIDDEN ReLU units, L2 penalty `c`) on the standardised features `z`, logits averaged."""
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.utils.extmath import randomized_svd
+
+    # the token-state means (every column before the scalars) projected on their first PCA components: the nets
+    # train on [components | scalars]; the projection folds into the first layer, so the artifact is one layer
+    emb = z.shape[1] - len(scalars_of(VERSION[0]))
+    proj = randomized_svd(z[:, :emb], PCA[0], random_state=0)[2]  # [k, emb]
+    zr = np.concatenate([z[:, :emb] @ proj.T, z[:, emb:]], axis=1)
+    hw, hb, coef, b = [], [], [], 0.0
+    for seed in range(SEEDS[0]):
+        net = MLPClassifier(hidden_layer_sizes=(HIDDEN[0],), alpha=c, batch_size=256, learning_rate_init=1e-3,
+                            max_iter=EPOCHS[0], random_state=seed, early_stopping=False, tol=1e-5,
+                            n_iter_no_change=EPOCHS[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter reached: a fixed number of epochs is the recipe
+            net.fit(zr, y, sample_weight=weight)
+        w1 = net.coefs_[0]  # [k + scalars, H]
+        hw.append(np.concatenate([proj.T @ w1[: len(proj)], w1[len(proj) :]], axis=0))
+        hb.append(net.intercepts_[0])
+        coef.append(net.coefs_[1][:, 0] / SEEDS[0])
+        b += float(net.intercepts_[1][0]) / SEEDS[0]
+    return Model(mean, scale, np.concatenate(coef), b, np.concatenate(hw, axis=1), np.concatenate(hb))
 
 
 def label(row: Row, s: int, e: int) -> int:
@@ -85,8 +152,12 @@ def label(row: Row, s: int, e: int) -> int:
 def probs(model: Model, row: Row) -> np.ndarray:
     if row.feats is None:
         return np.zeros(0)
-    mean, scale, coef, b = model
-    z = ((row.feats - mean) / scale) @ coef + b
+    x = (row.feats - model.mean) / model.scale
+    z = np.full(len(x), model.b) if model.skip is None else x @ model.skip + model.b
+    if model.hw is not None:
+        assert model.hb is not None
+        x = np.maximum(x @ model.hw + model.hb, 0.0)
+    z = z + x @ model.coef
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
@@ -101,7 +172,8 @@ def kept(row: Row, p: np.ndarray, thr: float | None) -> list[bool]:
     elif RULE[0] == "cue":
         if row.feats is None:
             return []
-        cue = row.feats[:, row.feats.shape[1] - len(SCALARS) + SCALARS.index("cue")]
+        names = scalars_of(VERSION[0])
+        cue = row.feats[:, row.feats.shape[1] - len(names) + names.index("cue")]
         out = [row.other_flag or bool(c) or float(q) >= thr for c, q in zip(cue, p, strict=True)]
     else:
         out = [old or float(q) >= thr for (_, _, _, old, _), q in zip(row.cands, p, strict=True)]
@@ -115,6 +187,14 @@ EXTRA_MARGIN = [0.0]  # the margin in use: picked with C on each validation part
 MARGINS: list[tuple[float, ...]] = [(0.0,)]  # set once by main() from --extra-margins
 MARGIN_OF: dict[int, float] = {}  # within-origin: the margin of the fold that scores the row (id of the row)
 FLOOR: list = [None, True]  # set once by main() from --floor / --no-capitalised
+KIND = ["mix"]  # set once by main() from --model
+HIDDEN = [64]  # set once by main() from --hidden
+SEEDS = [3]  # set once by main() from --seeds
+EPOCHS = [50]  # set once by main() from --epochs
+PCA = [64]  # set once by main() from --pca
+MIX_ALPHA = [1.0]  # KIND "mix": the nets' L2 penalty (the grid then holds the logistic's C): --mix-alpha
+GRID: list[tuple[float, ...]] = [CS]  # C (logistic) or the L2 penalty alpha (mlp): set by main()
+VERSION = [FEATURE_VERSION]  # set once by main() from --features
 
 
 def flagged(row: Row, p: np.ndarray, thr: float | None) -> bool:
@@ -160,7 +240,7 @@ def _threshold(chat: Sequence[tuple[Row, np.ndarray]], budget: float) -> float:
 def train_and_pick(train: Sequence[Row], val: Sequence[Row], budget: float) -> tuple[Model, float, float]:
     """(model fitted on `train`, threshold and C picked on `val`)."""
     best: tuple[float, Model, float, float, float] | None = None
-    for c in CS:
+    for c in GRID[0]:
         m = fit(train, c)
         ps = [probs(m, r) for r in val]
         for margin in MARGINS[0]:
@@ -279,14 +359,16 @@ def final(rows: list[Row], budget: float, out: Path) -> None:
             or (r.kind == "chat" and r.origin not in CHAT_HELD_OUT)]
     val = [r for r in pool if fold_of(r) == 0]
     train = [r for r in pool if fold_of(r) != 0] + [r for r in rows if r.origin == DATAGEN_ORIGIN]
-    (mean, scale, coef, b), thr, c = train_and_pick(train, val, budget)
+    model, thr, c = train_and_pick(train, val, budget)
     margin = EXTRA_MARGIN[0]
     EXTRA_MARGIN[0] = 10.0  # no extra candidate counts: the threshold for the head's own names alone
-    thr_head_only = pick_threshold(val, [probs((mean, scale, coef, b), r) for r in val], budget)
+    thr_head_only = pick_threshold(val, [probs(model, r) for r in val], budget)
     EXTRA_MARGIN[0] = margin
     data = {
-        "feature_version": FEATURE_VERSION,
-        "scalars": list(SCALARS),
+        "feature_version": VERSION[0],
+        "scalars": list(scalars_of(VERSION[0])),
+        "kind": KIND[0] if model.hw is None else f"{KIND[0]}: {SEEDS[0]} nets of {HIDDEN[0]} ReLU units on {PCA[0]} PCA "
+        f"components of the token-state features and the scalars, logits averaged, {EPOCHS[0]} epochs",
         "trained_on": "pii-dev (both presidio origins), modelbuild/pii/datagen.py requests (seed 31), jailbreak-dev "
         "benign " + ", ".join(CHAT_DEV) + ", Quora / STS-en training samples (modelbuild/pii/train_person.py)",
         "C": c,
@@ -295,10 +377,14 @@ def final(rows: list[Row], budget: float, out: Path) -> None:
         **({} if FLOOR[0] is None else {"candidate_floor": FLOOR[0], "capitalised_runs": FLOOR[1],
                                         "extra_threshold": round(thr + EXTRA_MARGIN[0], 6),
                                         "threshold_without_candidates": round(thr_head_only, 6)}),
-        "intercept": b,
-        "mean": [round(float(v), 6) for v in mean],
-        "scale": [round(float(v), 6) for v in scale],
-        "coef": [round(float(v), 6) for v in coef],
+        "intercept": model.b,
+        "mean": [round(float(v), 6) for v in model.mean],
+        "scale": [round(float(v), 6) for v in model.scale],
+        "coef": [round(float(v), 6) for v in model.coef],
+        **({} if model.hw is None or model.hb is None else {
+            "hidden_b": [round(float(v), 6) for v in model.hb],
+            "hidden_w": [[float(f"{v:.4g}") for v in row] for row in model.hw]}),
+        **({} if model.skip is None else {"skip": [round(float(v), 6) for v in model.skip]}),
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / PERSON_MODEL_FILE).write_text(json.dumps(data, separators=(",", ":")) + "\n")
@@ -327,12 +413,29 @@ def main() -> None:
     ap.add_argument("--rule", choices=("or", "learned", "cue"), default="cue",
                     help="cue (shipped): a record, a cue word or the model; learned: a record or the model; or: "
                     "today's policy (census full names included) or the model")
+    ap.add_argument("--features", type=int, choices=(2, 3), default=FEATURE_VERSION,
+                    help="feature version of person_model.py (3: eleventh session, shipped; 2: the tenth's)")
+    ap.add_argument("--model", choices=("mix", "mlp", "logistic"), default="mix",
+                    help="mix (eleventh session, shipped): a logistic and the nets, logits averaged (C picked on "
+                    "validation, the nets' penalty --mix-alpha); mlp: the nets alone; logistic: the ninth/tenth "
+                    "sessions' check")
+    ap.add_argument("--mix-alpha", type=float, default=1.0, help="mix: the nets' L2 penalty")
+    ap.add_argument("--hidden", type=int, default=64, help="mlp/mix: hidden units per net")
+    ap.add_argument("--seeds", type=int, default=3, help="mlp/mix: nets trained with different seeds, logits averaged")
+    ap.add_argument("--epochs", type=int, default=50, help="mlp/mix: epochs per net")
+    ap.add_argument("--pca", type=int, default=64,
+                    help="mlp: the token-state features enter the nets as their first PCA components (folded into "
+                    "the first layer of the artifact)")
+    ap.add_argument("--alphas", default="0.1,1.0,3.0", help="mlp: L2 penalties picked from on validation")
     args = ap.parse_args()
     RULE[0] = args.rule
+    KIND[0], HIDDEN[0], SEEDS[0], EPOCHS[0], VERSION[0] = args.model, args.hidden, args.seeds, args.epochs, args.features
+    PCA[0], MIX_ALPHA[0] = args.pca, args.mix_alpha
+    GRID[0] = tuple(float(a) for a in args.alphas.split(",")) if args.model == "mlp" else CS
     MARGINS[0] = tuple(float(m) for m in args.extra_margins.split(","))
     FLOOR[:] = [None if args.no_candidates else args.floor, args.capitalised]
     rows = load_rows()
-    extract(rows, Path(args.models), Path(args.cache), FLOOR[0], FLOOR[1])
+    extract(rows, Path(args.models), Path(args.cache), FLOOR[0], FLOOR[1], VERSION[0])
     if args.ceiling:
         ceiling(rows)
         return

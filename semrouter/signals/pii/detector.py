@@ -120,7 +120,7 @@ class PIIDetector:
         if self._learned:
             check = extras = None
             if self.person_model is not None and token_embeddings is not None and offsets is not None:
-                check = self._span_check(text, found, token_embeddings, offsets)
+                check = self._span_check(text, found, token_embeddings, offsets, probs)
                 if (probs is not None and self._extra_threshold is not None and "PERSON" in self._learned
                         and trusted_language(language, self.cfg.head_languages)):
                     assert self.head is not None
@@ -136,30 +136,33 @@ class PIIDetector:
         return found
 
     def _span_check(self, text: str, found: list[PIIEntity], token_embeddings: np.ndarray,
-                    offsets: list[tuple[int, int]]) -> _Check:
+                    offsets: list[tuple[int, int]], probs: np.ndarray | None) -> _Check:
         """The `person_model` evidence for PERSON spans of `text` (features of person_model.py; `found`: what the
-        patterns and the head's decoding found, before the policy)."""
-        return _Check(self, text, found, token_embeddings, offsets)
+        patterns and the head's decoding found, before the policy; `probs` [T,K]: the head's label probabilities)."""
+        return _Check(self, text, found, token_embeddings, offsets, probs)
 
 
 class _Check:
     """The span check of one text: the probability of any span, and whether a name of the head's counts."""
 
     def __init__(self, det: PIIDetector, text: str, found: list[PIIEntity], token_embeddings: np.ndarray,
-                 offsets: list[tuple[int, int]]) -> None:
+                 offsets: list[tuple[int, int]], probs: np.ndarray | None) -> None:
         self._det, self._text, self._found = det, text, found
-        self._emb, self._offsets = token_embeddings, offsets
+        self._emb, self._offsets, self._probs = token_embeddings, offsets, probs
         self._states: TextStates | None = None  # built on the first span that needs it (most have a cue or none)
 
     def prob(self, e: PIIEntity, extra: bool = False) -> float:
         """P(real person) of the span `e`."""
         if self._states is None:
             f = self._found
+            head = self._det.head
             self._states = TextStates.of(self._text, self._emb, self._offsets, sum(x.type == "PERSON" for x in f),
-                                         any(x.type != "PERSON" for x in f))
+                                         any(x.type != "PERSON" for x in f), self._probs,
+                                         head.labels if head is not None else ())
         model = self._det.person_model
         assert model is not None
-        return model.prob(span_features(self._states, e.start, e.end, e.score, self._det._lexicon, extra))
+        return model.prob(span_features(self._states, e.start, e.end, e.score, self._det._lexicon, extra,
+                                        model.version))
 
     def accepts(self, e: PIIEntity) -> bool:
         """The head's name `e` counts by the check (person.py's `learned`)."""

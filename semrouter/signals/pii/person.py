@@ -13,8 +13,9 @@ sees in the config:
   language the head is trusted on.
 - `signals.pii.person_model` (default true): with the policy on, in a language the head is trusted on, a name
   the learned span check accepts counts too, and the census rule of `person_full_names` is replaced by it
-  (person_model.py: a logistic model over the encoder's token states of the name, its neighbours and the whole
-  text, with the cue and the census evidence as features, trained to tell names in presidio-style documents
+  (person_model.py: a small model, a logistic and one hidden layer, over the encoder's token states of the name,
+  its left and right neighbours and the whole text, with the head's probabilities, casing, the cue and the census
+  evidence as features, trained to tell names in presidio-style documents
   from story characters, personas and public figures in chat prompts). Other languages keep rules 1-4.
 - `signals.pii.head_languages` (default [en]): languages the head is trusted on. In any other detected
   language a PERSON needs personal context whatever `person_requires_context` says, and a STREET_ADDRESS

@@ -1,8 +1,9 @@
 """In-process A/B of the category second opinion (signals.multilingual.second_opinion) on a mix of English prompts.
 
-    .venv/bin/python benchmarks/bench_second_opinion.py [--rounds 3] [--limit 238]
+    .venv/bin/python benchmarks/bench_second_opinion.py [--rounds 3] [--limit 238] [--what category_bias]
 
-Two analyzers in one process, the shipped config with `second_opinion.enabled` false and true, each awaiting
+Two analyzers in one process, the shipped config with `second_opinion.enabled` false and true (`--what
+category_bias`: the shipped config with `signals.classifier.category_bias` empty ("off") and as shipped ("on")), each awaiting
 `analyze(prompt, <what an auto request needs>)` one prompt after another over the natural eval requests
 (modelbuild/data/natural_requests.eval.jsonl, hand-written chat requests); blocks alternate per round. Prints p50 /
 p90 / mean per variant and the share of prompts that took the e5 pass.
@@ -32,6 +33,8 @@ async def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--limit", type=int, default=238)
+    ap.add_argument("--what", choices=("second_opinion", "category_bias"), default="second_opinion",
+                    help="what the two variants differ in (default: the second opinion off / on)")
     a = ap.parse_args()
     rows = [json.loads(x) for x in (ROOT / "modelbuild" / "data" / "natural_requests.eval.jsonl").read_text().splitlines()
             if x.strip()][: a.limit]
@@ -43,7 +46,10 @@ async def main() -> int:
         sig = raw.setdefault("signals", {})
         sig["model_dir"] = str(ROOT / "models")
         sig.setdefault("multilingual", {})["model_dir"] = str(ROOT / "models" / "e5")
-        sig["multilingual"]["second_opinion"] = {"enabled": on}
+        if a.what == "second_opinion":
+            sig["multilingual"]["second_opinion"] = {"enabled": on}
+        elif not on:
+            sig.setdefault("classifier", {})["category_bias"] = {}
         cfg = parse_config(raw)
         rts[name] = (await build_runtime(cfg, Shared()), signals_needed(cfg, "auto", cacheable=False))
     times: dict[str, list[float]] = {"off": [], "on": []}

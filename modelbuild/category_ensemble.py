@@ -120,8 +120,8 @@ def _origin(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=ROOT / "models")
-    ap.add_argument("--ja-target", type=float, default=0.04,
-                    help="confident-and-wrong share of the Japanese validation rows the threshold aims at (0.04)")
+    ap.add_argument("--ja-target", type=float, default=0.03,
+                    help="confident-and-wrong share of the Japanese validation rows the threshold aims at (0.03)")
     ap.add_argument("--within-only", metavar="JSON", default=None,
                     help="run only pass 2 with these settings ({\"gate\", \"weight\", \"temperature\", "
                     "\"factor\"}: pass 1's choice and calibration factor, as it printed them)")
@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
                 jr[f"target_{tgt}"] = {"threshold": t, "val": _conf(pjv, _y(jt_val), t), "test": _conf(pjt, _y(ja_test), t)}
             jr["test_accuracy"] = round(float((pjt.argmax(1) == _y(ja_test)).mean()), 4)
             rep["japanese_within_source"] = jr
+            saved |= {"ja_val_pe": pjv, "ja_val_y": _y(jt_val), "ja_test_pe": pjt, "ja_test_y": _y(ja_test)}
             print(json.dumps({"japanese_within_source": jr}), flush=True)
         metrics[name] = rep
         OUT.mkdir(parents=True, exist_ok=True)

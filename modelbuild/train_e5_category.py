@@ -50,7 +50,7 @@ from modelbuild.heads import (
 
 OUT = ARTIFACTS / "e5"
 NAME = "e5_category_head"
-MAX_CONFIDENT_WRONG = 0.04  # aimed under the 5% target (at 0.05 the held-out rows read 6.3%: RESULTS, route11)
+MAX_CONFIDENT_WRONG = 0.03  # aimed under the 5% target (at 0.04 the held-out rows read 5.1-6.3%: RESULTS, route11/12)
 HIDDEN = 512
 GAMMA = 0.6
 TAU = 0.05

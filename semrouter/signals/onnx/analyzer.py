@@ -28,6 +28,7 @@ from semrouter.config.schema import Category
 from semrouter.signals.complexity import KnobTable
 from semrouter.signals.config import SignalsConfig, analysis_cost
 from semrouter.signals.onnx.batcher import MicroBatcher
+from semrouter.signals.onnx.category_prior import CategoryPrior
 from semrouter.signals.onnx.manifest import ENCODER_FILES, TOKENIZER_FILE, ModelDirError, load_manifest
 from semrouter.signals.onnx.multilingual import MultilingualCategory, fuse_second_opinion, needs_second_opinion
 from semrouter.signals.onnx.prototypes import PrototypeClassifier, example_texts
@@ -133,6 +134,10 @@ class OnnxAnalyzer:
         self._second = so if so.enabled and self.multilingual is not None and category is not None and (
             category.head is not None and tuple(category.labels) == tuple(self.multilingual.labels)) else None
         self.second_opinions = 0  # prompts whose category took the e5 head's second opinion (tests, metrics)
+        # the per-category log-prior correction (signals.classifier.category_bias), trained head only
+        bias = cfg.classifier.category_bias
+        self._prior = (CategoryPrior(category.labels, bias, category.head.labels)
+                       if bias and category is not None and category.head is not None else None)
         self._lang_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="language") if language else None
         self._want_tokens = bool(pii is not None and getattr(pii, "wants_token_embeddings", True))
         # the signals whose head reads the encoder's lower layers: the encoder returns them when one is wanted
@@ -347,6 +352,8 @@ class OnnxAnalyzer:
                 log.exception("language_failed")
                 errors.append("language")
         ml_probs, cat_p = self._multilingual(jobs, sig, texts, langs, errors, cat_p)
+        if self._prior is not None and cat_p is not None:
+            cat_p = self._prior.apply(cat_p)
         t_ml = time.perf_counter()
         pii: dict[int, tuple[PIIEntity, ...]] = {}
         pii_err: set[int] = set()

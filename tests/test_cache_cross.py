@@ -189,6 +189,9 @@ class FixedCross(CrossVerifier):
         self.calls.append(len(cached))
         return np.array([0.99 if self.good in query else 0.01] * len(cached), dtype=np.float32)
 
+    def long_pairs(self, query: str, cached: Sequence[str]) -> np.ndarray:
+        return np.array([len(query) + len(c) > 200 for c in cached], dtype=bool)  # stands in for > 96 tokens
+
 
 class FixedGuard(LearnedVerifier):
     """A bi-encoder guard with one fixed score."""
@@ -454,3 +457,79 @@ async def test_the_near_synonym_model_refuses_a_swap_the_cosine_lets_through(cro
         # the runs alone (cosine 1 >= 0.6), or with the model's phrases: one batch of 2 or 8 texts
         assert emb.short_batches == [["quicker", "faster"] if p is None else near_synonym.texts("quicker", "faster")]
         await cache.close()
+
+
+class Alike(HashEmbedder):
+    """Every text embeds alike (cosine 1): the rules and the cross-encoder decide alone."""
+
+    async def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ones((len(texts), 384), np.float32)
+
+
+_SEASONS = "What causes the seasons on Earth?"
+_LOOSER = "Why does Earth have seasons?"  # a looser rewording (same answer): the model scores it 0.67
+_MARS = "What causes the seasons on Mars?"  # another planet: the model alone scores it 0.63
+
+
+async def test_a_looser_rewording_hits_at_the_default_threshold_and_a_named_swap_still_misses(
+        cross: CrossVerifier) -> None:
+    """cross_threshold 0.54 (cache13; 0.70 before) serves a looser rewording the model scores under 0.70; a one-word
+    swap of a name the model scores as high stays refused by the substitution rule, not by the threshold."""
+    t = CacheConfig().cross_threshold
+    looser, mars = (float(cross.score(new, [_SEASONS])[0]) for new in (_LOOSER, _MARS))
+    assert t <= looser < 0.70  # served now, missed at the old threshold
+    assert mars >= t  # the score alone would serve it
+    cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                      "lookup_timeout_ms": 5000})
+    verifier = CrossVerifier(CROSS, long_substitution_words=cfg.cross_long_substitution_words,
+                             short_substitution_words=cfg.cross_short_substitution_words,
+                             synonym_score=cfg.cross_substitution_synonym_score)
+    cache = await SemanticCache.create(cfg, Alike(384), maintenance=False, learned=verifier)
+    try:
+        await _put(cache, _SEASONS)
+        key = cache.key_for(req(_LOOSER), H)
+        assert key is not None and (await cache.lookup_with_reason(key, None, stage="semantic"))[0] is not None
+        key = cache.key_for(req(_MARS), H)
+        assert key is not None
+        hit, reason = await cache.lookup_with_reason(key, None, stage="semantic")
+        assert hit is None and reason == "learned"
+        old = cfg.model_copy(update={"cross_threshold": 0.70})  # the old default misses the looser rewording
+        cache_old = await SemanticCache.create(old, Alike(384), maintenance=False, learned=verifier)
+        try:
+            await _put(cache_old, _SEASONS)
+            key = cache_old.key_for(req(_LOOSER), H)
+            assert key is not None
+            assert await cache_old.lookup_with_reason(key, None, stage="semantic") == (None, "learned")
+        finally:
+            await cache_old.close()
+    finally:
+        await cache.close()
+
+
+class MidCross(FixedCross):
+    """Scores every pair 0.6: between cross_threshold (0.54) and cross_threshold_long (0.70)."""
+
+    def score(self, query: str, cached: Sequence[str], swaps: Sequence[Swap | None] | None = None) -> np.ndarray:
+        self.calls.append(len(cached))
+        return np.full(len(cached), 0.6, dtype=np.float32)
+
+
+async def test_a_pair_longer_than_the_training_length_needs_cross_threshold_long() -> None:
+    """The same score serves a short pair and refuses a long one (cache13: the lower cross_threshold was chosen on
+    short pairs; long prompts keep 0.70)."""
+    cfg = CacheConfig()
+    assert cfg.cross_threshold < 0.6 < cfg.cross_threshold_long
+    short, long = "How do I bake sourdough bread?", "How do I bake sourdough bread? " + "Some context here. " * 12
+    for text, served in ((short, True), (long, False)):
+        cache = await SemanticCache.create(
+            CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
+                                        "lookup_timeout_ms": 5000}),
+            Alike(384), maintenance=False, learned=MidCross(good="never"))
+        try:
+            await _put(cache, text)
+            key = cache.key_for(req(text.replace("bake", "make")), H)
+            assert key is not None
+            hit, reason = await cache.lookup_with_reason(key, None, stage="semantic")
+            assert (hit is not None) is served and reason == ("" if served else "learned"), (served, reason)
+        finally:
+            await cache.close()

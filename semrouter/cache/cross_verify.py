@@ -304,6 +304,17 @@ class CrossVerifier:
                 out[i] = 0.0
         return out
 
+    def long_pairs(self, query: str, cached: Sequence[str]) -> np.ndarray:
+        """Whether each (query, cached[i]) is longer than the training `max_len` tokens: bool [len(cached)]
+        (blocking: tokenises the pairs; cache.cross_threshold_long applies to those)."""
+        return self.long_pairs_of([query] * len(cached), cached)
+
+    def long_pairs_of(self, news: Sequence[str], cached: Sequence[str]) -> np.ndarray:
+        """`long_pairs` of (news[i], cached[i]): bool [len(cached)] (the benchmarks score many pairs)."""
+        if not cached:
+            return np.zeros(0, dtype=bool)
+        return self._tok.lengths(list(news), list(cached)) > self.max_len_trained
+
     def substitutions(self, query: str, cached: Sequence[str]) -> list[Swap | None]:
         """Per candidate, the substitution (`substituted`: query's run, cached's run) the settings look at, within
         `long_substitution_words` / `short_substitution_words` by the pair's length against the training length,

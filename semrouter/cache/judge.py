@@ -66,10 +66,11 @@ def check(prompt: str, cached: str, verifier: Verifier, rules: Collection[str],
 
 
 def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, learned: np.ndarray | None,
-          verifier_threshold: float, verifier: Verifier, rules: Collection[str],
+          verifier_threshold: float | Sequence[float], verifier: Verifier, rules: Collection[str],
           accept_equivalent: bool = True, checks: Sequence[Check | None] | None = None) -> list[Judgement]:
     """Verdicts for `found` (best cosine first). `learned[i]` scores the i-th candidate at or above the
-    threshold (None = learned verifier not in use; NaN = not scored: `needs_score` was False). `checks[i]`: that
+    threshold (None = learned verifier not in use; NaN = not scored: `needs_score` was False);
+    `verifier_threshold`: one for all, or the i-th candidate's (the cross-encoder's per pair length). `checks[i]`: that
     candidate's `check` when the caller already has it (None: computed here). At most one candidate gets `hit`."""
     out: list[Judgement] = []
     served = False
@@ -80,9 +81,10 @@ def judge(prompt: str, found: Sequence[tuple[Entry, float]], threshold: float, l
             continue
         score = None if learned is None or np.isnan(learned[i]) else float(learned[i])
         known = checks[i] if checks is not None and i < len(checks) else None
+        t = verifier_threshold if isinstance(verifier_threshold, float | int) else float(verifier_threshold[i])
         i += 1
         rule, reworded = known or check(prompt, entry.prompt, verifier, rules, accept_equivalent)
-        veto = rule or ("learned" if score is not None and score < verifier_threshold and not reworded else "")
+        veto = rule or ("learned" if score is not None and score < t and not reworded else "")
         verdict = "rejected" if veto else ("not_reached" if served else "hit")
         served = served or not veto
         out.append(Judgement(entry, cos, score, veto, verdict))

@@ -286,8 +286,12 @@ class SemanticCache:
             live.append((entry, score))
         above = [e for e, s in live if s >= threshold]
         checks: list[Check | None] = [None] * len(above)  # the rules' verdicts, filled where the screening ran them
-        learned = await self._learned_scores(key.prompt, vec, above, waiting, checks) if above else None
-        args = (key.prompt, live, threshold, learned, self.cfg.verifier_threshold_for(language), self._verifier,
+        long = np.zeros(len(above), dtype=bool)  # the cross-encoder's pairs over its training length
+        learned = await self._learned_scores(key.prompt, vec, above, waiting, checks, long) if above else None
+        t: float | np.ndarray = self.cfg.verifier_threshold_for(language)
+        if long.any():  # cross_threshold_long (or the other-language threshold, when higher) for those pairs
+            t = np.where(long, max(t, self.cfg.cross_threshold_long), t)
+        args = (key.prompt, live, threshold, learned, t, self._verifier,
                 self._rules(), self.cfg.accept_equivalent, checks)
         if all(c is not None for c in checks):  # no rule left to run (none under the threshold): no thread hop
             return judge(*args)
@@ -342,16 +346,17 @@ class SemanticCache:
         return ()
 
     async def _learned_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
-                              waiting: _Waiting | None = None,
-                              checks: list[Check | None] | None = None) -> np.ndarray | None:
+                              waiting: _Waiting | None = None, checks: list[Check | None] | None = None,
+                              long: np.ndarray | None = None) -> np.ndarray | None:
         """P(same answer) per candidate with the learned verifier; None when it is not in use. A model with
         alignment features scores only the candidates the score decides (judge.needs_score; NaN for the
         others), after one encoder run over the prompt and those candidates in a worker thread. `checks[i]` is set to
-        the rules' verdict of each candidate the cross-encoder's screening judged (judge() reuses them)."""
+        the rules' verdict of each candidate the cross-encoder's screening judged (judge() reuses them); `long[i]`
+        (bool [len(entries)]) to whether the cross-encoder scored the i-th pair over its training length."""
         if self._learned is None:
             return None
         if isinstance(self._learned, CrossVerifier):
-            return await self._cross_scores(prompt, vec, entries, waiting, checks)
+            return await self._cross_scores(prompt, vec, entries, waiting, checks, long)
         if not self._learned.wants_align:
             vectors = await self._candidate_vectors(entries, waiting)
             return self._learned.score(prompt, vec, [e.prompt for e in entries], vectors)
@@ -369,11 +374,13 @@ class SemanticCache:
         return out
 
     async def _cross_scores(self, prompt: str, vec: np.ndarray, entries: list[Entry],
-                            waiting: _Waiting | None = None, checks: list[Check | None] | None = None) -> np.ndarray:
+                            waiting: _Waiting | None = None, checks: list[Check | None] | None = None,
+                            long: np.ndarray | None = None) -> np.ndarray:
         """Cross-encoder P(same answer) for the first `cross_top_k` candidates the score decides
         (judge.needs_score) before the first one a rule serves, one batched run in a worker thread; NaN for
         candidates it does not decide, 0 for those past the top k (refused as `learned`). With the guard, a
-        candidate whose bi-encoder P(same answer) is under `cross_guard_threshold` gets the lower of the two."""
+        candidate whose bi-encoder P(same answer) is under `cross_guard_threshold` gets the lower of the two. `long[i]`
+        is set where the i-th pair is longer than the model's training length (cross_threshold_long applies)."""
         assert isinstance(self._learned, CrossVerifier)
         out = np.full(len(entries), np.nan, dtype=np.float32)
         checks = checks if checks is not None else [None] * len(entries)
@@ -384,7 +391,14 @@ class SemanticCache:
         out[rest] = 0.0
         texts = [entries[i].prompt for i in top]
         swaps = await self._substitutions(prompt, texts)
-        out[top] = await asyncio.to_thread(self._learned.score, prompt, texts, swaps)
+        cross = self._learned
+
+        def run() -> tuple[np.ndarray, np.ndarray]:
+            return cross.score(prompt, texts, swaps), cross.long_pairs(prompt, texts)
+
+        out[top], over = await asyncio.to_thread(run)
+        if long is not None:
+            long[top] = over
         self._counters["cross_encoder_runs"] += 1
         if self._guard is not None:
             vectors = await self._candidate_vectors([entries[i] for i in top], waiting)

@@ -13,7 +13,8 @@ the repo), one rewrite each:
   `synonym2` (a near-synonym of _SYNONYMS2: rapidly / quickly).
 
 The swap sits at a random word of the prompt. Verdict as the router's (judge.py): MiniLM cosine >= 0.55, verbatim,
-case and the `verifier_veto` families, then the cross-encoder >= 0.70 or the rewording rule (equivalent.py), for
+case and the `verifier_veto` families, then the cross-encoder >= cross_threshold (0.54; cross_threshold_long, 0.70,
+over 96 tokens) or the rewording rule (equivalent.py), for
 
 * `full`: the whole pair (today; over max_len_served tokens it scores 0, refused);
 * `window N`: the cross-encoder scores only the differing window (cross_verify.differing_window, N words of
@@ -210,6 +211,10 @@ def main() -> None:
                     "threshold (all three must pass, as in the router)")
     ap.add_argument("--word-cos", default="0.4,0.5,0.6",
                     help="thresholds of the MiniLM-cosine near-synonym exception (cross_substitution_synonym_cosine)")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="cross_threshold (the pair's score) instead of the config's")
+    ap.add_argument("--threshold-long", type=float, default=None,
+                    help="cross_threshold_long (pairs over 96 tokens) instead of the config's")
     args = ap.parse_args()
     cfg = CacheConfig()
     from tokenizers import Tokenizer
@@ -234,7 +239,10 @@ def main() -> None:
     eq = np.array([equivalent(y, x, rules.common_words) for x, y in zip(a, b, strict=True)])
     long = pair_len > args.from_tokens
     need = np.flatnonzero(passed & ~eq)
-    t = cfg.cross_threshold
+    t0 = cfg.cross_threshold if args.threshold is None else args.threshold
+    long_t = max(t0, cfg.cross_threshold_long if args.threshold_long is None else args.threshold_long)
+    t = np.where(pair_len > 96, long_t, t0)  # cross_threshold_long over the training length (96 tokens)
+    print(f"cross_threshold {t0}, over 96 tokens {long_t}")
 
     def verdict(score_ok: np.ndarray) -> np.ndarray:
         return passed & (eq | score_ok)

@@ -17,7 +17,8 @@ cross_threshold / cross_threshold_other_languages) scores instead of the bi-enco
 build/xenc/), capped at the bi-encoder model's score where that is under cross_guard_threshold (the router's
 opt-in guard, off by default; `--guard 0.4`: with it) and zeroed where the router refuses a one-run substitution
 (cache.cross_long_substitution_words / cross_short_substitution_words and the near-synonym exception;
-`--short-substitution N --synonym C --synonym-score S --near P` to try other values). `--no-rules`: the model alone (no
+`--short-substitution N --synonym C --synonym-score S --near P` to try other values); a pair longer than the
+cross-encoder's training length needs cross_threshold_long when that is higher. `--no-rules`: the model alone (no
 veto family, no rewording rule, no guard, no substitution refusal; verbatim still applies).
 "same" rows are hit rates (want high), "diff" rows false-hit rates (want low). Embeddings are cached
 under /tmp (never in the repo).
@@ -43,8 +44,7 @@ from modelbuild.cache_verifier.embed import embed_cached  # noqa: E402
 from modelbuild.cache_verifier.metrics import best_recall_at_precision, pr  # noqa: E402
 from modelbuild.cache_verifier.mix import chat_validation_pairs, load_mix, within_source_pairs  # noqa: E402
 from modelbuild.cache_verifier.train import Mixed, kind_groups  # noqa: E402
-from modelbuild.cache_verifier.cross.scores import cross_scores  # noqa: E402
-from semrouter.cache import near_synonym  # noqa: E402
+from modelbuild.cache_verifier.cross.scores import cross_scores, refused  # noqa: E402
 from semrouter.cache.config import CacheConfig  # noqa: E402
 from semrouter.cache.cross_verify import CrossVerifier  # noqa: E402
 from semrouter.cache.verify import Verifier  # noqa: E402
@@ -101,31 +101,6 @@ def cross_latency_ms(cv: CrossVerifier, n: int, reps: int = 300) -> tuple[float,
 
 DEMO = (("What are the main renewable energy sources?", "Which renewable energy sources are the most important?"),
         ("How tall is the highest mountain in Africa?", "How tall is the tallest mountain in Africa?"))
-
-
-def refused(news: list[str], cached: list[str], cfg: CacheConfig, cross: Path) -> np.ndarray:
-    """Which pairs the cross-encoder scores 0 as a one-run substitution, as semantic.py decides it (CrossVerifier
-    substitutions by cache.cross_long_substitution_words / cross_short_substitution_words; the near-synonym
-    exception: no run names something, the runs' MiniLM cosine >= cross_substitution_synonym_cosine, their
-    cross-encoder score >= cross_substitution_synonym_score and, when set, near_synonym.probability >=
-    cross_substitution_synonym_probability): bool [N]."""
-    cv = CrossVerifier(cross, long_substitution_words=cfg.cross_long_substitution_words,
-                       short_substitution_words=cfg.cross_short_substitution_words)
-    swaps = cv._substitutions(news, cached, cv._tok.lengths(news, cached))
-    out = np.array([s is not None for s in swaps])
-    idx = np.array([i for i, s in enumerate(swaps) if s is not None and not s.refused], dtype=int)
-    if cfg.cross_substitution_synonym_cosine is not None and len(idx):
-        u = embed_cached([swaps[i].new for i in idx])  # type: ignore[union-attr]
-        v = embed_cached([swaps[i].cached for i in idx])  # type: ignore[union-attr]
-        rs = cross_scores([swaps[i].new for i in idx], [swaps[i].cached for i in idx], cross)  # type: ignore
-        out[idx] = ((u * v).sum(1) < cfg.cross_substitution_synonym_cosine) | (
-            rs < cfg.cross_substitution_synonym_score)
-        if cfg.cross_substitution_synonym_probability is not None:
-            runs = [(swaps[i].new, swaps[i].cached) for i in idx]  # type: ignore[union-attr]
-            vecs = embed_cached([t for a, b in runs for t in near_synonym.texts(a, b)]).reshape(len(idx), 8, -1)
-            out[idx] |= np.array([near_synonym.probability(x) for x in vecs]) < (
-                cfg.cross_substitution_synonym_probability)
-    return out
 
 
 def guarded(cross: np.ndarray, bi: np.ndarray, cfg: CacheConfig) -> np.ndarray:
@@ -226,6 +201,11 @@ def main() -> None:
     detect = LanguageDetector(LanguageConfig()).detect
     lang = [detect(b) for b in mix.b[m]]
     t = np.array([cfg.verifier_threshold_for(x) for x in lang], dtype=np.float32)  # per pair
+    if args.cross:  # pairs over the cross-encoder's training length: cross_threshold_long when higher
+        over = CrossVerifier(args.cross).long_pairs_of([p.b for p in picked], [p.a for p in picked])
+        t = np.where(over, np.maximum(t, cfg.cross_threshold_long), t).astype(np.float32)
+        print(f"pairs over the training length: {over.mean():.1%} (threshold {cfg.cross_threshold_long} when "
+              "higher)")
     print(f"new prompt detected as not English: {np.mean([x not in ('en', 'und') for x in lang]):.1%} of pairs")
     shipped = (cos >= c) & veto_ok & ((score_ok := sc >= t) | equiv)
     cos_only = cos >= RULES_COS
@@ -280,6 +260,9 @@ def main() -> None:
                      for r in rows])
     a_eq = np.array([equivalent(r["b"], r["a"], rules.common_words) for r in rows]) & cfg.accept_equivalent
     a_t = np.array([cfg.verifier_threshold_for(detect(r["b"])) for r in rows], dtype=np.float32)
+    if args.cross:
+        a_t = np.where(CrossVerifier(args.cross).long_pairs_of([r["b"] for r in rows], [r["a"] for r in rows]),
+                       np.maximum(a_t, cfg.cross_threshold_long), a_t).astype(np.float32)
     if args.no_rules:
         a_ok = np.array([not verbatim_differs(r["b"], r["a"]) for r in rows])
     if args.cross:

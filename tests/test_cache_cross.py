@@ -473,14 +473,15 @@ _MARS = "What causes the seasons on Mars?"  # another planet: the model alone sc
 
 async def test_a_looser_rewording_hits_at_the_default_threshold_and_a_named_swap_still_misses(
         cross: CrossVerifier) -> None:
-    """cross_threshold 0.54 (cache13; 0.70 before) serves a looser rewording the model scores under 0.70; a one-word
-    swap of a name the model scores as high stays refused by the substitution rule, not by the threshold."""
-    t = CacheConfig().cross_threshold
+    """cross_threshold 0.54 (cache13's validation choice; opt-in, the default stays 0.70) serves a looser rewording
+    the model scores under 0.70; a one-word swap of a name the model scores as high stays refused by the
+    substitution rule, not by the threshold."""
+    t = 0.54
     looser, mars = (float(cross.score(new, [_SEASONS])[0]) for new in (_LOOSER, _MARS))
     assert t <= looser < 0.70  # served now, missed at the old threshold
     assert mars >= t  # the score alone would serve it
     cfg = CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
-                                      "lookup_timeout_ms": 5000})
+                                      "lookup_timeout_ms": 5000, "cross_threshold": t})
     verifier = CrossVerifier(CROSS, long_substitution_words=cfg.cross_long_substitution_words,
                              short_substitution_words=cfg.cross_short_substitution_words,
                              synonym_score=cfg.cross_substitution_synonym_score)
@@ -493,7 +494,7 @@ async def test_a_looser_rewording_hits_at_the_default_threshold_and_a_named_swap
         assert key is not None
         hit, reason = await cache.lookup_with_reason(key, None, stage="semantic")
         assert hit is None and reason == "learned"
-        old = cfg.model_copy(update={"cross_threshold": 0.70})  # the old default misses the looser rewording
+        old = cfg.model_copy(update={"cross_threshold": CacheConfig().cross_threshold})  # the default (0.70) misses it
         cache_old = await SemanticCache.create(old, Alike(384), maintenance=False, learned=verifier)
         try:
             await _put(cache_old, _SEASONS)
@@ -515,15 +516,15 @@ class MidCross(FixedCross):
 
 
 async def test_a_pair_longer_than_the_training_length_needs_cross_threshold_long() -> None:
-    """The same score serves a short pair and refuses a long one (cache13: the lower cross_threshold was chosen on
-    short pairs; long prompts keep 0.70)."""
-    cfg = CacheConfig()
+    """With cross_threshold lowered to 0.54, the same score serves a short pair and refuses a long one (cache13: the
+    lower cross_threshold was chosen on short pairs; long prompts keep cross_threshold_long, 0.70)."""
+    cfg = CacheConfig.model_validate({"cross_threshold": 0.54})
     assert cfg.cross_threshold < 0.6 < cfg.cross_threshold_long
     short, long = "How do I bake sourdough bread?", "How do I bake sourdough bread? " + "Some context here. " * 12
     for text, served in ((short, True), (long, False)):
         cache = await SemanticCache.create(
             CacheConfig.model_validate({"enabled": True, "backend": "memory", "dimension": 384, "verifier": "cross",
-                                        "lookup_timeout_ms": 5000}),
+                                        "lookup_timeout_ms": 5000, "cross_threshold": 0.54}),
             Alike(384), maintenance=False, learned=MidCross(good="never"))
         try:
             await _put(cache, text)

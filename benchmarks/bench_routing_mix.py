@@ -74,8 +74,10 @@ def _model_dir_with(head: Path, tmp: Path) -> Path:
 async def _run(cfg_path: Path, sets: dict[str, list[dict]], model_dir: Path) -> dict[str, list[dict]]:
     cfg = load_config(cfg_path)
     sig = cfg.signals.model_copy(update={"model_dir": str(model_dir)})
-    an = await OnnxAnalyzer.create(sig, cfg.categories)
+    # the detector goes into the analyzer as in semrouter.runtime: the language decides whether the e5 head (for
+    # signals.multilingual.languages) or the MiniLM head with its e5 second opinion reads the prompt
     lang = LanguageDetector(cfg.language)
+    an = await OnnxAnalyzer.create(sig, cfg.categories, lang if cfg.language.enabled else None)
     out: dict[str, list[dict]] = {}
     try:
         for name, rows in sets.items():
@@ -85,7 +87,7 @@ async def _run(cfg_path: Path, sets: dict[str, list[dict]], model_dir: Path) -> 
                 analyses = await asyncio.gather(*(an.analyze(r["text"]) for r in chunk))
                 for r, a in zip(chunk, analyses, strict=True):
                     top, p = max(a.category_probs.items(), key=lambda kv: kv[1])
-                    language = lang.detect(r["text"])
+                    language = a.language or lang.detect(r["text"])
                     d = decide(cfg, "auto", None, a, language)
                     res.append({"source": r["source"], "category": r["category"], "top": top, "p": p,
                                 "language": language, "routed": d.category, "reason": d.reason})

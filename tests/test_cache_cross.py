@@ -40,8 +40,10 @@ def test_committed_adapters_are_small_and_the_sidecar_says_cross_encoder(cross: 
     assert side["kind"] == "cross_encoder" and side["labels"] == ["different_answer", "same_answer"]
     chosen = side["chosen_on_validation"]
     cfg = CacheConfig()
-    assert (chosen["cross_threshold"], chosen["cross_threshold_other_languages"]) == (
-        cfg.cross_threshold, cfg.cross_threshold_other_languages)  # the config's defaults are the validation choice
+    # other languages: the default is the validation choice; English: the validation rule's 0.54 is opt-in and the
+    # default stays 0.70 (benchmarks/RESULTS.md, eleventh session, lead), the higher, stricter of the two
+    assert chosen["cross_threshold_other_languages"] == cfg.cross_threshold_other_languages
+    assert chosen["cross_threshold"] <= cfg.cross_threshold == cfg.cross_threshold_long == 0.70
 
 
 def test_scores_are_probabilities_of_the_right_shape(cross: CrossVerifier) -> None:

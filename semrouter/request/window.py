@@ -21,6 +21,13 @@ SEPARATOR = "\n"
 # instructions ..." written in tag characters scored jailbreak 0.0001 (0.9999 written plainly) and was forwarded.
 _TAGS = re.compile("[\U000E0000-\U000E007F]+")
 _REVEAL = {cp: (cp - 0xE0000 if 0xE0020 <= cp <= 0xE007E else None) for cp in range(0xE0000, 0xE0080)}
+# An emoji tag sequence of the Unicode emoji set (TS #51, RGI: the black flag U+1F3F4, the subdivision code in tag
+# letters, the cancel tag U+E007F) is a flag, not hidden text: the England, Scotland and Wales flags. Its tags are
+# dropped as the encoder's tokenizer drops them (review18: revealed, forty England flags became forty lines of "gbeng"
+# and the message was detected as French and routed as such). Only these three: nothing can be spelt in them (any
+# other tag run, after a flag or not, is revealed).
+_FLAG = re.compile("\U0001F3F4(?:\U000E0067\U000E0062(?:\U000E0065\U000E006E\U000E0067|\U000E0073\U000E0063\U000E0074"
+                   "|\U000E0077\U000E006C\U000E0073))\U000E007F")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +42,10 @@ def reveal_hidden(text: str) -> str:
     """`text` with Unicode tag characters shown as what a model may read in them: each run of them on a line of its
     own (so the segments see it alone, not glued to the visible sentence before it), U+E0020-U+E007E as the ASCII
     character they shadow, the other tag characters (language tag, cancel tag) removed. Unchanged (the same object)
-    when it has none; one regex scan otherwise."""
+    when it has none; three regex scans otherwise. Emoji flags (`_FLAG`) keep their base and lose their tags."""
     if not _TAGS.search(text):
         return text
+    text = _FLAG.sub("\U0001F3F4", text)
     return _TAGS.sub(lambda m: "\n" + m.group(0).translate(_REVEAL) + "\n", text)
 
 

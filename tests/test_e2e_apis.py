@@ -473,6 +473,38 @@ def test_a_jailbreak_in_a_server_tool_result_is_refused(stack: tuple[Client, Sta
         assert r.status == 200 and r.headers.get("x-vsr-jailbreak-blocked") != "true", (r.status, block["type"])
 
 
+# Ordinary search hits (titles and URLs written for the test; the hosts are made up).
+_HITS = [("Lake District walks for winter | Walking guide", "https://walks.example.org/lake-district/winter"),
+         ("Sourdough starter in five days - Recipe", "https://baking.example.com/recipes/sourdough-starter"),
+         ("What's new in Python 3.13", "https://docs.example.net/python/whatsnew/3.13.html"),
+         ("Keswick weather, 14 day forecast", "https://weather.example.org/forecast/gb/keswick/2645298"),
+         ("Train times London to Manchester", "https://rail.example.co.uk/journey?from=EUS&to=MAN&date=2026-12-05"),
+         ("Top 10 science fiction novels of all time", "https://books.example.net/lists/top-10-sci-fi"),
+         ("Planning permission: contact the council", "https://council.example.gov/contact?dept=planning&ref=4471"),
+         ("Why electric bikes are worth it", "https://cycling.example.com/opinion/e-bikes")]
+
+
+def test_an_ordinary_web_search_result_is_answered(stack: tuple[Client, Stack]) -> None:
+    """review18: since trust18 the guard reads Messages web search results, as one text of every hit's title and URL;
+    a list of four or more links reads as planted ones to the safety head (injection 0.94-0.996 for 4-8 ordinary
+    hits, threshold 0.9348), so an ordinary web search of eight hits was refused as an injection (main answered it).
+    Each hit is now a text of its own: answered. The attack as one hit's title among them is still refused."""
+    client = stack[0]
+    hdrs = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+
+    def search(hits: list[tuple[str, str]]) -> dict[str, Any]:
+        return {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+            {"type": "web_search_result", "url": u, "title": t, "encrypted_content": "EqgfCioIARgBIiQ3YTAw",
+             "page_age": "3 days ago"} for t, u in hits]}
+
+    for hits, refused in ((_HITS, False), (_HITS[:4] + [(ATTACK, "https://walks.example.org/x")] + _HITS[4:], True)):
+        body = {"model": "auto", "max_tokens": 50, "messages": _server_tool_turn(search(hits))}
+        r = client.request("POST", "/v1/messages", json.dumps(body).encode(), hdrs)
+        assert r.status == 200, r.status
+        assert (r.headers.get("x-vsr-jailbreak-blocked") == "true") is refused, r.headers
+        assert ("x-demo-model" in r.headers) is not refused
+
+
 def test_example_values_in_tool_definitions_are_not_personal_data(stack: tuple[Client, Stack]) -> None:
     """review16: since review15 the PII scan reads tool definitions, and a strict policy refused ordinary agent tools
     for the example values their schemas document (10 of 25 tools written for the check: 403). A value a description

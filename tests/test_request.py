@@ -266,6 +266,15 @@ def test_text_outside_the_parsed_fields_is_read_and_binary_or_opaque_data_is_not
                                           {"type": "weird", "content": {"type": ["base64"], "b": "z"}}]},
         {"role": "user", "content": "ok"}]}).encode(), 10**6)
     assert odd.safety_texts(("tool_results",), "last_user") == ["z", "y"] and "x" in odd.unclassified_text("last_user")
+    # review18: each search hit is a text of its own (a list of links read as one text looks planted), then the
+    # block's other strings
+    hits = apis.parse("messages", json.dumps({"model": "auto", "max_tokens": 9, "messages": [
+        {"role": "assistant", "content": [{"type": "web_search_tool_result", "tool_use_id": "s1", "note": "n",
+                                           "content": [{"type": "web_search_result", "url": f"https://{k}.example",
+                                                        "title": f"title {k}"} for k in "ab"]}]},
+        {"role": "user", "content": "ok"}]}).encode(), 10**6)
+    assert hits.safety_texts(("tool_results",), "last_user") == ["n", "https://b.example\ntitle b",
+                                                                 "https://a.example\ntitle a"]
 
 
 def test_a_prefill_is_read_with_the_earlier_turns_and_assistant_turns_on_request() -> None:

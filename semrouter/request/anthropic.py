@@ -10,7 +10,7 @@ text) and a user's `tool_result` blocks become `tool` messages placed before the
 Every other block (the results of server tools: web search, web fetch, code execution, tool search;
 `mcp_tool_result`; `compaction`; any type added later) is kept whole as a non-text part (cache scope) and read as a
 tool result: its strings (`block_strings`: not ids, signatures, encrypted or binary data) become a `tool` message
-after its turn (trust18: they were kept as parts and never read).
+after its turn (trust18: they were kept as parts and never read), one per search hit (`result_texts`).
 Every other field (`max_tokens`, `thinking`, `tools`, `stop_sequences`, `top_k`, ...) is kept under its name.
 
 Rewrite (`rewrite`): `model`; the reasoning switch as `thinking` (`{"type": "enabled", "budget_tokens": N}`
@@ -135,10 +135,9 @@ def _message(i: int, m: Any) -> list[dict[str, Any]]:
             # kept whole as a part (not text: content_text skips it), so the cache scope still tells apart what the
             # router does not read (encrypted search results the upstream decrypts, ids)
             parts.append(dict(b))
-            text = "\n".join(block_strings(b))
-            if text:
-                ref = b.get("tool_use_id")
-                later.append({"role": "tool", "tool_call_id": ref if isinstance(ref, str) else "", "content": text})
+            ref = b.get("tool_use_id")
+            later += ({"role": "tool", "tool_call_id": ref if isinstance(ref, str) else "", "content": text}
+                      for text in result_texts(b))
     out = list(results)
     if parts or calls or not results:
         msg: dict[str, Any] = {"role": role, "content": parts}
@@ -160,6 +159,25 @@ _OPAQUE_BLOCK_KEYS = frozenset({"type", "id", "tool_use_id", "cache_control", "c
                                 "retrieved_at", "file_type", "citations"})
 # Objects that stand for binary or fetched data (a base64 / URL / file source, an image): skipped whole.
 _BINARY_TYPES = frozenset({"base64", "url", "file", "image"})
+
+
+def result_texts(block: Any) -> list[str]:
+    """The texts of a block read as a tool result (the `else` branch of `_message`), each a tool message of its own:
+    one per hit when the block's `content` is a list of objects that carry a string `url` (a web search's results:
+    pages by different authors, each a document of its own), then the block's other strings; otherwise one text of
+    all its `block_strings`. review18: as one text, four or more ordinary search results (a title and a URL each)
+    scored injection 0.94-0.996 (a list of links reads as planted ones to the head; threshold 0.9348), so every
+    Messages web search of the usual 5-10 hits was refused; one hit scores under 0.25. Empty texts are left out.
+    Never raises."""
+    content = block.get("content") if isinstance(block, dict) else None
+    hits = content if isinstance(content, list) and content and all(
+        isinstance(x, dict) and isinstance(x.get("url"), str) for x in content) else None
+    if hits is None:
+        texts = ["\n".join(block_strings(block))]
+    else:
+        rest = {k: v for k, v in block.items() if k != "content"}
+        texts = ["\n".join(block_strings(x)) for x in hits] + ["\n".join(block_strings(rest))]
+    return [t for t in texts if t]
 
 
 def block_strings(block: Any) -> list[str]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from semrouter.devstack import ROOT
+from semrouter.signals.config import analysis_cost
 from semrouter.signals.onnx.safety import SafetyViews, WindowSpec
 from semrouter.signals.onnx.segments import (choose_pairs, extra_budget, plan_extra, plan_segments, spare_budget, segment_budget, segment_units, short_runs,
                                              split_sentences)
@@ -253,3 +254,17 @@ def test_the_other_texts_take_turns_and_keep_a_reserve_of_their_own() -> None:
     pad = " ".join(f"Bed {i} is dry." for i in range(3000))[:10_001]
     assert spare_budget(pad, plan_segments(pad)) < 100  # the prompt's own plan spends (nearly) everything
     assert older in plan_extra([older], extra_budget(spare_budget(pad, plan_segments(pad)), 16)).units
+
+
+def test_a_text_read_whole_in_blocks_has_full_coverage() -> None:
+    """review18: the extra texts' coverage counted every character, but white space between sentences and pieces
+    without a word character (a JSON brace line) are never in a unit, so a pretty-printed tool result read block by
+    block with budget to spare reported 0.92 (on_partial_coverage: block refused it as unscored). Readable characters
+    only now: 1.0; a text cut by the budget still reports its share, and a long text of symbols alone is unread."""
+    rows = ",\n".join(f'  {{\n    "station": "north-{j}",\n    "status": "the pump ran normally all week"\n  }}'
+                      for j in range(40))
+    result = "[\n" + rows + "\n]"
+    assert analysis_cost(result) > 4 * 256  # more than one row: read in blocks, not whole
+    assert plan_extra([result], segment_budget(100)).coverage == 1.0
+    assert 0.0 < plan_extra([result], segment_budget(1)).coverage < 1.0
+    assert plan_extra(["... --- ... " * 300], segment_budget(100)).coverage == 0.0

@@ -523,6 +523,36 @@ def test_on_partial_coverage_block_refuses_what_the_guard_could_not_read(tmp_pat
         stack.stop()
 
 
+def test_on_partial_coverage_block_reads_coverage_as_what_was_read(tmp_path: Path) -> None:
+    """review18, with `on_partial_coverage: block` and the shipped budgets. (1) The tool results' coverage counted
+    every character, and the white space and brace lines of a pretty-printed JSON result are in no unit: a result
+    read whole, block by block, reported 0.77 and was refused as `unscored`; now answered. (2) The middle of a text
+    longer than the analysis windows (server.analysis_head_chars 8,000 + analysis_tail_chars 2,000) is never read,
+    but counted as covered: the attack in the middle of a 12,000-character tool result or last message was
+    forwarded. Now refused as `unscored`."""
+    stack, c = start_stack(tmp_path, {"cache.enabled": False, "signals.jailbreak.on_partial_coverage": "block"})
+    rows = ",\n".join(f'  {{\n    "station": "north-{j}",\n    "status": "the pump ran normally all week"\n  }}'
+                      for j in range(40))
+    subjects = ("The committee", "Our team", "The new library", "A local bakery", "The river path", "The museum")
+    verbs = ("opened", "reviewed", "painted", "cleaned", "planned", "visited")
+    objects = ("the garden beside the school", "a small exhibit about old maps", "the bridge near the market",
+               "its autumn schedule", "the community hall", "a reading room for children")
+    prose = " ".join(f"{s} {v} {o} last week." for s in subjects for v in verbs for o in objects)
+    middle = prose[:9000] + " " + ATTACK + " " + prose[:3000]  # the attack after the head window, before the tail's
+    try:
+        assert len(prose) > 9000 and len(middle) > 12000
+        for api in ("chat", "messages"):
+            ok = _tool_turn(c, api, "[\n" + rows + "\n]")
+            assert ok.status == 200 and "x-vsr-jailbreak-blocked" not in ok.headers and "x-demo-model" in ok.headers
+            r = _tool_turn(c, api, middle)
+            assert r.status == 200 and r.headers.get("x-vsr-jailbreak-type") == "unscored", (api, r.headers)
+            assert "x-demo-model" not in r.headers
+        r = c.chat(user(middle))
+        assert r.headers.get("x-vsr-jailbreak-type") == "unscored" and "x-demo-model" not in r.headers, r.headers
+    finally:
+        stack.stop()
+
+
 def _tags(text: str) -> str:
     """`text` written in Unicode tag characters (invisible; a model may read them as ASCII)."""
     return "".join(chr(0xE0000 + ord(c)) for c in text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from semrouter.request import apis
 from semrouter.request.errors import RequestError
 from semrouter.request.parse import ChatRequest, check_content_encoding, check_content_type, content_text
 from semrouter.request.paths import canonical_path, query_of
-from semrouter.request.window import analysis_window
+from semrouter.request.window import Window, analysis_window
 from semrouter.response import apis as api_replies
 from semrouter.response import openai
 from semrouter.runtime import Runtime
@@ -144,8 +145,11 @@ async def on_request_body(rt: Runtime, st: StreamState) -> pb.ProcessingResponse
         keyword = rt.keywords.evaluate(text)
         want = signals_needed(cfg, req.model, cacheable=cache_key is not None)
         # nothing to score and no cache to embed for: no encoder pass at all
-        extra = _safety_texts(cfg, req) if "jailbreak" in want else []
+        windows = _safety_windows(cfg, req) if "jailbreak" in want else []
+        extra = [w.text for w in windows]
         analysis = await _analyze(rt, st, text, want, extra) if want or cache_key is not None else None
+        if analysis is not None and "jailbreak" in want:
+            analysis = _with_window_coverage(analysis, [window, *windows])
         missing = _policy_signals_missing(rt, req.model, want, analysis)
         if missing and cfg.server.signals_unavailable == "refuse":
             log.warning("signals_unavailable_refused", request_id=st.request_id, signals=sorted(missing))
@@ -261,19 +265,32 @@ def _policy_signals_missing(rt: Runtime, model: str, want: frozenset[str], analy
     return needed & frozenset(analysis.errors)
 
 
-def _safety_texts(cfg: Config, req: ChatRequest) -> list[str]:
+def _safety_windows(cfg: Config, req: ChatRequest) -> list[Window]:
     """The request's untrusted texts the safety scores read beside the classified one (signals.jailbreak.read;
     ChatRequest.safety_texts), each cut to the analysis windows like the classified text (server.analysis_head_chars
     and analysis_tail_chars), in priority order."""
     server = cfg.server
-    return [analysis_window(t, server.analysis_head_chars, server.analysis_tail_chars).text
+    return [analysis_window(t, server.analysis_head_chars, server.analysis_tail_chars)
             for t in req.safety_texts(cfg.signals.jailbreak.read, cfg.routing.classify_text)]
+
+
+def _with_window_coverage(analysis: Analysis, windows: Sequence[Window]) -> Analysis:
+    """`analysis` with its safety coverage at most the share of characters the analysis windows kept (`windows`: the
+    classified text's and the other texts'). review18: the middle of a text longer than the windows is never read,
+    but the coverage counted only the segment budgets, so with on_partial_coverage: block an attack in the middle of
+    a 14,000-character tool result was forwarded at coverage 1.0. Unchanged (the same object) when no window cut."""
+    skipped = sum(w.skipped_chars for w in windows)
+    if not skipped:
+        return analysis
+    kept = sum(len(w.text) for w in windows)
+    share = kept / (kept + skipped)
+    return dataclasses.replace(analysis, safety_coverage=min(analysis.safety_coverage, share))
 
 
 async def _analyze(rt: Runtime, st: StreamState, text: str, want: frozenset[str],
                    extra: Sequence[str] = ()) -> Analysis | None:
     """The signals in `want` (see decision/needs.py); None when the analyzer is off or failed. `extra`: the
-    request's other texts the safety scores read (`_safety_texts`)."""
+    request's other texts the safety scores read (`_safety_windows`)."""
     if rt.analyzer is None:
         return None
     metrics = rt.shared.metrics

@@ -158,7 +158,7 @@ class JailbreakConfig(_Cfg):
         default="allow",
         description="what happens to a request whose safety coverage stays under 1 (the texts it reads are longer "
         "than the segment budgets and the token rows cover: an agent turn with many long tool results, a very long "
-        "CJK prompt): `allow` (default) scores what was read and forwards the rest unscored, logged "
+        "CJK prompt; or longer than the analysis windows, whose middle is never read): `allow` (default) scores what was read and forwards the rest unscored, logged "
         "(safety_partial_coverage) and counted (semrouter_safety_partial_coverage_total{action}); `block` refuses it "
         "like a blocked label (x-vsr-jailbreak-type: unscored), so no text can be hidden past the budget, at the "
         "price of refusing long honest requests (docs/SECURITY.md). Only when the guard blocks at all (`block` true)",

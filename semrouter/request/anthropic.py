@@ -27,7 +27,7 @@ from typing import Any
 
 from semrouter.config.schema import Model, SystemPrompt
 from semrouter.request import body_json
-from semrouter.request.parse import ChatRequest
+from semrouter.request.parse import ChatRequest, string_values
 from semrouter.request.validate import check_model, check_no_request_template, invalid_value
 
 THINKING_BUDGET = {"low": 1024, "medium": 4096, "high": 16384}
@@ -188,21 +188,7 @@ def block_strings(block: Any) -> list[str]:
     kinds: stdout, stderr, file contents; `tool_search_tool_result`), `mcp_tool_result` (its text), `compaction`
     (the summary), and any block type Anthropic adds later: read as a tool result (trust18; before, all of them
     were kept as parts and never read). Never raises; iterative (any JSON)."""
-    out: list[str] = []
-    stack: list[Any] = [block]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            if node:
-                out.append(node)
-        elif isinstance(node, dict):
-            kind = node.get("type")
-            if isinstance(kind, str) and kind in _BINARY_TYPES:  # nested blocks are not validated: any JSON value
-                continue
-            stack.extend(reversed([v for k, v in node.items() if k not in _OPAQUE_BLOCK_KEYS]))
-        elif isinstance(node, list):
-            stack.extend(reversed(node))
-    return out
+    return string_values(block, _OPAQUE_BLOCK_KEYS, _BINARY_TYPES)
 
 
 def thinking_for(model: Model, use_reasoning: bool, max_tokens: Any) -> dict[str, Any]:

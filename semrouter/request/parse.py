@@ -111,11 +111,11 @@ class ChatRequest:
                 users.append(content_text(m.get("content")))
             item = m.get("item")
             if isinstance(item, dict) and item.get("type") != "reasoning":
-                tools.append("\n".join(_strings(item, _OPAQUE_KEYS)))
+                tools.append("\n".join(string_values(item, _OPAQUE_KEYS)))
             if isinstance(m.get("name"), str) and m["name"]:  # a participant's name, which templates may print
                 names["system" if role in ("system", "developer") else "user" if role == "user" else "tool"].append(
                     m["name"])
-        docs = _strings(self.body.get("documents")) + prompt_variable_texts(self.body)
+        docs = string_values(self.body.get("documents")) + prompt_variable_texts(self.body)
         system += ["\n".join(template_kwarg_texts(self.body)), "\n".join(names["system"])]
         out = ([*reversed(tools), *reversed(docs), "\n".join(names["tool"])] if "tool_results" in parts else []) \
             + (system if "system" in parts else []) \
@@ -135,7 +135,7 @@ class ChatRequest:
         """The tool definitions as the PII scan reads them (`definition_texts`), one string per line: the body's, and a
         `developer` message's own `tools` (vLLM passes them to the chat template; review16)."""
         own = [m.get("tools") for m in self.messages if m.get("role") == "developer"]
-        return "\n".join([*definition_texts(self.body), *_strings(own, _SAMPLE_KEYS)])
+        return "\n".join([*definition_texts(self.body), *string_values(own, _SAMPLE_KEYS)])
 
 
 def content_text(content: Any) -> str:
@@ -168,7 +168,7 @@ def unread_texts(message: Mapping[str, Any]) -> list[str]:
     if isinstance(legacy, dict) and isinstance(legacy.get("arguments"), str):
         out.append(legacy["arguments"])
     out += (message[k] for k in ("reasoning", "reasoning_content", "name") if isinstance(message.get(k), str))
-    out += _strings(message.get("item"), _OPAQUE_KEYS)  # a Responses item kept as it came (request/responses_api.py)
+    out += string_values(message.get("item"), _OPAQUE_KEYS)  # a Responses item kept as it came (request/responses_api.py)
     return [t for t in out if t]
 
 
@@ -191,7 +191,7 @@ def body_texts(body: Mapping[str, Any]) -> list[str]:
     templates put into the prompt: data, read as the conversation is), in order; then the string values of
     `chat_template_kwargs` (`template_kwarg_texts`) and of a Responses `prompt`'s `variables`
     (`prompt_variable_texts`): trust18, both reached the model unscanned."""
-    return _strings(body.get("documents")) + template_kwarg_texts(body) + prompt_variable_texts(body)
+    return string_values(body.get("documents")) + template_kwarg_texts(body) + prompt_variable_texts(body)
 
 
 def template_kwarg_texts(body: Mapping[str, Any]) -> list[str]:
@@ -199,7 +199,7 @@ def template_kwarg_texts(body: Mapping[str, Any]) -> list[str]:
     kwarg (custom instructions, a persona, a date) puts it into the prompt. Booleans and numbers (the reasoning
     switches) are not text. The request's own `chat_template` is refused before this (validate.py)."""
     kwargs = body.get("chat_template_kwargs")
-    return _strings(kwargs) if isinstance(kwargs, dict) else []
+    return string_values(kwargs) if isinstance(kwargs, dict) else []
 
 
 # Keys of a Responses prompt variable that is an input part (`input_image`, `input_file`) whose strings are
@@ -213,18 +213,20 @@ def prompt_variable_texts(body: Mapping[str, Any]) -> list[str]:
     version, nor images and files). The stored template itself is the operator's and is not seen here."""
     prompt = body.get("prompt")
     variables = prompt.get("variables") if isinstance(prompt, dict) else None
-    return _strings(variables, _VARIABLE_OPAQUE_KEYS) if isinstance(variables, dict) else []
+    return string_values(variables, _VARIABLE_OPAQUE_KEYS) if isinstance(variables, dict) else []
 
 
 def definition_texts(body: Mapping[str, Any]) -> list[str]:
     """Every string value (not object keys) inside the body's tool definitions (`tools`, `functions`), in order,
     without the values of JSON Schema's sample keywords (`_SAMPLE_KEYS`, at any depth)."""
-    return _strings([body.get(k) for k in _DEFINITION_FIELDS], _SAMPLE_KEYS)
+    return string_values([body.get(k) for k in _DEFINITION_FIELDS], _SAMPLE_KEYS)
 
 
-def _strings(root: Any, skip: frozenset[str] = frozenset()) -> list[str]:
-    """Every non-empty string value inside `root` (a JSON value), in document order, without object keys and
-    without the values of keys in `skip` (at any depth)."""
+def string_values(root: Any, skip: frozenset[str] = frozenset(),
+                  skip_types: frozenset[str] = frozenset()) -> list[str]:
+    """Every non-empty string value inside `root` (a JSON value), in document order, without object keys, without
+    the values of keys in `skip` and without objects whose `type` is in `skip_types` (at any depth). Never raises;
+    iterative (any depth)."""
     out: list[str] = []
     stack: list[Any] = [root]
     while stack:
@@ -233,6 +235,9 @@ def _strings(root: Any, skip: frozenset[str] = frozenset()) -> list[str]:
             if node:
                 out.append(node)
         elif isinstance(node, dict):
+            kind = node.get("type")
+            if skip_types and isinstance(kind, str) and kind in skip_types:
+                continue
             stack.extend(reversed([v for k, v in node.items() if k not in skip]))
         elif isinstance(node, list):
             stack.extend(reversed(node))
